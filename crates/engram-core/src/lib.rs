@@ -1,0 +1,82 @@
+//! Engram's core library: everything that makes learning-engine state durable.
+//!
+//! - [`codec`]: the bit-exact, versioned encoding of engine states.
+//! - [`store`]: the SQLite store — live states, backups, retention, integrity.
+//! - [`snapshot`]: portable export files (JSON and binary) and their import.
+//!
+//! The core never depends on Tauri and never talks to a UI; the desktop shell
+//! and the CLI are thin layers over it.
+
+pub mod codec;
+pub mod error;
+pub mod snapshot;
+pub mod store;
+
+pub use codec::{Checksum, EncodedState};
+pub use error::{Error, Result};
+pub use store::{
+    BackupInfo, BackupKind, BackupPage, BackupQuery, Breakthrough, EngineState, Metrics, NewBackup,
+    RetentionPolicy, Store,
+};
+
+/// This build's version, written into exports.
+pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Milliseconds since the Unix epoch, from the system clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Formats Unix milliseconds as RFC 3339 in UTC, e.g. `2026-11-25T19:04:34.123Z`.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), proleptic Gregorian.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        sod / 3600,
+        (sod / 60) % 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(
+            super::rfc3339(1_795_633_474_123),
+            "2026-11-25T19:04:34.123Z"
+        );
+        assert_eq!(super::rfc3339(-1), "1969-12-31T23:59:59.999Z");
+    }
+}
+
+/// A tiny deterministic generator for tests (SplitMix64).
+#[cfg(test)]
+pub(crate) fn test_rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed;
+    move || {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}

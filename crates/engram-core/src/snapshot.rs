@@ -1,0 +1,513 @@
+//! Portable snapshot files: one backup in a versioned, self-describing file.
+//!
+//! Two forms share one manifest (see `docs/snapshot-format.md`):
+//! - **JSON**: the manifest's fields at the top level plus `states`, each with
+//!   the exact encoded bytes in base64 (`data`, authoritative) and a readable
+//!   rendering (`readable`, informational).
+//! - **Binary**: magic `ENGRAMSN`, format version (u16 LE), manifest length
+//!   (u32 LE), the manifest as JSON, each state zstd-compressed in manifest
+//!   order, and a blake3 of everything before it.
+//!
+//! Parsing checks the form, version, sizes and every checksum and decodes every
+//! state before anything is written; it never panics on any input.
+
+use crate::codec::{Checksum, EncodedState};
+use crate::error::{Error, Result};
+use crate::store::{
+    BackupKind, Breakthrough, EngineState, MAX_STATE_BYTES, Metrics, NewBackup, Store, compress,
+    decompress_exact, validate_engine_name,
+};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+/// The `format` field of every snapshot.
+pub const FORMAT_NAME: &str = "engram-snapshot";
+/// The snapshot format version this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// Magic bytes of the binary form.
+pub const BINARY_MAGIC: [u8; 8] = *b"ENGRAMSN";
+/// Largest snapshot file accepted for import.
+pub const MAX_SNAPSHOT_BYTES: u64 = 1024 * 1024 * 1024;
+const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+const MAX_ENGINES: usize = 64;
+
+/// Which file form to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotFormat {
+    Json,
+    Binary,
+}
+
+impl std::str::FromStr for SnapshotFormat {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "json" => Ok(SnapshotFormat::Json),
+            "binary" => Ok(SnapshotFormat::Binary),
+            _ => Err(Error::InvalidInput(format!(
+                "unknown export format {s:?} (expected json or binary)"
+            ))),
+        }
+    }
+}
+
+/// Describes the backup a snapshot holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    /// The Engram version that wrote the file.
+    pub app_version: String,
+    pub exported_at: String,
+    pub backup: ManifestBackup,
+    pub engines: Vec<ManifestEngine>,
+}
+
+/// The backup the snapshot was taken from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManifestBackup {
+    pub id: i64,
+    pub kind: BackupKind,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub created_at_ms: i64,
+    pub label: Option<String>,
+    pub breakthrough: Option<Breakthrough>,
+}
+
+/// One engine's state in the snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManifestEngine {
+    pub name: String,
+    /// Metrics summary at the time of the backup.
+    pub metrics: Metrics,
+    /// blake3 of the encoded state, hex.
+    pub checksum: String,
+    /// Encoded state size in bytes.
+    pub size: u64,
+    /// Compressed size in the binary form (absent in the JSON form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_size: Option<u64>,
+    /// The state's codec format and the engine's schema version.
+    pub state_format: u16,
+    pub schema: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonSnapshot {
+    #[serde(flatten)]
+    manifest: Manifest,
+    states: BTreeMap<String, JsonState>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct JsonState {
+    /// base64 (standard, padded) of the encoded state: the exact value.
+    data: String,
+    /// A readable rendering; ignored on import.
+    #[serde(default)]
+    readable: serde_json::Value,
+}
+
+/// A fully checked snapshot, ready to import.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub manifest: Manifest,
+    pub states: Vec<EngineState>,
+}
+
+/// Writes backup `id` as a snapshot in memory.
+pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<Vec<u8>> {
+    let info = store.get_backup(id)?;
+    let states = store.backup_states(id)?;
+    let mut engines = Vec::with_capacity(states.len());
+    let mut bodies = Vec::with_capacity(states.len());
+    for s in &states {
+        let header = s.state.header();
+        let body = match format {
+            SnapshotFormat::Binary => compress(s.state.as_bytes())?,
+            SnapshotFormat::Json => Vec::new(),
+        };
+        engines.push(ManifestEngine {
+            name: s.engine.clone(),
+            metrics: s.metrics.clone(),
+            checksum: s.state.checksum().to_hex(),
+            size: s.state.len() as u64,
+            stored_size: (format == SnapshotFormat::Binary).then_some(body.len() as u64),
+            state_format: header.format,
+            schema: header.schema,
+        });
+        bodies.push(body);
+    }
+    let manifest = Manifest {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION,
+        app_version: crate::APP_VERSION.into(),
+        exported_at: crate::rfc3339(crate::now_ms()),
+        backup: ManifestBackup {
+            id: info.id,
+            kind: info.kind,
+            created_at: crate::rfc3339(info.created_at_ms),
+            created_at_ms: info.created_at_ms,
+            label: info.label.clone(),
+            breakthrough: info.breakthrough.clone(),
+        },
+        engines,
+    };
+    match format {
+        SnapshotFormat::Json => {
+            let mut out = BTreeMap::new();
+            for s in &states {
+                out.insert(
+                    s.engine.clone(),
+                    JsonState {
+                        data: base64::engine::general_purpose::STANDARD.encode(s.state.as_bytes()),
+                        readable: s.state.to_readable_json()?,
+                    },
+                );
+            }
+            serde_json::to_vec_pretty(&JsonSnapshot {
+                manifest,
+                states: out,
+            })
+            .map_err(|e| Error::Encode(e.to_string()))
+        }
+        SnapshotFormat::Binary => {
+            let manifest_json =
+                serde_json::to_vec(&manifest).map_err(|e| Error::Encode(e.to_string()))?;
+            let mut out = Vec::with_capacity(
+                manifest_json.len() + bodies.iter().map(Vec::len).sum::<usize>() + 64,
+            );
+            out.extend_from_slice(&BINARY_MAGIC);
+            out.extend_from_slice(&(FORMAT_VERSION as u16).to_le_bytes());
+            out.extend_from_slice(&(manifest_json.len() as u32).to_le_bytes());
+            out.extend_from_slice(&manifest_json);
+            for b in &bodies {
+                out.extend_from_slice(b);
+            }
+            let sum = Checksum::of(&out);
+            out.extend_from_slice(&sum.0);
+            Ok(out)
+        }
+    }
+}
+
+/// Writes backup `id` to `path` atomically (temporary file, fsync, rename).
+pub fn export_to_file(store: &Store, id: i64, format: SnapshotFormat, path: &Path) -> Result<u64> {
+    let bytes = export_backup(store, id, format)?;
+    write_atomically(path, &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::InvalidInput(format!("{} is not a file path", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        f.write_all(bytes)
+            .map_err(|e| Error::io("write", &tmp, e))?;
+        f.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io("rename into", path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Parses and checks a snapshot in either form. Nothing is written.
+pub fn parse(bytes: &[u8]) -> Result<Snapshot> {
+    if bytes.len() as u64 > MAX_SNAPSHOT_BYTES {
+        return Err(Error::TooLarge {
+            what: "snapshot file",
+            size: bytes.len() as u64,
+            limit: MAX_SNAPSHOT_BYTES,
+        });
+    }
+    if bytes.starts_with(&BINARY_MAGIC) {
+        parse_binary(bytes)
+    } else if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        parse_json(bytes)
+    } else if bytes.is_empty() {
+        Err(Error::InvalidSnapshot("the file is empty".into()))
+    } else {
+        Err(Error::InvalidSnapshot(
+            "the file is neither the JSON nor the binary form of an Engram snapshot".into(),
+        ))
+    }
+}
+
+/// Reads and checks a snapshot file (size-limited before reading).
+pub fn read_file(path: &Path) -> Result<Snapshot> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;
+    if !meta.is_file() {
+        return Err(Error::InvalidInput(format!(
+            "{} is not a file",
+            path.display()
+        )));
+    }
+    if meta.len() > MAX_SNAPSHOT_BYTES {
+        return Err(Error::TooLarge {
+            what: "snapshot file",
+            size: meta.len(),
+            limit: MAX_SNAPSHOT_BYTES,
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io("read", path, e))?;
+    parse(&bytes)
+}
+
+fn parse_binary(bytes: &[u8]) -> Result<Snapshot> {
+    let bad = |m: &str| Error::InvalidSnapshot(m.to_string());
+    if bytes.len() < BINARY_MAGIC.len() + 6 + 32 {
+        return Err(bad(
+            "binary snapshot is truncated (shorter than its header)",
+        ));
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    check_version(u32::from(version))?;
+    let (body, trailer) = bytes.split_at(bytes.len() - 32);
+    if Checksum::of(body).0 != trailer {
+        return Err(bad(
+            "file checksum mismatch: the file is truncated or damaged",
+        ));
+    }
+    let mlen = u64::from(u32::from_le_bytes([
+        bytes[10], bytes[11], bytes[12], bytes[13],
+    ]));
+    if mlen > MAX_MANIFEST_BYTES {
+        return Err(Error::TooLarge {
+            what: "snapshot manifest",
+            size: mlen,
+            limit: MAX_MANIFEST_BYTES,
+        });
+    }
+    let start = 14usize;
+    let end = start
+        .checked_add(mlen as usize)
+        .filter(|&e| e <= body.len())
+        .ok_or_else(|| bad("manifest runs past the end of the file"))?;
+    let manifest: Manifest = serde_json::from_slice(&body[start..end])
+        .map_err(|e| Error::InvalidSnapshot(format!("manifest is not valid: {e}")))?;
+    check_manifest(&manifest)?;
+    let mut pos = end;
+    let mut states = Vec::with_capacity(manifest.engines.len());
+    for e in &manifest.engines {
+        let stored = e
+            .stored_size
+            .ok_or_else(|| bad(&format!("engine {} has no stored_size", e.name)))?;
+        let stop = (pos as u64)
+            .checked_add(stored)
+            .filter(|&s| s <= body.len() as u64)
+            .ok_or_else(|| {
+                bad(&format!(
+                    "state of {} runs past the end of the file",
+                    e.name
+                ))
+            })? as usize;
+        let raw = decompress_exact(&body[pos..stop], e.size)
+            .map_err(|err| Error::InvalidSnapshot(format!("state of {}: {err}", e.name)))?;
+        states.push(check_state(e, raw)?);
+        pos = stop;
+    }
+    if pos != body.len() {
+        return Err(bad(&format!(
+            "{} unexpected bytes after the last state",
+            body.len() - pos
+        )));
+    }
+    Ok(Snapshot { manifest, states })
+}
+
+fn parse_json(bytes: &[u8]) -> Result<Snapshot> {
+    // Read the version first so a newer file gets the right message.
+    #[derive(Deserialize)]
+    struct Head {
+        format: Option<String>,
+        format_version: Option<u32>,
+    }
+    let head: Head = serde_json::from_slice(bytes)
+        .map_err(|e| Error::InvalidSnapshot(format!("not valid JSON: {e}")))?;
+    if head.format.as_deref() != Some(FORMAT_NAME) {
+        return Err(Error::InvalidSnapshot(format!(
+            "the JSON has no \"format\": \"{FORMAT_NAME}\" field"
+        )));
+    }
+    check_version(head.format_version.unwrap_or(0))?;
+    let snap: JsonSnapshot = serde_json::from_slice(bytes)
+        .map_err(|e| Error::InvalidSnapshot(format!("JSON snapshot is malformed: {e}")))?;
+    check_manifest(&snap.manifest)?;
+    if snap.states.len() != snap.manifest.engines.len() {
+        return Err(Error::InvalidSnapshot(
+            "the states do not match the engines listed in the manifest".into(),
+        ));
+    }
+    let mut states = Vec::with_capacity(snap.states.len());
+    for e in &snap.manifest.engines {
+        let s = snap
+            .states
+            .get(&e.name)
+            .ok_or_else(|| Error::InvalidSnapshot(format!("no state for engine {}", e.name)))?;
+        if s.data.len() as u64 > e.size.saturating_mul(4) / 3 + 8 {
+            return Err(Error::InvalidSnapshot(format!(
+                "state of {} is larger than its recorded size",
+                e.name
+            )));
+        }
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&s.data)
+            .map_err(|err| {
+                Error::InvalidSnapshot(format!("state of {} is not valid base64: {err}", e.name))
+            })?;
+        states.push(check_state(e, raw)?);
+    }
+    Ok(Snapshot {
+        manifest: snap.manifest,
+        states,
+    })
+}
+
+fn check_version(found: u32) -> Result<()> {
+    if found == 0 || found > FORMAT_VERSION {
+        return Err(Error::UnsupportedFormat {
+            what: "snapshot",
+            found: found.into(),
+            supported: FORMAT_VERSION.into(),
+        });
+    }
+    Ok(())
+}
+
+fn check_manifest(m: &Manifest) -> Result<()> {
+    if m.format != FORMAT_NAME {
+        return Err(Error::InvalidSnapshot(format!(
+            "format is {:?}, not {FORMAT_NAME:?}",
+            m.format
+        )));
+    }
+    check_version(m.format_version)?;
+    if m.engines.is_empty() {
+        return Err(Error::InvalidSnapshot(
+            "the snapshot holds no engine states".into(),
+        ));
+    }
+    if m.engines.len() > MAX_ENGINES {
+        return Err(Error::TooLarge {
+            what: "engine list",
+            size: m.engines.len() as u64,
+            limit: MAX_ENGINES as u64,
+        });
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for e in &m.engines {
+        validate_engine_name(&e.name).map_err(|err| Error::InvalidSnapshot(err.to_string()))?;
+        if !seen.insert(&e.name) {
+            return Err(Error::InvalidSnapshot(format!(
+                "engine {} is listed twice",
+                e.name
+            )));
+        }
+        if e.size > MAX_STATE_BYTES {
+            return Err(Error::TooLarge {
+                what: "engine state",
+                size: e.size,
+                limit: MAX_STATE_BYTES,
+            });
+        }
+        Checksum::from_hex(&e.checksum).map_err(|_| {
+            Error::InvalidSnapshot(format!("engine {} has a malformed checksum", e.name))
+        })?;
+    }
+    if (m.backup.kind == BackupKind::Breakthrough) != m.backup.breakthrough.is_some() {
+        return Err(Error::InvalidSnapshot(
+            "breakthrough details do not match the backup kind".into(),
+        ));
+    }
+    if let Some(l) = &m.backup.label
+        && (l.chars().count() > 200 || l.chars().any(char::is_control))
+    {
+        return Err(Error::InvalidSnapshot(
+            "label is too long or has control characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_state(e: &ManifestEngine, raw: Vec<u8>) -> Result<EngineState> {
+    if raw.len() as u64 != e.size {
+        return Err(Error::InvalidSnapshot(format!(
+            "state of {} is {} bytes, the manifest says {}",
+            e.name,
+            raw.len(),
+            e.size
+        )));
+    }
+    let sum = Checksum::of(&raw);
+    if sum.to_hex() != e.checksum.to_ascii_lowercase() {
+        return Err(Error::InvalidSnapshot(format!(
+            "checksum mismatch for {}: the manifest says {}, the data hashes to {sum}",
+            e.name, e.checksum
+        )));
+    }
+    let state = EncodedState::from_bytes(raw).map_err(|err| {
+        Error::InvalidSnapshot(format!("state of {} does not decode: {err}", e.name))
+    })?;
+    Ok(EngineState {
+        engine: e.name.clone(),
+        state,
+        metrics: e.metrics.clone(),
+    })
+}
+
+impl Store {
+    /// Adds a checked snapshot to the timeline as an `imported` backup.
+    pub fn import_snapshot(&mut self, snap: &Snapshot, now_ms: i64) -> Result<i64> {
+        let b = &snap.manifest.backup;
+        let origin = serde_json::json!({
+            "kind": b.kind,
+            "created_at": b.created_at,
+            "created_at_ms": b.created_at_ms,
+            "source_id": b.id,
+            "app_version": snap.manifest.app_version,
+            "breakthrough": b.breakthrough,
+        })
+        .to_string();
+        let label = b
+            .label
+            .clone()
+            .or_else(|| Some(format!("{} backup from {}", b.kind, b.created_at)));
+        self.insert_imported(
+            &NewBackup {
+                kind: BackupKind::Imported,
+                created_at_ms: now_ms,
+                label,
+                breakthrough: None,
+                states: &snap.states,
+            },
+            &origin,
+        )
+    }
+
+    /// Reads, checks and imports a snapshot file. A bad file changes nothing.
+    pub fn import_file(&mut self, path: &Path, now_ms: i64) -> Result<i64> {
+        let snap = read_file(path)?;
+        self.import_snapshot(&snap, now_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,290 @@
+use super::*;
+use crate::codec::encode;
+use crate::store::BackupQuery;
+
+fn sample_store() -> (tempfile::TempDir, Store, i64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(dir.path().join("engram.db")).expect("open");
+    let q: Vec<f64> = (0..500)
+        .map(|i| (i as f64).sin() * 1e-300)
+        .chain([f64::NAN, -0.0])
+        .collect();
+    let states = [
+        EngineState {
+            engine: "mdp_es".into(),
+            state: encode(2, &q).expect("encode"),
+            metrics: Metrics::from([("best_fitness".into(), 0.97)]),
+        },
+        EngineState {
+            engine: "zap".into(),
+            state: encode(1, &("plans", 12u64, vec![0.5f32; 64])).expect("encode"),
+            metrics: Metrics::from([("success_rate".into(), 0.9)]),
+        },
+    ];
+    let id = store
+        .create_backup(&NewBackup {
+            kind: BackupKind::Breakthrough,
+            created_at_ms: 1_700_000_000_000,
+            label: Some("first 90%".into()),
+            breakthrough: Some(Breakthrough {
+                engine: "zap".into(),
+                rule: "zap.success_rate".into(),
+                metric: "success_rate".into(),
+                value: 0.9,
+                step: 10,
+            }),
+            states: &states,
+        })
+        .expect("backup");
+    (dir, store, id)
+}
+
+fn db_fingerprint(store: &Store) -> (u64, u64, Vec<i64>) {
+    let ids = store
+        .list_backups(&BackupQuery::default())
+        .expect("list")
+        .items
+        .iter()
+        .map(|b| b.id)
+        .collect();
+    (
+        store.count_backups().expect("n"),
+        store.blob_count().expect("b"),
+        ids,
+    )
+}
+
+#[test]
+fn both_forms_round_trip_bit_exactly() {
+    let (_dir, mut store, id) = sample_store();
+    let original = store.backup_states(id).expect("states");
+    for format in [SnapshotFormat::Json, SnapshotFormat::Binary] {
+        let bytes = export_backup(&store, id, format).expect("export");
+        let snap = parse(&bytes).expect("parse");
+        assert_eq!(snap.manifest.backup.kind, BackupKind::Breakthrough);
+        assert_eq!(snap.manifest.backup.created_at, "2023-11-14T22:13:20.000Z");
+        assert_eq!(snap.manifest.app_version, crate::APP_VERSION);
+        let new_id = store.import_snapshot(&snap, 5).expect("import");
+        let info = store.get_backup(new_id).expect("get");
+        assert_eq!(info.kind, BackupKind::Imported);
+        assert_eq!(info.label.as_deref(), Some("first 90%"));
+        assert!(
+            info.origin
+                .as_deref()
+                .unwrap_or("")
+                .contains("\"breakthrough\"")
+        );
+        let back = store.backup_states(new_id).expect("states");
+        for (a, b) in original.iter().zip(&back) {
+            assert_eq!(a.engine, b.engine);
+            assert_eq!(a.state.as_bytes(), b.state.as_bytes(), "{format:?}");
+            assert_eq!(a.metrics, b.metrics);
+        }
+        // Re-exporting the imported backup gives the same states and checksums.
+        let again = parse(&export_backup(&store, new_id, format).expect("export")).expect("parse");
+        assert_eq!(
+            again
+                .manifest
+                .engines
+                .iter()
+                .map(|e| &e.checksum)
+                .collect::<Vec<_>>(),
+            snap.manifest
+                .engines
+                .iter()
+                .map(|e| &e.checksum)
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn json_form_is_readable_by_generic_tools() {
+    let (_dir, store, id) = sample_store();
+    let bytes = export_backup(&store, id, SnapshotFormat::Json).expect("export");
+    let v: serde_json::Value = serde_json::from_slice(&bytes).expect("plain JSON");
+    assert_eq!(v["format"], FORMAT_NAME);
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["backup"]["kind"], "breakthrough");
+    assert_eq!(v["backup"]["breakthrough"]["step"], 10);
+    assert_eq!(v["engines"][1]["name"], "zap");
+    assert_eq!(v["states"]["zap"]["readable"][0], "plans");
+    assert_eq!(v["states"]["mdp_es"]["readable"][500], "NaN");
+}
+
+#[test]
+fn file_export_is_atomic_and_importable() {
+    let (dir, mut store, id) = sample_store();
+    let path = dir.path().join("snap.engram");
+    let n = export_to_file(&store, id, SnapshotFormat::Binary, &path).expect("export");
+    assert_eq!(std::fs::metadata(&path).expect("meta").len(), n);
+    let leftovers = std::fs::read_dir(dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .count();
+    assert_eq!(leftovers, 0);
+    let new_id = store.import_file(&path, 9).expect("import");
+    assert_eq!(
+        store.get_backup(new_id).expect("get").kind,
+        BackupKind::Imported
+    );
+    let err = export_to_file(&store, 12345, SnapshotFormat::Json, &path).expect_err("unknown");
+    assert_eq!(err.code(), "not_found");
+    assert_eq!(
+        std::fs::metadata(&path).expect("meta").len(),
+        n,
+        "old file untouched"
+    );
+}
+
+fn import_err(store: &mut Store, bytes: &[u8]) -> Error {
+    let before = db_fingerprint(store);
+    let err = parse(bytes)
+        .and_then(|s| store.import_snapshot(&s, 1))
+        .expect_err("must be refused");
+    assert_eq!(
+        db_fingerprint(store),
+        before,
+        "database changed by a refused import"
+    );
+    err
+}
+
+#[test]
+fn bad_files_get_clear_errors_and_change_nothing() {
+    let (_dir, mut store, id) = sample_store();
+    let bin = export_backup(&store, id, SnapshotFormat::Binary).expect("bin");
+    let json = export_backup(&store, id, SnapshotFormat::Json).expect("json");
+    let check = |store: &mut Store, bytes: &[u8], code: &str, text: &str| {
+        let err = import_err(store, bytes);
+        assert_eq!(err.code(), code, "{err}");
+        assert!(
+            err.to_string().contains(text),
+            "{err:?} should mention {text:?}"
+        );
+    };
+    check(&mut store, b"", "invalid_snapshot", "empty");
+    check(&mut store, b"hello", "invalid_snapshot", "neither");
+    check(
+        &mut store,
+        &bin[..bin.len() / 2],
+        "invalid_snapshot",
+        "checksum",
+    );
+    check(
+        &mut store,
+        &json[..json.len() / 2],
+        "invalid_snapshot",
+        "JSON",
+    );
+    let mut future = bin.clone();
+    future[8] = 2;
+    check(&mut store, &future, "unsupported_format", "version 2");
+    let text = String::from_utf8(json.clone()).expect("utf8");
+    check(
+        &mut store,
+        text.replacen("\"format_version\": 1", "\"format_version\": 7", 1)
+            .as_bytes(),
+        "unsupported_format",
+        "version 7",
+    );
+    check(
+        &mut store,
+        text.replacen(
+            "\"format\": \"engram-snapshot\"",
+            "\"format\": \"other\"",
+            1,
+        )
+        .as_bytes(),
+        "invalid_snapshot",
+        "format",
+    );
+    // A state whose data no longer matches its checksum.
+    let v: serde_json::Value = serde_json::from_slice(&json).expect("json");
+    let mut tampered = v.clone();
+    let data = tampered["states"]["zap"]["data"]
+        .as_str()
+        .expect("data")
+        .to_string();
+    let mut raw = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("b64");
+    let last = raw.len() - 1;
+    raw[last] ^= 1;
+    tampered["states"]["zap"]["data"] = base64::engine::general_purpose::STANDARD
+        .encode(&raw)
+        .into();
+    check(
+        &mut store,
+        &serde_json::to_vec(&tampered).expect("ser"),
+        "invalid_snapshot",
+        "checksum mismatch",
+    );
+    let mut missing = v.clone();
+    missing["states"]
+        .as_object_mut()
+        .expect("obj")
+        .remove("zap");
+    check(
+        &mut store,
+        &serde_json::to_vec(&missing).expect("ser"),
+        "invalid_snapshot",
+        "do not match",
+    );
+    let mut bad_name = v;
+    bad_name["engines"][0]["name"] = "../etc".into();
+    check(
+        &mut store,
+        &serde_json::to_vec(&bad_name).expect("ser"),
+        "invalid_snapshot",
+        "invalid engine name",
+    );
+}
+
+#[test]
+fn flipped_bytes_never_panic_and_never_import_wrong_data() {
+    let (_dir, store, id) = sample_store();
+    let original: Vec<Vec<u8>> = store
+        .backup_states(id)
+        .expect("states")
+        .into_iter()
+        .map(|s| s.state.into_bytes())
+        .collect();
+    let mut rng = crate::test_rng(7);
+    for format in [SnapshotFormat::Binary, SnapshotFormat::Json] {
+        let good = export_backup(&store, id, format).expect("export");
+        for _ in 0..300 {
+            let mut bytes = good.clone();
+            for _ in 0..1 + rng() % 3 {
+                let i = (rng() as usize) % bytes.len();
+                bytes[i] ^= 1 << (rng() % 8);
+            }
+            // Either refused, or (a flip in insignificant JSON whitespace, a
+            // readable rendering or metrics) accepted with the exact states.
+            if let Ok(snap) = parse(&bytes) {
+                let got: Vec<&[u8]> = snap.states.iter().map(|s| s.state.as_bytes()).collect();
+                let want: Vec<&[u8]> = original.iter().map(Vec::as_slice).collect();
+                assert_eq!(
+                    got, want,
+                    "{format:?}: a damaged file imported different states"
+                );
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn parse_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+        let _ = parse(&bytes);
+        let mut with_magic = BINARY_MAGIC.to_vec();
+        with_magic.extend_from_slice(&bytes);
+        let _ = parse(&with_magic);
+        let mut jsonish = b"{\"format\":\"engram-snapshot\",\"format_version\":1,".to_vec();
+        jsonish.extend_from_slice(&bytes);
+        let _ = parse(&jsonish);
+    }
+}

@@ -1,0 +1,309 @@
+//! Integrity: verifying stored states and the database, and loading the live
+//! state with a fallback to the newest good backup when it is damaged.
+
+use super::{EngineState, Metrics, Store, blob_col, open_blob, parse_metrics};
+use crate::codec::EncodedState;
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One thing found wrong by a verification.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct VerifyProblem {
+    /// The backup (None for a live state or the database as a whole).
+    pub backup_id: Option<i64>,
+    pub engine: Option<String>,
+    /// Stable error code, as in [`Error::code`].
+    pub code: String,
+    pub detail: String,
+}
+
+/// The result of verifying backups and the database.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IntegrityReport {
+    pub backups_checked: u64,
+    pub states_checked: u64,
+    /// `PRAGMA quick_check` / `integrity_check` said "ok".
+    pub database_ok: bool,
+    pub problems: Vec<VerifyProblem>,
+}
+
+impl IntegrityReport {
+    /// True when nothing is wrong.
+    pub fn is_ok(&self) -> bool {
+        self.database_ok && self.problems.is_empty()
+    }
+}
+
+/// Where a loaded state came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StateSource {
+    Live { saved_at_ms: i64 },
+    Backup { id: i64, created_at_ms: i64 },
+}
+
+/// One engine's state as loaded at start-up.
+#[derive(Clone, Debug)]
+pub struct LoadedState {
+    pub state: EncodedState,
+    pub metrics: Metrics,
+    pub source: StateSource,
+}
+
+/// Something skipped while loading, and why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SkipNote {
+    pub engine: String,
+    /// "live" or "backup <id>".
+    pub what: String,
+    pub code: String,
+    pub detail: String,
+}
+
+/// The result of [`Store::load_live`].
+#[derive(Clone, Debug, Default)]
+pub struct LiveLoad {
+    /// Loaded engines. An engine absent here has no good state anywhere.
+    pub states: BTreeMap<String, LoadedState>,
+    /// What was damaged and passed over, for the UI and the log.
+    pub skipped: Vec<SkipNote>,
+}
+
+impl Store {
+    /// Loads the live state of each engine in `engines`. A live state that is
+    /// missing or fails its checks is replaced by that engine's state in the
+    /// newest backup that passes them; everything passed over is reported.
+    pub fn load_live(&self, engines: &[&str]) -> Result<LiveLoad> {
+        let mut out = LiveLoad::default();
+        for &engine in engines {
+            match self.read_live(engine) {
+                Ok(Some(s)) => {
+                    out.states.insert(engine.to_string(), s);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(e) => out.skipped.push(SkipNote {
+                    engine: engine.to_string(),
+                    what: "live".into(),
+                    code: e.code().into(),
+                    detail: e.to_string(),
+                }),
+            }
+            if let Some(s) = self.newest_good_backup_state(engine, &mut out.skipped)? {
+                out.states.insert(engine.to_string(), s);
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_live(&self, engine: &str) -> Result<Option<LoadedState>> {
+        let row = self
+            .conn()
+            .prepare_cached(
+                "SELECT checksum, raw_len, data, metrics, saved_at FROM live_states WHERE engine = ?1",
+            )?
+            .query_row([engine], |r| {
+                Ok((
+                    blob_col(r, 0)?,
+                    r.get::<_, i64>(1)?,
+                    blob_col(r, 2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            });
+        let (sum, raw_len, data, metrics, saved_at) = match row {
+            Ok(r) => r,
+            Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let state = open_blob(&format!("live state of {engine}"), &sum, raw_len, &data)?;
+        Ok(Some(LoadedState {
+            state,
+            metrics: parse_metrics(&metrics),
+            source: StateSource::Live {
+                saved_at_ms: saved_at,
+            },
+        }))
+    }
+
+    fn newest_good_backup_state(
+        &self,
+        engine: &str,
+        skipped: &mut Vec<SkipNote>,
+    ) -> Result<Option<LoadedState>> {
+        // Candidate ids first (cheap), then open states one by one.
+        let candidates: Vec<(i64, i64)> = {
+            let stmt = self.conn().prepare_cached(
+                "SELECT b.id, b.created_at FROM backups b
+                 JOIN backup_states s ON s.backup_id = b.id AND s.engine = ?1
+                 ORDER BY b.created_at DESC, b.id DESC",
+            );
+            match stmt {
+                Ok(mut stmt) => match stmt
+                    .query_map([engine], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .and_then(|rows| rows.collect())
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        skipped.push(skip(engine, "backup index", &e.into()));
+                        return Ok(None);
+                    }
+                },
+                Err(e) => {
+                    skipped.push(skip(engine, "backup index", &e.into()));
+                    return Ok(None);
+                }
+            }
+        };
+        for (id, created_at) in candidates {
+            match self.backup_state(id, engine) {
+                Ok(s) => {
+                    return Ok(Some(LoadedState {
+                        state: s.state,
+                        metrics: s.metrics,
+                        source: StateSource::Backup {
+                            id,
+                            created_at_ms: created_at,
+                        },
+                    }));
+                }
+                Err(e) => skipped.push(skip(engine, &format!("backup {id}"), &e)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// One engine's state from one backup, checked.
+    pub fn backup_state(&self, id: i64, engine: &str) -> Result<EngineState> {
+        let row = self
+            .conn()
+            .prepare_cached(
+                "SELECT s.metrics, b.checksum, b.raw_len, b.data
+                 FROM backup_states s JOIN blobs b ON b.id = s.blob_id
+                 WHERE s.backup_id = ?1 AND s.engine = ?2",
+            )?
+            .query_row(rusqlite::params![id, engine], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    blob_col(r, 1)?,
+                    r.get::<_, i64>(2)?,
+                    blob_col(r, 3)?,
+                ))
+            });
+        let (metrics, sum, raw_len, data) = match row {
+            Ok(r) => r,
+            Err(rusqlite::Error::QueryReturnedNoRows) => {
+                return Err(Error::NotFound {
+                    what: "engine state",
+                    id: format!("{engine} in backup {id}"),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let state = open_blob(&format!("{engine} in backup {id}"), &sum, raw_len, &data)?;
+        Ok(EngineState {
+            engine: engine.to_string(),
+            state,
+            metrics: parse_metrics(&metrics),
+        })
+    }
+
+    /// Verifies one backup: every state decompresses, matches its checksum
+    /// and decodes. Returns the problems (empty when good).
+    pub fn verify_backup(&self, id: i64) -> Result<Vec<VerifyProblem>> {
+        let info = self.get_backup(id)?;
+        let mut problems = Vec::new();
+        if info.engines.is_empty() {
+            problems.push(VerifyProblem {
+                backup_id: Some(id),
+                engine: None,
+                code: "corrupt_state".into(),
+                detail: "backup holds no engine states".into(),
+            });
+        }
+        for e in &info.engines {
+            if let Err(err) = self.backup_state(id, &e.name) {
+                problems.push(VerifyProblem {
+                    backup_id: Some(id),
+                    engine: Some(e.name.clone()),
+                    code: err.code().into(),
+                    detail: err.to_string(),
+                });
+            }
+        }
+        Ok(problems)
+    }
+
+    /// Verifies the database (`quick_check`, or the slower `integrity_check`
+    /// when `full`), every live state and every backup.
+    pub fn verify_all(&self, full: bool) -> Result<IntegrityReport> {
+        let mut report = IntegrityReport::default();
+        match self.database_check(full) {
+            Ok(lines) if lines == ["ok"] => report.database_ok = true,
+            Ok(lines) => report.problems.push(VerifyProblem {
+                backup_id: None,
+                engine: None,
+                code: "corrupt_database".into(),
+                detail: lines.join("; "),
+            }),
+            Err(e) => report.problems.push(VerifyProblem {
+                backup_id: None,
+                engine: None,
+                code: e.code().into(),
+                detail: e.to_string(),
+            }),
+        }
+        let engines: Vec<String> = self
+            .conn()
+            .prepare("SELECT engine FROM live_states ORDER BY engine")?
+            .query_map([], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        for engine in engines {
+            report.states_checked += 1;
+            if let Err(e) = self.read_live(&engine) {
+                report.problems.push(VerifyProblem {
+                    backup_id: None,
+                    engine: Some(engine),
+                    code: e.code().into(),
+                    detail: e.to_string(),
+                });
+            }
+        }
+        let ids: Vec<i64> = self
+            .conn()
+            .prepare("SELECT id FROM backups ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
+        for id in ids {
+            report.backups_checked += 1;
+            let info = self.get_backup(id)?;
+            report.states_checked += info.engines.len() as u64;
+            report.problems.extend(self.verify_backup(id)?);
+        }
+        Ok(report)
+    }
+
+    /// `PRAGMA quick_check` (or `integrity_check` when `full`): `["ok"]` when healthy.
+    pub fn database_check(&self, full: bool) -> Result<Vec<String>> {
+        let pragma = if full {
+            "integrity_check"
+        } else {
+            "quick_check"
+        };
+        let mut stmt = self.conn().prepare(&format!("PRAGMA {pragma}"))?;
+        let lines = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(lines)
+    }
+}
+
+fn skip(engine: &str, what: &str, e: &Error) -> SkipNote {
+    SkipNote {
+        engine: engine.to_string(),
+        what: what.to_string(),
+        code: e.code().into(),
+        detail: e.to_string(),
+    }
+}

@@ -1,0 +1,170 @@
+//! Schema migrations: numbered SQL files applied in order, tracked in
+//! `PRAGMA user_version`. A database from a newer Engram is refused.
+
+use crate::error::{Error, Result};
+use rusqlite::Connection;
+use std::path::Path;
+
+/// The migrations, in order. File `000N_*.sql` brings the schema to version N.
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_initial.sql",
+    include_str!("../../migrations/0001_initial.sql"),
+)];
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// `application_id` written into every Engram database ("Engr").
+pub(crate) const APPLICATION_ID: i64 = 0x456E_6772;
+
+/// Brings `conn` up to [`SCHEMA_VERSION`], or refuses a newer or foreign database.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(Error::NewerSchema {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let app_id: i64 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    if found == 0 {
+        let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+        if tables > 0 && app_id != APPLICATION_ID {
+            return Err(Error::InvalidInput(format!(
+                "{} is a SQLite database that Engram did not create; refusing to touch it",
+                path.display()
+            )));
+        }
+    } else if app_id != APPLICATION_ID {
+        return Err(Error::InvalidInput(format!(
+            "{} is not an Engram database (application_id {app_id:#x})",
+            path.display()
+        )));
+    }
+    for (i, (_, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The schema as text: every table and index definition, sorted by name.
+pub fn schema_dump(conn: &Connection) -> Result<String> {
+    let mut stmt = conn.prepare(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type DESC, name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(format!(
+            "-- {} {}\n{};\n",
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?
+        ))
+    })?;
+    let mut out = String::new();
+    for row in rows {
+        out.push_str(&row?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_files_are_numbered_contiguously_and_all_listed() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .expect("migrations dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".sql"))
+            .collect();
+        on_disk.sort();
+        let listed: Vec<String> = MIGRATIONS.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(
+            on_disk, listed,
+            "every migrations/*.sql file must be in MIGRATIONS, in order"
+        );
+        for (i, name) in listed.iter().enumerate() {
+            assert!(
+                name.starts_with(&format!("{:04}_", i + 1)),
+                "{name} should be numbered {:04}",
+                i + 1
+            );
+            let text = std::fs::read_to_string(dir.join(name)).expect("read");
+            assert_eq!(
+                text, MIGRATIONS[i].1,
+                "{name} differs from the compiled-in copy"
+            );
+        }
+    }
+
+    #[test]
+    fn each_migration_applies_cleanly_one_at_a_time() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for (i, (name, sql)) in MIGRATIONS.iter().enumerate() {
+            let tx = conn.transaction().expect("tx");
+            tx.execute_batch(sql)
+                .unwrap_or_else(|e| panic!("{name} fails to apply: {e}"));
+            tx.commit().expect("commit");
+            let check: String = conn
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .expect("check");
+            assert_eq!(check, "ok", "after {name} (#{})", i + 1);
+        }
+        let fk: Vec<String> = conn
+            .prepare("PRAGMA foreign_key_check")
+            .expect("prepare")
+            .query_map([], |r| r.get::<_, String>(0))
+            .expect("query")
+            .collect::<std::result::Result<_, _>>()
+            .expect("rows");
+        assert!(fk.is_empty());
+    }
+
+    #[test]
+    fn schema_matches_snapshot() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn, Path::new(":memory:")).expect("migrate");
+        let dump = schema_dump(&conn).expect("dump");
+        let snap = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/schema.snapshot");
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&snap, &dump).expect("write snapshot");
+        }
+        let expected = std::fs::read_to_string(&snap)
+            .expect("migrations/schema.snapshot missing: run with UPDATE_SNAPSHOTS=1");
+        assert_eq!(
+            dump, expected,
+            "schema changed: review, then UPDATE_SNAPSHOTS=1"
+        );
+    }
+
+    #[test]
+    fn newer_database_is_refused_with_a_clear_error() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn, Path::new("x.db")).expect("migrate");
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .expect("bump");
+        let err = migrate(&mut conn, Path::new("x.db")).expect_err("must refuse");
+        assert_eq!(err.code(), "newer_schema");
+        assert!(err.to_string().contains("newer Engram"), "{err}");
+    }
+
+    #[test]
+    fn foreign_database_is_refused() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch("CREATE TABLE t (x)").expect("create");
+        let err = migrate(&mut conn, Path::new("other.db")).expect_err("refuse");
+        assert_eq!(err.code(), "invalid_input");
+        let t: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(t, 1, "the foreign database was left untouched");
+    }
+}

@@ -1,0 +1,475 @@
+use super::*;
+use crate::codec::encode;
+
+fn state(engine: &str, values: &[f64]) -> EngineState {
+    EngineState {
+        engine: engine.into(),
+        state: encode(1, &values.to_vec()).expect("encode"),
+        metrics: Metrics::from([("steps".to_string(), values.len() as f64)]),
+    }
+}
+
+fn open_temp() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().join("engram.db")).expect("open");
+    (dir, store)
+}
+
+fn backup(store: &mut Store, kind: BackupKind, t: i64, states: &[EngineState]) -> i64 {
+    let bt = (kind == BackupKind::Breakthrough).then(|| Breakthrough {
+        engine: "zap".into(),
+        rule: "success_rate>=0.9".into(),
+        metric: "success_rate".into(),
+        value: 0.91,
+        step: 42,
+    });
+    store
+        .create_backup(&NewBackup {
+            kind,
+            created_at_ms: t,
+            label: None,
+            breakthrough: bt,
+            states,
+        })
+        .expect("backup")
+}
+
+#[test]
+fn live_state_round_trips_and_is_overwritten() {
+    let (dir, mut store) = open_temp();
+    store
+        .save_live(&[state("zap", &[1.0, -0.0]), state("mdp_es", &[2.0])], 10)
+        .expect("save");
+    store
+        .save_live(&[state("zap", &[3.0, f64::NAN])], 20)
+        .expect("save");
+    drop(store);
+    let store = Store::open(dir.path().join("engram.db")).expect("reopen");
+    let load = store
+        .load_live(&["zap", "mdp_es", "orchestrator"])
+        .expect("load");
+    assert!(load.skipped.is_empty());
+    let zap: Vec<f64> = load.states["zap"].state.decode().expect("decode");
+    assert_eq!(zap[0], 3.0);
+    assert!(zap[1].is_nan());
+    assert_eq!(
+        load.states["zap"].source,
+        StateSource::Live { saved_at_ms: 20 }
+    );
+    assert_eq!(
+        load.states["mdp_es"].source,
+        StateSource::Live { saved_at_ms: 10 }
+    );
+    assert!(!load.states.contains_key("orchestrator"), "never saved");
+    assert_eq!(store.live_saved_at().expect("at"), Some(20));
+}
+
+#[test]
+fn backup_is_one_consistent_cut_and_dedups_unchanged_states() {
+    let (_dir, mut store) = open_temp();
+    let a = [state("zap", &[1.0]), state("mdp_es", &[2.0])];
+    let id1 = backup(&mut store, BackupKind::Manual, 1, &a);
+    let b = [state("zap", &[1.0]), state("mdp_es", &[2.5])];
+    let id2 = backup(&mut store, BackupKind::Periodic, 2, &b);
+    assert_eq!(
+        store.blob_count().expect("count"),
+        3,
+        "zap's unchanged state is stored once"
+    );
+    let got = store.backup_states(id2).expect("states");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].engine, "mdp_es");
+    assert_eq!(got[0].state, b[1].state);
+    let info = store.get_backup(id1).expect("get");
+    assert_eq!(info.kind, BackupKind::Manual);
+    assert_eq!(
+        info.engines
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>(),
+        ["mdp_es", "zap"]
+    );
+    assert_eq!(info.engines[1].checksum, a[0].state.checksum().to_hex());
+    assert_eq!(info.engines[1].metrics["steps"], 1.0);
+}
+
+#[test]
+fn backup_live_copies_the_live_states() {
+    let (_dir, mut store) = open_temp();
+    let err = store
+        .backup_live(BackupKind::Initial, 1, None, None)
+        .expect_err("nothing live");
+    assert_eq!(err.code(), "not_found");
+    assert_eq!(
+        store.count_backups().expect("count"),
+        0,
+        "failed backup left nothing"
+    );
+    let s = [state("zap", &[7.0]), state("orchestrator", &[8.0])];
+    store.save_live(&s, 5).expect("save");
+    let id = store
+        .backup_live(BackupKind::Initial, 6, Some("first".into()), None)
+        .expect("backup");
+    let got = store.backup_states(id).expect("states");
+    assert_eq!(got[1].state, s[0].state);
+    assert_eq!(
+        store.get_backup(id).expect("get").label.as_deref(),
+        Some("first")
+    );
+}
+
+#[test]
+fn breakthrough_details_are_stored_and_required() {
+    let (_dir, mut store) = open_temp();
+    let id = backup(
+        &mut store,
+        BackupKind::Breakthrough,
+        1,
+        &[state("zap", &[1.0])],
+    );
+    let bt = store.get_backup(id).expect("get").breakthrough.expect("bt");
+    assert_eq!(
+        (bt.rule.as_str(), bt.value, bt.step),
+        ("success_rate>=0.9", 0.91, 42)
+    );
+    let err = store
+        .create_backup(&NewBackup {
+            kind: BackupKind::Breakthrough,
+            created_at_ms: 2,
+            label: None,
+            breakthrough: None,
+            states: &[state("zap", &[1.0])],
+        })
+        .expect_err("missing details");
+    assert_eq!(err.code(), "invalid_input");
+}
+
+#[test]
+fn bad_names_and_labels_are_refused_without_writing() {
+    let (_dir, mut store) = open_temp();
+    for name in ["", "Zap", "a b", "x/y", &"e".repeat(65)] {
+        let err = store.save_live(&[state(name, &[1.0])], 1).expect_err(name);
+        assert_eq!(err.code(), "invalid_input", "{name:?}");
+    }
+    let dup = [state("zap", &[1.0]), state("zap", &[2.0])];
+    assert!(
+        store
+            .create_backup(&NewBackup {
+                kind: BackupKind::Manual,
+                created_at_ms: 1,
+                label: Some("bad\u{7}label".into()),
+                breakthrough: None,
+                states: &dup[..1],
+            })
+            .is_err()
+    );
+    assert!(
+        store
+            .create_backup(&NewBackup {
+                kind: BackupKind::Manual,
+                created_at_ms: 1,
+                label: None,
+                breakthrough: None,
+                states: &dup,
+            })
+            .is_err()
+    );
+    assert_eq!(store.count_backups().expect("count"), 0);
+    assert!(store.live_metrics().expect("live").is_empty());
+}
+
+#[test]
+fn delete_refuses_protected_kinds_and_collects_garbage() {
+    let (_dir, mut store) = open_temp();
+    let init = backup(&mut store, BackupKind::Initial, 1, &[state("zap", &[1.0])]);
+    let bt = backup(
+        &mut store,
+        BackupKind::Breakthrough,
+        2,
+        &[state("zap", &[2.0])],
+    );
+    let man = backup(&mut store, BackupKind::Manual, 3, &[state("zap", &[3.0])]);
+    for id in [init, bt] {
+        let err = store.delete_backup(id).expect_err("protected");
+        assert_eq!(err.code(), "protected");
+    }
+    store.set_pinned(man, true).expect("pin");
+    let err = store.delete_backup(man).expect_err("pinned");
+    assert!(err.to_string().contains("unpin"), "{err}");
+    store.set_pinned(man, false).expect("unpin");
+    assert_eq!(store.blob_count().expect("n"), 3);
+    store.delete_backup(man).expect("delete");
+    assert_eq!(store.blob_count().expect("n"), 2, "its blob went with it");
+    assert_eq!(store.get_backup(man).expect_err("gone").code(), "not_found");
+    assert_eq!(
+        store.delete_backup(999).expect_err("unknown").code(),
+        "not_found"
+    );
+    assert_eq!(
+        store.set_pinned(999, true).expect_err("unknown").code(),
+        "not_found"
+    );
+}
+
+#[test]
+fn shared_blobs_survive_deleting_one_referrer() {
+    let (_dir, mut store) = open_temp();
+    let s = [state("zap", &[1.0])];
+    let a = backup(&mut store, BackupKind::Manual, 1, &s);
+    let b = backup(&mut store, BackupKind::Manual, 2, &s);
+    store.delete_backup(a).expect("delete");
+    assert_eq!(
+        store.backup_states(b).expect("still readable")[0].state,
+        s[0].state
+    );
+}
+
+#[test]
+fn retention_deletes_only_what_the_policy_drops() {
+    let (_dir, mut store) = open_temp();
+    backup(&mut store, BackupKind::Initial, 0, &[state("zap", &[0.0])]);
+    let mut periodic = Vec::new();
+    for i in 1..=6 {
+        periodic.push(backup(
+            &mut store,
+            BackupKind::Periodic,
+            i * 3_600_000,
+            &[state("zap", &[i as f64])],
+        ));
+    }
+    store.set_pinned(periodic[0], true).expect("pin");
+    let policy = RetentionPolicy {
+        keep_last_periodic: 2,
+        keep_hourly: 0,
+        keep_daily: 0,
+        keep_weekly: 0,
+        keep_last_pre_restore: 0,
+    };
+    let report = store.apply_retention(&policy).expect("retention");
+    assert_eq!(report.deleted, periodic[1..4].to_vec());
+    assert_eq!(report.blobs_removed, 3);
+    assert_eq!(report.kept, 4);
+    let explained = store.explain_retention(&policy).expect("explain");
+    assert!(explained.iter().all(RetentionDecision::keep));
+    assert_eq!(
+        store.apply_retention(&policy).expect("again").deleted,
+        Vec::<i64>::new()
+    );
+}
+
+#[test]
+fn listing_filters_by_kind_and_engine_newest_first() {
+    let (_dir, mut store) = open_temp();
+    let a = backup(&mut store, BackupKind::Manual, 10, &[state("zap", &[1.0])]);
+    let b = backup(
+        &mut store,
+        BackupKind::Periodic,
+        30,
+        &[state("mdp_es", &[1.0])],
+    );
+    let c = backup(
+        &mut store,
+        BackupKind::Periodic,
+        20,
+        &[state("zap", &[2.0]), state("mdp_es", &[2.0])],
+    );
+    let ids = |q: BackupQuery| -> Vec<i64> {
+        store
+            .list_backups(&q)
+            .expect("list")
+            .items
+            .iter()
+            .map(|b| b.id)
+            .collect()
+    };
+    assert_eq!(ids(BackupQuery::default()), vec![b, c, a]);
+    assert_eq!(
+        ids(BackupQuery {
+            kinds: vec![BackupKind::Periodic],
+            ..Default::default()
+        }),
+        vec![b, c]
+    );
+    assert_eq!(
+        ids(BackupQuery {
+            engine: Some("zap".into()),
+            ..Default::default()
+        }),
+        vec![c, a]
+    );
+    let page = store
+        .list_backups(&BackupQuery {
+            limit: 1,
+            offset: 1,
+            ..Default::default()
+        })
+        .expect("list");
+    assert_eq!(page.items[0].id, c);
+    assert_eq!(page.total, 3);
+}
+
+#[test]
+fn paging_through_100_000_backups_is_complete_ordered_and_indexed() {
+    let (_dir, mut store) = open_temp();
+    let s = state("zap", &[1.0]);
+    backup(&mut store, BackupKind::Initial, 0, std::slice::from_ref(&s));
+    // Bulk-insert through SQL in one transaction: 100,000 durable commits
+    // would test the disk, not the listing.
+    {
+        let tx = store.conn.transaction().expect("tx");
+        let blob: i64 = tx
+            .query_row("SELECT id FROM blobs", [], |r| r.get(0))
+            .expect("blob");
+        let mut ins = tx
+            .prepare("INSERT INTO backups (kind, created_at) VALUES (?1, ?2)")
+            .expect("prep");
+        let mut st = tx
+            .prepare("INSERT INTO backup_states (backup_id, engine, blob_id, metrics) VALUES (?1, 'zap', ?2, '{}')")
+            .expect("prep");
+        for i in 1..100_000i64 {
+            // Timestamps collide in groups of 3 to exercise the id tie-break.
+            let kind = if i % 10 == 0 { "manual" } else { "periodic" };
+            ins.execute(params![kind, i / 3]).expect("ins");
+            st.execute(params![tx.last_insert_rowid(), blob])
+                .expect("st");
+        }
+        drop((ins, st));
+        tx.commit().expect("commit");
+    }
+    let mut seen = 0u64;
+    let mut last: Option<(i64, i64)> = None;
+    let mut q = BackupQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    loop {
+        let page = store.list_backups(&q).expect("page");
+        assert_eq!(page.total, 100_000);
+        for b in &page.items {
+            let key = (b.created_at_ms, b.id);
+            if let Some(prev) = last {
+                assert!(key < prev, "strictly newest first: {key:?} after {prev:?}");
+            }
+            last = Some(key);
+            assert_eq!(b.engines.len(), 1);
+        }
+        seen += page.items.len() as u64;
+        match page.next {
+            Some(c) => q.after = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 100_000);
+    let manual = store
+        .list_backups(&BackupQuery {
+            kinds: vec![BackupKind::Manual],
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("manual");
+    assert_eq!(manual.total, 9_999);
+    assert!(manual.items.iter().all(|b| b.kind == BackupKind::Manual));
+    // The listing must walk an index, never sort 100,000 rows per page.
+    for sql in [
+        "SELECT id FROM backups b WHERE 1 ORDER BY b.created_at DESC, b.id DESC LIMIT 50",
+        "SELECT id FROM backups b WHERE b.kind IN ('manual') ORDER BY b.created_at DESC, b.id DESC LIMIT 50",
+        "SELECT id FROM backups b WHERE 1 AND (b.created_at, b.id) < (5, 16) ORDER BY b.created_at DESC, b.id DESC LIMIT 50",
+    ] {
+        let plan: Vec<String> = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("explain")
+            .query_map([], |r| r.get::<_, String>(3))
+            .expect("rows")
+            .collect::<std::result::Result<_, _>>()
+            .expect("plan");
+        let plan = plan.join(" | ");
+        assert!(
+            plan.contains("USING") && !plan.contains("TEMP B-TREE"),
+            "{sql}: {plan}"
+        );
+    }
+}
+
+#[test]
+fn corrupt_live_state_falls_back_to_newest_good_backup() {
+    let (_dir, mut store) = open_temp();
+    let old = [state("zap", &[1.0])];
+    let newer = [state("zap", &[2.0])];
+    let live = [state("zap", &[3.0])];
+    let b_old = backup(&mut store, BackupKind::Periodic, 10, &old);
+    let b_new = backup(&mut store, BackupKind::Periodic, 20, &newer);
+    store.save_live(&live, 30).expect("save");
+    // Damage the live state and the newest backup's blob.
+    store
+        .conn
+        .execute("UPDATE live_states SET data = zeroblob(length(data))", [])
+        .expect("damage live");
+    store
+        .conn
+        .execute(
+            "UPDATE blobs SET data = substr(data, 1, 8) || x'ffffffff' || substr(data, 13) WHERE id =
+             (SELECT blob_id FROM backup_states WHERE backup_id = ?1)",
+            [b_new],
+        )
+        .expect("damage backup");
+    let load = store.load_live(&["zap"]).expect("load");
+    let got = &load.states["zap"];
+    assert_eq!(
+        got.state, old[0].state,
+        "{:?} {:?}",
+        got.source, load.skipped
+    );
+    assert_eq!(
+        got.source,
+        StateSource::Backup {
+            id: b_old,
+            created_at_ms: 10
+        }
+    );
+    let what: Vec<&str> = load.skipped.iter().map(|s| s.what.as_str()).collect();
+    assert_eq!(what, vec!["live".to_string(), format!("backup {b_new}")]);
+    assert!(
+        load.skipped.iter().all(|s| s.code == "corrupt_state"),
+        "{:?}",
+        load.skipped
+    );
+
+    let report = store.verify_all(true).expect("verify");
+    assert!(report.database_ok);
+    assert!(!report.is_ok());
+    assert_eq!(report.backups_checked, 2);
+    let bad: Vec<Option<i64>> = report.problems.iter().map(|p| p.backup_id).collect();
+    assert_eq!(bad, vec![None, Some(b_new)]);
+    assert!(store.verify_backup(b_old).expect("verify").is_empty());
+}
+
+#[test]
+fn read_only_open_reads_but_cannot_write() {
+    let (dir, mut store) = open_temp();
+    backup(&mut store, BackupKind::Manual, 1, &[state("zap", &[1.0])]);
+    let path = dir.path().join("engram.db");
+    let mut ro = Store::open_read_only(&path).expect("ro");
+    assert_eq!(ro.count_backups().expect("count"), 1);
+    let err = ro
+        .save_live(&[state("zap", &[2.0])], 2)
+        .expect_err("read-only");
+    assert_eq!(err.code(), "read_only", "{err}");
+    let missing = Store::open_read_only(dir.path().join("nope.db")).expect_err("missing");
+    assert_eq!(missing.code(), "not_found");
+}
+
+#[test]
+fn kinds_parse_and_print_stably() {
+    for k in BackupKind::ALL {
+        assert_eq!(k.as_str().parse::<BackupKind>().expect("parse"), k);
+        assert_eq!(
+            serde_json::to_string(&k).expect("json"),
+            format!("\"{}\"", k.as_str())
+        );
+    }
+    assert_eq!(
+        "hourly".parse::<BackupKind>().expect_err("unknown").code(),
+        "invalid_input"
+    );
+}
