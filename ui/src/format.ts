@@ -1,0 +1,22 @@
+/** Formatting shared by every view. Pure functions, no DOM. */
+
+const UNITS = ["B", "KB", "MB", "GB", "TB"] as const;
+
+/** 1536 -> "1.5 KB"; binary multiples, one decimal below 10. */
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n) || n < 0) return "—";
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < UNITS.length - 1) {
+    v /= 1024;
+    u += 1;
+  }
+  const digits = u === 0 || v >= 10 ? 0 : 1;
+  return `${v.toFixed(digits)} ${UNITS[u]}`;
+}
+
+/** Unix milliseconds -> "2026-11-25 19:04:34" in UTC. */
+export function formatTimestamp(ms: number): string {
+  if (!Number.isFinite(ms)) return "—";
+  return new Date(ms).toISOString().slice(0, 19).replace("T", " ");
+}
