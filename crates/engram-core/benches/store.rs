@@ -42,7 +42,9 @@ fn reference_state(seed: u64) -> ReferenceState {
     let mut unit = move || (next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
     ReferenceState {
         q_values: (0..50_000).map(|_| unit()).collect(),
-        population: (0..200).map(|_| (0..256).map(|_| unit() as f32).collect()).collect(),
+        population: (0..200)
+            .map(|_| (0..256).map(|_| unit() as f32).collect())
+            .collect(),
         replay: (0..1000)
             .map(|i| Transition {
                 state: std::array::from_fn(|_| unit() as f32),
@@ -64,7 +66,10 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let iters: usize = std::env::var("BENCH_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let iters: usize = std::env::var("BENCH_ITERS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let dir = tempfile::tempdir()?;
     let state = reference_state(1);
     let encoded = codec::encode(1, &state)?;
@@ -118,7 +123,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (save_p50, save_p90) = stats(save);
     let (restore_p50, restore_p90) = stats(restore);
     println!("fsync floor       median {floor_p50:8.3} ms   p90 {floor_p90:8.3} ms");
-    println!("durable save      median {save_p50:8.3} ms   p90 {save_p90:8.3} ms   = {:.2}x the floor", save_p50 / floor_p50);
+    println!(
+        "durable save      median {save_p50:8.3} ms   p90 {save_p90:8.3} ms   = {:.2}x the floor",
+        save_p50 / floor_p50
+    );
     println!("warm restore      median {restore_p50:8.3} ms   p90 {restore_p90:8.3} ms");
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../bench/python_store.py");
@@ -145,7 +153,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 py_restore / restore_p50
             );
         }
-        Ok(o) => println!("python path failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
+        Ok(o) => println!(
+            "python path failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
         Err(e) => println!("python path not run: {e}"),
     }
     Ok(())

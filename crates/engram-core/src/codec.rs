@@ -147,6 +147,14 @@ impl EncodedState {
 }
 
 /// Encodes `value` with the engine's schema version.
+///
+/// ```
+/// let state = engram_core::codec::encode(1, &vec![-0.0f64, f64::NAN])?;
+/// let back: Vec<f64> = state.decode()?;
+/// assert_eq!(back[0].to_bits(), (-0.0f64).to_bits());
+/// assert!(back[1].is_nan());
+/// # Ok::<(), engram_core::Error>(())
+/// ```
 pub fn encode<T: Serialize + ?Sized>(schema: u32, value: &T) -> Result<EncodedState> {
     let mut out = Vec::with_capacity(4096);
     out.extend_from_slice(&STATE_MAGIC);
@@ -244,7 +252,7 @@ fn skip_msgpack_value(b: &[u8]) -> std::result::Result<usize, String> {
             0xcc..=0xcf => pos = need(pos, 1 << (m - 0xcc))?,
             0xd0..=0xd3 => pos = need(pos, 1 << (m - 0xd0))?,
             0xd4..=0xd8 => pos = need(pos, 1 + (1 << (m - 0xd4)))?,
-            0xdc | 0xdd | 0xde | 0xdf => {
+            0xdc..=0xdf => {
                 let w = if m == 0xdc || m == 0xde { 2 } else { 4 };
                 let e = need(pos, w)?;
                 let n = be(&b[pos..e]);

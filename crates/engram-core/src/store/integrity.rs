@@ -55,7 +55,7 @@ pub struct LoadedState {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SkipNote {
     pub engine: String,
-    /// "live" or "backup <id>".
+    /// "live" or `"backup <id>"`.
     pub what: String,
     pub code: String,
     pub detail: String,
