@@ -6,7 +6,7 @@ CREATE TABLE live_states (
     engine    TEXT PRIMARY KEY NOT NULL,
     checksum  BLOB NOT NULL,            -- blake3 of the encoded (uncompressed) state
     raw_len   INTEGER NOT NULL,         -- encoded length in bytes
-    data      BLOB NOT NULL,            -- zstd-compressed encoded state
+    data      BLOB NOT NULL,            -- the encoded state, uncompressed (saves are the hot path)
     metrics   TEXT NOT NULL,            -- JSON object: metric name -> number
     saved_at  INTEGER NOT NULL          -- unix milliseconds
 );
@@ -16,7 +16,8 @@ CREATE TABLE blobs (
     id        INTEGER PRIMARY KEY,
     checksum  BLOB NOT NULL UNIQUE,     -- blake3 of the encoded state: the content address
     raw_len   INTEGER NOT NULL,
-    data      BLOB NOT NULL             -- zstd-compressed encoded state
+    codec     INTEGER NOT NULL CHECK (codec IN (0, 1)),  -- 0: stored as is, 1: zstd
+    data      BLOB NOT NULL
 );
 
 -- One consistent cut of several engines.

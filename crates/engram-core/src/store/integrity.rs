@@ -1,7 +1,7 @@
 //! Integrity: verifying stored states and the database, and loading the live
 //! state with a fallback to the newest good backup when it is damaged.
 
-use super::{EngineState, Metrics, Store, blob_col, open_blob, parse_metrics};
+use super::{CODEC_RAW, EngineState, Metrics, Store, blob_col, open_blob, parse_metrics};
 use crate::codec::EncodedState;
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -117,7 +117,13 @@ impl Store {
             Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let state = open_blob(&format!("live state of {engine}"), &sum, raw_len, &data)?;
+        let state = open_blob(
+            &format!("live state of {engine}"),
+            &sum,
+            raw_len,
+            CODEC_RAW,
+            &data,
+        )?;
         Ok(Some(LoadedState {
             state,
             metrics: parse_metrics(&metrics),
@@ -179,7 +185,7 @@ impl Store {
         let row = self
             .conn()
             .prepare_cached(
-                "SELECT s.metrics, b.checksum, b.raw_len, b.data
+                "SELECT s.metrics, b.checksum, b.raw_len, b.data, b.codec
                  FROM backup_states s JOIN blobs b ON b.id = s.blob_id
                  WHERE s.backup_id = ?1 AND s.engine = ?2",
             )?
@@ -189,9 +195,10 @@ impl Store {
                     blob_col(r, 1)?,
                     r.get::<_, i64>(2)?,
                     blob_col(r, 3)?,
+                    r.get::<_, i64>(4)?,
                 ))
             });
-        let (metrics, sum, raw_len, data) = match row {
+        let (metrics, sum, raw_len, data, codec) = match row {
             Ok(r) => r,
             Err(rusqlite::Error::QueryReturnedNoRows) => {
                 return Err(Error::NotFound {
@@ -201,7 +208,13 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         };
-        let state = open_blob(&format!("{engine} in backup {id}"), &sum, raw_len, &data)?;
+        let state = open_blob(
+            &format!("{engine} in backup {id}"),
+            &sum,
+            raw_len,
+            codec,
+            &data,
+        )?;
         Ok(EngineState {
             engine: engine.to_string(),
             state,

@@ -25,9 +25,14 @@ use std::path::{Path, PathBuf};
 /// Metric name -> value; a small summary kept beside every stored state.
 pub type Metrics = BTreeMap<String, f64>;
 
-/// zstd level for states. Level 1: engine states are mostly floats, which
-/// higher levels barely shrink further, and saving is on the hot path.
+/// zstd level for backup blobs. Level 1: engine states are mostly floats,
+/// which higher levels barely shrink further. Live states are not compressed
+/// at all: saving them is the hot path, and compression was most of its cost.
 const ZSTD_LEVEL: i32 = 1;
+/// `blobs.codec`: stored as is.
+const CODEC_RAW: i64 = 0;
+/// `blobs.codec`: zstd.
+const CODEC_ZSTD: i64 = 1;
 /// No single encoded state may exceed this (checked before decompressing).
 pub const MAX_STATE_BYTES: u64 = 512 * 1024 * 1024;
 
@@ -259,10 +264,9 @@ impl Store {
     /// Overwrites the live state of each given engine, in one transaction.
     /// Durable when it returns.
     pub fn save_live(&mut self, states: &[EngineState], saved_at_ms: i64) -> Result<()> {
-        // Compress before taking the write lock: the transaction stays short.
         let prepared = states
             .iter()
-            .map(|s| Ok((s, compress(s.state.as_bytes())?, metrics_json(&s.metrics)?)))
+            .map(|s| Ok((s, s.state.as_bytes(), metrics_json(&s.metrics)?)))
             .collect::<Result<Vec<_>>>()?;
         let tx = self.conn.transaction()?;
         {
@@ -323,13 +327,13 @@ impl Store {
     pub fn create_backup(&mut self, b: &NewBackup<'_>) -> Result<i64> {
         check_new_backup(b)?;
         // Compress outside the transaction, only what is not stored yet.
-        let mut compressed: Vec<Option<Vec<u8>>> = Vec::with_capacity(b.states.len());
+        let mut compressed: Vec<Option<(i64, Vec<u8>)>> = Vec::with_capacity(b.states.len());
         for s in b.states {
             let known = self.blob_id(&s.state.checksum())?.is_some();
             compressed.push(if known {
                 None
             } else {
-                Some(compress(s.state.as_bytes())?)
+                Some(pack(s.state.as_bytes())?)
             });
         }
         let tx = self.conn.transaction()?;
@@ -341,12 +345,9 @@ impl Store {
                 None => match blob_id_in(&tx, &sum)? {
                     Some(id) => id,
                     // Removed between the check and the transaction: store it now.
-                    None => upsert_blob(
-                        &tx,
-                        &sum,
-                        s.state.len() as u64,
-                        &compress(s.state.as_bytes())?,
-                    )?,
+                    None => {
+                        upsert_blob(&tx, &sum, s.state.len() as u64, &pack(s.state.as_bytes())?)?
+                    }
                 },
             };
             insert_backup_state(&tx, id, &s.engine, blob_id, &s.metrics)?;
@@ -372,25 +373,47 @@ impl Store {
             states: &[],
         };
         check_new_backup(&b)?;
-        let tx = self.conn.transaction()?;
-        let engines: i64 = tx.query_row("SELECT count(*) FROM live_states", [], |r| r.get(0))?;
-        if engines == 0 {
+        // IMMEDIATE: read the live cut and write the backup under one write lock.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let rows: Vec<(String, Vec<u8>, i64, Vec<u8>, String)> = tx
+            .prepare(
+                "SELECT engine, checksum, raw_len, data, metrics FROM live_states ORDER BY engine",
+            )?
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    blob_col(r, 1)?,
+                    r.get(2)?,
+                    blob_col(r, 3)?,
+                    r.get(4)?,
+                ))
+            })?
+            .collect::<std::result::Result<_, _>>()?;
+        if rows.is_empty() {
             return Err(Error::NotFound {
                 what: "live state",
                 id: "(none saved yet)".into(),
             });
         }
         let id = insert_backup_row(&tx, &b, None)?;
-        tx.execute(
-            "INSERT OR IGNORE INTO blobs (checksum, raw_len, data)
-             SELECT checksum, raw_len, data FROM live_states",
-            [],
-        )?;
-        tx.execute(
-            "INSERT INTO backup_states (backup_id, engine, blob_id, metrics)
-             SELECT ?1, l.engine, b.id, l.metrics FROM live_states l JOIN blobs b ON b.checksum = l.checksum",
-            [id],
-        )?;
+        for (engine, sum, raw_len, data, metrics) in rows {
+            // Never copy a damaged live state into the timeline.
+            let state = open_blob(
+                &format!("live state of {engine}"),
+                &sum,
+                raw_len,
+                CODEC_RAW,
+                &data,
+            )?;
+            let checksum = state.checksum();
+            let blob = match blob_id_in(&tx, &checksum)? {
+                Some(blob) => blob,
+                None => upsert_blob(&tx, &checksum, state.len() as u64, &pack(state.as_bytes())?)?,
+            };
+            insert_backup_state(&tx, id, &engine, blob, &parse_metrics(&metrics))?;
+        }
         tx.commit()?;
         Ok(id)
     }
@@ -411,7 +434,7 @@ impl Store {
     pub fn backup_states(&self, id: i64) -> Result<Vec<EngineState>> {
         self.get_backup(id)?; // NotFound for an unknown id
         let mut stmt = self.conn.prepare_cached(
-            "SELECT s.engine, s.metrics, b.checksum, b.raw_len, b.data
+            "SELECT s.engine, s.metrics, b.checksum, b.raw_len, b.data, b.codec
              FROM backup_states s JOIN blobs b ON b.id = s.blob_id
              WHERE s.backup_id = ?1 ORDER BY s.engine",
         )?;
@@ -422,13 +445,14 @@ impl Store {
                 blob_col(r, 2)?,
                 r.get::<_, i64>(3)?,
                 blob_col(r, 4)?,
+                r.get::<_, i64>(5)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (engine, metrics, sum, raw_len, data) = row?;
+            let (engine, metrics, sum, raw_len, data, codec) = row?;
             let what = format!("{engine} in backup {id}");
-            let state = open_blob(&what, &sum, raw_len, &data)?;
+            let state = open_blob(&what, &sum, raw_len, codec, &data)?;
             out.push(EngineState {
                 engine,
                 state,
@@ -586,12 +610,12 @@ impl Store {
         let compressed = b
             .states
             .iter()
-            .map(|s| compress(s.state.as_bytes()))
+            .map(|s| pack(s.state.as_bytes()))
             .collect::<Result<Vec<_>>>()?;
         let tx = self.conn.transaction()?;
         let id = insert_backup_row(&tx, b, Some(origin))?;
-        for (s, data) in b.states.iter().zip(compressed) {
-            let blob = upsert_blob(&tx, &s.state.checksum(), s.state.len() as u64, &data)?;
+        for (s, packed) in b.states.iter().zip(compressed) {
+            let blob = upsert_blob(&tx, &s.state.checksum(), s.state.len() as u64, &packed)?;
             insert_backup_state(&tx, id, &s.engine, blob, &s.metrics)?;
         }
         tx.commit()?;
@@ -767,12 +791,28 @@ pub(crate) fn blob_col(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Vec<
     }
 }
 
+/// Chooses how to store a blob: zstd when it makes it smaller, else as is.
+fn pack(bytes: &[u8]) -> Result<(i64, Vec<u8>)> {
+    let c = compress(bytes)?;
+    Ok(if c.len() < bytes.len() {
+        (CODEC_ZSTD, c)
+    } else {
+        (CODEC_RAW, bytes.to_vec())
+    })
+}
+
 pub(crate) fn compress(bytes: &[u8]) -> Result<Vec<u8>> {
     zstd::bulk::compress(bytes, ZSTD_LEVEL).map_err(|e| Error::Encode(format!("zstd: {e}")))
 }
 
 /// Decompresses, checks the checksum and validates a stored state.
-pub(crate) fn open_blob(what: &str, sum: &[u8], raw_len: i64, data: &[u8]) -> Result<EncodedState> {
+pub(crate) fn open_blob(
+    what: &str,
+    sum: &[u8],
+    raw_len: i64,
+    codec: i64,
+    data: &[u8],
+) -> Result<EncodedState> {
     let expected = Checksum::from_slice(sum)
         .map_err(|_| Error::corrupt(what, "stored checksum is malformed"))?;
     if raw_len < 0 || raw_len as u64 > MAX_STATE_BYTES {
@@ -781,7 +821,18 @@ pub(crate) fn open_blob(what: &str, sum: &[u8], raw_len: i64, data: &[u8]) -> Re
             format!("implausible length {raw_len}"),
         ));
     }
-    let bytes = decompress_exact(data, raw_len as u64).map_err(|e| Error::corrupt(what, e))?;
+    let bytes = match codec {
+        CODEC_RAW => data.to_vec(),
+        CODEC_ZSTD => {
+            decompress_exact(data, raw_len as u64).map_err(|e| Error::corrupt(what, e))?
+        }
+        other => {
+            return Err(Error::corrupt(
+                what,
+                format!("unknown storage codec {other}"),
+            ));
+        }
+    };
     if bytes.len() as i64 != raw_len {
         return Err(Error::corrupt(
             what,
@@ -927,13 +978,15 @@ fn upsert_blob(
     tx: &rusqlite::Transaction<'_>,
     sum: &Checksum,
     raw_len: u64,
-    data: &[u8],
+    (codec, data): &(i64, Vec<u8>),
 ) -> Result<i64> {
     if let Some(id) = blob_id_in(tx, sum)? {
         return Ok(id);
     }
-    tx.prepare_cached("INSERT INTO blobs (checksum, raw_len, data) VALUES (?1, ?2, ?3)")?
-        .execute(params![&sum.0[..], raw_len as i64, data])?;
+    tx.prepare_cached(
+        "INSERT INTO blobs (checksum, raw_len, codec, data) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![&sum.0[..], raw_len as i64, codec, data])?;
     Ok(tx.last_insert_rowid())
 }
 

@@ -473,3 +473,52 @@ fn kinds_parse_and_print_stably() {
         "invalid_input"
     );
 }
+
+#[test]
+fn blobs_are_compressed_only_when_it_helps_and_both_read_back() {
+    let (_dir, mut store) = open_temp();
+    let compressible = state("zap", &vec![0.5; 4000]);
+    // A tiny state: zstd's frame overhead makes it larger, so it stays raw.
+    let incompressible = state("mdp_es", &[0.25]);
+    let id = backup(
+        &mut store,
+        BackupKind::Manual,
+        1,
+        &[compressible.clone(), incompressible.clone()],
+    );
+    let codecs: Vec<(i64, i64, i64)> = store
+        .conn
+        .prepare("SELECT codec, raw_len, length(data) FROM blobs ORDER BY id")
+        .expect("prep")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("q")
+        .collect::<std::result::Result<_, _>>()
+        .expect("rows");
+    assert_eq!(codecs[0].0, CODEC_ZSTD);
+    assert!(codecs[0].2 < codecs[0].1 / 10, "{codecs:?}");
+    assert_eq!(codecs[1].0, CODEC_RAW);
+    assert_eq!(codecs[1].1, codecs[1].2);
+    let back = store.backup_states(id).expect("states");
+    assert_eq!(back[0].state, incompressible.state);
+    assert_eq!(back[1].state, compressible.state);
+}
+
+#[test]
+fn backup_live_refuses_to_copy_a_damaged_live_state() {
+    let (_dir, mut store) = open_temp();
+    store
+        .save_live(&[state("zap", &[1.0, 2.0])], 1)
+        .expect("save");
+    store
+        .conn
+        .execute(
+            "UPDATE live_states SET data = substr(data, 1, 12) || x'00'",
+            [],
+        )
+        .expect("damage");
+    let err = store
+        .backup_live(BackupKind::Periodic, 2, None, None)
+        .expect_err("damaged");
+    assert_eq!(err.code(), "corrupt_state");
+    assert_eq!(store.count_backups().expect("n"), 0, "nothing half-written");
+}
