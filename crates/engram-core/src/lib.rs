@@ -8,6 +8,7 @@
 //! and the CLI are thin layers over it.
 
 pub mod codec;
+pub mod engines;
 pub mod error;
 pub mod snapshot;
 pub mod store;
