@@ -1,5 +1,113 @@
-//! The learning engines and their environments. Pure: no IO, no clocks of
+//! The learning engines and their environments. Pure: no IO, no clock of
 //! their own (time comes in through [`Clock`]), deterministic given a seed.
+//!
+//! - [`mdp_es::MdpEs`]: tabular Q-learning on Gymnasium's discrete
+//!   environments and an OpenAI-ES evolving a CartPole policy.
+//! - [`zap::Zap`]: the ZAP planner — MCTS guided by a learned value function
+//!   on procedurally generated grid worlds.
+//! - [`orchestrator::Orchestrator`]: the registry and router of every
+//!   cross-system call.
+//! - [`EngineSet`]: the three together, advanced one tick at a time.
 
 pub mod envs;
+pub mod grid;
+pub mod mdp_es;
+pub mod orchestrator;
 pub mod rng;
+mod set;
+pub mod zap;
+
+pub use set::{ENGINE_NAMES, EngineSet, EnginesConfig};
+
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// A monotonic time source, in nanoseconds. The engines measure planning time
+/// and call latency with it; tests pass a [`FakeClock`] so runs are exactly
+/// repeatable.
+pub trait Clock {
+    fn now_ns(&mut self) -> u64;
+}
+
+/// The real monotonic clock.
+#[derive(Debug)]
+pub struct SystemClock(std::time::Instant);
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        SystemClock(std::time::Instant::now())
+    }
+}
+
+impl Clock for SystemClock {
+    fn now_ns(&mut self) -> u64 {
+        self.0.elapsed().as_nanos() as u64
+    }
+}
+
+/// A clock that advances a fixed amount on every reading.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FakeClock {
+    pub now: u64,
+    pub step: u64,
+}
+
+impl Clock for FakeClock {
+    fn now_ns(&mut self) -> u64 {
+        self.now += self.step;
+        self.now
+    }
+}
+
+/// Fires when its condition becomes true, not again while it stays true.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeTrigger {
+    active: bool,
+}
+
+impl EdgeTrigger {
+    /// Feeds the current condition; true exactly on a false -> true edge.
+    pub fn update(&mut self, condition: bool) -> bool {
+        let fire = condition && !self.active;
+        self.active = condition;
+        fire
+    }
+}
+
+/// Pushes onto a bounded buffer, dropping the oldest beyond `cap`.
+pub(crate) fn push_bounded<T>(buf: &mut VecDeque<T>, cap: usize, item: T) {
+    if cap == 0 {
+        buf.clear();
+        return;
+    }
+    while buf.len() >= cap {
+        buf.pop_front();
+    }
+    buf.push_back(item);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_trigger_fires_once_per_crossing() {
+        let mut t = EdgeTrigger::default();
+        let fired: Vec<bool> = [false, true, true, false, true, true]
+            .into_iter()
+            .map(|c| t.update(c))
+            .collect();
+        assert_eq!(fired, [false, true, false, false, true, false]);
+    }
+
+    #[test]
+    fn bounded_push_keeps_the_newest() {
+        let mut b = VecDeque::new();
+        for i in 0..10 {
+            push_bounded(&mut b, 3, i);
+        }
+        assert_eq!(b, [7, 8, 9]);
+        push_bounded(&mut b, 0, 1);
+        assert!(b.is_empty());
+    }
+}

@@ -22,6 +22,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// engine, checksum, raw_len, data, metrics of a `live_states` row.
+type LiveRow = (String, Vec<u8>, i64, Vec<u8>, String);
+
 /// Metric name -> value; a small summary kept beside every stored state.
 pub type Metrics = BTreeMap<String, f64>;
 
@@ -377,7 +380,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let rows: Vec<(String, Vec<u8>, i64, Vec<u8>, String)> = tx
+        let rows: Vec<LiveRow> = tx
             .prepare(
                 "SELECT engine, checksum, raw_len, data, metrics FROM live_states ORDER BY engine",
             )?

@@ -212,6 +212,8 @@ impl TabularModel {
     }
 }
 
+// Index loops on purpose: they mirror Gymnasium's construction line by line.
+#[allow(clippy::needless_range_loop)]
 fn frozen_lake(map: &[String], slippery: bool) -> TabularModel {
     let desc: Vec<Vec<u8>> = map.iter().map(|r| r.as_bytes().to_vec()).collect();
     let (nrow, ncol) = (desc.len(), desc[0].len());
@@ -294,6 +296,7 @@ fn taxi_encode(row: usize, col: usize, pass: usize, dest: usize) -> u32 {
     (((row * 5 + col) * 5 + pass) * 4 + dest) as u32
 }
 
+#[allow(clippy::needless_range_loop)]
 fn taxi() -> TabularModel {
     let desc: Vec<&[u8]> = TAXI_MAP.iter().map(|r| r.as_bytes()).collect();
     let mut p = vec![Vec::new(); 500];

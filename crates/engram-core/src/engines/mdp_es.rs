@@ -1,0 +1,565 @@
+//! The MDP/ES optimizer: tabular Q-learning (ε-greedy with decay) on a
+//! Gymnasium discrete environment, and an OpenAI-ES (antithetic sampling,
+//! centred-rank fitness shaping) evolving a linear CartPole-v1 policy.
+//!
+//! It also answers "concepts": value estimates for grid-cell features, from a
+//! linear model it fits to its own Q-values when its environment is a
+//! FrozenLake map. The ZAP planner uses them as a prior.
+
+use super::envs::{CartPole, EnvSpec, TabularModel};
+use super::grid::{Features, GridTask, N_FEATURES};
+use super::orchestrator::check_schema;
+use super::rng::Rng;
+use super::{EdgeTrigger, push_bounded};
+use crate::error::{Error, Result};
+use crate::store::{Breakthrough, Metrics};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// Engine name.
+pub const NAME: &str = "mdp_es";
+const SCHEMA: u32 = 1;
+/// Parameters of the linear CartPole policy: 4 weights and a bias.
+pub const POLICY_PARAMS: usize = 5;
+
+/// Q-learning settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct QConfig {
+    pub env: EnvSpec,
+    /// Learning rate, multiplied by `alpha_decay` after every episode down to `alpha_min`.
+    pub alpha: f64,
+    pub alpha_decay: f64,
+    pub alpha_min: f64,
+    pub gamma: f64,
+    pub epsilon_start: f64,
+    pub epsilon_min: f64,
+    /// Multiplies ε after every episode.
+    pub epsilon_decay: f64,
+    /// Environment steps per tick.
+    pub steps_per_tick: u32,
+}
+
+impl Default for QConfig {
+    fn default() -> Self {
+        QConfig {
+            env: EnvSpec::frozen_lake_4x4(),
+            alpha: 0.1,
+            alpha_decay: 0.9999,
+            alpha_min: 0.02,
+            gamma: 0.999,
+            epsilon_start: 1.0,
+            epsilon_min: 0.2,
+            epsilon_decay: 0.999,
+            steps_per_tick: 200,
+        }
+    }
+}
+
+/// Evolution-strategy settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EsConfig {
+    /// Antithetic pairs per generation (population = 2 × pairs).
+    pub pairs: usize,
+    pub sigma: f64,
+    pub learning_rate: f64,
+    /// CartPole episodes per fitness evaluation.
+    pub episodes_per_eval: usize,
+    /// Run one generation every this many ticks.
+    pub every_ticks: u64,
+}
+
+impl Default for EsConfig {
+    fn default() -> Self {
+        EsConfig {
+            pairs: 8,
+            sigma: 0.1,
+            learning_rate: 0.05,
+            episodes_per_eval: 3,
+            every_ticks: 5,
+        }
+    }
+}
+
+/// Breakthrough rule: best fitness at or above `min_fitness` after at least
+/// `min_generations` generations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MdpEsRule {
+    pub min_fitness: f64,
+    pub min_generations: u64,
+}
+
+impl Default for MdpEsRule {
+    fn default() -> Self {
+        MdpEsRule {
+            min_fitness: 0.95,
+            min_generations: 5,
+        }
+    }
+}
+
+/// All settings of the engine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MdpEsConfig {
+    pub q: QConfig,
+    pub es: EsConfig,
+    pub rule: MdpEsRule,
+    /// Recent (s, a, r, s') kept.
+    pub history_cap: usize,
+    /// Fitness values kept (one per generation).
+    pub fitness_history_cap: usize,
+}
+
+impl Default for MdpEsConfig {
+    fn default() -> Self {
+        MdpEsConfig {
+            q: QConfig::default(),
+            es: EsConfig::default(),
+            rule: MdpEsRule::default(),
+            history_cap: 1000,
+            fitness_history_cap: 1000,
+        }
+    }
+}
+
+/// One Q-learning transition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub s: u32,
+    pub a: u32,
+    pub r: f64,
+    pub s2: u32,
+}
+
+/// The evolution strategy's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EsState {
+    /// The search distribution's mean.
+    pub theta: Vec<f64>,
+    /// The last generation's individuals.
+    pub population: Vec<Vec<f64>>,
+    pub generation: u64,
+    pub best_individual: Vec<f64>,
+    /// Best mean return / 500 seen, in [0, 1].
+    pub best_fitness: f64,
+    /// Mean fitness of each generation (bounded).
+    pub fitness_history: VecDeque<f64>,
+}
+
+/// The engine's whole state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MdpEs {
+    pub config: MdpEsConfig,
+    pub rng: Rng,
+    pub q: Vec<f64>,
+    pub n_states: u32,
+    pub n_actions: u32,
+    /// Current state, None between episodes.
+    pub state: Option<u32>,
+    pub episode_steps: u32,
+    pub epsilon: f64,
+    pub alpha: f64,
+    pub history: VecDeque<HistoryEntry>,
+    pub es: EsState,
+    pub ticks: u64,
+    pub episodes: u64,
+    pub policy_updates: u64,
+    pub total_reward: f64,
+    /// 1.0 / 0.0 per recent episode (reward > 0), last 100.
+    pub recent_outcomes: VecDeque<f64>,
+    /// Linear concept model: features -> value.
+    pub concept_weights: Vec<f64>,
+    pub trigger: EdgeTrigger,
+    #[serde(skip)]
+    model: Option<TabularModel>,
+    #[serde(skip)]
+    pending: Vec<Breakthrough>,
+}
+
+impl MdpEs {
+    pub fn new(config: MdpEsConfig, seed: u64) -> Self {
+        let model = config.q.env.build();
+        let (n_states, n_actions) = (model.n_states, model.n_actions);
+        MdpEs {
+            epsilon: config.q.epsilon_start,
+            alpha: config.q.alpha,
+            config,
+            rng: Rng::new(seed),
+            q: vec![0.0; (n_states * n_actions) as usize],
+            n_states,
+            n_actions,
+            state: None,
+            episode_steps: 0,
+            history: VecDeque::new(),
+            es: EsState {
+                theta: vec![0.0; POLICY_PARAMS],
+                population: Vec::new(),
+                generation: 0,
+                best_individual: vec![0.0; POLICY_PARAMS],
+                best_fitness: 0.0,
+                fitness_history: VecDeque::new(),
+            },
+            ticks: 0,
+            episodes: 0,
+            policy_updates: 0,
+            total_reward: 0.0,
+            recent_outcomes: VecDeque::new(),
+            concept_weights: vec![0.0; N_FEATURES],
+            trigger: EdgeTrigger::default(),
+            model: Some(model),
+            pending: Vec::new(),
+        }
+    }
+
+    /// One tick: `steps_per_tick` Q-learning steps, an ES generation every
+    /// `every_ticks` ticks, and a refit of the concept model.
+    pub fn tick(&mut self) {
+        for _ in 0..self.config.q.steps_per_tick {
+            self.q_step();
+        }
+        self.ticks += 1;
+        if self.ticks % self.config.es.every_ticks.max(1) == 0 {
+            self.es_generation();
+        }
+        self.fit_concepts();
+    }
+
+    /// One Q-learning environment step.
+    pub fn q_step(&mut self) {
+        // Field-by-field borrows: the model is derived state, rebuilt on demand.
+        let cfg = &self.config.q;
+        let model = self.model.get_or_insert_with(|| cfg.env.build());
+        let rng = &mut self.rng;
+        let n_a = self.n_actions as usize;
+        let s = match self.state {
+            Some(s) => s,
+            None => model.sample_initial(rng),
+        };
+        let row = s as usize * n_a;
+        let a = if rng.uniform() < self.epsilon {
+            rng.below(n_a)
+        } else {
+            argmax_random_ties(&self.q[row..row + n_a], rng)
+        };
+        let t = model.sample_step(s, a as u32, rng);
+        let next_row = t.next as usize * n_a;
+        let future = if t.terminated {
+            0.0
+        } else {
+            self.q[next_row..next_row + n_a]
+                .iter()
+                .copied()
+                .fold(f64::NEG_INFINITY, f64::max)
+        };
+        let q = &mut self.q[row + a];
+        *q += self.alpha * (t.reward + cfg.gamma * future - *q);
+        self.policy_updates += 1;
+        self.total_reward += t.reward;
+        push_bounded(
+            &mut self.history,
+            self.config.history_cap,
+            HistoryEntry {
+                s,
+                a: a as u32,
+                r: t.reward,
+                s2: t.next,
+            },
+        );
+        self.episode_steps += 1;
+        if t.terminated || self.episode_steps >= cfg.env.max_episode_steps() {
+            self.episodes += 1;
+            push_bounded(
+                &mut self.recent_outcomes,
+                100,
+                if t.reward > 0.0 { 1.0 } else { 0.0 },
+            );
+            self.epsilon = (self.epsilon * cfg.epsilon_decay).max(cfg.epsilon_min);
+            self.alpha = (self.alpha * cfg.alpha_decay).max(cfg.alpha_min);
+            self.state = None;
+            self.episode_steps = 0;
+        } else {
+            self.state = Some(t.next);
+        }
+    }
+
+    /// One OpenAI-ES generation on CartPole-v1.
+    pub fn es_generation(&mut self) {
+        let cfg = self.config.es.clone();
+        let dim = self.es.theta.len();
+        let starts: Vec<CartPole> = (0..cfg.episodes_per_eval.max(1))
+            .map(|_| CartPole::reset(&mut self.rng))
+            .collect();
+        let noise: Vec<Vec<f64>> = (0..cfg.pairs.max(1))
+            .map(|_| (0..dim).map(|_| self.rng.normal()).collect())
+            .collect();
+        let mut population = Vec::with_capacity(noise.len() * 2);
+        for eps in &noise {
+            for sign in [1.0, -1.0] {
+                population.push(
+                    self.es
+                        .theta
+                        .iter()
+                        .zip(eps)
+                        .map(|(t, e)| t + sign * cfg.sigma * e)
+                        .collect::<Vec<f64>>(),
+                );
+            }
+        }
+        let fitness: Vec<f64> = population
+            .iter()
+            .map(|p| cartpole_fitness(p, &starts))
+            .collect();
+        for (p, &f) in population.iter().zip(&fitness) {
+            if f > self.es.best_fitness {
+                self.es.best_fitness = f;
+                self.es.best_individual = p.clone();
+            }
+        }
+        let shaped = centred_ranks(&fitness);
+        let n = population.len() as f64;
+        for (i, eps) in noise.iter().enumerate() {
+            let w = shaped[2 * i] - shaped[2 * i + 1];
+            for (t, e) in self.es.theta.iter_mut().zip(eps) {
+                *t += cfg.learning_rate * w * e / (n * cfg.sigma);
+            }
+        }
+        let mean = fitness.iter().sum::<f64>() / n;
+        push_bounded(
+            &mut self.es.fitness_history,
+            self.config.fitness_history_cap,
+            mean,
+        );
+        self.es.population = population;
+        self.es.generation += 1;
+        self.policy_updates += 1;
+        let rule = &self.config.rule;
+        let condition =
+            self.es.best_fitness >= rule.min_fitness && self.es.generation >= rule.min_generations;
+        if self.trigger.update(condition) {
+            self.pending.push(Breakthrough {
+                engine: NAME.into(),
+                rule: format!(
+                    "best_fitness >= {} after >= {} generations",
+                    rule.min_fitness, rule.min_generations
+                ),
+                metric: "best_fitness".into(),
+                value: self.es.best_fitness,
+                step: self.es.generation,
+            });
+        }
+    }
+
+    /// Refits the linear concept model to max_a Q(s, a) on FrozenLake maps.
+    fn fit_concepts(&mut self) {
+        let EnvSpec::FrozenLake { map, slippery } = &self.config.q.env else {
+            return;
+        };
+        let grid = GridTask::from_frozen_lake(map, *slippery);
+        let n_a = self.n_actions as usize;
+        for _ in 0..4 {
+            for s in 0..grid.n_cells() {
+                if grid.is_terminal(s) {
+                    continue;
+                }
+                let v = self.q[s * n_a..(s + 1) * n_a]
+                    .iter()
+                    .copied()
+                    .fold(f64::NEG_INFINITY, f64::max);
+                let f = grid.features(s);
+                let pred: f64 = f
+                    .iter()
+                    .zip(&self.concept_weights)
+                    .map(|(a, b)| a * b)
+                    .sum();
+                for (w, x) in self.concept_weights.iter_mut().zip(f) {
+                    *w += 0.05 * (v - pred) * x;
+                }
+            }
+        }
+    }
+
+    /// Value estimates ("concepts") for cell features, in [0, 1].
+    pub fn request_concepts(&self, features: &[Features]) -> Result<Vec<f64>> {
+        if features.len() > 100_000 {
+            return Err(Error::InvalidInput(
+                "too many cells in one concept request".into(),
+            ));
+        }
+        Ok(features
+            .iter()
+            .map(|f| {
+                f.iter()
+                    .zip(&self.concept_weights)
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
+                    .clamp(0.0, 1.0)
+            })
+            .collect())
+    }
+
+    /// The greedy policy of the Q-table.
+    pub fn greedy_policy(&self) -> Vec<u32> {
+        let n_a = self.n_actions as usize;
+        self.q
+            .chunks(n_a)
+            .map(|row| {
+                let mut best = 0;
+                for (i, v) in row.iter().enumerate() {
+                    if *v > row[best] {
+                        best = i;
+                    }
+                }
+                best as u32
+            })
+            .collect()
+    }
+
+    pub fn take_breakthroughs(&mut self) -> Vec<Breakthrough> {
+        std::mem::take(&mut self.pending)
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        let recent = if self.recent_outcomes.is_empty() {
+            0.0
+        } else {
+            self.recent_outcomes.iter().sum::<f64>() / self.recent_outcomes.len() as f64
+        };
+        Metrics::from([
+            ("episodes".into(), self.episodes as f64),
+            ("policy_updates".into(), self.policy_updates as f64),
+            ("total_reward".into(), self.total_reward),
+            ("generation".into(), self.es.generation as f64),
+            ("best_fitness".into(), self.es.best_fitness),
+            (
+                "mean_fitness".into(),
+                self.es.fitness_history.back().copied().unwrap_or(0.0),
+            ),
+            ("epsilon".into(), self.epsilon),
+            ("alpha".into(), self.alpha),
+            ("success_rate_last_100".into(), recent),
+        ])
+    }
+
+    pub fn capture(&self) -> Result<crate::EncodedState> {
+        crate::codec::encode(SCHEMA, self)
+    }
+
+    /// Restores a captured state, checking it is internally consistent.
+    pub fn restore(state: &crate::EncodedState) -> Result<Self> {
+        check_schema(state, SCHEMA)?;
+        let mut e: MdpEs = state.decode()?;
+        let model = e.config.q.env.build();
+        let ok = model.n_states == e.n_states
+            && model.n_actions == e.n_actions
+            && e.q.len() == (e.n_states * e.n_actions) as usize
+            && e.state.is_none_or(|s| s < e.n_states)
+            && e.es.theta.len() == POLICY_PARAMS
+            && e.concept_weights.len() == N_FEATURES;
+        if !ok {
+            return Err(Error::corrupt(
+                "mdp_es state",
+                "dimensions do not match its environment",
+            ));
+        }
+        e.model = Some(model);
+        Ok(e)
+    }
+}
+
+/// Fitness of a linear policy: mean return over the given starts, / 500.
+pub fn cartpole_fitness(params: &[f64], starts: &[CartPole]) -> f64 {
+    let mut total = 0.0;
+    for start in starts {
+        let mut env = start.clone();
+        loop {
+            let s = env.state;
+            let z = params[0] * s[0]
+                + params[1] * s[1]
+                + params[2] * s[2]
+                + params[3] * s[3]
+                + params[4];
+            let step = env.step(u32::from(z > 0.0));
+            total += step.reward;
+            if step.terminated || step.truncated {
+                break;
+            }
+        }
+    }
+    total / starts.len() as f64 / 500.0
+}
+
+/// Centred ranks in [-0.5, 0.5] (ties broken by index, deterministically).
+fn centred_ranks(x: &[f64]) -> Vec<f64> {
+    let mut idx: Vec<usize> = (0..x.len()).collect();
+    idx.sort_by(|&a, &b| x[a].total_cmp(&x[b]).then(a.cmp(&b)));
+    let mut out = vec![0.0; x.len()];
+    let denom = (x.len().max(2) - 1) as f64;
+    for (rank, &i) in idx.iter().enumerate() {
+        out[i] = rank as f64 / denom - 0.5;
+    }
+    out
+}
+
+fn argmax_random_ties(row: &[f64], rng: &mut Rng) -> usize {
+    let best = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let ties = row.iter().filter(|&&v| v == best).count();
+    let mut pick = if ties > 1 { rng.below(ties) } else { 0 };
+    for (i, &v) in row.iter().enumerate() {
+        if v == best {
+            if pick == 0 {
+                return i;
+            }
+            pick -= 1;
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn centred_ranks_are_symmetric() {
+        assert_eq!(centred_ranks(&[3.0, 1.0, 2.0]), vec![0.5, -0.5, 0.0]);
+    }
+
+    #[test]
+    fn buffers_stay_within_caps_over_long_runs() {
+        let mut cfg = MdpEsConfig {
+            history_cap: 50,
+            fitness_history_cap: 3,
+            ..Default::default()
+        };
+        cfg.es.every_ticks = 1;
+        cfg.es.pairs = 2;
+        let mut e = MdpEs::new(cfg, 1);
+        for _ in 0..20 {
+            e.tick();
+            assert!(
+                e.history.len() <= 50
+                    && e.es.fitness_history.len() <= 3
+                    && e.recent_outcomes.len() <= 100
+            );
+        }
+        assert_eq!(e.history.len(), 50);
+        assert_eq!(e.es.fitness_history.len(), 3);
+        assert_eq!(e.es.population.len(), 4);
+    }
+
+    #[test]
+    fn restore_refuses_inconsistent_states() {
+        let mut e = MdpEs::new(MdpEsConfig::default(), 3);
+        e.q.pop();
+        let err = MdpEs::restore(&e.capture().expect("capture")).expect_err("bad dims");
+        assert_eq!(err.code(), "corrupt_state");
+        let other = crate::codec::encode(99, &1u8).expect("encode");
+        assert_eq!(
+            MdpEs::restore(&other).expect_err("schema").code(),
+            "unsupported_format"
+        );
+    }
+}

@@ -1,0 +1,257 @@
+//! The cross-connection orchestrator: a registry of systems and their
+//! capabilities, and the router of every cross-system call. It records each
+//! call (caller, callee, method, latency, outcome, time) in a bounded history
+//! with per-edge totals, and reports a breakthrough every N calls.
+
+use super::{Clock, push_bounded};
+use crate::error::{Error, Result};
+use crate::store::{Breakthrough, Metrics};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Engine name of the orchestrator.
+pub const NAME: &str = "orchestrator";
+const SCHEMA: u32 = 1;
+
+/// Settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrchestratorConfig {
+    pub history_cap: usize,
+    /// A breakthrough at every this many calls (then the threshold rises by it).
+    pub breakthrough_every: u64,
+}
+
+impl Default for OrchestratorConfig {
+    fn default() -> Self {
+        OrchestratorConfig {
+            history_cap: 1000,
+            breakthrough_every: 1000,
+        }
+    }
+}
+
+/// A registered system.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SystemInfo {
+    pub capabilities: Vec<String>,
+}
+
+/// One routed call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub caller: String,
+    pub callee: String,
+    pub method: String,
+    pub latency_ns: u64,
+    /// None when the call succeeded; the error code otherwise.
+    pub error: Option<String>,
+    /// Clock reading when the call finished.
+    pub at_ns: u64,
+}
+
+/// Totals for one caller -> callee edge.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeTotals {
+    pub calls: u64,
+    pub failures: u64,
+    pub latency_ns: u64,
+}
+
+/// The orchestrator's whole state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Orchestrator {
+    pub config: OrchestratorConfig,
+    pub registry: BTreeMap<String, SystemInfo>,
+    pub history: VecDeque<CallRecord>,
+    /// Keyed `"caller->callee"`.
+    pub edges: BTreeMap<String, EdgeTotals>,
+    pub calls: u64,
+    pub failures: u64,
+    pub total_latency_ns: u64,
+    pub next_breakthrough: u64,
+    #[serde(skip)]
+    pending: Vec<Breakthrough>,
+}
+
+impl Orchestrator {
+    pub fn new(config: OrchestratorConfig) -> Self {
+        let every = config.breakthrough_every.max(1);
+        Orchestrator {
+            config,
+            registry: BTreeMap::new(),
+            history: VecDeque::new(),
+            edges: BTreeMap::new(),
+            calls: 0,
+            failures: 0,
+            total_latency_ns: 0,
+            next_breakthrough: every,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Registers (or re-registers) a system with what it can be asked.
+    pub fn register(&mut self, name: &str, capabilities: &[&str]) {
+        self.registry.insert(
+            name.to_string(),
+            SystemInfo {
+                capabilities: capabilities.iter().map(|c| c.to_string()).collect(),
+            },
+        );
+    }
+
+    /// Routes one call: checks the callee and method are registered, runs
+    /// `call`, records the outcome. Unknown systems or methods are typed
+    /// errors (and recorded as failures), never panics.
+    pub fn route<R>(
+        &mut self,
+        caller: &str,
+        callee: &str,
+        method: &str,
+        clock: &mut dyn Clock,
+        call: impl FnOnce() -> Result<R>,
+    ) -> Result<R> {
+        let start = clock.now_ns();
+        let result = match self.registry.get(callee) {
+            None => Err(Error::NotFound {
+                what: "system",
+                id: callee.to_string(),
+            }),
+            Some(info) if !info.capabilities.iter().any(|c| c == method) => Err(Error::NotFound {
+                what: "method",
+                id: format!("{callee}.{method}"),
+            }),
+            Some(_) => call(),
+        };
+        let end = clock.now_ns();
+        let latency = end.saturating_sub(start);
+        let error = result.as_ref().err().map(|e| e.code().to_string());
+        self.calls += 1;
+        self.total_latency_ns += latency;
+        let edge = self.edges.entry(format!("{caller}->{callee}")).or_default();
+        edge.calls += 1;
+        edge.latency_ns += latency;
+        if error.is_some() {
+            self.failures += 1;
+            edge.failures += 1;
+        }
+        push_bounded(
+            &mut self.history,
+            self.config.history_cap,
+            CallRecord {
+                caller: caller.to_string(),
+                callee: callee.to_string(),
+                method: method.to_string(),
+                latency_ns: latency,
+                error,
+                at_ns: end,
+            },
+        );
+        if self.calls >= self.next_breakthrough {
+            self.pending.push(Breakthrough {
+                engine: NAME.into(),
+                rule: "orchestrator.cross_system_calls".into(),
+                metric: "cross_system_calls".into(),
+                value: self.calls as f64,
+                step: self.calls,
+            });
+            self.next_breakthrough += self.config.breakthrough_every.max(1);
+        }
+        result
+    }
+
+    /// Breakthroughs since the last call.
+    pub fn take_breakthroughs(&mut self) -> Vec<Breakthrough> {
+        std::mem::take(&mut self.pending)
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        let mean_latency_ms = if self.calls == 0 {
+            0.0
+        } else {
+            self.total_latency_ns as f64 / self.calls as f64 / 1e6
+        };
+        Metrics::from([
+            ("systems_registered".into(), self.registry.len() as f64),
+            ("cross_system_calls".into(), self.calls as f64),
+            ("failures".into(), self.failures as f64),
+            ("mean_latency_ms".into(), mean_latency_ms),
+            ("next_breakthrough_at".into(), self.next_breakthrough as f64),
+        ])
+    }
+
+    pub fn capture(&self) -> Result<crate::EncodedState> {
+        crate::codec::encode(SCHEMA, self)
+    }
+
+    pub fn restore(state: &crate::EncodedState) -> Result<Self> {
+        check_schema(state, SCHEMA)?;
+        state.decode()
+    }
+}
+
+/// Refuses a state written with another schema version of an engine.
+pub(crate) fn check_schema(state: &crate::EncodedState, want: u32) -> Result<()> {
+    let found = state.header().schema;
+    if found != want {
+        return Err(Error::UnsupportedFormat {
+            what: "engine state",
+            found: found.into(),
+            supported: want.into(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engines::FakeClock;
+
+    #[test]
+    fn unknown_systems_and_methods_are_typed_errors_and_recorded() {
+        let mut o = Orchestrator::new(OrchestratorConfig::default());
+        o.register("mdp_es", &["request_concepts"]);
+        let mut clock = FakeClock { now: 0, step: 10 };
+        let ok: Result<u32> = o.route("zap", "mdp_es", "request_concepts", &mut clock, || Ok(7));
+        assert_eq!(ok.expect("ok"), 7);
+        let e = o
+            .route("zap", "nobody", "x", &mut clock, || Ok(1))
+            .expect_err("unknown");
+        assert_eq!(e.code(), "not_found");
+        let e = o
+            .route("zap", "mdp_es", "launch", &mut clock, || Ok(1))
+            .expect_err("method");
+        assert!(e.to_string().contains("mdp_es.launch"));
+        let m = o.metrics();
+        assert_eq!((m["cross_system_calls"], m["failures"]), (3.0, 2.0));
+        assert_eq!(o.edges["zap->mdp_es"].calls, 2);
+        assert_eq!(o.history[1].error.as_deref(), Some("not_found"));
+        assert_eq!(o.history[0].latency_ns, 10);
+    }
+
+    #[test]
+    fn breakthroughs_fire_at_every_threshold_exactly_once() {
+        let mut o = Orchestrator::new(OrchestratorConfig {
+            history_cap: 50,
+            breakthrough_every: 1000,
+        });
+        o.register("a", &["m"]);
+        let mut clock = FakeClock::default();
+        let mut fired = Vec::new();
+        for _ in 0..3500 {
+            let _ = o.route("b", "a", "m", &mut clock, || Ok(()));
+            fired.extend(o.take_breakthroughs());
+        }
+        let steps: Vec<u64> = fired.iter().map(|b| b.step).collect();
+        assert_eq!(steps, [1000, 2000, 3000]);
+        assert!(
+            fired
+                .iter()
+                .all(|b| b.engine == NAME && b.metric == "cross_system_calls")
+        );
+        assert_eq!(fired[1].value, 2000.0);
+        assert_eq!(o.history.len(), 50, "history stays within its cap");
+        assert_eq!(o.next_breakthrough, 4000);
+    }
+}

@@ -1,0 +1,528 @@
+//! The ZAP planner (zero-shot augmented planning): every task is a new,
+//! procedurally generated grid world. For each move it runs Monte Carlo tree
+//! search (UCT) over the task's model, evaluating leaves with a learned linear
+//! value function over features that transfer between maps (AlphaGo-style:
+//! search + learned evaluation), optionally blended with "concepts" — value
+//! estimates asked of the MDP/ES engine through the orchestrator. It executes
+//! in the stochastic world, re-planning every step, records the outcome
+//! (`record_plan_outcome`) and learns from a bounded replay buffer with
+//! Monte Carlo targets.
+
+use super::grid::{Features, GridTask, N_FEATURES, TaskGenConfig};
+use super::mdp_es::MdpEs;
+use super::orchestrator::check_schema;
+use super::rng::Rng;
+use super::{Clock, EdgeTrigger, FakeClock, push_bounded};
+use crate::error::{Error, Result};
+use crate::store::{Breakthrough, Metrics};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// Engine name.
+pub const NAME: &str = "zap";
+const SCHEMA: u32 = 1;
+
+/// What the planner needs from outside: concepts (routed through the
+/// orchestrator in the engine set) and the time, for planning-time metrics.
+pub trait PlanContext {
+    /// Value estimates in [0, 1] for each cell's features.
+    fn request_concepts(&mut self, features: &[Features]) -> Result<Vec<f64>>;
+    /// Monotonic nanoseconds.
+    fn now_ns(&mut self) -> u64;
+}
+
+/// Planner settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ZapConfig {
+    pub tasks: TaskGenConfig,
+    /// MCTS simulations per move.
+    pub simulations: u32,
+    /// Search depth before a leaf is evaluated.
+    pub max_depth: u32,
+    /// UCT exploration constant.
+    pub exploration: f64,
+    pub discount: f64,
+    pub learning_rate: f64,
+    pub replay_cap: usize,
+    pub plan_history_cap: usize,
+    pub batch_size: usize,
+    pub updates_per_plan: usize,
+    /// Ask the MDP/ES engine for concepts and blend them into leaf values.
+    pub use_concepts: bool,
+    /// Weight of the concept prior in leaf values.
+    pub concept_weight: f64,
+    /// Breakthrough: success rate over the last 100 plans at or above this…
+    pub breakthrough_success_rate: f64,
+    /// …with at least this many plans.
+    pub breakthrough_min_plans: u64,
+}
+
+impl Default for ZapConfig {
+    fn default() -> Self {
+        ZapConfig {
+            tasks: TaskGenConfig::default(),
+            simulations: 32,
+            max_depth: 8,
+            exploration: 1.0,
+            discount: 0.95,
+            learning_rate: 0.05,
+            replay_cap: 1000,
+            plan_history_cap: 100,
+            batch_size: 32,
+            updates_per_plan: 8,
+            use_concepts: true,
+            concept_weight: 0.3,
+            breakthrough_success_rate: 0.9,
+            breakthrough_min_plans: 10,
+        }
+    }
+}
+
+/// One replay sample: a visited cell's features and its Monte Carlo return.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub features: Features,
+    pub target: f64,
+}
+
+/// What happened to one plan (one task, start to end).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlanRecord {
+    pub task: u64,
+    pub rows: u32,
+    pub cols: u32,
+    pub slip: f64,
+    pub success: bool,
+    pub steps: u32,
+    pub reward: f64,
+    pub planning_ns: u64,
+    pub confidence: f64,
+    pub used_concepts: bool,
+}
+
+/// The planner's whole state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Zap {
+    pub config: ZapConfig,
+    pub rng: Rng,
+    /// Learned value function: linear in the cell features.
+    pub weights: Vec<f64>,
+    pub replay: VecDeque<Sample>,
+    pub plan_history: VecDeque<PlanRecord>,
+    pub plans_generated: u64,
+    pub successful_plans: u64,
+    pub failed_plans: u64,
+    pub total_planning_ns: u64,
+    pub confidence_sum: f64,
+    /// Exponential moving average of plan returns (the RL score).
+    pub score: f64,
+    pub total_reward: f64,
+    pub value_updates: u64,
+    /// Success of the last 100 plans (independent of the history cap).
+    pub recent: VecDeque<bool>,
+    pub trigger: EdgeTrigger,
+    #[serde(skip)]
+    pending: Vec<Breakthrough>,
+}
+
+/// The outcome of executing one task.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub success: bool,
+    pub steps: u32,
+    pub reward: f64,
+    pub planning_ns: u64,
+    pub confidence: f64,
+    pub visited: Vec<usize>,
+}
+
+impl Zap {
+    pub fn new(config: ZapConfig, seed: u64) -> Self {
+        Zap {
+            config,
+            rng: Rng::new(seed),
+            weights: vec![0.0; N_FEATURES],
+            replay: VecDeque::new(),
+            plan_history: VecDeque::new(),
+            plans_generated: 0,
+            successful_plans: 0,
+            failed_plans: 0,
+            total_planning_ns: 0,
+            confidence_sum: 0.0,
+            score: 0.0,
+            total_reward: 0.0,
+            value_updates: 0,
+            recent: VecDeque::new(),
+            trigger: EdgeTrigger::default(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// Generates a new task, plans and executes it, records the outcome and learns.
+    pub fn plan_once(&mut self, ctx: &mut dyn PlanContext) -> Outcome {
+        let task = GridTask::generate(&self.config.tasks, &mut self.rng);
+        let features: Vec<Features> = (0..task.n_cells()).map(|p| task.features(p)).collect();
+        // A failed concept call (recorded by the orchestrator) means no prior.
+        let prior = if self.config.use_concepts {
+            ctx.request_concepts(&features)
+                .ok()
+                .filter(|v| v.len() == features.len())
+        } else {
+            None
+        };
+        let mut rng = self.rng.clone();
+        let outcome = self.execute(&task, &features, prior.as_deref(), &mut rng, ctx);
+        self.rng = rng;
+        self.record_plan_outcome(&task, &features, &outcome, prior.is_some());
+        self.learn();
+        outcome
+    }
+
+    /// Runs one task to its end without learning.
+    pub fn execute(
+        &self,
+        task: &GridTask,
+        features: &[Features],
+        prior: Option<&[f64]>,
+        rng: &mut Rng,
+        ctx: &mut dyn PlanContext,
+    ) -> Outcome {
+        let mut pos = task.start;
+        let mut visited = Vec::new();
+        let mut planning_ns = 0u64;
+        let mut confidence = 0.0;
+        let mut steps = 0u32;
+        let values: Vec<f64> = features
+            .iter()
+            .enumerate()
+            .map(|(i, f)| self.leaf_value(f, prior.map(|p| p[i])))
+            .collect();
+        while steps < task.max_steps {
+            let t0 = ctx.now_ns();
+            let (action, conf) = self.search(task, &values, pos, rng);
+            planning_ns += ctx.now_ns().saturating_sub(t0);
+            confidence += conf;
+            visited.push(pos);
+            pos = task.step(pos, action, rng);
+            steps += 1;
+            if task.is_terminal(pos) {
+                break;
+            }
+        }
+        let reward = task.reward(pos);
+        Outcome {
+            success: reward > 0.0,
+            steps,
+            reward,
+            planning_ns,
+            confidence: if steps > 0 {
+                confidence / steps as f64
+            } else {
+                0.0
+            },
+            visited,
+        }
+    }
+
+    fn leaf_value(&self, f: &Features, prior: Option<f64>) -> f64 {
+        let own = f
+            .iter()
+            .zip(&self.weights)
+            .map(|(a, b)| a * b)
+            .sum::<f64>()
+            .clamp(0.0, 1.0);
+        match prior {
+            Some(p) => (1.0 - self.config.concept_weight) * own + self.config.concept_weight * p,
+            None => own,
+        }
+    }
+
+    /// UCT from `root`; returns the most visited action and its visit share.
+    fn search(&self, task: &GridTask, values: &[f64], root: usize, rng: &mut Rng) -> (usize, f64) {
+        #[derive(Clone, Default)]
+        struct Node {
+            n: u32,
+            n_a: [u32; 4],
+            w_a: [f64; 4],
+        }
+        let cfg = &self.config;
+        let mut nodes = vec![Node::default(); task.n_cells()];
+        let mut path: Vec<(usize, usize, f64)> = Vec::with_capacity(cfg.max_depth as usize);
+        for _ in 0..cfg.simulations.max(1) {
+            path.clear();
+            let mut s = root;
+            let mut depth = 0;
+            let leaf_value = loop {
+                if task.is_terminal(s) {
+                    break 0.0;
+                }
+                if depth >= cfg.max_depth || nodes[s].n == 0 {
+                    break values[s];
+                }
+                let node = &nodes[s];
+                let ln_n = f64::from(node.n).ln();
+                let mut best = 0;
+                let mut best_score = f64::NEG_INFINITY;
+                for a in 0..4 {
+                    let score = if node.n_a[a] == 0 {
+                        f64::INFINITY
+                    } else {
+                        node.w_a[a] / f64::from(node.n_a[a])
+                            + cfg.exploration * (ln_n / f64::from(node.n_a[a])).sqrt()
+                    };
+                    if score > best_score {
+                        best = a;
+                        best_score = score;
+                    }
+                }
+                let next = task.step(s, best, rng);
+                path.push((s, best, task.reward(next)));
+                s = next;
+                depth += 1;
+            };
+            if !task.is_terminal(s) {
+                nodes[s].n += 1;
+            }
+            let mut g = leaf_value;
+            for &(s, a, r) in path.iter().rev() {
+                g = r + cfg.discount * g;
+                let node = &mut nodes[s];
+                node.n += 1;
+                node.n_a[a] += 1;
+                node.w_a[a] += g;
+            }
+        }
+        let root = &nodes[root];
+        let total: u32 = root.n_a.iter().sum();
+        let mut best = 0;
+        for a in 1..4 {
+            let (n, bn) = (root.n_a[a], root.n_a[best]);
+            let mean = |i: usize| {
+                if root.n_a[i] == 0 {
+                    0.0
+                } else {
+                    root.w_a[i] / f64::from(root.n_a[i])
+                }
+            };
+            if n > bn || (n == bn && mean(a) > mean(best)) {
+                best = a;
+            }
+        }
+        let confidence = if total == 0 {
+            0.0
+        } else {
+            f64::from(root.n_a[best]) / f64::from(total)
+        };
+        (best, confidence)
+    }
+
+    /// Records a finished plan: metrics, plan history and replay samples.
+    pub fn record_plan_outcome(
+        &mut self,
+        task: &GridTask,
+        features: &[Features],
+        o: &Outcome,
+        used_concepts: bool,
+    ) {
+        self.plans_generated += 1;
+        if o.success {
+            self.successful_plans += 1;
+        } else {
+            self.failed_plans += 1;
+        }
+        self.total_planning_ns += o.planning_ns;
+        self.confidence_sum += o.confidence;
+        self.total_reward += o.reward;
+        self.score += 0.05 * (o.reward - self.score);
+        push_bounded(&mut self.recent, 100, o.success);
+        push_bounded(
+            &mut self.plan_history,
+            self.config.plan_history_cap,
+            PlanRecord {
+                task: self.plans_generated,
+                rows: task.rows as u32,
+                cols: task.cols as u32,
+                slip: task.slip,
+                success: o.success,
+                steps: o.steps,
+                reward: o.reward,
+                planning_ns: o.planning_ns,
+                confidence: o.confidence,
+                used_concepts,
+            },
+        );
+        let n = o.visited.len();
+        for (k, &pos) in o.visited.iter().enumerate() {
+            let target = if o.success {
+                self.config.discount.powi((n - 1 - k) as i32)
+            } else {
+                0.0
+            };
+            push_bounded(
+                &mut self.replay,
+                self.config.replay_cap,
+                Sample {
+                    features: features[pos],
+                    target,
+                },
+            );
+        }
+        let rate = self.recent_success_rate();
+        let condition = self.plans_generated >= self.config.breakthrough_min_plans
+            && rate >= self.config.breakthrough_success_rate;
+        if self.trigger.update(condition) {
+            self.pending.push(Breakthrough {
+                engine: NAME.into(),
+                rule: format!(
+                    "success_rate_last_100 >= {} with >= {} plans",
+                    self.config.breakthrough_success_rate, self.config.breakthrough_min_plans
+                ),
+                metric: "success_rate_last_100".into(),
+                value: rate,
+                step: self.plans_generated,
+            });
+        }
+    }
+
+    /// SGD on minibatches from the replay buffer.
+    fn learn(&mut self) {
+        if self.replay.is_empty() {
+            return;
+        }
+        let lr = self.config.learning_rate;
+        for _ in 0..self.config.updates_per_plan {
+            for _ in 0..self.config.batch_size {
+                let s = &self.replay[self.rng.below(self.replay.len())];
+                let pred: f64 = s
+                    .features
+                    .iter()
+                    .zip(&self.weights)
+                    .map(|(a, b)| a * b)
+                    .sum();
+                let err = s.target - pred;
+                for (w, x) in self.weights.iter_mut().zip(&s.features) {
+                    *w += lr * err * x;
+                }
+            }
+            self.value_updates += 1;
+        }
+    }
+
+    fn recent_success_rate(&self) -> f64 {
+        if self.recent.is_empty() {
+            0.0
+        } else {
+            self.recent.iter().filter(|&&s| s).count() as f64 / self.recent.len() as f64
+        }
+    }
+
+    /// Success rate on fixed tasks, without learning or changing the planner.
+    /// Concepts are used when `use_concepts` is set and `ctx` provides them.
+    pub fn evaluate(&self, tasks: &[GridTask], seed: u64, ctx: &mut dyn PlanContext) -> f64 {
+        let mut rng = Rng::new(seed);
+        let mut wins = 0;
+        for task in tasks {
+            let features: Vec<Features> = (0..task.n_cells()).map(|p| task.features(p)).collect();
+            let prior = if self.config.use_concepts {
+                ctx.request_concepts(&features)
+                    .ok()
+                    .filter(|v| v.len() == features.len())
+            } else {
+                None
+            };
+            if self
+                .execute(task, &features, prior.as_deref(), &mut rng, ctx)
+                .success
+            {
+                wins += 1;
+            }
+        }
+        wins as f64 / tasks.len().max(1) as f64
+    }
+
+    pub fn take_breakthroughs(&mut self) -> Vec<Breakthrough> {
+        std::mem::take(&mut self.pending)
+    }
+
+    pub fn metrics(&self) -> Metrics {
+        let plans = self.plans_generated.max(1) as f64;
+        Metrics::from([
+            ("plans_generated".into(), self.plans_generated as f64),
+            ("successful_plans".into(), self.successful_plans as f64),
+            ("failed_plans".into(), self.failed_plans as f64),
+            (
+                "success_rate".into(),
+                if self.plans_generated == 0 {
+                    0.0
+                } else {
+                    self.successful_plans as f64 / plans
+                },
+            ),
+            ("success_rate_last_100".into(), self.recent_success_rate()),
+            (
+                "mean_planning_ms".into(),
+                self.total_planning_ns as f64 / plans / 1e6,
+            ),
+            ("mean_confidence".into(), self.confidence_sum / plans),
+            ("score".into(), self.score),
+            ("episodes".into(), self.plans_generated as f64),
+            ("total_reward".into(), self.total_reward),
+            ("replay_size".into(), self.replay.len() as f64),
+        ])
+    }
+
+    pub fn capture(&self) -> Result<crate::EncodedState> {
+        crate::codec::encode(SCHEMA, self)
+    }
+
+    pub fn restore(state: &crate::EncodedState) -> Result<Self> {
+        check_schema(state, SCHEMA)?;
+        let z: Zap = state.decode()?;
+        if z.weights.len() != N_FEATURES {
+            return Err(Error::corrupt(
+                "zap state",
+                "value parameters have the wrong size",
+            ));
+        }
+        Ok(z)
+    }
+}
+
+/// A fixed set of held-out tasks (a seed the trainer never uses).
+pub fn held_out_tasks(cfg: &TaskGenConfig, n: usize, seed: u64) -> Vec<GridTask> {
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| GridTask::generate(cfg, &mut rng)).collect()
+}
+
+/// A context outside the engine set: concepts straight from an MDP/ES
+/// engine (or none) and a fake clock. For evaluation, tests and benchmarks.
+pub struct LocalContext<'a> {
+    pub mdp_es: Option<&'a MdpEs>,
+    pub clock: FakeClock,
+}
+
+impl<'a> LocalContext<'a> {
+    pub fn new(mdp_es: Option<&'a MdpEs>) -> Self {
+        LocalContext {
+            mdp_es,
+            clock: FakeClock { now: 0, step: 1000 },
+        }
+    }
+}
+
+impl PlanContext for LocalContext<'_> {
+    fn request_concepts(&mut self, features: &[Features]) -> Result<Vec<f64>> {
+        match self.mdp_es {
+            Some(m) => m.request_concepts(features),
+            None => Err(Error::NotFound {
+                what: "system",
+                id: "mdp_es".into(),
+            }),
+        }
+    }
+
+    fn now_ns(&mut self) -> u64 {
+        self.clock.now_ns()
+    }
+}
