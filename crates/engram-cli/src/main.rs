@@ -29,6 +29,12 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // A closed pipe (`engram … | head`) is the reader's choice, not an error.
+        Err(engram_core::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("engram: error [{}]: {e}", e.code());
             ExitCode::FAILURE

@@ -50,8 +50,10 @@ pub struct ZapConfig {
     pub updates_per_plan: usize,
     /// Ask the MDP/ES engine for concepts and blend them into leaf values.
     pub use_concepts: bool,
-    /// Weight of the concept prior in leaf values.
+    /// Weight of the concept prior in leaf values, before any experience…
     pub concept_weight: f64,
+    /// …fading as the planner learns: weight × k / (k + plans generated).
+    pub concept_fade_plans: f64,
     /// Breakthrough: success rate over the last 100 plans at or above this…
     pub breakthrough_success_rate: f64,
     /// …with at least this many plans.
@@ -73,6 +75,7 @@ impl Default for ZapConfig {
             updates_per_plan: 8,
             use_concepts: true,
             concept_weight: 0.3,
+            concept_fade_plans: 25.0,
             breakthrough_success_rate: 0.9,
             breakthrough_min_plans: 10,
         }
@@ -225,6 +228,15 @@ impl Zap {
         }
     }
 
+    /// The weight of the concept prior now: it fades as own experience grows.
+    pub fn concept_weight(&self) -> f64 {
+        let k = self.config.concept_fade_plans.max(0.0);
+        if k == 0.0 {
+            return self.config.concept_weight;
+        }
+        self.config.concept_weight * k / (k + self.plans_generated as f64)
+    }
+
     fn leaf_value(&self, f: &Features, prior: Option<f64>) -> f64 {
         let own = f
             .iter()
@@ -233,7 +245,10 @@ impl Zap {
             .sum::<f64>()
             .clamp(0.0, 1.0);
         match prior {
-            Some(p) => (1.0 - self.config.concept_weight) * own + self.config.concept_weight * p,
+            Some(p) => {
+                let w = self.concept_weight();
+                (1.0 - w) * own + w * p
+            }
             None => own,
         }
     }
