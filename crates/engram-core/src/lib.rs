@@ -10,6 +10,7 @@
 pub mod codec;
 pub mod engines;
 pub mod error;
+pub mod runtime;
 pub mod snapshot;
 pub mod store;
 

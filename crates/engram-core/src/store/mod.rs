@@ -421,6 +421,41 @@ impl Store {
         Ok(id)
     }
 
+    /// Restores a backup (all engines, or one) into the live state, offline:
+    /// first a `pre-restore` backup of the current live state (so the restore
+    /// can be undone), then the backup's checked states become live.
+    /// Returns the pre-restore backup's id (None when nothing was live yet).
+    pub fn restore_to_live(
+        &mut self,
+        id: i64,
+        engine: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(Option<i64>, Vec<String>)> {
+        let mut states = self.backup_states(id)?; // checked before anything changes
+        if let Some(e) = engine {
+            states.retain(|s| s.engine == e);
+            if states.is_empty() {
+                return Err(Error::NotFound {
+                    what: "engine",
+                    id: format!("{e} in backup {id}"),
+                });
+            }
+        }
+        let has_live = !self.live_metrics()?.is_empty();
+        let pre = if has_live {
+            Some(self.backup_live(
+                BackupKind::PreRestore,
+                now_ms,
+                Some(format!("before restoring backup {id}")),
+                None,
+            )?)
+        } else {
+            None
+        };
+        self.save_live(&states, now_ms)?;
+        Ok((pre, states.into_iter().map(|s| s.engine).collect()))
+    }
+
     /// One backup with its engine summaries.
     pub fn get_backup(&self, id: i64) -> Result<BackupInfo> {
         let mut items = self.backups_where("b.id = ?1", &[&id], 1)?;
@@ -580,6 +615,24 @@ impl Store {
             return Err(not_found_backup(id));
         }
         Ok(())
+    }
+
+    /// Caps the database at `pages` pages (`PRAGMA max_page_count`); writes
+    /// beyond it fail as a full disk would (`disk_full`). For tests and for
+    /// operators who want a hard size limit. Returns the cap in force.
+    pub fn set_max_pages(&mut self, pages: u64) -> Result<u64> {
+        let n: i64 =
+            self.conn
+                .pragma_update_and_check(None, "max_page_count", pages as i64, |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Pages the database uses now.
+    pub fn page_count(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .pragma_query_value(None, "page_count", |r| r.get(0))?;
+        Ok(n as u64)
     }
 
     /// Total bytes stored for blobs and live states (compressed).

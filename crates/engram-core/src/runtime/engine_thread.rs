@@ -1,0 +1,144 @@
+//! The engine thread: ticks the engines at the configured pace, answers
+//! capture requests with a clone (the only moment the engines wait), applies
+//! restores, and reports breakthroughs with the cut taken at that instant.
+
+use super::{Event, RuntimeOptions};
+use crate::EncodedState;
+use crate::engines::{EngineSet, SystemClock};
+use crate::error::Result;
+use crate::store::{Breakthrough, Metrics};
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub(crate) enum EngineCmd {
+    Capture(oneshot::Sender<EngineSet>),
+    Restore(Vec<(String, EncodedState)>, oneshot::Sender<Result<()>>),
+    Stop(oneshot::Sender<EngineSet>),
+}
+
+/// A breakthrough and the engines as they were when it happened.
+pub(crate) struct BreakthroughCut {
+    pub breakthroughs: Vec<Breakthrough>,
+    pub engines: EngineSet,
+}
+
+/// Handle to the engine thread.
+#[derive(Clone)]
+pub(crate) struct EngineHandle {
+    tx: Sender<EngineCmd>,
+    /// Durations of captures (the engines' stall), for the benchmark.
+    pub stalls: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl EngineHandle {
+    pub fn send(&self, cmd: EngineCmd) -> bool {
+        self.tx.send(cmd).is_ok()
+    }
+}
+
+pub(crate) fn spawn(
+    mut engines: EngineSet,
+    opts: RuntimeOptions,
+    events: broadcast::Sender<Event>,
+    metrics: Arc<Mutex<BTreeMap<String, Metrics>>>,
+    breakthroughs: mpsc::UnboundedSender<BreakthroughCut>,
+) -> EngineHandle {
+    let (tx, rx): (Sender<EngineCmd>, Receiver<EngineCmd>) = channel();
+    let stalls = Arc::new(Mutex::new(Vec::new()));
+    let handle = EngineHandle {
+        tx,
+        stalls: stalls.clone(),
+    };
+    let spawned = std::thread::Builder::new()
+        .name("engram-engines".into())
+        .spawn(move || {
+            let mut clock = SystemClock::default();
+            let mut last_metrics = Instant::now();
+            loop {
+                // Commands first; wait for one at most `pace` (that is the pacing).
+                let cmd = if opts.pace.is_zero() {
+                    rx.try_recv().map_err(|e| match e {
+                        std::sync::mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        std::sync::mpsc::TryRecvError::Disconnected => {
+                            RecvTimeoutError::Disconnected
+                        }
+                    })
+                } else {
+                    rx.recv_timeout(opts.pace)
+                };
+                match cmd {
+                    Ok(EngineCmd::Capture(reply)) => {
+                        let t = Instant::now();
+                        let copy = engines.clone();
+                        record_stall(&stalls, t.elapsed());
+                        let _ = reply.send(copy);
+                        continue;
+                    }
+                    Ok(EngineCmd::Restore(states, reply)) => {
+                        // All or nothing: restore into a copy, then swap.
+                        let mut next = engines.clone();
+                        let result = states
+                            .iter()
+                            .try_for_each(|(name, s)| next.restore_engine(name, s));
+                        if result.is_ok() {
+                            engines = next;
+                            publish_metrics(&engines, &events, &metrics);
+                        }
+                        let _ = reply.send(result);
+                        continue;
+                    }
+                    Ok(EngineCmd::Stop(reply)) => {
+                        let _ = reply.send(engines);
+                        return;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+                let fired = engines.tick(&mut clock);
+                if !fired.is_empty() {
+                    let t = Instant::now();
+                    let cut = engines.clone();
+                    record_stall(&stalls, t.elapsed());
+                    let _ = breakthroughs.send(BreakthroughCut {
+                        breakthroughs: fired,
+                        engines: cut,
+                    });
+                }
+                if last_metrics.elapsed() >= opts.metrics_every {
+                    last_metrics = Instant::now();
+                    publish_metrics(&engines, &events, &metrics);
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("could not start the engine thread: {e}");
+    }
+    handle
+}
+
+fn record_stall(stalls: &Mutex<Vec<Duration>>, d: Duration) {
+    if let Ok(mut s) = stalls.lock() {
+        if s.len() >= 10_000 {
+            s.drain(..5_000);
+        }
+        s.push(d);
+    }
+}
+
+fn publish_metrics(
+    engines: &EngineSet,
+    events: &broadcast::Sender<Event>,
+    shared: &Mutex<BTreeMap<String, Metrics>>,
+) {
+    let m = engines.metrics();
+    if let Ok(mut s) = shared.lock() {
+        *s = m.clone();
+    }
+    let _ = events.send(Event::Metrics {
+        at_ms: crate::now_ms(),
+        engines: m,
+    });
+}

@@ -1,0 +1,333 @@
+//! The runtime: runs the engines continuously and keeps their state safe.
+//! The CLI (`engram run` / `serve`) and the desktop app both use exactly this.
+//!
+//! - One **engine thread** owns the [`EngineSet`] and ticks it at a set pace.
+//!   It stops only to hand out a clone of the engines (the capture); encoding
+//!   and writing happen elsewhere.
+//! - One **scheduler task** (tokio) owns the schedule: autosave, periodic
+//!   backups with retention, breakthrough backups, and the user's commands
+//!   (back up now, restore, save). It is the only writer of the store.
+//! - An **event stream** (tokio broadcast) carries metrics, backups,
+//!   breakthroughs, restores and errors to the UI.
+//! - One writer per data directory: a lock file held for the runtime's life.
+//!
+//! A failed save never stops the engines: it is reported and retried.
+
+mod engine_thread;
+mod lock;
+mod scheduler;
+
+pub use lock::DataDirLock;
+
+use crate::engines::{ENGINE_NAMES, EngineSet, EnginesConfig};
+use crate::error::{Error, Result};
+use crate::store::{BackupInfo, Breakthrough, Metrics, RetentionPolicy, SkipNote, Store};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// The database file inside a data directory.
+pub const DB_FILE: &str = "engram.db";
+
+/// The default data directory: `$ENGRAM_DATA_DIR`, else
+/// `$XDG_DATA_HOME/engram`, else `~/.local/share/engram`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("ENGRAM_DATA_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("engram");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/engram")
+}
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct RuntimeOptions {
+    pub data_dir: PathBuf,
+    pub seed: u64,
+    /// Save the live state this often.
+    pub autosave: Duration,
+    /// Take a periodic backup this often.
+    pub backup_every: Duration,
+    /// Pause between engine ticks (leaves CPU for the UI).
+    pub pace: Duration,
+    pub retention: RetentionPolicy,
+    pub engines: EnginesConfig,
+    /// Metrics events at most this often.
+    pub metrics_every: Duration,
+}
+
+impl RuntimeOptions {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        RuntimeOptions {
+            data_dir: data_dir.into(),
+            seed: 1,
+            autosave: Duration::from_secs(5),
+            backup_every: Duration::from_secs(3600),
+            pace: Duration::from_millis(10),
+            retention: RetentionPolicy::default(),
+            engines: EnginesConfig::default(),
+            metrics_every: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What the runtime reports to its listeners.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Metrics {
+        at_ms: i64,
+        engines: BTreeMap<String, Metrics>,
+    },
+    Saved {
+        at_ms: i64,
+    },
+    BackupCreated {
+        backup: BackupInfo,
+    },
+    BackupsDeleted {
+        ids: Vec<i64>,
+    },
+    Breakthrough {
+        breakthrough: Breakthrough,
+        backup_id: Option<i64>,
+    },
+    Restored {
+        from_backup: i64,
+        engines: Vec<String>,
+        pre_restore_backup: i64,
+    },
+    Error {
+        code: String,
+        message: String,
+    },
+}
+
+/// What happened at start-up.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StartupReport {
+    /// True when this data directory had no state: an `initial` backup was taken.
+    pub first_start: bool,
+    /// Engines restored from the live state or a backup, and from where.
+    pub restored_from: BTreeMap<String, String>,
+    /// Damaged states passed over.
+    pub skipped: Vec<SkipNote>,
+}
+
+/// The result of a restore.
+#[derive(Clone, Debug, Serialize)]
+pub struct RestoreReport {
+    pub from_backup: i64,
+    pub engines: Vec<String>,
+    pub pre_restore_backup: i64,
+}
+
+pub(crate) enum Command {
+    Backup {
+        label: Option<String>,
+        reply: oneshot::Sender<Result<BackupInfo>>,
+    },
+    Restore {
+        id: i64,
+        engine: Option<String>,
+        reply: oneshot::Sender<Result<RestoreReport>>,
+    },
+    SaveNow {
+        reply: oneshot::Sender<Result<i64>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<Result<()>>,
+    },
+}
+
+/// A running set of engines over one data directory.
+pub struct Runtime {
+    commands: mpsc::UnboundedSender<Command>,
+    events: broadcast::Sender<Event>,
+    store: Arc<Mutex<Store>>,
+    metrics: Arc<Mutex<BTreeMap<String, Metrics>>>,
+    startup: StartupReport,
+    scheduler: Option<tokio::task::JoinHandle<()>>,
+    stalls: Arc<Mutex<Vec<Duration>>>,
+    _lock: DataDirLock,
+    data_dir: PathBuf,
+}
+
+impl Runtime {
+    /// Locks the data directory, opens the store, restores every engine (live
+    /// state, else the newest good backup, else fresh; damage is reported),
+    /// takes the `initial` backup on a first start, and starts the engines.
+    pub async fn start(opts: RuntimeOptions) -> Result<Runtime> {
+        std::fs::create_dir_all(&opts.data_dir)
+            .map_err(|e| Error::io("create", &opts.data_dir, e))?;
+        let lock = DataDirLock::acquire(&opts.data_dir)?;
+        let db = opts.data_dir.join(DB_FILE);
+        let (store, engines, startup) =
+            tokio::task::spawn_blocking(move || open_and_restore(&db, &opts))
+                .await
+                .map_err(|e| Error::InvalidInput(format!("start-up task failed: {e}")))??;
+        let opts = engines.1;
+        let store = Arc::new(Mutex::new(store));
+        let (events, _) = broadcast::channel(1024);
+        let metrics = Arc::new(Mutex::new(engines.0.metrics()));
+        let (bt_tx, bt_rx) = mpsc::unbounded_channel();
+        let engine = engine_thread::spawn(
+            engines.0,
+            opts.clone(),
+            events.clone(),
+            metrics.clone(),
+            bt_tx,
+        );
+        let stalls = engine.stalls.clone();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        for s in &startup.skipped {
+            tracing::warn!(engine = %s.engine, what = %s.what, code = %s.code, "skipped damaged state at start-up: {}", s.detail);
+        }
+        let scheduler = tokio::spawn(scheduler::run(scheduler::Scheduler {
+            store: store.clone(),
+            engine,
+            events: events.clone(),
+            opts: opts.clone(),
+            commands: cmd_rx,
+            breakthroughs: bt_rx,
+        }));
+        Ok(Runtime {
+            commands: cmd_tx,
+            events,
+            store,
+            metrics,
+            startup,
+            scheduler: Some(scheduler),
+            stalls,
+            _lock: lock,
+            data_dir: opts.data_dir,
+        })
+    }
+
+    /// Listens to events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub fn startup_report(&self) -> &StartupReport {
+        &self.startup
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The latest metrics of every engine.
+    pub fn metrics(&self) -> BTreeMap<String, Metrics> {
+        self.metrics.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// How long the engines waited for each capture (newest last, bounded).
+    pub fn capture_stalls(&self) -> Vec<Duration> {
+        self.stalls.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Runs `f` with the store (for queries and backup management).
+    pub async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = store
+                .lock()
+                .map_err(|_| Error::InvalidInput("the store lock is poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| Error::InvalidInput(format!("store task failed: {e}")))?
+    }
+
+    /// Takes a `manual` backup of the engines as they are now.
+    pub async fn backup_now(&self, label: Option<String>) -> Result<BackupInfo> {
+        self.ask(|reply| Command::Backup { label, reply }).await
+    }
+
+    /// Restores a backup (all engines or one); a `pre-restore` backup is taken first.
+    pub async fn restore(&self, id: i64, engine: Option<String>) -> Result<RestoreReport> {
+        self.ask(|reply| Command::Restore { id, engine, reply })
+            .await
+    }
+
+    /// Saves the live state now; returns the time saved.
+    pub async fn save_now(&self) -> Result<i64> {
+        self.ask(|reply| Command::SaveNow { reply }).await
+    }
+
+    /// Saves a final time and stops the engines.
+    pub async fn shutdown(mut self) -> Result<()> {
+        let result = self.ask(|reply| Command::Shutdown { reply }).await;
+        if let Some(h) = self.scheduler.take() {
+            let _ = h.await;
+        }
+        result
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Command) -> Result<T> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(make(tx))
+            .map_err(|_| Error::InvalidInput("the runtime has stopped".into()))?;
+        rx.await
+            .map_err(|_| Error::InvalidInput("the runtime stopped before answering".into()))?
+    }
+}
+
+type Restored = (EngineSet, RuntimeOptions);
+
+fn open_and_restore(db: &Path, opts: &RuntimeOptions) -> Result<(Store, Restored, StartupReport)> {
+    let mut store = Store::open(db)?;
+    let mut engines = EngineSet::new(opts.engines.clone(), opts.seed);
+    let load = store.load_live(&ENGINE_NAMES)?;
+    let mut report = StartupReport {
+        skipped: load.skipped.clone(),
+        ..Default::default()
+    };
+    for (name, loaded) in &load.states {
+        match engines.restore_engine(name, &loaded.state) {
+            Ok(()) => {
+                report.restored_from.insert(
+                    name.clone(),
+                    match &loaded.source {
+                        crate::store::StateSource::Live { .. } => "live".to_string(),
+                        crate::store::StateSource::Backup { id, .. } => format!("backup {id}"),
+                    },
+                );
+            }
+            Err(e) => report.skipped.push(SkipNote {
+                engine: name.clone(),
+                what: "decoded state".into(),
+                code: e.code().into(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+    let first = load.states.is_empty() && store.count_backups()? == 0;
+    if first || !report.skipped.is_empty() {
+        // Make the live state whole again (fresh or restored engines).
+        store.save_live(&engines.capture()?, crate::now_ms())?;
+    }
+    if first {
+        store.backup_live(
+            crate::store::BackupKind::Initial,
+            crate::now_ms(),
+            Some("first launch".into()),
+            None,
+        )?;
+        report.first_start = true;
+    }
+    Ok((store, (engines, opts.clone()), report))
+}

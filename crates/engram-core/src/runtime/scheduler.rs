@@ -1,0 +1,255 @@
+//! The one task that owns the schedule and writes the store: autosave,
+//! periodic backups (then retention), breakthrough backups, and commands.
+//! `tokio::select!` over the next deadlines, the command channel and the
+//! breakthrough channel; tests drive it with paused tokio time.
+
+use super::engine_thread::{BreakthroughCut, EngineCmd, EngineHandle};
+use super::{Command, Event, RestoreReport, RuntimeOptions};
+use crate::engines::EngineSet;
+use crate::error::{Error, Result};
+use crate::store::{BackupInfo, BackupKind, Breakthrough, NewBackup, Store};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::{Instant, sleep_until};
+
+pub(crate) struct Scheduler {
+    pub store: Arc<Mutex<Store>>,
+    pub engine: EngineHandle,
+    pub events: broadcast::Sender<Event>,
+    pub opts: RuntimeOptions,
+    pub commands: mpsc::UnboundedReceiver<Command>,
+    pub breakthroughs: mpsc::UnboundedReceiver<BreakthroughCut>,
+}
+
+pub(crate) async fn run(mut s: Scheduler) {
+    let mut next_save = Instant::now() + s.opts.autosave;
+    let mut next_backup = Instant::now() + s.opts.backup_every;
+    loop {
+        tokio::select! {
+            _ = sleep_until(next_save) => {
+                next_save = Instant::now() + s.opts.autosave;
+                if let Err(e) = s.save().await {
+                    // Reported, and retried at the next autosave; the engines go on.
+                    s.report(&e, "autosave failed");
+                }
+            }
+            _ = sleep_until(next_backup) => {
+                next_backup = Instant::now() + s.opts.backup_every;
+                match s.capture().await {
+                    Ok(engines) => {
+                        if let Err(e) = s.backup(engines, BackupKind::Periodic, None, None).await {
+                            s.report(&e, "periodic backup failed");
+                        } else if let Err(e) = s.retention().await {
+                            s.report(&e, "retention failed");
+                        }
+                    }
+                    Err(e) => s.report(&e, "capture failed"),
+                }
+            }
+            Some(cut) = s.breakthroughs.recv() => {
+                for bt in cut.breakthroughs {
+                    tracing::info!(engine = %bt.engine, rule = %bt.rule, value = bt.value, step = bt.step, "breakthrough");
+                    let result = s.backup(cut.engines.clone(), BackupKind::Breakthrough, None, Some(bt.clone())).await;
+                    let backup_id = match result {
+                        Ok(b) => Some(b.id),
+                        Err(e) => {
+                            s.report(&e, "breakthrough backup failed");
+                            None
+                        }
+                    };
+                    let _ = s.events.send(Event::Breakthrough { breakthrough: bt, backup_id });
+                }
+            }
+            cmd = s.commands.recv() => {
+                match cmd {
+                    Some(Command::Backup { label, reply }) => {
+                        let r = match s.capture().await {
+                            Ok(engines) => s.backup(engines, BackupKind::Manual, label, None).await,
+                            Err(e) => Err(e),
+                        };
+                        let _ = reply.send(r);
+                    }
+                    Some(Command::Restore { id, engine, reply }) => {
+                        let r = s.restore(id, engine).await;
+                        if let Err(e) = &r {
+                            s.report(e, "restore failed");
+                        }
+                        let _ = reply.send(r);
+                    }
+                    Some(Command::SaveNow { reply }) => {
+                        let _ = reply.send(s.save().await);
+                    }
+                    Some(Command::Shutdown { reply }) => {
+                        let _ = reply.send(s.stop().await);
+                        return;
+                    }
+                    None => {
+                        let _ = s.stop().await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Scheduler {
+    fn report(&self, e: &Error, what: &str) {
+        tracing::error!(code = e.code(), "{what}: {e}");
+        let _ = self.events.send(Event::Error {
+            code: e.code().into(),
+            message: format!("{what}: {e}"),
+        });
+    }
+
+    async fn capture(&self) -> Result<EngineSet> {
+        let (tx, rx) = oneshot::channel();
+        if !self.engine.send(EngineCmd::Capture(tx)) {
+            return Err(Error::InvalidInput("the engines have stopped".into()));
+        }
+        rx.await
+            .map_err(|_| Error::InvalidInput("the engines have stopped".into()))
+    }
+
+    async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = store
+                .lock()
+                .map_err(|_| Error::InvalidInput("the store lock is poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| Error::InvalidInput(format!("store task failed: {e}")))?
+    }
+
+    /// Captures, encodes (off the engine thread) and saves the live state.
+    async fn save(&self) -> Result<i64> {
+        let engines = self.capture().await?;
+        self.save_engines(engines).await
+    }
+
+    async fn save_engines(&self, engines: EngineSet) -> Result<i64> {
+        let at = self
+            .with_store(move |store| {
+                let states = engines.capture()?;
+                let at = crate::now_ms();
+                store.save_live(&states, at)?;
+                Ok(at)
+            })
+            .await?;
+        let _ = self.events.send(Event::Saved { at_ms: at });
+        Ok(at)
+    }
+
+    /// Writes a backup of the given cut (and makes it the live state too).
+    async fn backup(
+        &self,
+        engines: EngineSet,
+        kind: BackupKind,
+        label: Option<String>,
+        breakthrough: Option<Breakthrough>,
+    ) -> Result<BackupInfo> {
+        let info = self
+            .with_store(move |store| {
+                let states = engines.capture()?;
+                let at = crate::now_ms();
+                let id = store.create_backup(&NewBackup {
+                    kind,
+                    created_at_ms: at,
+                    label,
+                    breakthrough,
+                    states: &states,
+                })?;
+                store.get_backup(id)
+            })
+            .await?;
+        tracing::info!(id = info.id, kind = %info.kind, "backup created");
+        let _ = self.events.send(Event::BackupCreated {
+            backup: info.clone(),
+        });
+        Ok(info)
+    }
+
+    async fn retention(&self) -> Result<()> {
+        let policy = self.opts.retention.clone();
+        let report = self
+            .with_store(move |store| store.apply_retention(&policy))
+            .await?;
+        if !report.deleted.is_empty() {
+            let _ = self.events.send(Event::BackupsDeleted {
+                ids: report.deleted,
+            });
+        }
+        Ok(())
+    }
+
+    /// Pre-restore backup of the engines as they are, then the restore.
+    async fn restore(&self, id: i64, engine: Option<String>) -> Result<RestoreReport> {
+        // Read and check the backup first: a bad id or damaged backup changes nothing.
+        let wanted = engine.clone();
+        let states = self
+            .with_store(move |store| {
+                let mut states = store.backup_states(id)?;
+                if let Some(e) = &wanted {
+                    states.retain(|s| &s.engine == e);
+                    if states.is_empty() {
+                        return Err(Error::NotFound {
+                            what: "engine",
+                            id: format!("{e} in backup {id}"),
+                        });
+                    }
+                }
+                Ok(states)
+            })
+            .await?;
+        let now = self.capture().await?;
+        let pre = self
+            .backup(
+                now,
+                BackupKind::PreRestore,
+                Some(format!("before restoring backup {id}")),
+                None,
+            )
+            .await?;
+        let names: Vec<String> = states.iter().map(|s| s.engine.clone()).collect();
+        let (tx, rx) = oneshot::channel();
+        let payload = states.into_iter().map(|s| (s.engine, s.state)).collect();
+        if !self.engine.send(EngineCmd::Restore(payload, tx)) {
+            return Err(Error::InvalidInput("the engines have stopped".into()));
+        }
+        rx.await
+            .map_err(|_| Error::InvalidInput("the engines have stopped".into()))??;
+        // Persist at once, so a crash now keeps the restored state.
+        self.save().await?;
+        let report = RestoreReport {
+            from_backup: id,
+            engines: names.clone(),
+            pre_restore_backup: pre.id,
+        };
+        tracing::info!(from = id, pre_restore = pre.id, "restored");
+        let _ = self.events.send(Event::Restored {
+            from_backup: id,
+            engines: names,
+            pre_restore_backup: pre.id,
+        });
+        Ok(report)
+    }
+
+    /// Final save, then the engine thread stops.
+    async fn stop(&self) -> Result<()> {
+        let (tx, rx) = oneshot::channel();
+        if !self.engine.send(EngineCmd::Stop(tx)) {
+            return Err(Error::InvalidInput(
+                "the engines have already stopped".into(),
+            ));
+        }
+        let engines = rx
+            .await
+            .map_err(|_| Error::InvalidInput("the engines have stopped".into()))?;
+        self.save_engines(engines).await.map(|_| ())
+    }
+}

@@ -1,0 +1,274 @@
+//! The runtime, in-process: start-up and resume, backups, restore, the
+//! schedule under paused tokio time, one writer per directory, failed saves.
+
+use engram_core::runtime::{Event, Runtime, RuntimeOptions};
+use engram_core::{BackupKind, BackupQuery, RetentionPolicy};
+use std::time::Duration;
+
+fn options(dir: &std::path::Path) -> RuntimeOptions {
+    let mut o = RuntimeOptions::new(dir);
+    o.pace = Duration::from_millis(1);
+    o.metrics_every = Duration::from_millis(20);
+    o.engines.zap.simulations = 8;
+    o
+}
+
+fn plans(rt: &Runtime) -> f64 {
+    rt.metrics()["zap"]["plans_generated"]
+}
+
+async fn wait_for(rt: &Runtime, what: &str, mut ok: impl FnMut(&Runtime) -> bool) {
+    for _ in 0..500 {
+        if ok(rt) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_takes_initial_backup_and_restart_resumes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::start(options(dir.path())).await.expect("start");
+    assert!(rt.startup_report().first_start);
+    wait_for(&rt, "plans", |rt| plans(rt) >= 20.0).await;
+    let list = rt
+        .with_store(|s| s.list_backups(&BackupQuery::default()))
+        .await
+        .expect("list");
+    let initial = list
+        .items
+        .iter()
+        .filter(|b| b.kind == BackupKind::Initial)
+        .count();
+    assert_eq!(
+        initial,
+        1,
+        "{:?}",
+        list.items.iter().map(|b| b.kind).collect::<Vec<_>>()
+    );
+    rt.shutdown().await.expect("shutdown");
+
+    // The final save on shutdown holds at least what the metrics showed.
+    let store = engram_core::Store::open_read_only(dir.path().join("engram.db")).expect("open");
+    let saved = store.live_metrics().expect("live")["zap"].0["plans_generated"];
+    assert!(saved >= 20.0, "{saved}");
+    drop(store);
+
+    let rt = Runtime::start(options(dir.path())).await.expect("restart");
+    assert!(!rt.startup_report().first_start);
+    assert_eq!(rt.startup_report().restored_from["zap"], "live");
+    assert!(
+        plans(&rt) >= saved,
+        "resumed from {} < saved {saved}",
+        plans(&rt)
+    );
+    let initial = rt
+        .with_store(|s| {
+            s.list_backups(&BackupQuery {
+                kinds: vec![BackupKind::Initial],
+                ..Default::default()
+            })
+        })
+        .await
+        .expect("list")
+        .total;
+    assert_eq!(initial, 1, "no second initial backup");
+    rt.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_runtime_on_the_same_directory_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::start(options(dir.path())).await.expect("start");
+    let err = Runtime::start(options(dir.path()))
+        .await
+        .err()
+        .expect("second must fail");
+    assert_eq!(err.code(), "locked");
+    assert!(
+        err.to_string().contains(&std::process::id().to_string()),
+        "{err}"
+    );
+    rt.shutdown().await.expect("shutdown");
+    let again = Runtime::start(options(dir.path()))
+        .await
+        .expect("free after shutdown");
+    again.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_takes_a_pre_restore_backup_and_continues_from_the_backup() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::start(options(dir.path())).await.expect("start");
+    let mut events = rt.subscribe();
+    wait_for(&rt, "plans", |rt| plans(rt) >= 10.0).await;
+    let manual = rt
+        .backup_now(Some("checkpoint".into()))
+        .await
+        .expect("backup");
+    assert_eq!(manual.kind, BackupKind::Manual);
+    assert_eq!(manual.label.as_deref(), Some("checkpoint"));
+    let at_backup = manual
+        .engines
+        .iter()
+        .find(|e| e.name == "zap")
+        .expect("zap")
+        .metrics["plans_generated"];
+    wait_for(&rt, "more plans", |rt| plans(rt) >= at_backup + 30.0).await;
+
+    let report = rt.restore(manual.id, None).await.expect("restore");
+    assert_eq!(report.engines, ["mdp_es", "orchestrator", "zap"]);
+    let now = plans(&rt);
+    assert!(
+        now < at_backup + 30.0,
+        "metrics went back: {now} vs {at_backup}"
+    );
+    let pre = rt
+        .with_store(move |s| s.get_backup(report.pre_restore_backup))
+        .await
+        .expect("pre");
+    assert_eq!(pre.kind, BackupKind::PreRestore);
+    let pre_plans = pre
+        .engines
+        .iter()
+        .find(|e| e.name == "zap")
+        .expect("zap")
+        .metrics["plans_generated"];
+    assert!(
+        pre_plans >= at_backup + 30.0,
+        "the pre-restore backup holds the state before the restore"
+    );
+
+    // Restoring one engine leaves the others alone.
+    let one = rt
+        .restore(manual.id, Some("zap".into()))
+        .await
+        .expect("restore zap");
+    assert_eq!(one.engines, ["zap"]);
+    // Unknown ids and engines change nothing.
+    let before = rt.with_store(|s| s.count_backups()).await.expect("count");
+    assert_eq!(
+        rt.restore(999_999, None).await.expect_err("unknown").code(),
+        "not_found"
+    );
+    assert_eq!(
+        rt.restore(manual.id, Some("nope".into()))
+            .await
+            .expect_err("engine")
+            .code(),
+        "not_found"
+    );
+    assert_eq!(
+        rt.with_store(|s| s.count_backups()).await.expect("count"),
+        before
+    );
+
+    let mut seen_restored = false;
+    while let Ok(ev) = events.try_recv() {
+        if let Event::Restored { from_backup, .. } = ev {
+            seen_restored |= from_backup == manual.id;
+        }
+    }
+    assert!(seen_restored, "a Restored event was broadcast");
+    rt.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_reported_and_the_engines_keep_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::start(options(dir.path())).await.expect("start");
+    // Let the state grow (replay buffers fill), so a new backup needs new pages.
+    wait_for(&rt, "plans", |rt| plans(rt) >= 60.0).await;
+    rt.with_store(|s| {
+        let used = s.page_count()?;
+        s.set_max_pages(used)
+    })
+    .await
+    .expect("cap");
+    let backups_before = rt.with_store(|s| s.count_backups()).await.expect("count");
+    let err = rt.backup_now(None).await.expect_err("disk full");
+    assert_eq!(err.code(), "disk_full", "{err}");
+    let p = plans(&rt);
+    wait_for(&rt, "engines still running", |rt| plans(rt) > p + 5.0).await;
+    assert_eq!(
+        rt.with_store(|s| s.count_backups()).await.expect("count"),
+        backups_before
+    );
+    // Lift the cap: the next save works.
+    rt.with_store(|s| s.set_max_pages(1 << 30))
+        .await
+        .expect("uncap");
+    rt.save_now().await.expect("save after space returns");
+    rt.backup_now(None)
+        .await
+        .expect("backup after space returns");
+    rt.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_hour_of_schedule_runs_in_milliseconds_with_paused_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = options(dir.path());
+    o.autosave = Duration::from_secs(5);
+    o.backup_every = Duration::from_secs(600);
+    o.pace = Duration::from_millis(2);
+    o.retention = RetentionPolicy {
+        keep_last_periodic: 3,
+        keep_hourly: 0,
+        keep_daily: 0,
+        keep_weekly: 0,
+        keep_last_pre_restore: 0,
+    };
+    let rt = Runtime::start(o).await.expect("start");
+    let mut events = rt.subscribe();
+    let start = tokio::time::Instant::now();
+    let wall = std::time::Instant::now();
+    let (mut saves, mut periodic, mut deleted) = (0, 0, 0);
+    while periodic < 6 {
+        match events.recv().await {
+            Ok(Event::Saved { .. }) => saves += 1,
+            Ok(Event::BackupCreated { backup }) if backup.kind == BackupKind::Periodic => {
+                periodic += 1
+            }
+            Ok(Event::BackupsDeleted { ids }) => deleted += ids.len(),
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let virtual_elapsed = start.elapsed();
+    // Commands run after the scheduler's current work: retention is done now.
+    rt.save_now().await.expect("save");
+    while let Ok(ev) = events.try_recv() {
+        if let Event::BackupsDeleted { ids } = ev {
+            deleted += ids.len();
+        }
+    }
+    eprintln!(
+        "6 periodic backups after {virtual_elapsed:?} of schedule, {saves} autosaves, {deleted} deleted, in {:?} of wall time",
+        wall.elapsed()
+    );
+    assert!(
+        virtual_elapsed >= Duration::from_secs(3600)
+            && virtual_elapsed < Duration::from_secs(3600 + 60)
+    );
+    assert!(
+        (700..=725).contains(&saves),
+        "{saves} autosaves in an hour of 5 s intervals"
+    );
+    let kinds = rt
+        .with_store(|s| s.list_backups(&BackupQuery::default()))
+        .await
+        .expect("list")
+        .items
+        .iter()
+        .map(|b| b.kind)
+        .collect::<Vec<_>>();
+    let periodic_left = kinds.iter().filter(|k| **k == BackupKind::Periodic).count();
+    assert_eq!(periodic_left, 3, "retention keeps the last 3: {kinds:?}");
+    assert!(kinds.contains(&BackupKind::Initial));
+    assert!(deleted >= 3);
+    rt.shutdown().await.expect("shutdown");
+}
