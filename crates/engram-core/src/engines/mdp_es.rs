@@ -221,7 +221,7 @@ impl MdpEs {
             self.q_step();
         }
         self.ticks += 1;
-        if self.ticks % self.config.es.every_ticks.max(1) == 0 {
+        if self.ticks.is_multiple_of(self.config.es.every_ticks.max(1)) {
             self.es_generation();
         }
         self.fit_concepts();
