@@ -1,20 +1,45 @@
 //! `engram`: the headless command line. Thin: parse arguments, call the core,
-//! print. Every error is one line on stderr and a non-zero exit.
+//! print. Every error is one line on stderr and a non-zero exit, and leaves
+//! stored data unchanged.
 
+mod backups_cmd;
 mod env_cmd;
+mod run_cmd;
+mod serve_cmd;
 
 use clap::{Parser, Subcommand};
+use engram_core::runtime::{DB_FILE, DataDirLock, default_data_dir};
+use engram_core::{Error, Result, Store};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "engram", version, about = "Keeps what learning engines learn.")]
 struct Cli {
+    /// Data directory (default: $ENGRAM_DATA_DIR, else ~/.local/share/engram).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the engines headless, saving and backing up as they go.
+    Run(run_cmd::RunArgs),
+    /// Run the engines and serve the UI and its JSON API on 127.0.0.1.
+    Serve(serve_cmd::ServeArgs),
+    /// Show the saved state of every engine.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, create, restore, export, import, verify, pin and delete backups.
+    Backups {
+        #[command(subcommand)]
+        command: backups_cmd::BackupsCommand,
+    },
     /// Inspect the environments the engines learn on (Gymnasium 1.4 conformance).
     Env {
         #[command(subcommand)]
@@ -24,20 +49,102 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
     let result = match cli.command {
+        Command::Run(args) => run_cmd::run(&data_dir, args),
+        Command::Serve(args) => serve_cmd::serve(&data_dir, args),
+        Command::Status { json } => backups_cmd::status(&data_dir, json),
+        Command::Backups { command } => backups_cmd::run(&data_dir, command),
         Command::Env { command } => env_cmd::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`engram … | head`) is the reader's choice, not an error.
-        Err(engram_core::Error::Io { source, .. })
-            if source.kind() == std::io::ErrorKind::BrokenPipe =>
-        {
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("engram: error [{}]: {e}", e.code());
+            eprintln!("engram: error [{}]: {}", e.code(), one_line(&e.to_string()));
             ExitCode::FAILURE
         }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Opens the store for reading; works while another process runs the engines.
+pub(crate) fn open_read(data_dir: &Path) -> Result<Store> {
+    let db = data_dir.join(DB_FILE);
+    if !db.exists() {
+        return Err(Error::NotFound {
+            what: "Engram data in",
+            id: format!("{} (run `engram run` first)", data_dir.display()),
+        });
+    }
+    Store::open_read_only(db)
+}
+
+/// Opens the store for a change, holding the data directory's writer lock.
+/// Refused while `engram run`/`serve` (or the app) runs on this directory.
+pub(crate) fn open_write(data_dir: &Path) -> Result<(Store, DataDirLock)> {
+    let db = data_dir.join(DB_FILE);
+    if !db.exists() {
+        return Err(Error::NotFound {
+            what: "Engram data in",
+            id: format!("{} (run `engram run` first)", data_dir.display()),
+        });
+    }
+    let lock = DataDirLock::acquire(data_dir).map_err(|e| match e {
+        Error::Locked { path, pid } => Error::InvalidInput(format!(
+            "Engram is running on {} (pid {pid}); change backups through its API (`engram serve`) or stop it first",
+            path.display()
+        )),
+        other => other,
+    })?;
+    Ok((Store::open(db)?, lock))
+}
+
+/// Parses `500ms`, `5s`, `10m`, `1h`, `2d` or a number of seconds.
+pub(crate) fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?} (try 5s, 10m, 1h)"))?;
+    let secs = match unit.trim() {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        u => {
+            return Err(format!(
+                "unknown duration unit {u:?} in {s:?} (use ms, s, m, h, d)"
+            ));
+        }
+    };
+    if !(0.0..=1e9).contains(&secs) {
+        return Err(format!("duration {s:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
     }
 }
