@@ -276,7 +276,7 @@ fn full_cli_scenario() {
         .as_array()
         .expect("a")
         .iter()
-        .find(|b| b["id"].to_string() == manual)
+        .find(|b| b["id"].as_i64().map(|i| i.to_string()).as_deref() == Some(manual.as_str()))
         .expect("manual");
     assert_eq!(entry["pinned"], true);
     fails(d, &["backups", "delete", &manual], "pinned");
