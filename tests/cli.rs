@@ -526,3 +526,218 @@ fn read_only_directory_and_full_disk_are_clear_errors_that_keep_committed_data()
     );
     umount(&full);
 }
+
+// ----- engram serve: the JSON API over real HTTP --------------------------------
+
+struct Http {
+    addr: String,
+    token: String,
+}
+
+impl Http {
+    fn call(&self, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Vec<u8>) {
+        self.raw(method, path, token, body, &self.addr)
+    }
+
+    fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+        host: &str,
+    ) -> (u16, Vec<u8>) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let auth = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(body).expect("write body");
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).expect("read");
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("headers end");
+        let head = String::from_utf8_lossy(&resp[..split]).to_string();
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("status");
+        let mut body = resp[split + 4..].to_vec();
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            body = dechunk(&body);
+        }
+        (status, body)
+    }
+
+    fn json(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+        let (code, bytes) = self.call(method, path, Some(&self.token), body);
+        (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = b.windows(2).position(|w| w == b"\r\n") {
+        let n = usize::from_str_radix(String::from_utf8_lossy(&b[..end]).trim(), 16).unwrap_or(0);
+        if n == 0 || b.len() < end + 2 + n {
+            break;
+        }
+        out.extend_from_slice(&b[end + 2..end + 2 + n]);
+        b = &b[(end + 4 + n).min(b.len())..];
+    }
+    out
+}
+
+fn start_serve(dir: &Path) -> (Child, Http) {
+    use std::io::BufRead;
+    let mut child = Command::new(engram_bin())
+        .args([
+            "serve",
+            "--autosave",
+            "200ms",
+            "--pace",
+            "1ms",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read url");
+    let url = line.split_whitespace().last().expect("url").to_string();
+    let rest = url.trim_start_matches("http://");
+    let addr = rest.split('/').next().expect("addr").to_string();
+    assert!(
+        addr.starts_with("127.0.0.1:"),
+        "serves on loopback only: {url}"
+    );
+    let token = url.split("token=").nth(1).expect("token").to_string();
+    (child, Http { addr, token })
+}
+
+#[test]
+fn serve_api_requires_the_token_and_runs_the_whole_scenario() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut child, api) = start_serve(dir.path());
+
+    // Without the token (or with a wrong one) nothing is read or changed.
+    assert_eq!(api.call("GET", "/api/status", None, b"").0, 401);
+    assert_eq!(api.call("GET", "/api/backups", Some("wrong"), b"").0, 401);
+    assert_eq!(api.call("POST", "/api/backups", None, b"{}").0, 401);
+    assert_eq!(
+        api.call("POST", "/api/backups/1/restore", Some("nope"), b"{}")
+            .0,
+        401
+    );
+    // A page from another origin (DNS rebinding) is refused by Host.
+    assert_eq!(
+        api.raw(
+            "GET",
+            "/api/status",
+            Some(&api.token),
+            b"",
+            "evil.example:80"
+        )
+        .0,
+        403
+    );
+    let (code, list) = api.json("GET", "/api/backups", b"");
+    assert_eq!(code, 200);
+    assert_eq!(list["total"], 1, "the refused POST created nothing: {list}");
+    assert_eq!(list["items"][0]["kind"], "initial");
+    // The UI is served too.
+    let (code, page) = api.call("GET", "/", None, b"");
+    assert_eq!(code, 200);
+    assert!(String::from_utf8_lossy(&page).contains("<title>Engram</title>"));
+
+    let (code, status) = api.json("GET", "/api/status", b"");
+    assert_eq!(code, 200);
+    assert!(status["engines"]["zap"]["metrics"]["plans_generated"].is_number());
+
+    let (code, manual) = api.json("POST", "/api/backups", br#"{"label":"http checkpoint"}"#);
+    assert_eq!(code, 200, "{manual}");
+    assert_eq!(manual["kind"], "manual");
+    let id = manual["id"].as_i64().expect("id");
+
+    let (code, json_file) = api.call(
+        "GET",
+        &format!("/api/backups/{id}/export?format=json"),
+        Some(&api.token),
+        b"",
+    );
+    assert_eq!(code, 200);
+    let (code, bin_file) = api.call(
+        "GET",
+        &format!("/api/backups/{id}/export?format=binary"),
+        Some(&api.token),
+        b"",
+    );
+    assert_eq!(code, 200);
+    for file in [&json_file, &bin_file] {
+        let (code, imported) = api.json("POST", "/api/import", file);
+        assert_eq!(code, 200, "{imported}");
+        assert_eq!(imported["kind"], "imported");
+    }
+    let (code, err) = api.json("POST", "/api/import", b"not a snapshot");
+    assert_eq!(
+        (code, err["code"].as_str()),
+        (400, Some("invalid_snapshot"))
+    );
+
+    let (code, restored) = api.json("POST", &format!("/api/backups/{id}/restore"), b"");
+    assert_eq!(code, 200, "{restored}");
+    let pre = restored["pre_restore_backup"].as_i64().expect("pre");
+    let (_, pre_b) = api.json("GET", &format!("/api/backups/{pre}"), b"");
+    assert_eq!(pre_b["kind"], "pre-restore");
+
+    let (code, report) = api.json("POST", "/api/verify", b"");
+    assert_eq!(code, 200);
+    assert_eq!(report["database_ok"], true);
+    assert_eq!(report["problems"].as_array().map(Vec::len), Some(0));
+
+    let (code, pinned) = api.json("POST", &format!("/api/backups/{id}/pin"), b"");
+    assert_eq!((code, pinned["pinned"].as_bool()), (200, Some(true)));
+    let (code, err) = api.json("DELETE", &format!("/api/backups/{id}"), b"");
+    assert_eq!((code, err["code"].as_str()), (409, Some("protected")));
+    let (code, err) = api.json("DELETE", "/api/backups/1", b"");
+    assert_eq!((code, err["code"].as_str()), (409, Some("protected")));
+    let (code, err) = api.json("GET", "/api/backups/999999", b"");
+    assert_eq!((code, err["code"].as_str()), (404, Some("not_found")));
+
+    // SIGTERM: a clean stop with a final save.
+    let ok = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "serve exits 0 on SIGTERM: {status:?}");
+    let list = ok_json(dir.path(), &["backups", "list", "--json"]);
+    let kinds: Vec<&str> = list
+        .as_array()
+        .expect("a")
+        .iter()
+        .map(|b| b["kind"].as_str().expect("k"))
+        .collect();
+    for k in ["initial", "manual", "imported", "pre-restore"] {
+        assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
+    }
+}

@@ -267,6 +267,12 @@ impl Runtime {
         self.ask(|reply| Command::SaveNow { reply }).await
     }
 
+    /// Saves a final time and stops the engines, without consuming the
+    /// runtime (for holders that share it, like the HTTP server).
+    pub async fn stop(&self) -> Result<()> {
+        self.ask(|reply| Command::Shutdown { reply }).await
+    }
+
     /// Saves a final time and stops the engines.
     pub async fn shutdown(mut self) -> Result<()> {
         let result = self.ask(|reply| Command::Shutdown { reply }).await;
