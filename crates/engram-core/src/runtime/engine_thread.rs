@@ -56,7 +56,9 @@ pub(crate) fn spawn(
         .name("engram-engines".into())
         .spawn(move || {
             let mut clock = SystemClock::default();
-            let mut last_metrics = Instant::now();
+            // None: publish after the very first tick, so listeners see the
+            // engines running at once rather than after `metrics_every`.
+            let mut last_metrics: Option<Instant> = None;
             loop {
                 // Commands first; wait for one at most `pace` (that is the pacing).
                 let cmd = if opts.pace.is_zero() {
@@ -107,8 +109,8 @@ pub(crate) fn spawn(
                         engines: cut,
                     });
                 }
-                if last_metrics.elapsed() >= opts.metrics_every {
-                    last_metrics = Instant::now();
+                if last_metrics.is_none_or(|t| t.elapsed() >= opts.metrics_every) {
+                    last_metrics = Some(Instant::now());
                     publish_metrics(&engines, &events, &metrics);
                 }
             }
