@@ -81,7 +81,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let size: usize = runtime
             .with_store(|s| Ok(s.live_metrics()?.len()))
             .await
-            .map(|n| n)
             .unwrap_or(0);
         let bytes = runtime
             .with_store(|s| s.stored_bytes())
