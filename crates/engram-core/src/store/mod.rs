@@ -443,12 +443,18 @@ impl Store {
         }
         let has_live = !self.live_metrics()?.is_empty();
         let pre = if has_live {
-            Some(self.backup_live(
+            match self.backup_live(
                 BackupKind::PreRestore,
                 now_ms,
                 Some(format!("before restoring backup {id}")),
                 None,
-            )?)
+            ) {
+                Ok(id) => Some(id),
+                // A damaged live state is what one restores away from: it
+                // cannot be kept, and must not block the restore.
+                Err(Error::CorruptState { .. }) => None,
+                Err(e) => return Err(e),
+            }
         } else {
             None
         };

@@ -522,3 +522,58 @@ fn backup_live_refuses_to_copy_a_damaged_live_state() {
     assert_eq!(err.code(), "corrupt_state");
     assert_eq!(store.count_backups().expect("n"), 0, "nothing half-written");
 }
+
+#[test]
+fn offline_restore_keeps_an_undo_point_and_survives_a_damaged_live_state() {
+    let (_dir, mut store) = open_temp();
+    let old = [state("zap", &[1.0]), state("mdp_es", &[2.0])];
+    store.save_live(&old, 1).expect("save");
+    let b = store
+        .backup_live(BackupKind::Manual, 2, None, None)
+        .expect("backup");
+    store
+        .save_live(&[state("zap", &[9.0]), state("mdp_es", &[9.5])], 3)
+        .expect("save");
+
+    let (pre, engines) = store
+        .restore_to_live(b, Some("zap"), 4)
+        .expect("restore zap");
+    assert_eq!(engines, ["zap"]);
+    let pre = pre.expect("pre-restore taken");
+    assert_eq!(
+        store.get_backup(pre).expect("pre").kind,
+        BackupKind::PreRestore
+    );
+    let live = store.load_live(&["zap", "mdp_es"]).expect("load");
+    assert_eq!(live.states["zap"].state, old[0].state, "zap restored");
+    let mdp: Vec<f64> = live.states["mdp_es"].state.decode().expect("decode");
+    assert_eq!(mdp, [9.5], "the other engine untouched");
+    assert_eq!(
+        store
+            .restore_to_live(b, Some("nope"), 5)
+            .expect_err("engine")
+            .code(),
+        "not_found"
+    );
+    assert_eq!(
+        store.restore_to_live(999, None, 5).expect_err("id").code(),
+        "not_found"
+    );
+
+    // A damaged live state does not block restoring away from it.
+    store
+        .conn
+        .execute("UPDATE live_states SET data = zeroblob(length(data))", [])
+        .expect("damage");
+    let (pre, _) = store
+        .restore_to_live(b, None, 6)
+        .expect("restore over damage");
+    assert_eq!(pre, None, "nothing good to keep");
+    assert!(
+        store
+            .load_live(&["zap", "mdp_es"])
+            .expect("load")
+            .skipped
+            .is_empty()
+    );
+}
