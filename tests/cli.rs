@@ -707,6 +707,19 @@ fn serve_api_requires_the_token_and_runs_the_whole_scenario() {
     let (_, pre_b) = api.json("GET", &format!("/api/backups/{pre}"), b"");
     assert_eq!(pre_b["kind"], "pre-restore");
 
+    let (code, mut settings) = api.json("GET", "/api/settings", b"");
+    assert_eq!(code, 200);
+    settings["backup_every_secs"] = 7200.into();
+    let (code, applied) = api.json("PUT", "/api/settings", settings.to_string().as_bytes());
+    assert_eq!(
+        (code, applied["backup_every_secs"].as_f64()),
+        (200, Some(7200.0))
+    );
+    settings["autosave_secs"] = (-1).into();
+    let (code, err) = api.json("PUT", "/api/settings", settings.to_string().as_bytes());
+    assert_eq!((code, err["code"].as_str()), (400, Some("invalid_input")));
+    assert_eq!(api.call("PUT", "/api/settings", None, b"{}").0, 401);
+
     let (code, report) = api.json("POST", "/api/verify", b"");
     assert_eq!(code, 200);
     assert_eq!(report["database_ok"], true);

@@ -16,12 +16,12 @@ pub struct RunArgs {
     /// Stop after this long (e.g. 30s, 10m); default: until SIGINT/SIGTERM.
     #[arg(long = "for", value_parser = parse_duration)]
     pub run_for: Option<Duration>,
-    /// Save the live state this often.
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
-    pub autosave: Duration,
-    /// Take a periodic backup this often.
-    #[arg(long, value_parser = parse_duration, default_value = "1h")]
-    pub backup_every: Duration,
+    /// Save the live state this often (default: the saved setting, else 5s).
+    #[arg(long, value_parser = parse_duration)]
+    pub autosave: Option<Duration>,
+    /// Take a periodic backup this often (default: the saved setting, else 1h).
+    #[arg(long, value_parser = parse_duration)]
+    pub backup_every: Option<Duration>,
     /// Pause between engine ticks (leaves CPU for other work).
     #[arg(long, value_parser = parse_duration, default_value = "10ms")]
     pub pace: Duration,
@@ -31,8 +31,15 @@ impl RunArgs {
     pub fn options(&self, data_dir: &Path) -> RuntimeOptions {
         let mut o = RuntimeOptions::new(data_dir);
         o.seed = self.seed;
-        o.autosave = self.autosave.max(Duration::from_millis(50));
-        o.backup_every = self.backup_every.max(Duration::from_secs(1));
+        // Intervals given on the command line win over saved settings for this run.
+        if let Some(a) = self.autosave {
+            o.autosave = a.max(Duration::from_millis(50));
+            o.options_win = true;
+        }
+        if let Some(b) = self.backup_every {
+            o.backup_every = b.max(Duration::from_secs(1));
+            o.options_win = true;
+        }
         o.pace = self.pace;
         o
     }

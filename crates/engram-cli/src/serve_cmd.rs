@@ -114,6 +114,7 @@ fn router(state: Shared) -> Router {
         .route("/backups/{id}/export", get(export_backup))
         .route("/import", post(import_backup))
         .route("/verify", post(verify))
+        .route("/settings", get(get_settings).put(put_settings))
         .route("/events", get(events))
         .layer(DefaultBodyLimit::max(
             snapshot::MAX_SNAPSHOT_BYTES.min(256 << 20) as usize,
@@ -380,6 +381,18 @@ async fn import_backup(State(s): State<Shared>, body: Bytes) -> ApiResult {
 async fn verify(State(s): State<Shared>) -> ApiResult {
     let report = s.runtime.with_store(|st| st.verify_all(true)).await?;
     ok(serde_json::to_value(report).map_err(|e| Error::Encode(e.to_string()))?)
+}
+
+async fn get_settings(State(s): State<Shared>) -> ApiResult {
+    let settings = s.runtime.settings().await?;
+    ok(serde_json::to_value(settings).map_err(|e| Error::Encode(e.to_string()))?)
+}
+
+async fn put_settings(State(s): State<Shared>, body: Bytes) -> ApiResult {
+    let settings: engram_core::runtime::Settings =
+        serde_json::from_slice(&body).map_err(|e| Error::InvalidInput(format!("settings: {e}")))?;
+    let applied = s.runtime.update_settings(settings).await?;
+    ok(serde_json::to_value(applied).map_err(|e| Error::Encode(e.to_string()))?)
 }
 
 async fn events(State(s): State<Shared>) -> impl IntoResponse {

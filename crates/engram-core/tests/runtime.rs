@@ -148,7 +148,17 @@ async fn restore_takes_a_pre_restore_backup_and_continues_from_the_backup() {
         .expect("restore zap");
     assert_eq!(one.engines, ["zap"]);
     // Unknown ids and engines change nothing.
-    let before = rt.with_store(|s| s.count_backups()).await.expect("count");
+    // (Count pre-restore backups only: breakthrough backups may arrive any time.)
+    let pre_restores = || {
+        rt.with_store(|s| {
+            Ok(s.list_backups(&BackupQuery {
+                kinds: vec![BackupKind::PreRestore],
+                ..Default::default()
+            })?
+            .total)
+        })
+    };
+    let before = pre_restores().await.expect("count");
     assert_eq!(
         rt.restore(999_999, None).await.expect_err("unknown").code(),
         "not_found"
@@ -160,10 +170,7 @@ async fn restore_takes_a_pre_restore_backup_and_continues_from_the_backup() {
             .code(),
         "not_found"
     );
-    assert_eq!(
-        rt.with_store(|s| s.count_backups()).await.expect("count"),
-        before
-    );
+    assert_eq!(pre_restores().await.expect("count"), before);
 
     let mut seen_restored = false;
     while let Ok(ev) = events.try_recv() {
@@ -187,15 +194,21 @@ async fn a_full_disk_is_reported_and_the_engines_keep_running() {
     })
     .await
     .expect("cap");
-    let backups_before = rt.with_store(|s| s.count_backups()).await.expect("count");
+    let manual_count = || {
+        rt.with_store(|s| {
+            Ok(s.list_backups(&BackupQuery {
+                kinds: vec![BackupKind::Manual],
+                ..Default::default()
+            })?
+            .total)
+        })
+    };
+    let backups_before = manual_count().await.expect("count");
     let err = rt.backup_now(None).await.expect_err("disk full");
     assert_eq!(err.code(), "disk_full", "{err}");
     let p = plans(&rt);
     wait_for(&rt, "engines still running", |rt| plans(rt) > p + 5.0).await;
-    assert_eq!(
-        rt.with_store(|s| s.count_backups()).await.expect("count"),
-        backups_before
-    );
+    assert_eq!(manual_count().await.expect("count"), backups_before);
     // Lift the cap: the next save works.
     rt.with_store(|s| s.set_max_pages(1 << 30))
         .await
@@ -270,5 +283,58 @@ async fn an_hour_of_schedule_runs_in_milliseconds_with_paused_time() {
     assert_eq!(periodic_left, 3, "retention keeps the last 3: {kinds:?}");
     assert!(kinds.contains(&BackupKind::Initial));
     assert!(deleted >= 3);
+    rt.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_are_saved_applied_at_once_and_survive_a_restart() {
+    use engram_core::runtime::Settings;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::start(options(dir.path())).await.expect("start");
+    let mut s = rt.settings().await.expect("settings");
+    assert_eq!(s.autosave_secs, 5.0);
+    let bad = Settings {
+        autosave_secs: 0.0,
+        ..s.clone()
+    };
+    assert_eq!(
+        rt.update_settings(bad).await.expect_err("invalid").code(),
+        "invalid_input"
+    );
+    // Fast autosave and a low orchestrator threshold take effect without a restart.
+    s.autosave_secs = 0.1;
+    s.orchestrator_every = 5;
+    let mut events = rt.subscribe();
+    rt.update_settings(s.clone()).await.expect("update");
+    let mut saves = 0;
+    let mut orchestrator_breakthrough = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while (saves < 3 || !orchestrator_breakthrough) && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(Event::Saved { .. })) => saves += 1,
+            Ok(Ok(Event::Breakthrough { breakthrough, .. }))
+                if breakthrough.engine == "orchestrator" =>
+            {
+                orchestrator_breakthrough = true
+            }
+            _ => {}
+        }
+    }
+    assert!(saves >= 3, "autosave every 0.1 s took effect");
+    assert!(
+        orchestrator_breakthrough,
+        "the lower orchestrator threshold took effect"
+    );
+    rt.shutdown().await.expect("shutdown");
+    let rt = Runtime::start(options(dir.path())).await.expect("restart");
+    assert_eq!(
+        rt.settings().await.expect("settings"),
+        s,
+        "saved settings survive a restart"
+    );
+    assert_eq!(
+        rt.metrics()["orchestrator"]["next_breakthrough_at"] as u64 % 5,
+        0
+    );
     rt.shutdown().await.expect("shutdown");
 }

@@ -2,7 +2,7 @@
 //! capture requests with a clone (the only moment the engines wait), applies
 //! restores, and reports breakthroughs with the cut taken at that instant.
 
-use super::{Event, RuntimeOptions};
+use super::{Event, RuntimeOptions, Settings};
 use crate::EncodedState;
 use crate::engines::{EngineSet, SystemClock};
 use crate::error::Result;
@@ -17,6 +17,7 @@ pub(crate) enum EngineCmd {
     Capture(oneshot::Sender<EngineSet>),
     Restore(Vec<(String, EncodedState)>, oneshot::Sender<Result<()>>),
     Stop(oneshot::Sender<EngineSet>),
+    Configure(Settings),
 }
 
 /// A breakthrough and the engines as they were when it happened.
@@ -56,6 +57,7 @@ pub(crate) fn spawn(
         .name("engram-engines".into())
         .spawn(move || {
             let mut clock = SystemClock::default();
+            let mut settings = Settings::from_options(&opts);
             // None: publish after the very first tick, so listeners see the
             // engines running at once rather than after `metrics_every`.
             let mut last_metrics: Option<Instant> = None;
@@ -86,10 +88,17 @@ pub(crate) fn spawn(
                             .iter()
                             .try_for_each(|(name, s)| next.restore_engine(name, s));
                         if result.is_ok() {
+                            // A backup carries the thresholds of its day; today's apply.
+                            settings.apply_to_engines(&mut next);
                             engines = next;
                             publish_metrics(&engines, &events, &metrics);
                         }
                         let _ = reply.send(result);
+                        continue;
+                    }
+                    Ok(EngineCmd::Configure(new)) => {
+                        new.apply_to_engines(&mut engines);
+                        settings = new;
                         continue;
                     }
                     Ok(EngineCmd::Stop(reply)) => {

@@ -16,8 +16,10 @@
 mod engine_thread;
 mod lock;
 mod scheduler;
+mod settings;
 
 pub use lock::DataDirLock;
+pub use settings::Settings;
 
 use crate::engines::{ENGINE_NAMES, EngineSet, EnginesConfig};
 use crate::error::{Error, Result};
@@ -62,6 +64,10 @@ pub struct RuntimeOptions {
     pub engines: EnginesConfig,
     /// Metrics events at most this often.
     pub metrics_every: Duration,
+    /// When false (the default), settings saved in the data directory win
+    /// over the intervals, retention and thresholds given here. The CLI sets
+    /// it when the user passes `--autosave` or `--backup-every`.
+    pub options_win: bool,
 }
 
 impl RuntimeOptions {
@@ -75,6 +81,7 @@ impl RuntimeOptions {
             retention: RetentionPolicy::default(),
             engines: EnginesConfig::default(),
             metrics_every: Duration::from_millis(250),
+            options_win: false,
         }
     }
 }
@@ -143,6 +150,10 @@ pub(crate) enum Command {
     SaveNow {
         reply: oneshot::Sender<Result<i64>>,
     },
+    Settings {
+        settings: Settings,
+        reply: oneshot::Sender<Result<Settings>>,
+    },
     Shutdown {
         reply: oneshot::Sender<Result<()>>,
     },
@@ -157,6 +168,7 @@ pub struct Runtime {
     startup: StartupReport,
     scheduler: Option<tokio::task::JoinHandle<()>>,
     stalls: Arc<Mutex<Vec<Duration>>>,
+    initial_settings: Settings,
     _lock: DataDirLock,
     data_dir: PathBuf,
 }
@@ -207,6 +219,7 @@ impl Runtime {
             startup,
             scheduler: Some(scheduler),
             stalls,
+            initial_settings: Settings::from_options(&opts),
             _lock: lock,
             data_dir: opts.data_dir,
         })
@@ -262,6 +275,22 @@ impl Runtime {
             .await
     }
 
+    /// The settings in force.
+    pub async fn settings(&self) -> Result<Settings> {
+        let store = self.with_store(|s| s.settings_json()).await?;
+        match store {
+            Some(json) => serde_json::from_str(&json).map_err(|e| Error::corrupt("settings", e)),
+            None => Ok(self.initial_settings.clone()),
+        }
+    }
+
+    /// Validates, saves and applies new settings, without a restart.
+    pub async fn update_settings(&self, settings: Settings) -> Result<Settings> {
+        settings.validate()?;
+        self.ask(|reply| Command::Settings { settings, reply })
+            .await
+    }
+
     /// Saves the live state now; returns the time saved.
     pub async fn save_now(&self) -> Result<i64> {
         self.ask(|reply| Command::SaveNow { reply }).await
@@ -296,12 +325,23 @@ type Restored = (EngineSet, RuntimeOptions);
 
 fn open_and_restore(db: &Path, opts: &RuntimeOptions) -> Result<(Store, Restored, StartupReport)> {
     let mut store = Store::open(db)?;
+    let mut opts = opts.clone();
+    if !opts.options_win
+        && let Some(json) = store.settings_json()?
+    {
+        match serde_json::from_str::<Settings>(&json) {
+            Ok(saved) if saved.validate().is_ok() => saved.apply_to_options(&mut opts),
+            _ => tracing::warn!("saved settings are unreadable; using defaults"),
+        }
+    }
+    let opts = &opts;
     let mut engines = EngineSet::new(opts.engines.clone(), opts.seed);
     let load = store.load_live(&ENGINE_NAMES)?;
     let mut report = StartupReport {
         skipped: load.skipped.clone(),
         ..Default::default()
     };
+    let settings = Settings::from_options(opts);
     for (name, loaded) in &load.states {
         match engines.restore_engine(name, &loaded.state) {
             Ok(()) => {
@@ -321,6 +361,8 @@ fn open_and_restore(db: &Path, opts: &RuntimeOptions) -> Result<(Store, Restored
             }),
         }
     }
+    // Thresholds are settings: they apply to restored engines too.
+    settings.apply_to_engines(&mut engines);
     let first = load.states.is_empty() && store.count_backups()? == 0;
     if first || !report.skipped.is_empty() {
         // Make the live state whole again (fresh or restored engines).

@@ -4,7 +4,7 @@
 //! breakthrough channel; tests drive it with paused tokio time.
 
 use super::engine_thread::{BreakthroughCut, EngineCmd, EngineHandle};
-use super::{Command, Event, RestoreReport, RuntimeOptions};
+use super::{Command, Event, RestoreReport, RuntimeOptions, Settings};
 use crate::engines::EngineSet;
 use crate::error::{Error, Result};
 use crate::store::{BackupInfo, BackupKind, Breakthrough, NewBackup, Store};
@@ -78,6 +78,15 @@ pub(crate) async fn run(mut s: Scheduler) {
                     }
                     Some(Command::SaveNow { reply }) => {
                         let _ = reply.send(s.save().await);
+                    }
+                    Some(Command::Settings { settings, reply }) => {
+                        let r = s.apply_settings(settings).await;
+                        if r.is_ok() {
+                            // New intervals count from now.
+                            next_save = Instant::now() + s.opts.autosave;
+                            next_backup = Instant::now() + s.opts.backup_every;
+                        }
+                        let _ = reply.send(r);
                     }
                     Some(Command::Shutdown { reply }) => {
                         let _ = reply.send(s.stop().await);
@@ -237,6 +246,20 @@ impl Scheduler {
             pre_restore_backup: pre.id,
         });
         Ok(report)
+    }
+
+    /// Saves the settings, then applies them to the schedule and the engines.
+    async fn apply_settings(&mut self, settings: Settings) -> Result<Settings> {
+        settings.validate()?;
+        let json = serde_json::to_string(&settings).map_err(|e| Error::Encode(e.to_string()))?;
+        self.with_store(move |store| store.save_settings_json(&json, crate::now_ms()))
+            .await?;
+        settings.apply_to_options(&mut self.opts);
+        if !self.engine.send(EngineCmd::Configure(settings.clone())) {
+            return Err(Error::InvalidInput("the engines have stopped".into()));
+        }
+        tracing::info!(?settings, "settings applied");
+        Ok(settings)
     }
 
     /// Final save, then the engine thread stops.

@@ -623,6 +623,24 @@ impl Store {
         Ok(())
     }
 
+    /// The saved settings document (JSON), if any.
+    pub fn settings_json(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE id = 1", [], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Saves the settings document (JSON), replacing the previous one.
+    pub fn save_settings_json(&mut self, json: &str, now_ms: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO settings (id, value, updated_at) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            params![json, now_ms],
+        )?;
+        Ok(())
+    }
+
     /// Caps the database at `pages` pages (`PRAGMA max_page_count`); writes
     /// beyond it fail as a full disk would (`disk_full`). For tests and for
     /// operators who want a hard size limit. Returns the cap in force.
