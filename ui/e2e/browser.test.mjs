@@ -1,0 +1,111 @@
+// Browser end-to-end: Debian's Chromium, driven by playwright-core, against a
+// real `engram serve` on a temporary data directory.
+// Needs target/debug/engram (built by `cargo test --workspace`) and ui/dist.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { chromium } from "playwright-core";
+
+const root = resolve(import.meta.dirname, "../..");
+const engram = join(root, "target/debug/engram");
+const dataDir = mkdtempSync(join(tmpdir(), "engram-e2e-"));
+let server;
+let browser;
+let page;
+let url;
+
+before(async () => {
+  assert.ok(existsSync(engram), `${engram} is missing: run cargo build -p engram-cli`);
+  server = spawn(engram, ["serve", "--data-dir", dataDir, "--pace", "1ms", "--autosave", "200ms", "--ui-dir", join(root, "ui/dist")], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  url = await new Promise((ok, fail) => {
+    const rl = createInterface({ input: server.stdout });
+    rl.once("line", (line) => ok(line.split(" ").pop()));
+    server.once("exit", (code) => fail(new Error(`engram serve exited with ${code}`)));
+  });
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  page = await (await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 1000 } })).newPage();
+  await page.goto(url);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const plans = async () => Number((await page.locator("[data-testid=metric-zap-plans_generated]").textContent()).replace(/,/g, ""));
+const rows = () => page.locator("[data-testid=backup-row]");
+
+test("the dashboard's metrics change over time, driven by events", async () => {
+  await page.waitForFunction(() => /\d/.test(document.querySelector("[data-testid=metric-zap-plans_generated]")?.textContent ?? ""));
+  const first = await plans();
+  await page.waitForTimeout(1200);
+  const later = await plans();
+  assert.ok(later > first, `plans went from ${first} to ${later}`);
+  assert.equal(await page.locator("[data-testid=live]").textContent(), "running");
+});
+
+test("Back up now adds a manual backup to the timeline and the list", async () => {
+  await rows().first().waitFor();
+  const before = await rows().count();
+  await page.getByRole("button", { name: "Back up now" }).click();
+  await page.locator("[data-testid=backup-row][data-kind=manual]").first().waitFor();
+  assert.ok((await rows().count()) > before);
+  assert.ok((await page.locator("#timeline .mark").count()) >= before + 1);
+});
+
+test("restoring adds a pre-restore backup and sets the metrics back", async () => {
+  await page.waitForTimeout(1500); // let the engines move past the manual backup
+  await page.locator("[data-testid=backup-row][data-kind=manual]").first().click();
+  const beforeRestore = await plans();
+  await page.getByTestId("restore").click();
+  assert.match(await page.locator("#confirm-text").textContent(), /pre-restore backup/);
+  await page.getByTestId("confirm-ok").click();
+  await page.locator("[data-testid=backup-row][data-kind=pre-restore]").first().waitFor();
+  await page.waitForTimeout(300);
+  const afterRestore = await plans();
+  assert.ok(afterRestore < beforeRestore, `plans ${beforeRestore} -> ${afterRestore} after restore`);
+});
+
+test("an export produces a file that `engram backups import` accepts", async () => {
+  await page.locator("[data-testid=backup-row][data-kind=manual]").first().click();
+  await page.getByTestId("export").click();
+  await page.getByTestId("export-format").selectOption("binary");
+  const download = page.waitForEvent("download");
+  await page.getByTestId("confirm-ok").click();
+  const file = join(dataDir, "exported.engram");
+  await (await download).saveAs(file);
+  const other = mkdtempSync(join(tmpdir(), "engram-e2e-other-"));
+  try {
+    execFileSync(engram, ["run", "--for", "300ms", "--data-dir", other]);
+    const out = execFileSync(engram, ["backups", "import", file, "--json", "--data-dir", other]).toString();
+    assert.equal(JSON.parse(out).kind, "imported");
+  } finally {
+    rmSync(other, { recursive: true, force: true });
+  }
+});
+
+test("importing a corrupt file shows an error and changes nothing", async () => {
+  const total = await page.getByTestId("total").textContent();
+  const good = readFileSync(join(dataDir, "exported.engram"));
+  good[Math.floor(good.length / 2)] ^= 0x55;
+  const bad = join(dataDir, "corrupt.engram");
+  writeFileSync(bad, good);
+  await page.setInputFiles("[data-testid=import-file]", bad);
+  const banner = page.getByTestId("banner");
+  await banner.waitFor({ state: "visible" });
+  assert.match(await banner.textContent(), /refused/);
+  assert.match(await banner.textContent(), /invalid_snapshot/);
+  const list = JSON.parse(execFileSync(engram, ["backups", "list", "--json", "--data-dir", dataDir]).toString());
+  assert.equal(list.filter((b) => b.kind === "imported").length, 0);
+  assert.equal(await page.getByTestId("total").textContent(), total);
+});

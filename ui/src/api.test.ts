@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { ApiError, HttpBackend, backupQueryString, connect } from "./api";
+
+interface Call {
+  url: string;
+  init?: RequestInit;
+}
+
+function fakeFetch(status: number, body: unknown, calls: Call[]) {
+  return async (url: string, init?: RequestInit) => {
+    calls.push({ url, init });
+    return new Response(typeof body === "string" ? body : JSON.stringify(body), { status });
+  };
+}
+
+describe("HttpBackend", () => {
+  it("sends the token on every request and parses JSON", async () => {
+    const calls: Call[] = [];
+    const api = new HttpBackend("http://127.0.0.1:9", "t0k", fakeFetch(200, { items: [], next: null, total: 0 }, calls));
+    const page = await api.listBackups({ kinds: ["manual", "breakthrough"], engine: "zap", limit: 20, after: { created_at_ms: 5, id: 7 } });
+    expect(page.total).toBe(0);
+    expect(calls[0]!.url).toBe(
+      "http://127.0.0.1:9/api/backups?kind=manual%2Cbreakthrough&engine=zap&limit=20&after_created_at_ms=5&after_id=7",
+    );
+    expect((calls[0]!.init!.headers as Record<string, string>)["Authorization"]).toBe("Bearer t0k");
+  });
+
+  it("turns {code, message} errors into ApiError with the code", async () => {
+    const api = new HttpBackend("", "x", fakeFetch(409, { code: "protected", message: "backup 1 is protected: pinned" }, []));
+    const err = await api.deleteBackup(1).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).code).toBe("protected");
+    expect((err as ApiError).message).toContain("pinned");
+  });
+
+  it("keeps the HTTP status when the body is not JSON", async () => {
+    const api = new HttpBackend("", "x", fakeFetch(502, "bad gateway", []));
+    const err = (await api.status().catch((e: unknown) => e)) as ApiError;
+    expect(err.code).toBe("http_502");
+  });
+
+  it("reports an unreachable server as such", async () => {
+    const api = new HttpBackend("", "x", async () => {
+      throw new TypeError("connection refused");
+    });
+    const err = (await api.verify().catch((e: unknown) => e)) as ApiError;
+    expect(err.code).toBe("unreachable");
+  });
+
+  it("posts restore with an optional engine and import as raw bytes", async () => {
+    const calls: Call[] = [];
+    const api = new HttpBackend("", "x", fakeFetch(200, { id: 1 }, calls));
+    await api.restore(3, "zap");
+    await api.restore(4);
+    await api.importSnapshot(new Blob(["abc"]));
+    expect(calls[0]!.init!.body).toBe('{"engine":"zap"}');
+    expect(calls[1]!.init!.body).toBe("{}");
+    expect(calls[2]!.url).toBe("/api/import");
+    expect((calls[2]!.init!.headers as Record<string, string>)["Content-Type"]).toBeUndefined();
+  });
+});
+
+describe("connect", () => {
+  it("uses HTTP with the URL's token in a browser and Tauri inside the app", () => {
+    const browser = connect({ location: { origin: "http://127.0.0.1:5", search: "?token=abc" } });
+    expect(browser.kind).toBe("http");
+    const app = connect({ location: { origin: "tauri://localhost", search: "" }, __TAURI_INTERNALS__: {} });
+    expect(app.kind).toBe("tauri");
+  });
+  it("builds default query strings", () => {
+    expect(backupQueryString({})).toBe("limit=50");
+  });
+});

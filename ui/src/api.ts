@@ -1,0 +1,223 @@
+/** The one module that talks to the backend. Inside the desktop app it uses
+ * Tauri IPC; in a browser it uses the `engram serve` HTTP API and its event
+ * stream. Nothing else in the UI knows which. */
+
+import type {
+  Backup,
+  BackupPage,
+  BackupQuery,
+  EngramEvent,
+  RestoreReport,
+  Settings,
+  Status,
+  VerifyReport,
+} from "./types";
+
+/** An error from the backend; branch on `code`, never on `message`. */
+export class ApiError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+    this.name = "ApiError";
+  }
+}
+
+export type ExportFormat = "json" | "binary";
+
+export interface Backend {
+  readonly kind: "http" | "tauri";
+  status(): Promise<Status>;
+  listBackups(q: BackupQuery): Promise<BackupPage>;
+  getBackup(id: number): Promise<Backup>;
+  backupNow(label?: string): Promise<Backup>;
+  restore(id: number, engine?: string): Promise<RestoreReport>;
+  setPinned(id: number, pinned: boolean): Promise<Backup>;
+  deleteBackup(id: number): Promise<void>;
+  exportBackup(id: number, format: ExportFormat): Promise<Blob>;
+  importSnapshot(file: Blob): Promise<Backup>;
+  verify(): Promise<VerifyReport>;
+  getSettings(): Promise<Settings>;
+  putSettings(s: Settings): Promise<Settings>;
+  /** Calls `on` for every event; returns a function that stops listening. */
+  subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void): () => void;
+}
+
+/** Builds the query string of a backup listing. */
+export function backupQueryString(q: BackupQuery): string {
+  const p = new URLSearchParams();
+  if (q.kinds && q.kinds.length > 0) p.set("kind", q.kinds.join(","));
+  if (q.engine) p.set("engine", q.engine);
+  p.set("limit", String(q.limit ?? 50));
+  if (q.after) {
+    p.set("after_created_at_ms", String(q.after.created_at_ms));
+    p.set("after_id", String(q.after.id));
+  }
+  return p.toString();
+}
+
+type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** The `engram serve` API: every request carries the token. */
+export class HttpBackend implements Backend {
+  readonly kind = "http" as const;
+  constructor(
+    private readonly base: string,
+    private readonly token: string,
+    private readonly fetchImpl: FetchLike = (i, init) => fetch(i, init),
+  ) {}
+
+  private async request(method: string, path: string, body?: BodyInit, json = true): Promise<Response> {
+    const headers: Record<string, string> = { Authorization: `Bearer ${this.token}` };
+    if (body !== undefined && json) headers["Content-Type"] = "application/json";
+    let res: Response;
+    try {
+      res = await this.fetchImpl(`${this.base}${path}`, { method, headers, body });
+    } catch (e) {
+      throw new ApiError("unreachable", `Engram is not reachable: ${String(e)}`);
+    }
+    if (!res.ok) {
+      let code = `http_${res.status}`;
+      let message = res.statusText || `request failed (${res.status})`;
+      try {
+        const j = (await res.json()) as { code?: string; message?: string };
+        if (j.code) code = j.code;
+        if (j.message) message = j.message;
+      } catch {
+        /* not JSON: keep the HTTP status */
+      }
+      throw new ApiError(code, message);
+    }
+    return res;
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.request(method, path, body === undefined ? undefined : JSON.stringify(body));
+    return (await res.json()) as T;
+  }
+
+  status() {
+    return this.json<Status>("GET", "/api/status");
+  }
+  listBackups(q: BackupQuery) {
+    return this.json<BackupPage>("GET", `/api/backups?${backupQueryString(q)}`);
+  }
+  getBackup(id: number) {
+    return this.json<Backup>("GET", `/api/backups/${id}`);
+  }
+  backupNow(label?: string) {
+    return this.json<Backup>("POST", "/api/backups", label ? { label } : {});
+  }
+  restore(id: number, engine?: string) {
+    return this.json<RestoreReport>("POST", `/api/backups/${id}/restore`, engine ? { engine } : {});
+  }
+  setPinned(id: number, pinned: boolean) {
+    return this.json<Backup>("POST", `/api/backups/${id}/${pinned ? "pin" : "unpin"}`);
+  }
+  async deleteBackup(id: number) {
+    await this.request("DELETE", `/api/backups/${id}`);
+  }
+  async exportBackup(id: number, format: ExportFormat) {
+    const res = await this.request("GET", `/api/backups/${id}/export?format=${format}`);
+    return await res.blob();
+  }
+  async importSnapshot(file: Blob) {
+    const res = await this.request("POST", "/api/import", file, false);
+    return (await res.json()) as Backup;
+  }
+  verify() {
+    return this.json<VerifyReport>("POST", "/api/verify");
+  }
+  getSettings() {
+    return this.json<Settings>("GET", "/api/settings");
+  }
+  putSettings(s: Settings) {
+    return this.json<Settings>("PUT", "/api/settings", s);
+  }
+  subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void) {
+    const source = new EventSource(`${this.base}/api/events?token=${encodeURIComponent(this.token)}`);
+    source.onmessage = (m) => {
+      try {
+        on(JSON.parse(String(m.data)) as EngramEvent);
+      } catch (e) {
+        onError?.(e);
+      }
+    };
+    source.onerror = (e) => onError?.(e);
+    return () => source.close();
+  }
+}
+
+/** Inside the desktop app: Tauri commands and events. */
+export class TauriBackend implements Backend {
+  readonly kind = "tauri" as const;
+  private async call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+    const { invoke } = await import("@tauri-apps/api/core");
+    try {
+      return await invoke<T>(cmd, args);
+    } catch (e) {
+      const err = e as { code?: string; message?: string };
+      throw new ApiError(err.code ?? "ipc", err.message ?? String(e));
+    }
+  }
+  status() {
+    return this.call<Status>("status");
+  }
+  listBackups(q: BackupQuery) {
+    return this.call<BackupPage>("list_backups", { query: q });
+  }
+  getBackup(id: number) {
+    return this.call<Backup>("get_backup", { id });
+  }
+  backupNow(label?: string) {
+    return this.call<Backup>("backup_now", { label: label ?? null });
+  }
+  restore(id: number, engine?: string) {
+    return this.call<RestoreReport>("restore_backup", { id, engine: engine ?? null });
+  }
+  setPinned(id: number, pinned: boolean) {
+    return this.call<Backup>("set_pinned", { id, pinned });
+  }
+  async deleteBackup(id: number) {
+    await this.call<void>("delete_backup", { id });
+  }
+  async exportBackup(id: number, format: ExportFormat) {
+    const bytes = await this.call<number[]>("export_backup", { id, format });
+    return new Blob([new Uint8Array(bytes)]);
+  }
+  async importSnapshot(file: Blob) {
+    const bytes = Array.from(new Uint8Array(await file.arrayBuffer()));
+    return this.call<Backup>("import_snapshot", { bytes });
+  }
+  verify() {
+    return this.call<VerifyReport>("verify");
+  }
+  getSettings() {
+    return this.call<Settings>("get_settings");
+  }
+  putSettings(s: Settings) {
+    return this.call<Settings>("put_settings", { settings: s });
+  }
+  subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void) {
+    let stop: (() => void) | undefined;
+    let stopped = false;
+    void import("@tauri-apps/api/event")
+      .then(({ listen }) => listen<EngramEvent>("engram://event", (e) => on(e.payload)))
+      .then((un) => {
+        if (stopped) un();
+        else stop = un;
+      })
+      .catch((e: unknown) => onError?.(e));
+    return () => {
+      stopped = true;
+      stop?.();
+    };
+  }
+}
+
+/** Picks the backend: Tauri inside the app, else HTTP with the URL's token. */
+export function connect(win: { location: { origin: string; search: string } } & Record<string, unknown> = window as never): Backend {
+  if ("__TAURI_INTERNALS__" in win) return new TauriBackend();
+  const token = new URLSearchParams(win.location.search).get("token") ?? "";
+  return new HttpBackend(win.location.origin, token);
+}

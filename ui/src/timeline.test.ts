@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import { layoutMarks, linePath, ticks, timeScale, xOf } from "./timeline";
+import type { Backup, BackupKind } from "./types";
+
+function backup(id: number, t: number, kind: BackupKind = "periodic"): Backup {
+  return { id, kind, created_at: "", created_at_ms: t, label: null, pinned: false, engines: [], metrics: {}, size: 0, breakthrough: null, origin: null };
+}
+
+describe("timeScale", () => {
+  it("covers every time with padding and keeps order", () => {
+    const s = timeScale([1_000_000, 5_000_000], 500);
+    expect(s.start).toBeLessThan(1_000_000);
+    expect(s.end).toBeGreaterThan(5_000_000);
+    expect(xOf(s, 1_000_000)).toBeGreaterThan(0);
+    expect(xOf(s, 5_000_000)).toBeLessThan(500);
+    expect(xOf(s, 2_000_000)).toBeLessThan(xOf(s, 3_000_000));
+  });
+  it("widens a single instant to the minimum span", () => {
+    const s = timeScale([10_000_000], 100, 60_000);
+    expect(s.end - s.start).toBeGreaterThanOrEqual(60_000);
+    expect(xOf(s, 10_000_000)).toBeCloseTo(50, 5);
+  });
+});
+
+describe("layoutMarks", () => {
+  it("stacks near-coincident marks and flags milestones", () => {
+    const s = { start: 0, end: 1000, width: 1000 };
+    const marks = layoutMarks([backup(1, 100), backup(2, 102), backup(3, 500, "breakthrough"), backup(4, 101)], s, 6, 3);
+    const byId = new Map(marks.map((m) => [m.id, m]));
+    expect(byId.get(1)?.row).toBe(0);
+    expect(byId.get(4)?.row).toBe(1);
+    expect(byId.get(2)?.row).toBe(2);
+    expect(byId.get(3)).toMatchObject({ row: 0, milestone: true, x: 500 });
+  });
+  it("handles 10,000 backups quickly and in time order", () => {
+    const many = Array.from({ length: 10_000 }, (_, i) => backup(i + 1, i * 1000));
+    const s = timeScale(many.map((b) => b.created_at_ms), 1200);
+    const marks = layoutMarks(many, s);
+    expect(marks).toHaveLength(10_000);
+    expect(marks[0]!.x).toBeLessThan(marks[9_999]!.x);
+  });
+});
+
+describe("ticks and paths", () => {
+  it("labels ticks by span and draws paths in the box", () => {
+    const s = { start: Date.UTC(2026, 0, 1, 12), end: Date.UTC(2026, 0, 1, 13), width: 100 };
+    const t = ticks(s, 4);
+    expect(t).toHaveLength(5);
+    expect(t[0]!.label).toBe("12:00:00");
+    const d = linePath([{ t: s.start, v: 0 }, { t: s.end, v: 1 }, { t: s.end, v: Number.NaN }], s, 50, 0, 1);
+    expect(d).toBe("M0.0,50.0 L100.0,0.0");
+  });
+});

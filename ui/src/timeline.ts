@@ -1,0 +1,85 @@
+/** Layout of the shared time axis: metric charts and the backup timeline use
+ * the same scale so breakthrough milestones line up with the curves. Pure. */
+
+import type { Backup, BackupKind } from "./types";
+
+export interface TimeScale {
+  start: number;
+  end: number;
+  width: number;
+}
+
+/** A scale covering `times` (ms) over `width` px, padded so no mark sits on the edge. */
+export function timeScale(times: number[], width: number, minSpanMs = 60_000): TimeScale {
+  const finite = times.filter(Number.isFinite);
+  if (finite.length === 0) {
+    const now = Date.now();
+    return { start: now - minSpanMs, end: now, width };
+  }
+  let start = Math.min(...finite);
+  let end = Math.max(...finite);
+  if (end - start < minSpanMs) {
+    const mid = (start + end) / 2;
+    start = mid - minSpanMs / 2;
+    end = mid + minSpanMs / 2;
+  }
+  const pad = (end - start) * 0.02;
+  return { start: start - pad, end: end + pad, width };
+}
+
+export function xOf(scale: TimeScale, t: number): number {
+  return ((t - scale.start) / (scale.end - scale.start)) * scale.width;
+}
+
+export interface Mark {
+  id: number;
+  x: number;
+  /** Row: marks closer than `minGap` px stack upwards instead of hiding each other. */
+  row: number;
+  kind: BackupKind;
+  milestone: boolean;
+}
+
+/** Places backups on the axis; near-coincident marks go to the next row (max `rows`). */
+export function layoutMarks(backups: Backup[], scale: TimeScale, minGap = 6, rows = 3): Mark[] {
+  const sorted = [...backups].sort((a, b) => a.created_at_ms - b.created_at_ms || a.id - b.id);
+  const lastX: number[] = Array.from({ length: rows }, () => Number.NEGATIVE_INFINITY);
+  return sorted.map((b) => {
+    const x = xOf(scale, b.created_at_ms);
+    let row = lastX.findIndex((lx) => x - lx >= minGap);
+    if (row < 0) row = rows - 1;
+    lastX[row] = x;
+    return { id: b.id, x, row, kind: b.kind, milestone: b.kind === "breakthrough" };
+  });
+}
+
+/** Evenly spaced tick times with labels for the axis. */
+export function ticks(scale: TimeScale, count = 5): { t: number; x: number; label: string }[] {
+  const span = scale.end - scale.start;
+  const out = [];
+  for (let i = 0; i <= count; i += 1) {
+    const t = scale.start + (span * i) / count;
+    out.push({ t, x: xOf(scale, t), label: tickLabel(t, span) });
+  }
+  return out;
+}
+
+function tickLabel(t: number, span: number): string {
+  const iso = new Date(t).toISOString();
+  if (span < 2 * 3600_000) return iso.slice(11, 19);
+  if (span < 3 * 86_400_000) return iso.slice(5, 16).replace("T", " ");
+  return iso.slice(0, 10);
+}
+
+/** An SVG path through (t, v) points on the shared scale. */
+export function linePath(points: { t: number; v: number }[], scale: TimeScale, height: number, vMin: number, vMax: number): string {
+  const span = vMax - vMin || 1;
+  return points
+    .filter((p) => Number.isFinite(p.v))
+    .map((p, i) => {
+      const x = xOf(scale, p.t).toFixed(1);
+      const y = (height - ((p.v - vMin) / span) * height).toFixed(1);
+      return `${i === 0 ? "M" : "L"}${x},${y}`;
+    })
+    .join(" ");
+}
