@@ -164,7 +164,7 @@ export class TauriBackend implements Backend {
     return this.call<Status>("status");
   }
   listBackups(q: BackupQuery) {
-    return this.call<BackupPage>("list_backups", { query: q });
+    return this.call<BackupPage>("list_backups", { query: { kinds: q.kinds ?? [], engine: q.engine ?? null, limit: q.limit ?? 50, after: q.after ?? null } });
   }
   getBackup(id: number) {
     return this.call<Backup>("get_backup", { id });
@@ -173,7 +173,7 @@ export class TauriBackend implements Backend {
     return this.call<Backup>("backup_now", { label: label ?? null });
   }
   restore(id: number, engine?: string) {
-    return this.call<RestoreReport>("restore_backup", { id, engine: engine ?? null });
+    return this.call<RestoreReport>("restore_backup", { id, engineName: engine ?? null });
   }
   setPinned(id: number, pinned: boolean) {
     return this.call<Backup>("set_pinned", { id, pinned });

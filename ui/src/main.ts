@@ -113,7 +113,9 @@ async function attempt<T>(what: string, f: () => Promise<T>): Promise<T | undefi
 }
 
 function kindLabel(kind: BackupKind) {
-  const span = el("span", { class: `kind ${kind}`, style: `--kc: var(--k-${kind})` }, kind);
+  const span = el("span", { class: `kind ${kind}` }, kind);
+  // CSSOM, not a style attribute: the desktop app's CSP forbids inline styles.
+  span.style.setProperty("--kc", `var(--k-${kind})`);
   return span;
 }
 
@@ -183,7 +185,9 @@ function renderLegend() {
   $("legend").replaceChildren(
     ...BACKUP_KINDS.map((k) => {
       const s = el("span");
-      s.append(el("i", { style: `background: var(--k-${k})` }), document.createTextNode(k));
+      const swatch = el("i");
+      swatch.style.setProperty("background", `var(--k-${k})`);
+      s.append(swatch, document.createTextNode(k));
       return s;
     }),
   );

@@ -75,21 +75,9 @@ fn out(text: impl std::fmt::Display) -> Result<()> {
     })
 }
 
-/// The JSON shape of a backup in `backups list --json` and the API.
+/// The JSON shape of a backup (shared with the API and the desktop app).
 pub fn backup_json(b: &BackupInfo) -> serde_json::Value {
-    json!({
-        "id": b.id,
-        "kind": b.kind,
-        "created_at": rfc3339(b.created_at_ms),
-        "created_at_ms": b.created_at_ms,
-        "label": b.label,
-        "pinned": b.pinned,
-        "engines": b.engines.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
-        "metrics": b.engines.iter().map(|e| (e.name.clone(), json!(e.metrics))).collect::<serde_json::Map<_, _>>(),
-        "size": b.engines.iter().map(|e| e.size).sum::<u64>(),
-        "breakthrough": b.breakthrough,
-        "origin": b.origin.as_deref().and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok()),
-    })
+    engram_core::view::backup(b)
 }
 
 pub fn status(data_dir: &Path, json: bool) -> Result<()> {

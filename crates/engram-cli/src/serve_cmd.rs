@@ -267,11 +267,7 @@ async fn list_backups(State(s): State<Shared>, Query(p): Query<ListParams>) -> A
         limit: p.limit.unwrap_or(50),
     };
     let page = s.runtime.with_store(move |st| st.list_backups(&q)).await?;
-    ok(json!({
-        "items": page.items.iter().map(backup_json).collect::<Vec<_>>(),
-        "next": page.next,
-        "total": page.total,
-    }))
+    ok(engram_core::view::backup_page(&page))
 }
 
 async fn get_backup(State(s): State<Shared>, UrlPath(id): UrlPath<i64>) -> ApiResult {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod runtime;
 pub mod snapshot;
 pub mod store;
+pub mod view;
 
 pub use codec::{Checksum, EncodedState};
 pub use error::{Error, Result};
