@@ -155,6 +155,22 @@ async fn export_backup(
         .await?)
 }
 
+/// Writes an export to the path the user chose in the native save dialog.
+#[tauri::command]
+async fn export_backup_to(
+    engine: tauri::State<'_, Engine>,
+    id: i64,
+    format: String,
+    path: String,
+) -> CmdResult<u64> {
+    let format: SnapshotFormat = format.parse()?;
+    let path = std::path::PathBuf::from(path);
+    Ok(engine
+        .get()?
+        .with_store(move |s| snapshot::export_to_file(s, id, format, &path))
+        .await?)
+}
+
 #[tauri::command]
 async fn import_snapshot(engine: tauri::State<'_, Engine>, bytes: Vec<u8>) -> CmdResult {
     let snap = snapshot::parse(&bytes)?;
@@ -193,6 +209,7 @@ fn main() {
             }
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             let dir = std::env::var_os("ENGRAM_DATA_DIR")
                 .filter(|d| !d.is_empty())
@@ -235,6 +252,7 @@ fn main() {
             set_pinned,
             delete_backup,
             export_backup,
+            export_backup_to,
             import_snapshot,
             verify,
             get_settings,

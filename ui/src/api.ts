@@ -35,6 +35,9 @@ export interface Backend {
   setPinned(id: number, pinned: boolean): Promise<Backup>;
   deleteBackup(id: number): Promise<void>;
   exportBackup(id: number, format: ExportFormat): Promise<Blob>;
+  /** Exports to a file the user picks (a download in a browser, a native
+   * save dialog in the app). Resolves to where it went, or null if cancelled. */
+  saveExport(id: number, format: ExportFormat): Promise<string | null>;
   importSnapshot(file: Blob): Promise<Backup>;
   verify(): Promise<VerifyReport>;
   getSettings(): Promise<Settings>;
@@ -121,6 +124,18 @@ export class HttpBackend implements Backend {
     const res = await this.request("GET", `/api/backups/${id}/export?format=${format}`);
     return await res.blob();
   }
+  async saveExport(id: number, format: ExportFormat) {
+    const blob = await this.exportBackup(id, format);
+    const name = exportFileName(id, format);
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+    return `${name} (${blob.size} bytes)`;
+  }
   async importSnapshot(file: Blob) {
     const res = await this.request("POST", "/api/import", file, false);
     return (await res.json()) as Backup;
@@ -185,6 +200,16 @@ export class TauriBackend implements Backend {
     const bytes = await this.call<number[]>("export_backup", { id, format });
     return new Blob([new Uint8Array(bytes)]);
   }
+  async saveExport(id: number, format: ExportFormat) {
+    const { save } = await import("@tauri-apps/plugin-dialog");
+    const path = await save({
+      defaultPath: exportFileName(id, format),
+      filters: [{ name: format === "json" ? "Engram snapshot (JSON)" : "Engram snapshot", extensions: [format === "json" ? "json" : "engram"] }],
+    });
+    if (!path) return null;
+    const bytes = await this.call<number>("export_backup_to", { id, format, path });
+    return `${path} (${bytes} bytes)`;
+  }
   async importSnapshot(file: Blob) {
     const bytes = Array.from(new Uint8Array(await file.arrayBuffer()));
     return this.call<Backup>("import_snapshot", { bytes });
@@ -213,6 +238,11 @@ export class TauriBackend implements Backend {
       stop?.();
     };
   }
+}
+
+/** The file name an export is offered under. */
+export function exportFileName(id: number, format: ExportFormat): string {
+  return `engram-backup-${id}.${format === "json" ? "json" : "engram"}`;
 }
 
 /** Picks the backend: Tauri inside the app, else HTTP with the URL's token. */

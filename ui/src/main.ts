@@ -365,13 +365,8 @@ async function exportFlow(b: Backup) {
   if (!(await ask(`Export backup #${b.id}`, "Save it as a portable, self-describing file you can import elsewhere.", choice))) return;
   const format = choice.value as ExportFormat;
   toast("Exporting…");
-  const blob = await attempt("Export", () => api.exportBackup(b.id, format));
-  if (!blob) return;
-  const a = el("a", { href: URL.createObjectURL(blob), download: `engram-backup-${b.id}.${format === "json" ? "json" : "engram"}` });
-  document.body.append(a);
-  a.click();
-  a.remove();
-  toast(`Exported backup #${b.id} (${formatBytes(blob.size)}).`);
+  const where = await attempt("Export", () => api.saveExport(b.id, format));
+  if (where) toast(`Exported backup #${b.id} to ${where}.`);
 }
 
 async function pinFlow(b: Backup) {
