@@ -1,0 +1,95 @@
+// Desktop end-to-end: the real Tauri window under Xvfb, driven through
+// tauri-driver and WebKitWebDriver with plain WebDriver HTTP calls.
+// Needs target/debug/engram-desktop, target/debug/engram, Xvfb, tauri-driver.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, existsSync, rmSync } from "node:fs";
+import { tmpdir, homedir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+const app = join(root, "target/debug/engram-desktop");
+const engram = join(root, "target/debug/engram");
+const driverBin = [join(homedir(), ".cargo/bin/tauri-driver"), "/usr/local/bin/tauri-driver"].find(existsSync);
+const dataDir = mkdtempSync(join(tmpdir(), "engram-desktop-"));
+const display = ":" + (90 + Math.floor(Math.random() * 9));
+const port = 4444;
+let xvfb;
+let driver;
+let session;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function wd(method, path, body) {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method,
+    headers: { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${JSON.stringify(json)}`);
+  return json.value;
+}
+
+async function find(selector) {
+  const el = await wd("POST", `/session/${session}/element`, { using: "css selector", value: selector });
+  return Object.values(el)[0];
+}
+
+async function text(selector) {
+  return await wd("GET", `/session/${session}/element/${await find(selector)}/text`);
+}
+
+async function waitFor(what, f, timeoutMs = 20000) {
+  const start = Date.now();
+  for (;;) {
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+before(async () => {
+  for (const p of [app, engram]) assert.ok(existsSync(p), `${p} is missing: run cargo build --workspace`);
+  assert.ok(driverBin, "tauri-driver is missing: scripts/setup installs it");
+  // A prepared data directory: some learning already saved.
+  execFileSync(engram, ["run", "--for", "1500ms", "--data-dir", dataDir]);
+  xvfb = spawn("Xvfb", [display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"], { stdio: "ignore" });
+  await sleep(500);
+  const env = { ...process.env, DISPLAY: display, ENGRAM_DATA_DIR: dataDir, DBUS_SESSION_BUS_ADDRESS: "unix:path=/nonexistent", NO_AT_BRIDGE: "1" };
+  driver = spawn(driverBin, ["--port", String(port)], { env, stdio: "ignore" });
+  await waitFor("tauri-driver", async () => (await fetch(`http://127.0.0.1:${port}/status`)).ok);
+  const created = await wd("POST", "/session", {
+    capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application: app } } },
+  });
+  session = created.sessionId;
+});
+
+after(async () => {
+  if (session) await wd("DELETE", `/session/${session}`).catch(() => {});
+  driver?.kill();
+  xvfb?.kill();
+  await sleep(300);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+test("the window shows the restored metrics and a manual backup lands in the store", async () => {
+  const saved = JSON.parse(execFileSync(engram, ["status", "--json", "--data-dir", dataDir]).toString());
+  const savedPlans = saved.engines.zap.metrics.plans_generated;
+  assert.ok(savedPlans > 0);
+  const shown = await waitFor("metrics in the window", async () => {
+    const t = await text("[data-testid=metric-zap-plans_generated]");
+    return /\d/.test(t) ? Number(t.replace(/,/g, "")) : undefined;
+  });
+  assert.ok(shown >= savedPlans, `window shows ${shown} plans, saved state had ${savedPlans}: it resumed`);
+  await wd("POST", `/session/${session}/element/${await find("[data-testid=backup-now]")}/click`, {});
+  await waitFor("the manual backup in the list", async () => (await text("[data-testid=rows]")).includes("manual"));
+  const list = JSON.parse(execFileSync(engram, ["backups", "list", "--json", "--data-dir", dataDir]).toString());
+  assert.ok(list.some((b) => b.kind === "manual"), JSON.stringify(list.map((b) => b.kind)));
+});
