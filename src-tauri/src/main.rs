@@ -6,12 +6,14 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+use engram_core::runtime::Event;
 use engram_core::runtime::{Runtime, RuntimeOptions, Settings, default_data_dir};
 use engram_core::snapshot::{self, SnapshotFormat};
 use engram_core::{BackupKind, BackupQuery, Error, view};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tauri::{Emitter, Manager, RunEvent};
+use tauri_plugin_notification::NotificationExt;
 
 /// Errors as the UI receives them: it branches on `code`.
 #[derive(Debug, Serialize)]
@@ -210,6 +212,7 @@ fn main() {
         }))
         .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             let dir = std::env::var_os("ENGRAM_DATA_DIR")
                 .filter(|d| !d.is_empty())
@@ -224,6 +227,28 @@ fn main() {
                         loop {
                             match events.recv().await {
                                 Ok(ev) => {
+                                    if let Event::Breakthrough {
+                                        breakthrough: b,
+                                        backup_id,
+                                    } = &ev
+                                    {
+                                        // Best effort: a desktop without a notification service still works.
+                                        let _ = handle
+                                            .notification()
+                                            .builder()
+                                            .title("Engram: breakthrough backed up")
+                                            .body(format!(
+                                                "{} {} = {:.3} at step {}{}",
+                                                b.engine,
+                                                b.metric,
+                                                b.value,
+                                                b.step,
+                                                backup_id
+                                                    .map(|id| format!(" (backup #{id})"))
+                                                    .unwrap_or_default()
+                                            ))
+                                            .show();
+                                    }
                                     let _ = handle.emit("engram://event", ev);
                                 }
                                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
