@@ -183,13 +183,8 @@ fn check_invariants(db: &std::path::Path, reported: &mut Reported, iter: u32) {
     reported.backups.retain(|id, _| present.contains(id));
 }
 
+/// The core's own generator, as a closure.
 fn splitmix(seed: u64) -> impl FnMut() -> u64 {
-    let mut s = seed;
-    move || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+    let mut rng = engram_core::engines::rng::Rng::new(seed);
+    move || rng.next_u64()
 }

@@ -57,17 +57,11 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
-/// A tiny deterministic generator for tests (SplitMix64).
+/// A deterministic generator for tests (the engines' own `Rng`).
 #[cfg(test)]
 pub(crate) fn test_rng(seed: u64) -> impl FnMut() -> u64 {
-    let mut s = seed;
-    move || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
+    let mut rng = engines::rng::Rng::new(seed);
+    move || rng.next_u64()
 }
 
 #[cfg(test)]

@@ -253,15 +253,7 @@ impl Runtime {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = store
-                .lock()
-                .map_err(|_| Error::InvalidInput("the store lock is poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| Error::InvalidInput(format!("store task failed: {e}")))?
+        on_store(&self.store, f).await
     }
 
     /// Takes a `manual` backup of the engines as they are now.
@@ -319,6 +311,22 @@ impl Runtime {
         rx.await
             .map_err(|_| Error::InvalidInput("the runtime stopped before answering".into()))?
     }
+}
+
+/// Runs `f` on the store on the blocking pool (SQLite calls block).
+pub(crate) async fn on_store<T: Send + 'static>(
+    store: &Arc<Mutex<Store>>,
+    f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = store
+            .lock()
+            .map_err(|_| Error::InvalidInput("the store lock is poisoned".into()))?;
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| Error::InvalidInput(format!("store task failed: {e}")))?
 }
 
 type Restored = (EngineSet, RuntimeOptions);

@@ -124,15 +124,7 @@ impl Scheduler {
         &self,
         f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = store
-                .lock()
-                .map_err(|_| Error::InvalidInput("the store lock is poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| Error::InvalidInput(format!("store task failed: {e}")))?
+        super::on_store(&self.store, f).await
     }
 
     /// Captures, encodes (off the engine thread) and saves the live state.
