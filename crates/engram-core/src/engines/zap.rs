@@ -162,11 +162,14 @@ impl Zap {
         }
     }
 
-    /// Generates a new task, plans and executes it, records the outcome and learns.
-    pub fn plan_once(&mut self, ctx: &mut dyn PlanContext) -> Outcome {
-        let task = GridTask::generate(&self.config.tasks, &mut self.rng);
+    /// Every cell's features and, when concepts are on, the prior for them.
+    /// A failed concept call (recorded by the orchestrator) means no prior.
+    fn features_and_prior(
+        &self,
+        task: &GridTask,
+        ctx: &mut dyn PlanContext,
+    ) -> (Vec<Features>, Option<Vec<f64>>) {
         let features: Vec<Features> = (0..task.n_cells()).map(|p| task.features(p)).collect();
-        // A failed concept call (recorded by the orchestrator) means no prior.
         let prior = if self.config.use_concepts {
             ctx.request_concepts(&features)
                 .ok()
@@ -174,6 +177,13 @@ impl Zap {
         } else {
             None
         };
+        (features, prior)
+    }
+
+    /// Generates a new task, plans and executes it, records the outcome and learns.
+    pub fn plan_once(&mut self, ctx: &mut dyn PlanContext) -> Outcome {
+        let task = GridTask::generate(&self.config.tasks, &mut self.rng);
+        let (features, prior) = self.features_and_prior(&task, ctx);
         let mut rng = self.rng.clone();
         let outcome = self.execute(&task, &features, prior.as_deref(), &mut rng, ctx);
         self.rng = rng;
@@ -438,14 +448,7 @@ impl Zap {
         let mut rng = Rng::new(seed);
         let mut wins = 0;
         for task in tasks {
-            let features: Vec<Features> = (0..task.n_cells()).map(|p| task.features(p)).collect();
-            let prior = if self.config.use_concepts {
-                ctx.request_concepts(&features)
-                    .ok()
-                    .filter(|v| v.len() == features.len())
-            } else {
-                None
-            };
+            let (features, prior) = self.features_and_prior(task, ctx);
             if self
                 .execute(task, &features, prior.as_deref(), &mut rng, ctx)
                 .success
