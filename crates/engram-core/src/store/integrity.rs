@@ -1,7 +1,7 @@
 //! Integrity: verifying stored states and the database, and loading the live
 //! state with a fallback to the newest good backup when it is damaged.
 
-use super::{CODEC_RAW, EngineState, Metrics, Store, blob_col, open_blob, parse_metrics};
+use super::{EngineState, Metrics, Store, blob_col, open_blob, open_live, parse_metrics};
 use crate::codec::EncodedState;
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -117,13 +117,7 @@ impl Store {
             Err(rusqlite::Error::QueryReturnedNoRows) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        let state = open_blob(
-            &format!("live state of {engine}"),
-            &sum,
-            raw_len,
-            CODEC_RAW,
-            &data,
-        )?;
+        let state = open_live(engine, &sum, raw_len, &data)?;
         Ok(Some(LoadedState {
             state,
             metrics: parse_metrics(&metrics),
@@ -225,7 +219,11 @@ impl Store {
     /// Verifies one backup: every state decompresses, matches its checksum
     /// and decodes. Returns the problems (empty when good).
     pub fn verify_backup(&self, id: i64) -> Result<Vec<VerifyProblem>> {
-        let info = self.get_backup(id)?;
+        Ok(self.verify_info(&self.get_backup(id)?))
+    }
+
+    fn verify_info(&self, info: &crate::store::BackupInfo) -> Vec<VerifyProblem> {
+        let id = info.id;
         let mut problems = Vec::new();
         if info.engines.is_empty() {
             problems.push(VerifyProblem {
@@ -245,7 +243,7 @@ impl Store {
                 });
             }
         }
-        Ok(problems)
+        problems
     }
 
     /// Verifies the database (`quick_check`, or the slower `integrity_check`
@@ -290,9 +288,10 @@ impl Store {
             .collect::<std::result::Result<_, _>>()?;
         for id in ids {
             report.backups_checked += 1;
+            // One read of the backup's summary serves both the count and the checks.
             let info = self.get_backup(id)?;
             report.states_checked += info.engines.len() as u64;
-            report.problems.extend(self.verify_backup(id)?);
+            report.problems.extend(self.verify_info(&info));
         }
         Ok(report)
     }

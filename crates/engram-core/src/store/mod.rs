@@ -403,13 +403,7 @@ impl Store {
         let id = insert_backup_row(&tx, &b, None)?;
         for (engine, sum, raw_len, data, metrics) in rows {
             // Never copy a damaged live state into the timeline.
-            let state = open_blob(
-                &format!("live state of {engine}"),
-                &sum,
-                raw_len,
-                CODEC_RAW,
-                &data,
-            )?;
+            let state = open_live(&engine, &sum, raw_len, &data)?;
             let checksum = state.checksum();
             let blob = match blob_id_in(&tx, &checksum)? {
                 Some(blob) => blob,
@@ -883,6 +877,22 @@ fn pack(bytes: &[u8]) -> Result<(i64, Vec<u8>)> {
 
 pub(crate) fn compress(bytes: &[u8]) -> Result<Vec<u8>> {
     zstd::bulk::compress(bytes, ZSTD_LEVEL).map_err(|e| Error::Encode(format!("zstd: {e}")))
+}
+
+/// Checks and opens a `live_states` row (stored uncompressed).
+pub(crate) fn open_live(
+    engine: &str,
+    sum: &[u8],
+    raw_len: i64,
+    data: &[u8],
+) -> Result<EncodedState> {
+    open_blob(
+        &format!("live state of {engine}"),
+        sum,
+        raw_len,
+        CODEC_RAW,
+        data,
+    )
 }
 
 /// Decompresses, checks the checksum and validates a stored state.
