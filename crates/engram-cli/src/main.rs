@@ -1,16 +1,18 @@
-//! `engram`: the headless command line. Thin: parse arguments, call the core,
-//! print. Every error is one line on stderr and a non-zero exit, and leaves
-//! stored data unchanged.
+//! `engram`: the headless command line. Thin: parse arguments, call the
+//! core's API, print. Every error is one line on stderr (`engram: error
+//! [code]: message`) and a non-zero exit, and leaves stored data unchanged.
 
 mod backups_cmd;
 mod env_cmd;
+mod http;
 mod run_cmd;
 mod serve_cmd;
 
 use clap::{Parser, Subcommand};
-use engram_core::runtime::{DB_FILE, DataDirLock, default_data_dir};
-use engram_core::{Error, Result, Store};
-use std::path::{Path, PathBuf};
+use engram_core::api::Offline;
+use engram_core::Error;
+use engram_core::runtime::default_data_dir;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -53,8 +55,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(&data_dir, args),
         Command::Serve(args) => serve_cmd::serve(&data_dir, args),
-        Command::Status { json } => backups_cmd::status(&data_dir, json),
-        Command::Backups { command } => backups_cmd::run(&data_dir, command),
+        Command::Status { json } => backups_cmd::status(&Offline::new(&data_dir), json),
+        Command::Backups { command } => backups_cmd::run(&Offline::new(&data_dir), command),
         Command::Env { command } => env_cmd::run(command),
     };
     match result {
@@ -72,38 +74,6 @@ fn main() -> ExitCode {
 
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Opens the store for reading; works while another process runs the engines.
-pub(crate) fn open_read(data_dir: &Path) -> Result<Store> {
-    let db = data_dir.join(DB_FILE);
-    if !db.exists() {
-        return Err(Error::NotFound {
-            what: "Engram data in",
-            id: format!("{} (run `engram run` first)", data_dir.display()),
-        });
-    }
-    Store::open_read_only(db)
-}
-
-/// Opens the store for a change, holding the data directory's writer lock.
-/// Refused while `engram run`/`serve` (or the app) runs on this directory.
-pub(crate) fn open_write(data_dir: &Path) -> Result<(Store, DataDirLock)> {
-    let db = data_dir.join(DB_FILE);
-    if !db.exists() {
-        return Err(Error::NotFound {
-            what: "Engram data in",
-            id: format!("{} (run `engram run` first)", data_dir.display()),
-        });
-    }
-    let lock = DataDirLock::acquire(data_dir).map_err(|e| match e {
-        Error::Locked { path, pid } => Error::InvalidInput(format!(
-            "Engram is running on {} (pid {pid}); change backups through its API (`engram serve`) or stop it first",
-            path.display()
-        )),
-        other => other,
-    })?;
-    Ok((Store::open(db)?, lock))
 }
 
 /// Parses `500ms`, `5s`, `10m`, `1h`, `2d` or a number of seconds.

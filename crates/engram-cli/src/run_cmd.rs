@@ -2,10 +2,12 @@
 
 use crate::parse_duration;
 use clap::Args;
+use engram_core::api::Api;
 use engram_core::runtime::{Runtime, RuntimeOptions};
 use engram_core::{Error, Result};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Args, Clone)]
@@ -46,7 +48,7 @@ impl RunArgs {
 }
 
 /// Logs to a daily-rotated file in the data directory and warnings to stderr.
-pub fn init_logging(data_dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+fn init_logging(data_dir: &Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
     let logs = data_dir.join("logs");
     let file = std::fs::create_dir_all(&logs).ok().and_then(|_| {
@@ -83,7 +85,7 @@ pub fn init_logging(data_dir: &Path) -> Option<tracing_appender::non_blocking::W
     }
 }
 
-pub fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
+fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -92,7 +94,7 @@ pub fn tokio_runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
+async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = match signal(SignalKind::terminate()) {
         Ok(s) => s,
@@ -107,53 +109,67 @@ pub async fn shutdown_signal() {
     }
 }
 
-pub fn run(data_dir: &Path, args: RunArgs) -> Result<()> {
+/// The start-up `run` and `serve` share: data directory, logs, the engines
+/// (reporting what start-up skipped), then `body` until it ends, `--for`
+/// expires or SIGINT/SIGTERM arrives; then a final save.
+pub fn run_engines<F, Fut>(data_dir: &Path, args: &RunArgs, body: F) -> Result<()>
+where
+    F: FnOnce(Arc<Api>) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
     std::fs::create_dir_all(data_dir).map_err(|e| Error::io("create", data_dir, e))?;
     let _guard = init_logging(data_dir);
     let rt = tokio_runtime()?;
     rt.block_on(async {
-        let runtime = Runtime::start(args.options(data_dir)).await?;
-        report_startup(&runtime);
-        let tty = std::io::stderr().is_terminal();
+        let api = Arc::new(Api::new(Runtime::start(args.options(data_dir)).await?));
+        report_startup(&api);
         let deadline = async {
             match args.run_for {
                 Some(d) => tokio::time::sleep(d).await,
                 None => std::future::pending().await,
             }
         };
-        let status = async {
-            if !tty {
-                return std::future::pending().await;
-            }
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                let m = runtime.metrics();
-                let get = |e: &str, k: &str| m.get(e).and_then(|x| x.get(k)).copied().unwrap_or(0.0);
-                let _ = write!(
-                    std::io::stderr(),
-                    "\rzap {:.0} plans, {:.0}% recent success | mdp_es {:.0} episodes, gen {:.0}, best {:.3} | {:.0} calls   ",
-                    get("zap", "plans_generated"),
-                    100.0 * get("zap", "success_rate_last_100"),
-                    get("mdp_es", "episodes"),
-                    get("mdp_es", "generation"),
-                    get("mdp_es", "best_fitness"),
-                    get("orchestrator", "cross_system_calls"),
-                );
-            }
+        let result = tokio::select! {
+            r = body(api.clone()) => r,
+            _ = deadline => Ok(()),
+            _ = shutdown_signal() => Ok(()),
         };
-        tokio::select! {
-            _ = deadline => {}
-            _ = shutdown_signal() => {}
-            _ = status => {}
-        }
-        if tty {
-            eprintln!();
-        }
-        runtime.shutdown().await
+        let stopped = api.stop().await.map_err(|e| Error::RuntimeStopped(e.to_string()));
+        result.and(stopped)
     })
 }
 
-pub fn report_startup(runtime: &Runtime) {
+pub fn run(data_dir: &Path, args: RunArgs) -> Result<()> {
+    let tty = std::io::stderr().is_terminal();
+    let result = run_engines(data_dir, &args, |api| async move {
+        if !tty {
+            return std::future::pending().await;
+        }
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let Ok(rt) = api.runtime() else { return Ok(()) };
+            let m = rt.metrics();
+            let get = |e: &str, k: &str| m.get(e).and_then(|x| x.get(k)).copied().unwrap_or(0.0);
+            let _ = write!(
+                std::io::stderr(),
+                "\rzap {:.0} plans, {:.0}% recent success | mdp_es {:.0} episodes, gen {:.0}, best {:.3} | {:.0} calls   ",
+                get("zap", "plans_generated"),
+                100.0 * get("zap", "success_rate_last_100"),
+                get("mdp_es", "episodes"),
+                get("mdp_es", "generation"),
+                get("mdp_es", "best_fitness"),
+                get("orchestrator", "cross_system_calls"),
+            );
+        }
+    });
+    if tty {
+        eprintln!();
+    }
+    result
+}
+
+fn report_startup(api: &Api) {
+    let Ok(runtime) = api.runtime() else { return };
     let r = runtime.startup_report();
     if r.first_start {
         tracing::info!("first start: initial backup taken");

@@ -1,9 +1,150 @@
-//! The one error type of the core library.
+//! The one error type of the core library, and the closed set of codes that
+//! every front door reports.
 //!
-//! Every variant has a stable machine-readable [`Error::code`]; the UI and the
-//! CLI branch on the code, never on the message text. Nothing here panics.
+//! Every variant has a stable machine-readable [`Error::code`], an
+//! [`ErrorCode`]; the UI and the CLI branch on the code, never on the message
+//! text. The HTTP status of each code is one exhaustive `match`
+//! ([`ErrorCode::http_status`]), so a new code cannot silently become a 500.
+//! Nothing here panics.
 
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+
+/// Every code an error, a verification problem, a skip note or an error
+/// event can carry. Serialized in `snake_case` (`"disk_full"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// SQLite failed for a reason not classified below.
+    Database,
+    /// The database was written by a newer Engram.
+    NewerSchema,
+    /// Another Engram process holds the data directory.
+    Locked,
+    /// SQLite's own lock is held by another connection.
+    DbLocked,
+    /// Unknown backup, engine, blob or data directory.
+    NotFound,
+    /// The backup is protected (initial, breakthrough, pinned).
+    Protected,
+    /// A stored state failed its checksum or does not decode.
+    CorruptState,
+    /// The database file itself is damaged or not an Engram database.
+    CorruptDatabase,
+    /// A file that is not a valid Engram snapshot.
+    InvalidSnapshot,
+    /// A snapshot or state format newer than this build.
+    UnsupportedFormat,
+    /// Input beyond a size limit.
+    TooLarge,
+    /// No space left on the device (or the database's size cap).
+    DiskFull,
+    /// The data directory or database is read-only.
+    ReadOnly,
+    /// Another file-system error.
+    Io,
+    /// A value could not be encoded.
+    Encode,
+    /// Bad arguments from a caller.
+    InvalidInput,
+    /// The engines have stopped; the request cannot be served.
+    RuntimeStopped,
+    /// A fault inside Engram (a failed task, a poisoned lock): not the caller's fault.
+    Internal,
+    /// The HTTP request did not carry the right token.
+    Unauthorized,
+    /// The HTTP request addressed a host other than this loopback server.
+    ForbiddenHost,
+}
+
+impl ErrorCode {
+    /// Every code, for tests and documentation.
+    pub const ALL: [ErrorCode; 20] = [
+        ErrorCode::Database,
+        ErrorCode::NewerSchema,
+        ErrorCode::Locked,
+        ErrorCode::DbLocked,
+        ErrorCode::NotFound,
+        ErrorCode::Protected,
+        ErrorCode::CorruptState,
+        ErrorCode::CorruptDatabase,
+        ErrorCode::InvalidSnapshot,
+        ErrorCode::UnsupportedFormat,
+        ErrorCode::TooLarge,
+        ErrorCode::DiskFull,
+        ErrorCode::ReadOnly,
+        ErrorCode::Io,
+        ErrorCode::Encode,
+        ErrorCode::InvalidInput,
+        ErrorCode::RuntimeStopped,
+        ErrorCode::Internal,
+        ErrorCode::Unauthorized,
+        ErrorCode::ForbiddenHost,
+    ];
+
+    /// The stable name, as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Database => "database",
+            ErrorCode::NewerSchema => "newer_schema",
+            ErrorCode::Locked => "locked",
+            ErrorCode::DbLocked => "db_locked",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Protected => "protected",
+            ErrorCode::CorruptState => "corrupt_state",
+            ErrorCode::CorruptDatabase => "corrupt_database",
+            ErrorCode::InvalidSnapshot => "invalid_snapshot",
+            ErrorCode::UnsupportedFormat => "unsupported_format",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::DiskFull => "disk_full",
+            ErrorCode::ReadOnly => "read_only",
+            ErrorCode::Io => "io",
+            ErrorCode::Encode => "encode",
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::RuntimeStopped => "runtime_stopped",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::ForbiddenHost => "forbidden_host",
+        }
+    }
+
+    /// The HTTP status `engram serve` answers with. Exhaustive on purpose:
+    /// adding a code does not compile until it has a status.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidInput | ErrorCode::InvalidSnapshot | ErrorCode::UnsupportedFormat => {
+                400
+            }
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::ForbiddenHost => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::Protected | ErrorCode::Locked | ErrorCode::DbLocked => 409,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::NewerSchema => 422,
+            ErrorCode::DiskFull => 507,
+            ErrorCode::ReadOnly | ErrorCode::RuntimeStopped => 503,
+            ErrorCode::Database
+            | ErrorCode::CorruptState
+            | ErrorCode::CorruptDatabase
+            | ErrorCode::Io
+            | ErrorCode::Encode
+            | ErrorCode::Internal => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lets tests and callers compare a code with its name: `e.code() == "not_found"`.
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// Result alias used throughout the core.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -27,7 +168,9 @@ pub enum Error {
     },
 
     /// Another process holds the database for writing.
-    #[error("the data directory {path} is in use by another Engram process (pid {pid})")]
+    #[error(
+        "the data directory {path} is in use by another Engram process (pid {pid}); change backups through it (the app or `engram serve`) or stop it first"
+    )]
     Locked { path: PathBuf, pid: String },
 
     /// A backup, blob or engine that does not exist.
@@ -78,24 +221,34 @@ pub enum Error {
     /// Bad arguments from a caller (a user, the UI, the CLI).
     #[error("{0}")]
     InvalidInput(String),
+
+    /// The runtime has stopped (or is stopping) and cannot serve the request.
+    #[error("the engines have stopped: {0}")]
+    RuntimeStopped(String),
+
+    /// A fault inside Engram, not caused by the caller's input.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
     /// A stable code for this error, for the UI and scripts to branch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             Error::Database(e) => database_code(e),
-            Error::NewerSchema { .. } => "newer_schema",
-            Error::Locked { .. } => "locked",
-            Error::NotFound { .. } => "not_found",
-            Error::Protected { .. } => "protected",
-            Error::CorruptState { .. } => "corrupt_state",
-            Error::InvalidSnapshot(_) => "invalid_snapshot",
-            Error::UnsupportedFormat { .. } => "unsupported_format",
-            Error::TooLarge { .. } => "too_large",
+            Error::NewerSchema { .. } => ErrorCode::NewerSchema,
+            Error::Locked { .. } => ErrorCode::Locked,
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::Protected { .. } => ErrorCode::Protected,
+            Error::CorruptState { .. } => ErrorCode::CorruptState,
+            Error::InvalidSnapshot(_) => ErrorCode::InvalidSnapshot,
+            Error::UnsupportedFormat { .. } => ErrorCode::UnsupportedFormat,
+            Error::TooLarge { .. } => ErrorCode::TooLarge,
             Error::Io { source, .. } => io_code(source),
-            Error::Encode(_) => "encode",
-            Error::InvalidInput(_) => "invalid_input",
+            Error::Encode(_) => ErrorCode::Encode,
+            Error::InvalidInput(_) => ErrorCode::InvalidInput,
+            Error::RuntimeStopped(_) => ErrorCode::RuntimeStopped,
+            Error::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -115,32 +268,32 @@ impl Error {
     }
 }
 
-fn database_code(e: &rusqlite::Error) -> &'static str {
+fn database_code(e: &rusqlite::Error) -> ErrorCode {
     use rusqlite::ErrorCode as C;
     if matches!(
         e,
         rusqlite::Error::InvalidColumnType(..) | rusqlite::Error::FromSqlConversionFailure(..)
     ) {
         // A value of the wrong type where the schema promises another: damage.
-        return "corrupt_database";
+        return ErrorCode::CorruptDatabase;
     }
     match e.sqlite_error_code() {
-        Some(C::DiskFull) => "disk_full",
-        Some(C::ReadOnly) | Some(C::CannotOpen) | Some(C::PermissionDenied) => "read_only",
-        Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => "db_locked",
-        Some(C::DatabaseCorrupt) | Some(C::NotADatabase) => "corrupt_database",
-        Some(C::SystemIoFailure) => "io",
-        _ => "database",
+        Some(C::DiskFull) => ErrorCode::DiskFull,
+        Some(C::ReadOnly) | Some(C::CannotOpen) | Some(C::PermissionDenied) => ErrorCode::ReadOnly,
+        Some(C::DatabaseBusy) | Some(C::DatabaseLocked) => ErrorCode::DbLocked,
+        Some(C::DatabaseCorrupt) | Some(C::NotADatabase) => ErrorCode::CorruptDatabase,
+        Some(C::SystemIoFailure) => ErrorCode::Io,
+        _ => ErrorCode::Database,
     }
 }
 
-fn io_code(e: &std::io::Error) -> &'static str {
+fn io_code(e: &std::io::Error) -> ErrorCode {
     use std::io::ErrorKind as K;
     match e.kind() {
-        K::StorageFull => "disk_full",
-        K::PermissionDenied | K::ReadOnlyFilesystem => "read_only",
-        K::NotFound => "not_found",
-        _ => "io",
+        K::StorageFull => ErrorCode::DiskFull,
+        K::PermissionDenied | K::ReadOnlyFilesystem => ErrorCode::ReadOnly,
+        K::NotFound => ErrorCode::NotFound,
+        _ => ErrorCode::Io,
     }
 }
 
@@ -165,6 +318,26 @@ mod tests {
             None,
         );
         assert_eq!(Error::from(corrupt).code(), "corrupt_database");
+    }
+
+    #[test]
+    fn every_code_serializes_as_its_name_and_has_a_deliberate_status() {
+        for code in ErrorCode::ALL {
+            let json = serde_json::to_value(code).expect("serialize");
+            assert_eq!(json, serde_json::Value::from(code.as_str()));
+            let back: ErrorCode = serde_json::from_value(json).expect("deserialize");
+            assert_eq!(back, code);
+            assert!((400..600).contains(&code.http_status()), "{code}");
+        }
+        // The caller's mistakes are 4xx, Engram's own faults 5xx.
+        assert_eq!(ErrorCode::InvalidInput.http_status(), 400);
+        assert_eq!(ErrorCode::Locked.http_status(), 409);
+        assert_eq!(ErrorCode::RuntimeStopped.http_status(), 503);
+        assert_eq!(ErrorCode::Internal.http_status(), 500);
+        assert_eq!(
+            Error::RuntimeStopped("x".into()).code(),
+            ErrorCode::RuntimeStopped
+        );
     }
 
     #[test]

@@ -3,20 +3,23 @@
 //! - [`codec`]: the bit-exact, versioned encoding of engine states.
 //! - [`store`]: the SQLite store — live states, backups, retention, integrity.
 //! - [`snapshot`]: portable export files (JSON and binary) and their import.
+//! - [`engines`]: the learning engines (pure, deterministic).
+//! - [`runtime`]: runs the engines, saves and backs them up.
+//! - [`api`]: the one typed API every front door (HTTP, desktop IPC, CLI) calls.
 //!
 //! The core never depends on Tauri and never talks to a UI; the desktop shell
 //! and the CLI are thin layers over it.
 
+pub mod api;
 pub mod codec;
 pub mod engines;
 pub mod error;
 pub mod runtime;
 pub mod snapshot;
 pub mod store;
-pub mod view;
 
 pub use codec::{Checksum, EncodedState};
-pub use error::{Error, Result};
+pub use error::{Error, ErrorCode, Result};
 pub use store::{
     BackupInfo, BackupKind, BackupPage, BackupQuery, Breakthrough, EngineState, Metrics, NewBackup,
     RetentionPolicy, Store,

@@ -35,11 +35,33 @@ const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_ENGINES: usize = 64;
 
 /// Which file form to write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum SnapshotFormat {
+    /// Manifest + base64 states + a readable rendering; any tool can read it.
+    #[default]
     Json,
+    /// Manifest + zstd-compressed sections; compact.
     Binary,
+}
+
+impl SnapshotFormat {
+    /// The file name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            SnapshotFormat::Json => "json",
+            SnapshotFormat::Binary => "engram",
+        }
+    }
+
+    /// The media type of the file.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            SnapshotFormat::Json => "application/json",
+            SnapshotFormat::Binary => "application/octet-stream",
+        }
+    }
 }
 
 impl std::str::FromStr for SnapshotFormat {

@@ -269,7 +269,7 @@ fn restore_engine_refuses_unknown_names_and_foreign_states() {
         .restore_engine("mdp_es", &zap_state)
         .expect_err("wrong engine");
     assert!(
-        ["corrupt_state", "unsupported_format"].contains(&e.code()),
+        ["corrupt_state", "unsupported_format"].contains(&e.code().as_str()),
         "{e}"
     );
 }

@@ -22,9 +22,9 @@ pub use lock::DataDirLock;
 pub use settings::Settings;
 
 use crate::engines::{ENGINE_NAMES, EngineSet, EnginesConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::store::{BackupInfo, Breakthrough, Metrics, RetentionPolicy, SkipNote, Store};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -86,40 +86,47 @@ impl RuntimeOptions {
     }
 }
 
-/// What the runtime reports to its listeners.
-#[derive(Clone, Debug, Serialize)]
+/// What the runtime reports to its listeners (the UI's event stream).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[ts(rename = "EngramEvent")]
 pub enum Event {
     Metrics {
+        #[ts(type = "number")]
         at_ms: i64,
         engines: BTreeMap<String, Metrics>,
     },
     Saved {
+        #[ts(type = "number")]
         at_ms: i64,
     },
     BackupCreated {
-        backup: BackupInfo,
+        backup: crate::api::Backup,
     },
     BackupsDeleted {
+        #[ts(type = "number[]")]
         ids: Vec<i64>,
     },
     Breakthrough {
         breakthrough: Breakthrough,
+        #[ts(type = "number | null")]
         backup_id: Option<i64>,
     },
     Restored {
+        #[ts(type = "number")]
         from_backup: i64,
         engines: Vec<String>,
+        #[ts(type = "number")]
         pre_restore_backup: i64,
     },
     Error {
-        code: String,
+        code: ErrorCode,
         message: String,
     },
 }
 
 /// What happened at start-up.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct StartupReport {
     /// True when this data directory had no state: an `initial` backup was taken.
     pub first_start: bool,
@@ -185,7 +192,7 @@ impl Runtime {
         let (store, engines, startup) =
             tokio::task::spawn_blocking(move || open_and_restore(&db, &opts))
                 .await
-                .map_err(|e| Error::InvalidInput(format!("start-up task failed: {e}")))??;
+                .map_err(|e| Error::Internal(format!("start-up task failed: {e}")))??;
         let opts = engines.1;
         let store = Arc::new(Mutex::new(store));
         let (events, _) = broadcast::channel(1024);
@@ -307,9 +314,9 @@ impl Runtime {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(make(tx))
-            .map_err(|_| Error::InvalidInput("the runtime has stopped".into()))?;
+            .map_err(|_| Error::RuntimeStopped("the runtime has stopped".into()))?;
         rx.await
-            .map_err(|_| Error::InvalidInput("the runtime stopped before answering".into()))?
+            .map_err(|_| Error::RuntimeStopped("the runtime stopped before answering".into()))?
     }
 }
 
@@ -322,11 +329,11 @@ pub(crate) async fn on_store<T: Send + 'static>(
     tokio::task::spawn_blocking(move || {
         let mut guard = store
             .lock()
-            .map_err(|_| Error::InvalidInput("the store lock is poisoned".into()))?;
+            .map_err(|_| Error::Internal("the store lock is poisoned".into()))?;
         f(&mut guard)
     })
     .await
-    .map_err(|e| Error::InvalidInput(format!("store task failed: {e}")))?
+    .map_err(|e| Error::Internal(format!("store task failed: {e}")))?
 }
 
 type Restored = (EngineSet, RuntimeOptions);
@@ -364,7 +371,7 @@ fn open_and_restore(db: &Path, opts: &RuntimeOptions) -> Result<(Store, Restored
             Err(e) => report.skipped.push(SkipNote {
                 engine: name.clone(),
                 what: "decoded state".into(),
-                code: e.code().into(),
+                code: e.code(),
                 detail: e.to_string(),
             }),
         }

@@ -104,9 +104,9 @@ pub(crate) async fn run(mut s: Scheduler) {
 
 impl Scheduler {
     fn report(&self, e: &Error, what: &str) {
-        tracing::error!(code = e.code(), "{what}: {e}");
+        tracing::error!(code = %e.code(), "{what}: {e}");
         let _ = self.events.send(Event::Error {
-            code: e.code().into(),
+            code: e.code(),
             message: format!("{what}: {e}"),
         });
     }
@@ -114,10 +114,10 @@ impl Scheduler {
     async fn capture(&self) -> Result<EngineSet> {
         let (tx, rx) = oneshot::channel();
         if !self.engine.send(EngineCmd::Capture(tx)) {
-            return Err(Error::InvalidInput("the engines have stopped".into()));
+            return Err(Error::RuntimeStopped("the engine thread is not running".into()));
         }
         rx.await
-            .map_err(|_| Error::InvalidInput("the engines have stopped".into()))
+            .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))
     }
 
     async fn with_store<T: Send + 'static>(
@@ -170,7 +170,7 @@ impl Scheduler {
             .await?;
         tracing::info!(id = info.id, kind = %info.kind, "backup created");
         let _ = self.events.send(Event::BackupCreated {
-            backup: info.clone(),
+            backup: crate::api::Backup::from(&info),
         });
         Ok(info)
     }
@@ -220,10 +220,10 @@ impl Scheduler {
         let (tx, rx) = oneshot::channel();
         let payload = states.into_iter().map(|s| (s.engine, s.state)).collect();
         if !self.engine.send(EngineCmd::Restore(payload, tx)) {
-            return Err(Error::InvalidInput("the engines have stopped".into()));
+            return Err(Error::RuntimeStopped("the engine thread is not running".into()));
         }
         rx.await
-            .map_err(|_| Error::InvalidInput("the engines have stopped".into()))??;
+            .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))??;
         // Persist at once, so a crash now keeps the restored state.
         self.save().await?;
         let report = RestoreReport {
@@ -248,7 +248,7 @@ impl Scheduler {
             .await?;
         settings.apply_to_options(&mut self.opts);
         if !self.engine.send(EngineCmd::Configure(settings.clone())) {
-            return Err(Error::InvalidInput("the engines have stopped".into()));
+            return Err(Error::RuntimeStopped("the engine thread is not running".into()));
         }
         tracing::info!(?settings, "settings applied");
         Ok(settings)
@@ -258,13 +258,13 @@ impl Scheduler {
     async fn stop(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         if !self.engine.send(EngineCmd::Stop(tx)) {
-            return Err(Error::InvalidInput(
+            return Err(Error::RuntimeStopped(
                 "the engines have already stopped".into(),
             ));
         }
         let engines = rx
             .await
-            .map_err(|_| Error::InvalidInput("the engines have stopped".into()))?;
+            .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))?;
         self.save_engines(engines).await.map(|_| ())
     }
 }

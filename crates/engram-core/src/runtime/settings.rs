@@ -1,7 +1,13 @@
 //! What a user can change while the engines run: intervals, retention and
 //! breakthrough thresholds. Saved in the database; applied without a restart.
+//!
+//! [`Settings::fields`] is the one description of every field — its range,
+//! label and help text. Validation checks against it, and the UI builds its
+//! settings form from it (served by the API, typed by the generated
+//! TypeScript), so a field is described in exactly one place.
 
 use super::RuntimeOptions;
+use crate::api::{SettingField, SettingKind};
 use crate::engines::EngineSet;
 use crate::error::{Error, Result};
 use crate::store::RetentionPolicy;
@@ -9,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// The user's settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default)]
 pub struct Settings {
     /// Autosave interval, seconds (0.05 – 3600).
@@ -20,12 +26,15 @@ pub struct Settings {
     /// ZAP: breakthrough when the success rate over the last 100 plans reaches this…
     pub zap_success_rate: f64,
     /// …with at least this many plans.
+    #[ts(type = "number")]
     pub zap_min_plans: u64,
     /// MDP/ES: breakthrough when best fitness reaches this…
     pub mdp_min_fitness: f64,
     /// …after at least this many generations.
+    #[ts(type = "number")]
     pub mdp_min_generations: u64,
     /// Orchestrator: a breakthrough every this many cross-system calls.
+    #[ts(type = "number")]
     pub orchestrator_every: u64,
 }
 
@@ -50,22 +59,73 @@ impl Settings {
         }
     }
 
-    /// Refuses values that make no sense, naming the field.
+    /// Every field: where it sits, its range, label and help text.
+    pub fn fields() -> Vec<SettingField> {
+        // Integers stay below 2^53 so that JavaScript holds them exactly.
+        const BIG: f64 = 9_007_199_254_740_991.0;
+        let f = |key: &str, group: &str, label: &str, help: &str, kind, min, max| SettingField {
+            key: key.into(),
+            group: group.into(),
+            label: label.into(),
+            help: help.into(),
+            kind,
+            min,
+            max,
+        };
+        use SettingKind::{Integer, Number};
+        vec![
+            f("autosave_secs", "Saving", "Autosave every (seconds)",
+              "How often the live state is saved; a crash loses at most this much.", Number, 0.05, 3600.0),
+            f("backup_every_secs", "Saving", "Periodic backup every (seconds)",
+              "How often a periodic backup is added to the timeline (at most 30 days).", Number, 1.0, 30.0 * 86_400.0),
+            f("retention.keep_last_periodic", "Retention", "Keep last periodic",
+              "The newest this many periodic backups are kept.", Integer, 0.0, 1_000_000.0),
+            f("retention.keep_hourly", "Retention", "Keep hourly",
+              "Also keep the newest periodic backup of each of the last this many hours.", Integer, 0.0, 1_000_000.0),
+            f("retention.keep_daily", "Retention", "Keep daily",
+              "… of each of the last this many days (UTC).", Integer, 0.0, 1_000_000.0),
+            f("retention.keep_weekly", "Retention", "Keep weekly",
+              "… of each of the last this many weeks.", Integer, 0.0, 1_000_000.0),
+            f("retention.keep_last_pre_restore", "Retention", "Keep last pre-restore",
+              "The newest this many pre-restore backups (the undo history of restores).", Integer, 0.0, 1_000_000.0),
+            f("zap_success_rate", "Breakthrough thresholds", "ZAP success rate",
+              "A ZAP breakthrough when its success rate over the last 100 plans reaches this (0–1).", Number, 0.0, 1.0),
+            f("zap_min_plans", "Breakthrough thresholds", "ZAP minimum plans",
+              "…after at least this many plans.", Integer, 0.0, BIG),
+            f("mdp_min_fitness", "Breakthrough thresholds", "MDP/ES best fitness",
+              "An MDP/ES breakthrough when the best fitness reaches this (0–1).", Number, 0.0, 1.0),
+            f("mdp_min_generations", "Breakthrough thresholds", "MDP/ES minimum generations",
+              "…after at least this many ES generations.", Integer, 0.0, BIG),
+            f("orchestrator_every", "Breakthrough thresholds", "Orchestrator every N calls",
+              "An orchestrator milestone every this many cross-system calls.", Integer, 1.0, 1e12),
+        ]
+    }
+
+    /// Refuses values outside [`Settings::fields`], naming the field.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: &str| Err(Error::InvalidInput(format!("settings: {m}")));
-        if !(0.05..=3600.0).contains(&self.autosave_secs) {
-            return bad("autosave_secs must be between 0.05 and 3600");
-        }
-        if !(1.0..=30.0 * 86_400.0).contains(&self.backup_every_secs) {
-            return bad("backup_every_secs must be between 1 and 2592000 (30 days)");
-        }
-        if !(0.0..=1.0).contains(&self.zap_success_rate)
-            || !(0.0..=1.0).contains(&self.mdp_min_fitness)
-        {
-            return bad("rates and fitness thresholds must be between 0 and 1");
-        }
-        if self.orchestrator_every == 0 {
-            return bad("orchestrator_every must be at least 1");
+        let value = serde_json::to_value(self).map_err(|e| Error::Encode(e.to_string()))?;
+        for field in Self::fields() {
+            let v = field
+                .key
+                .split('.')
+                .try_fold(&value, |v, k| v.get(k))
+                .and_then(serde_json::Value::as_f64);
+            let ok = v.is_some_and(|v| {
+                (field.min..=field.max).contains(&v)
+                    && (field.kind == SettingKind::Number || v.fract() == 0.0)
+            });
+            if !ok {
+                return Err(Error::InvalidInput(format!(
+                    "settings: {} must be {} between {} and {}",
+                    field.key,
+                    match field.kind {
+                        SettingKind::Integer => "a whole number",
+                        SettingKind::Number => "a number",
+                    },
+                    field.min,
+                    field.max
+                )));
+            }
         }
         Ok(())
     }
@@ -89,5 +149,54 @@ impl Settings {
         e.mdp_es.config.rule.min_fitness = self.mdp_min_fitness;
         e.mdp_es.config.rule.min_generations = self.mdp_min_generations;
         e.orchestrator.config.breakthrough_every = self.orchestrator_every;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_describes_a_real_setting_and_defaults_are_valid() {
+        let defaults = Settings::default();
+        defaults.validate().expect("defaults are valid");
+        let value = serde_json::to_value(&defaults).expect("json");
+        let mut described = Vec::new();
+        for field in Settings::fields() {
+            let v = field.key.split('.').try_fold(&value, |v, k| v.get(k));
+            assert!(v.is_some_and(serde_json::Value::is_number), "{} is not a setting", field.key);
+            assert!(field.min <= field.max, "{}", field.key);
+            described.push(field.key);
+        }
+        // And every numeric setting is described (nothing escapes validation).
+        let mut leaves = Vec::new();
+        for (k, v) in value.as_object().expect("object") {
+            match v.as_object() {
+                Some(inner) => leaves.extend(inner.keys().map(|i| format!("{k}.{i}"))),
+                None => leaves.push(k.clone()),
+            }
+        }
+        leaves.sort();
+        described.sort();
+        assert_eq!(leaves, described);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_with_the_field_name() {
+        let check = |change: fn(&mut Settings), field: &str| {
+            let mut s = Settings::default();
+            change(&mut s);
+            let e = s.validate().expect_err(field);
+            assert_eq!(e.code(), "invalid_input");
+            assert!(e.to_string().contains(field), "{e}");
+        };
+        check(|s| s.autosave_secs = 0.0, "autosave_secs");
+        check(|s| s.autosave_secs = f64::NAN, "autosave_secs");
+        check(|s| s.backup_every_secs = 31.0 * 86_400.0, "backup_every_secs");
+        check(|s| s.zap_success_rate = 1.5, "zap_success_rate");
+        check(|s| s.mdp_min_fitness = -0.1, "mdp_min_fitness");
+        check(|s| s.orchestrator_every = 0, "orchestrator_every");
+        check(|s| s.orchestrator_every = u64::MAX, "orchestrator_every");
+        check(|s| s.retention.keep_daily = 2_000_000, "retention.keep_daily");
     }
 }

@@ -3,25 +3,29 @@
 
 use super::{EngineState, Metrics, Store, blob_col, open_blob, open_live, parse_metrics};
 use crate::codec::EncodedState;
-use crate::error::{Error, Result};
-use serde::Serialize;
+use crate::error::{Error, ErrorCode, Result};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One thing found wrong by a verification.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct VerifyProblem {
     /// The backup (None for a live state or the database as a whole).
+    #[ts(type = "number | null")]
     pub backup_id: Option<i64>,
     pub engine: Option<String>,
     /// Stable error code, as in [`Error::code`].
-    pub code: String,
+    pub code: ErrorCode,
     pub detail: String,
 }
 
 /// The result of verifying backups and the database.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "VerifyReport")]
 pub struct IntegrityReport {
+    #[ts(type = "number")]
     pub backups_checked: u64,
+    #[ts(type = "number")]
     pub states_checked: u64,
     /// `PRAGMA quick_check` / `integrity_check` said "ok".
     pub database_ok: bool,
@@ -52,12 +56,12 @@ pub struct LoadedState {
 }
 
 /// Something skipped while loading, and why.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct SkipNote {
     pub engine: String,
     /// "live" or `"backup <id>"`.
     pub what: String,
-    pub code: String,
+    pub code: ErrorCode,
     pub detail: String,
 }
 
@@ -86,7 +90,7 @@ impl Store {
                 Err(e) => out.skipped.push(SkipNote {
                     engine: engine.to_string(),
                     what: "live".into(),
-                    code: e.code().into(),
+                    code: e.code(),
                     detail: e.to_string(),
                 }),
             }
@@ -229,7 +233,7 @@ impl Store {
             problems.push(VerifyProblem {
                 backup_id: Some(id),
                 engine: None,
-                code: "corrupt_state".into(),
+                code: ErrorCode::CorruptState,
                 detail: "backup holds no engine states".into(),
             });
         }
@@ -238,7 +242,7 @@ impl Store {
                 problems.push(VerifyProblem {
                     backup_id: Some(id),
                     engine: Some(e.name.clone()),
-                    code: err.code().into(),
+                    code: err.code(),
                     detail: err.to_string(),
                 });
             }
@@ -255,13 +259,13 @@ impl Store {
             Ok(lines) => report.problems.push(VerifyProblem {
                 backup_id: None,
                 engine: None,
-                code: "corrupt_database".into(),
+                code: ErrorCode::CorruptDatabase,
                 detail: lines.join("; "),
             }),
             Err(e) => report.problems.push(VerifyProblem {
                 backup_id: None,
                 engine: None,
-                code: e.code().into(),
+                code: e.code(),
                 detail: e.to_string(),
             }),
         }
@@ -276,7 +280,7 @@ impl Store {
                 report.problems.push(VerifyProblem {
                     backup_id: None,
                     engine: Some(engine),
-                    code: e.code().into(),
+                    code: e.code(),
                     detail: e.to_string(),
                 });
             }
@@ -315,7 +319,7 @@ fn skip(engine: &str, what: &str, e: &Error) -> SkipNote {
     SkipNote {
         engine: engine.to_string(),
         what: what.to_string(),
-        code: e.code().into(),
+        code: e.code(),
         detail: e.to_string(),
     }
 }

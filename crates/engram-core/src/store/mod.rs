@@ -40,7 +40,10 @@ const CODEC_ZSTD: i64 = 1;
 pub const MAX_STATE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// The kinds of backup on the timeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS,
+)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum BackupKind {
     /// Taken on the very first launch; kept forever.
@@ -102,12 +105,13 @@ impl std::fmt::Display for BackupKind {
 }
 
 /// What an engine reported when a breakthrough rule fired.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Breakthrough {
     pub engine: String,
     pub rule: String,
     pub metric: String,
     pub value: f64,
+    #[ts(type = "number")]
     pub step: u64,
 }
 
@@ -157,9 +161,11 @@ pub struct BackupInfo {
 }
 
 /// Where a page of the backup list starts: just after this (created_at, id).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Cursor {
+    #[ts(type = "number")]
     pub created_at_ms: i64,
+    #[ts(type = "number")]
     pub id: i64,
 }
 

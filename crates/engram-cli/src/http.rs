@@ -1,0 +1,325 @@
+//! The HTTP front door of `engram serve`: the JSON API, its event stream and
+//! the UI, on 127.0.0.1.
+//!
+//! Every handler parses its input, calls one `engram_core::api` function and
+//! returns [`Reply`]; no handler builds JSON or picks a status by hand (the
+//! status of an error is `ErrorCode::http_status`). The printed URL carries a
+//! random token that every `/api` request must present (`Authorization:
+//! Bearer …` or `?token=…`, the latter for EventSource). Requests whose Host is
+//! not this loopback address are refused, which stops DNS-rebinding pages.
+//! The UI is embedded in the binary, so an installed `engram` serves it from
+//! anywhere; its responses carry the same strict Content-Security-Policy as
+//! the desktop window.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::{HeaderValue, StatusCode, header, request::Parts};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use engram_core::api::{
+    Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportFile,
+    ExportRequest, LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest,
+    SettingField, Status, VerifyReport,
+};
+use engram_core::runtime::Settings;
+use engram_core::{Error, ErrorCode, snapshot};
+use serde::de::DeserializeOwned;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_stream::StreamExt;
+
+/// The same policy as the desktop window's, with `connect-src 'self'` for the API.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'";
+
+/// The built UI (`ui/dist`), compiled into the binary.
+#[derive(rust_embed::RustEmbed)]
+#[folder = "../../ui/dist"]
+struct Ui;
+
+/// What the server holds.
+pub struct Server {
+    pub api: Arc<Api>,
+    pub token: String,
+    /// `127.0.0.1:<port>`: the only Host (besides `localhost:<port>`) accepted.
+    pub host: String,
+    /// Serve the UI from this directory instead of the embedded copy.
+    pub ui_dir: Option<PathBuf>,
+}
+
+type Shared = Arc<Server>;
+
+/// The whole application: `/api/…` behind the token, the UI around it, all
+/// behind the Host check.
+pub fn router(server: Shared) -> Router {
+    let api = Router::new()
+        .route("/status", get(status))
+        .route("/backups", get(list_backups).post(create_backup))
+        .route("/backups/{id}", get(get_backup).delete(delete_backup))
+        .route("/backups/{id}/restore", post(restore_backup))
+        .route("/backups/{id}/pin", post(pin_backup))
+        .route("/backups/{id}/unpin", post(unpin_backup))
+        .route("/backups/{id}/label", put(label_backup))
+        .route("/backups/{id}/export", get(export_backup))
+        .route("/import", post(import_snapshot))
+        .route("/verify", post(verify))
+        .route("/settings", get(get_settings).put(put_settings))
+        .route("/settings/schema", get(settings_schema))
+        .route("/events", get(events))
+        .fallback(unknown_route)
+        .layer(DefaultBodyLimit::max(
+            snapshot::MAX_SNAPSHOT_BYTES.min(256 << 20) as usize,
+        ))
+        .route_layer(middleware::from_fn_with_state(server.clone(), require_token));
+    Router::new()
+        .nest("/api", api)
+        .fallback(get(static_file))
+        .layer(middleware::from_fn_with_state(
+            server.clone(),
+            require_loopback_host,
+        ))
+        .with_state(server)
+}
+
+// ----- handlers: parse, call one API function, reply ------------------------
+
+async fn status(State(s): State<Shared>) -> Reply<Status> {
+    Reply(s.api.status().await)
+}
+
+async fn list_backups(State(s): State<Shared>, Query(q): Query<ListBackupsQuery>) -> Reply<BackupPage> {
+    match ListBackups::try_from(q) {
+        Ok(req) => Reply(s.api.list_backups(req).await),
+        Err(e) => Reply(Err(e.into())),
+    }
+}
+
+async fn get_backup(State(s): State<Shared>, Id(id): Id) -> Reply<Backup> {
+    Reply(s.api.get_backup(id).await)
+}
+
+async fn create_backup(State(s): State<Shared>, Body(req): Body<CreateBackup>) -> Reply<Backup> {
+    Reply(s.api.create_backup(req).await)
+}
+
+async fn restore_backup(State(s): State<Shared>, Id(id): Id, Body(req): Body<RestoreRequest>) -> Reply<RestoreReport> {
+    Reply(s.api.restore_backup(id, req).await)
+}
+
+async fn pin_backup(State(s): State<Shared>, Id(id): Id) -> Reply<Backup> {
+    Reply(s.api.set_pinned(id, true).await)
+}
+
+async fn unpin_backup(State(s): State<Shared>, Id(id): Id) -> Reply<Backup> {
+    Reply(s.api.set_pinned(id, false).await)
+}
+
+async fn label_backup(State(s): State<Shared>, Id(id): Id, Body(req): Body<LabelRequest>) -> Reply<Backup> {
+    Reply(s.api.set_label(id, req).await)
+}
+
+async fn delete_backup(State(s): State<Shared>, Id(id): Id) -> Reply<Deleted> {
+    Reply(s.api.delete_backup(id).await)
+}
+
+async fn export_backup(State(s): State<Shared>, Id(id): Id, Query(req): Query<ExportRequest>) -> Download {
+    Download(s.api.export_backup(id, req).await)
+}
+
+async fn import_snapshot(State(s): State<Shared>, body: Bytes) -> Reply<Backup> {
+    Reply(s.api.import_snapshot(&body).await)
+}
+
+async fn verify(State(s): State<Shared>) -> Reply<VerifyReport> {
+    Reply(s.api.verify().await)
+}
+
+async fn get_settings(State(s): State<Shared>) -> Reply<Settings> {
+    Reply(s.api.settings().await)
+}
+
+async fn put_settings(State(s): State<Shared>, Body(settings): Body<Settings>) -> Reply<Settings> {
+    Reply(s.api.update_settings(settings).await)
+}
+
+async fn settings_schema(State(s): State<Shared>) -> Reply<Vec<SettingField>> {
+    Reply(Ok(s.api.settings_schema()))
+}
+
+async fn events(State(s): State<Shared>) -> Response {
+    match s.api.events() {
+        Ok(events) => Sse::new(events.map(|ev| SseEvent::default().json_data(ev)))
+            .keep_alive(KeepAlive::default())
+            .into_response(),
+        Err(e) => Reply::<()>(Err(e)).into_response(),
+    }
+}
+
+async fn unknown_route(uri: axum::http::Uri) -> Reply<()> {
+    Reply(Err(Error::NotFound { what: "API route", id: uri.path().to_string() }.into()))
+}
+
+// ----- replies -----------------------------------------------------------------
+
+/// An API result as an HTTP response: the value as JSON, or `{code, message}`
+/// with the code's status.
+pub struct Reply<T>(pub ApiResult<T>);
+
+impl<T: serde::Serialize> IntoResponse for Reply<T> {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Ok(v) => axum::Json(v).into_response(),
+            Err(e) => error_response(e),
+        }
+    }
+}
+
+fn error_response(e: ApiError) -> Response {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(e)).into_response()
+}
+
+/// An export as a file download.
+struct Download(ApiResult<ExportFile>);
+
+impl IntoResponse for Download {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Ok(f) => {
+                let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", f.file_name))
+                    .unwrap_or(HeaderValue::from_static("attachment"));
+                (
+                    [
+                        (header::CONTENT_TYPE, HeaderValue::from_static(f.media_type)),
+                        (header::CONTENT_DISPOSITION, disposition),
+                    ],
+                    f.bytes,
+                )
+                    .into_response()
+            }
+            Err(e) => error_response(e),
+        }
+    }
+}
+
+// ----- extractors whose refusals are API errors -----------------------------------
+
+/// A backup id from the path; anything else is `invalid_input`.
+struct Id(i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = Reply<()>;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<i64>::from_request_parts(parts, state)
+            .await
+            .map(|p| Id(p.0))
+            .map_err(|e| invalid(format!("backup id: {e}")))
+    }
+}
+
+/// A query string; a malformed one is `invalid_input`.
+struct Query<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = Reply<()>;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| invalid(format!("query: {}", e.body_text())))
+    }
+}
+
+/// A JSON body; an empty body is the request's default, malformed JSON is
+/// `invalid_input`.
+struct Body<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for Body<T> {
+    type Rejection = Reply<()>;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| Reply(Err(ApiError::new(ErrorCode::TooLarge, e.body_text()))))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Body(T::default()));
+        }
+        serde_json::from_slice(&bytes)
+            .map(Body)
+            .map_err(|e| invalid(format!("request body: {e}")))
+    }
+}
+
+fn invalid(message: String) -> Reply<()> {
+    Reply(Err(Error::InvalidInput(message).into()))
+}
+
+// ----- guards ------------------------------------------------------------------------
+
+async fn require_loopback_host(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let port = s.host.rsplit(':').next().unwrap_or("");
+    if host == s.host || host == format!("localhost:{port}") {
+        next.run(req).await
+    } else {
+        error_response(ApiError::new(ErrorCode::ForbiddenHost, "requests must address 127.0.0.1 or localhost"))
+    }
+}
+
+async fn require_token(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let query = req.uri().query().and_then(|q| {
+        q.split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .find(|(k, _)| *k == "token")
+            .map(|(_, v)| v.to_owned())
+    });
+    let presented = bearer.or(query).unwrap_or_default();
+    if constant_time_eq(presented.as_bytes(), s.token.as_bytes()) {
+        next.run(req).await
+    } else {
+        error_response(ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing or wrong token (use the URL `engram serve` printed)",
+        ))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+// ----- the UI ------------------------------------------------------------------------
+
+async fn static_file(State(s): State<Shared>, uri: axum::http::Uri) -> Response {
+    let path = uri.path().trim_start_matches('/');
+    let path = if path.is_empty() { "index.html" } else { path };
+    let file = match &s.ui_dir {
+        None => Ui::get(path).map(|f| f.data.into_owned()),
+        // Plain names only: no parent or hidden components.
+        Some(_) if path.split('/').any(|c| c.is_empty() || c == ".." || c.starts_with('.')) => None,
+        Some(dir) => tokio::fs::read(dir.join(path)).await.ok(),
+    };
+    let Some(bytes) = file else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let mime = mime_guess::from_path(path).first_or_octet_stream().to_string();
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream"))),
+            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
+            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+//! The one API of Engram. Every front door — the HTTP server of `engram
+//! serve`, the desktop app's IPC commands, the `engram` CLI — parses its
+//! input, calls one function here and hands back the typed result or the
+//! [`ApiError`]. No front door builds JSON or maps errors by hand.
+//!
+//! - [`Api`] serves a running [`Runtime`] (HTTP and desktop).
+//! - [`Offline`] serves a data directory no process is running (the CLI's
+//!   `status` and `backups …` commands); changes take the writer lock.
+//! - [`types`] holds the request and response structs; [`typescript`]
+//!   renders them for the UI.
+//!
+//! Must not: know about HTTP, Tauri or terminals; hold any state of its own.
+
+mod offline;
+pub mod types;
+pub mod typescript;
+
+pub use offline::Offline;
+pub use types::*;
+
+use crate::runtime::{Event, Runtime, RuntimeOptions, Settings};
+use crate::snapshot;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
+
+/// The API over a running runtime — or over the reason it could not start,
+/// which every call then reports (the desktop window stays up to show it).
+pub struct Api {
+    runtime: Result<Runtime, ApiError>,
+}
+
+impl Api {
+    /// Serves a running runtime.
+    pub fn new(runtime: Runtime) -> Api {
+        Api {
+            runtime: Ok(runtime),
+        }
+    }
+
+    /// Starts the runtime; a failure is kept and reported by every call.
+    pub async fn start(opts: RuntimeOptions) -> Api {
+        Api {
+            runtime: Runtime::start(opts).await.map_err(ApiError::from),
+        }
+    }
+
+    /// The runtime, or why there is none.
+    pub fn runtime(&self) -> ApiResult<&Runtime> {
+        self.runtime.as_ref().map_err(Clone::clone)
+    }
+
+    /// The engines, their latest metrics and saves, and what start-up found.
+    pub async fn status(&self) -> ApiResult<Status> {
+        let rt = self.runtime()?;
+        let (saved, backups) = rt
+            .with_store(|s| Ok((s.live_metrics()?, s.count_backups()?)))
+            .await?;
+        let engines = rt
+            .metrics()
+            .into_iter()
+            .map(|(name, metrics)| {
+                let saved_at = saved.get(&name).map(|(_, at)| crate::rfc3339(*at));
+                (name, EngineStatus { metrics, saved_at })
+            })
+            .collect();
+        let saved_at_ms = saved.values().map(|(_, at)| *at).max();
+        Ok(Status {
+            engines,
+            saved_at: saved_at_ms.map(crate::rfc3339),
+            saved_at_ms,
+            running: true,
+            pid: Some(std::process::id().to_string()),
+            backups,
+            data_dir: rt.data_dir().display().to_string(),
+            startup: Some(rt.startup_report().clone()),
+        })
+    }
+
+    /// One page of backups, newest first.
+    pub async fn list_backups(&self, req: ListBackups) -> ApiResult<BackupPage> {
+        let q = req.into_query();
+        let page = self
+            .runtime()?
+            .with_store(move |s| s.list_backups(&q))
+            .await?;
+        Ok(page_view(&page))
+    }
+
+    /// One backup.
+    pub async fn get_backup(&self, id: i64) -> ApiResult<Backup> {
+        let b = self.runtime()?.with_store(move |s| s.get_backup(id)).await?;
+        Ok(Backup::from(&b))
+    }
+
+    /// A `manual` backup of the engines as they are now.
+    pub async fn create_backup(&self, req: CreateBackup) -> ApiResult<Backup> {
+        let b = self.runtime()?.backup_now(req.label).await?;
+        Ok(Backup::from(&b))
+    }
+
+    /// Restores a backup (all engines or one) after a `pre-restore` backup.
+    pub async fn restore_backup(&self, id: i64, req: RestoreRequest) -> ApiResult<RestoreReport> {
+        let r = self.runtime()?.restore(id, req.engine).await?;
+        Ok(RestoreReport {
+            from_backup: r.from_backup,
+            engines: r.engines,
+            pre_restore_backup: Some(r.pre_restore_backup),
+        })
+    }
+
+    /// Pins (retention never deletes it) or unpins a backup.
+    pub async fn set_pinned(&self, id: i64, pinned: bool) -> ApiResult<Backup> {
+        self.change_backup(id, move |s| s.set_pinned(id, pinned))
+            .await
+    }
+
+    /// Sets or clears a backup's label.
+    pub async fn set_label(&self, id: i64, req: LabelRequest) -> ApiResult<Backup> {
+        self.change_backup(id, move |s| s.set_label(id, req.label.as_deref()))
+            .await
+    }
+
+    /// Deletes a backup; protected ones are refused with the reason.
+    pub async fn delete_backup(&self, id: i64) -> ApiResult<Deleted> {
+        self.runtime()?
+            .with_store(move |s| s.delete_backup(id))
+            .await?;
+        Ok(Deleted { deleted: id })
+    }
+
+    /// A backup as a portable file, in memory.
+    pub async fn export_backup(&self, id: i64, req: ExportRequest) -> ApiResult<ExportFile> {
+        let format = req.format;
+        let bytes = self
+            .runtime()?
+            .with_store(move |s| snapshot::export_backup(s, id, format))
+            .await?;
+        Ok(ExportFile {
+            file_name: export_file_name(id, format),
+            media_type: format.media_type(),
+            bytes,
+        })
+    }
+
+    /// A backup written to a file the user chose.
+    pub async fn export_backup_to(
+        &self,
+        id: i64,
+        req: ExportRequest,
+        path: PathBuf,
+    ) -> ApiResult<Exported> {
+        let shown = path.display().to_string();
+        let bytes = self
+            .runtime()?
+            .with_store(move |s| snapshot::export_to_file(s, id, req.format, &path))
+            .await?;
+        Ok(Exported {
+            id,
+            path: shown,
+            bytes,
+        })
+    }
+
+    /// Checks a snapshot file completely, then adds it as an `imported` backup.
+    pub async fn import_snapshot(&self, bytes: &[u8]) -> ApiResult<Backup> {
+        let rt = self.runtime()?;
+        let snap = snapshot::parse(bytes)?;
+        let b = rt
+            .with_store(move |s| {
+                let id = s.import_snapshot(&snap, crate::now_ms())?;
+                s.get_backup(id)
+            })
+            .await?;
+        Ok(Backup::from(&b))
+    }
+
+    /// Verifies the database and every stored state.
+    pub async fn verify(&self) -> ApiResult<VerifyReport> {
+        Ok(self
+            .runtime()?
+            .with_store(|s| s.verify_all(true))
+            .await?)
+    }
+
+    /// The settings in force.
+    pub async fn settings(&self) -> ApiResult<Settings> {
+        Ok(self.runtime()?.settings().await?)
+    }
+
+    /// Validates, saves and applies new settings.
+    pub async fn update_settings(&self, settings: Settings) -> ApiResult<Settings> {
+        Ok(self.runtime()?.update_settings(settings).await?)
+    }
+
+    /// What each setting is, its range and help text.
+    pub fn settings_schema(&self) -> Vec<SettingField> {
+        Settings::fields()
+    }
+
+    /// Every event from now on. A listener that falls behind skips what it
+    /// missed (the next metrics event carries the full picture again).
+    pub fn events(&self) -> ApiResult<impl Stream<Item = Event> + Send + 'static + use<>> {
+        let rx = self.runtime()?.subscribe();
+        Ok(BroadcastStream::new(rx).filter_map(|e| e.ok()))
+    }
+
+    /// Saves a final time and stops the engines.
+    pub async fn stop(&self) -> ApiResult<()> {
+        Ok(self.runtime()?.stop().await?)
+    }
+
+    async fn change_backup(
+        &self,
+        id: i64,
+        change: impl FnOnce(&mut crate::Store) -> crate::Result<()> + Send + 'static,
+    ) -> ApiResult<Backup> {
+        let b = self
+            .runtime()?
+            .with_store(move |s| {
+                change(s)?;
+                s.get_backup(id)
+            })
+            .await?;
+        Ok(Backup::from(&b))
+    }
+}
+
+/// The report of a verification.
+pub type VerifyReport = crate::store::IntegrityReport;
+
+/// The file name an export is offered under.
+pub fn export_file_name(id: i64, format: snapshot::SnapshotFormat) -> String {
+    format!("engram-backup-{id}.{}", format.extension())
+}
+
+impl ListBackups {
+    /// The store query, with the API's defaults.
+    pub fn into_query(self) -> crate::store::BackupQuery {
+        crate::store::BackupQuery {
+            kinds: self.kinds,
+            engine: self.engine,
+            after: self.after,
+            offset: self.offset.unwrap_or(0),
+            limit: self.limit.unwrap_or(50),
+        }
+    }
+}
+
+pub(crate) fn page_view(p: &crate::store::BackupPage) -> BackupPage {
+    BackupPage {
+        items: p.items.iter().map(Backup::from).collect(),
+        next: p.next,
+        total: p.total,
+    }
+}
+
+/// Metrics per engine from a live-state listing.
+pub(crate) fn engine_statuses(
+    live: &BTreeMap<String, (crate::Metrics, i64)>,
+) -> BTreeMap<String, EngineStatus> {
+    live.iter()
+        .map(|(name, (metrics, at))| {
+            (
+                name.clone(),
+                EngineStatus {
+                    metrics: metrics.clone(),
+                    saved_at: Some(crate::rfc3339(*at)),
+                },
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

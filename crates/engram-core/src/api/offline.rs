@@ -1,0 +1,151 @@
+//! The API over a data directory that no process is running: the `engram`
+//! CLI's `status` and `backups …`. Reads open the store read-only and work
+//! while another process runs the engines; changes take the data directory's
+//! writer lock and are refused (`locked`) while `run`/`serve`/the app hold it.
+
+use super::{
+    Backup, CreateBackup, Deleted, ExportRequest, Exported, LabelRequest, ListBackups,
+    RestoreReport, RestoreRequest, Status, VerifyReport, engine_statuses,
+};
+use crate::error::{Error, Result};
+use crate::runtime::{DB_FILE, DataDirLock};
+use crate::store::BackupKind;
+use crate::{Store, snapshot};
+use std::path::{Path, PathBuf};
+
+/// A data directory, served without running its engines.
+#[derive(Clone, Debug)]
+pub struct Offline {
+    data_dir: PathBuf,
+}
+
+impl Offline {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Offline {
+        Offline {
+            data_dir: data_dir.into(),
+        }
+    }
+
+    /// The saved state of every engine, and whether a process runs them.
+    pub fn status(&self) -> Result<Status> {
+        let store = self.open_read()?;
+        let live = store.live_metrics()?;
+        let saved_at_ms = live.values().map(|(_, at)| *at).max();
+        let pid = DataDirLock::is_held(&self.data_dir);
+        Ok(Status {
+            engines: engine_statuses(&live),
+            saved_at: saved_at_ms.map(crate::rfc3339),
+            saved_at_ms,
+            running: pid.is_some(),
+            pid,
+            backups: store.count_backups()?,
+            data_dir: self.data_dir.display().to_string(),
+            startup: None,
+        })
+    }
+
+    /// Backups newest first, following pages until `max` (all when None).
+    pub fn list_backups(&self, req: ListBackups, max: Option<u64>) -> Result<Vec<Backup>> {
+        let store = self.open_read()?;
+        let mut q = req.into_query();
+        q.limit = 1000;
+        let max = max.unwrap_or(u64::MAX);
+        let mut items = Vec::new();
+        loop {
+            let page = store.list_backups(&q)?;
+            items.extend(page.items.iter().map(Backup::from));
+            match page.next {
+                Some(c) if (items.len() as u64) < max => q.after = Some(c),
+                _ => break,
+            }
+        }
+        items.truncate(max.min(usize::MAX as u64) as usize);
+        Ok(items)
+    }
+
+    /// A `manual` backup of the saved live state.
+    pub fn create_backup(&self, req: CreateBackup) -> Result<Backup> {
+        let (mut store, _lock) = self.open_write()?;
+        let id = store.backup_live(BackupKind::Manual, crate::now_ms(), req.label, None)?;
+        Ok(Backup::from(&store.get_backup(id)?))
+    }
+
+    /// Makes a backup's states live (after a `pre-restore` backup).
+    pub fn restore_backup(&self, id: i64, req: RestoreRequest) -> Result<RestoreReport> {
+        let (mut store, _lock) = self.open_write()?;
+        let (pre, engines) = store.restore_to_live(id, req.engine.as_deref(), crate::now_ms())?;
+        Ok(RestoreReport {
+            from_backup: id,
+            engines,
+            pre_restore_backup: pre,
+        })
+    }
+
+    /// Writes a backup to a portable file.
+    pub fn export_backup_to(&self, id: i64, req: ExportRequest, path: &Path) -> Result<Exported> {
+        let store = self.open_read()?;
+        let bytes = snapshot::export_to_file(&store, id, req.format, path)?;
+        Ok(Exported {
+            id,
+            path: path.display().to_string(),
+            bytes,
+        })
+    }
+
+    /// Checks a snapshot file completely, then imports it as an `imported` backup.
+    pub fn import_file(&self, file: &Path) -> Result<Backup> {
+        // Checked before the lock is taken or the store touched.
+        let snap = snapshot::read_file(file)?;
+        let (mut store, _lock) = self.open_write()?;
+        let id = store.import_snapshot(&snap, crate::now_ms())?;
+        Ok(Backup::from(&store.get_backup(id)?))
+    }
+
+    /// Verifies the database and every stored state.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.open_read()?.verify_all(true)
+    }
+
+    /// Pins or unpins a backup.
+    pub fn set_pinned(&self, id: i64, pinned: bool) -> Result<Backup> {
+        let (mut store, _lock) = self.open_write()?;
+        store.set_pinned(id, pinned)?;
+        Ok(Backup::from(&store.get_backup(id)?))
+    }
+
+    /// Sets or clears a backup's label.
+    pub fn set_label(&self, id: i64, req: LabelRequest) -> Result<Backup> {
+        let (mut store, _lock) = self.open_write()?;
+        store.set_label(id, req.label.as_deref())?;
+        Ok(Backup::from(&store.get_backup(id)?))
+    }
+
+    /// Deletes a backup; protected ones are refused with the reason.
+    pub fn delete_backup(&self, id: i64) -> Result<Deleted> {
+        let (mut store, _lock) = self.open_write()?;
+        store.delete_backup(id)?;
+        Ok(Deleted { deleted: id })
+    }
+
+    fn db(&self) -> Result<PathBuf> {
+        let db = self.data_dir.join(DB_FILE);
+        if db.exists() {
+            Ok(db)
+        } else {
+            Err(Error::NotFound {
+                what: "Engram data in",
+                id: format!("{} (run `engram run` first)", self.data_dir.display()),
+            })
+        }
+    }
+
+    fn open_read(&self) -> Result<Store> {
+        Store::open_read_only(self.db()?)
+    }
+
+    fn open_write(&self) -> Result<(Store, DataDirLock)> {
+        let db = self.db()?;
+        let lock = DataDirLock::acquire(&self.data_dir)?;
+        Ok((Store::open(db)?, lock))
+    }
+}

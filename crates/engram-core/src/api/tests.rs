@@ -1,0 +1,1 @@
+//! The API over a real runtime on a real SQLite file.

@@ -1,0 +1,111 @@
+//! The desktop app's IPC commands. Each takes the API from Tauri's state,
+//! calls one `engram_core::api` function and returns its typed result or
+//! `ApiError` (`{code, message}`) — nothing else. Bytes cross as raw IPC
+//! bodies (`tauri::ipc::Request` / `Response`), not JSON arrays of numbers.
+
+use engram_core::api::{
+    Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
+    LabelRequest, ListBackups, RestoreReport, RestoreRequest, SettingField, Status, VerifyReport,
+};
+use engram_core::runtime::Settings;
+use engram_core::Error;
+use tauri::State;
+use tauri::ipc::{InvokeBody, Request, Response};
+
+#[tauri::command]
+pub async fn status(api: State<'_, Api>) -> ApiResult<Status> {
+    api.status().await
+}
+
+#[tauri::command]
+pub async fn list_backups(api: State<'_, Api>, query: ListBackups) -> ApiResult<BackupPage> {
+    api.list_backups(query).await
+}
+
+#[tauri::command]
+pub async fn get_backup(api: State<'_, Api>, id: i64) -> ApiResult<Backup> {
+    api.get_backup(id).await
+}
+
+#[tauri::command]
+pub async fn create_backup(api: State<'_, Api>, request: CreateBackup) -> ApiResult<Backup> {
+    api.create_backup(request).await
+}
+
+#[tauri::command]
+pub async fn restore_backup(
+    api: State<'_, Api>,
+    id: i64,
+    request: RestoreRequest,
+) -> ApiResult<RestoreReport> {
+    api.restore_backup(id, request).await
+}
+
+#[tauri::command]
+pub async fn set_pinned(api: State<'_, Api>, id: i64, pinned: bool) -> ApiResult<Backup> {
+    api.set_pinned(id, pinned).await
+}
+
+#[tauri::command]
+pub async fn set_label(api: State<'_, Api>, id: i64, request: LabelRequest) -> ApiResult<Backup> {
+    api.set_label(id, request).await
+}
+
+#[tauri::command]
+pub async fn delete_backup(api: State<'_, Api>, id: i64) -> ApiResult<Deleted> {
+    api.delete_backup(id).await
+}
+
+/// The export's bytes as a raw IPC response (an `ArrayBuffer` in the page).
+#[tauri::command]
+pub async fn export_backup(
+    api: State<'_, Api>,
+    id: i64,
+    request: ExportRequest,
+) -> ApiResult<Response> {
+    Ok(Response::new(api.export_backup(id, request).await?.bytes))
+}
+
+/// Writes an export to the path the user chose in the native save dialog.
+#[tauri::command]
+pub async fn export_backup_to(
+    api: State<'_, Api>,
+    id: i64,
+    request: ExportRequest,
+    path: std::path::PathBuf,
+) -> ApiResult<Exported> {
+    api.export_backup_to(id, request, path).await
+}
+
+/// The snapshot file arrives as the raw IPC body.
+#[tauri::command]
+pub async fn import_snapshot(api: State<'_, Api>, body: Request<'_>) -> ApiResult<Backup> {
+    match body.body() {
+        InvokeBody::Raw(bytes) => api.import_snapshot(bytes).await,
+        InvokeBody::Json(_) => Err(not_raw()),
+    }
+}
+
+#[tauri::command]
+pub async fn verify(api: State<'_, Api>) -> ApiResult<VerifyReport> {
+    api.verify().await
+}
+
+#[tauri::command]
+pub async fn get_settings(api: State<'_, Api>) -> ApiResult<Settings> {
+    api.settings().await
+}
+
+#[tauri::command]
+pub async fn put_settings(api: State<'_, Api>, settings: Settings) -> ApiResult<Settings> {
+    api.update_settings(settings).await
+}
+
+#[tauri::command]
+pub fn settings_schema(api: State<'_, Api>) -> Vec<SettingField> {
+    api.settings_schema()
+}
+
+fn not_raw() -> ApiError {
+    Error::InvalidInput("import expects the snapshot file as raw bytes".into()).into()
+}

@@ -1,0 +1,99 @@
+//! The desktop commands through Tauri's own IPC, on the mock runtime (no
+//! window system needed): every answer is the core API's typed value, every
+//! refusal its `{code, message}`, and bytes cross as raw bodies.
+
+use engram_core::api::Api;
+use engram_core::runtime::RuntimeOptions;
+use serde_json::{Value, json};
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{INVOKE_KEY, get_ipc_response, mock_builder, mock_context, noop_assets};
+use tauri::webview::InvokeRequest;
+use tauri::{Manager, WebviewWindowBuilder};
+
+fn request(cmd: &str, body: InvokeBody) -> InvokeRequest {
+    InvokeRequest {
+        cmd: cmd.into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        url: "tauri://localhost".parse().expect("url"),
+        body,
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    }
+}
+
+#[test]
+fn commands_answer_with_the_api_types_and_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = RuntimeOptions::new(dir.path());
+    opts.pace = std::time::Duration::from_millis(1);
+    let api = tauri::async_runtime::block_on(Api::start(opts));
+    assert!(api.runtime().is_ok(), "runtime starts");
+    let app = engram_desktop::with_commands(mock_builder())
+        .build(mock_context(noop_assets()))
+        .expect("app");
+    app.manage(api);
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .expect("window");
+    let call = |cmd: &str, body: InvokeBody| get_ipc_response(&window, request(cmd, body));
+    let ok = |cmd: &str, args: Value| -> Value {
+        call(cmd, args.into())
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"))
+            .deserialize()
+            .expect("json")
+    };
+    let err = |cmd: &str, body: InvokeBody| -> Value {
+        call(cmd, body).expect_err(cmd)
+    };
+
+    let status = ok("status", json!({}));
+    assert_eq!(status["running"], true);
+    assert!(status["engines"]["zap"]["metrics"].is_object(), "{status}");
+    assert_eq!(status["data_dir"], dir.path().display().to_string());
+
+    let page = ok("list_backups", json!({"query": {"kinds": ["initial"], "limit": 10}}));
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["items"][0]["kind"], "initial");
+
+    let manual = ok("create_backup", json!({"request": {"label": "from ipc"}}));
+    assert_eq!(manual["kind"], "manual");
+    let id = manual["id"].as_i64().expect("id");
+
+    // Export: raw bytes out; import: raw bytes in.
+    let file = call("export_backup", json!({"id": id, "request": {"format": "binary"}}).into())
+        .expect("export");
+    let bytes = match file {
+        tauri::ipc::InvokeResponseBody::Raw(b) => b,
+        other => panic!("export should be raw bytes, got {other:?}"),
+    };
+    assert!(bytes.starts_with(b"ENGRAMSN"));
+    let imported: Value = call("import_snapshot", InvokeBody::Raw(bytes))
+        .expect("import")
+        .deserialize()
+        .expect("json");
+    assert_eq!(imported["kind"], "imported");
+
+    // Refusals carry the API's codes, unchanged.
+    let bad = err("import_snapshot", InvokeBody::Raw(b"not a snapshot".to_vec()));
+    assert_eq!(bad["code"], "invalid_snapshot", "{bad}");
+    let json_body = err("import_snapshot", json!({"bytes": [1, 2]}).into());
+    assert_eq!(json_body["code"], "invalid_input", "{json_body}");
+    assert_eq!(err("get_backup", json!({"id": 999_999}).into())["code"], "not_found");
+    let protected = err("delete_backup", json!({"id": 1}).into());
+    assert_eq!(protected["code"], "protected");
+
+    let schema = ok("settings_schema", json!({}));
+    assert!(schema.as_array().is_some_and(|f| f.len() >= 10));
+    let mut settings = ok("get_settings", json!({}));
+    settings["orchestrator_every"] = json!(0);
+    let refused = err("put_settings", json!({"settings": settings}).into());
+    assert_eq!(refused["code"], "invalid_input");
+    assert!(refused["message"].as_str().is_some_and(|m| m.contains("orchestrator_every")));
+
+    let api = app.state::<Api>();
+    tauri::async_runtime::block_on(api.stop()).expect("stop");
+    // After the engines stop, calls report it instead of hanging.
+    let stopped = err("create_backup", json!({"request": {}}).into());
+    assert_eq!(stopped["code"], "runtime_stopped", "{stopped}");
+}

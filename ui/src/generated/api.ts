@@ -1,0 +1,364 @@
+// Generated from the Rust API types by `engram_core::api::typescript`; do not edit.
+// Regenerate: UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript
+
+export type Metrics = Record<string, number>;
+
+export type ErrorCode = "database" | "newer_schema" | "locked" | "db_locked" | "not_found" | "protected" | "corrupt_state" | "corrupt_database" | "invalid_snapshot" | "unsupported_format" | "too_large" | "disk_full" | "read_only" | "io" | "encode" | "invalid_input" | "runtime_stopped" | "internal" | "unauthorized" | "forbidden_host";
+
+export type ApiError = { code: ErrorCode, message: string, };
+
+export type BackupKind = "initial" | "periodic" | "breakthrough" | "manual" | "pre-restore" | "imported";
+
+export type Breakthrough = { engine: string, rule: string, metric: string, value: number, step: number, };
+
+export type Cursor = { created_at_ms: number, id: number, };
+
+export type Backup = { id: number, kind: BackupKind, 
+/**
+ * RFC 3339, UTC.
+ */
+created_at: string, created_at_ms: number, label: string | null, pinned: boolean, 
+/**
+ * The engines it holds, by name.
+ */
+engines: Array<string>, 
+/**
+ * Each engine's metrics at that instant.
+ */
+metrics: { [key in string]: Metrics }, 
+/**
+ * Encoded size of all its states, bytes.
+ */
+size: number, breakthrough: Breakthrough | null, 
+/**
+ * For imported backups: the source file's manifest summary.
+ */
+origin: unknown, };
+
+export type BackupPage = { items: Array<Backup>, 
+/**
+ * Pass as `after` for the next page; null on the last page.
+ */
+next: Cursor | null, 
+/**
+ * How many backups match the filters in all.
+ */
+total: number, };
+
+export type ListBackups = { 
+/**
+ * Only these kinds (empty: all).
+ */
+kinds: Array<BackupKind>, 
+/**
+ * Only backups holding this engine.
+ */
+engine: string | null, 
+/**
+ * Page size (default 50, at most 1000).
+ */
+limit: number | null, 
+/**
+ * Skip this many (for jumping; prefer `after` for scrolling).
+ */
+offset: number | null, 
+/**
+ * Start after this position (keyset paging).
+ */
+after: Cursor | null, };
+
+export type CreateBackup = { label: string | null, };
+
+export type RestoreRequest = { engine: string | null, };
+
+export type LabelRequest = { label: string | null, };
+
+export type SnapshotFormat = "json" | "binary";
+
+export type ExportRequest = { format: SnapshotFormat, };
+
+export type Exported = { id: number, path: string, bytes: number, };
+
+export type Deleted = { deleted: number, };
+
+export type RestoreReport = { from_backup: number, engines: Array<string>, 
+/**
+ * The backup that undoes this restore (null when nothing was live before).
+ */
+pre_restore_backup: number | null, };
+
+export type SkipNote = { engine: string, 
+/**
+ * "live" or `"backup <id>"`.
+ */
+what: string, code: ErrorCode, detail: string, };
+
+export type StartupReport = { 
+/**
+ * True when this data directory had no state: an `initial` backup was taken.
+ */
+first_start: boolean, 
+/**
+ * Engines restored from the live state or a backup, and from where.
+ */
+restored_from: { [key in string]: string }, 
+/**
+ * Damaged states passed over.
+ */
+skipped: Array<SkipNote>, };
+
+export type EngineStatus = { metrics: Metrics, 
+/**
+ * When its live state was last saved (RFC 3339), if ever.
+ */
+saved_at: string | null, };
+
+export type Status = { 
+/**
+ * Latest metrics per engine: live from the running engines, else as saved.
+ */
+engines: { [key in string]: EngineStatus }, 
+/**
+ * Newest live save (RFC 3339), if ever.
+ */
+saved_at: string | null, saved_at_ms: number | null, 
+/**
+ * Engines are running on this data directory (this process or another).
+ */
+running: boolean, 
+/**
+ * The process that runs them, when known.
+ */
+pid: string | null, backups: number, data_dir: string, 
+/**
+ * What happened at start-up (only from the process running the engines).
+ */
+startup: StartupReport | null, };
+
+export type VerifyProblem = { 
+/**
+ * The backup (None for a live state or the database as a whole).
+ */
+backup_id: number | null, engine: string | null, 
+/**
+ * Stable error code, as in [`Error::code`].
+ */
+code: ErrorCode, detail: string, };
+
+export type VerifyReport = { backups_checked: number, states_checked: number, 
+/**
+ * `PRAGMA quick_check` / `integrity_check` said "ok".
+ */
+database_ok: boolean, problems: Array<VerifyProblem>, };
+
+export type RetentionPolicy = { 
+/**
+ * Keep the newest N periodic backups.
+ */
+keep_last_periodic: number, 
+/**
+ * Also keep the newest periodic backup of each of the last N hours that have one.
+ */
+keep_hourly: number, 
+/**
+ * … of each of the last N days (UTC) that have one.
+ */
+keep_daily: number, 
+/**
+ * … of each of the last N weeks (ISO, Monday first) that have one.
+ */
+keep_weekly: number, 
+/**
+ * Keep the newest N pre-restore backups (the undo history of restores).
+ */
+keep_last_pre_restore: number, };
+
+export type Settings = { 
+/**
+ * Autosave interval, seconds (0.05 – 3600).
+ */
+autosave_secs: number, 
+/**
+ * Periodic backup interval, seconds (1 – 30 days).
+ */
+backup_every_secs: number, retention: RetentionPolicy, 
+/**
+ * ZAP: breakthrough when the success rate over the last 100 plans reaches this…
+ */
+zap_success_rate: number, 
+/**
+ * …with at least this many plans.
+ */
+zap_min_plans: number, 
+/**
+ * MDP/ES: breakthrough when best fitness reaches this…
+ */
+mdp_min_fitness: number, 
+/**
+ * …after at least this many generations.
+ */
+mdp_min_generations: number, 
+/**
+ * Orchestrator: a breakthrough every this many cross-system calls.
+ */
+orchestrator_every: number, };
+
+export type SettingKind = "integer" | "number";
+
+export type SettingField = { 
+/**
+ * Path in the settings object, e.g. `retention.keep_daily`.
+ */
+key: string, 
+/**
+ * The fieldset it belongs to.
+ */
+group: string, label: string, help: string, kind: SettingKind, min: number, max: number, };
+
+export type EngramEvent = { "type": "metrics", at_ms: number, engines: { [key in string]: Metrics }, } | { "type": "saved", at_ms: number, } | { "type": "backup_created", backup: Backup, } | { "type": "backups_deleted", ids: number[], } | { "type": "breakthrough", breakthrough: Breakthrough, backup_id: number | null, } | { "type": "restored", from_backup: number, engines: Array<string>, pre_restore_backup: number, } | { "type": "error", code: ErrorCode, message: string, };
+
+/** Every backup kind, in timeline-legend order. */
+export const BACKUP_KINDS: readonly BackupKind[] = [
+  "initial",
+  "periodic",
+  "breakthrough",
+  "manual",
+  "pre-restore",
+  "imported"
+];
+
+/** Every error code the backend sends. */
+export const ERROR_CODES: readonly ErrorCode[] = [
+  "database",
+  "newer_schema",
+  "locked",
+  "db_locked",
+  "not_found",
+  "protected",
+  "corrupt_state",
+  "corrupt_database",
+  "invalid_snapshot",
+  "unsupported_format",
+  "too_large",
+  "disk_full",
+  "read_only",
+  "io",
+  "encode",
+  "invalid_input",
+  "runtime_stopped",
+  "internal",
+  "unauthorized",
+  "forbidden_host"
+];
+
+/** The settings form: one entry per field, in order. */
+export const SETTING_FIELDS: readonly SettingField[] = [
+  {
+    "key": "autosave_secs",
+    "group": "Saving",
+    "label": "Autosave every (seconds)",
+    "help": "How often the live state is saved; a crash loses at most this much.",
+    "kind": "number",
+    "min": 0.05,
+    "max": 3600.0
+  },
+  {
+    "key": "backup_every_secs",
+    "group": "Saving",
+    "label": "Periodic backup every (seconds)",
+    "help": "How often a periodic backup is added to the timeline (at most 30 days).",
+    "kind": "number",
+    "min": 1.0,
+    "max": 2592000.0
+  },
+  {
+    "key": "retention.keep_last_periodic",
+    "group": "Retention",
+    "label": "Keep last periodic",
+    "help": "The newest this many periodic backups are kept.",
+    "kind": "integer",
+    "min": 0.0,
+    "max": 1000000.0
+  },
+  {
+    "key": "retention.keep_hourly",
+    "group": "Retention",
+    "label": "Keep hourly",
+    "help": "Also keep the newest periodic backup of each of the last this many hours.",
+    "kind": "integer",
+    "min": 0.0,
+    "max": 1000000.0
+  },
+  {
+    "key": "retention.keep_daily",
+    "group": "Retention",
+    "label": "Keep daily",
+    "help": "… of each of the last this many days (UTC).",
+    "kind": "integer",
+    "min": 0.0,
+    "max": 1000000.0
+  },
+  {
+    "key": "retention.keep_weekly",
+    "group": "Retention",
+    "label": "Keep weekly",
+    "help": "… of each of the last this many weeks.",
+    "kind": "integer",
+    "min": 0.0,
+    "max": 1000000.0
+  },
+  {
+    "key": "retention.keep_last_pre_restore",
+    "group": "Retention",
+    "label": "Keep last pre-restore",
+    "help": "The newest this many pre-restore backups (the undo history of restores).",
+    "kind": "integer",
+    "min": 0.0,
+    "max": 1000000.0
+  },
+  {
+    "key": "zap_success_rate",
+    "group": "Breakthrough thresholds",
+    "label": "ZAP success rate",
+    "help": "A ZAP breakthrough when its success rate over the last 100 plans reaches this (0–1).",
+    "kind": "number",
+    "min": 0.0,
+    "max": 1.0
+  },
+  {
+    "key": "zap_min_plans",
+    "group": "Breakthrough thresholds",
+    "label": "ZAP minimum plans",
+    "help": "…after at least this many plans.",
+    "kind": "integer",
+    "min": 0.0,
+    "max": 9007199254740991.0
+  },
+  {
+    "key": "mdp_min_fitness",
+    "group": "Breakthrough thresholds",
+    "label": "MDP/ES best fitness",
+    "help": "An MDP/ES breakthrough when the best fitness reaches this (0–1).",
+    "kind": "number",
+    "min": 0.0,
+    "max": 1.0
+  },
+  {
+    "key": "mdp_min_generations",
+    "group": "Breakthrough thresholds",
+    "label": "MDP/ES minimum generations",
+    "help": "…after at least this many ES generations.",
+    "kind": "integer",
+    "min": 0.0,
+    "max": 9007199254740991.0
+  },
+  {
+    "key": "orchestrator_every",
+    "group": "Breakthrough thresholds",
+    "label": "Orchestrator every N calls",
+    "help": "An orchestrator milestone every this many cross-system calls.",
+    "kind": "integer",
+    "min": 1.0,
+    "max": 1000000000000.0
+  }
+];
