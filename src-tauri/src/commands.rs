@@ -3,12 +3,12 @@
 //! `ApiError` (`{code, message}`) — nothing else. Bytes cross as raw IPC
 //! bodies (`tauri::ipc::Request` / `Response`), not JSON arrays of numbers.
 
+use engram_core::Error;
 use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
     LabelRequest, ListBackups, RestoreReport, RestoreRequest, SettingField, Status, VerifyReport,
 };
 use engram_core::runtime::Settings;
-use engram_core::Error;
 use tauri::State;
 use tauri::ipc::{InvokeBody, Request, Response};
 

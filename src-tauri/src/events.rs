@@ -18,14 +18,23 @@ pub fn forward<R: Runtime>(api: &Api, app: AppHandle<R>) {
     };
     tauri::async_runtime::spawn(async move {
         while let Some(ev) = events.next().await {
-            if let Event::Breakthrough { breakthrough: b, backup_id } = &ev {
+            if let Event::Breakthrough {
+                breakthrough: b,
+                backup_id,
+            } = &ev
+            {
                 // Best effort: a desktop without a notification service still works.
-                let backup = backup_id.map(|id| format!(" (backup #{id})")).unwrap_or_default();
+                let backup = backup_id
+                    .map(|id| format!(" (backup #{id})"))
+                    .unwrap_or_default();
                 let _ = app
                     .notification()
                     .builder()
                     .title("Engram: breakthrough backed up")
-                    .body(format!("{} {} = {:.3} at step {}{backup}", b.engine, b.metric, b.value, b.step))
+                    .body(format!(
+                        "{} {} = {:.3} at step {}{backup}",
+                        b.engine, b.metric, b.value, b.step
+                    ))
                     .show();
             }
             let _ = app.emit(EVENT, ev);

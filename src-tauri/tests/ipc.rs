@@ -43,16 +43,17 @@ fn commands_answer_with_the_api_types_and_errors() {
             .deserialize()
             .expect("json")
     };
-    let err = |cmd: &str, body: InvokeBody| -> Value {
-        call(cmd, body).expect_err(cmd)
-    };
+    let err = |cmd: &str, body: InvokeBody| -> Value { call(cmd, body).expect_err(cmd) };
 
     let status = ok("status", json!({}));
     assert_eq!(status["running"], true);
     assert!(status["engines"]["zap"]["metrics"].is_object(), "{status}");
     assert_eq!(status["data_dir"], dir.path().display().to_string());
 
-    let page = ok("list_backups", json!({"query": {"kinds": ["initial"], "limit": 10}}));
+    let page = ok(
+        "list_backups",
+        json!({"query": {"kinds": ["initial"], "limit": 10}}),
+    );
     assert_eq!(page["total"], 1, "{page}");
     assert_eq!(page["items"][0]["kind"], "initial");
 
@@ -61,8 +62,11 @@ fn commands_answer_with_the_api_types_and_errors() {
     let id = manual["id"].as_i64().expect("id");
 
     // Export: raw bytes out; import: raw bytes in.
-    let file = call("export_backup", json!({"id": id, "request": {"format": "binary"}}).into())
-        .expect("export");
+    let file = call(
+        "export_backup",
+        json!({"id": id, "request": {"format": "binary"}}).into(),
+    )
+    .expect("export");
     let bytes = match file {
         tauri::ipc::InvokeResponseBody::Raw(b) => b,
         other => panic!("export should be raw bytes, got {other:?}"),
@@ -75,11 +79,17 @@ fn commands_answer_with_the_api_types_and_errors() {
     assert_eq!(imported["kind"], "imported");
 
     // Refusals carry the API's codes, unchanged.
-    let bad = err("import_snapshot", InvokeBody::Raw(b"not a snapshot".to_vec()));
+    let bad = err(
+        "import_snapshot",
+        InvokeBody::Raw(b"not a snapshot".to_vec()),
+    );
     assert_eq!(bad["code"], "invalid_snapshot", "{bad}");
     let json_body = err("import_snapshot", json!({"bytes": [1, 2]}).into());
     assert_eq!(json_body["code"], "invalid_input", "{json_body}");
-    assert_eq!(err("get_backup", json!({"id": 999_999}).into())["code"], "not_found");
+    assert_eq!(
+        err("get_backup", json!({"id": 999_999}).into())["code"],
+        "not_found"
+    );
     let protected = err("delete_backup", json!({"id": 1}).into());
     assert_eq!(protected["code"], "protected");
 
@@ -89,7 +99,11 @@ fn commands_answer_with_the_api_types_and_errors() {
     settings["orchestrator_every"] = json!(0);
     let refused = err("put_settings", json!({"settings": settings}).into());
     assert_eq!(refused["code"], "invalid_input");
-    assert!(refused["message"].as_str().is_some_and(|m| m.contains("orchestrator_every")));
+    assert!(
+        refused["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("orchestrator_every"))
+    );
 
     let api = app.state::<Api>();
     tauri::async_runtime::block_on(api.stop()).expect("stop");

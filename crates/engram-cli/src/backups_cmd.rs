@@ -80,7 +80,12 @@ pub enum BackupsCommand {
 pub fn run(api: &Offline, cmd: BackupsCommand) -> Result<()> {
     use BackupsCommand as C;
     match cmd {
-        C::List { json, kind, engine, limit } => list(api, json, kind, engine, limit),
+        C::List {
+            json,
+            kind,
+            engine,
+            limit,
+        } => list(api, json, kind, engine, limit),
         C::Create { label, json } => create(api, label, json),
         C::Restore { id, engine, json } => restore(api, id, engine, json),
         C::Export { id, out, format } => export(api, id, out, format),
@@ -153,7 +158,10 @@ fn list(
 
 fn describe(b: &Backup) -> String {
     match (&b.breakthrough, &b.label) {
-        (Some(bt), _) => format!("{} {} = {} at step {}", bt.engine, bt.metric, bt.value, bt.step),
+        (Some(bt), _) => format!(
+            "{} {} = {} at step {}",
+            bt.engine, bt.metric, bt.value, bt.step
+        ),
         (None, Some(l)) => l.clone(),
         (None, None) => String::new(),
     }
@@ -184,7 +192,10 @@ fn restore(api: &Offline, id: i64, engine: Option<String>, json: bool) -> Result
 
 fn export(api: &Offline, id: i64, path: PathBuf, format: SnapshotFormat) -> Result<()> {
     let e = api.export_backup_to(id, ExportRequest { format }, &path)?;
-    out(format!("exported backup {id} to {} ({} bytes)", e.path, e.bytes))
+    out(format!(
+        "exported backup {id} to {} ({} bytes)",
+        e.path, e.bytes
+    ))
 }
 
 fn import(api: &Offline, file: PathBuf, json: bool) -> Result<()> {
@@ -227,7 +238,11 @@ fn verify(api: &Offline, json: bool) -> Result<()> {
 
 fn pin(api: &Offline, id: i64, pinned: bool) -> Result<()> {
     let b = api.set_pinned(id, pinned)?;
-    out(format!("{} backup {}", if pinned { "pinned" } else { "unpinned" }, b.id))
+    out(format!(
+        "{} backup {}",
+        if pinned { "pinned" } else { "unpinned" },
+        b.id
+    ))
 }
 
 fn label_backup(api: &Offline, id: i64, label: Option<String>) -> Result<()> {

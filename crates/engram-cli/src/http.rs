@@ -20,9 +20,9 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use engram_core::api::{
-    Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportFile,
-    ExportRequest, LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest,
-    SettingField, Status, VerifyReport,
+    Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportFile, ExportRequest,
+    LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest, SettingField,
+    Status, VerifyReport,
 };
 use engram_core::runtime::Settings;
 use engram_core::{Error, ErrorCode, snapshot};
@@ -72,7 +72,10 @@ pub fn router(server: Shared) -> Router {
         .layer(DefaultBodyLimit::max(
             snapshot::MAX_SNAPSHOT_BYTES.min(256 << 20) as usize,
         ))
-        .route_layer(middleware::from_fn_with_state(server.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(
+            server.clone(),
+            require_token,
+        ));
     Router::new()
         .nest("/api", api)
         .fallback(get(static_file))
@@ -89,7 +92,10 @@ async fn status(State(s): State<Shared>) -> Reply<Status> {
     Reply(s.api.status().await)
 }
 
-async fn list_backups(State(s): State<Shared>, Query(q): Query<ListBackupsQuery>) -> Reply<BackupPage> {
+async fn list_backups(
+    State(s): State<Shared>,
+    Query(q): Query<ListBackupsQuery>,
+) -> Reply<BackupPage> {
     match ListBackups::try_from(q) {
         Ok(req) => Reply(s.api.list_backups(req).await),
         Err(e) => Reply(Err(e.into())),
@@ -104,7 +110,11 @@ async fn create_backup(State(s): State<Shared>, Body(req): Body<CreateBackup>) -
     Reply(s.api.create_backup(req).await)
 }
 
-async fn restore_backup(State(s): State<Shared>, Id(id): Id, Body(req): Body<RestoreRequest>) -> Reply<RestoreReport> {
+async fn restore_backup(
+    State(s): State<Shared>,
+    Id(id): Id,
+    Body(req): Body<RestoreRequest>,
+) -> Reply<RestoreReport> {
     Reply(s.api.restore_backup(id, req).await)
 }
 
@@ -116,7 +126,11 @@ async fn unpin_backup(State(s): State<Shared>, Id(id): Id) -> Reply<Backup> {
     Reply(s.api.set_pinned(id, false).await)
 }
 
-async fn label_backup(State(s): State<Shared>, Id(id): Id, Body(req): Body<LabelRequest>) -> Reply<Backup> {
+async fn label_backup(
+    State(s): State<Shared>,
+    Id(id): Id,
+    Body(req): Body<LabelRequest>,
+) -> Reply<Backup> {
     Reply(s.api.set_label(id, req).await)
 }
 
@@ -124,11 +138,15 @@ async fn delete_backup(State(s): State<Shared>, Id(id): Id) -> Reply<Deleted> {
     Reply(s.api.delete_backup(id).await)
 }
 
-async fn export_backup(State(s): State<Shared>, Id(id): Id, Query(req): Query<ExportRequest>) -> Download {
+async fn export_backup(
+    State(s): State<Shared>,
+    Id(id): Id,
+    Query(req): Query<ExportRequest>,
+) -> Download {
     Download(s.api.export_backup(id, req).await)
 }
 
-async fn import_snapshot(State(s): State<Shared>, body: Bytes) -> Reply<Backup> {
+async fn import_snapshot(State(s): State<Shared>, Raw(body): Raw) -> Reply<Backup> {
     Reply(s.api.import_snapshot(&body).await)
 }
 
@@ -158,7 +176,11 @@ async fn events(State(s): State<Shared>) -> Response {
 }
 
 async fn unknown_route(uri: axum::http::Uri) -> Reply<()> {
-    Reply(Err(Error::NotFound { what: "API route", id: uri.path().to_string() }.into()))
+    Reply(Err(Error::NotFound {
+        what: "API route",
+        id: uri.path().to_string(),
+    }
+    .into()))
 }
 
 // ----- replies -----------------------------------------------------------------
@@ -177,7 +199,8 @@ impl<T: serde::Serialize> IntoResponse for Reply<T> {
 }
 
 fn error_response(e: ApiError) -> Response {
-    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(e)).into_response()
 }
 
@@ -188,8 +211,9 @@ impl IntoResponse for Download {
     fn into_response(self) -> Response {
         match self.0 {
             Ok(f) => {
-                let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{}\"", f.file_name))
-                    .unwrap_or(HeaderValue::from_static("attachment"));
+                let disposition =
+                    HeaderValue::from_str(&format!("attachment; filename=\"{}\"", f.file_name))
+                        .unwrap_or(HeaderValue::from_static("attachment"));
                 (
                     [
                         (header::CONTENT_TYPE, HeaderValue::from_static(f.media_type)),
@@ -232,6 +256,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
+/// The raw body; one over the size limit is `too_large`.
+struct Raw(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Raw {
+    type Rejection = Reply<()>;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(Raw).map_err(|e| {
+            let code = match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::TooLarge,
+                _ => ErrorCode::InvalidInput,
+            };
+            Reply(Err(ApiError::new(
+                code,
+                format!("request body: {}", e.body_text()),
+            )))
+        })
+    }
+}
+
 /// A JSON body; an empty body is the request's default, malformed JSON is
 /// `invalid_input`.
 struct Body<T>(T);
@@ -239,9 +282,7 @@ struct Body<T>(T);
 impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for Body<T> {
     type Rejection = Reply<()>;
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| Reply(Err(ApiError::new(ErrorCode::TooLarge, e.body_text()))))?;
+        let Raw(bytes) = Raw::from_request(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(T::default()));
         }
@@ -258,12 +299,19 @@ fn invalid(message: String) -> Reply<()> {
 // ----- guards ------------------------------------------------------------------------
 
 async fn require_loopback_host(State(s): State<Shared>, req: Request, next: Next) -> Response {
-    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
     let port = s.host.rsplit(':').next().unwrap_or("");
     if host == s.host || host == format!("localhost:{port}") {
         next.run(req).await
     } else {
-        error_response(ApiError::new(ErrorCode::ForbiddenHost, "requests must address 127.0.0.1 or localhost"))
+        error_response(ApiError::new(
+            ErrorCode::ForbiddenHost,
+            "requests must address 127.0.0.1 or localhost",
+        ))
     }
 }
 
@@ -303,18 +351,36 @@ async fn static_file(State(s): State<Shared>, uri: axum::http::Uri) -> Response 
     let file = match &s.ui_dir {
         None => Ui::get(path).map(|f| f.data.into_owned()),
         // Plain names only: no parent or hidden components.
-        Some(_) if path.split('/').any(|c| c.is_empty() || c == ".." || c.starts_with('.')) => None,
+        Some(_)
+            if path
+                .split('/')
+                .any(|c| c.is_empty() || c == ".." || c.starts_with('.')) =>
+        {
+            None
+        }
         Some(dir) => tokio::fs::read(dir.join(path)).await.ok(),
     };
     let Some(bytes) = file else {
         return (StatusCode::NOT_FOUND, "not found").into_response();
     };
-    let mime = mime_guess::from_path(path).first_or_octet_stream().to_string();
+    let mime = mime_guess::from_path(path)
+        .first_or_octet_stream()
+        .to_string();
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream"))),
-            (header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&mime)
+                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            ),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
         ],
         bytes,
     )

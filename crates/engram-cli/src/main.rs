@@ -9,8 +9,8 @@ mod run_cmd;
 mod serve_cmd;
 
 use clap::{Parser, Subcommand};
-use engram_core::api::Offline;
 use engram_core::Error;
+use engram_core::api::Offline;
 use engram_core::runtime::default_data_dir;
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -134,7 +134,10 @@ where
             _ = deadline => Ok(()),
             _ = shutdown_signal() => Ok(()),
         };
-        let stopped = api.stop().await.map_err(|e| Error::RuntimeStopped(e.to_string()));
+        let stopped = api
+            .stop()
+            .await
+            .map_err(|e| Error::RuntimeStopped(e.to_string()));
         result.and(stopped)
     })
 }

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 
 /// Every code an error, a verification problem, a skip note or an error
 /// event can carry. Serialized in `snake_case` (`"disk_full"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// SQLite failed for a reason not classified below.

@@ -1,0 +1,450 @@
+//! The HTTP API in process (`tower::ServiceExt::oneshot`): every route, the
+//! guards, and every error code with its status — against a real runtime on a
+//! real SQLite file.
+
+use super::*;
+use axum::body::Body as HttpBody;
+use axum::http::{Method, Request as HttpRequest};
+use engram_core::runtime::{Runtime, RuntimeOptions};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const HOST: &str = "127.0.0.1:4242";
+const TOKEN: &str = "test-token";
+
+struct Harness {
+    app: Router,
+    server: Shared,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = RuntimeOptions::new(dir.path());
+    opts.pace = std::time::Duration::from_millis(1);
+    let runtime = Runtime::start(opts).await.expect("start");
+    let server = Arc::new(Server {
+        api: Arc::new(Api::new(runtime)),
+        token: TOKEN.into(),
+        host: HOST.into(),
+        ui_dir: None,
+    });
+    Harness {
+        app: router(server.clone()),
+        server,
+        _dir: dir,
+    }
+}
+
+/// A response: status, headers and body.
+struct Answer {
+    status: u16,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// Asserts an API error with this code and the code's own status.
+    fn refused(&self, code: ErrorCode) {
+        let body = self.json();
+        assert_eq!(body["code"], code.as_str(), "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+        assert_eq!(self.status, code.http_status(), "{code}: {body}");
+    }
+}
+
+impl Harness {
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        host: &str,
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut req = HttpRequest::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::HOST, host);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let res = self
+            .app
+            .clone()
+            .oneshot(req.body(HttpBody::from(body)).expect("request"))
+            .await
+            .expect("infallible");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn call(&self, method: Method, uri: &str, body: &str) -> Answer {
+        self.send(method, uri, Some(TOKEN), HOST, body.as_bytes().to_vec())
+            .await
+    }
+
+    /// A call that must succeed; its JSON.
+    async fn ok(&self, method: Method, uri: &str, body: &str) -> Value {
+        let a = self.call(method.clone(), uri, body).await;
+        assert_eq!(
+            a.status,
+            200,
+            "{method} {uri}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+        a.json()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_with_the_api_types() {
+    let h = harness().await;
+
+    let status = h.ok(Method::GET, "/api/status", "").await;
+    assert_eq!(status["running"], true);
+    assert_eq!(status["backups"], 1);
+    assert!(
+        status["engines"]["mdp_es"]["metrics"].is_object(),
+        "{status}"
+    );
+    assert!(status["startup"]["first_start"].as_bool().unwrap_or(false));
+
+    let list = h
+        .ok(Method::GET, "/api/backups?kind=initial,manual&limit=5", "")
+        .await;
+    assert_eq!(list["total"], 1);
+    assert_eq!(list["items"][0]["kind"], "initial");
+    assert!(list["next"].is_null());
+
+    let manual = h
+        .ok(Method::POST, "/api/backups", r#"{"label":"first"}"#)
+        .await;
+    assert_eq!(
+        (manual["kind"].as_str(), manual["label"].as_str()),
+        (Some("manual"), Some("first"))
+    );
+    let id = manual["id"].as_i64().expect("id");
+    let unlabelled = h.ok(Method::POST, "/api/backups", "").await;
+    assert!(unlabelled["label"].is_null());
+
+    // Paging: offset and keyset cursors page through the same order.
+    let first = h.ok(Method::GET, "/api/backups?limit=1", "").await;
+    let cursor = &first["next"];
+    let second = h
+        .ok(
+            Method::GET,
+            &format!(
+                "/api/backups?limit=1&after_created_at_ms={}&after_id={}",
+                cursor["created_at_ms"], cursor["id"]
+            ),
+            "",
+        )
+        .await;
+    let by_offset = h.ok(Method::GET, "/api/backups?limit=1&offset=1", "").await;
+    assert_eq!(second["items"][0]["id"], by_offset["items"][0]["id"]);
+    assert_ne!(first["items"][0]["id"], second["items"][0]["id"]);
+    let zap_only = h.ok(Method::GET, "/api/backups?engine=zap", "").await;
+    assert_eq!(zap_only["total"], 3);
+    let none = h.ok(Method::GET, "/api/backups?engine=nope", "").await;
+    assert_eq!(none["total"], 0);
+
+    assert_eq!(
+        h.ok(Method::GET, &format!("/api/backups/{id}"), "").await["id"],
+        id
+    );
+    let labelled = h
+        .ok(
+            Method::PUT,
+            &format!("/api/backups/{id}/label"),
+            r#"{"label":"renamed"}"#,
+        )
+        .await;
+    assert_eq!(labelled["label"], "renamed");
+    let cleared = h
+        .ok(Method::PUT, &format!("/api/backups/{id}/label"), "{}")
+        .await;
+    assert!(cleared["label"].is_null());
+    assert_eq!(
+        h.ok(Method::POST, &format!("/api/backups/{id}/pin"), "")
+            .await["pinned"],
+        true
+    );
+    assert_eq!(
+        h.ok(Method::POST, &format!("/api/backups/{id}/unpin"), "")
+            .await["pinned"],
+        false
+    );
+
+    for (format, media, start) in [
+        ("json", "application/json", &b"{"[..]),
+        ("binary", "application/octet-stream", b"ENGRAMSN"),
+    ] {
+        let file = h
+            .call(
+                Method::GET,
+                &format!("/api/backups/{id}/export?format={format}"),
+                "",
+            )
+            .await;
+        assert_eq!(file.status, 200);
+        assert_eq!(file.headers[header::CONTENT_TYPE], media);
+        let disposition = file.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .expect("ascii");
+        assert!(
+            disposition.contains(&format!("engram-backup-{id}.")),
+            "{disposition}"
+        );
+        assert!(file.body.starts_with(start));
+        let imported = h
+            .send(Method::POST, "/api/import", Some(TOKEN), HOST, file.body)
+            .await;
+        assert_eq!(imported.status, 200);
+        assert_eq!(imported.json()["kind"], "imported");
+    }
+    // The default format is JSON.
+    let default = h
+        .call(Method::GET, &format!("/api/backups/{id}/export"), "")
+        .await;
+    assert_eq!(default.headers[header::CONTENT_TYPE], "application/json");
+
+    let restored = h
+        .ok(
+            Method::POST,
+            &format!("/api/backups/{id}/restore"),
+            r#"{"engine":"zap"}"#,
+        )
+        .await;
+    assert_eq!(restored["engines"], json!(["zap"]));
+    let pre = restored["pre_restore_backup"].as_i64().expect("pre");
+    assert_eq!(
+        h.ok(Method::GET, &format!("/api/backups/{pre}"), "").await["kind"],
+        "pre-restore"
+    );
+
+    let report = h.ok(Method::POST, "/api/verify", "").await;
+    assert_eq!(
+        (
+            report["database_ok"].as_bool(),
+            report["problems"].as_array().map(Vec::len)
+        ),
+        (Some(true), Some(0))
+    );
+
+    let mut settings = h.ok(Method::GET, "/api/settings", "").await;
+    settings["backup_every_secs"] = json!(7200);
+    let applied = h
+        .ok(Method::PUT, "/api/settings", &settings.to_string())
+        .await;
+    assert_eq!(applied["backup_every_secs"], 7200.0);
+    assert_eq!(h.ok(Method::GET, "/api/settings", "").await, applied);
+    let schema = h.ok(Method::GET, "/api/settings/schema", "").await;
+    assert_eq!(
+        schema,
+        serde_json::to_value(Settings::fields()).expect("json")
+    );
+
+    assert_eq!(
+        h.ok(Method::DELETE, &format!("/api/backups/{id}"), "")
+            .await,
+        json!({"deleted": id})
+    );
+    h.call(Method::GET, &format!("/api/backups/{id}"), "")
+        .await
+        .refused(ErrorCode::NotFound);
+
+    // The UI, embedded in the binary, with a strict CSP.
+    let page = h.send(Method::GET, "/", None, HOST, Vec::new()).await;
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("<title>Engram</title>"));
+    assert!(
+        page.headers[header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("ascii");
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(
+        h.send(Method::GET, "/../Cargo.toml", None, HOST, Vec::new())
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        h.send(Method::GET, "/nope.js", None, HOST, Vec::new())
+            .await
+            .status,
+        404
+    );
+
+    h.server.api.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_is_a_typed_error_with_its_status() {
+    let h = harness().await;
+    // Guards first: no token, a wrong token, a foreign Host.
+    h.send(Method::GET, "/api/status", None, HOST, Vec::new())
+        .await
+        .refused(ErrorCode::Unauthorized);
+    h.send(
+        Method::POST,
+        "/api/backups",
+        Some("wrong"),
+        HOST,
+        b"{}".to_vec(),
+    )
+    .await
+    .refused(ErrorCode::Unauthorized);
+    h.send(
+        Method::GET,
+        "/api/status",
+        Some(TOKEN),
+        "evil.example:80",
+        Vec::new(),
+    )
+    .await
+    .refused(ErrorCode::ForbiddenHost);
+    h.send(Method::GET, "/", None, "evil.example:80", Vec::new())
+        .await
+        .refused(ErrorCode::ForbiddenHost);
+    assert_eq!(
+        h.send(
+            Method::GET,
+            "/api/status",
+            Some(TOKEN),
+            "localhost:4242",
+            Vec::new()
+        )
+        .await
+        .status,
+        200
+    );
+    let by_query = h
+        .send(
+            Method::GET,
+            &format!("/api/status?token={TOKEN}"),
+            None,
+            HOST,
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(by_query.status, 200);
+    // The refused POST created nothing.
+    assert_eq!(h.ok(Method::GET, "/api/backups", "").await["total"], 1);
+
+    // Bad input of every shape.
+    h.call(Method::GET, "/api/backups?kind=weekly", "")
+        .await
+        .refused(ErrorCode::InvalidInput);
+    h.call(Method::GET, "/api/backups?limit=many", "")
+        .await
+        .refused(ErrorCode::InvalidInput);
+    h.call(Method::GET, "/api/backups?after_id=3", "")
+        .await
+        .refused(ErrorCode::InvalidInput);
+    h.call(Method::GET, "/api/backups/abc", "")
+        .await
+        .refused(ErrorCode::InvalidInput);
+    h.call(Method::POST, "/api/backups", "{not json")
+        .await
+        .refused(ErrorCode::InvalidInput);
+    h.call(
+        Method::POST,
+        "/api/backups",
+        &format!(r#"{{"label":"{}"}}"#, "x".repeat(201)),
+    )
+    .await
+    .refused(ErrorCode::InvalidInput);
+    h.call(Method::GET, "/api/backups/1/export?format=zip", "")
+        .await
+        .refused(ErrorCode::InvalidInput);
+    h.call(
+        Method::POST,
+        "/api/backups/1/restore",
+        r#"{"engine":"nope"}"#,
+    )
+    .await
+    .refused(ErrorCode::NotFound);
+    h.call(Method::GET, "/api/backups/999999", "")
+        .await
+        .refused(ErrorCode::NotFound);
+    h.call(Method::POST, "/api/backups/999999/pin", "")
+        .await
+        .refused(ErrorCode::NotFound);
+    h.call(Method::GET, "/api/no-such-route", "")
+        .await
+        .refused(ErrorCode::NotFound);
+    h.call(Method::DELETE, "/api/backups/1", "")
+        .await
+        .refused(ErrorCode::Protected);
+    h.call(Method::POST, "/api/import", "not a snapshot")
+        .await
+        .refused(ErrorCode::InvalidSnapshot);
+    let future = br#"{"format":"engram-snapshot","format_version":99}"#;
+    h.send(
+        Method::POST,
+        "/api/import",
+        Some(TOKEN),
+        HOST,
+        future.to_vec(),
+    )
+    .await
+    .refused(ErrorCode::UnsupportedFormat);
+    let huge = vec![b' '; (256 << 20) + 1];
+    h.send(Method::POST, "/api/import", Some(TOKEN), HOST, huge)
+        .await
+        .refused(ErrorCode::TooLarge);
+    let mut settings = h.ok(Method::GET, "/api/settings", "").await;
+    settings["autosave_secs"] = json!(-1);
+    let refused = h
+        .call(Method::PUT, "/api/settings", &settings.to_string())
+        .await;
+    refused.refused(ErrorCode::InvalidInput);
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("autosave_secs"))
+    );
+
+    // Stopped engines: `runtime_stopped`, not a client error.
+    h.server.api.stop().await.expect("stop");
+    h.call(Method::POST, "/api/backups", "{}")
+        .await
+        .refused(ErrorCode::RuntimeStopped);
+}
+
+#[test]
+fn every_error_code_maps_to_its_status_and_body() {
+    for code in ErrorCode::ALL {
+        let res = error_response(ApiError::new(code, "why"));
+        assert_eq!(res.status().as_u16(), code.http_status(), "{code}");
+    }
+}

@@ -89,7 +89,10 @@ impl Api {
 
     /// One backup.
     pub async fn get_backup(&self, id: i64) -> ApiResult<Backup> {
-        let b = self.runtime()?.with_store(move |s| s.get_backup(id)).await?;
+        let b = self
+            .runtime()?
+            .with_store(move |s| s.get_backup(id))
+            .await?;
         Ok(Backup::from(&b))
     }
 
@@ -177,10 +180,7 @@ impl Api {
 
     /// Verifies the database and every stored state.
     pub async fn verify(&self) -> ApiResult<VerifyReport> {
-        Ok(self
-            .runtime()?
-            .with_store(|s| s.verify_all(true))
-            .await?)
+        Ok(self.runtime()?.with_store(|s| s.verify_all(true)).await?)
     }
 
     /// The settings in force.

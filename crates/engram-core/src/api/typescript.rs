@@ -7,7 +7,9 @@ use super::types::*;
 use crate::error::ErrorCode;
 use crate::runtime::{Event, Settings, StartupReport};
 use crate::snapshot::SnapshotFormat;
-use crate::store::{BackupKind, Breakthrough, Cursor, IntegrityReport, RetentionPolicy, SkipNote, VerifyProblem};
+use crate::store::{
+    BackupKind, Breakthrough, Cursor, IntegrityReport, RetentionPolicy, SkipNote, VerifyProblem,
+};
 use ts_rs::{Config, TS};
 
 /// The whole generated module: every API type, the error codes, the backup
@@ -103,7 +105,10 @@ mod tests {
     #[test]
     fn large_integers_are_numbers_and_codes_are_a_closed_union() {
         let m = super::module();
-        assert!(!m.contains("bigint"), "every integer crosses as a JSON number");
+        assert!(
+            !m.contains("bigint"),
+            "every integer crosses as a JSON number"
+        );
         assert!(m.contains(r#""runtime_stopped""#));
         assert!(m.contains("export type EngramEvent"));
     }

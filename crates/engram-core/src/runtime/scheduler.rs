@@ -114,7 +114,9 @@ impl Scheduler {
     async fn capture(&self) -> Result<EngineSet> {
         let (tx, rx) = oneshot::channel();
         if !self.engine.send(EngineCmd::Capture(tx)) {
-            return Err(Error::RuntimeStopped("the engine thread is not running".into()));
+            return Err(Error::RuntimeStopped(
+                "the engine thread is not running".into(),
+            ));
         }
         rx.await
             .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))
@@ -220,7 +222,9 @@ impl Scheduler {
         let (tx, rx) = oneshot::channel();
         let payload = states.into_iter().map(|s| (s.engine, s.state)).collect();
         if !self.engine.send(EngineCmd::Restore(payload, tx)) {
-            return Err(Error::RuntimeStopped("the engine thread is not running".into()));
+            return Err(Error::RuntimeStopped(
+                "the engine thread is not running".into(),
+            ));
         }
         rx.await
             .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))??;
@@ -248,7 +252,9 @@ impl Scheduler {
             .await?;
         settings.apply_to_options(&mut self.opts);
         if !self.engine.send(EngineCmd::Configure(settings.clone())) {
-            return Err(Error::RuntimeStopped("the engine thread is not running".into()));
+            return Err(Error::RuntimeStopped(
+                "the engine thread is not running".into(),
+            ));
         }
         tracing::info!(?settings, "settings applied");
         Ok(settings)

@@ -74,30 +74,114 @@ impl Settings {
         };
         use SettingKind::{Integer, Number};
         vec![
-            f("autosave_secs", "Saving", "Autosave every (seconds)",
-              "How often the live state is saved; a crash loses at most this much.", Number, 0.05, 3600.0),
-            f("backup_every_secs", "Saving", "Periodic backup every (seconds)",
-              "How often a periodic backup is added to the timeline (at most 30 days).", Number, 1.0, 30.0 * 86_400.0),
-            f("retention.keep_last_periodic", "Retention", "Keep last periodic",
-              "The newest this many periodic backups are kept.", Integer, 0.0, 1_000_000.0),
-            f("retention.keep_hourly", "Retention", "Keep hourly",
-              "Also keep the newest periodic backup of each of the last this many hours.", Integer, 0.0, 1_000_000.0),
-            f("retention.keep_daily", "Retention", "Keep daily",
-              "… of each of the last this many days (UTC).", Integer, 0.0, 1_000_000.0),
-            f("retention.keep_weekly", "Retention", "Keep weekly",
-              "… of each of the last this many weeks.", Integer, 0.0, 1_000_000.0),
-            f("retention.keep_last_pre_restore", "Retention", "Keep last pre-restore",
-              "The newest this many pre-restore backups (the undo history of restores).", Integer, 0.0, 1_000_000.0),
-            f("zap_success_rate", "Breakthrough thresholds", "ZAP success rate",
-              "A ZAP breakthrough when its success rate over the last 100 plans reaches this (0–1).", Number, 0.0, 1.0),
-            f("zap_min_plans", "Breakthrough thresholds", "ZAP minimum plans",
-              "…after at least this many plans.", Integer, 0.0, BIG),
-            f("mdp_min_fitness", "Breakthrough thresholds", "MDP/ES best fitness",
-              "An MDP/ES breakthrough when the best fitness reaches this (0–1).", Number, 0.0, 1.0),
-            f("mdp_min_generations", "Breakthrough thresholds", "MDP/ES minimum generations",
-              "…after at least this many ES generations.", Integer, 0.0, BIG),
-            f("orchestrator_every", "Breakthrough thresholds", "Orchestrator every N calls",
-              "An orchestrator milestone every this many cross-system calls.", Integer, 1.0, 1e12),
+            f(
+                "autosave_secs",
+                "Saving",
+                "Autosave every (seconds)",
+                "How often the live state is saved; a crash loses at most this much.",
+                Number,
+                0.05,
+                3600.0,
+            ),
+            f(
+                "backup_every_secs",
+                "Saving",
+                "Periodic backup every (seconds)",
+                "How often a periodic backup is added to the timeline (at most 30 days).",
+                Number,
+                1.0,
+                30.0 * 86_400.0,
+            ),
+            f(
+                "retention.keep_last_periodic",
+                "Retention",
+                "Keep last periodic",
+                "The newest this many periodic backups are kept.",
+                Integer,
+                0.0,
+                1_000_000.0,
+            ),
+            f(
+                "retention.keep_hourly",
+                "Retention",
+                "Keep hourly",
+                "Also keep the newest periodic backup of each of the last this many hours.",
+                Integer,
+                0.0,
+                1_000_000.0,
+            ),
+            f(
+                "retention.keep_daily",
+                "Retention",
+                "Keep daily",
+                "… of each of the last this many days (UTC).",
+                Integer,
+                0.0,
+                1_000_000.0,
+            ),
+            f(
+                "retention.keep_weekly",
+                "Retention",
+                "Keep weekly",
+                "… of each of the last this many weeks.",
+                Integer,
+                0.0,
+                1_000_000.0,
+            ),
+            f(
+                "retention.keep_last_pre_restore",
+                "Retention",
+                "Keep last pre-restore",
+                "The newest this many pre-restore backups (the undo history of restores).",
+                Integer,
+                0.0,
+                1_000_000.0,
+            ),
+            f(
+                "zap_success_rate",
+                "Breakthrough thresholds",
+                "ZAP success rate",
+                "A ZAP breakthrough when its success rate over the last 100 plans reaches this (0–1).",
+                Number,
+                0.0,
+                1.0,
+            ),
+            f(
+                "zap_min_plans",
+                "Breakthrough thresholds",
+                "ZAP minimum plans",
+                "…after at least this many plans.",
+                Integer,
+                0.0,
+                BIG,
+            ),
+            f(
+                "mdp_min_fitness",
+                "Breakthrough thresholds",
+                "MDP/ES best fitness",
+                "An MDP/ES breakthrough when the best fitness reaches this (0–1).",
+                Number,
+                0.0,
+                1.0,
+            ),
+            f(
+                "mdp_min_generations",
+                "Breakthrough thresholds",
+                "MDP/ES minimum generations",
+                "…after at least this many ES generations.",
+                Integer,
+                0.0,
+                BIG,
+            ),
+            f(
+                "orchestrator_every",
+                "Breakthrough thresholds",
+                "Orchestrator every N calls",
+                "An orchestrator milestone every this many cross-system calls.",
+                Integer,
+                1.0,
+                1e12,
+            ),
         ]
     }
 
@@ -164,7 +248,11 @@ mod tests {
         let mut described = Vec::new();
         for field in Settings::fields() {
             let v = field.key.split('.').try_fold(&value, |v, k| v.get(k));
-            assert!(v.is_some_and(serde_json::Value::is_number), "{} is not a setting", field.key);
+            assert!(
+                v.is_some_and(serde_json::Value::is_number),
+                "{} is not a setting",
+                field.key
+            );
             assert!(field.min <= field.max, "{}", field.key);
             described.push(field.key);
         }
@@ -192,11 +280,17 @@ mod tests {
         };
         check(|s| s.autosave_secs = 0.0, "autosave_secs");
         check(|s| s.autosave_secs = f64::NAN, "autosave_secs");
-        check(|s| s.backup_every_secs = 31.0 * 86_400.0, "backup_every_secs");
+        check(
+            |s| s.backup_every_secs = 31.0 * 86_400.0,
+            "backup_every_secs",
+        );
         check(|s| s.zap_success_rate = 1.5, "zap_success_rate");
         check(|s| s.mdp_min_fitness = -0.1, "mdp_min_fitness");
         check(|s| s.orchestrator_every = 0, "orchestrator_every");
         check(|s| s.orchestrator_every = u64::MAX, "orchestrator_every");
-        check(|s| s.retention.keep_daily = 2_000_000, "retention.keep_daily");
+        check(
+            |s| s.retention.keep_daily = 2_000_000,
+            "retention.keep_daily",
+        );
     }
 }
