@@ -20,7 +20,7 @@ let url;
 
 before(async () => {
   assert.ok(existsSync(engram), `${engram} is missing: run cargo build -p engram-cli`);
-  server = spawn(engram, ["serve", "--data-dir", dataDir, "--pace", "1ms", "--autosave", "200ms", "--ui-dir", join(root, "ui/dist")], {
+  server = spawn(engram, ["serve", "--data-dir", dataDir, "--pace", "1ms", "--autosave", "200ms"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   url = await new Promise((ok, fail) => {

@@ -71,3 +71,31 @@ describe("connect", () => {
     expect(backupQueryString({})).toBe("limit=50");
   });
 });
+
+describe("TauriBackend", () => {
+  it("sends imports as raw bytes and reads exports as raw bytes", async () => {
+    const { vi } = await import("vitest");
+    const calls: { cmd: string; args: unknown }[] = [];
+    vi.doMock("@tauri-apps/api/core", () => ({
+      invoke: async (cmd: string, args: unknown) => {
+        calls.push({ cmd, args });
+        if (cmd === "export_backup") return new Uint8Array([69, 78]).buffer;
+        if (cmd === "get_backup") throw { code: "not_found", message: "backup 9 not found" };
+        return { id: 3 };
+      },
+    }));
+    const { TauriBackend: Fresh } = await import("./api");
+    const api = new Fresh();
+    await api.importSnapshot(new Blob([new Uint8Array([1, 2, 3])]));
+    expect(calls[0]!.cmd).toBe("import_snapshot");
+    expect(calls[0]!.args).toBeInstanceOf(Uint8Array);
+    expect(Array.from(calls[0]!.args as Uint8Array)).toEqual([1, 2, 3]);
+    const blob = await api.exportBackup(3, "binary");
+    expect(calls[1]!.args).toEqual({ id: 3, request: { format: "binary" } });
+    expect(new Uint8Array(await blob.arrayBuffer())).toEqual(new Uint8Array([69, 78]));
+    const err = (await api.getBackup(9).catch((e: unknown) => e)) as ApiError;
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err.code).toBe("not_found");
+    vi.doUnmock("@tauri-apps/api/core");
+  });
+});

@@ -4,26 +4,42 @@
 
 import type {
   Backup,
+  BackupKind,
   BackupPage,
-  BackupQuery,
+  Cursor,
   EngramEvent,
+  ErrorCode,
   RestoreReport,
+  SettingField,
   Settings,
+  SnapshotFormat,
   Status,
   VerifyReport,
-} from "./types";
+} from "./generated/api";
+
+/** Codes the client itself reports: the server could not be reached, the IPC
+ * bridge failed, or an HTTP error without an API body. */
+export type ClientErrorCode = "unreachable" | "ipc" | `http_${number}`;
 
 /** An error from the backend; branch on `code`, never on `message`. */
 export class ApiError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
+  readonly code: ErrorCode | ClientErrorCode;
+  constructor(code: ErrorCode | ClientErrorCode, message: string) {
     super(message);
     this.code = code;
     this.name = "ApiError";
   }
 }
 
-export type ExportFormat = "json" | "binary";
+export type ExportFormat = SnapshotFormat;
+
+/** The UI's listing query (all fields optional; the backend fills defaults). */
+export interface BackupQuery {
+  kinds?: BackupKind[];
+  engine?: string;
+  limit?: number;
+  after?: Cursor | null;
+}
 
 export interface Backend {
   readonly kind: "http" | "tauri";
@@ -33,6 +49,7 @@ export interface Backend {
   backupNow(label?: string): Promise<Backup>;
   restore(id: number, engine?: string): Promise<RestoreReport>;
   setPinned(id: number, pinned: boolean): Promise<Backup>;
+  setLabel(id: number, label: string | null): Promise<Backup>;
   deleteBackup(id: number): Promise<void>;
   exportBackup(id: number, format: ExportFormat): Promise<Blob>;
   /** Exports to a file the user picks (a download in a browser, a native
@@ -42,6 +59,7 @@ export interface Backend {
   verify(): Promise<VerifyReport>;
   getSettings(): Promise<Settings>;
   putSettings(s: Settings): Promise<Settings>;
+  settingsSchema(): Promise<SettingField[]>;
   /** Calls `on` for every event; returns a function that stops listening. */
   subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void): () => void;
 }
@@ -80,10 +98,10 @@ export class HttpBackend implements Backend {
       throw new ApiError("unreachable", `Engram is not reachable: ${String(e)}`);
     }
     if (!res.ok) {
-      let code = `http_${res.status}`;
+      let code: ErrorCode | ClientErrorCode = `http_${res.status}`;
       let message = res.statusText || `request failed (${res.status})`;
       try {
-        const j = (await res.json()) as { code?: string; message?: string };
+        const j = (await res.json()) as { code?: ErrorCode; message?: string };
         if (j.code) code = j.code;
         if (j.message) message = j.message;
       } catch {
@@ -117,6 +135,9 @@ export class HttpBackend implements Backend {
   setPinned(id: number, pinned: boolean) {
     return this.json<Backup>("POST", `/api/backups/${id}/${pinned ? "pin" : "unpin"}`);
   }
+  setLabel(id: number, label: string | null) {
+    return this.json<Backup>("PUT", `/api/backups/${id}/label`, { label });
+  }
   async deleteBackup(id: number) {
     await this.request("DELETE", `/api/backups/${id}`);
   }
@@ -149,6 +170,9 @@ export class HttpBackend implements Backend {
   putSettings(s: Settings) {
     return this.json<Settings>("PUT", "/api/settings", s);
   }
+  settingsSchema() {
+    return this.json<SettingField[]>("GET", "/api/settings/schema");
+  }
   subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void) {
     const source = new EventSource(`${this.base}/api/events?token=${encodeURIComponent(this.token)}`);
     source.onmessage = (m) => {
@@ -163,15 +187,16 @@ export class HttpBackend implements Backend {
   }
 }
 
-/** Inside the desktop app: Tauri commands and events. */
+/** Inside the desktop app: Tauri commands and events. Bytes cross as raw
+ * IPC bodies, never as JSON arrays of numbers. */
 export class TauriBackend implements Backend {
   readonly kind = "tauri" as const;
-  private async call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  private async call<T>(cmd: string, args?: Record<string, unknown> | Uint8Array): Promise<T> {
     const { invoke } = await import("@tauri-apps/api/core");
     try {
       return await invoke<T>(cmd, args);
     } catch (e) {
-      const err = e as { code?: string; message?: string };
+      const err = e as { code?: ErrorCode; message?: string };
       throw new ApiError(err.code ?? "ipc", err.message ?? String(e));
     }
   }
@@ -179,26 +204,29 @@ export class TauriBackend implements Backend {
     return this.call<Status>("status");
   }
   listBackups(q: BackupQuery) {
-    return this.call<BackupPage>("list_backups", { query: { kinds: q.kinds ?? [], engine: q.engine ?? null, limit: q.limit ?? 50, after: q.after ?? null } });
+    return this.call<BackupPage>("list_backups", { query: { kinds: q.kinds ?? [], engine: q.engine ?? null, limit: q.limit ?? 50, offset: null, after: q.after ?? null } });
   }
   getBackup(id: number) {
     return this.call<Backup>("get_backup", { id });
   }
   backupNow(label?: string) {
-    return this.call<Backup>("backup_now", { label: label ?? null });
+    return this.call<Backup>("create_backup", { request: { label: label ?? null } });
   }
   restore(id: number, engine?: string) {
-    return this.call<RestoreReport>("restore_backup", { id, engineName: engine ?? null });
+    return this.call<RestoreReport>("restore_backup", { id, request: { engine: engine ?? null } });
   }
   setPinned(id: number, pinned: boolean) {
     return this.call<Backup>("set_pinned", { id, pinned });
   }
+  setLabel(id: number, label: string | null) {
+    return this.call<Backup>("set_label", { id, request: { label } });
+  }
   async deleteBackup(id: number) {
-    await this.call<void>("delete_backup", { id });
+    await this.call<unknown>("delete_backup", { id });
   }
   async exportBackup(id: number, format: ExportFormat) {
-    const bytes = await this.call<number[]>("export_backup", { id, format });
-    return new Blob([new Uint8Array(bytes)]);
+    const bytes = await this.call<ArrayBuffer>("export_backup", { id, request: { format } });
+    return new Blob([bytes]);
   }
   async saveExport(id: number, format: ExportFormat) {
     const { save } = await import("@tauri-apps/plugin-dialog");
@@ -207,12 +235,11 @@ export class TauriBackend implements Backend {
       filters: [{ name: format === "json" ? "Engram snapshot (JSON)" : "Engram snapshot", extensions: [format === "json" ? "json" : "engram"] }],
     });
     if (!path) return null;
-    const bytes = await this.call<number>("export_backup_to", { id, format, path });
-    return `${path} (${bytes} bytes)`;
+    const done = await this.call<{ path: string; bytes: number }>("export_backup_to", { id, request: { format }, path });
+    return `${done.path} (${done.bytes} bytes)`;
   }
   async importSnapshot(file: Blob) {
-    const bytes = Array.from(new Uint8Array(await file.arrayBuffer()));
-    return this.call<Backup>("import_snapshot", { bytes });
+    return this.call<Backup>("import_snapshot", new Uint8Array(await file.arrayBuffer()));
   }
   verify() {
     return this.call<VerifyReport>("verify");
@@ -222,6 +249,9 @@ export class TauriBackend implements Backend {
   }
   putSettings(s: Settings) {
     return this.call<Settings>("put_settings", { settings: s });
+  }
+  settingsSchema() {
+    return this.call<SettingField[]>("settings_schema");
   }
   subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void) {
     let stop: (() => void) | undefined;

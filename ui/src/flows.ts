@@ -1,0 +1,98 @@
+/** The user's actions, each a confirmation (where it matters), one API call
+ * and an honest report: restore, export, pin, delete, back up now, import. */
+
+import { ApiError, type ExportFormat } from "./api";
+import { $, el } from "./dom";
+import { ENGINE_TITLES } from "./engines";
+import type { Backup } from "./generated/api";
+import { attempt, explain, showError, toast } from "./notify";
+import { api, select } from "./state";
+
+/** Reloads the list and timeline (set by main). */
+let refresh: () => Promise<void> = async () => {};
+export function setRefresh(f: () => Promise<void>) {
+  refresh = f;
+}
+
+function ask(title: string, text: string, extra?: HTMLElement): Promise<boolean> {
+  const d = $<HTMLDialogElement>("confirm");
+  $("confirm-title").textContent = title;
+  $("confirm-text").textContent = text;
+  $("confirm-extra").replaceChildren(...(extra ? [extra] : []));
+  d.returnValue = "";
+  d.showModal();
+  return new Promise((resolve) => d.addEventListener("close", () => resolve(d.returnValue === "ok"), { once: true }));
+}
+
+export async function restoreFlow(b: Backup) {
+  const choice = el("select", { "data-testid": "restore-engine", "aria-label": "What to restore" });
+  choice.append(el("option", { value: "" }, "All engines"));
+  for (const e of b.engines) choice.append(el("option", { value: e }, `Only ${ENGINE_TITLES[e] ?? e}`));
+  const ok = await ask(
+    `Restore backup #${b.id}?`,
+    "The engines continue from this backup. A pre-restore backup of the current state is taken first, so you can undo this by restoring it.",
+    choice,
+  );
+  if (!ok) return;
+  const r = await attempt("Restore", () => api.restore(b.id, choice.value || undefined));
+  if (r) toast(`Restored ${r.engines.join(", ")}.${r.pre_restore_backup === null ? "" : ` Undo: restore pre-restore backup #${r.pre_restore_backup}.`}`);
+  await refresh();
+}
+
+export async function exportFlow(b: Backup) {
+  const choice = el("select", { "data-testid": "export-format", "aria-label": "Format" });
+  choice.append(el("option", { value: "json" }, "JSON (readable by any tool)"), el("option", { value: "binary" }, "Binary (compact)"));
+  if (!(await ask(`Export backup #${b.id}`, "Save it as a portable, self-describing file you can import elsewhere.", choice))) return;
+  const format = choice.value as ExportFormat;
+  toast("Exporting…");
+  const where = await attempt("Export", () => api.saveExport(b.id, format));
+  if (where) toast(`Exported backup #${b.id} to ${where}.`);
+}
+
+export async function pinFlow(b: Backup) {
+  const updated = await attempt(b.pinned ? "Unpin" : "Pin", () => api.setPinned(b.id, !b.pinned));
+  if (updated) {
+    select(updated);
+    await refresh();
+  }
+}
+
+export async function deleteFlow(b: Backup) {
+  if (!(await ask(`Delete backup #${b.id}?`, "This cannot be undone."))) return;
+  try {
+    await api.deleteBackup(b.id);
+    select(null);
+    toast(`Deleted backup #${b.id}.`);
+  } catch (e) {
+    showError(e instanceof ApiError && e.code === "protected" ? `Not deleted: ${e.message}.` : `Delete failed. ${explain(e)}`);
+  }
+  await refresh();
+}
+
+export async function backupNowFlow() {
+  const b = await attempt("Back up now", () => api.backupNow());
+  if (b) {
+    toast(`Backup #${b.id} taken.`);
+    select(b);
+    await refresh();
+  }
+}
+
+export async function importFlow(file: File) {
+  try {
+    const b = await api.importSnapshot(file);
+    toast(`Imported ${file.name} as backup #${b.id}.`);
+    select(b);
+    await refresh();
+  } catch (e) {
+    showError(`Import of ${file.name} refused. ${explain(e)}`);
+  }
+}
+
+/** The preview's buttons. */
+export const previewActions = {
+  restore: (b: Backup) => void restoreFlow(b),
+  export: (b: Backup) => void exportFlow(b),
+  pin: (b: Backup) => void pinFlow(b),
+  delete: (b: Backup) => void deleteFlow(b),
+};

@@ -1,0 +1,60 @@
+/** The backup list: filters, keyset paging ("Load more"), one row per backup.
+ * Clicking a row selects it. */
+
+import { $, el, kindLabel } from "../dom";
+import { ENGINES, ENGINE_TITLES } from "../engines";
+import { formatTimestamp } from "../format";
+import { BACKUP_KINDS, type Backup, type BackupKind } from "../generated/api";
+import { api, select, state } from "../state";
+
+export function buildFilters(onChange: () => void) {
+  for (const k of BACKUP_KINDS) $("filter-kind").append(el("option", { value: k }, k));
+  for (const e of ENGINES) $("filter-engine").append(el("option", { value: e }, ENGINE_TITLES[e] ?? e));
+  $("filter-kind").addEventListener("change", onChange);
+  $("filter-engine").addEventListener("change", onChange);
+}
+
+function filters() {
+  const kind = $<HTMLSelectElement>("filter-kind").value as BackupKind | "";
+  const engine = $<HTMLSelectElement>("filter-engine").value;
+  return { kinds: kind ? [kind] : [], engine: engine || undefined };
+}
+
+/** Loads the first page (`reset`) or the next one. */
+export async function loadList(reset: boolean) {
+  if (reset) {
+    state.list = [];
+    state.listCursor = null;
+  }
+  const page = await api.listBackups({ ...filters(), limit: 50, after: state.listCursor });
+  state.list = state.list.concat(page.items);
+  state.listCursor = page.next;
+  $("total").textContent = `${page.total.toLocaleString("en-US")} backups`;
+  $("more").hidden = page.next === null;
+  renderList();
+}
+
+function describe(b: Backup) {
+  return b.breakthrough ? `${b.breakthrough.engine}: ${b.breakthrough.metric} = ${b.breakthrough.value.toFixed(3)} at step ${b.breakthrough.step}` : (b.label ?? "");
+}
+
+export function renderList() {
+  $("rows").replaceChildren(
+    ...state.list.map((b) => {
+      const tr = el("tr", { "data-id": String(b.id), "data-kind": b.kind, "data-testid": "backup-row" });
+      if (state.selected?.id === b.id) tr.classList.add("selected");
+      const kind = el("td");
+      kind.append(kindLabel(b.kind));
+      tr.append(el("td", {}, String(b.id)), kind, el("td", {}, formatTimestamp(b.created_at_ms)), el("td", {}, describe(b)), el("td", {}, b.pinned ? "📌" : ""));
+      tr.addEventListener("click", () => select(b));
+      return tr;
+    }),
+  );
+}
+
+/** Marks the selected row without rebuilding the list. */
+export function markSelected() {
+  for (const tr of $("rows").querySelectorAll("tr")) {
+    tr.classList.toggle("selected", tr.getAttribute("data-id") === String(state.selected?.id));
+  }
+}

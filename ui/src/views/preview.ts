@@ -1,0 +1,92 @@
+/** The preview of the selected backup: what it holds then, now and the
+ * change, and its actions. Built once per selection; a metrics event only
+ * rewrites the "now" and "change" cells, so buttons and focus stay put. */
+
+import { $, el, kindLabel } from "../dom";
+import { CARD_METRICS, ENGINE_TITLES } from "../engines";
+import { formatBytes, formatTimestamp } from "../format";
+import type { Backup } from "../generated/api";
+import { state } from "../state";
+
+/** What the preview's buttons do (the flows). */
+export interface PreviewActions {
+  restore(b: Backup): void;
+  export(b: Backup): void;
+  pin(b: Backup): void;
+  delete(b: Backup): void;
+}
+
+interface LiveCells {
+  engine: string;
+  key: string;
+  then: number | undefined;
+  fmt: (v: number) => string;
+  now: HTMLElement;
+  change: HTMLElement;
+}
+
+let cells: LiveCells[] = [];
+let shown: { id: number; pinned: boolean; label: string | null } | null = null;
+
+/** Rebuilds the preview when the selection (or what it shows of it) changed. */
+export function renderPreview(actions: PreviewActions) {
+  const b = state.selected;
+  const same = b && shown && shown.id === b.id && shown.pinned === b.pinned && shown.label === b.label;
+  if (same) return updatePreview();
+  shown = b ? { id: b.id, pinned: b.pinned, label: b.label } : null;
+  cells = [];
+  const p = $("preview");
+  if (!b) {
+    p.replaceChildren(el("p", { class: "muted" }, "Select a backup to see what it holds."));
+    return;
+  }
+  const head = el("h3");
+  head.append(el("span", {}, `Backup #${b.id}`), kindLabel(b.kind));
+  const meta = el("p", { class: "muted" }, `${formatTimestamp(b.created_at_ms)} UTC · ${formatBytes(b.size)}${b.label ? ` · “${b.label}”` : ""}${b.pinned ? " · pinned" : ""}`);
+  const nodes: Node[] = [head, meta];
+  if (b.breakthrough) {
+    nodes.push(el("p", {}, `Milestone: ${b.breakthrough.rule} — ${b.breakthrough.metric} = ${b.breakthrough.value} at step ${b.breakthrough.step}`));
+  }
+  for (const engine of b.engines) {
+    const t = el("table", { "data-testid": `preview-${engine}` });
+    const cap = el("tr");
+    cap.append(el("th", {}, ENGINE_TITLES[engine] ?? engine), el("th", {}, "then"), el("th", {}, "now"), el("th", {}, "change"));
+    t.append(cap);
+    for (const [key, label, fmt] of CARD_METRICS[engine] ?? []) {
+      const then = b.metrics[engine]?.[key];
+      const now = el("td");
+      const change = el("td");
+      const row = el("tr");
+      row.append(el("td", {}, label), el("td", {}, then === undefined ? "—" : fmt(then)), now, change);
+      t.append(row);
+      cells.push({ engine, key, then, fmt, now, change });
+    }
+    nodes.push(t);
+  }
+  const buttons = el("div", { class: "buttons" });
+  const button = (label: string, testid: string, cls: string, run: (b: Backup) => void) => {
+    const btn = el("button", { class: cls, "data-testid": testid }, label);
+    btn.addEventListener("click", () => run(b));
+    return btn;
+  };
+  buttons.append(
+    button("Restore…", "restore", "primary", actions.restore),
+    button("Export…", "export", "", actions.export),
+    button(b.pinned ? "Unpin" : "Pin", "pin", "", actions.pin),
+    button("Delete…", "delete", "danger", actions.delete),
+  );
+  nodes.push(buttons);
+  p.replaceChildren(...nodes);
+  updatePreview();
+}
+
+/** Rewrites the "now" and "change" cells from the latest metrics. */
+export function updatePreview() {
+  for (const c of cells) {
+    const current = state.now[c.engine]?.[c.key];
+    c.now.textContent = current === undefined ? "—" : c.fmt(current);
+    const delta = c.then !== undefined && current !== undefined ? current - c.then : undefined;
+    c.change.textContent = delta === undefined ? "" : `${delta > 0 ? "+" : ""}${c.fmt(delta)}`;
+    c.change.className = delta === undefined || delta === 0 ? "" : delta > 0 ? "up" : "down";
+  }
+}
