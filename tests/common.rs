@@ -51,3 +51,9 @@ fn expected_value(counter: u64, i: usize) -> f64 {
 pub const ENGINES: [&str; 2] = ["zap", "mdp_es"];
 /// Retention the writer applies: the newest this many periodic backups stay.
 pub const KEEP_LAST_PERIODIC: u32 = 5;
+
+/// A deterministic generator for the tests: the core's own `Rng`, as a closure.
+pub fn rng(seed: u64) -> impl FnMut() -> u64 {
+    let mut rng = engram_core::engines::rng::Rng::new(seed);
+    move || rng.next_u64()
+}

@@ -88,7 +88,7 @@ fn random_byte_flips_in_the_database_give_typed_errors_or_good_data() {
     let good = dir.path().join("good.db");
     build(&good);
     let original = std::fs::read(&good).expect("read");
-    let mut rng = splitmix(0xC0FFEE);
+    let mut rng = common::rng(0xC0FFEE);
     let (mut errors, mut fallbacks, mut clean) = (0, 0, 0);
     for i in 0..300 {
         let path = dir.path().join(format!("case{i}.db"));
@@ -161,10 +161,4 @@ fn damaged_live_state_falls_back_to_the_newest_good_backup() {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
-}
-
-/// The core's own generator, as a closure.
-fn splitmix(seed: u64) -> impl FnMut() -> u64 {
-    let mut rng = engram_core::engines::rng::Rng::new(seed);
-    move || rng.next_u64()
 }

@@ -41,7 +41,7 @@ fn crash_loop(iters: u32) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| engram_core::now_ms() as u64);
     eprintln!("crash loop: {iters} iterations, ENGRAM_CRASH_SEED={seed}");
-    let mut rng = splitmix(seed);
+    let mut rng = common::rng(seed);
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("engram.db");
     let mut reported = Reported {
@@ -181,10 +181,4 @@ fn check_invariants(db: &std::path::Path, reported: &mut Reported, iter: u32) {
     }
     // Forget what retention removed, so the check stays exact.
     reported.backups.retain(|id, _| present.contains(id));
-}
-
-/// The core's own generator, as a closure.
-fn splitmix(seed: u64) -> impl FnMut() -> u64 {
-    let mut rng = engram_core::engines::rng::Rng::new(seed);
-    move || rng.next_u64()
 }

@@ -50,7 +50,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(&data_dir, args),
@@ -70,6 +73,35 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Help and version print as clap renders them; a usage mistake is one line
+/// like every other error, with exit code 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(2);
+        }
+        _ => {}
+    }
+    let text = e.to_string();
+    let text: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("For more information"))
+        .collect();
+    let text = one_line(&text.join(" "));
+    eprintln!(
+        "engram: error [{}]: {}",
+        engram_core::ErrorCode::InvalidInput,
+        text.trim_start_matches("error: ")
+    );
+    ExitCode::from(2)
 }
 
 fn one_line(s: &str) -> String {

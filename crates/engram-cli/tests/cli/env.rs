@@ -1,13 +1,10 @@
-//! The `engram` binary, run as a user would, checked against Gymnasium's own
-//! tables and trajectories (tests/fixtures).
+//! `engram env …`, checked against Gymnasium's own tables and trajectories
+//! (tests/fixtures), and the one-line errors of bad arguments.
 
-use std::process::Command;
+use super::*;
 
 fn engram(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_engram"))
-        .args(args)
-        .output()
-        .expect("run engram")
+    engram_cmd().args(args).output().expect("run engram")
 }
 
 fn fixture(name: &str) -> serde_json::Value {

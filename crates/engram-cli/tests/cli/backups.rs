@@ -1,0 +1,316 @@
+//! `engram backups …` and `engram status` as a user runs them: the whole
+//! scenario, bad inputs of every kind (damaged files, unknown ids, a second
+//! writer), a read-only file system and a full disk (real tmpfs mounts).
+
+use super::*;
+use std::process::Command;
+
+#[test]
+fn full_cli_scenario() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    run_for(d, "2s");
+    let list = ok_json(d, &["backups", "list", "--json"]);
+    let kinds: Vec<&str> = list
+        .as_array()
+        .expect("a")
+        .iter()
+        .map(|b| b["kind"].as_str().expect("k"))
+        .collect();
+    assert!(kinds.contains(&"initial"), "{kinds:?}");
+    for b in list.as_array().expect("a") {
+        for field in [
+            "id",
+            "kind",
+            "created_at",
+            "label",
+            "pinned",
+            "engines",
+            "breakthrough",
+        ] {
+            assert!(b.get(field).is_some(), "backup lacks {field}: {b}");
+        }
+    }
+
+    let created = ok_json(
+        d,
+        &["backups", "create", "--label", "before tuning", "--json"],
+    );
+    assert_eq!(created["kind"], "manual");
+    assert_eq!(created["label"], "before tuning");
+    let manual = created["id"].as_i64().expect("id").to_string();
+
+    let json_file = d.join("snap.json");
+    let bin_file = d.join("snap.bin");
+    for (file, format) in [(&json_file, "json"), (&bin_file, "binary")] {
+        export(d, &manual, file, format);
+        let imported = ok_json(
+            d,
+            &["backups", "import", file.to_str().expect("p"), "--json"],
+        );
+        assert_eq!(imported["kind"], "imported");
+        assert_eq!(imported["label"], "before tuning");
+    }
+    let exported: Value =
+        serde_json::from_slice(&std::fs::read(&json_file).expect("read")).expect("json");
+    assert_eq!(exported["format"], "engram-snapshot");
+
+    // Let the engines move on, then restore the manual backup.
+    let mut child = spawn_run(d, &["--for", "1500ms"]);
+    assert!(child.wait().expect("wait").success());
+    let moved_on = saved_plans(d);
+    let backup_plans = created["metrics"]["zap"]["plans_generated"]
+        .as_f64()
+        .expect("plans");
+    assert!(moved_on > backup_plans);
+    let restored = ok_json(d, &["backups", "restore", &manual, "--json"]);
+    let pre = restored["pre_restore_backup"].as_i64().expect("pre");
+    let list = ok_json(d, &["backups", "list", "--json"]);
+    let pre_entry = list
+        .as_array()
+        .expect("a")
+        .iter()
+        .find(|b| b["id"] == pre)
+        .expect("pre-restore listed");
+    assert_eq!(pre_entry["kind"], "pre-restore");
+    assert_eq!(
+        pre_entry["metrics"]["zap"]["plans_generated"].as_f64(),
+        Some(moved_on)
+    );
+    let status = ok_json(d, &["status", "--json"]);
+    assert_eq!(
+        status["engines"]["zap"]["metrics"], created["metrics"]["zap"],
+        "status shows the restored backup's metrics"
+    );
+
+    let verify = engram(d, &["backups", "verify"]);
+    assert!(verify.status.success());
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("0 problems"));
+
+    let out = engram(d, &["backups", "pin", &manual]);
+    assert!(out.status.success());
+    let list = ok_json(d, &["backups", "list", "--json"]);
+    let entry = list
+        .as_array()
+        .expect("a")
+        .iter()
+        .find(|b| b["id"].as_i64().map(|i| i.to_string()).as_deref() == Some(manual.as_str()))
+        .expect("manual");
+    assert_eq!(entry["pinned"], true);
+    fails(d, &["backups", "delete", &manual], "pinned");
+    let initial = list
+        .as_array()
+        .expect("a")
+        .iter()
+        .find(|b| b["kind"] == "initial")
+        .expect("initial")["id"]
+        .to_string();
+    fails(
+        d,
+        &["backups", "delete", &initial],
+        "initial backup is kept forever",
+    );
+    if let Some(bt) = list
+        .as_array()
+        .expect("a")
+        .iter()
+        .find(|b| b["kind"] == "breakthrough")
+    {
+        fails(
+            d,
+            &["backups", "delete", &bt["id"].to_string()],
+            "permanent",
+        );
+    }
+    assert!(engram(d, &["backups", "unpin", &manual]).status.success());
+    assert!(engram(d, &["backups", "delete", &manual]).status.success());
+    assert!(!backup_ids(d).contains(&manual.parse().expect("id")));
+}
+
+#[test]
+fn bad_inputs_get_clear_errors_and_change_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    run_for(d, "1s");
+    let id = backup_ids(d)[0].to_string();
+    let good = d.join("good.bin");
+    export(d, &id, &good, "binary");
+    let good_json = d.join("good.json");
+    export(d, &id, &good_json, "json");
+    let bytes = std::fs::read(&good).expect("read");
+    let before = fingerprint(d);
+
+    let case = |name: &str, content: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, content).expect("write");
+        p
+    };
+    let truncated = case("truncated.bin", &bytes[..bytes.len() / 2]);
+    fails(
+        d,
+        &["backups", "import", truncated.to_str().expect("p")],
+        "invalid_snapshot",
+    );
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    let corrupted = case("corrupted.bin", &flipped);
+    fails(
+        d,
+        &["backups", "import", corrupted.to_str().expect("p")],
+        "checksum",
+    );
+    let text = std::fs::read_to_string(&good_json).expect("json");
+    let future = case(
+        "future.json",
+        text.replacen("\"format_version\": 1", "\"format_version\": 99", 1)
+            .as_bytes(),
+    );
+    fails(
+        d,
+        &["backups", "import", future.to_str().expect("p")],
+        "unsupported_format",
+    );
+    fails(
+        d,
+        &[
+            "backups",
+            "import",
+            d.join("missing.json").to_str().expect("p"),
+        ],
+        "not_found",
+    );
+    fails(
+        d,
+        &["backups", "restore", "424242"],
+        "backup 424242 not found",
+    );
+    fails(d, &["backups", "delete", "424242"], "not_found");
+    fails(d, &["backups", "pin", "424242"], "not_found");
+    fails(
+        d,
+        &[
+            "backups",
+            "export",
+            "424242",
+            "--out",
+            d.join("x").to_str().expect("p"),
+        ],
+        "not_found",
+    );
+    fails(
+        d,
+        &["backups", "list", "--kind", "hourly"],
+        "invalid value 'hourly'",
+    );
+    assert_eq!(fingerprint(d), before, "bad inputs changed stored data");
+
+    // A second writer on the same directory is refused at once.
+    let mut running = spawn_run(d, &[]);
+    wait_until("the first run holds the lock", || {
+        ok_json(d, &["status", "--json"])["running"] == true
+    });
+    let t = Instant::now();
+    fails(
+        d,
+        &["run", "--for", "5s"],
+        "in use by another Engram process",
+    );
+    assert!(t.elapsed() < Duration::from_secs(3), "refused at once");
+    fails(d, &["backups", "create"], "stop it first");
+    fails(
+        d,
+        &["backups", "import", good.to_str().expect("p")],
+        "stop it first",
+    );
+    // Read-only commands keep working while it runs.
+    assert!(engram(d, &["backups", "list"]).status.success());
+    assert!(engram(d, &["backups", "verify"]).status.success());
+    running.kill().expect("kill");
+    running.wait().expect("wait");
+}
+
+fn mount_tmpfs(at: &Path, opts: &str) -> bool {
+    std::fs::create_dir_all(at).expect("mkdir");
+    Command::new("mount")
+        .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+        .arg(at)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+fn umount(at: &Path) {
+    let _ = Command::new("umount").arg(at).status();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).expect("read_dir").flatten() {
+        if e.path().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn read_only_directory_and_full_disk_are_clear_errors_that_keep_committed_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    run_for(&src, "1s");
+    let reference = fingerprint(&src);
+
+    // Read-only file system.
+    let ro = dir.path().join("ro");
+    if !mount_tmpfs(&ro, "size=16m") {
+        eprintln!(
+            "SKIPPED read-only/full-disk cases: cannot mount tmpfs here (not root?); the runtime's simulated disk-full test still runs"
+        );
+        return;
+    }
+    copy_dir(&src, &ro);
+    let remount = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&ro)
+        .status()
+        .expect("remount");
+    assert!(remount.success());
+    fails(&ro, &["run", "--for", "1s"], "read_only");
+    fails(&ro, &["backups", "create"], "read_only");
+    umount(&ro);
+
+    // Full disk: a tiny tmpfs, filled up.
+    let full = dir.path().join("full");
+    let db_size = std::fs::metadata(src.join("engram.db"))
+        .expect("meta")
+        .len();
+    assert!(mount_tmpfs(
+        &full,
+        &format!("size={}k", db_size / 1024 + 256)
+    ));
+    copy_dir(&src, &full);
+    let filler = full.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let out = engram(&full, &["backups", "create", "--label", "no room"]);
+    assert!(!out.status.success(), "a backup on a full disk must fail");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("disk_full") || err.contains("io"), "{err}");
+    std::fs::remove_file(&filler).expect("free space");
+    assert_eq!(
+        fingerprint(&full),
+        reference,
+        "the failed backup left no trace"
+    );
+    let verify = engram(&full, &["backups", "verify"]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    umount(&full);
+}
