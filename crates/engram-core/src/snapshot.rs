@@ -13,9 +13,9 @@
 
 use crate::codec::{Checksum, EncodedState};
 use crate::error::{Error, Result};
+use crate::store::blob::{MAX_STATE_BYTES, compress, decompress_exact};
 use crate::store::{
-    BackupKind, Breakthrough, EngineState, MAX_STATE_BYTES, Metrics, NewBackup, Store, compress,
-    decompress_exact, validate_engine_name,
+    BackupKind, Breakthrough, EngineState, Metrics, NewBackup, Store, validate_engine_name,
 };
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};

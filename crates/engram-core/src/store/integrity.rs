@@ -1,7 +1,8 @@
 //! Integrity: verifying stored states and the database, and loading the live
 //! state with a fallback to the newest good backup when it is damaged.
 
-use super::{EngineState, Metrics, Store, blob_col, open_blob, open_live, parse_metrics};
+use super::blob::{blob_col, open_blob, open_live, parse_metrics};
+use super::{EngineState, Metrics, Store};
 use crate::codec::EncodedState;
 use crate::error::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};

@@ -1,5 +1,7 @@
 use super::*;
 use crate::codec::encode;
+use blob::{CODEC_RAW, CODEC_ZSTD};
+use rusqlite::params;
 
 fn state(engine: &str, values: &[f64]) -> EngineState {
     EngineState {

@@ -1,0 +1,70 @@
+//! Live states: one row per engine, overwritten in place by every autosave,
+//! stored inline and uncompressed (the hot path).
+
+use super::Store;
+use super::blob::{metrics_json, parse_metrics};
+use super::types::{EngineState, Metrics, validate_engine_name};
+use crate::error::Result;
+use rusqlite::params;
+use std::collections::BTreeMap;
+
+impl Store {
+    /// Overwrites the live state of each given engine, in one transaction.
+    /// Durable when it returns.
+    pub fn save_live(&mut self, states: &[EngineState], saved_at_ms: i64) -> Result<()> {
+        let prepared = states
+            .iter()
+            .map(|s| Ok((s, s.state.as_bytes(), metrics_json(&s.metrics)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO live_states (engine, checksum, raw_len, data, metrics, saved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (engine) DO UPDATE SET checksum = excluded.checksum,
+                   raw_len = excluded.raw_len, data = excluded.data,
+                   metrics = excluded.metrics, saved_at = excluded.saved_at",
+            )?;
+            for (s, data, metrics) in &prepared {
+                validate_engine_name(&s.engine)?;
+                stmt.execute(params![
+                    s.engine,
+                    &s.state.checksum().0[..],
+                    s.state.len() as i64,
+                    data,
+                    metrics,
+                    saved_at_ms
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// When the live state was last saved (newest engine), if ever.
+    pub fn live_saved_at(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(saved_at) FROM live_states", [], |r| r.get(0))?)
+    }
+
+    /// Metrics of the live states, without decoding them.
+    pub fn live_metrics(&self) -> Result<BTreeMap<String, (Metrics, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT engine, metrics, saved_at FROM live_states ORDER BY engine")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (engine, metrics, at) = row?;
+            out.insert(engine, (parse_metrics(&metrics), at));
+        }
+        Ok(out)
+    }
+}
