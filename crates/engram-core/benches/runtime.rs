@@ -11,48 +11,16 @@
 use engram_core::runtime::{Event, Runtime, RuntimeOptions};
 use std::time::{Duration, Instant};
 
-#[derive(Clone)]
-#[allow(dead_code)] // fields exist to be cloned
-struct Transition {
-    state: [f32; 8],
-    action: u32,
-    reward: f64,
-    next_state: [f32; 8],
-    done: bool,
-}
+mod common;
 
-#[derive(Clone)]
-#[allow(dead_code)]
-struct ReferenceState {
-    q_values: Vec<f64>,
-    population: Vec<Vec<f32>>,
-    replay: Vec<Transition>,
-    metrics: std::collections::BTreeMap<String, f64>,
-}
+use common::{percentile_ms, reference_state};
 
-fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
-    v.sort();
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i].as_secs_f64() * 1e3
+fn pct(v: Vec<Duration>, p: f64) -> f64 {
+    percentile_ms(&v, p)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let reference = ReferenceState {
-        q_values: (0..50_000).map(|i| i as f64 * 1e-3).collect(),
-        population: (0..200)
-            .map(|j| (0..256).map(|i| (i * j) as f32).collect())
-            .collect(),
-        replay: (0..1000)
-            .map(|i| Transition {
-                state: [i as f32; 8],
-                action: i % 4,
-                reward: 1.0,
-                next_state: [0.5; 8],
-                done: false,
-            })
-            .collect(),
-        metrics: (0..20).map(|i| (format!("metric_{i}"), i as f64)).collect(),
-    };
+    let reference = reference_state(1);
     let mut clones = Vec::new();
     for _ in 0..2000 {
         let t = Instant::now();

@@ -7,62 +7,16 @@
 //! decode), and the Python path (`bench/python_store.py`: pickle + sqlite3).
 //! Prints medians and p90s; no assertions — BENCHMARKS.md records the numbers.
 
-use engram_core::{EngineState, Metrics, Store, codec};
-use serde::{Deserialize, Serialize};
+use engram_core::{EngineState, Store, codec};
 use std::io::{Seek, Write};
 use std::time::{Duration, Instant};
 
-#[derive(Serialize, Deserialize)]
-struct Transition {
-    state: [f32; 8],
-    action: u32,
-    reward: f64,
-    next_state: [f32; 8],
-    done: bool,
-}
+mod common;
 
-#[derive(Serialize, Deserialize)]
-struct ReferenceState {
-    q_values: Vec<f64>,
-    population: Vec<Vec<f32>>,
-    replay: Vec<Transition>,
-    metrics: Metrics,
-    generation: u64,
-}
+use common::{ReferenceState, percentile_ms, reference_state};
 
-fn reference_state(seed: u64) -> ReferenceState {
-    let mut s = seed;
-    let mut next = move || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut unit = move || (next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
-    ReferenceState {
-        q_values: (0..50_000).map(|_| unit()).collect(),
-        population: (0..200)
-            .map(|_| (0..256).map(|_| unit() as f32).collect())
-            .collect(),
-        replay: (0..1000)
-            .map(|i| Transition {
-                state: std::array::from_fn(|_| unit() as f32),
-                action: i % 4,
-                reward: unit(),
-                next_state: std::array::from_fn(|_| unit() as f32),
-                done: i % 50 == 0,
-            })
-            .collect(),
-        metrics: (0..20).map(|i| (format!("metric_{i}"), unit())).collect(),
-        generation: 1234,
-    }
-}
-
-fn stats(mut v: Vec<Duration>) -> (f64, f64) {
-    v.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    (ms(v[v.len() / 2]), ms(v[v.len() * 9 / 10]))
+fn stats(v: Vec<Duration>) -> (f64, f64) {
+    (percentile_ms(&v, 0.5), percentile_ms(&v, 0.9))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
