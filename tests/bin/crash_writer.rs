@@ -26,13 +26,7 @@ fn run() -> engram_core::Result<()> {
     let start: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
     let mut store = Store::open(&db)?;
     let out = std::io::stdout();
-    let policy = RetentionPolicy {
-        keep_last_periodic: KEEP_LAST_PERIODIC,
-        keep_hourly: 0,
-        keep_daily: 0,
-        keep_weekly: 0,
-        keep_last_pre_restore: 0,
-    };
+    let policy = RetentionPolicy::last_periodic(KEEP_LAST_PERIODIC);
     for counter in start.. {
         let states: Vec<EngineState> = ENGINES
             .iter()

@@ -227,13 +227,7 @@ async fn an_hour_of_schedule_runs_in_milliseconds_with_paused_time() {
     o.autosave = Duration::from_secs(5);
     o.backup_every = Duration::from_secs(600);
     o.pace = Duration::from_millis(2);
-    o.retention = RetentionPolicy {
-        keep_last_periodic: 3,
-        keep_hourly: 0,
-        keep_daily: 0,
-        keep_weekly: 0,
-        keep_last_pre_restore: 0,
-    };
+    o.retention = RetentionPolicy::last_periodic(3);
     let rt = Runtime::start(o).await.expect("start");
     let mut events = rt.subscribe();
     let start = tokio::time::Instant::now();

@@ -28,6 +28,20 @@ pub struct RetentionPolicy {
     pub keep_last_pre_restore: u32,
 }
 
+impl RetentionPolicy {
+    /// Keeps only the newest `n` periodic backups: no hourly, daily or weekly
+    /// buckets and no pre-restore history.
+    pub fn last_periodic(n: u32) -> RetentionPolicy {
+        RetentionPolicy {
+            keep_last_periodic: n,
+            keep_hourly: 0,
+            keep_daily: 0,
+            keep_weekly: 0,
+            keep_last_pre_restore: 0,
+        }
+    }
+}
+
 impl Default for RetentionPolicy {
     fn default() -> Self {
         RetentionPolicy {
@@ -303,16 +317,6 @@ mod tests {
         v
     }
 
-    fn only_last(n: u32) -> RetentionPolicy {
-        RetentionPolicy {
-            keep_last_periodic: n,
-            keep_hourly: 0,
-            keep_daily: 0,
-            keep_weekly: 0,
-            keep_last_pre_restore: 0,
-        }
-    }
-
     #[test]
     fn keeps_last_n_periodic_and_all_protected_kinds() {
         let mut b = vec![meta(1, BackupKind::Initial, 0)];
@@ -322,7 +326,7 @@ mod tests {
         b.push(meta(11, BackupKind::Manual, HOUR_MS / 2));
         b.push(meta(12, BackupKind::Breakthrough, HOUR_MS / 3));
         b.push(meta(13, BackupKind::Imported, 1));
-        let d = plan(&b, &only_last(3));
+        let d = plan(&b, &RetentionPolicy::last_periodic(3));
         assert_eq!(kept_ids(&d), vec![1, 8, 9, 10, 11, 12, 13]);
         let ten = d.iter().find(|d| d.id == 10).expect("10");
         assert!(ten.reasons.contains(&KeepReason::Newest));
@@ -338,7 +342,7 @@ mod tests {
             meta(1, BackupKind::Periodic, 5),
             meta(2, BackupKind::Periodic, 6),
         ];
-        let d = plan(&b, &only_last(0));
+        let d = plan(&b, &RetentionPolicy::last_periodic(0));
         assert_eq!(kept_ids(&d), vec![2]);
         assert_eq!(d[1].reasons, vec![KeepReason::Newest]);
     }
@@ -347,7 +351,7 @@ mod tests {
     fn pinned_periodic_survives() {
         let mut b: Vec<BackupMeta> = (1..=5).map(|i| meta(i, BackupKind::Periodic, i)).collect();
         b[0].pinned = true;
-        let d = plan(&b, &only_last(1));
+        let d = plan(&b, &RetentionPolicy::last_periodic(1));
         assert_eq!(kept_ids(&d), vec![1, 5]);
         assert_eq!(d[0].reasons, vec![KeepReason::Pinned]);
     }
@@ -357,7 +361,10 @@ mod tests {
         let b: Vec<BackupMeta> = (1..=4)
             .map(|i| meta(i, BackupKind::Periodic, 1000))
             .collect();
-        assert_eq!(kept_ids(&plan(&b, &only_last(2))), vec![3, 4]);
+        assert_eq!(
+            kept_ids(&plan(&b, &RetentionPolicy::last_periodic(2))),
+            vec![3, 4]
+        );
     }
 
     #[test]
@@ -373,7 +380,7 @@ mod tests {
         }
         let policy = RetentionPolicy {
             keep_daily: 3,
-            ..only_last(1)
+            ..RetentionPolicy::last_periodic(1)
         };
         let d = plan(&b, &policy);
         // Newest of days 4, 3, 2 are ids 15, 12, 9; id 15 is also the newest.
@@ -393,7 +400,7 @@ mod tests {
         ];
         let policy = RetentionPolicy {
             keep_weekly: 2,
-            ..only_last(0)
+            ..RetentionPolicy::last_periodic(0)
         };
         assert_eq!(kept_ids(&plan(&b, &policy)), vec![1, 2], "different weeks");
         let b = vec![
@@ -414,7 +421,7 @@ mod tests {
         let policy = RetentionPolicy {
             keep_hourly: 2,
             keep_last_pre_restore: 2,
-            ..only_last(0)
+            ..RetentionPolicy::last_periodic(0)
         };
         // Half-hourly: hours 0,0,1,1,2,2 -> newest of hours 2 and 1 are ids 6 and 4.
         assert_eq!(kept_ids(&plan(&b, &policy)), vec![4, 6, 11, 12]);

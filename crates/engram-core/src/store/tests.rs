@@ -240,13 +240,7 @@ fn retention_deletes_only_what_the_policy_drops() {
         ));
     }
     store.set_pinned(periodic[0], true).expect("pin");
-    let policy = RetentionPolicy {
-        keep_last_periodic: 2,
-        keep_hourly: 0,
-        keep_daily: 0,
-        keep_weekly: 0,
-        keep_last_pre_restore: 0,
-    };
+    let policy = RetentionPolicy::last_periodic(2);
     let report = store.apply_retention(&policy).expect("retention");
     assert_eq!(report.deleted, periodic[1..4].to_vec());
     assert_eq!(report.blobs_removed, 3);
