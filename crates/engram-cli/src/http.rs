@@ -92,14 +92,8 @@ async fn status(State(s): State<Shared>) -> Reply<Status> {
     Reply(s.api.status().await)
 }
 
-async fn list_backups(
-    State(s): State<Shared>,
-    Query(q): Query<ListBackupsQuery>,
-) -> Reply<BackupPage> {
-    match ListBackups::try_from(q) {
-        Ok(req) => Reply(s.api.list_backups(req).await),
-        Err(e) => Reply(Err(e.into())),
-    }
+async fn list_backups(State(s): State<Shared>, Listing(req): Listing) -> Reply<BackupPage> {
+    Reply(s.api.list_backups(req).await)
 }
 
 async fn get_backup(State(s): State<Shared>, Id(id): Id) -> Reply<Backup> {
@@ -253,6 +247,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
             .await
             .map(|q| Query(q.0))
             .map_err(|e| invalid(format!("query: {}", e.body_text())))
+    }
+}
+
+/// A listing request from its query-string form; a bad one is `invalid_input`.
+struct Listing(ListBackups);
+
+impl<S: Send + Sync> FromRequestParts<S> for Listing {
+    type Rejection = Reply<()>;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(q) = Query::<ListBackupsQuery>::from_request_parts(parts, state).await?;
+        ListBackups::try_from(q)
+            .map(Listing)
+            .map_err(|e| Reply(Err(e.into())))
     }
 }
 
