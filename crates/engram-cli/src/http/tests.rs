@@ -308,6 +308,43 @@ async fn every_route_answers_with_the_api_types() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_carries_typed_events() {
+    let h = harness().await;
+    let req = HttpRequest::builder()
+        .uri(format!("/api/events?token={TOKEN}"))
+        .header(header::HOST, HOST)
+        .body(HttpBody::empty())
+        .expect("request");
+    let res = h.app.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()[header::CONTENT_TYPE], "text/event-stream");
+    let mut body = res.into_body();
+    let mut text = String::new();
+    // The engines tick every millisecond: a metrics event arrives at once.
+    while !text.contains("\n\n") {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+            .await
+            .expect("an event within 10 s")
+            .expect("a frame")
+            .expect("no error");
+        if let Ok(data) = frame.into_data() {
+            text.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    let data = text
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .expect("a data line");
+    let event: Value = serde_json::from_str(data).expect("json");
+    assert_eq!(event["type"], "metrics", "{event}");
+    assert!(
+        event["engines"]["zap"]["plans_generated"].is_number(),
+        "{event}"
+    );
+    h.server.api.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_refusal_is_a_typed_error_with_its_status() {
     let h = harness().await;
     // Guards first: no token, a wrong token, a foreign Host.
