@@ -109,3 +109,18 @@ test("importing a corrupt file shows an error and changes nothing", async () => 
   assert.equal(list.filter((b) => b.kind === "imported").length, 0);
   assert.equal(await page.getByTestId("total").textContent(), total);
 });
+
+test("the settings form, built from the core's descriptor, saves and applies a change", async () => {
+  await page.getByTestId("open-settings").click();
+  const field = page.locator("#settings-form input[name='retention.keep_daily']");
+  await field.waitFor();
+  assert.equal(await page.locator("#settings-form input").count(), 12, "one input per described setting");
+  assert.equal(await field.getAttribute("max"), "1000000");
+  await field.fill("9");
+  await page.getByTestId("settings-save").click();
+  await page.getByTestId("toast").filter({ hasText: "Settings saved" }).waitFor();
+  assert.equal(await page.getByTestId("settings").isVisible(), false, "the dialog closed after the save");
+  const token = new URL(url).searchParams.get("token");
+  const saved = await (await fetch(new URL("/api/settings", url), { headers: { Authorization: `Bearer ${token}` } })).json();
+  assert.equal(saved.retention.keep_daily, 9);
+});
