@@ -10,7 +10,9 @@ const base: Settings = {
   zap_min_plans: 10,
   mdp_min_fitness: 0.95,
   mdp_min_generations: 5,
+  mdp_min_policy_quality: 0.95,
   orchestrator_every: 1000,
+  orchestrator_growth: 10,
 };
 
 describe("settings form", () => {

@@ -199,9 +199,17 @@ mdp_min_fitness: number,
  */
 mdp_min_generations: number, 
 /**
- * Orchestrator: a breakthrough every this many cross-system calls.
+ * MDP/ES: breakthrough when the greedy Q policy reaches this share of the optimum.
  */
-orchestrator_every: number, };
+mdp_min_policy_quality: number, 
+/**
+ * Orchestrator: the first milestone at this many cross-system calls…
+ */
+orchestrator_every: number, 
+/**
+ * …then the threshold is multiplied by this.
+ */
+orchestrator_growth: number, };
 
 export type SettingKind = "integer" | "number";
 
@@ -319,8 +327,8 @@ export const SETTING_FIELDS: readonly SettingField[] = [
   {
     "key": "zap_success_rate",
     "group": "Breakthrough thresholds",
-    "label": "ZAP success rate",
-    "help": "A ZAP breakthrough when its success rate over the last 100 plans reaches this (0–1).",
+    "label": "ZAP held-out success (share of optimum)",
+    "help": "A ZAP milestone when its success on the held-out maps, as a share of each map's optimum, reaches this (0–1).",
     "kind": "number",
     "min": 0.0,
     "max": 1.0
@@ -337,8 +345,8 @@ export const SETTING_FIELDS: readonly SettingField[] = [
   {
     "key": "mdp_min_fitness",
     "group": "Breakthrough thresholds",
-    "label": "MDP/ES best fitness",
-    "help": "An MDP/ES breakthrough when the best fitness reaches this (0–1).",
+    "label": "ES validated best fitness",
+    "help": "An MDP/ES milestone when the best policy's fitness on the 100-episode validation set reaches this (0–1).",
     "kind": "number",
     "min": 0.0,
     "max": 1.0
@@ -346,19 +354,37 @@ export const SETTING_FIELDS: readonly SettingField[] = [
   {
     "key": "mdp_min_generations",
     "group": "Breakthrough thresholds",
-    "label": "MDP/ES minimum generations",
+    "label": "ES minimum generations",
     "help": "…after at least this many ES generations.",
     "kind": "integer",
     "min": 0.0,
     "max": 9007199254740991.0
   },
   {
+    "key": "mdp_min_policy_quality",
+    "group": "Breakthrough thresholds",
+    "label": "Q policy quality",
+    "help": "An MDP/ES milestone when the greedy Q policy's exact expected return reaches this share of the optimum (0–1).",
+    "kind": "number",
+    "min": 0.0,
+    "max": 1.0
+  },
+  {
     "key": "orchestrator_every",
     "group": "Breakthrough thresholds",
-    "label": "Orchestrator every N calls",
-    "help": "An orchestrator milestone every this many cross-system calls.",
+    "label": "Orchestrator first milestone (calls)",
+    "help": "The first orchestrator milestone at this many cross-system calls.",
     "kind": "integer",
     "min": 1.0,
     "max": 1000000000000.0
+  },
+  {
+    "key": "orchestrator_growth",
+    "group": "Breakthrough thresholds",
+    "label": "Orchestrator threshold growth (×)",
+    "help": "Each later milestone needs this many times more calls (10: 1k, 10k, 100k…); 1 means every N calls.",
+    "kind": "integer",
+    "min": 1.0,
+    "max": 1000.0
   }
 ];

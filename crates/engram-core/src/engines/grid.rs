@@ -199,6 +199,36 @@ impl GridTask {
         o[rng.categorical(o.iter().map(|x| x.0))].1
     }
 
+    /// The best probability any policy has of reaching the goal within
+    /// `max_steps` (finite-horizon value iteration over the slip model): what
+    /// a planner's success on this map is measured against.
+    pub fn optimal_success(&self) -> f64 {
+        let n = self.n_cells();
+        let mut v = vec![0.0; n];
+        let mut next = v.clone();
+        for _ in 0..self.max_steps {
+            for (p, out) in next.iter_mut().enumerate() {
+                *out = if self.is_terminal(p) {
+                    0.0
+                } else {
+                    (0..4)
+                        .map(|d| {
+                            self.outcomes(p, d)
+                                .iter()
+                                .map(|&(pr, q)| {
+                                    let later = if self.is_terminal(q) { 0.0 } else { v[q] };
+                                    pr * (self.reward(q) + later)
+                                })
+                                .sum::<f64>()
+                        })
+                        .fold(f64::NEG_INFINITY, f64::max)
+                };
+            }
+            std::mem::swap(&mut v, &mut next);
+        }
+        v.get(self.start).copied().unwrap_or(0.0)
+    }
+
     /// Reward for entering `pos`.
     pub fn reward(&self, pos: usize) -> f64 {
         if self.cells[pos] == Cell::Goal {

@@ -10,7 +10,7 @@ use super::envs::{CartPole, EnvSpec, TabularModel};
 use super::grid::{Features, GridTask, N_FEATURES};
 use super::orchestrator::check_schema;
 use super::rng::Rng;
-use super::{EdgeTrigger, push_bounded};
+use super::{MilestoneLog, push_bounded};
 use crate::error::{Error, Result};
 use crate::store::{Breakthrough, Metrics};
 use serde::{Deserialize, Serialize};
@@ -38,6 +38,8 @@ pub struct QConfig {
     pub epsilon_decay: f64,
     /// Environment steps per tick.
     pub steps_per_tick: u32,
+    /// Evaluate the greedy policy exactly every this many ticks.
+    pub eval_every_ticks: u64,
 }
 
 impl Default for QConfig {
@@ -52,6 +54,7 @@ impl Default for QConfig {
             epsilon_min: 0.2,
             epsilon_decay: 0.999,
             steps_per_tick: 200,
+            eval_every_ticks: 10,
         }
     }
 }
@@ -68,6 +71,11 @@ pub struct EsConfig {
     pub episodes_per_eval: usize,
     /// Run one generation every this many ticks.
     pub every_ticks: u64,
+    /// CartPole starts in the fixed validation set every candidate for
+    /// "best" is re-evaluated on (its own RNG stream, never trained on).
+    pub validation_episodes: usize,
+    /// Validate the search mean every this many generations.
+    pub validate_mean_every: u64,
 }
 
 impl Default for EsConfig {
@@ -78,17 +86,21 @@ impl Default for EsConfig {
             learning_rate: 0.05,
             episodes_per_eval: 3,
             every_ticks: 5,
+            validation_episodes: 100,
+            validate_mean_every: 10,
         }
     }
 }
 
-/// Breakthrough rule: best fitness at or above `min_fitness` after at least
-/// `min_generations` generations.
+/// Breakthrough rules: the validated best fitness at or above `min_fitness`
+/// after at least `min_generations` generations; and the greedy Q policy at
+/// or above `min_policy_quality` of the optimum.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MdpEsRule {
     pub min_fitness: f64,
     pub min_generations: u64,
+    pub min_policy_quality: f64,
 }
 
 impl Default for MdpEsRule {
@@ -96,8 +108,36 @@ impl Default for MdpEsRule {
         MdpEsRule {
             min_fitness: 0.95,
             min_generations: 5,
+            min_policy_quality: 0.95,
         }
     }
+}
+
+/// The exact evaluation of the greedy Q policy, separate from behaviour
+/// (ε-greedy): expected return within Gymnasium's time limit from its start
+/// distribution, beside the best any policy can expect.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct QEval {
+    pub greedy: f64,
+    pub optimal: f64,
+    /// 1 = optimal; toward 0 = far from it (see [`policy_quality`]).
+    pub quality: f64,
+}
+
+/// How close a return is to the optimum, in [0, 1]: `greedy / optimal` for
+/// positive optima, `optimal / greedy` for negative ones (costs), 1 when both
+/// are the same.
+pub fn policy_quality(greedy: f64, optimal: f64) -> f64 {
+    let q = if greedy >= optimal {
+        1.0
+    } else if optimal > 0.0 {
+        greedy / optimal
+    } else if greedy < 0.0 {
+        optimal / greedy
+    } else {
+        0.0
+    };
+    q.clamp(0.0, 1.0)
 }
 
 /// All settings of the engine.
@@ -143,10 +183,21 @@ pub struct EsState {
     pub population: Vec<Vec<f64>>,
     pub generation: u64,
     pub best_individual: Vec<f64>,
-    /// Best mean return / 500 seen, in [0, 1].
+    /// The best individual's fitness on the validation set (mean return /
+    /// 500, in [0, 1]). It only changes when a candidate validates higher.
     pub best_fitness: f64,
-    /// Mean fitness of each generation (bounded).
+    /// Mean training fitness of each generation (bounded).
     pub fitness_history: VecDeque<f64>,
+    /// Seed of the validation set's own RNG stream.
+    #[serde(default)]
+    pub validation_seed: u64,
+    /// `best_fitness` is a validated figure (false in states written before
+    /// validation existed: re-validated at the next generation).
+    #[serde(default)]
+    pub validated: bool,
+    /// The search mean's fitness on the validation set, last measured.
+    #[serde(default)]
+    pub mean_validated_fitness: f64,
 }
 
 /// The engine's whole state.
@@ -172,9 +223,19 @@ pub struct MdpEs {
     pub recent_outcomes: VecDeque<f64>,
     /// Linear concept model: features -> value.
     pub concept_weights: Vec<f64>,
-    pub trigger: EdgeTrigger,
+    /// The greedy policy's exact evaluation, last computed.
+    #[serde(default)]
+    pub q_eval: QEval,
+    #[serde(default)]
+    pub milestones: MilestoneLog,
     #[serde(skip)]
     model: Option<TabularModel>,
+    /// Derived: the optimal return under the time limit (computed once).
+    #[serde(skip)]
+    optimal: Option<f64>,
+    /// Derived: the validation set's starts (rebuilt from `validation_seed`).
+    #[serde(skip)]
+    validation: Option<Vec<CartPole>>,
     #[serde(skip)]
     pending: Vec<Breakthrough>,
 }
@@ -201,6 +262,10 @@ impl MdpEs {
                 best_individual: vec![0.0; POLICY_PARAMS],
                 best_fitness: 0.0,
                 fitness_history: VecDeque::new(),
+                // Its own stream: validation never draws from training's.
+                validation_seed: seed ^ 0x7A11_DA7E_5EED_0001,
+                validated: true,
+                mean_validated_fitness: 0.0,
             },
             ticks: 0,
             episodes: 0,
@@ -208,8 +273,11 @@ impl MdpEs {
             total_reward: 0.0,
             recent_outcomes: VecDeque::new(),
             concept_weights: vec![0.0; N_FEATURES],
-            trigger: EdgeTrigger::default(),
+            q_eval: QEval::default(),
+            milestones: MilestoneLog::default(),
             model: Some(model),
+            optimal: None,
+            validation: None,
             pending: Vec::new(),
         }
     }
@@ -221,10 +289,61 @@ impl MdpEs {
             self.q_step();
         }
         self.ticks += 1;
+        if self
+            .ticks
+            .is_multiple_of(self.config.q.eval_every_ticks.max(1))
+        {
+            self.evaluate_q();
+        }
         if self.ticks.is_multiple_of(self.config.es.every_ticks.max(1)) {
             self.es_generation();
         }
         self.fit_concepts();
+    }
+
+    /// Evaluates the greedy policy exactly (no sampling, no learning) and
+    /// checks the policy-quality rule.
+    pub fn evaluate_q(&mut self) {
+        let policy = self.greedy_policy();
+        let cfg = &self.config.q;
+        let model = self.model.get_or_insert_with(|| cfg.env.build());
+        let horizon = cfg.env.max_episode_steps();
+        let optimal = *self
+            .optimal
+            .get_or_insert_with(|| model.horizon_return(None, horizon));
+        let greedy = model.horizon_return(Some(&policy), horizon);
+        let quality = policy_quality(greedy, optimal);
+        self.q_eval = QEval {
+            greedy,
+            optimal,
+            quality,
+        };
+        let min = self.config.rule.min_policy_quality;
+        let rule = format!("policy_quality >= {min}");
+        if self.milestones.once(&rule, quality >= min) {
+            self.pending.push(Breakthrough {
+                engine: NAME.into(),
+                rule,
+                metric: "policy_quality".into(),
+                value: quality,
+                step: self.episodes,
+            });
+        }
+    }
+
+    /// The fixed validation set (derived from its seed).
+    fn validation_set(&mut self) -> &[CartPole] {
+        let n = self.config.es.validation_episodes.max(1);
+        let seed = self.es.validation_seed;
+        self.validation.get_or_insert_with(|| {
+            let mut rng = Rng::new(seed);
+            (0..n).map(|_| CartPole::reset(&mut rng)).collect()
+        })
+    }
+
+    /// A policy's fitness on the validation set.
+    pub fn validated_fitness(&mut self, params: &[f64]) -> f64 {
+        cartpole_fitness(params, self.validation_set())
     }
 
     /// One Q-learning environment step.
@@ -312,10 +431,20 @@ impl MdpEs {
             .iter()
             .map(|p| cartpole_fitness(p, &starts))
             .collect();
-        for (p, &f) in population.iter().zip(&fitness) {
-            if f > self.es.best_fitness {
-                self.es.best_fitness = f;
-                self.es.best_individual = p.clone();
+        if !self.es.validated {
+            let best = self.es.best_individual.clone();
+            self.es.best_fitness = self.validated_fitness(&best);
+            self.es.validated = true;
+        }
+        // The generation's top individual is a candidate for best; a high
+        // score on three noisy episodes is not enough (the winner's curse):
+        // it becomes best only if it validates higher.
+        let top = (0..fitness.len()).fold(0, |b, i| if fitness[i] > fitness[b] { i } else { b });
+        if fitness[top] >= self.es.best_fitness {
+            let validated = self.validated_fitness(&population[top]);
+            if validated > self.es.best_fitness {
+                self.es.best_fitness = validated;
+                self.es.best_individual = population[top].clone();
             }
         }
         let shaped = centred_ranks(&fitness);
@@ -335,16 +464,30 @@ impl MdpEs {
         self.es.population = population;
         self.es.generation += 1;
         self.policy_updates += 1;
+        if self
+            .es
+            .generation
+            .is_multiple_of(self.config.es.validate_mean_every.max(1))
+        {
+            let theta = self.es.theta.clone();
+            let validated = self.validated_fitness(&theta);
+            self.es.mean_validated_fitness = validated;
+            if validated > self.es.best_fitness {
+                self.es.best_fitness = validated;
+                self.es.best_individual = theta;
+            }
+        }
         let rule = &self.config.rule;
         let condition =
             self.es.best_fitness >= rule.min_fitness && self.es.generation >= rule.min_generations;
-        if self.trigger.update(condition) {
+        let text = format!(
+            "validated best_fitness >= {} after >= {} generations",
+            rule.min_fitness, rule.min_generations
+        );
+        if self.milestones.once(&text, condition) {
             self.pending.push(Breakthrough {
                 engine: NAME.into(),
-                rule: format!(
-                    "best_fitness >= {} after >= {} generations",
-                    rule.min_fitness, rule.min_generations
-                ),
+                rule: text,
                 metric: "best_fitness".into(),
                 value: self.es.best_fitness,
                 step: self.es.generation,
@@ -427,6 +570,11 @@ impl MdpEs {
         } else {
             self.recent_outcomes.iter().sum::<f64>() / self.recent_outcomes.len() as f64
         };
+        // FrozenLake's return is the probability of reaching the goal.
+        let (greedy, optimal) = match self.config.q.env {
+            EnvSpec::FrozenLake { .. } => ("greedy_success", "optimal_success"),
+            _ => ("greedy_return", "optimal_return"),
+        };
         Metrics::from([
             ("episodes".into(), self.episodes as f64),
             ("policy_updates".into(), self.policy_updates as f64),
@@ -434,12 +582,19 @@ impl MdpEs {
             ("generation".into(), self.es.generation as f64),
             ("best_fitness".into(), self.es.best_fitness),
             (
+                "mean_validated_fitness".into(),
+                self.es.mean_validated_fitness,
+            ),
+            (
                 "mean_fitness".into(),
                 self.es.fitness_history.back().copied().unwrap_or(0.0),
             ),
             ("epsilon".into(), self.epsilon),
             ("alpha".into(), self.alpha),
-            ("success_rate_last_100".into(), recent),
+            ("behaviour_success_last_100".into(), recent),
+            (greedy.into(), self.q_eval.greedy),
+            (optimal.into(), self.q_eval.optimal),
+            ("policy_quality".into(), self.q_eval.quality),
         ])
     }
 

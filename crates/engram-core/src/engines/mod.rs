@@ -59,6 +59,37 @@ impl Clock for FakeClock {
     }
 }
 
+/// The milestones an engine has recorded in its line of history: each rule
+/// (its text names the thresholds) fires once — not again when the condition
+/// dips and returns, not after a restart (the log is part of the captured
+/// state). Restoring a state from before a milestone restores a log without
+/// it, so crossing it again on that new branch is a new event.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MilestoneLog {
+    fired: std::collections::BTreeSet<String>,
+}
+
+impl MilestoneLog {
+    /// True exactly once per `rule`: the first time `condition` holds.
+    pub fn once(&mut self, rule: &str, condition: bool) -> bool {
+        condition && self.fired.insert(rule.to_string())
+    }
+
+    /// Whether `rule` has fired in this line of history.
+    pub fn has_fired(&self, rule: &str) -> bool {
+        self.fired.contains(rule)
+    }
+
+    /// How many rules have fired.
+    pub fn len(&self) -> usize {
+        self.fired.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fired.is_empty()
+    }
+}
+
 /// Fires when its condition becomes true, not again while it stays true.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EdgeTrigger {
@@ -89,6 +120,22 @@ pub(crate) fn push_bounded<T>(buf: &mut VecDeque<T>, cap: usize, item: T) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn milestones_fire_once_per_rule_even_when_the_condition_returns() {
+        let mut log = MilestoneLog::default();
+        assert!(!log.once("a >= 1", false));
+        assert!(log.once("a >= 1", true));
+        assert!(!log.once("a >= 1", true));
+        assert!(!log.once("a >= 1", false));
+        assert!(
+            !log.once("a >= 1", true),
+            "a dip and a return is not a new milestone"
+        );
+        assert!(log.once("a >= 2", true), "a new threshold is a new rule");
+        assert_eq!(log.len(), 2);
+        assert!(log.has_fired("a >= 1"));
+    }
 
     #[test]
     fn edge_trigger_fires_once_per_crossing() {

@@ -18,8 +18,12 @@ const SCHEMA: u32 = 1;
 #[serde(default)]
 pub struct OrchestratorConfig {
     pub history_cap: usize,
-    /// A breakthrough at every this many calls (then the threshold rises by it).
+    /// The first milestone at this many calls…
     pub breakthrough_every: u64,
+    /// …then the threshold is multiplied by this (10: 1k, 10k, 100k, …), so
+    /// a long run has a handful of milestones; 1 adds `breakthrough_every`
+    /// each time instead.
+    pub breakthrough_growth: u64,
 }
 
 impl Default for OrchestratorConfig {
@@ -27,6 +31,7 @@ impl Default for OrchestratorConfig {
         OrchestratorConfig {
             history_cap: 1000,
             breakthrough_every: 1000,
+            breakthrough_growth: 10,
         }
     }
 }
@@ -150,14 +155,23 @@ impl Orchestrator {
         if self.calls >= self.next_breakthrough {
             self.pending.push(Breakthrough {
                 engine: NAME.into(),
-                rule: "orchestrator.cross_system_calls".into(),
+                rule: format!("cross_system_calls >= {}", self.next_breakthrough),
                 metric: "cross_system_calls".into(),
                 value: self.calls as f64,
                 step: self.calls,
             });
-            self.next_breakthrough += self.config.breakthrough_every.max(1);
+            self.next_breakthrough = self.threshold_after(self.next_breakthrough);
         }
         result
+    }
+
+    /// The milestone threshold after `t`: geometric, saturating (a threshold
+    /// never wraps around to a small number).
+    fn threshold_after(&self, t: u64) -> u64 {
+        match self.config.breakthrough_growth {
+            0 | 1 => t.saturating_add(self.config.breakthrough_every.max(1)),
+            g => t.saturating_mul(g),
+        }
     }
 
     /// Breakthroughs since the last call.
@@ -231,10 +245,37 @@ mod tests {
     }
 
     #[test]
+    fn milestone_thresholds_grow_geometrically_and_never_wrap() {
+        let mut o = Orchestrator::new(OrchestratorConfig {
+            history_cap: 10,
+            breakthrough_every: 10,
+            breakthrough_growth: 10,
+        });
+        o.register("a", &["m"]);
+        let mut clock = FakeClock::default();
+        let mut fired = Vec::new();
+        for _ in 0..12_000 {
+            let _ = o.route("b", "a", "m", &mut clock, || Ok(()));
+            fired.extend(o.take_breakthroughs());
+        }
+        let steps: Vec<u64> = fired.iter().map(|b| b.step).collect();
+        assert_eq!(steps, [10, 100, 1000, 10_000]);
+        assert_eq!(fired[2].rule, "cross_system_calls >= 1000");
+        assert_eq!(o.next_breakthrough, 100_000);
+        o.next_breakthrough = u64::MAX / 3;
+        assert_eq!(
+            o.threshold_after(o.next_breakthrough),
+            u64::MAX,
+            "saturates"
+        );
+    }
+
+    #[test]
     fn breakthroughs_fire_at_every_threshold_exactly_once() {
         let mut o = Orchestrator::new(OrchestratorConfig {
             history_cap: 50,
             breakthrough_every: 1000,
+            breakthrough_growth: 1,
         });
         o.register("a", &["m"]);
         let mut clock = FakeClock::default();

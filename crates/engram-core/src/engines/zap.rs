@@ -12,7 +12,7 @@ use super::grid::{Features, GridTask, N_FEATURES, TaskGenConfig};
 use super::mdp_es::MdpEs;
 use super::orchestrator::check_schema;
 use super::rng::Rng;
-use super::{Clock, EdgeTrigger, FakeClock, push_bounded};
+use super::{Clock, FakeClock, MilestoneLog, push_bounded};
 use crate::error::{Error, Result};
 use crate::store::{Breakthrough, Metrics};
 use serde::{Deserialize, Serialize};
@@ -54,10 +54,17 @@ pub struct ZapConfig {
     pub concept_weight: f64,
     /// …fading as the planner learns: weight × k / (k + plans generated).
     pub concept_fade_plans: f64,
-    /// Breakthrough: success rate over the last 100 plans at or above this…
+    /// Breakthrough: held-out success, as a share of the maps' optimum, at
+    /// or above this…
     pub breakthrough_success_rate: f64,
     /// …with at least this many plans.
     pub breakthrough_min_plans: u64,
+    /// Maps in the held-out set (seeded, never trained on).
+    pub heldout_maps: usize,
+    /// Evaluate on the held-out set every this many plans. Each evaluation
+    /// plays every held-out map once, so the share of ZAP's time it takes is
+    /// `heldout_maps / heldout_every_plans` (100 / 2000 = 5 %).
+    pub heldout_every_plans: u64,
 }
 
 impl Default for ZapConfig {
@@ -78,6 +85,8 @@ impl Default for ZapConfig {
             concept_fade_plans: 25.0,
             breakthrough_success_rate: 0.9,
             breakthrough_min_plans: 10,
+            heldout_maps: 100,
+            heldout_every_plans: 2000,
         }
     }
 }
@@ -104,6 +113,22 @@ pub struct PlanRecord {
     pub used_concepts: bool,
 }
 
+/// The seed of the held-out maps: a stream the trainer never draws from.
+pub const HELDOUT_SEED: u64 = 0x04E1_D0C7_C0DE;
+
+/// The planner measured on the held-out maps, without learning.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeldOutEval {
+    /// Share of held-out maps solved (one seeded episode each).
+    pub success: f64,
+    /// Mean of each map's optimal success probability.
+    pub optimal: f64,
+    /// `success / optimal`: 1 = as good as possible on these maps.
+    pub vs_optimal: f64,
+    /// Plans generated when it was measured (0: not yet).
+    pub at_plans: u64,
+}
+
 /// The planner's whole state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Zap {
@@ -124,7 +149,14 @@ pub struct Zap {
     pub value_updates: u64,
     /// Success of the last 100 plans (independent of the history cap).
     pub recent: VecDeque<bool>,
-    pub trigger: EdgeTrigger,
+    /// The last evaluation on the held-out maps.
+    #[serde(default)]
+    pub heldout: HeldOutEval,
+    #[serde(default)]
+    pub milestones: MilestoneLog,
+    /// Derived: the held-out maps and their mean optimum (rebuilt on demand).
+    #[serde(skip)]
+    heldout_set: Option<(Vec<GridTask>, f64)>,
     #[serde(skip)]
     pending: Vec<Breakthrough>,
 }
@@ -157,7 +189,9 @@ impl Zap {
             total_reward: 0.0,
             value_updates: 0,
             recent: VecDeque::new(),
-            trigger: EdgeTrigger::default(),
+            heldout: HeldOutEval::default(),
+            milestones: MilestoneLog::default(),
+            heldout_set: None,
             pending: Vec::new(),
         }
     }
@@ -189,7 +223,52 @@ impl Zap {
         self.rng = rng;
         self.record_plan_outcome(&task, &features, &outcome, prior.is_some());
         self.learn();
+        if self
+            .plans_generated
+            .is_multiple_of(self.config.heldout_every_plans.max(1))
+        {
+            self.evaluate_heldout(ctx);
+        }
         outcome
+    }
+
+    /// Plays every held-out map once (seeded, no learning), beside each
+    /// map's optimum, and checks the milestone rule.
+    pub fn evaluate_heldout(&mut self, ctx: &mut dyn PlanContext) {
+        let (n, cfg) = (self.config.heldout_maps.max(1), self.config.tasks.clone());
+        let (tasks, optimal) = self.heldout_set.take().unwrap_or_else(|| {
+            let tasks = held_out_tasks(&cfg, n, HELDOUT_SEED);
+            let optimal = tasks.iter().map(GridTask::optimal_success).sum::<f64>() / n as f64;
+            (tasks, optimal)
+        });
+        let success = self.evaluate(&tasks, HELDOUT_SEED ^ 1, ctx);
+        self.heldout_set = Some((tasks, optimal));
+        let vs_optimal = if optimal > 0.0 {
+            (success / optimal).min(1.0)
+        } else {
+            0.0
+        };
+        self.heldout = HeldOutEval {
+            success,
+            optimal,
+            vs_optimal,
+            at_plans: self.plans_generated,
+        };
+        let (rate, min_plans) = (
+            self.config.breakthrough_success_rate,
+            self.config.breakthrough_min_plans,
+        );
+        let rule = format!("heldout_vs_optimal >= {rate} with >= {min_plans} plans");
+        let condition = self.plans_generated >= min_plans && vs_optimal >= rate;
+        if self.milestones.once(&rule, condition) {
+            self.pending.push(Breakthrough {
+                engine: NAME.into(),
+                rule,
+                metric: "heldout_vs_optimal".into(),
+                value: vs_optimal,
+                step: self.plans_generated,
+            });
+        }
     }
 
     /// Runs one task to its end without learning.
@@ -393,21 +472,6 @@ impl Zap {
                 },
             );
         }
-        let rate = self.recent_success_rate();
-        let condition = self.plans_generated >= self.config.breakthrough_min_plans
-            && rate >= self.config.breakthrough_success_rate;
-        if self.trigger.update(condition) {
-            self.pending.push(Breakthrough {
-                engine: NAME.into(),
-                rule: format!(
-                    "success_rate_last_100 >= {} with >= {} plans",
-                    self.config.breakthrough_success_rate, self.config.breakthrough_min_plans
-                ),
-                metric: "success_rate_last_100".into(),
-                value: rate,
-                step: self.plans_generated,
-            });
-        }
     }
 
     /// SGD on minibatches from the replay buffer.
@@ -487,6 +551,9 @@ impl Zap {
             ("episodes".into(), self.plans_generated as f64),
             ("total_reward".into(), self.total_reward),
             ("replay_size".into(), self.replay.len() as f64),
+            ("heldout_success".into(), self.heldout.success),
+            ("heldout_optimal".into(), self.heldout.optimal),
+            ("heldout_vs_optimal".into(), self.heldout.vs_optimal),
         ])
     }
 

@@ -33,9 +33,14 @@ pub struct Settings {
     /// …after at least this many generations.
     #[ts(type = "number")]
     pub mdp_min_generations: u64,
-    /// Orchestrator: a breakthrough every this many cross-system calls.
+    /// MDP/ES: breakthrough when the greedy Q policy reaches this share of the optimum.
+    pub mdp_min_policy_quality: f64,
+    /// Orchestrator: the first milestone at this many cross-system calls…
     #[ts(type = "number")]
     pub orchestrator_every: u64,
+    /// …then the threshold is multiplied by this.
+    #[ts(type = "number")]
+    pub orchestrator_growth: u64,
 }
 
 impl Default for Settings {
@@ -55,134 +60,63 @@ impl Settings {
             zap_min_plans: o.engines.zap.breakthrough_min_plans,
             mdp_min_fitness: o.engines.mdp_es.rule.min_fitness,
             mdp_min_generations: o.engines.mdp_es.rule.min_generations,
+            mdp_min_policy_quality: o.engines.mdp_es.rule.min_policy_quality,
             orchestrator_every: o.engines.orchestrator.breakthrough_every,
+            orchestrator_growth: o.engines.orchestrator.breakthrough_growth,
         }
     }
 
     /// Every field: where it sits, its range, label and help text.
     pub fn fields() -> Vec<SettingField> {
+        use SettingKind::{Integer, Number};
         // Integers stay below 2^53 so that JavaScript holds them exactly.
         const BIG: f64 = 9_007_199_254_740_991.0;
-        let f = |key: &str, group: &str, label: &str, help: &str, kind, min, max| SettingField {
-            key: key.into(),
-            group: group.into(),
-            label: label.into(),
-            help: help.into(),
-            kind,
-            min,
-            max,
-        };
-        use SettingKind::{Integer, Number};
-        vec![
-            f(
-                "autosave_secs",
-                "Saving",
-                "Autosave every (seconds)",
-                "How often the live state is saved; a crash loses at most this much.",
-                Number,
-                0.05,
-                3600.0,
-            ),
-            f(
-                "backup_every_secs",
-                "Saving",
-                "Periodic backup every (seconds)",
-                "How often a periodic backup is added to the timeline (at most 30 days).",
-                Number,
-                1.0,
-                30.0 * 86_400.0,
-            ),
-            f(
-                "retention.keep_last_periodic",
-                "Retention",
-                "Keep last periodic",
-                "The newest this many periodic backups are kept.",
-                Integer,
-                0.0,
-                1_000_000.0,
-            ),
-            f(
-                "retention.keep_hourly",
-                "Retention",
-                "Keep hourly",
-                "Also keep the newest periodic backup of each of the last this many hours.",
-                Integer,
-                0.0,
-                1_000_000.0,
-            ),
-            f(
-                "retention.keep_daily",
-                "Retention",
-                "Keep daily",
-                "… of each of the last this many days (UTC).",
-                Integer,
-                0.0,
-                1_000_000.0,
-            ),
-            f(
-                "retention.keep_weekly",
-                "Retention",
-                "Keep weekly",
-                "… of each of the last this many weeks.",
-                Integer,
-                0.0,
-                1_000_000.0,
-            ),
-            f(
-                "retention.keep_last_pre_restore",
-                "Retention",
-                "Keep last pre-restore",
-                "The newest this many pre-restore backups (the undo history of restores).",
-                Integer,
-                0.0,
-                1_000_000.0,
-            ),
-            f(
-                "zap_success_rate",
-                "Breakthrough thresholds",
-                "ZAP success rate",
-                "A ZAP breakthrough when its success rate over the last 100 plans reaches this (0–1).",
-                Number,
-                0.0,
-                1.0,
-            ),
-            f(
-                "zap_min_plans",
-                "Breakthrough thresholds",
-                "ZAP minimum plans",
-                "…after at least this many plans.",
-                Integer,
-                0.0,
-                BIG,
-            ),
-            f(
-                "mdp_min_fitness",
-                "Breakthrough thresholds",
-                "MDP/ES best fitness",
-                "An MDP/ES breakthrough when the best fitness reaches this (0–1).",
-                Number,
-                0.0,
-                1.0,
-            ),
-            f(
-                "mdp_min_generations",
-                "Breakthrough thresholds",
-                "MDP/ES minimum generations",
-                "…after at least this many ES generations.",
-                Integer,
-                0.0,
-                BIG,
-            ),
-            f(
-                "orchestrator_every",
-                "Breakthrough thresholds",
-                "Orchestrator every N calls",
-                "An orchestrator milestone every this many cross-system calls.",
-                Integer,
-                1.0,
-                1e12,
-            ),
-        ]
+        const SAVING: &str = "Saving";
+        const RETENTION: &str = "Retention";
+        const RULES: &str = "Breakthrough thresholds";
+        #[rustfmt::skip]
+        let table: [(&str, &str, &str, &str, SettingKind, f64, f64); 14] = [
+            ("autosave_secs", SAVING, "Autosave every (seconds)",
+             "How often the live state is saved; a crash loses at most this much.", Number, 0.05, 3600.0),
+            ("backup_every_secs", SAVING, "Periodic backup every (seconds)",
+             "How often a periodic backup is added to the timeline (at most 30 days).", Number, 1.0, 30.0 * 86_400.0),
+            ("retention.keep_last_periodic", RETENTION, "Keep last periodic",
+             "The newest this many periodic backups are kept.", Integer, 0.0, 1_000_000.0),
+            ("retention.keep_hourly", RETENTION, "Keep hourly",
+             "Also keep the newest periodic backup of each of the last this many hours.", Integer, 0.0, 1_000_000.0),
+            ("retention.keep_daily", RETENTION, "Keep daily",
+             "… of each of the last this many days (UTC).", Integer, 0.0, 1_000_000.0),
+            ("retention.keep_weekly", RETENTION, "Keep weekly",
+             "… of each of the last this many weeks.", Integer, 0.0, 1_000_000.0),
+            ("retention.keep_last_pre_restore", RETENTION, "Keep last pre-restore",
+             "The newest this many pre-restore backups (the undo history of restores).", Integer, 0.0, 1_000_000.0),
+            ("zap_success_rate", RULES, "ZAP held-out success (share of optimum)",
+             "A ZAP milestone when its success on the held-out maps, as a share of each map's optimum, reaches this (0–1).", Number, 0.0, 1.0),
+            ("zap_min_plans", RULES, "ZAP minimum plans",
+             "…after at least this many plans.", Integer, 0.0, BIG),
+            ("mdp_min_fitness", RULES, "ES validated best fitness",
+             "An MDP/ES milestone when the best policy's fitness on the 100-episode validation set reaches this (0–1).", Number, 0.0, 1.0),
+            ("mdp_min_generations", RULES, "ES minimum generations",
+             "…after at least this many ES generations.", Integer, 0.0, BIG),
+            ("mdp_min_policy_quality", RULES, "Q policy quality",
+             "An MDP/ES milestone when the greedy Q policy's exact expected return reaches this share of the optimum (0–1).", Number, 0.0, 1.0),
+            ("orchestrator_every", RULES, "Orchestrator first milestone (calls)",
+             "The first orchestrator milestone at this many cross-system calls.", Integer, 1.0, 1e12),
+            ("orchestrator_growth", RULES, "Orchestrator threshold growth (×)",
+             "Each later milestone needs this many times more calls (10: 1k, 10k, 100k…); 1 means every N calls.", Integer, 1.0, 1000.0),
+        ];
+        table
+            .into_iter()
+            .map(|(key, group, label, help, kind, min, max)| SettingField {
+                key: key.into(),
+                group: group.into(),
+                label: label.into(),
+                help: help.into(),
+                kind,
+                min,
+                max,
+            })
+            .collect()
     }
 
     /// Refuses values outside [`Settings::fields`], naming the field.
@@ -223,7 +157,9 @@ impl Settings {
         o.engines.zap.breakthrough_min_plans = self.zap_min_plans;
         o.engines.mdp_es.rule.min_fitness = self.mdp_min_fitness;
         o.engines.mdp_es.rule.min_generations = self.mdp_min_generations;
+        o.engines.mdp_es.rule.min_policy_quality = self.mdp_min_policy_quality;
         o.engines.orchestrator.breakthrough_every = self.orchestrator_every;
+        o.engines.orchestrator.breakthrough_growth = self.orchestrator_growth;
     }
 
     /// Writes the thresholds into running (or just restored) engines.
@@ -232,7 +168,9 @@ impl Settings {
         e.zap.config.breakthrough_min_plans = self.zap_min_plans;
         e.mdp_es.config.rule.min_fitness = self.mdp_min_fitness;
         e.mdp_es.config.rule.min_generations = self.mdp_min_generations;
+        e.mdp_es.config.rule.min_policy_quality = self.mdp_min_policy_quality;
         e.orchestrator.config.breakthrough_every = self.orchestrator_every;
+        e.orchestrator.config.breakthrough_growth = self.orchestrator_growth;
     }
 }
 

@@ -196,6 +196,28 @@ impl TabularModel {
         }
     }
 
+    /// The expected undiscounted return of an episode from Gymnasium's start
+    /// distribution when it is cut at `horizon` steps (Gymnasium's
+    /// `TimeLimit`): exactly, by backward induction over the steps left.
+    /// `policy` gives the action per state; `None` acts optimally, which
+    /// gives the best return any policy can expect under the same limit.
+    pub fn horizon_return(&self, policy: Option<&[u32]>, horizon: u32) -> f64 {
+        let mut v = vec![0.0; self.n_states as usize];
+        let mut next = v.clone();
+        for _ in 0..horizon {
+            for (s, out) in next.iter_mut().enumerate() {
+                *out = match policy {
+                    Some(p) => self.q_value(&v, s, p[s] as usize, 1.0),
+                    None => (0..self.n_actions as usize)
+                        .map(|a| self.q_value(&v, s, a, 1.0))
+                        .fold(f64::NEG_INFINITY, f64::max),
+                };
+            }
+            std::mem::swap(&mut v, &mut next);
+        }
+        self.initial.iter().zip(&v).map(|(p, v)| p * v).sum()
+    }
+
     fn q_value(&self, v: &[f64], s: usize, a: usize, gamma: f64) -> f64 {
         self.p[s][a]
             .iter()
