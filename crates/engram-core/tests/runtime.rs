@@ -332,3 +332,60 @@ async fn settings_are_saved_applied_at_once_and_survive_a_restart() {
     );
     rt.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_backup_is_also_the_live_state_so_a_crash_never_resumes_older() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = options(dir.path());
+    // No autosave during the test: only backups can move the live state.
+    o.autosave = Duration::from_secs(3600);
+    o.options_win = true;
+    o.engines.orchestrator.breakthrough_every = 50;
+    let rt = Runtime::start(o.clone()).await.expect("start");
+    let mut events = rt.subscribe();
+    let (bt, bt_backup) = loop {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
+            Ok(Ok(Event::Breakthrough {
+                breakthrough,
+                backup_id: Some(id),
+            })) if breakthrough.engine == "orchestrator" => break (breakthrough, id),
+            Ok(_) => {}
+            Err(_) => panic!("no orchestrator breakthrough"),
+        }
+    };
+    assert_eq!(bt.rule, "cross_system_calls >= 50");
+    // What a process killed now would resume from: the live rows on disk.
+    let live = |dir: &std::path::Path| {
+        let store = engram_core::Store::open_read_only(dir.join("engram.db")).expect("open");
+        store.live_metrics().expect("live")
+    };
+    let after_bt = live(dir.path());
+    let calls = after_bt["orchestrator"].0["cross_system_calls"];
+    assert!(
+        calls >= bt.value,
+        "live state ({calls} calls) is not older than the breakthrough backup #{bt_backup} ({})",
+        bt.value
+    );
+    let manual = rt.backup_now(None).await.expect("backup");
+    let after_manual = live(dir.path());
+    for e in &manual.engines {
+        assert_eq!(
+            after_manual[&e.name].0, e.metrics,
+            "{}: live = the manual backup's cut",
+            e.name
+        );
+    }
+    // A restart from that live state does not record the milestone again.
+    drop(rt);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let rt = Runtime::start(o).await.expect("restart");
+    assert!(rt.metrics()["orchestrator"]["next_breakthrough_at"] >= 500.0);
+    let mut events = rt.subscribe();
+    let until = tokio::time::Instant::now() + Duration::from_millis(500);
+    while let Ok(Ok(ev)) = tokio::time::timeout_at(until, events.recv()).await {
+        if let Event::Breakthrough { breakthrough, .. } = ev {
+            assert_ne!(breakthrough.rule, bt.rule, "the same milestone fired twice");
+        }
+    }
+    rt.shutdown().await.expect("shutdown");
+}

@@ -24,6 +24,8 @@ pub(crate) enum EngineCmd {
 pub(crate) struct BreakthroughCut {
     pub breakthroughs: Vec<Breakthrough>,
     pub engines: EngineSet,
+    /// When the cut was taken (Unix ms).
+    pub at_ms: i64,
 }
 
 /// Handle to the engine thread.
@@ -116,6 +118,7 @@ pub(crate) fn spawn(
                     let _ = breakthroughs.send(BreakthroughCut {
                         breakthroughs: fired,
                         engines: cut,
+                        at_ms: crate::now_ms(),
                     });
                 }
                 if last_metrics.is_none_or(|t| t.elapsed() >= opts.metrics_every) {

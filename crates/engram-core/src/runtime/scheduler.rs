@@ -12,6 +12,14 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
+/// The engines as they were at one instant (a clone taken on the engine thread).
+pub(crate) struct Cut {
+    pub engines: EngineSet,
+    /// When it was taken (Unix ms): live rows are stamped with it, so a cut
+    /// never replaces a newer live state.
+    pub at_ms: i64,
+}
+
 pub(crate) struct Scheduler {
     pub store: Arc<Mutex<Store>>,
     pub engine: EngineHandle,
@@ -36,8 +44,8 @@ pub(crate) async fn run(mut s: Scheduler) {
             _ = sleep_until(next_backup) => {
                 next_backup = Instant::now() + s.opts.backup_every;
                 match s.capture().await {
-                    Ok(engines) => {
-                        if let Err(e) = s.backup(engines, BackupKind::Periodic, None, None).await {
+                    Ok(cut) => {
+                        if let Err(e) = s.backup(cut, BackupKind::Periodic, None, None).await {
                             s.report(&e, "periodic backup failed");
                         } else if let Err(e) = s.retention().await {
                             s.report(&e, "retention failed");
@@ -49,7 +57,7 @@ pub(crate) async fn run(mut s: Scheduler) {
             Some(cut) = s.breakthroughs.recv() => {
                 for bt in cut.breakthroughs {
                     tracing::info!(engine = %bt.engine, rule = %bt.rule, value = bt.value, step = bt.step, "breakthrough");
-                    let result = s.backup(cut.engines.clone(), BackupKind::Breakthrough, None, Some(bt.clone())).await;
+                    let result = s.backup(Cut { engines: cut.engines.clone(), at_ms: cut.at_ms }, BackupKind::Breakthrough, None, Some(bt.clone())).await;
                     let backup_id = match result {
                         Ok(b) => Some(b.id),
                         Err(e) => {
@@ -64,7 +72,7 @@ pub(crate) async fn run(mut s: Scheduler) {
                 match cmd {
                     Some(Command::Backup { label, reply }) => {
                         let r = match s.capture().await {
-                            Ok(engines) => s.backup(engines, BackupKind::Manual, label, None).await,
+                            Ok(cut) => s.backup(cut, BackupKind::Manual, label, None).await,
                             Err(e) => Err(e),
                         };
                         let _ = reply.send(r);
@@ -111,15 +119,20 @@ impl Scheduler {
         });
     }
 
-    async fn capture(&self) -> Result<EngineSet> {
+    async fn capture(&self) -> Result<Cut> {
         let (tx, rx) = oneshot::channel();
         if !self.engine.send(EngineCmd::Capture(tx)) {
             return Err(Error::RuntimeStopped(
                 "the engine thread is not running".into(),
             ));
         }
-        rx.await
-            .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))
+        let engines = rx
+            .await
+            .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))?;
+        Ok(Cut {
+            engines,
+            at_ms: crate::now_ms(),
+        })
     }
 
     async fn with_store<T: Send + 'static>(
@@ -131,42 +144,44 @@ impl Scheduler {
 
     /// Captures, encodes (off the engine thread) and saves the live state.
     async fn save(&self) -> Result<i64> {
-        let engines = self.capture().await?;
-        self.save_engines(engines).await
+        let cut = self.capture().await?;
+        self.save_engines(cut).await
     }
 
-    async fn save_engines(&self, engines: EngineSet) -> Result<i64> {
+    async fn save_engines(&self, cut: Cut) -> Result<i64> {
         let at = self
             .with_store(move |store| {
-                let states = engines.capture()?;
-                let at = crate::now_ms();
-                store.save_live(&states, at)?;
-                Ok(at)
+                let states = cut.engines.capture()?;
+                store.save_live(&states, cut.at_ms)?;
+                Ok(cut.at_ms)
             })
             .await?;
         let _ = self.events.send(Event::Saved { at_ms: at });
         Ok(at)
     }
 
-    /// Writes a backup of the given cut (and makes it the live state too).
+    /// Writes a backup of the given cut and, in the same transaction, makes
+    /// it the live state unless the live state is newer.
     async fn backup(
         &self,
-        engines: EngineSet,
+        cut: Cut,
         kind: BackupKind,
         label: Option<String>,
         breakthrough: Option<Breakthrough>,
     ) -> Result<BackupInfo> {
         let info = self
             .with_store(move |store| {
-                let states = engines.capture()?;
-                let at = crate::now_ms();
-                let id = store.create_backup(&NewBackup {
-                    kind,
-                    created_at_ms: at,
-                    label,
-                    breakthrough,
-                    states: &states,
-                })?;
+                let states = cut.engines.capture()?;
+                let id = store.create_backup_as_live(
+                    &NewBackup {
+                        kind,
+                        created_at_ms: crate::now_ms(),
+                        label,
+                        breakthrough,
+                        states: &states,
+                    },
+                    cut.at_ms,
+                )?;
                 store.get_backup(id)
             })
             .await?;
@@ -271,6 +286,11 @@ impl Scheduler {
         let engines = rx
             .await
             .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))?;
-        self.save_engines(engines).await.map(|_| ())
+        self.save_engines(Cut {
+            engines,
+            at_ms: crate::now_ms(),
+        })
+        .await
+        .map(|_| ())
     }
 }

@@ -19,6 +19,18 @@ impl Store {
     /// Writes one backup — all of its engine states — in one transaction.
     /// States already stored (same checksum) are not stored again.
     pub fn create_backup(&mut self, b: &NewBackup<'_>) -> Result<i64> {
+        self.write_backup(b, None)
+    }
+
+    /// Writes a backup of a cut captured at `captured_at_ms` and, in the same
+    /// transaction, makes the cut the live state wherever the live state is
+    /// not newer. A crash after this returns never resumes from a state older
+    /// than the backup (and never records its milestone a second time).
+    pub fn create_backup_as_live(&mut self, b: &NewBackup<'_>, captured_at_ms: i64) -> Result<i64> {
+        self.write_backup(b, Some(captured_at_ms))
+    }
+
+    fn write_backup(&mut self, b: &NewBackup<'_>, live_at: Option<i64>) -> Result<i64> {
         check_new_backup(b)?;
         // Compress outside the transaction, only what is not stored yet.
         let mut compressed: Vec<Option<(i64, Vec<u8>)>> = Vec::with_capacity(b.states.len());
@@ -45,6 +57,9 @@ impl Store {
                 },
             };
             insert_backup_state(&tx, id, &s.engine, blob_id, &s.metrics)?;
+        }
+        if let Some(at) = live_at {
+            super::live::upsert_live(&tx, b.states, at, true)?;
         }
         tx.commit()?;
         Ok(id)

@@ -12,31 +12,8 @@ impl Store {
     /// Overwrites the live state of each given engine, in one transaction.
     /// Durable when it returns.
     pub fn save_live(&mut self, states: &[EngineState], saved_at_ms: i64) -> Result<()> {
-        let prepared = states
-            .iter()
-            .map(|s| Ok((s, s.state.as_bytes(), metrics_json(&s.metrics)?)))
-            .collect::<Result<Vec<_>>>()?;
         let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO live_states (engine, checksum, raw_len, data, metrics, saved_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (engine) DO UPDATE SET checksum = excluded.checksum,
-                   raw_len = excluded.raw_len, data = excluded.data,
-                   metrics = excluded.metrics, saved_at = excluded.saved_at",
-            )?;
-            for (s, data, metrics) in &prepared {
-                validate_engine_name(&s.engine)?;
-                stmt.execute(params![
-                    s.engine,
-                    &s.state.checksum().0[..],
-                    s.state.len() as i64,
-                    data,
-                    metrics,
-                    saved_at_ms
-                ])?;
-            }
-        }
+        upsert_live(&tx, states, saved_at_ms, false)?;
         tx.commit()?;
         Ok(())
     }
@@ -67,4 +44,40 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Writes live rows inside `tx`. With `only_if_newer`, a row changes only
+/// when `saved_at_ms` (the instant the state was captured) is not older than
+/// the one it replaces: a cut taken before the last autosave never wins.
+pub(super) fn upsert_live(
+    tx: &rusqlite::Transaction<'_>,
+    states: &[EngineState],
+    saved_at_ms: i64,
+    only_if_newer: bool,
+) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO live_states (engine, checksum, raw_len, data, metrics, saved_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (engine) DO UPDATE SET checksum = excluded.checksum,
+           raw_len = excluded.raw_len, data = excluded.data,
+           metrics = excluded.metrics, saved_at = excluded.saved_at{}",
+        if only_if_newer {
+            " WHERE live_states.saved_at <= excluded.saved_at"
+        } else {
+            ""
+        }
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    for s in states {
+        validate_engine_name(&s.engine)?;
+        stmt.execute(params![
+            s.engine,
+            &s.state.checksum().0[..],
+            s.state.len() as i64,
+            s.state.as_bytes(),
+            metrics_json(&s.metrics)?,
+            saved_at_ms
+        ])?;
+    }
+    Ok(())
 }
