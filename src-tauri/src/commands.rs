@@ -8,6 +8,7 @@ use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
     LabelRequest, ListBackups, RestoreReport, RestoreRequest, SettingField, Status, VerifyReport,
 };
+use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
 use tauri::State;
 use tauri::ipc::{InvokeBody, Request, Response};
@@ -104,6 +105,11 @@ pub async fn put_settings(api: State<'_, Api>, settings: Settings) -> ApiResult<
 #[tauri::command]
 pub fn settings_schema(api: State<'_, Api>) -> Vec<SettingField> {
     api.settings_schema()
+}
+
+#[tauri::command]
+pub fn metric_catalog(api: State<'_, Api>) -> Vec<MetricInfo> {
+    api.metric_catalog()
 }
 
 fn not_raw() -> ApiError {

@@ -28,6 +28,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::get_settings,
         commands::put_settings,
         commands::settings_schema,
+        commands::metric_catalog,
     ])
 }
 

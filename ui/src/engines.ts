@@ -1,53 +1,50 @@
-/** What the UI knows about each engine's metrics: titles, the card rows and
- * the charts, with their formats. Pure data. */
+/** What the UI shows of each engine's metrics, from the core's metric
+ * catalog (`METRICS`, generated from Rust): labels, formats, whether higher
+ * is better, which go on cards and charts. */
+
+import { METRICS, type MetricFormat, type MetricInfo } from "./generated/api";
 
 export const ENGINES = ["zap", "mdp_es", "orchestrator"] as const;
 export type EngineName = (typeof ENGINES)[number];
 
-export function int(v: number) {
-  return Math.round(v).toLocaleString("en-US");
-}
-export function pct(v: number) {
-  return `${(v * 100).toFixed(1)}%`;
-}
-
 export const ENGINE_TITLES: Record<string, string> = { zap: "ZAP planner", mdp_es: "MDP/ES optimizer", orchestrator: "Orchestrator" };
 
-/** [metric key, label, format] rows of each engine's card and preview table. */
-export const CARD_METRICS: Record<string, [string, string, (v: number) => string][]> = {
-  zap: [
-    ["plans_generated", "Plans", int],
-    ["success_rate_last_100", "Success (last 100)", pct],
-    ["success_rate", "Success (all)", pct],
-    ["mean_planning_ms", "Planning time", (v) => `${v.toFixed(2)} ms`],
-    ["mean_confidence", "Confidence", pct],
-  ],
-  mdp_es: [
-    ["episodes", "Episodes", int],
-    ["generation", "ES generation", int],
-    ["best_fitness", "Best fitness", (v) => v.toFixed(3)],
-    ["success_rate_last_100", "Q success (last 100)", pct],
-    ["epsilon", "ε", (v) => v.toFixed(3)],
-  ],
-  orchestrator: [
-    ["cross_system_calls", "Cross-system calls", int],
-    ["failures", "Failures", int],
-    ["systems_registered", "Systems", int],
-    ["mean_latency_ms", "Mean latency", (v) => `${(v * 1000).toFixed(1)} µs`],
-  ],
-};
-
-export interface ChartSpec {
-  engine: string;
-  metric: string;
-  title: string;
-  range?: [number, number];
-  fmt: (v: number) => string;
+/** `v` in the metric's own unit: integers as integers, shares as %. */
+export function formatMetric(format: MetricFormat, v: number): string {
+  if (!Number.isFinite(v)) return "—";
+  switch (format) {
+    case "integer":
+      return Math.round(v).toLocaleString("en-US");
+    case "percent":
+      return `${(v * 100).toFixed(1)} %`;
+    case "decimal":
+      return v.toFixed(3);
+    case "milliseconds":
+      return Math.abs(v) < 0.1 ? `${(v * 1000).toFixed(1)} µs` : `${v.toFixed(2)} ms`;
+  }
 }
 
-export const CHARTS: ChartSpec[] = [
-  { engine: "zap", metric: "success_rate_last_100", title: "ZAP success (last 100)", range: [0, 1], fmt: pct },
-  { engine: "zap", metric: "total_reward", title: "ZAP total reward", fmt: int },
-  { engine: "mdp_es", metric: "best_fitness", title: "MDP/ES best fitness", range: [0, 1], fmt: (v) => v.toFixed(3) },
-  { engine: "orchestrator", metric: "cross_system_calls", title: "Cross-system calls", fmt: int },
-];
+/** The catalog entry of `engine`/`key`, if any. */
+export function metricInfo(engine: string, key: string): MetricInfo | undefined {
+  return METRICS.find((m) => m.engine === engine && m.key === key);
+}
+
+/** A metric's value as its catalog says, or a plain number for unknown ones. */
+export function formatValue(engine: string, key: string, v: number): string {
+  const info = metricInfo(engine, key);
+  return info ? formatMetric(info.format, v) : String(v);
+}
+
+/** The rows of an engine's card and preview table, in catalog order. */
+export function cardMetrics(engine: string): MetricInfo[] {
+  return METRICS.filter((m) => m.engine === engine && m.card);
+}
+
+/** The learning curves, in catalog order. */
+export const CHARTS: MetricInfo[] = METRICS.filter((m) => m.chart);
+
+/** "good", "bad" or "" for a change of `delta` in a metric. */
+export function changeClass(info: MetricInfo, delta: number): "good" | "bad" | "" {
+  if (info.higher_is_better === null || formatMetric(info.format, Math.abs(delta)) === formatMetric(info.format, 0)) return "";
+  return delta > 0 === info.higher_is_better ? "good" : "bad";
+}

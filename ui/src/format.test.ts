@@ -20,3 +20,25 @@ describe("formatTimestamp", () => {
     expect(formatTimestamp(Number.POSITIVE_INFINITY)).toBe("—");
   });
 });
+
+import { changeClass, formatMetric, metricInfo } from "./engines";
+
+describe("metric formats from the core's catalog", () => {
+  it("prints values in their own unit", () => {
+    expect(formatMetric("integer", 22000)).toBe("22,000");
+    expect(formatMetric("percent", 0.9)).toBe("90.0 %");
+    expect(formatMetric("decimal", 0.95)).toBe("0.950");
+    expect(formatMetric("milliseconds", 1.234)).toBe("1.23 ms");
+    expect(formatMetric("milliseconds", 0.0032)).toBe("3.2 µs");
+  });
+  it("colours a change by whether higher is better, and a rounding-level change not at all", () => {
+    const quality = metricInfo("mdp_es", "policy_quality")!;
+    const latency = metricInfo("orchestrator", "mean_latency_ms")!;
+    const plans = metricInfo("zap", "plans_generated")!;
+    expect(changeClass(quality, 0.1)).toBe("good");
+    expect(changeClass(quality, -0.1)).toBe("bad");
+    expect(changeClass(latency, 0.5)).toBe("bad");
+    expect(changeClass(plans, 100)).toBe("");
+    expect(changeClass(quality, -0.00001)).toBe("");
+  });
+});

@@ -6,6 +6,7 @@
 import { ApiError } from "./api";
 import { $ } from "./dom";
 import { backupNowFlow, importFlow, previewActions, setRefresh } from "./flows";
+import { formatValue } from "./engines";
 import { formatTimestamp } from "./format";
 import type { EngramEvent } from "./generated/api";
 import { attempt, explain, showError, toast } from "./notify";
@@ -75,7 +76,7 @@ function onEvent(e: EngramEvent) {
       void refreshAll();
       break;
     case "breakthrough":
-      toast(`Breakthrough: ${e.breakthrough.engine} ${e.breakthrough.metric} = ${e.breakthrough.value.toFixed(3)} — backed up.`);
+      toast(`Breakthrough: ${e.breakthrough.engine} ${e.breakthrough.metric} = ${formatValue(e.breakthrough.engine, e.breakthrough.metric, e.breakthrough.value)}${e.backup_id === null ? " — its backup failed (see the banner)." : ` — backed up as #${e.backup_id}.`}`);
       break;
     case "error":
       showError(explain(new ApiError(e.code, e.message)));

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use engram_core::api::{
     Backup, CreateBackup, ExportRequest, LabelRequest, ListBackups, Offline, RestoreRequest,
 };
+use engram_core::engines::catalog::metric_info;
 use engram_core::snapshot::SnapshotFormat;
 use engram_core::{BackupKind, Error, Result, rfc3339};
 use serde::Serialize;
@@ -158,10 +159,12 @@ fn list(
 
 fn describe(b: &Backup) -> String {
     match (&b.breakthrough, &b.label) {
-        (Some(bt), _) => format!(
-            "{} {} = {} at step {}",
-            bt.engine, bt.metric, bt.value, bt.step
-        ),
+        (Some(bt), _) => {
+            let value = metric_info(&bt.engine, &bt.metric)
+                .map(|m| m.format_value(bt.value))
+                .unwrap_or_else(|| bt.value.to_string());
+            format!("{} {} = {value} at step {}", bt.engine, bt.metric, bt.step)
+        }
         (None, Some(l)) => l.clone(),
         (None, None) => String::new(),
     }

@@ -24,6 +24,7 @@ use engram_core::api::{
     LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest, SettingField,
     Status, VerifyReport,
 };
+use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
 use engram_core::{Error, ErrorCode, snapshot};
 use serde::de::DeserializeOwned;
@@ -67,6 +68,7 @@ pub fn router(server: Shared) -> Router {
         .route("/verify", post(verify))
         .route("/settings", get(get_settings).put(put_settings))
         .route("/settings/schema", get(settings_schema))
+        .route("/metrics/catalog", get(metric_catalog))
         .route("/events", get(events))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(
@@ -158,6 +160,10 @@ async fn put_settings(State(s): State<Shared>, Body(settings): Body<Settings>) -
 
 async fn settings_schema(State(s): State<Shared>) -> Reply<Vec<SettingField>> {
     Reply(Ok(s.api.settings_schema()))
+}
+
+async fn metric_catalog(State(s): State<Shared>) -> Reply<Vec<MetricInfo>> {
+    Reply(Ok(s.api.metric_catalog()))
 }
 
 async fn events(State(s): State<Shared>) -> Response {

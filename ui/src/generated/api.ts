@@ -223,6 +223,26 @@ key: string,
  */
 group: string, label: string, help: string, kind: SettingKind, min: number, max: number, };
 
+export type MetricFormat = "integer" | "percent" | "decimal" | "milliseconds";
+
+export type MetricInfo = { engine: string, key: string, label: string, 
+/**
+ * What it counts or measures, for axes and tooltips ("plans", "calls", "").
+ */
+unit: string, format: MetricFormat, 
+/**
+ * True when higher is better, false when lower is, null when neither.
+ */
+higher_is_better: boolean | null, 
+/**
+ * Shown on the engine's dashboard card (in catalog order).
+ */
+card: boolean, 
+/**
+ * Drawn as a learning curve.
+ */
+chart: boolean, };
+
 export type EngramEvent = { "type": "metrics", at_ms: number, engines: { [key in string]: Metrics }, } | { "type": "saved", at_ms: number, } | { "type": "backup_created", backup: Backup, } | { "type": "backups_deleted", ids: number[], } | { "type": "breakthrough", breakthrough: Breakthrough, backup_id: number | null, } | { "type": "restored", from_backup: number, engines: Array<string>, pre_restore_backup: number, } | { "type": "error", code: ErrorCode, message: string, };
 
 /** Every backup kind, in timeline-legend order. */
@@ -386,5 +406,349 @@ export const SETTING_FIELDS: readonly SettingField[] = [
     "kind": "integer",
     "min": 1.0,
     "max": 1000.0
+  }
+];
+
+/** What every engine metric means and how to print it, in display order. */
+export const METRICS: readonly MetricInfo[] = [
+  {
+    "engine": "zap",
+    "key": "plans_generated",
+    "label": "Plans",
+    "unit": "plans",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": true,
+    "chart": false
+  },
+  {
+    "engine": "zap",
+    "key": "heldout_vs_optimal",
+    "label": "Held-out success vs optimum",
+    "unit": "",
+    "format": "percent",
+    "higher_is_better": true,
+    "card": true,
+    "chart": true
+  },
+  {
+    "engine": "zap",
+    "key": "heldout_success",
+    "label": "Held-out success",
+    "unit": "",
+    "format": "percent",
+    "higher_is_better": true,
+    "card": true,
+    "chart": false
+  },
+  {
+    "engine": "zap",
+    "key": "heldout_optimal",
+    "label": "Held-out optimum",
+    "unit": "",
+    "format": "percent",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "zap",
+    "key": "success_rate_last_100",
+    "label": "Success (last 100 plans)",
+    "unit": "",
+    "format": "percent",
+    "higher_is_better": true,
+    "card": true,
+    "chart": true
+  },
+  {
+    "engine": "zap",
+    "key": "success_rate",
+    "label": "Success (all plans)",
+    "unit": "",
+    "format": "percent",
+    "higher_is_better": true,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "zap",
+    "key": "mean_planning_ms",
+    "label": "Planning time",
+    "unit": "ms",
+    "format": "milliseconds",
+    "higher_is_better": false,
+    "card": true,
+    "chart": false
+  },
+  {
+    "engine": "zap",
+    "key": "mean_confidence",
+    "label": "Confidence",
+    "unit": "",
+    "format": "percent",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "zap",
+    "key": "successful_plans",
+    "label": "Successful plans",
+    "unit": "plans",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "zap",
+    "key": "failed_plans",
+    "label": "Failed plans",
+    "unit": "plans",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "zap",
+    "key": "score",
+    "label": "Score (moving average of returns)",
+    "unit": "",
+    "format": "decimal",
+    "higher_is_better": true,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "zap",
+    "key": "episodes",
+    "label": "Episodes",
+    "unit": "episodes",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "zap",
+    "key": "total_reward",
+    "label": "Total reward",
+    "unit": "",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "zap",
+    "key": "replay_size",
+    "label": "Replay buffer",
+    "unit": "samples",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "episodes",
+    "label": "Q episodes",
+    "unit": "episodes",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": true,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "policy_quality",
+    "label": "Q policy vs optimum",
+    "unit": "",
+    "format": "percent",
+    "higher_is_better": true,
+    "card": true,
+    "chart": true
+  },
+  {
+    "engine": "mdp_es",
+    "key": "greedy_success",
+    "label": "Q greedy success",
+    "unit": "",
+    "format": "percent",
+    "higher_is_better": true,
+    "card": true,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "optimal_success",
+    "label": "Q optimal success",
+    "unit": "",
+    "format": "percent",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "greedy_return",
+    "label": "Q greedy return",
+    "unit": "",
+    "format": "decimal",
+    "higher_is_better": true,
+    "card": true,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "optimal_return",
+    "label": "Q optimal return",
+    "unit": "",
+    "format": "decimal",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "behaviour_success_last_100",
+    "label": "Q behaviour success (ε-greedy, last 100)",
+    "unit": "",
+    "format": "percent",
+    "higher_is_better": true,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "generation",
+    "label": "ES generation",
+    "unit": "generations",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": true,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "best_fitness",
+    "label": "ES best fitness (validated)",
+    "unit": "",
+    "format": "decimal",
+    "higher_is_better": true,
+    "card": true,
+    "chart": true
+  },
+  {
+    "engine": "mdp_es",
+    "key": "mean_validated_fitness",
+    "label": "ES mean policy fitness (validated)",
+    "unit": "",
+    "format": "decimal",
+    "higher_is_better": true,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "mean_fitness",
+    "label": "ES population fitness (training)",
+    "unit": "",
+    "format": "decimal",
+    "higher_is_better": true,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "epsilon",
+    "label": "ε",
+    "unit": "",
+    "format": "decimal",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "alpha",
+    "label": "α",
+    "unit": "",
+    "format": "decimal",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "policy_updates",
+    "label": "Policy updates",
+    "unit": "updates",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "mdp_es",
+    "key": "total_reward",
+    "label": "Q total reward",
+    "unit": "",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false
+  },
+  {
+    "engine": "orchestrator",
+    "key": "cross_system_calls",
+    "label": "Cross-system calls",
+    "unit": "calls",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": true,
+    "chart": true
+  },
+  {
+    "engine": "orchestrator",
+    "key": "failures",
+    "label": "Failures",
+    "unit": "calls",
+    "format": "integer",
+    "higher_is_better": false,
+    "card": true,
+    "chart": false
+  },
+  {
+    "engine": "orchestrator",
+    "key": "mean_latency_ms",
+    "label": "Mean latency",
+    "unit": "ms",
+    "format": "milliseconds",
+    "higher_is_better": false,
+    "card": true,
+    "chart": false
+  },
+  {
+    "engine": "orchestrator",
+    "key": "next_breakthrough_at",
+    "label": "Next milestone at",
+    "unit": "calls",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": true,
+    "chart": false
+  },
+  {
+    "engine": "orchestrator",
+    "key": "systems_registered",
+    "label": "Systems",
+    "unit": "systems",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": true,
+    "chart": false
   }
 ];

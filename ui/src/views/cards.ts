@@ -1,23 +1,26 @@
 /** The dashboard cards: each engine's headline metrics. Built once; a metrics
- * event only rewrites the numbers. */
+ * event only rewrites the numbers (a metric the engine does not report, such
+ * as FrozenLake's success on Taxi, stays hidden). */
 
 import { $, el } from "../dom";
-import { CARD_METRICS, ENGINES, ENGINE_TITLES } from "../engines";
+import { ENGINES, ENGINE_TITLES, cardMetrics, formatMetric } from "../engines";
+import type { MetricInfo } from "../generated/api";
 import { state } from "../state";
 
-const cells = new Map<string, { dd: HTMLElement; fmt: (v: number) => string }>();
+const cells: { info: MetricInfo; dt: HTMLElement; dd: HTMLElement }[] = [];
 
 export function buildCards() {
-  cells.clear();
+  cells.length = 0;
   $("cards").replaceChildren(
     ...ENGINES.map((engine) => {
       const card = el("article", { class: "card", "data-testid": `card-${engine}` });
       card.append(el("h3", {}, ENGINE_TITLES[engine] ?? engine));
       const dl = el("dl");
-      for (const [key, label, fmt] of CARD_METRICS[engine] ?? []) {
-        const dd = el("dd", { "data-testid": `metric-${engine}-${key}` }, "—");
-        cells.set(`${engine}/${key}`, { dd, fmt });
-        dl.append(el("dt", {}, label), dd);
+      for (const info of cardMetrics(engine)) {
+        const dt = el("dt", {}, info.label);
+        const dd = el("dd", { "data-testid": `metric-${engine}-${info.key}` }, "—");
+        cells.push({ info, dt, dd });
+        dl.append(dt, dd);
       }
       card.append(dl);
       return card;
@@ -27,9 +30,9 @@ export function buildCards() {
 }
 
 export function updateCards() {
-  for (const [id, { dd, fmt }] of cells) {
-    const [engine, key] = id.split("/") as [string, string];
-    const v = state.now[engine]?.[key];
-    dd.textContent = v === undefined ? "—" : fmt(v);
+  for (const { info, dt, dd } of cells) {
+    const v = state.now[info.engine]?.[info.key];
+    dt.hidden = dd.hidden = v === undefined;
+    dd.textContent = v === undefined ? "—" : formatMetric(info.format, v);
   }
 }

@@ -2,7 +2,7 @@
  * time axis the timeline shares; breakthroughs are vertical marks. */
 
 import { $, el, svg } from "../dom";
-import { CHARTS } from "../engines";
+import { CHARTS, formatMetric, formatValue } from "../engines";
 import { state } from "../state";
 import { linePath, timeScale, type TimeScale } from "../timeline";
 
@@ -21,22 +21,22 @@ export function renderCharts() {
   $("charts").replaceChildren(
     ...CHARTS.map((c) => {
       const points = state.timeline
-        .filter((b) => b.metrics[c.engine]?.[c.metric] !== undefined)
-        .map((b) => ({ t: b.created_at_ms, v: b.metrics[c.engine]![c.metric]! }))
-        .concat(state.live.filter((p) => p.engines[c.engine]?.[c.metric] !== undefined).map((p) => ({ t: p.t, v: p.engines[c.engine]![c.metric]! })))
+        .filter((b) => b.metrics[c.engine]?.[c.key] !== undefined)
+        .map((b) => ({ t: b.created_at_ms, v: b.metrics[c.engine]![c.key]! }))
+        .concat(state.live.filter((p) => p.engines[c.engine]?.[c.key] !== undefined).map((p) => ({ t: p.t, v: p.engines[c.engine]![c.key]! })))
         .sort((a, b) => a.t - b.t);
       const values = points.map((p) => p.v);
-      const [lo, hi] = c.range ?? [Math.min(0, ...values), Math.max(1, ...values)];
-      const box = el("div", { class: "chart", "data-testid": `chart-${c.engine}-${c.metric}` });
+      const [lo, hi] = [Math.min(0, ...values), Math.max(1, ...values)];
+      const box = el("div", { class: "chart", "data-testid": `chart-${c.engine}-${c.key}` });
       const header = el("header");
-      const latest = state.now[c.engine]?.[c.metric];
-      header.append(el("span", {}, c.title), el("b", {}, latest === undefined ? "—" : c.fmt(latest)));
+      const latest = state.now[c.engine]?.[c.key];
+      header.append(el("span", {}, c.label), el("b", {}, latest === undefined ? "—" : formatMetric(c.format, latest)));
       const s = svg("svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none" });
       for (const m of milestones) {
         const x = ((m.created_at_ms - scale.start) / (scale.end - scale.start)) * width;
         const line = svg("line", { class: "milestone", x1: x, x2: x, y1: 0, y2: height });
         const title = svg("title", {});
-        title.textContent = m.breakthrough ? `${m.breakthrough.rule}: ${m.breakthrough.value}` : "breakthrough";
+        title.textContent = m.breakthrough ? `${m.breakthrough.rule}: ${formatValue(m.breakthrough.engine, m.breakthrough.metric, m.breakthrough.value)}` : "breakthrough";
         line.append(title);
         s.append(line);
       }

@@ -2,7 +2,7 @@
  * Clicking a row selects it. */
 
 import { $, el, kindLabel } from "../dom";
-import { ENGINES, ENGINE_TITLES } from "../engines";
+import { ENGINES, ENGINE_TITLES, formatValue } from "../engines";
 import { formatTimestamp } from "../format";
 import { BACKUP_KINDS, type Backup, type BackupKind } from "../generated/api";
 import { api, select, state } from "../state";
@@ -35,7 +35,8 @@ export async function loadList(reset: boolean) {
 }
 
 function describe(b: Backup) {
-  return b.breakthrough ? `${b.breakthrough.engine}: ${b.breakthrough.metric} = ${b.breakthrough.value.toFixed(3)} at step ${b.breakthrough.step}` : (b.label ?? "");
+  const bt = b.breakthrough;
+  return bt ? `${bt.engine}: ${bt.metric} = ${formatValue(bt.engine, bt.metric, bt.value)} at step ${bt.step.toLocaleString("en-US")}` : (b.label ?? "");
 }
 
 export function renderList() {

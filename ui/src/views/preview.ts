@@ -3,9 +3,9 @@
  * rewrites the "now" and "change" cells, so buttons and focus stay put. */
 
 import { $, el, kindLabel } from "../dom";
-import { CARD_METRICS, ENGINE_TITLES } from "../engines";
+import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue } from "../engines";
 import { formatBytes, formatTimestamp } from "../format";
-import type { Backup } from "../generated/api";
+import type { Backup, MetricInfo } from "../generated/api";
 import { state } from "../state";
 
 /** What the preview's buttons do (the flows). */
@@ -17,10 +17,8 @@ export interface PreviewActions {
 }
 
 interface LiveCells {
-  engine: string;
-  key: string;
+  info: MetricInfo;
   then: number | undefined;
-  fmt: (v: number) => string;
   now: HTMLElement;
   change: HTMLElement;
 }
@@ -45,21 +43,23 @@ export function renderPreview(actions: PreviewActions) {
   const meta = el("p", { class: "muted" }, `${formatTimestamp(b.created_at_ms)} UTC · ${formatBytes(b.size)}${b.label ? ` · “${b.label}”` : ""}${b.pinned ? " · pinned" : ""}`);
   const nodes: Node[] = [head, meta];
   if (b.breakthrough) {
-    nodes.push(el("p", {}, `Milestone: ${b.breakthrough.rule} — ${b.breakthrough.metric} = ${b.breakthrough.value} at step ${b.breakthrough.step}`));
+    const bt = b.breakthrough;
+    nodes.push(el("p", {}, `Milestone: ${bt.rule} — ${bt.metric} = ${formatValue(bt.engine, bt.metric, bt.value)} at step ${bt.step.toLocaleString("en-US")}`));
   }
   for (const engine of b.engines) {
     const t = el("table", { "data-testid": `preview-${engine}` });
     const cap = el("tr");
     cap.append(el("th", {}, ENGINE_TITLES[engine] ?? engine), el("th", {}, "then"), el("th", {}, "now"), el("th", {}, "change"));
     t.append(cap);
-    for (const [key, label, fmt] of CARD_METRICS[engine] ?? []) {
-      const then = b.metrics[engine]?.[key];
+    for (const info of cardMetrics(engine)) {
+      const then = b.metrics[engine]?.[info.key];
+      if (then === undefined && state.now[engine]?.[info.key] === undefined) continue;
       const now = el("td");
       const change = el("td");
       const row = el("tr");
-      row.append(el("td", {}, label), el("td", {}, then === undefined ? "—" : fmt(then)), now, change);
+      row.append(el("td", {}, info.label), el("td", {}, then === undefined ? "—" : formatMetric(info.format, then)), now, change);
       t.append(row);
-      cells.push({ engine, key, then, fmt, now, change });
+      cells.push({ info, then, now, change });
     }
     nodes.push(t);
   }
@@ -83,10 +83,12 @@ export function renderPreview(actions: PreviewActions) {
 /** Rewrites the "now" and "change" cells from the latest metrics. */
 export function updatePreview() {
   for (const c of cells) {
-    const current = state.now[c.engine]?.[c.key];
-    c.now.textContent = current === undefined ? "—" : c.fmt(current);
+    const current = state.now[c.info.engine]?.[c.info.key];
+    c.now.textContent = current === undefined ? "—" : formatMetric(c.info.format, current);
     const delta = c.then !== undefined && current !== undefined ? current - c.then : undefined;
-    c.change.textContent = delta === undefined ? "" : `${delta > 0 ? "+" : ""}${c.fmt(delta)}`;
-    c.change.className = delta === undefined || delta === 0 ? "" : delta > 0 ? "up" : "down";
+    const cls = delta === undefined ? "" : changeClass(c.info, delta);
+    const same = delta === undefined || formatMetric(c.info.format, Math.abs(delta)) === formatMetric(c.info.format, 0);
+    c.change.textContent = delta === undefined ? "" : same ? "±0" : `${delta > 0 ? "+" : "−"}${formatMetric(c.info.format, Math.abs(delta))}`;
+    c.change.className = cls;
   }
 }

@@ -2,6 +2,7 @@
  * as diamonds, on the charts' time axis. Clicking a mark selects it. */
 
 import { $, el, svg } from "../dom";
+import { formatValue } from "../engines";
 import { formatTimestamp } from "../format";
 import { BACKUP_KINDS } from "../generated/api";
 import { select, state } from "../state";
@@ -44,7 +45,8 @@ export function renderTimeline() {
     shape.setAttribute("data-id", String(m.id));
     const b = byId.get(m.id);
     const title = svg("title", {});
-    title.textContent = b ? `#${b.id} ${b.kind} ${formatTimestamp(b.created_at_ms)}${b.breakthrough ? ` — ${b.breakthrough.rule} = ${b.breakthrough.value}` : ""}` : "";
+    const bt = b?.breakthrough;
+    title.textContent = b ? `#${b.id} ${b.kind} ${formatTimestamp(b.created_at_ms)}${bt ? ` — ${bt.rule}: ${formatValue(bt.engine, bt.metric, bt.value)}` : ""}` : "";
     shape.append(title);
     shape.addEventListener("click", () => b && select(b));
     nodes.push(shape);

@@ -198,6 +198,11 @@ impl Api {
         Settings::fields()
     }
 
+    /// What every engine metric means and how to print it.
+    pub fn metric_catalog(&self) -> Vec<crate::engines::catalog::MetricInfo> {
+        crate::engines::catalog::metric_catalog()
+    }
+
     /// Every event from now on. A listener that falls behind skips what it
     /// missed (the next metrics event carries the full picture again).
     pub fn events(&self) -> ApiResult<impl Stream<Item = Event> + Send + 'static + use<>> {

@@ -4,6 +4,7 @@
 //! rewrites it).
 
 use super::types::*;
+use crate::engines::catalog::{MetricFormat, MetricInfo, metric_catalog};
 use crate::error::ErrorCode;
 use crate::runtime::{Event, Settings, StartupReport};
 use crate::snapshot::SnapshotFormat;
@@ -48,6 +49,8 @@ pub fn module() -> String {
         Settings::decl(&cfg),
         SettingKind::decl(&cfg),
         SettingField::decl(&cfg),
+        MetricFormat::decl(&cfg),
+        MetricInfo::decl(&cfg),
         Event::decl(&cfg),
     ];
     for d in decls {
@@ -69,6 +72,10 @@ pub fn module() -> String {
     out.push_str(&format!(
         "\n/** The settings form: one entry per field, in order. */\nexport const SETTING_FIELDS: readonly SettingField[] = {};\n",
         json(&Settings::fields())
+    ));
+    out.push_str(&format!(
+        "\n/** What every engine metric means and how to print it, in display order. */\nexport const METRICS: readonly MetricInfo[] = {};\n",
+        json(&metric_catalog())
     ));
     out
 }

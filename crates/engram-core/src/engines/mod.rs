@@ -9,6 +9,7 @@
 //!   cross-system call.
 //! - [`EngineSet`]: the three together, advanced one tick at a time.
 
+pub mod catalog;
 pub mod envs;
 pub mod grid;
 pub mod mdp_es;

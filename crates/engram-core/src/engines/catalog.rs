@@ -1,0 +1,188 @@
+//! What every metric the engines report means: its label, how to print it,
+//! whether higher is better, and whether the dashboard shows it on a card or
+//! a chart. One description, used by the UI (generated TypeScript), the API
+//! and the CLI's printouts; a test checks it covers every metric emitted.
+
+use serde::{Deserialize, Serialize};
+
+/// How a metric's value is printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricFormat {
+    /// A count: `12,345`.
+    Integer,
+    /// A share in [0, 1], printed as a percentage: `73.5 %`.
+    Percent,
+    /// A plain number with three decimals: `0.953`.
+    Decimal,
+    /// Milliseconds: `1.25 ms`; below 0.1 ms in microseconds, `3.2 µs`.
+    Milliseconds,
+}
+
+/// One metric of one engine.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+pub struct MetricInfo {
+    pub engine: String,
+    pub key: String,
+    pub label: String,
+    /// What it counts or measures, for axes and tooltips ("plans", "calls", "").
+    pub unit: String,
+    pub format: MetricFormat,
+    /// True when higher is better, false when lower is, null when neither.
+    pub higher_is_better: Option<bool>,
+    /// Shown on the engine's dashboard card (in catalog order).
+    pub card: bool,
+    /// Drawn as a learning curve.
+    pub chart: bool,
+}
+
+impl MetricInfo {
+    /// The value in the metric's own unit: integers as integers, shares as %.
+    pub fn format_value(&self, v: f64) -> String {
+        format_value(self.format, v)
+    }
+}
+
+/// `v` printed as `format` says.
+pub fn format_value(format: MetricFormat, v: f64) -> String {
+    if !v.is_finite() {
+        return "—".into();
+    }
+    match format {
+        MetricFormat::Integer => group_thousands(v.round() as i64),
+        MetricFormat::Percent => format!("{:.1} %", v * 100.0),
+        MetricFormat::Decimal => format!("{v:.3}"),
+        MetricFormat::Milliseconds if v.abs() < 0.1 => format!("{:.1} µs", v * 1000.0),
+        MetricFormat::Milliseconds => format!("{v:.2} ms"),
+    }
+}
+
+fn group_thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// Every metric of every engine, in display order.
+pub fn metric_catalog() -> Vec<MetricInfo> {
+    use MetricFormat::{Decimal, Integer, Milliseconds, Percent};
+    const UP: Option<bool> = Some(true);
+    const DOWN: Option<bool> = Some(false);
+    const NEITHER: Option<bool> = None;
+    #[rustfmt::skip]
+    let table: [(&str, &str, &str, &str, MetricFormat, Option<bool>, bool, bool); 34] = [
+        ("zap", "plans_generated", "Plans", "plans", Integer, NEITHER, true, false),
+        ("zap", "heldout_vs_optimal", "Held-out success vs optimum", "", Percent, UP, true, true),
+        ("zap", "heldout_success", "Held-out success", "", Percent, UP, true, false),
+        ("zap", "heldout_optimal", "Held-out optimum", "", Percent, NEITHER, false, false),
+        ("zap", "success_rate_last_100", "Success (last 100 plans)", "", Percent, UP, true, true),
+        ("zap", "success_rate", "Success (all plans)", "", Percent, UP, false, false),
+        ("zap", "mean_planning_ms", "Planning time", "ms", Milliseconds, DOWN, true, false),
+        ("zap", "mean_confidence", "Confidence", "", Percent, NEITHER, false, false),
+        ("zap", "successful_plans", "Successful plans", "plans", Integer, NEITHER, false, false),
+        ("zap", "failed_plans", "Failed plans", "plans", Integer, NEITHER, false, false),
+        ("zap", "score", "Score (moving average of returns)", "", Decimal, UP, false, false),
+        ("zap", "episodes", "Episodes", "episodes", Integer, NEITHER, false, false),
+        ("zap", "total_reward", "Total reward", "", Integer, NEITHER, false, false),
+        ("zap", "replay_size", "Replay buffer", "samples", Integer, NEITHER, false, false),
+        ("mdp_es", "episodes", "Q episodes", "episodes", Integer, NEITHER, true, false),
+        ("mdp_es", "policy_quality", "Q policy vs optimum", "", Percent, UP, true, true),
+        ("mdp_es", "greedy_success", "Q greedy success", "", Percent, UP, true, false),
+        ("mdp_es", "optimal_success", "Q optimal success", "", Percent, NEITHER, false, false),
+        ("mdp_es", "greedy_return", "Q greedy return", "", Decimal, UP, true, false),
+        ("mdp_es", "optimal_return", "Q optimal return", "", Decimal, NEITHER, false, false),
+        ("mdp_es", "behaviour_success_last_100", "Q behaviour success (ε-greedy, last 100)", "", Percent, UP, false, false),
+        ("mdp_es", "generation", "ES generation", "generations", Integer, NEITHER, true, false),
+        ("mdp_es", "best_fitness", "ES best fitness (validated)", "", Decimal, UP, true, true),
+        ("mdp_es", "mean_validated_fitness", "ES mean policy fitness (validated)", "", Decimal, UP, false, false),
+        ("mdp_es", "mean_fitness", "ES population fitness (training)", "", Decimal, UP, false, false),
+        ("mdp_es", "epsilon", "ε", "", Decimal, NEITHER, false, false),
+        ("mdp_es", "alpha", "α", "", Decimal, NEITHER, false, false),
+        ("mdp_es", "policy_updates", "Policy updates", "updates", Integer, NEITHER, false, false),
+        ("mdp_es", "total_reward", "Q total reward", "", Integer, NEITHER, false, false),
+        ("orchestrator", "cross_system_calls", "Cross-system calls", "calls", Integer, NEITHER, true, true),
+        ("orchestrator", "failures", "Failures", "calls", Integer, DOWN, true, false),
+        ("orchestrator", "mean_latency_ms", "Mean latency", "ms", Milliseconds, DOWN, true, false),
+        ("orchestrator", "next_breakthrough_at", "Next milestone at", "calls", Integer, NEITHER, true, false),
+        ("orchestrator", "systems_registered", "Systems", "systems", Integer, NEITHER, true, false),
+    ];
+    table
+        .into_iter()
+        .map(
+            |(engine, key, label, unit, format, higher_is_better, card, chart)| MetricInfo {
+                engine: engine.into(),
+                key: key.into(),
+                label: label.into(),
+                unit: unit.into(),
+                format,
+                higher_is_better,
+                card,
+                chart,
+            },
+        )
+        .collect()
+}
+
+/// The description of `engine`'s `key`, if it has one.
+pub fn metric_info(engine: &str, key: &str) -> Option<MetricInfo> {
+    metric_catalog()
+        .into_iter()
+        .find(|m| m.engine == engine && m.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engines::envs::EnvSpec;
+    use crate::engines::{EngineSet, EnginesConfig};
+
+    #[test]
+    fn every_emitted_metric_is_described_once() {
+        let catalog = metric_catalog();
+        let mut seen = std::collections::BTreeSet::new();
+        for m in &catalog {
+            assert!(
+                seen.insert((m.engine.clone(), m.key.clone())),
+                "{}/{} twice",
+                m.engine,
+                m.key
+            );
+        }
+        // Both kinds of Q environment: success (FrozenLake) and return (others).
+        for env in [EnvSpec::frozen_lake_4x4(), EnvSpec::Taxi] {
+            let mut cfg = EnginesConfig::default();
+            cfg.mdp_es.q.env = env;
+            let set = EngineSet::new(cfg, 1);
+            for (engine, metrics) in set.metrics() {
+                for key in metrics.keys() {
+                    assert!(
+                        seen.contains(&(engine.clone(), key.clone())),
+                        "{engine}/{key} is not described"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn values_print_in_their_own_unit() {
+        assert_eq!(format_value(MetricFormat::Integer, 22_000.0), "22,000");
+        assert_eq!(
+            format_value(MetricFormat::Integer, -1_234_567.4),
+            "-1,234,567"
+        );
+        assert_eq!(format_value(MetricFormat::Percent, 0.9), "90.0 %");
+        assert_eq!(format_value(MetricFormat::Decimal, 0.95), "0.950");
+        assert_eq!(format_value(MetricFormat::Milliseconds, 1.234), "1.23 ms");
+        assert_eq!(format_value(MetricFormat::Milliseconds, 0.0032), "3.2 µs");
+        assert_eq!(format_value(MetricFormat::Percent, f64::NAN), "—");
+        let calls = metric_info("orchestrator", "cross_system_calls").expect("described");
+        assert_eq!(calls.format_value(1000.0), "1,000");
+    }
+}
