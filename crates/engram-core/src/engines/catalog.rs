@@ -69,6 +69,18 @@ fn group_thousands(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// engine, key, label, unit, format, higher is better, card, chart.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    MetricFormat,
+    Option<bool>,
+    bool,
+    bool,
+);
+
 /// Every metric of every engine, in display order.
 pub fn metric_catalog() -> Vec<MetricInfo> {
     use MetricFormat::{Decimal, Integer, Milliseconds, Percent};
@@ -76,7 +88,7 @@ pub fn metric_catalog() -> Vec<MetricInfo> {
     const DOWN: Option<bool> = Some(false);
     const NEITHER: Option<bool> = None;
     #[rustfmt::skip]
-    let table: [(&str, &str, &str, &str, MetricFormat, Option<bool>, bool, bool); 34] = [
+    let table: [Row; 34] = [
         ("zap", "plans_generated", "Plans", "plans", Integer, NEITHER, true, false),
         ("zap", "heldout_vs_optimal", "Held-out success vs optimum", "", Percent, UP, true, true),
         ("zap", "heldout_success", "Held-out success", "", Percent, UP, true, false),
