@@ -15,6 +15,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0002_settings.sql",
         include_str!("../../migrations/0002_settings.sql"),
     ),
+    (
+        "0003_metric_history.sql",
+        include_str!("../../migrations/0003_metric_history.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

@@ -19,11 +19,14 @@
 //! - `retention` — which backups to keep and why, and deleting the rest.
 //! - `integrity` — verification and loading with fallback to a good backup.
 //! - `migrations` — numbered SQL migrations and the schema snapshot.
+//! - `history` — metric time series across restarts, downsampled as they
+//!   age, split into branches at restores.
 //! - `admin` — the settings document, size caps and counts.
 
 mod admin;
 mod backups;
 pub(crate) mod blob;
+mod history;
 mod integrity;
 mod listing;
 mod live;
@@ -33,6 +36,7 @@ mod types;
 
 pub use backups::deletion_refusal;
 pub use blob::MAX_STATE_BYTES;
+pub use history::{HistoryBranch, MAX_SERIES_POINTS, MetricSeries, SeriesPoint};
 pub use integrity::{IntegrityReport, LiveLoad, LoadedState, SkipNote, StateSource, VerifyProblem};
 pub use migrations::{SCHEMA_VERSION, schema_dump};
 pub use retention::{KeepReason, RetentionDecision, RetentionPolicy, RetentionReport};

@@ -1,0 +1,458 @@
+//! Metric history: every engine's metrics at every save, as time series that
+//! survive restarts, downsampled as they age so the database stays bounded,
+//! and split into branches (a restore starts a new line of history; the
+//! abandoned one is kept and marked).
+//!
+//! Tiers, and why: the last hour at full resolution (every autosave, 5 s by
+//! default) is what a user watching a run zooms into; the last day in
+//! one-minute buckets, the last year in one-hour buckets and ten years in
+//! one-day buckets keep the shape of a long run for a few hundred thousand
+//! rows per metric at most. A bucket keeps the mean, min and max of what it
+//! folded, so a downsampled curve still shows its spikes.
+//!
+//! Imports never enter the history: only saves of the running engines do.
+
+use super::Store;
+use crate::error::{Error, Result};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+
+/// How long each tier keeps its resolution before it is folded into the
+/// next: (bucket size of the *next* tier, age at which rows move on).
+const TIERS: [(i64, i64); 3] = [(MINUTE, HOUR), (HOUR, DAY), (DAY, 365 * DAY)];
+/// One-day buckets older than this are dropped.
+const KEEP_DAYS_FOR: i64 = 10 * 365 * DAY;
+/// Most points one series query returns.
+pub const MAX_SERIES_POINTS: usize = 10_000;
+
+/// A line of history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+pub struct HistoryBranch {
+    #[ts(type = "number")]
+    pub id: i64,
+    #[ts(type = "number")]
+    pub started_at: i64,
+    #[ts(type = "number | null")]
+    pub parent: Option<i64>,
+    /// The backup whose restore started it.
+    #[ts(type = "number | null")]
+    pub from_backup: Option<i64>,
+    /// `start` (first launch) or `restore`.
+    pub reason: String,
+}
+
+/// One point of a series: the value (a bucket's mean once downsampled) and
+/// the min and max of what it stands for.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+pub struct SeriesPoint {
+    #[ts(type = "number")]
+    pub at_ms: i64,
+    pub value: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    #[ts(type = "number")]
+    pub branch: i64,
+}
+
+/// A metric over a time range, at most the requested number of points.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+pub struct MetricSeries {
+    pub engine: String,
+    pub key: String,
+    pub points: Vec<SeriesPoint>,
+    /// How many stored points the range held before downsampling.
+    #[ts(type = "number")]
+    pub stored: u64,
+    /// Every branch, so a chart can break its line where one starts.
+    pub branches: Vec<HistoryBranch>,
+}
+
+impl Store {
+    /// The branch new points belong to: the newest, or a first one.
+    pub fn current_branch(&mut self, now_ms: i64) -> Result<i64> {
+        let newest: Option<i64> = self
+            .conn
+            .query_row("SELECT max(id) FROM history_branches", [], |r| r.get(0))
+            .optional()?
+            .flatten();
+        match newest {
+            Some(id) => Ok(id),
+            None => self.start_branch(now_ms, None, "start"),
+        }
+    }
+
+    /// Starts a new line of history (after a restore of `from_backup`).
+    pub fn start_branch(
+        &mut self,
+        at_ms: i64,
+        from_backup: Option<i64>,
+        reason: &str,
+    ) -> Result<i64> {
+        let tx = self.conn.transaction()?;
+        let parent: Option<i64> =
+            tx.query_row("SELECT max(id) FROM history_branches", [], |r| r.get(0))?;
+        tx.execute(
+            "INSERT INTO history_branches (started_at, parent, from_backup, reason) VALUES (?1, ?2, ?3, ?4)",
+            params![at_ms, parent, from_backup, reason],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Every branch, oldest first.
+    pub fn history_branches(&self) -> Result<Vec<HistoryBranch>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, started_at, parent, from_backup, reason FROM history_branches ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(HistoryBranch {
+                id: r.get(0)?,
+                started_at: r.get(1)?,
+                parent: r.get(2)?,
+                from_backup: r.get(3)?,
+                reason: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Records every engine's metrics at `at_ms` on `branch` (one save).
+    pub fn record_metrics(
+        &mut self,
+        at_ms: i64,
+        branch: i64,
+        metrics: &BTreeMap<String, crate::Metrics>,
+    ) -> Result<()> {
+        self.record_metrics_batch(&[(at_ms, metrics)], branch)
+    }
+
+    /// Records several saves in one transaction (imports of history, benchmarks).
+    pub fn record_metrics_batch(
+        &mut self,
+        saves: &[(i64, &BTreeMap<String, crate::Metrics>)],
+        branch: i64,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO metric_points (engine, key, tier, at_ms, branch, value, min, max, n)
+                 VALUES (?1, ?2, 0, ?3, ?4, ?5, ?5, ?5, 1)
+                 ON CONFLICT (engine, key, at_ms, tier, branch) DO UPDATE SET
+                   value = excluded.value, min = excluded.value, max = excluded.value, n = 1",
+            )?;
+            for (at_ms, metrics) in saves {
+                for (engine, m) in *metrics {
+                    for (key, v) in m {
+                        let v = v.is_finite().then_some(*v);
+                        stmt.execute(params![engine, key, at_ms, branch, v])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Folds aged points into coarser buckets and drops what is older than
+    /// ten years. Returns how many rows it folded or dropped.
+    pub fn compact_history(&mut self, now_ms: i64) -> Result<u64> {
+        let tx = self.conn.transaction()?;
+        let mut changed = 0u64;
+        for (tier, (bucket, keep)) in TIERS.iter().enumerate() {
+            // Whole buckets only, so a bucket is never folded twice over.
+            let cutoff = (now_ms - keep).div_euclid(*bucket) * bucket;
+            tx.execute(
+                "INSERT INTO metric_points (engine, key, tier, at_ms, branch, value, min, max, n)
+                 SELECT engine, key, ?1 + 1, (at_ms / ?2) * ?2, branch,
+                        sum(value * n) / nullif(sum(CASE WHEN value IS NULL THEN 0 ELSE n END), 0),
+                        min(min), max(max), sum(n)
+                 FROM metric_points WHERE tier = ?1 AND at_ms < ?3
+                 GROUP BY engine, key, at_ms / ?2, branch
+                 ON CONFLICT (engine, key, at_ms, tier, branch) DO UPDATE SET
+                   value = CASE
+                     WHEN metric_points.value IS NULL THEN excluded.value
+                     WHEN excluded.value IS NULL THEN metric_points.value
+                     ELSE (metric_points.value * metric_points.n + excluded.value * excluded.n)
+                          / (metric_points.n + excluded.n) END,
+                   min = coalesce(min(metric_points.min, excluded.min), metric_points.min, excluded.min),
+                   max = coalesce(max(metric_points.max, excluded.max), metric_points.max, excluded.max),
+                   n = metric_points.n + excluded.n",
+                params![tier as i64, bucket, cutoff],
+            )?;
+            changed += tx.execute(
+                "DELETE FROM metric_points WHERE tier = ?1 AND at_ms < ?2",
+                params![tier as i64, cutoff],
+            )? as u64;
+        }
+        changed += tx.execute(
+            "DELETE FROM metric_points WHERE tier = 3 AND at_ms < ?1",
+            params![now_ms - KEEP_DAYS_FOR],
+        )? as u64;
+        tx.commit()?;
+        Ok(changed)
+    }
+
+    /// Stored points per tier (0: every save … 3: days), for tests and status.
+    pub fn history_rows(&self) -> Result<[u64; 4]> {
+        let mut out = [0u64; 4];
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT tier, count(*) FROM metric_points GROUP BY tier")?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+            let (tier, n) = row?;
+            if let Some(slot) = out.get_mut(tier as usize) {
+                *slot = n.max(0) as u64;
+            }
+        }
+        Ok(out)
+    }
+
+    /// `engine`'s `key` between `from_ms` and `to_ms`, at most `max_points`
+    /// points: downsampled (largest-triangle-three-buckets, per branch) with
+    /// the min and max of each bucket kept.
+    pub fn metric_series(
+        &self,
+        engine: &str,
+        key: &str,
+        from_ms: i64,
+        to_ms: i64,
+        max_points: usize,
+    ) -> Result<MetricSeries> {
+        if !(2..=MAX_SERIES_POINTS).contains(&max_points) {
+            return Err(Error::InvalidInput(format!(
+                "points must be between 2 and {MAX_SERIES_POINTS}"
+            )));
+        }
+        if from_ms > to_ms {
+            return Err(Error::InvalidInput("the range ends before it starts".into()));
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT at_ms, value, min, max, branch FROM metric_points
+             WHERE engine = ?1 AND key = ?2 AND at_ms >= ?3 AND at_ms <= ?4
+             ORDER BY at_ms, branch",
+        )?;
+        let rows = stmt.query_map(params![engine, key, from_ms, to_ms], |r| {
+            Ok(SeriesPoint {
+                at_ms: r.get(0)?,
+                value: r.get(1)?,
+                min: r.get(2)?,
+                max: r.get(3)?,
+                branch: r.get(4)?,
+            })
+        })?;
+        let all: Vec<SeriesPoint> = rows.collect::<std::result::Result<_, _>>()?;
+        let stored = all.len() as u64;
+        Ok(MetricSeries {
+            engine: engine.into(),
+            key: key.into(),
+            points: downsample(&all, max_points),
+            stored,
+            branches: self.history_branches()?,
+        })
+    }
+}
+
+/// About `max` points: each run of one branch gets a share of `max` in
+/// proportion to its length (two at least, so a range with very many short
+/// branches can return a little more) and is reduced by LTTB.
+fn downsample(points: &[SeriesPoint], max: usize) -> Vec<SeriesPoint> {
+    if points.len() <= max {
+        return points.to_vec();
+    }
+    let mut runs: Vec<&[SeriesPoint]> = Vec::new();
+    let mut start = 0;
+    for i in 1..=points.len() {
+        if i == points.len() || points[i].branch != points[start].branch {
+            runs.push(&points[start..i]);
+            start = i;
+        }
+    }
+    let total = points.len();
+    let mut out = Vec::with_capacity(max);
+    for run in runs {
+        let share = ((run.len() * max) / total).max(2);
+        out.extend(lttb(run, share));
+    }
+    out
+}
+
+/// Largest-triangle-three-buckets over (time, value), keeping each bucket's
+/// min and max. Missing values count as 0 for the choice only.
+fn lttb(points: &[SeriesPoint], n: usize) -> Vec<SeriesPoint> {
+    if points.len() <= n || n < 3 {
+        return if points.len() <= n {
+            points.to_vec()
+        } else {
+            vec![points[0].clone(), points[points.len() - 1].clone()]
+        };
+    }
+    let y = |p: &SeriesPoint| p.value.unwrap_or(0.0);
+    let x = |p: &SeriesPoint| p.at_ms as f64;
+    let width = (points.len() - 2) as f64 / (n - 2) as f64;
+    let mut out = Vec::with_capacity(n);
+    out.push(points[0].clone());
+    let mut a = 0usize;
+    for i in 0..n - 2 {
+        let start = (i as f64 * width) as usize + 1;
+        let end = (((i + 1) as f64 * width) as usize + 1).min(points.len() - 1);
+        let next_end = (((i + 2) as f64 * width) as usize + 1).min(points.len());
+        let next = &points[end..next_end.max(end + 1).min(points.len())];
+        let (ax, ay) = (x(&points[a]), y(&points[a]));
+        let cx = next.iter().map(x).sum::<f64>() / next.len() as f64;
+        let cy = next.iter().map(y).sum::<f64>() / next.len() as f64;
+        let bucket = &points[start..end.max(start + 1)];
+        let mut best = start;
+        let mut best_area = -1.0;
+        for (j, p) in bucket.iter().enumerate() {
+            let area = ((ax - cx) * (y(p) - ay) - (ax - x(p)) * (cy - ay)).abs();
+            if area > best_area {
+                best_area = area;
+                best = start + j;
+            }
+        }
+        let mut chosen = points[best].clone();
+        chosen.min = bucket.iter().filter_map(|p| p.min).reduce(f64::min);
+        chosen.max = bucket.iter().filter_map(|p| p.max).reduce(f64::max);
+        out.push(chosen);
+        a = best;
+    }
+    out.push(points[points.len() - 1].clone());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(v: f64) -> BTreeMap<String, crate::Metrics> {
+        BTreeMap::from([(
+            "zap".to_string(),
+            crate::Metrics::from([("success".to_string(), v), ("plans".to_string(), v * 10.0)]),
+        )])
+    }
+
+    fn open() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().join("engram.db")).expect("open");
+        (dir, store)
+    }
+
+    #[test]
+    fn a_simulated_month_stays_bounded_and_keeps_its_shape() {
+        let (_dir, mut store) = open();
+        let branch = store.current_branch(0).expect("branch");
+        // A month of saves every 5 s, recorded a day at a time and compacted
+        // after each day as the runtime does continuously.
+        let start = 1_800_000_000_000i64;
+        let step = 5_000;
+        let per_day = (DAY / step) as usize;
+        let mut t = start;
+        let mut peak_rows = 0u64;
+        for _day in 0..30 {
+            let saves: Vec<(i64, BTreeMap<String, crate::Metrics>)> = (0..per_day)
+                .map(|i| {
+                    let at = t + i as i64 * step;
+                    // A slow rise with a spike every hour.
+                    let v = ((at - start) as f64 / (30.0 * DAY as f64))
+                        + if (at - start) % HOUR == 0 { 5.0 } else { 0.0 };
+                    (at, metrics(v))
+                })
+                .collect();
+            let refs: Vec<(i64, &BTreeMap<String, crate::Metrics>)> =
+                saves.iter().map(|(a, m)| (*a, m)).collect();
+            store.record_metrics_batch(&refs, branch).expect("record");
+            t += DAY;
+            store.compact_history(t).expect("compact");
+            peak_rows = peak_rows.max(store.history_rows().expect("rows").iter().sum());
+        }
+        let rows = store.history_rows().expect("rows");
+        // 2 metrics: an hour of saves, a day of minutes, the rest in hours.
+        assert!(rows[0] <= 2 * (HOUR / step) as u64, "{rows:?}");
+        assert!(rows[1] <= 2 * (DAY / MINUTE) as u64 + 2, "{rows:?}");
+        assert!(rows[2] <= 2 * 30 * 24, "{rows:?}");
+        assert!(peak_rows < 2 * per_day as u64 + 4 * 24 * 30 + 3000, "bounded: {peak_rows}");
+        // Nothing was lost in the folding: the spikes survive as bucket maxima.
+        let series = store
+            .metric_series("zap", "success", start, t, 500)
+            .expect("series");
+        assert!(series.points.len() <= 500);
+        assert!(series.points.iter().filter_map(|p| p.max).any(|m| m > 5.0));
+        // Every save is counted exactly once across the tiers.
+        let n: i64 = store
+            .conn
+            .query_row(
+                "SELECT sum(n) FROM metric_points WHERE key = 'success'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("sum");
+        assert_eq!(n as usize, 30 * per_day);
+    }
+
+    #[test]
+    fn a_restore_starts_a_branch_and_both_lines_are_kept() {
+        let (_dir, mut store) = open();
+        let first = store.current_branch(1_000).expect("branch");
+        for i in 0..10 {
+            store
+                .record_metrics(1_000 + i * 1_000, first, &metrics(i as f64))
+                .expect("record");
+        }
+        let second = store.start_branch(11_000, Some(7), "restore").expect("branch");
+        assert_ne!(first, second);
+        assert_eq!(store.current_branch(12_000).expect("current"), second);
+        for i in 0..10 {
+            store
+                .record_metrics(11_000 + i * 1_000, second, &metrics(2.0))
+                .expect("record");
+        }
+        let s = store
+            .metric_series("zap", "success", 0, 100_000, 6)
+            .expect("series");
+        assert_eq!(s.stored, 20);
+        assert!(s.points.len() <= 6);
+        assert!(s.points.iter().any(|p| p.branch == first));
+        assert!(s.points.iter().any(|p| p.branch == second));
+        let b = &s.branches[1];
+        assert_eq!(
+            (b.parent, b.from_backup, b.reason.as_str()),
+            (Some(first), Some(7), "restore")
+        );
+        // A full-resolution query returns every point, in time order.
+        let all = store
+            .metric_series("zap", "success", 0, 100_000, 100)
+            .expect("series");
+        assert_eq!(all.points.len(), 20);
+        assert!(all.points.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        assert_eq!(
+            store
+                .metric_series("zap", "success", 5, 1, 10)
+                .expect_err("range")
+                .code(),
+            "invalid_input"
+        );
+    }
+
+    #[test]
+    fn lttb_keeps_the_ends_and_the_extremes() {
+        let pts: Vec<SeriesPoint> = (0..1000)
+            .map(|i| SeriesPoint {
+                at_ms: i,
+                value: Some(if i == 500 { 100.0 } else { 0.0 }),
+                min: Some(if i == 500 { 100.0 } else { 0.0 }),
+                max: Some(if i == 500 { 100.0 } else { 0.0 }),
+                branch: 1,
+            })
+            .collect();
+        let out = lttb(&pts, 20);
+        assert_eq!(out.len(), 20);
+        assert_eq!((out[0].at_ms, out[19].at_ms), (0, 999));
+        assert!(out.iter().any(|p| p.value == Some(100.0)), "the spike is chosen");
+    }
+}
