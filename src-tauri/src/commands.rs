@@ -6,10 +6,12 @@
 use engram_core::Error;
 use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
-    LabelRequest, ListBackups, RestoreReport, RestoreRequest, SettingField, Status, VerifyReport,
+    LabelRequest, ListBackups, RestoreReport, RestoreRequest, SeriesRequest, SettingField, Status,
+    VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
+use engram_core::store::MetricSeries;
 use tauri::State;
 use tauri::ipc::{InvokeBody, Request, Response};
 
@@ -105,6 +107,11 @@ pub async fn put_settings(api: State<'_, Api>, settings: Settings) -> ApiResult<
 #[tauri::command]
 pub fn settings_schema(api: State<'_, Api>) -> Vec<SettingField> {
     api.settings_schema()
+}
+
+#[tauri::command]
+pub async fn metric_series(api: State<'_, Api>, request: SeriesRequest) -> ApiResult<MetricSeries> {
+    api.metric_series(request).await
 }
 
 #[tauri::command]

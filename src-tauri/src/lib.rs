@@ -29,6 +29,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::put_settings,
         commands::settings_schema,
         commands::metric_catalog,
+        commands::metric_series,
     ])
 }
 

@@ -21,11 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportFile, ExportRequest,
-    LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest, SettingField,
-    Status, VerifyReport,
+    LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest, SeriesRequest,
+    SettingField, Status, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
+use engram_core::store::MetricSeries;
 use engram_core::{Error, ErrorCode, snapshot};
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
@@ -69,6 +70,7 @@ pub fn router(server: Shared) -> Router {
         .route("/settings", get(get_settings).put(put_settings))
         .route("/settings/schema", get(settings_schema))
         .route("/metrics/catalog", get(metric_catalog))
+        .route("/metrics/series", get(metric_series))
         .route("/events", get(events))
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(
@@ -160,6 +162,13 @@ async fn put_settings(State(s): State<Shared>, Body(settings): Body<Settings>) -
 
 async fn settings_schema(State(s): State<Shared>) -> Reply<Vec<SettingField>> {
     Reply(Ok(s.api.settings_schema()))
+}
+
+async fn metric_series(
+    State(s): State<Shared>,
+    Query(req): Query<SeriesRequest>,
+) -> Reply<MetricSeries> {
+    Reply(s.api.metric_series(req).await)
 }
 
 async fn metric_catalog(State(s): State<Shared>) -> Reply<Vec<MetricInfo>> {

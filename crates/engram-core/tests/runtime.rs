@@ -389,3 +389,89 @@ async fn every_backup_is_also_the_live_state_so_a_crash_never_resumes_older() {
     }
     rt.shutdown().await.expect("shutdown");
 }
+
+async fn saves(rt: &Runtime, n: usize) {
+    let mut events = rt.subscribe();
+    let mut seen = 0;
+    while seen < n {
+        if let Ok(Ok(Event::Saved { .. })) =
+            tokio::time::timeout(Duration::from_secs(10), events.recv()).await
+        {
+            seen += 1;
+        }
+    }
+}
+
+async fn plans_series(rt: &Runtime) -> engram_core::store::MetricSeries {
+    rt.with_store(|s| s.metric_series("zap", "plans_generated", 0, i64::MAX, 10_000))
+        .await
+        .expect("series")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metric_history_survives_restarts_and_a_restore_starts_a_branch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = options(dir.path());
+    o.autosave = Duration::from_millis(50);
+    o.options_win = true;
+    let rt = Runtime::start(o.clone()).await.expect("start");
+    saves(&rt, 3).await;
+    let backup = rt.backup_now(None).await.expect("backup");
+    rt.shutdown().await.expect("shutdown");
+    let rt = Runtime::start(o).await.expect("restart");
+    let before = plans_series(&rt).await;
+    assert!(
+        before.stored >= 4,
+        "saves before the restart are kept: {}",
+        before.stored
+    );
+    assert_eq!(before.branches.len(), 1);
+    saves(&rt, 2).await;
+    rt.restore(backup.id, None).await.expect("restore");
+    saves(&rt, 2).await;
+    let after = plans_series(&rt).await;
+    assert_eq!(after.branches.len(), 2, "{:?}", after.branches);
+    let branch = &after.branches[1];
+    assert_eq!(
+        (branch.from_backup, branch.reason.as_str()),
+        (Some(backup.id), "restore")
+    );
+    assert!(after.points.iter().any(|p| p.branch == branch.id));
+    assert!(
+        after.points.iter().any(|p| p.branch != branch.id),
+        "the old line is kept"
+    );
+    // The restored line starts from the backup's value, not the old line's last.
+    let first_new = after
+        .points
+        .iter()
+        .find(|p| p.branch == branch.id)
+        .expect("new");
+    let last_old = after
+        .points
+        .iter()
+        .rev()
+        .find(|p| p.branch != branch.id)
+        .expect("old");
+    assert!(
+        first_new.value < last_old.value,
+        "{first_new:?} vs {last_old:?}"
+    );
+    // An import does not enter the history (counted under the store's lock,
+    // so no autosave can interleave).
+    let (before_import, after_import) = rt
+        .with_store(|s| {
+            let file = engram_core::snapshot::export_backup(
+                s,
+                1,
+                engram_core::snapshot::SnapshotFormat::Binary,
+            )?;
+            let n = s.history_rows()?;
+            s.import_snapshot(&engram_core::snapshot::parse(&file)?, engram_core::now_ms())?;
+            Ok((n, s.history_rows()?))
+        })
+        .await
+        .expect("import");
+    assert_eq!(before_import, after_import);
+    rt.shutdown().await.expect("shutdown");
+}

@@ -223,6 +223,30 @@ key: string,
  */
 group: string, label: string, help: string, kind: SettingKind, min: number, max: number, };
 
+export type SeriesRequest = { engine: string, key: string, from_ms: number | null, to_ms: number | null, points: number | null, };
+
+export type HistoryBranch = { id: number, started_at: number, parent: number | null, 
+/**
+ * The backup whose restore started it.
+ */
+from_backup: number | null, 
+/**
+ * `start` (first launch) or `restore`.
+ */
+reason: string, };
+
+export type SeriesPoint = { at_ms: number, value: number | null, min: number | null, max: number | null, branch: number, };
+
+export type MetricSeries = { engine: string, key: string, points: Array<SeriesPoint>, 
+/**
+ * How many stored points the range held before downsampling.
+ */
+stored: number, 
+/**
+ * Every branch, so a chart can break its line where one starts.
+ */
+branches: Array<HistoryBranch>, };
+
 export type MetricFormat = "integer" | "percent" | "decimal" | "milliseconds";
 
 export type MetricInfo = { engine: string, key: string, label: string, 

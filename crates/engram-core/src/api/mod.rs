@@ -20,6 +20,7 @@ pub use types::*;
 
 use crate::runtime::{Event, Runtime, RuntimeOptions, Settings};
 use crate::snapshot;
+use crate::store::MetricSeries;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
@@ -196,6 +197,17 @@ impl Api {
     /// What each setting is, its range and help text.
     pub fn settings_schema(&self) -> Vec<SettingField> {
         Settings::fields()
+    }
+
+    /// One metric's history across restarts, downsampled, with its branches.
+    pub async fn metric_series(&self, req: SeriesRequest) -> ApiResult<MetricSeries> {
+        let to = req.to_ms.unwrap_or_else(crate::now_ms);
+        let from = req.from_ms.unwrap_or(i64::MIN);
+        let points = req.points.unwrap_or(500) as usize;
+        Ok(self
+            .runtime()?
+            .with_store(move |s| s.metric_series(&req.engine, &req.key, from, to, points))
+            .await?)
     }
 
     /// What every engine metric means and how to print it.

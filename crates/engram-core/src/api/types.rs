@@ -282,3 +282,17 @@ pub struct SettingField {
     pub min: f64,
     pub max: f64,
 }
+
+/// One metric's history: `engine`/`key` over `from_ms`–`to_ms` (default:
+/// everything up to now), at most `points` points (default 500).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct SeriesRequest {
+    pub engine: String,
+    pub key: String,
+    #[ts(type = "number | null")]
+    pub from_ms: Option<i64>,
+    #[ts(type = "number | null")]
+    pub to_ms: Option<i64>,
+    pub points: Option<u32>,
+}

@@ -9,7 +9,8 @@ use crate::error::ErrorCode;
 use crate::runtime::{Event, Settings, StartupReport};
 use crate::snapshot::SnapshotFormat;
 use crate::store::{
-    BackupKind, Breakthrough, Cursor, IntegrityReport, RetentionPolicy, SkipNote, VerifyProblem,
+    BackupKind, Breakthrough, Cursor, HistoryBranch, IntegrityReport, MetricSeries,
+    RetentionPolicy, SeriesPoint, SkipNote, VerifyProblem,
 };
 use ts_rs::{Config, TS};
 
@@ -49,6 +50,10 @@ pub fn module() -> String {
         Settings::decl(&cfg),
         SettingKind::decl(&cfg),
         SettingField::decl(&cfg),
+        SeriesRequest::decl(&cfg),
+        HistoryBranch::decl(&cfg),
+        SeriesPoint::decl(&cfg),
+        MetricSeries::decl(&cfg),
         MetricFormat::decl(&cfg),
         MetricInfo::decl(&cfg),
         Event::decl(&cfg),

@@ -189,11 +189,12 @@ impl Runtime {
             .map_err(|e| Error::io("create", &opts.data_dir, e))?;
         let lock = DataDirLock::acquire(&opts.data_dir)?;
         let db = opts.data_dir.join(DB_FILE);
-        let (store, engines, startup) =
+        let (mut store, engines, startup) =
             tokio::task::spawn_blocking(move || open_and_restore(&db, &opts))
                 .await
                 .map_err(|e| Error::Internal(format!("start-up task failed: {e}")))??;
         let opts = engines.1;
+        let branch = store.current_branch(crate::now_ms())?;
         let store = Arc::new(Mutex::new(store));
         let (events, _) = broadcast::channel(1024);
         let metrics = Arc::new(Mutex::new(engines.0.metrics()));
@@ -217,6 +218,8 @@ impl Runtime {
             opts: opts.clone(),
             commands: cmd_rx,
             breakthroughs: bt_rx,
+            branch: std::sync::atomic::AtomicI64::new(branch),
+            compacted_at: std::sync::atomic::AtomicI64::new(0),
         }));
         Ok(Runtime {
             commands: cmd_tx,

@@ -8,6 +8,7 @@ use super::{Command, Event, RestoreReport, RuntimeOptions, Settings};
 use crate::engines::EngineSet;
 use crate::error::{Error, Result};
 use crate::store::{BackupInfo, BackupKind, Breakthrough, NewBackup, Store};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
@@ -27,7 +28,14 @@ pub(crate) struct Scheduler {
     pub opts: RuntimeOptions,
     pub commands: mpsc::UnboundedReceiver<Command>,
     pub breakthroughs: mpsc::UnboundedReceiver<BreakthroughCut>,
+    /// The line of metric history saves are recorded on (a restore starts a new one).
+    pub branch: AtomicI64,
+    /// When the history was last compacted (Unix ms).
+    pub compacted_at: AtomicI64,
 }
+
+/// Compact the metric history at most this often.
+const COMPACT_EVERY_MS: i64 = 60_000;
 
 pub(crate) async fn run(mut s: Scheduler) {
     let mut next_save = Instant::now() + s.opts.autosave;
@@ -149,13 +157,24 @@ impl Scheduler {
     }
 
     async fn save_engines(&self, cut: Cut) -> Result<i64> {
+        let branch = self.branch.load(Ordering::SeqCst);
+        let compact = cut.at_ms - self.compacted_at.load(Ordering::SeqCst) >= COMPACT_EVERY_MS;
         let at = self
             .with_store(move |store| {
                 let states = cut.engines.capture()?;
-                store.save_live(&states, cut.at_ms)?;
+                store.save_live_with_history(&states, cut.at_ms, branch)?;
+                if compact {
+                    // Best effort: the save itself has committed.
+                    if let Err(e) = store.compact_history(cut.at_ms) {
+                        tracing::warn!(code = %e.code(), "metric history compaction failed: {e}");
+                    }
+                }
                 Ok(cut.at_ms)
             })
             .await?;
+        if compact {
+            self.compacted_at.store(at, Ordering::SeqCst);
+        }
         let _ = self.events.send(Event::Saved { at_ms: at });
         Ok(at)
     }
@@ -243,7 +262,12 @@ impl Scheduler {
         }
         rx.await
             .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))??;
-        // Persist at once, so a crash now keeps the restored state.
+        // A new line of metric history, then persist at once, so a crash
+        // now keeps the restored state.
+        let branch = self
+            .with_store(move |store| store.start_branch(crate::now_ms(), Some(id), "restore"))
+            .await?;
+        self.branch.store(branch, Ordering::SeqCst);
         self.save().await?;
         let report = RestoreReport {
             from_backup: id,

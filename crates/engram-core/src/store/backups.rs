@@ -159,6 +159,8 @@ impl Store {
             None
         };
         self.save_live(&states, now_ms)?;
+        // The restored state starts a new line of metric history.
+        self.start_branch(now_ms, Some(id), "restore")?;
         Ok((pre, states.into_iter().map(|s| s.engine).collect()))
     }
 

@@ -139,21 +139,8 @@ impl Store {
         branch: i64,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO metric_points (engine, key, tier, at_ms, branch, value, min, max, n)
-                 VALUES (?1, ?2, 0, ?3, ?4, ?5, ?5, ?5, 1)
-                 ON CONFLICT (engine, key, at_ms, tier, branch) DO UPDATE SET
-                   value = excluded.value, min = excluded.value, max = excluded.value, n = 1",
-            )?;
-            for (at_ms, metrics) in saves {
-                for (engine, m) in *metrics {
-                    for (key, v) in m {
-                        let v = v.is_finite().then_some(*v);
-                        stmt.execute(params![engine, key, at_ms, branch, v])?;
-                    }
-                }
-            }
+        for (at_ms, metrics) in saves {
+            record_points(&tx, *at_ms, branch, metrics.iter())?;
         }
         tx.commit()?;
         Ok(())
@@ -230,7 +217,9 @@ impl Store {
             )));
         }
         if from_ms > to_ms {
-            return Err(Error::InvalidInput("the range ends before it starts".into()));
+            return Err(Error::InvalidInput(
+                "the range ends before it starts".into(),
+            ));
         }
         let mut stmt = self.conn.prepare_cached(
             "SELECT at_ms, value, min, max, branch FROM metric_points
@@ -256,6 +245,28 @@ impl Store {
             branches: self.history_branches()?,
         })
     }
+}
+
+/// Writes one save's points inside `tx`.
+pub(super) fn record_points<'a>(
+    tx: &rusqlite::Transaction<'_>,
+    at_ms: i64,
+    branch: i64,
+    metrics: impl Iterator<Item = (&'a String, &'a crate::Metrics)>,
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO metric_points (engine, key, tier, at_ms, branch, value, min, max, n)
+         VALUES (?1, ?2, 0, ?3, ?4, ?5, ?5, ?5, 1)
+         ON CONFLICT (engine, key, at_ms, tier, branch) DO UPDATE SET
+           value = excluded.value, min = excluded.value, max = excluded.value, n = 1",
+    )?;
+    for (engine, m) in metrics {
+        for (key, v) in m {
+            let v = v.is_finite().then_some(*v);
+            stmt.execute(params![engine, key, at_ms, branch, v])?;
+        }
+    }
+    Ok(())
 }
 
 /// About `max` points: each run of one branch gets a share of `max` in
@@ -376,7 +387,10 @@ mod tests {
         assert!(rows[0] <= 2 * (HOUR / step) as u64, "{rows:?}");
         assert!(rows[1] <= 2 * (DAY / MINUTE) as u64 + 2, "{rows:?}");
         assert!(rows[2] <= 2 * 30 * 24, "{rows:?}");
-        assert!(peak_rows < 2 * per_day as u64 + 4 * 24 * 30 + 3000, "bounded: {peak_rows}");
+        assert!(
+            peak_rows < 2 * per_day as u64 + 4 * 24 * 30 + 3000,
+            "bounded: {peak_rows}"
+        );
         // Nothing was lost in the folding: the spikes survive as bucket maxima.
         let series = store
             .metric_series("zap", "success", start, t, 500)
@@ -404,7 +418,9 @@ mod tests {
                 .record_metrics(1_000 + i * 1_000, first, &metrics(i as f64))
                 .expect("record");
         }
-        let second = store.start_branch(11_000, Some(7), "restore").expect("branch");
+        let second = store
+            .start_branch(11_000, Some(7), "restore")
+            .expect("branch");
         assert_ne!(first, second);
         assert_eq!(store.current_branch(12_000).expect("current"), second);
         for i in 0..10 {
@@ -453,6 +469,9 @@ mod tests {
         let out = lttb(&pts, 20);
         assert_eq!(out.len(), 20);
         assert_eq!((out[0].at_ms, out[19].at_ms), (0, 999));
-        assert!(out.iter().any(|p| p.value == Some(100.0)), "the spike is chosen");
+        assert!(
+            out.iter().any(|p| p.value == Some(100.0)),
+            "the spike is chosen"
+        );
     }
 }

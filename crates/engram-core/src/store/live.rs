@@ -18,6 +18,26 @@ impl Store {
         Ok(())
     }
 
+    /// Overwrites the live state and records its metrics in the history on
+    /// `branch`, in one transaction (one fsync per autosave, as before).
+    pub fn save_live_with_history(
+        &mut self,
+        states: &[EngineState],
+        saved_at_ms: i64,
+        branch: i64,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        upsert_live(&tx, states, saved_at_ms, false)?;
+        super::history::record_points(
+            &tx,
+            saved_at_ms,
+            branch,
+            states.iter().map(|s| (&s.engine, &s.metrics)),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// When the live state was last saved (newest engine), if ever.
     pub fn live_saved_at(&self) -> Result<Option<i64>> {
         Ok(self
