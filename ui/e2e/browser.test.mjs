@@ -74,6 +74,10 @@ test("restoring adds a pre-restore backup and sets the metrics back", async () =
   await page.waitForTimeout(300);
   const afterRestore = await plans();
   assert.ok(afterRestore < beforeRestore, `plans ${beforeRestore} -> ${afterRestore} after restore`);
+  // The charts draw the restored line as a new branch, marked, not as a drop.
+  const chart = page.locator("[data-testid=chart-orchestrator-cross_system_calls]");
+  await chart.locator("line.branch").first().waitFor({ state: "attached" });
+  assert.ok((await chart.locator("path.line").count()) >= 2, "one path per line of history");
 });
 
 test("an export produces a file that `engram backups import` accepts", async () => {

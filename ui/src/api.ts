@@ -9,7 +9,9 @@ import type {
   Cursor,
   EngramEvent,
   ErrorCode,
+  MetricSeries,
   RestoreReport,
+  SeriesRequest,
   SettingField,
   Settings,
   SnapshotFormat,
@@ -60,6 +62,8 @@ export interface Backend {
   getSettings(): Promise<Settings>;
   putSettings(s: Settings): Promise<Settings>;
   settingsSchema(): Promise<SettingField[]>;
+  /** One metric's history across restarts, downsampled, with its branches. */
+  metricSeries(req: SeriesRequest): Promise<MetricSeries>;
   /** Calls `on` for every event; returns a function that stops listening. */
   subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void): () => void;
 }
@@ -173,6 +177,13 @@ export class HttpBackend implements Backend {
   settingsSchema() {
     return this.json<SettingField[]>("GET", "/api/settings/schema");
   }
+  metricSeries(req: SeriesRequest) {
+    const p = new URLSearchParams({ engine: req.engine, key: req.key });
+    if (req.from_ms !== null) p.set("from_ms", String(req.from_ms));
+    if (req.to_ms !== null) p.set("to_ms", String(req.to_ms));
+    if (req.points !== null) p.set("points", String(req.points));
+    return this.json<MetricSeries>("GET", `/api/metrics/series?${p.toString()}`);
+  }
   subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void) {
     const source = new EventSource(`${this.base}/api/events?token=${encodeURIComponent(this.token)}`);
     source.onmessage = (m) => {
@@ -252,6 +263,9 @@ export class TauriBackend implements Backend {
   }
   settingsSchema() {
     return this.call<SettingField[]>("settings_schema");
+  }
+  metricSeries(req: SeriesRequest) {
+    return this.call<MetricSeries>("metric_series", { request: req });
   }
   subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void) {
     let stop: (() => void) | undefined;

@@ -6,7 +6,7 @@
 import { ApiError } from "./api";
 import { $ } from "./dom";
 import { backupNowFlow, importFlow, previewActions, setRefresh } from "./flows";
-import { formatValue } from "./engines";
+import { CHARTS, formatValue } from "./engines";
 import { formatTimestamp } from "./format";
 import type { EngramEvent } from "./generated/api";
 import { attempt, explain, showError, toast } from "./notify";
@@ -29,8 +29,15 @@ async function loadTimeline() {
     after = page.next;
   }
   state.timeline = all;
+  await loadHistory();
   renderTimeline();
   renderCharts();
+}
+
+/** The stored history of every charted metric (one downsampled series each). */
+async function loadHistory() {
+  const series = await Promise.all(CHARTS.map((c) => api.metricSeries({ engine: c.engine, key: c.key, from_ms: null, to_ms: null, points: 600 })));
+  state.history = Object.fromEntries(series.map((s) => [`${s.engine}/${s.key}`, s]));
 }
 
 let refreshing = false;

@@ -2,7 +2,7 @@
  * selection changes. Views read it; flows and events change it. */
 
 import { connect } from "./api";
-import type { Backup, Cursor, Metrics } from "./generated/api";
+import type { Backup, Cursor, MetricSeries, Metrics } from "./generated/api";
 
 export const api = connect();
 
@@ -17,6 +17,8 @@ export const state = {
   list: [] as Backup[],
   listCursor: null as Cursor | null,
   selected: null as Backup | null,
+  /** Stored history of each charted metric, by "engine/key". */
+  history: {} as Record<string, MetricSeries>,
   connected: false,
 };
 

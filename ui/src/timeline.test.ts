@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { layoutMarks, linePath, ticks, timeScale, xOf } from "./timeline";
+import { branchRuns, layoutMarks, linePath, ticks, timeScale, xOf } from "./timeline";
 import type { Backup, BackupKind } from "./generated/api";
 
 function backup(id: number, t: number, kind: BackupKind = "periodic"): Backup {
@@ -49,5 +49,19 @@ describe("ticks and paths", () => {
     expect(t[0]!.label).toBe("12:00:00");
     const d = linePath([{ t: s.start, v: 0 }, { t: s.end, v: 1 }, { t: s.end, v: Number.NaN }], s, 50, 0, 1);
     expect(d).toBe("M0.0,50.0 L100.0,0.0");
+  });
+});
+
+describe("branchRuns", () => {
+  it("starts a new run where the branch changes, keeping time order", () => {
+    const pts = [
+      { t: 1, v: 1, branch: 1 },
+      { t: 2, v: 2, branch: 1 },
+      { t: 3, v: 0, branch: 2 },
+      { t: 4, v: 1, branch: 2 },
+    ];
+    const runs = branchRuns(pts);
+    expect(runs.map((r) => r.map((p) => p.t))).toEqual([[1, 2], [3, 4]]);
+    expect(branchRuns([])).toEqual([]);
   });
 });

@@ -83,3 +83,22 @@ export function linePath(points: { t: number; v: number }[], scale: TimeScale, h
     })
     .join(" ");
 }
+
+/** A point of a chart: time, value and the line of history it belongs to. */
+export interface ChartPoint {
+  t: number;
+  v: number;
+  branch: number;
+}
+
+/** Splits points (in time order) into runs of one branch each, so a chart
+ * draws a restore as a new line instead of a drop in the old one. */
+export function branchRuns(points: ChartPoint[]): ChartPoint[][] {
+  const runs: ChartPoint[][] = [];
+  for (const p of points) {
+    const last = runs[runs.length - 1];
+    if (last && last[last.length - 1]!.branch === p.branch) last.push(p);
+    else runs.push([p]);
+  }
+  return runs;
+}

@@ -226,25 +226,28 @@ impl Store {
              WHERE engine = ?1 AND key = ?2 AND at_ms >= ?3 AND at_ms <= ?4
              ORDER BY at_ms, branch",
         )?;
-        let rows = stmt.query_map(params![engine, key, from_ms, to_ms], |r| {
-            Ok(SeriesPoint {
-                at_ms: r.get(0)?,
-                value: r.get(1)?,
-                min: r.get(2)?,
-                max: r.get(3)?,
-                branch: r.get(4)?,
-            })
-        })?;
-        let all: Vec<SeriesPoint> = rows.collect::<std::result::Result<_, _>>()?;
-        let stored = all.len() as u64;
+        let rows = stmt.query_map(params![engine, key, from_ms, to_ms], row_point)?;
+        let all = rows.collect::<std::result::Result<Vec<_>, _>>()?;
+        let stored = all.len() as i64;
+        let points = downsample(&all, max_points);
         Ok(MetricSeries {
             engine: engine.into(),
             key: key.into(),
-            points: downsample(&all, max_points),
-            stored,
+            points,
+            stored: stored.max(0) as u64,
             branches: self.history_branches()?,
         })
     }
+}
+
+fn row_point(r: &rusqlite::Row<'_>) -> rusqlite::Result<SeriesPoint> {
+    Ok(SeriesPoint {
+        at_ms: r.get(0)?,
+        value: r.get(1)?,
+        min: r.get(2)?,
+        max: r.get(3)?,
+        branch: r.get(4)?,
+    })
 }
 
 /// Writes one save's points inside `tx`.
@@ -453,6 +456,29 @@ mod tests {
                 .code(),
             "invalid_input"
         );
+    }
+
+    #[test]
+    fn long_ranges_are_downsampled_with_their_extremes() {
+        let (_dir, mut store) = open();
+        let branch = store.current_branch(0).expect("branch");
+        let saves: Vec<(i64, BTreeMap<String, crate::Metrics>)> = (0..5000)
+            .map(|i| (i * 1000, metrics(if i == 2500 { 9.0 } else { 1.0 })))
+            .collect();
+        let refs: Vec<(i64, &BTreeMap<String, crate::Metrics>)> =
+            saves.iter().map(|(a, m)| (*a, m)).collect();
+        store.record_metrics_batch(&refs, branch).expect("record");
+        let s = store
+            .metric_series("zap", "success", 0, i64::MAX, 100)
+            .expect("series");
+        assert_eq!(s.stored, 5000);
+        assert_eq!(s.points.len(), 100);
+        assert!(s.points.windows(2).all(|w| w[0].at_ms < w[1].at_ms));
+        assert!(
+            s.points.iter().any(|p| p.max == Some(9.0)),
+            "the spike survives"
+        );
+        assert!(s.points.iter().all(|p| p.min == Some(1.0)));
     }
 
     #[test]
