@@ -26,6 +26,56 @@ fn q_steps_per_s(env: EnvSpec, steps: u32) -> f64 {
     rate
 }
 
+/// What evaluation (separate from behaviour) costs: the engine set's time
+/// per tick with the default schedule against the same run with the
+/// scheduled evaluations switched off, and each evaluation on its own.
+fn evaluation_cost() {
+    use engram_core::engines::{EngineSet, EnginesConfig, FakeClock};
+    let run = |cfg: EnginesConfig, ticks: u32| {
+        let mut set = EngineSet::new(cfg, 3);
+        let mut clock = FakeClock { now: 0, step: 1000 };
+        let t = Instant::now();
+        for _ in 0..ticks {
+            std::hint::black_box(set.tick(&mut clock));
+        }
+        (t.elapsed().as_secs_f64() * 1e3 / f64::from(ticks), set)
+    };
+    let ticks = 4000;
+    let (with, mut set) = run(EnginesConfig::default(), ticks);
+    let mut off = EnginesConfig::default();
+    off.mdp_es.q.eval_every_ticks = u64::MAX;
+    off.mdp_es.es.validate_mean_every = u64::MAX;
+    off.zap.heldout_every_plans = u64::MAX;
+    let (without, _) = run(off, ticks);
+    let time = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64() * 1e3
+    };
+    let q = time(&mut || set.mdp_es.evaluate_q());
+    let theta = set.mdp_es.es.theta.clone();
+    let es = time(&mut || {
+        std::hint::black_box(set.mdp_es.validated_fitness(&theta));
+    });
+    let mut ctx = LocalContext::new(Some(&set.mdp_es));
+    let mut zap = set.zap.clone();
+    let zap_ms = time(&mut || zap.evaluate_heldout(&mut ctx));
+    println!("Evaluation cost ({ticks} ticks of the engine set, default schedule):");
+    println!(
+        "  {with:.3} ms/tick with evaluation, {without:.3} ms/tick with the scheduled evaluations off: {:.1} % of engine time",
+        100.0 * (with - without) / with
+    );
+    println!(
+        "  one exact Q evaluation {q:.3} ms (every 10 ticks = {:.2} % of a tick's time)",
+        100.0 * q / (10.0 * with)
+    );
+    println!("  one ES validation (100 CartPole episodes) {es:.3} ms");
+    println!(
+        "  one ZAP held-out evaluation (100 maps) {zap_ms:.1} ms (every 2,000 plans = {:.2} % of engine time)",
+        100.0 * zap_ms / (2000.0 * with)
+    );
+}
+
 fn cartpole_steps_per_s(steps: u32) -> f64 {
     let mut rng = Rng::new(0);
     let mut env = CartPole::reset(&mut rng);
@@ -79,6 +129,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  ZAP planner                {:>14.1} plans/s (default config, {plans} plans)",
         zap_rate
     );
+
+    evaluation_cost();
 
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
