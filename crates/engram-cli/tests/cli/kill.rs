@@ -1,5 +1,6 @@
 //! `engram run` killed with SIGKILL at random moments, restarted each time:
-//! saved progress never falls back, no backup vanishes, verify stays clean.
+//! saved progress never falls back, no backup vanishes, verify stays clean,
+//! and no milestone is recorded twice.
 
 use super::*;
 use engram_core::engines::rng::Rng;
@@ -54,6 +55,22 @@ fn kill_9_at_random_moments_never_loses_more_than_the_last_autosave() {
         last_saved > 0.0,
         "the engines made progress across restarts"
     );
+    // Every milestone was recorded once in this one line of history, however
+    // often a kill landed right after one (the backup's cut is also the live
+    // state, so a restart does not cross the same threshold again).
+    let list = ok_json(d, &["backups", "list", "--kind", "breakthrough", "--json"]);
+    let rules: Vec<(String, String)> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|b| {
+            let bt = &b["breakthrough"];
+            (bt["engine"].to_string(), bt["rule"].to_string())
+        })
+        .collect();
+    assert!(!rules.is_empty(), "the run reached at least one milestone");
+    let unique: std::collections::BTreeSet<_> = rules.iter().collect();
+    assert_eq!(unique.len(), rules.len(), "a milestone repeated: {rules:?}");
     // A clean run after all that resumes from the last save.
     let mut child = spawn_run(d, &["--for", "1s"]);
     let status = child.wait().expect("wait");
