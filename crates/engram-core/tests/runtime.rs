@@ -475,3 +475,48 @@ async fn metric_history_survives_restarts_and_a_restore_starts_a_branch() {
     assert_eq!(before_import, after_import);
     rt.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_milestone_crossed_again_after_a_restore_is_labelled_as_a_new_branch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = options(dir.path());
+    o.options_win = true;
+    o.engines.orchestrator.breakthrough_every = 50;
+    let rt = Runtime::start(o).await.expect("start");
+    async fn next_orchestrator_milestone(
+        events: &mut tokio::sync::broadcast::Receiver<Event>,
+    ) -> (String, i64) {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
+                Ok(Ok(Event::Breakthrough {
+                    breakthrough,
+                    backup_id: Some(id),
+                })) if breakthrough.engine == "orchestrator" => return (breakthrough.rule, id),
+                Ok(_) => {}
+                Err(_) => panic!("no orchestrator milestone"),
+            }
+        }
+    }
+    let mut events = rt.subscribe();
+    let (rule, first) = next_orchestrator_milestone(&mut events).await;
+    let first = rt
+        .with_store(move |s| s.get_backup(first))
+        .await
+        .expect("get");
+    assert_eq!(first.label, None, "the first time is not labelled");
+    // Back to the initial backup (0 calls): the same threshold lies ahead again.
+    let mut events = rt.subscribe();
+    rt.restore(1, None).await.expect("restore");
+    let (again, second) = next_orchestrator_milestone(&mut events).await;
+    assert_eq!(again, rule);
+    let second = rt
+        .with_store(move |s| s.get_backup(second))
+        .await
+        .expect("get");
+    let label = second.label.expect("labelled");
+    assert!(
+        label.contains("new line of history") && label.contains("backup 1"),
+        "{label}"
+    );
+    rt.shutdown().await.expect("shutdown");
+}

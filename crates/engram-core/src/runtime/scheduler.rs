@@ -188,9 +188,14 @@ impl Scheduler {
         label: Option<String>,
         breakthrough: Option<Breakthrough>,
     ) -> Result<BackupInfo> {
+        let branch = self.branch.load(Ordering::SeqCst);
         let info = self
             .with_store(move |store| {
                 let states = cut.engines.capture()?;
+                let label = match (&breakthrough, label) {
+                    (Some(bt), None) => store.repeat_milestone_label(bt, branch)?,
+                    (_, label) => label,
+                };
                 let id = store.create_backup_as_live(
                     &NewBackup {
                         kind,

@@ -105,6 +105,39 @@ impl Store {
         Ok(id)
     }
 
+    /// The label of a breakthrough backup on `branch`: none the first time a
+    /// rule fires; when the same milestone was recorded before (on a line of
+    /// history a restore left), it says so.
+    pub fn repeat_milestone_label(
+        &self,
+        bt: &super::Breakthrough,
+        branch: i64,
+    ) -> Result<Option<String>> {
+        let before: i64 = self.conn.query_row(
+            "SELECT count(*) FROM backups WHERE kind = 'breakthrough' AND bt_engine = ?1 AND bt_rule = ?2",
+            params![bt.engine, bt.rule],
+            |r| r.get(0),
+        )?;
+        if before == 0 {
+            return Ok(None);
+        }
+        let from: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT from_backup FROM history_branches WHERE id = ?1",
+                [branch],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(Some(match from {
+            Some(b) => {
+                format!("reached again on a new line of history (after restoring backup {b})")
+            }
+            None => "reached again on a new line of history".to_string(),
+        }))
+    }
+
     /// Every branch, oldest first.
     pub fn history_branches(&self) -> Result<Vec<HistoryBranch>> {
         let mut stmt = self.conn.prepare_cached(
