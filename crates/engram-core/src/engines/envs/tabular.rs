@@ -218,6 +218,23 @@ impl TabularModel {
         self.initial.iter().zip(&v).map(|(p, v)| p * v).sum()
     }
 
+    /// The greedy policy of the (discounted) optimal values: what value
+    /// iteration says to do in each state (first of equal actions).
+    pub fn optimal_policy(&self, gamma: f64) -> Vec<u32> {
+        let v = self.value_iteration(gamma, 1e-12);
+        (0..self.n_states as usize)
+            .map(|s| {
+                (0..self.n_actions as usize).fold(0, |best, a| {
+                    if self.q_value(&v, s, a, gamma) > self.q_value(&v, s, best, gamma) {
+                        a
+                    } else {
+                        best
+                    }
+                }) as u32
+            })
+            .collect()
+    }
+
     fn q_value(&self, v: &[f64], s: usize, a: usize, gamma: f64) -> f64 {
         self.p[s][a]
             .iter()
