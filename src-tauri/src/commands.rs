@@ -99,9 +99,10 @@ pub async fn get_settings(api: State<'_, Api>) -> ApiResult<Settings> {
     api.settings().await
 }
 
+/// Changes only the settings it names.
 #[tauri::command]
-pub async fn put_settings(api: State<'_, Api>, settings: Settings) -> ApiResult<Settings> {
-    api.update_settings(settings).await
+pub async fn put_settings(api: State<'_, Api>, settings: serde_json::Value) -> ApiResult<Settings> {
+    api.patch_settings(settings).await
 }
 
 #[tauri::command]

@@ -156,8 +156,11 @@ async fn get_settings(State(s): State<Shared>) -> Reply<Settings> {
     Reply(s.api.settings().await)
 }
 
-async fn put_settings(State(s): State<Shared>, Body(settings): Body<Settings>) -> Reply<Settings> {
-    Reply(s.api.update_settings(settings).await)
+async fn put_settings(
+    State(s): State<Shared>,
+    Body(patch): Body<serde_json::Value>,
+) -> Reply<Settings> {
+    Reply(s.api.patch_settings(patch).await)
 }
 
 async fn settings_schema(State(s): State<Shared>) -> Reply<Vec<SettingField>> {

@@ -117,6 +117,7 @@ where
     F: FnOnce(Arc<Api>) -> Fut,
     Fut: Future<Output = Result<()>>,
 {
+    engram_core::runtime::check_data_dir(data_dir)?;
     std::fs::create_dir_all(data_dir).map_err(|e| Error::io("create", data_dir, e))?;
     let _guard = init_logging(data_dir);
     let rt = tokio_runtime()?;

@@ -219,10 +219,44 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
 }
 
 /// Writes backup `id` to `path` atomically (temporary file, fsync, rename).
+/// Refuses, before exporting anything, a target that the rename would
+/// destroy: anything inside the data directory (the database, its WAL and
+/// SHM, the lock, the logs), a symlink, or anything but a regular file.
 pub fn export_to_file(store: &Store, id: i64, format: SnapshotFormat, path: &Path) -> Result<u64> {
+    check_export_target(store, path)?;
     let bytes = export_backup(store, id, format)?;
     write_atomically(path, &bytes)?;
     Ok(bytes.len() as u64)
+}
+
+fn check_export_target(store: &Store, path: &Path) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(Error::InvalidInput(format!(
+            "will not export to {}: {why}",
+            path.display()
+        )))
+    };
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => return refuse("it is a symbolic link"),
+        Ok(m) if !m.is_file() => return refuse("it is not a regular file"),
+        _ => {}
+    }
+    // Compare real directories: `..`, symlinked parents and relative paths
+    // must not sneak a target into the data directory.
+    let data_dir = store
+        .path()
+        .parent()
+        .and_then(|d| std::fs::canonicalize(d).ok());
+    let target_dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => std::fs::canonicalize(d),
+        _ => std::env::current_dir(),
+    };
+    if let (Some(data), Ok(target)) = (data_dir, target_dir)
+        && target.starts_with(&data)
+    {
+        return refuse("it is inside Engram's data directory");
+    }
+    Ok(())
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {

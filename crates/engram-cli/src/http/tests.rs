@@ -259,6 +259,21 @@ async fn every_route_answers_with_the_api_types() {
         .await;
     assert_eq!(applied["backup_every_secs"], 7200.0);
     assert_eq!(h.ok(Method::GET, "/api/settings", "").await, applied);
+    // A partial body changes only what it names; an empty one, nothing.
+    assert_eq!(h.ok(Method::PUT, "/api/settings", "{}").await, applied);
+    let patched = h
+        .ok(
+            Method::PUT,
+            "/api/settings",
+            r#"{"retention":{"keep_daily":3}}"#,
+        )
+        .await;
+    assert_eq!(patched["retention"]["keep_daily"], 3);
+    assert_eq!(patched["backup_every_secs"], 7200.0);
+    assert_eq!(
+        patched["retention"]["keep_weekly"],
+        applied["retention"]["keep_weekly"]
+    );
     let schema = h.ok(Method::GET, "/api/settings/schema", "").await;
     assert_eq!(
         schema,
@@ -459,6 +474,24 @@ async fn every_refusal_is_a_typed_error_with_its_status() {
     h.send(Method::POST, "/api/import", Some(TOKEN), HOST, huge)
         .await
         .refused(ErrorCode::TooLarge);
+    let unknown = h
+        .call(Method::PUT, "/api/settings", r#"{"autosave":1}"#)
+        .await;
+    unknown.refused(ErrorCode::InvalidInput);
+    assert!(
+        unknown.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown setting autosave"))
+    );
+    // Issue 11's smaller items: a huge offset is an empty page, not a 500;
+    // text-direction overrides are refused in labels.
+    let far = h
+        .ok(Method::GET, "/api/backups?offset=18446744073709551615", "")
+        .await;
+    assert_eq!(far["items"], json!([]));
+    h.call(Method::POST, "/api/backups", r#"{"label":"gpj.\u202Eexe"}"#)
+        .await
+        .refused(ErrorCode::InvalidInput);
     let mut settings = h.ok(Method::GET, "/api/settings", "").await;
     settings["autosave_secs"] = json!(-1);
     let refused = h

@@ -40,8 +40,9 @@ fn full_cli_scenario() {
     assert_eq!(created["label"], "before tuning");
     let manual = created["id"].as_i64().expect("id").to_string();
 
-    let json_file = d.join("snap.json");
-    let bin_file = d.join("snap.bin");
+    let out = tempfile::tempdir().expect("tempdir");
+    let json_file = out.path().join("snap.json");
+    let bin_file = out.path().join("snap.bin");
     for (file, format) in [(&json_file, "json"), (&bin_file, "binary")] {
         export(d, &manual, file, format);
         let imported = ok_json(
@@ -133,15 +134,16 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
     let d = dir.path();
     run_for(d, "1s");
     let id = backup_ids(d)[0].to_string();
-    let good = d.join("good.bin");
+    let out = tempfile::tempdir().expect("tempdir");
+    let good = out.path().join("good.bin");
     export(d, &id, &good, "binary");
-    let good_json = d.join("good.json");
+    let good_json = out.path().join("good.json");
     export(d, &id, &good_json, "json");
     let bytes = std::fs::read(&good).expect("read");
     let before = fingerprint(d);
 
     let case = |name: &str, content: &[u8]| {
-        let p = d.join(name);
+        let p = out.path().join(name);
         std::fs::write(&p, content).expect("write");
         p
     };
@@ -194,9 +196,21 @@ fn bad_inputs_get_clear_errors_and_change_nothing() {
             "export",
             "424242",
             "--out",
-            d.join("x").to_str().expect("p"),
+            out.path().join("x").to_str().expect("p"),
         ],
         "not_found",
+    );
+    // A data directory that is a file is named as such.
+    let file = out.path().join("afile");
+    std::fs::write(&file, b"x").expect("write");
+    fails(&file, &["status"], "is not a directory");
+    fails(&file, &["run", "--for", "1s"], "is not a directory");
+    // Export never replaces the database (or anything in the data directory).
+    let db = d.join("engram.db");
+    fails(
+        d,
+        &["backups", "export", &id, "--out", db.to_str().expect("p")],
+        "inside Engram's data directory",
     );
     fails(
         d,

@@ -194,6 +194,14 @@ impl Api {
         Ok(self.runtime()?.update_settings(settings).await?)
     }
 
+    /// Changes only the settings `patch` names (a JSON object, nested like
+    /// the settings); an unknown name or a value out of range changes nothing.
+    pub async fn patch_settings(&self, patch: serde_json::Value) -> ApiResult<Settings> {
+        let current = self.settings().await?;
+        let merged = current.patched(&patch)?;
+        self.update_settings(merged).await
+    }
+
     /// What each setting is, its range and help text.
     pub fn settings_schema(&self) -> Vec<SettingField> {
         Settings::fields()

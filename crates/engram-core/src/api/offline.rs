@@ -128,6 +128,7 @@ impl Offline {
     }
 
     fn db(&self) -> Result<PathBuf> {
+        crate::runtime::check_data_dir(&self.data_dir)?;
         let db = self.data_dir.join(DB_FILE);
         if db.exists() {
             Ok(db)

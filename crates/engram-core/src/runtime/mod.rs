@@ -49,6 +49,17 @@ pub fn default_data_dir() -> PathBuf {
     home.join(".local/share/engram")
 }
 
+/// Refuses a data directory path that names something other than a directory.
+pub fn check_data_dir(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(Error::InvalidInput(format!(
+            "the data directory {} is not a directory",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// How to run.
 #[derive(Clone, Debug)]
 pub struct RuntimeOptions {
@@ -185,6 +196,7 @@ impl Runtime {
     /// state, else the newest good backup, else fresh; damage is reported),
     /// takes the `initial` backup on a first start, and starts the engines.
     pub async fn start(opts: RuntimeOptions) -> Result<Runtime> {
+        check_data_dir(&opts.data_dir)?;
         std::fs::create_dir_all(&opts.data_dir)
             .map_err(|e| Error::io("create", &opts.data_dir, e))?;
         let lock = DataDirLock::acquire(&opts.data_dir)?;

@@ -119,6 +119,44 @@ impl Settings {
             .collect()
     }
 
+    /// These settings with the fields `patch` names replaced. Refuses a patch
+    /// that is not an object, names a setting that does not exist, or has a
+    /// value of the wrong type (ranges are checked by [`Settings::validate`]).
+    pub fn patched(&self, patch: &serde_json::Value) -> Result<Settings> {
+        fn merge(
+            into: &mut serde_json::Value,
+            patch: &serde_json::Value,
+            path: &str,
+        ) -> Result<()> {
+            let (Some(into), Some(patch)) = (into.as_object_mut(), patch.as_object()) else {
+                return Err(Error::InvalidInput(format!(
+                    "settings: {} must be an object",
+                    if path.is_empty() { "the body" } else { path }
+                )));
+            };
+            for (k, v) in patch {
+                let name = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match into.get_mut(k) {
+                    None => {
+                        return Err(Error::InvalidInput(format!(
+                            "settings: unknown setting {name}"
+                        )));
+                    }
+                    Some(slot) if slot.is_object() => merge(slot, v, &name)?,
+                    Some(slot) => *slot = v.clone(),
+                }
+            }
+            Ok(())
+        }
+        let mut value = serde_json::to_value(self).map_err(|e| Error::Encode(e.to_string()))?;
+        merge(&mut value, patch, "")?;
+        serde_json::from_value(value).map_err(|e| Error::InvalidInput(format!("settings: {e}")))
+    }
+
     /// Refuses values outside [`Settings::fields`], naming the field.
     pub fn validate(&self) -> Result<()> {
         let value = serde_json::to_value(self).map_err(|e| Error::Encode(e.to_string()))?;
@@ -205,6 +243,39 @@ mod tests {
         leaves.sort();
         described.sort();
         assert_eq!(leaves, described);
+    }
+
+    #[test]
+    fn a_patch_changes_only_what_it_names() {
+        let s = Settings::default();
+        let p = s
+            .patched(&serde_json::json!({"autosave_secs": 2.0, "retention": {"keep_daily": 3}}))
+            .expect("patch");
+        assert_eq!((p.autosave_secs, p.retention.keep_daily), (2.0, 3));
+        assert_eq!(p.retention.keep_weekly, s.retention.keep_weekly);
+        assert_eq!(p.backup_every_secs, s.backup_every_secs);
+        // An empty patch changes nothing at all.
+        assert_eq!(s.patched(&serde_json::json!({})).expect("empty"), s);
+        for (bad, says) in [
+            (
+                serde_json::json!({"autosave": 2}),
+                "unknown setting autosave",
+            ),
+            (
+                serde_json::json!({"retention": {"keep_monthly": 1}}),
+                "retention.keep_monthly",
+            ),
+            (
+                serde_json::json!({"retention": 5}),
+                "retention must be an object",
+            ),
+            (serde_json::json!({"zap_min_plans": "ten"}), "settings:"),
+            (serde_json::json!(null), "the body must be an object"),
+        ] {
+            let e = s.patched(&bad).expect_err(says);
+            assert_eq!(e.code(), "invalid_input");
+            assert!(e.to_string().contains(says), "{e}");
+        }
     }
 
     #[test]

@@ -114,7 +114,8 @@ fn json_form_is_readable_by_generic_tools() {
 
 #[test]
 fn file_export_is_atomic_and_importable() {
-    let (dir, mut store, id) = sample_store();
+    let (_data, mut store, id) = sample_store();
+    let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("snap.engram");
     let n = export_to_file(&store, id, SnapshotFormat::Binary, &path).expect("export");
     assert_eq!(std::fs::metadata(&path).expect("meta").len(), n);
@@ -287,4 +288,53 @@ proptest::proptest! {
         jsonish.extend_from_slice(&bytes);
         let _ = parse(&jsonish);
     }
+}
+
+#[test]
+fn export_never_replaces_the_database_or_anything_in_the_data_directory() {
+    let (data, store, id) = sample_store();
+    let db = store.path().to_path_buf();
+    let before = std::fs::read(&db).expect("db");
+    let outside = tempfile::tempdir().expect("tempdir");
+    let link = outside.path().join("link.json");
+    std::os::unix::fs::symlink(&db, &link).expect("symlink");
+    let sub = outside.path().join("a-directory");
+    std::fs::create_dir(&sub).expect("mkdir");
+    // Both temporary directories share a parent: reach the data directory through `..`.
+    let sneaky = outside
+        .path()
+        .join("..")
+        .join(data.path().file_name().expect("name"));
+    for target in [
+        db.clone(),
+        db.with_extension("db-wal"),
+        data.path().join("engram.lock"),
+        data.path().join("new-file.json"),
+        sneaky.join("engram.db"),
+        link.clone(),
+        sub.clone(),
+        std::path::PathBuf::from("/dev/null"),
+    ] {
+        let err = export_to_file(&store, id, SnapshotFormat::Json, &target)
+            .expect_err(&target.display().to_string());
+        assert_eq!(err.code(), "invalid_input", "{}: {err}", target.display());
+        assert!(err.to_string().contains("will not export"), "{err}");
+    }
+    assert_eq!(
+        std::fs::read(&db).expect("db"),
+        before,
+        "the database is untouched"
+    );
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink()
+    );
+    assert!(!data.path().join("new-file.json").exists());
+    // A regular file outside is replaced as before.
+    let fine = outside.path().join("fine.json");
+    std::fs::write(&fine, b"old").expect("write");
+    export_to_file(&store, id, SnapshotFormat::Json, &fine).expect("export");
+    assert!(std::fs::read(&fine).expect("read").starts_with(b"{"));
 }

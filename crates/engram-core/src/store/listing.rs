@@ -101,7 +101,9 @@ impl Store {
             "SELECT b.id, b.kind, b.created_at, b.label, b.pinned, b.bt_engine, b.bt_rule,
                     b.bt_metric, b.bt_value, b.bt_step, b.origin
              FROM backups b WHERE {cond}
-             ORDER BY b.created_at DESC, b.id DESC LIMIT {limit} OFFSET {offset}"
+             ORDER BY b.created_at DESC, b.id DESC LIMIT {limit} OFFSET {}",
+            // SQLite's OFFSET is signed; past i64::MAX there is nothing anyway.
+            offset.min(i64::MAX as u64)
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(args, |r| {

@@ -204,9 +204,13 @@ pub fn validate_engine_name(name: &str) -> Result<()> {
 }
 
 pub(super) fn validate_label(l: &str) -> Result<()> {
-    if l.chars().count() > 200 || l.chars().any(char::is_control) {
+    // Text-direction overrides and isolates make a label display as
+    // something other than what it says.
+    let deceptive = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    if l.chars().count() > 200 || l.chars().any(|c| c.is_control() || deceptive(c)) {
         return Err(Error::InvalidInput(
-            "a label is at most 200 characters, without control characters".into(),
+            "a label is at most 200 characters, without control or text-direction characters"
+                .into(),
         ));
     }
     Ok(())
