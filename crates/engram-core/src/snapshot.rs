@@ -105,7 +105,8 @@ pub struct ManifestBackup {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ManifestEngine {
     pub name: String,
-    /// Metrics summary at the time of the backup.
+    /// Metrics summary at the time of the backup (NaN/±inf written as `null`).
+    #[serde(deserialize_with = "crate::store::metrics_nan_for_null")]
     pub metrics: Metrics,
     /// blake3 of the encoded state, hex.
     pub checksum: String,

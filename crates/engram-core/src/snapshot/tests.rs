@@ -338,3 +338,46 @@ fn export_never_replaces_the_database_or_anything_in_the_data_directory() {
     export_to_file(&store, id, SnapshotFormat::Json, &fine).expect("export");
     assert!(std::fs::read(&fine).expect("read").starts_with(b"{"));
 }
+
+#[test]
+fn nan_and_infinite_metrics_round_trip_through_export_and_import() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut store = Store::open(dir.path().join("engram.db")).expect("open");
+    let states = [EngineState {
+        engine: "zap".into(),
+        state: encode(1, &1u8).expect("encode"),
+        metrics: Metrics::from([
+            ("nan".into(), f64::NAN),
+            ("inf".into(), f64::INFINITY),
+            ("fine".into(), 0.25),
+        ]),
+    }];
+    let id = store
+        .create_backup(&NewBackup {
+            kind: BackupKind::Breakthrough,
+            created_at_ms: 1,
+            label: None,
+            breakthrough: Some(Breakthrough {
+                engine: "zap".into(),
+                rule: "r".into(),
+                metric: "nan".into(),
+                value: f64::NAN,
+                step: 1,
+            }),
+            states: &states,
+        })
+        .expect("backup");
+    for format in [SnapshotFormat::Json, SnapshotFormat::Binary] {
+        let bytes = export_backup(&store, id, format).expect("export");
+        let snap = parse(&bytes).expect("a NaN metric does not make the file unreadable");
+        let new_id = store.import_snapshot(&snap, 2).expect("import");
+        let b = store.get_backup(new_id).expect("get");
+        let m = &b.engines[0].metrics;
+        // JSON has no NaN or infinity: both are written as null, read as NaN.
+        assert!(m["nan"].is_nan() && m["inf"].is_nan(), "{format:?}: {m:?}");
+        assert_eq!(m["fine"], 0.25);
+        // And the imported backup exports and imports again.
+        let again = export_backup(&store, new_id, format).expect("export again");
+        parse(&again).expect("parse again");
+    }
+}

@@ -27,8 +27,10 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// `application_id` written into every Engram database ("Engr").
 pub(crate) const APPLICATION_ID: i64 = 0x456E_6772;
 
-/// Brings `conn` up to [`SCHEMA_VERSION`], or refuses a newer or foreign database.
-pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+/// Refuses a database from a newer Engram, or a SQLite file Engram did not
+/// create. Reads only: it runs before anything that writes (WAL mode,
+/// migrations), so a refused file is left exactly as it was.
+pub(crate) fn check_ownership(conn: &Connection, path: &Path) -> Result<i64> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > SCHEMA_VERSION {
         return Err(Error::NewerSchema {
@@ -52,6 +54,12 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
             path.display()
         )));
     }
+    Ok(found)
+}
+
+/// Brings `conn` up to [`SCHEMA_VERSION`], or refuses a newer or foreign database.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let found = check_ownership(conn, path)?;
     for (i, (_, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
@@ -176,5 +184,24 @@ mod tests {
             .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
             .expect("count");
         assert_eq!(t, 1, "the foreign database was left untouched");
+    }
+
+    #[test]
+    fn another_applications_file_is_not_modified_at_all() {
+        // Regression (issue 11, item 10): opening it switched it to WAL.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("other.db");
+        {
+            let c = Connection::open(&path).expect("create");
+            c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+                .expect("fill");
+        }
+        let before = std::fs::read(&path).expect("read");
+        let err = crate::Store::open(&path).expect_err("refused");
+        assert_eq!(err.code(), "invalid_input");
+        assert_eq!(std::fs::read(&path).expect("read"), before, "byte for byte");
+        for side in ["other.db-wal", "other.db-shm"] {
+            assert!(!dir.path().join(side).exists(), "{side} appeared");
+        }
     }
 }

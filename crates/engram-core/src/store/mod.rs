@@ -42,7 +42,8 @@ pub use migrations::{SCHEMA_VERSION, schema_dump};
 pub use retention::{KeepReason, RetentionDecision, RetentionPolicy, RetentionReport};
 pub use types::{
     BackupInfo, BackupKind, BackupPage, BackupQuery, Breakthrough, Cursor, EngineState,
-    EngineSummary, Metrics, NewBackup, validate_engine_name,
+    EngineSummary, Metrics, NewBackup, f64_nan_for_null, metrics_nan_for_null,
+    validate_engine_name,
 };
 
 use crate::error::{Error, Result};
@@ -74,6 +75,8 @@ impl Store {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         configure(&conn)?;
+        // Before anything writes: a foreign or newer file stays untouched.
+        migrations::check_ownership(&conn, &path)?;
         // WAL persists in the file; setting it needs a write, so do it once here.
         let mode: String =
             conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;

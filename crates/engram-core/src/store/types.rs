@@ -76,12 +76,33 @@ impl std::fmt::Display for BackupKind {
     }
 }
 
+/// Reads metrics written as JSON, where a NaN or infinity was written as
+/// `null` (JSON has no such numbers): `null` comes back as NaN.
+pub fn metrics_nan_for_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Metrics, D::Error> {
+    let raw: BTreeMap<String, Option<f64>> = Deserialize::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+        .collect())
+}
+
+/// An `f64` written as JSON: `null` (a NaN or infinity) comes back as NaN.
+pub fn f64_nan_for_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<f64, D::Error> {
+    let v: Option<f64> = Deserialize::deserialize(d)?;
+    Ok(v.unwrap_or(f64::NAN))
+}
+
 /// What an engine reported when a breakthrough rule fired.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Breakthrough {
     pub engine: String,
     pub rule: String,
     pub metric: String,
+    #[serde(deserialize_with = "f64_nan_for_null")]
     pub value: f64,
     #[ts(type = "number")]
     pub step: u64,
