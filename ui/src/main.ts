@@ -83,7 +83,7 @@ function onEvent(e: EngramEvent) {
       void refreshAll();
       break;
     case "breakthrough":
-      toast(`Breakthrough: ${e.breakthrough.engine} ${e.breakthrough.metric} = ${formatValue(e.breakthrough.engine, e.breakthrough.metric, e.breakthrough.value)}${e.backup_id === null ? " — its backup failed (see the banner)." : ` — backed up as #${e.backup_id}.`}`);
+      toast(`Breakthrough: ${e.breakthrough.engine} ${e.breakthrough.metric} = ${formatValue(e.breakthrough.engine, e.breakthrough.metric, e.breakthrough.value)}${e.backup_id === null ? " — its backup is pending: it could not be written yet and is retried at every autosave." : ` — backed up as #${e.backup_id}.`}`);
       break;
     case "error":
       showError(explain(new ApiError(e.code, e.message)));

@@ -520,3 +520,53 @@ async fn a_milestone_crossed_again_after_a_restore_is_labelled_as_a_new_branch()
     );
     rt.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breakthrough_whose_backup_fails_is_kept_and_committed_when_space_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = options(dir.path());
+    o.options_win = true;
+    o.autosave = Duration::from_millis(100);
+    o.engines.orchestrator.breakthrough_every = 1500;
+    let rt = Runtime::start(o).await.expect("start");
+    wait_for(&rt, "plans", |rt| plans(rt) >= 60.0).await;
+    // A full disk: the database capped at its size.
+    rt.with_store(|s| {
+        let used = s.page_count()?;
+        s.set_max_pages(used)
+    })
+    .await
+    .expect("cap");
+    async fn next(events: &mut tokio::sync::broadcast::Receiver<Event>) -> (String, Option<i64>) {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(30), events.recv()).await {
+                Ok(Ok(Event::Breakthrough {
+                    breakthrough,
+                    backup_id,
+                })) if breakthrough.engine == "orchestrator" => {
+                    return (breakthrough.rule, backup_id);
+                }
+                Ok(_) => {}
+                Err(_) => panic!("no orchestrator breakthrough event"),
+            }
+        }
+    }
+    let mut events = rt.subscribe();
+    let (rule, id) = next(&mut events).await;
+    assert_eq!(id, None, "announced as pending while the disk is full");
+    // Space returns: the next autosave commits it, and says so.
+    let mut events = rt.subscribe();
+    rt.with_store(|s| s.set_max_pages(1 << 30))
+        .await
+        .expect("uncap");
+    let (again, id) = next(&mut events).await;
+    assert_eq!(again, rule);
+    let id = id.expect("committed");
+    let b = rt
+        .with_store(move |s| s.get_backup(id))
+        .await
+        .expect("backup");
+    assert_eq!(b.kind, BackupKind::Breakthrough);
+    assert_eq!(b.breakthrough.expect("details").rule, rule);
+    rt.shutdown().await.expect("shutdown");
+}

@@ -37,9 +37,22 @@ pub(crate) struct Scheduler {
 /// Compact the metric history at most this often.
 const COMPACT_EVERY_MS: i64 = 60_000;
 
+/// Breakthrough backups that failed (disk full, …) and are kept, with their
+/// cut, to be retried: a milestone is never lost to a transient failure. At
+/// most this many are held (each holds a clone of the engines).
+const MAX_PENDING_BREAKTHROUGHS: usize = 16;
+
+/// A breakthrough whose backup has not committed yet.
+struct PendingBreakthrough {
+    engines: EngineSet,
+    at_ms: i64,
+    breakthrough: Breakthrough,
+}
+
 pub(crate) async fn run(mut s: Scheduler) {
     let mut next_save = Instant::now() + s.opts.autosave;
     let mut next_backup = Instant::now() + s.opts.backup_every;
+    let mut pending: Vec<PendingBreakthrough> = Vec::new();
     loop {
         tokio::select! {
             _ = sleep_until(next_save) => {
@@ -48,6 +61,7 @@ pub(crate) async fn run(mut s: Scheduler) {
                     // Reported, and retried at the next autosave; the engines go on.
                     s.report(&e, "autosave failed");
                 }
+                s.retry_breakthroughs(&mut pending).await;
             }
             _ = sleep_until(next_backup) => {
                 next_backup = Instant::now() + s.opts.backup_every;
@@ -69,7 +83,16 @@ pub(crate) async fn run(mut s: Scheduler) {
                     let backup_id = match result {
                         Ok(b) => Some(b.id),
                         Err(e) => {
-                            s.report(&e, "breakthrough backup failed");
+                            s.report(&e, "breakthrough backup failed; kept, and retried at every autosave");
+                            if pending.len() < MAX_PENDING_BREAKTHROUGHS {
+                                pending.push(PendingBreakthrough {
+                                    engines: cut.engines.clone(),
+                                    at_ms: cut.at_ms,
+                                    breakthrough: bt.clone(),
+                                });
+                            } else {
+                                tracing::error!(rule = %bt.rule, "too many breakthrough backups pending; this one is lost");
+                            }
                             None
                         }
                     };
@@ -105,6 +128,11 @@ pub(crate) async fn run(mut s: Scheduler) {
                         let _ = reply.send(r);
                     }
                     Some(Command::Shutdown { reply }) => {
+                        // Written before exit, if the disk allows it now.
+                        s.retry_breakthroughs(&mut pending).await;
+                        for p in &pending {
+                            tracing::error!(rule = %p.breakthrough.rule, "breakthrough backup still failing at shutdown; lost");
+                        }
                         let _ = reply.send(s.stop().await);
                         return;
                     }
@@ -119,6 +147,32 @@ pub(crate) async fn run(mut s: Scheduler) {
 }
 
 impl Scheduler {
+    /// Tries every pending breakthrough backup again, oldest first; each
+    /// that commits is announced with its backup id.
+    async fn retry_breakthroughs(&self, pending: &mut Vec<PendingBreakthrough>) {
+        while let Some(p) = pending.first() {
+            let cut = Cut {
+                engines: p.engines.clone(),
+                at_ms: p.at_ms,
+            };
+            let bt = p.breakthrough.clone();
+            match self
+                .backup(cut, BackupKind::Breakthrough, None, Some(bt.clone()))
+                .await
+            {
+                Ok(b) => {
+                    pending.remove(0);
+                    tracing::info!(id = b.id, rule = %bt.rule, "pending breakthrough backup committed");
+                    let _ = self.events.send(Event::Breakthrough {
+                        breakthrough: bt,
+                        backup_id: Some(b.id),
+                    });
+                }
+                Err(_) => return, // still failing: reported when it first failed
+            }
+        }
+    }
+
     fn report(&self, e: &Error, what: &str) {
         tracing::error!(code = %e.code(), "{what}: {e}");
         let _ = self.events.send(Event::Error {
