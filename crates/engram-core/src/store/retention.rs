@@ -144,11 +144,10 @@ pub struct BackupMeta {
 /// Decides, for every backup, whether it is kept and why. Pure.
 pub fn plan(backups: &[BackupMeta], policy: &RetentionPolicy) -> Vec<RetentionDecision> {
     let mut order: Vec<usize> = (0..backups.len()).collect();
-    // Newest first: by time, then id (ids grow with insertion).
-    order.sort_by(|&a, &b| {
-        let (a, b) = (&backups[a], &backups[b]);
-        (b.created_at_ms, b.id).cmp(&(a.created_at_ms, a.id))
-    });
+    // Newest first by insertion (ids only grow), not by wall-clock time: a
+    // clock set back must not make the backups taken after it look old and
+    // get them deleted the moment they are taken.
+    order.sort_by_key(|&i| std::cmp::Reverse(backups[i].id));
     let mut decisions: Vec<RetentionDecision> = backups
         .iter()
         .map(|b| RetentionDecision {
@@ -328,8 +327,10 @@ mod tests {
         b.push(meta(13, BackupKind::Imported, 1));
         let d = plan(&b, &RetentionPolicy::last_periodic(3));
         assert_eq!(kept_ids(&d), vec![1, 8, 9, 10, 11, 12, 13]);
+        // Newest by insertion: the last id, whatever its clock said.
+        let last = d.iter().find(|d| d.id == 13).expect("13");
+        assert!(last.reasons.contains(&KeepReason::Newest));
         let ten = d.iter().find(|d| d.id == 10).expect("10");
-        assert!(ten.reasons.contains(&KeepReason::Newest));
         assert!(
             ten.reasons
                 .contains(&KeepReason::RecentPeriodic { rank: 1 })
@@ -425,6 +426,18 @@ mod tests {
         };
         // Half-hourly: hours 0,0,1,1,2,2 -> newest of hours 2 and 1 are ids 6 and 4.
         assert_eq!(kept_ids(&plan(&b, &policy)), vec![4, 6, 11, 12]);
+    }
+
+    #[test]
+    fn a_clock_set_back_does_not_delete_the_backups_taken_after_it() {
+        // Regression (issue 11, item 6): periodic backups 6..=10 were taken
+        // after the clock went back a day; they look older than 1..=5.
+        let mut b: Vec<BackupMeta> = (1..=5)
+            .map(|i| meta(i, BackupKind::Periodic, 10 * DAY_MS + i * HOUR_MS))
+            .collect();
+        b.extend((6..=10).map(|i| meta(i, BackupKind::Periodic, 9 * DAY_MS + i * HOUR_MS)));
+        let kept = kept_ids(&plan(&b, &RetentionPolicy::last_periodic(3)));
+        assert_eq!(kept, vec![8, 9, 10], "the newest by insertion are kept");
     }
 
     #[test]
