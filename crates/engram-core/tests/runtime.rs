@@ -570,3 +570,55 @@ async fn a_breakthrough_whose_backup_fails_is_kept_and_committed_when_space_retu
     assert_eq!(b.breakthrough.expect("details").rule, rule);
     rt.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_undecodable_live_state_falls_back_to_the_newest_good_backup_and_is_kept() {
+    // Regression (issue 11, item 7): it used to start that engine from scratch
+    // and overwrite the live state.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::start(options(dir.path())).await.expect("start");
+    wait_for(&rt, "plans", |rt| plans(rt) >= 30.0).await;
+    let manual = rt.backup_now(None).await.expect("backup");
+    let backed_up = manual
+        .engines
+        .iter()
+        .find(|e| e.name == "zap")
+        .expect("zap")
+        .metrics["plans_generated"];
+    rt.shutdown().await.expect("shutdown");
+    {
+        // A state with a valid checksum that is not a ZAP planner.
+        let mut store = engram_core::Store::open(dir.path().join("engram.db")).expect("open");
+        let bad = engram_core::EngineState {
+            engine: "zap".into(),
+            state: engram_core::codec::encode(1, &"not a planner").expect("encode"),
+            metrics: Default::default(),
+        };
+        store
+            .save_live(&[bad], engram_core::now_ms())
+            .expect("save");
+    }
+    let rt = Runtime::start(options(dir.path())).await.expect("restart");
+    let report = rt.startup_report().clone();
+    assert!(
+        report.restored_from["zap"].starts_with("backup "),
+        "{report:?}"
+    );
+    let note = report
+        .skipped
+        .iter()
+        .find(|s| s.engine == "zap")
+        .expect("reported");
+    assert_eq!(note.what, "live state");
+    assert!(note.detail.contains("kept as"), "{}", note.detail);
+    assert!(
+        plans(&rt) >= backed_up,
+        "resumed from the backup ({backed_up} plans), not from scratch: {}",
+        plans(&rt)
+    );
+    let kept: Vec<_> = std::fs::read_dir(dir.path().join("quarantine"))
+        .expect("quarantine")
+        .collect();
+    assert_eq!(kept.len(), 1);
+    rt.shutdown().await.expect("shutdown");
+}

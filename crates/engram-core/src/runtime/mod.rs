@@ -353,6 +353,45 @@ pub(crate) async fn on_store<T: Send + 'static>(
 
 type Restored = (EngineSet, RuntimeOptions);
 
+/// Writes a state that would not restore to `<data dir>/quarantine/`, so
+/// that falling back never destroys the evidence. Returns a note for the
+/// report (best effort: a failure to write is said, not fatal).
+fn quarantine(db: &Path, engine: &str, state: &crate::EncodedState) -> String {
+    let dir = db.parent().unwrap_or(Path::new(".")).join("quarantine");
+    let file = dir.join(format!("{engine}-{}.state", crate::now_ms()));
+    match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, state.as_bytes())) {
+        Ok(()) => format!(" (kept as {})", file.display()),
+        Err(e) => format!(" (could not keep a copy: {e})"),
+    }
+}
+
+/// Restores `engine` from the newest backup whose state for it restores.
+fn restore_from_backups(
+    store: &Store,
+    engines: &mut EngineSet,
+    engine: &str,
+) -> Result<Option<i64>> {
+    let mut q = crate::store::BackupQuery {
+        engine: Some(engine.to_string()),
+        limit: 1000,
+        ..Default::default()
+    };
+    loop {
+        let page = store.list_backups(&q)?;
+        for b in &page.items {
+            if let Ok(state) = store.backup_state(b.id, engine)
+                && engines.restore_engine(engine, &state.state).is_ok()
+            {
+                return Ok(Some(b.id));
+            }
+        }
+        match page.next {
+            Some(c) => q.after = Some(c),
+            None => return Ok(None),
+        }
+    }
+}
+
 fn open_and_restore(db: &Path, opts: &RuntimeOptions) -> Result<(Store, Restored, StartupReport)> {
     let mut store = Store::open(db)?;
     let mut opts = opts.clone();
@@ -383,12 +422,26 @@ fn open_and_restore(db: &Path, opts: &RuntimeOptions) -> Result<(Store, Restored
                     },
                 );
             }
-            Err(e) => report.skipped.push(SkipNote {
-                engine: name.clone(),
-                what: "decoded state".into(),
-                code: e.code(),
-                detail: e.to_string(),
-            }),
+            Err(e) => {
+                // It passed its checksum but is not a state this engine can
+                // run: keep it for inspection, then fall back to the newest
+                // backup that restores, never to a fresh start while one does.
+                let kept = quarantine(db, name, &loaded.state);
+                report.skipped.push(SkipNote {
+                    engine: name.clone(),
+                    what: match &loaded.source {
+                        crate::store::StateSource::Live { .. } => "live state".to_string(),
+                        crate::store::StateSource::Backup { id, .. } => format!("backup {id}"),
+                    },
+                    code: e.code(),
+                    detail: format!("{e}{kept}"),
+                });
+                if let Some(id) = restore_from_backups(&store, &mut engines, name)? {
+                    report
+                        .restored_from
+                        .insert(name.clone(), format!("backup {id}"));
+                }
+            }
         }
     }
     // Thresholds are settings: they apply to restored engines too.
