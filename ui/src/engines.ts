@@ -43,8 +43,13 @@ export function cardMetrics(engine: string): MetricInfo[] {
 /** The learning curves, in catalog order. */
 export const CHARTS: MetricInfo[] = METRICS.filter((m) => m.chart);
 
+/** True when a change of `delta` prints as no change at all. */
+export function isNoChange(info: MetricInfo, delta: number): boolean {
+  return formatMetric(info.format, Math.abs(delta)) === formatMetric(info.format, 0);
+}
+
 /** "good", "bad" or "" for a change of `delta` in a metric. */
 export function changeClass(info: MetricInfo, delta: number): "good" | "bad" | "" {
-  if (info.higher_is_better === null || formatMetric(info.format, Math.abs(delta)) === formatMetric(info.format, 0)) return "";
+  if (info.higher_is_better === null || isNoChange(info, delta)) return "";
   return delta > 0 === info.higher_is_better ? "good" : "bad";
 }

@@ -17,6 +17,17 @@ fn plans(rt: &Runtime) -> f64 {
     rt.metrics()["zap"]["plans_generated"]
 }
 
+/// A full disk, simulated: the database capped at the pages it uses now
+/// (`true`), or the cap lifted again (`false`).
+async fn full_disk(rt: &Runtime, full: bool) {
+    rt.with_store(move |s| {
+        let pages = if full { s.page_count()? } else { 1 << 30 };
+        s.set_max_pages(pages)
+    })
+    .await
+    .expect("page cap");
+}
+
 async fn wait_for(rt: &Runtime, what: &str, mut ok: impl FnMut(&Runtime) -> bool) {
     for _ in 0..500 {
         if ok(rt) {
@@ -188,12 +199,7 @@ async fn a_full_disk_is_reported_and_the_engines_keep_running() {
     let rt = Runtime::start(options(dir.path())).await.expect("start");
     // Let the state grow (replay buffers fill), so a new backup needs new pages.
     wait_for(&rt, "plans", |rt| plans(rt) >= 60.0).await;
-    rt.with_store(|s| {
-        let used = s.page_count()?;
-        s.set_max_pages(used)
-    })
-    .await
-    .expect("cap");
+    full_disk(&rt, true).await;
     let manual_count = || {
         rt.with_store(|s| {
             Ok(s.list_backups(&BackupQuery {
@@ -210,9 +216,7 @@ async fn a_full_disk_is_reported_and_the_engines_keep_running() {
     wait_for(&rt, "engines still running", |rt| plans(rt) > p + 5.0).await;
     assert_eq!(manual_count().await.expect("count"), backups_before);
     // Lift the cap: the next save works.
-    rt.with_store(|s| s.set_max_pages(1 << 30))
-        .await
-        .expect("uncap");
+    full_disk(&rt, false).await;
     rt.save_now().await.expect("save after space returns");
     rt.backup_now(None)
         .await
@@ -531,12 +535,7 @@ async fn a_breakthrough_whose_backup_fails_is_kept_and_committed_when_space_retu
     let rt = Runtime::start(o).await.expect("start");
     wait_for(&rt, "plans", |rt| plans(rt) >= 60.0).await;
     // A full disk: the database capped at its size.
-    rt.with_store(|s| {
-        let used = s.page_count()?;
-        s.set_max_pages(used)
-    })
-    .await
-    .expect("cap");
+    full_disk(&rt, true).await;
     async fn next(events: &mut tokio::sync::broadcast::Receiver<Event>) -> (String, Option<i64>) {
         loop {
             match tokio::time::timeout(Duration::from_secs(30), events.recv()).await {
@@ -556,9 +555,7 @@ async fn a_breakthrough_whose_backup_fails_is_kept_and_committed_when_space_retu
     assert_eq!(id, None, "announced as pending while the disk is full");
     // Space returns: the next autosave commits it, and says so.
     let mut events = rt.subscribe();
-    rt.with_store(|s| s.set_max_pages(1 << 30))
-        .await
-        .expect("uncap");
+    full_disk(&rt, false).await;
     let (again, id) = next(&mut events).await;
     assert_eq!(again, rule);
     let id = id.expect("committed");

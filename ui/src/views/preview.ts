@@ -3,7 +3,7 @@
  * rewrites the "now" and "change" cells, so buttons and focus stay put. */
 
 import { $, el, kindLabel } from "../dom";
-import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue } from "../engines";
+import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue, isNoChange } from "../engines";
 import { formatBytes, formatTimestamp } from "../format";
 import type { Backup, MetricInfo } from "../generated/api";
 import { state } from "../state";
@@ -86,9 +86,12 @@ export function updatePreview() {
     const current = state.now[c.info.engine]?.[c.info.key];
     c.now.textContent = current === undefined ? "—" : formatMetric(c.info.format, current);
     const delta = c.then !== undefined && current !== undefined ? current - c.then : undefined;
-    const cls = delta === undefined ? "" : changeClass(c.info, delta);
-    const same = delta === undefined || formatMetric(c.info.format, Math.abs(delta)) === formatMetric(c.info.format, 0);
-    c.change.textContent = delta === undefined ? "" : same ? "±0" : `${delta > 0 ? "+" : "−"}${formatMetric(c.info.format, Math.abs(delta))}`;
-    c.change.className = cls;
+    if (delta === undefined) {
+      c.change.textContent = "";
+      c.change.className = "";
+    } else {
+      c.change.textContent = isNoChange(c.info, delta) ? "±0" : `${delta > 0 ? "+" : "−"}${formatMetric(c.info.format, Math.abs(delta))}`;
+      c.change.className = changeClass(c.info, delta);
+    }
   }
 }

@@ -201,12 +201,15 @@ impl Runtime {
             .map_err(|e| Error::io("create", &opts.data_dir, e))?;
         let lock = DataDirLock::acquire(&opts.data_dir)?;
         let db = opts.data_dir.join(DB_FILE);
-        let (mut store, engines, startup) =
-            tokio::task::spawn_blocking(move || open_and_restore(&db, &opts))
-                .await
-                .map_err(|e| Error::Internal(format!("start-up task failed: {e}")))??;
+        // SQLite blocks: open, restore and find the history branch off the async threads.
+        let (store, engines, startup, branch) = tokio::task::spawn_blocking(move || {
+            let (mut store, engines, startup) = open_and_restore(&db, &opts)?;
+            let branch = store.current_branch(crate::now_ms())?;
+            Ok::<_, Error>((store, engines, startup, branch))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("start-up task failed: {e}")))??;
         let opts = engines.1;
-        let branch = store.current_branch(crate::now_ms())?;
         let store = Arc::new(Mutex::new(store));
         let (events, _) = broadcast::channel(1024);
         let metrics = Arc::new(Mutex::new(engines.0.metrics()));

@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
 /// The engines as they were at one instant (a clone taken on the engine thread).
+#[derive(Clone)]
 pub(crate) struct Cut {
     pub engines: EngineSet,
     /// When it was taken (Unix ms): live rows are stamped with it, so a cut
@@ -34,6 +35,11 @@ pub(crate) struct Scheduler {
     pub compacted_at: AtomicI64,
 }
 
+/// What every request to a stopped engine thread gets.
+fn engine_stopped() -> Error {
+    Error::RuntimeStopped("the engine thread is not running".into())
+}
+
 /// Compact the metric history at most this often.
 const COMPACT_EVERY_MS: i64 = 60_000;
 
@@ -44,8 +50,7 @@ const MAX_PENDING_BREAKTHROUGHS: usize = 16;
 
 /// A breakthrough whose backup has not committed yet.
 struct PendingBreakthrough {
-    engines: EngineSet,
-    at_ms: i64,
+    cut: Cut,
     breakthrough: Breakthrough,
 }
 
@@ -76,24 +81,23 @@ pub(crate) async fn run(mut s: Scheduler) {
                     Err(e) => s.report(&e, "capture failed"),
                 }
             }
-            Some(cut) = s.breakthroughs.recv() => {
-                for bt in cut.breakthroughs {
+            Some(fired) = s.breakthroughs.recv() => {
+                let cut = Cut { engines: fired.engines, at_ms: fired.at_ms };
+                for bt in fired.breakthroughs {
                     tracing::info!(engine = %bt.engine, rule = %bt.rule, value = bt.value, step = bt.step, "breakthrough");
-                    let result = s.backup(Cut { engines: cut.engines.clone(), at_ms: cut.at_ms }, BackupKind::Breakthrough, None, Some(bt.clone())).await;
+                    let result = s.backup(cut.clone(), BackupKind::Breakthrough, None, Some(bt.clone())).await;
+                    // The event says committed (with the id) or pending (None);
+                    // a milestone that cannot even be kept is an error, not "pending".
                     let backup_id = match result {
                         Ok(b) => Some(b.id),
-                        Err(e) => {
+                        Err(e) if pending.len() < MAX_PENDING_BREAKTHROUGHS => {
                             s.report(&e, "breakthrough backup failed; kept, and retried at every autosave");
-                            if pending.len() < MAX_PENDING_BREAKTHROUGHS {
-                                pending.push(PendingBreakthrough {
-                                    engines: cut.engines.clone(),
-                                    at_ms: cut.at_ms,
-                                    breakthrough: bt.clone(),
-                                });
-                            } else {
-                                tracing::error!(rule = %bt.rule, "too many breakthrough backups pending; this one is lost");
-                            }
+                            pending.push(PendingBreakthrough { cut: cut.clone(), breakthrough: bt.clone() });
                             None
+                        }
+                        Err(e) => {
+                            s.report(&e, &format!("{MAX_PENDING_BREAKTHROUGHS} breakthrough backups already pending; this one ({}) is lost", bt.rule));
+                            continue;
                         }
                     };
                     let _ = s.events.send(Event::Breakthrough { breakthrough: bt, backup_id });
@@ -151,13 +155,14 @@ impl Scheduler {
     /// that commits is announced with its backup id.
     async fn retry_breakthroughs(&self, pending: &mut Vec<PendingBreakthrough>) {
         while let Some(p) = pending.first() {
-            let cut = Cut {
-                engines: p.engines.clone(),
-                at_ms: p.at_ms,
-            };
             let bt = p.breakthrough.clone();
             match self
-                .backup(cut, BackupKind::Breakthrough, None, Some(bt.clone()))
+                .backup(
+                    p.cut.clone(),
+                    BackupKind::Breakthrough,
+                    None,
+                    Some(bt.clone()),
+                )
                 .await
             {
                 Ok(b) => {
@@ -184,13 +189,9 @@ impl Scheduler {
     async fn capture(&self) -> Result<Cut> {
         let (tx, rx) = oneshot::channel();
         if !self.engine.send(EngineCmd::Capture(tx)) {
-            return Err(Error::RuntimeStopped(
-                "the engine thread is not running".into(),
-            ));
+            return Err(engine_stopped());
         }
-        let engines = rx
-            .await
-            .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))?;
+        let engines = rx.await.map_err(|_| engine_stopped())?;
         Ok(Cut {
             engines,
             at_ms: crate::now_ms(),
@@ -315,12 +316,9 @@ impl Scheduler {
         let (tx, rx) = oneshot::channel();
         let payload = states.into_iter().map(|s| (s.engine, s.state)).collect();
         if !self.engine.send(EngineCmd::Restore(payload, tx)) {
-            return Err(Error::RuntimeStopped(
-                "the engine thread is not running".into(),
-            ));
+            return Err(engine_stopped());
         }
-        rx.await
-            .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))??;
+        rx.await.map_err(|_| engine_stopped())??;
         // A new line of metric history, then persist at once, so a crash
         // now keeps the restored state.
         let branch = self
@@ -350,9 +348,7 @@ impl Scheduler {
             .await?;
         settings.apply_to_options(&mut self.opts);
         if !self.engine.send(EngineCmd::Configure(settings.clone())) {
-            return Err(Error::RuntimeStopped(
-                "the engine thread is not running".into(),
-            ));
+            return Err(engine_stopped());
         }
         tracing::info!(?settings, "settings applied");
         Ok(settings)
@@ -362,13 +358,9 @@ impl Scheduler {
     async fn stop(&self) -> Result<()> {
         let (tx, rx) = oneshot::channel();
         if !self.engine.send(EngineCmd::Stop(tx)) {
-            return Err(Error::RuntimeStopped(
-                "the engines have already stopped".into(),
-            ));
+            return Err(engine_stopped());
         }
-        let engines = rx
-            .await
-            .map_err(|_| Error::RuntimeStopped("the engine thread is not running".into()))?;
+        let engines = rx.await.map_err(|_| engine_stopped())?;
         self.save_engines(Cut {
             engines,
             at_ms: crate::now_ms(),

@@ -75,11 +75,9 @@ pub struct MetricSeries {
 impl Store {
     /// The branch new points belong to: the newest, or a first one.
     pub fn current_branch(&mut self, now_ms: i64) -> Result<i64> {
-        let newest: Option<i64> = self
-            .conn
-            .query_row("SELECT max(id) FROM history_branches", [], |r| r.get(0))
-            .optional()?
-            .flatten();
+        let newest: Option<i64> =
+            self.conn
+                .query_row("SELECT max(id) FROM history_branches", [], |r| r.get(0))?;
         match newest {
             Some(id) => Ok(id),
             None => self.start_branch(now_ms, None, "start"),
@@ -261,13 +259,12 @@ impl Store {
         )?;
         let rows = stmt.query_map(params![engine, key, from_ms, to_ms], row_point)?;
         let all = rows.collect::<std::result::Result<Vec<_>, _>>()?;
-        let stored = all.len() as i64;
         let points = downsample(&all, max_points);
         Ok(MetricSeries {
             engine: engine.into(),
             key: key.into(),
             points,
-            stored: stored.max(0) as u64,
+            stored: all.len() as u64,
             branches: self.history_branches()?,
         })
     }
