@@ -120,6 +120,10 @@ async function start() {
     if (skipped.length > 0) {
       showError(`At launch, damaged saved state was skipped and the newest good state used: ${skipped.map((s) => `${s.engine} (${s.what}: ${s.code})`).join("; ")}.`);
     }
+    const paused = Object.entries(status.engines).filter(([, v]) => v.paused !== null);
+    if (paused.length > 0) {
+      showError(`Paused after a failure (restore a backup to resume): ${paused.map(([k, v]) => `${k}: ${v.paused}`).join("; ")}.`);
+    }
     setLive(true, "running");
     updateCards();
   } else {

@@ -122,11 +122,12 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Protected | ErrorCode::Locked | ErrorCode::DbLocked => 409,
             ErrorCode::TooLarge => 413,
-            ErrorCode::NewerSchema => 422,
+            // A stored state that cannot be used (damaged, or outside its
+            // engine's bounds): the request was fine, its target is not.
+            ErrorCode::NewerSchema | ErrorCode::CorruptState => 422,
             ErrorCode::DiskFull => 507,
             ErrorCode::ReadOnly | ErrorCode::RuntimeStopped => 503,
             ErrorCode::Database
-            | ErrorCode::CorruptState
             | ErrorCode::CorruptDatabase
             | ErrorCode::Io
             | ErrorCode::Encode

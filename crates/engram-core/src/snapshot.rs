@@ -523,6 +523,15 @@ fn check_state(e: &ManifestEngine, raw: Vec<u8>) -> Result<EngineState> {
     let state = EncodedState::from_bytes(raw).map_err(|err| {
         Error::InvalidSnapshot(format!("state of {} does not decode: {err}", e.name))
     })?;
+    if crate::engines::is_builtin(&e.name) {
+        crate::engines::check_state(&e.name, &state).map_err(|err| match err {
+            Error::UnsupportedFormat { .. } => err,
+            _ => Error::InvalidSnapshot(format!(
+                "state of {} is not one the engine can run: {err}",
+                e.name
+            )),
+        })?;
+    }
     Ok(EngineState {
         engine: e.name.clone(),
         state,

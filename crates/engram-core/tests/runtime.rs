@@ -572,6 +572,27 @@ async fn a_breakthrough_whose_backup_fails_is_kept_and_committed_when_space_retu
 async fn an_undecodable_live_state_falls_back_to_the_newest_good_backup_and_is_kept() {
     // Regression (issue 11, item 7): it used to start that engine from scratch
     // and overwrite the live state.
+    falls_back_at_launch(
+        engram_core::codec::encode(1, &"not a planner").expect("encode"),
+        "state body",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_state_outside_its_engines_bounds_falls_back_instead_of_hanging_every_launch() {
+    // Regression (issue 11, item 1): a decodable state whose settings made
+    // a tick last forever was resumed on every launch.
+    let mut z = engram_core::engines::zap::Zap::new(Default::default(), 1);
+    z.config.tasks.wall_density = 1.0;
+    z.config.simulations = u32::MAX;
+    falls_back_at_launch(z.capture().expect("capture"), "wall_density").await;
+}
+
+/// Writes `bad` as ZAP's live state after a backup, restarts, and checks
+/// that ZAP resumed from the backup, the bad state was reported (naming
+/// `detail`) and kept in quarantine/.
+async fn falls_back_at_launch(bad: engram_core::EncodedState, detail: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = Runtime::start(options(dir.path())).await.expect("start");
     wait_for(&rt, "plans", |rt| plans(rt) >= 30.0).await;
@@ -584,11 +605,11 @@ async fn an_undecodable_live_state_falls_back_to_the_newest_good_backup_and_is_k
         .metrics["plans_generated"];
     rt.shutdown().await.expect("shutdown");
     {
-        // A state with a valid checksum that is not a ZAP planner.
+        // A state with a valid checksum that ZAP must not run.
         let mut store = engram_core::Store::open(dir.path().join("engram.db")).expect("open");
         let bad = engram_core::EngineState {
             engine: "zap".into(),
-            state: engram_core::codec::encode(1, &"not a planner").expect("encode"),
+            state: bad,
             metrics: Default::default(),
         };
         store
@@ -608,6 +629,7 @@ async fn an_undecodable_live_state_falls_back_to_the_newest_good_backup_and_is_k
         .expect("reported");
     assert_eq!(note.what, "live state");
     assert!(note.detail.contains("kept as"), "{}", note.detail);
+    assert!(note.detail.contains(detail), "{}", note.detail);
     assert!(
         plans(&rt) >= backed_up,
         "resumed from the backup ({backed_up} plans), not from scratch: {}",
@@ -617,5 +639,43 @@ async fn an_undecodable_live_state_falls_back_to_the_newest_good_backup_and_is_k
         .expect("quarantine")
         .collect();
     assert_eq!(kept.len(), 1);
+    rt.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restoring_a_stored_state_outside_its_bounds_is_a_clear_refusal_that_changes_nothing() {
+    // Regression (issue 11, items 1 and 12): a restore of such a state was
+    // accepted (then hung) or answered 500.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::start(options(dir.path())).await.expect("start");
+    let mut zap = engram_core::engines::zap::Zap::new(Default::default(), 1);
+    zap.config.tasks.max_size = 1_000_000;
+    let id = engram_core::Store::open(dir.path().join("engram.db"))
+        .expect("open")
+        .create_backup(&engram_core::NewBackup {
+            kind: engram_core::BackupKind::Manual,
+            created_at_ms: engram_core::now_ms(),
+            label: Some("hostile".into()),
+            breakthrough: None,
+            states: &[engram_core::EngineState {
+                engine: "zap".into(),
+                state: zap.capture().expect("capture"),
+                metrics: Default::default(),
+            }],
+        })
+        .expect("backup");
+    let count = || async { rt.with_store(|s| s.count_backups()).await.expect("count") };
+    let before = count().await;
+    let err = rt.restore(id, None).await.expect_err("refused");
+    assert_eq!(err.code(), "corrupt_state", "{err}");
+    assert_eq!(err.code().http_status(), 422);
+    assert!(err.to_string().contains("config.tasks.max_size"), "{err}");
+    assert_eq!(
+        before,
+        count().await,
+        "a refused restore took no pre-restore backup"
+    );
+    let p = plans(&rt);
+    wait_for(&rt, "plans", |rt| plans(rt) > p).await;
     rt.shutdown().await.expect("shutdown");
 }

@@ -111,7 +111,12 @@ export type EngineStatus = { metrics: Metrics,
 /**
  * When its live state was last saved (RFC 3339), if ever.
  */
-saved_at: string | null, };
+saved_at: string | null, 
+/**
+ * Why the engine is paused: it failed (panicked) in a tick and is not
+ * run or saved until a restore replaces its state. None: running.
+ */
+paused: string | null, };
 
 export type Status = { 
 /**

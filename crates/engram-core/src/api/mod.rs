@@ -57,12 +57,21 @@ impl Api {
         let (saved, backups) = rt
             .with_store(|s| Ok((s.live_metrics()?, s.count_backups()?)))
             .await?;
+        let paused = rt.paused();
         let engines = rt
             .metrics()
             .into_iter()
             .map(|(name, metrics)| {
                 let saved_at = saved.get(&name).map(|(_, at)| crate::rfc3339(*at));
-                (name, EngineStatus { metrics, saved_at })
+                let paused = paused.get(&name).cloned();
+                (
+                    name,
+                    EngineStatus {
+                        metrics,
+                        saved_at,
+                        paused,
+                    },
+                )
             })
             .collect();
         let saved_at_ms = saved.values().map(|(_, at)| *at).max();
@@ -291,6 +300,7 @@ pub(crate) fn engine_statuses(
                 EngineStatus {
                     metrics: metrics.clone(),
                     saved_at: Some(crate::rfc3339(*at)),
+                    paused: None,
                 },
             )
         })

@@ -73,6 +73,14 @@ impl Offline {
     /// Makes a backup's states live (after a `pre-restore` backup).
     pub fn restore_backup(&self, id: i64, req: RestoreRequest) -> Result<RestoreReport> {
         let (mut store, _lock) = self.open_write()?;
+        // A state its engine could not run is refused before anything changes.
+        let states = store.backup_states(id)?;
+        crate::engines::check_states(
+            &states
+                .into_iter()
+                .filter(|s| req.engine.as_ref().is_none_or(|e| e == &s.engine))
+                .collect::<Vec<_>>(),
+        )?;
         let (pre, engines) = store.restore_to_live(id, req.engine.as_deref(), crate::now_ms())?;
         Ok(RestoreReport {
             from_backup: id,

@@ -235,6 +235,9 @@ pub struct EngineStatus {
     pub metrics: Metrics,
     /// When its live state was last saved (RFC 3339), if ever.
     pub saved_at: Option<String>,
+    /// Why the engine is paused: it failed (panicked) in a tick and is not
+    /// run or saved until a restore replaces its state. None: running.
+    pub paused: Option<String>,
 }
 
 /// The state of a data directory and its engines: one shape from the HTTP

@@ -11,6 +11,9 @@ pub const N_FEATURES: usize = 6;
 /// Cell features (see [`GridTask::features`]).
 pub type Features = [f64; N_FEATURES];
 
+/// Maps the generator draws before it gives up on the settings' densities.
+pub const MAX_ATTEMPTS: usize = 1000;
+
 /// Cell kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cell {
@@ -49,6 +52,26 @@ pub struct TaskGenConfig {
     pub slip_max: f64,
     /// Steps allowed per task = this × (rows + cols).
     pub step_budget: f64,
+}
+
+impl TaskGenConfig {
+    /// Map sizes, densities (open enough that a reachable goal is likely),
+    /// slip and step budget within their ranges.
+    pub(crate) fn check(&self, b: &super::bounds::Bounds) -> crate::error::Result<()> {
+        b.range("config.tasks.min_size", self.min_size, 3, 64)?;
+        b.range("config.tasks.max_size", self.max_size, self.min_size, 64)?;
+        b.range("config.tasks.wall_density", self.wall_density, 0.0, 0.45)?;
+        b.range("config.tasks.hole_density", self.hole_density, 0.0, 0.45)?;
+        b.range(
+            "config.tasks.wall_density + hole_density",
+            self.wall_density + self.hole_density,
+            0.0,
+            0.6,
+        )?;
+        b.unit("config.tasks.slip_min", self.slip_min)?;
+        b.range("config.tasks.slip_max", self.slip_max, self.slip_min, 1.0)?;
+        b.range("config.tasks.step_budget", self.step_budget, 0.5, 20.0)
+    }
 }
 
 impl Default for TaskGenConfig {
@@ -94,8 +117,12 @@ impl GridTask {
     }
 
     /// A new random task whose goal is reachable from its start.
+    ///
+    /// Terminates for any settings: after [`MAX_ATTEMPTS`] maps without a
+    /// usable start/goal pair (walls so dense that none is reachable), it
+    /// returns an open map with start and goal in opposite corners.
     pub fn generate(cfg: &TaskGenConfig, rng: &mut Rng) -> GridTask {
-        loop {
+        for _ in 0..MAX_ATTEMPTS {
             let span = cfg.max_size.saturating_sub(cfg.min_size) + 1;
             let rows = cfg.min_size.max(2) + rng.below(span);
             let cols = cfg.min_size.max(2) + rng.below(span);
@@ -130,6 +157,20 @@ impl GridTask {
                 return task;
             }
         }
+        let side = cfg.max_size.clamp(3, 64);
+        let n = side * side;
+        let mut cells = vec![Cell::Free; n];
+        cells[n - 1] = Cell::Goal;
+        let max_steps = (cfg.step_budget.max(1.0) * (2 * side) as f64).ceil() as u32;
+        GridTask::new(
+            side,
+            side,
+            cells,
+            0,
+            n - 1,
+            cfg.slip_min.clamp(0.0, 1.0),
+            max_steps,
+        )
     }
 
     /// A FrozenLake map as a grid task (slippery: 2/3 of moves slip).

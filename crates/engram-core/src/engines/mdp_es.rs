@@ -6,6 +6,7 @@
 //! linear model it fits to its own Q-values when its environment is a
 //! FrozenLake map. The ZAP planner uses them as a prior.
 
+use super::bounds::{Bounds, MAX_BUFFER, MAX_COUNTER};
 use super::envs::{CartPole, EnvSpec, TabularModel};
 use super::grid::{Features, GridTask, N_FEATURES};
 use super::orchestrator::check_schema;
@@ -138,6 +139,85 @@ pub fn policy_quality(greedy: f64, optimal: f64) -> f64 {
         0.0
     };
     q.clamp(0.0, 1.0)
+}
+
+impl MdpEsConfig {
+    /// The ranges of every setting, and the worst case of one tick (its
+    /// Q-learning steps, an exact evaluation, an ES generation with its
+    /// validations) within [`WORK_BUDGET`](super::bounds::WORK_BUDGET).
+    pub(crate) fn check(&self, b: &Bounds) -> Result<()> {
+        let q = &self.q;
+        if let EnvSpec::FrozenLake { map, .. } = &q.env {
+            super::envs::validate_frozen_map(map).map_err(|e| {
+                Error::corrupt(format!("{NAME} state"), format!("config.q.env {e}"))
+            })?;
+        }
+        b.unit("config.q.alpha", q.alpha)?;
+        b.unit("config.q.alpha_decay", q.alpha_decay)?;
+        b.unit("config.q.alpha_min", q.alpha_min)?;
+        b.unit("config.q.gamma", q.gamma)?;
+        b.unit("config.q.epsilon_start", q.epsilon_start)?;
+        b.unit("config.q.epsilon_min", q.epsilon_min)?;
+        b.unit("config.q.epsilon_decay", q.epsilon_decay)?;
+        b.range("config.q.steps_per_tick", q.steps_per_tick, 1, 1_000_000)?;
+        b.range(
+            "config.q.eval_every_ticks",
+            q.eval_every_ticks,
+            1,
+            MAX_COUNTER,
+        )?;
+        let es = &self.es;
+        b.range("config.es.pairs", es.pairs, 1, 1024)?;
+        b.range("config.es.sigma", es.sigma, 1e-9, 100.0)?;
+        b.range("config.es.learning_rate", es.learning_rate, 0.0, 100.0)?;
+        b.range("config.es.episodes_per_eval", es.episodes_per_eval, 1, 1000)?;
+        b.range("config.es.every_ticks", es.every_ticks, 1, MAX_COUNTER)?;
+        b.range(
+            "config.es.validation_episodes",
+            es.validation_episodes,
+            1,
+            10_000,
+        )?;
+        b.range(
+            "config.es.validate_mean_every",
+            es.validate_mean_every,
+            1,
+            MAX_COUNTER,
+        )?;
+        b.range("config.rule.min_fitness", self.rule.min_fitness, 0.0, 1.0)?;
+        b.range(
+            "config.rule.min_generations",
+            self.rule.min_generations,
+            0,
+            MAX_COUNTER,
+        )?;
+        b.unit(
+            "config.rule.min_policy_quality",
+            self.rule.min_policy_quality,
+        )?;
+        b.range("config.history_cap", self.history_cap, 0, MAX_BUFFER)?;
+        b.range(
+            "config.fitness_history_cap",
+            self.fitness_history_cap,
+            0,
+            MAX_BUFFER,
+        )?;
+        // CartPole-v1 episodes last at most 500 steps; an evaluation sweeps
+        // every (state, action, outcome) once per step of the horizon.
+        let n_states = match &q.env {
+            EnvSpec::FrozenLake { map, .. } => (map.len() * map[0].len()) as f64,
+            EnvSpec::Taxi => 500.0,
+            EnvSpec::CliffWalking => 48.0,
+        };
+        let eval = 2.0 * f64::from(q.env.max_episode_steps()) * n_states * 4.0 * 3.0;
+        let generation = 500.0
+            * (2.0 * es.pairs as f64 * es.episodes_per_eval as f64
+                + 3.0 * es.validation_episodes as f64);
+        b.work(
+            "config.q.steps_per_tick + evaluation + config.es (one generation)",
+            f64::from(q.steps_per_tick) + eval + generation + 4.0 * n_states * N_FEATURES as f64,
+        )
+    }
 }
 
 /// All settings of the engine.
@@ -603,24 +683,80 @@ impl MdpEs {
     }
 
     /// Restores a captured state, checking it is internally consistent.
+    /// Decodes a captured state and checks it ([`MdpEs::check`]) before
+    /// anything runs it; the environment is built only from checked settings.
     pub fn restore(state: &crate::EncodedState) -> Result<Self> {
         check_schema(state, SCHEMA)?;
         let mut e: MdpEs = state.decode()?;
+        e.config.check(&Bounds::new(NAME))?;
         let model = e.config.q.env.build();
-        let ok = model.n_states == e.n_states
-            && model.n_actions == e.n_actions
-            && e.q.len() == (e.n_states * e.n_actions) as usize
-            && e.state.is_none_or(|s| s < e.n_states)
-            && e.es.theta.len() == POLICY_PARAMS
-            && e.concept_weights.len() == N_FEATURES;
-        if !ok {
-            return Err(Error::corrupt(
-                "mdp_es state",
-                "dimensions do not match its environment",
-            ));
-        }
+        e.check_with(&model)?;
         e.model = Some(model);
         Ok(e)
+    }
+
+    /// Settings in range, dimensions that match the environment, buffers
+    /// within their caps, counters that cannot overflow.
+    pub fn check(&self) -> Result<()> {
+        self.config.check(&Bounds::new(NAME))?;
+        self.check_with(&self.config.q.env.build())
+    }
+
+    fn check_with(&self, model: &TabularModel) -> Result<()> {
+        let b = Bounds::new(NAME);
+        let dims = "does not match the environment's dimensions";
+        b.holds("n_states", model.n_states == self.n_states, dims)?;
+        b.holds("n_actions", model.n_actions == self.n_actions, dims)?;
+        b.exactly(
+            "q",
+            self.q.len(),
+            model.n_states as usize * model.n_actions as usize,
+        )?;
+        if let Some(s) = self.state {
+            b.range("state", s, 0, self.n_states.saturating_sub(1))?;
+        }
+        b.range(
+            "episode_steps",
+            self.episode_steps,
+            0,
+            self.config.q.env.max_episode_steps(),
+        )?;
+        b.unit("epsilon", self.epsilon)?;
+        b.unit("alpha", self.alpha)?;
+        b.holds("rng", self.rng.is_valid(), "is the all-zero state")?;
+        b.at_most("history", self.history.len(), self.config.history_cap)?;
+        b.at_most("recent_outcomes", self.recent_outcomes.len(), 100)?;
+        b.exactly("concept_weights", self.concept_weights.len(), N_FEATURES)?;
+        b.exactly("es.theta", self.es.theta.len(), POLICY_PARAMS)?;
+        b.exactly(
+            "es.best_individual",
+            self.es.best_individual.len(),
+            POLICY_PARAMS,
+        )?;
+        b.at_most(
+            "es.population",
+            self.es.population.len(),
+            2 * self.config.es.pairs,
+        )?;
+        b.holds(
+            "es.population",
+            self.es.population.iter().all(|p| p.len() == POLICY_PARAMS),
+            "holds an individual of the wrong size",
+        )?;
+        b.at_most(
+            "es.fitness_history",
+            self.es.fitness_history.len(),
+            self.config.fitness_history_cap,
+        )?;
+        for (field, v) in [
+            ("ticks", self.ticks),
+            ("episodes", self.episodes),
+            ("policy_updates", self.policy_updates),
+            ("es.generation", self.es.generation),
+        ] {
+            b.range(field, v, 0, MAX_COUNTER)?;
+        }
+        b.milestones(&self.milestones)
     }
 }
 

@@ -9,6 +9,7 @@
 //!   cross-system call.
 //! - [`EngineSet`]: the three together, advanced one tick at a time.
 
+pub mod bounds;
 pub mod catalog;
 pub mod envs;
 pub mod grid;
@@ -18,7 +19,7 @@ pub mod rng;
 mod set;
 pub mod zap;
 
-pub use set::{ENGINE_NAMES, EngineSet, EnginesConfig};
+pub use set::{ENGINE_NAMES, EngineSet, EnginesConfig, check_state, check_states, is_builtin};
 
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -79,6 +80,11 @@ impl MilestoneLog {
     /// Whether `rule` has fired in this line of history.
     pub fn has_fired(&self, rule: &str) -> bool {
         self.fired.contains(rule)
+    }
+
+    /// The rules that have fired, in order.
+    pub fn rules(&self) -> impl Iterator<Item = &str> {
+        self.fired.iter().map(String::as_str)
     }
 
     /// How many rules have fired.

@@ -3,6 +3,7 @@
 //! call (caller, callee, method, latency, outcome, time) in a bounded history
 //! with per-edge totals, and reports a breakthrough every N calls.
 
+use super::bounds::{Bounds, MAX_BUFFER, MAX_COUNTER};
 use super::{Clock, push_bounded};
 use crate::error::{Error, Result};
 use crate::store::{Breakthrough, Metrics};
@@ -35,6 +36,9 @@ impl Default for OrchestratorConfig {
         }
     }
 }
+
+/// Systems the registry may hold.
+pub const MAX_SYSTEMS: usize = 64;
 
 /// A registered system.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,9 +202,64 @@ impl Orchestrator {
         crate::codec::encode(SCHEMA, self)
     }
 
+    /// Decodes a captured state and checks it ([`Orchestrator::check`])
+    /// before anything runs it.
     pub fn restore(state: &crate::EncodedState) -> Result<Self> {
         check_schema(state, SCHEMA)?;
-        state.decode()
+        let o: Orchestrator = state.decode()?;
+        o.check()?;
+        Ok(o)
+    }
+
+    /// Settings in range, a bounded registry and history, counters that
+    /// cannot overflow, and a next milestone above zero (a threshold of 0
+    /// would fire on every call).
+    pub fn check(&self) -> Result<()> {
+        let b = Bounds::new(NAME);
+        let c = &self.config;
+        b.range("config.history_cap", c.history_cap, 0, MAX_BUFFER)?;
+        b.range(
+            "config.breakthrough_every",
+            c.breakthrough_every,
+            1,
+            MAX_COUNTER,
+        )?;
+        b.range(
+            "config.breakthrough_growth",
+            c.breakthrough_growth,
+            1,
+            1_000_000,
+        )?;
+        b.range("next_breakthrough", self.next_breakthrough, 1, u64::MAX)?;
+        b.at_most("registry", self.registry.len(), MAX_SYSTEMS)?;
+        b.holds(
+            "registry",
+            self.registry.iter().all(|(name, info)| {
+                name.len() <= 64
+                    && info.capabilities.len() <= 64
+                    && info.capabilities.iter().all(|c| c.len() <= 64)
+            }),
+            "holds a name or capability list beyond 64",
+        )?;
+        b.at_most("history", self.history.len(), c.history_cap)?;
+        b.at_most("edges", self.edges.len(), MAX_SYSTEMS * MAX_SYSTEMS)?;
+        for (field, v) in [
+            ("calls", self.calls),
+            ("failures", self.failures),
+            ("total_latency_ns", self.total_latency_ns),
+        ] {
+            b.range(field, v, 0, MAX_COUNTER)?;
+        }
+        for e in self.edges.values() {
+            for (field, v) in [
+                ("edges.calls", e.calls),
+                ("edges.failures", e.failures),
+                ("edges.latency_ns", e.latency_ns),
+            ] {
+                b.range(field, v, 0, MAX_COUNTER)?;
+            }
+        }
+        Ok(())
     }
 }
 

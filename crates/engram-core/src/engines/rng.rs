@@ -26,6 +26,12 @@ impl Rng {
         }
     }
 
+    /// False for the one state xoshiro cannot leave (all zero words: it
+    /// would return 0 forever). Only a crafted state can hold it.
+    pub fn is_valid(&self) -> bool {
+        self.s != [0; 4]
+    }
+
     /// A new generator derived from this one (for independent streams).
     pub fn fork(&mut self) -> Rng {
         Rng::new(self.next_u64())

@@ -23,12 +23,69 @@ pub struct EnginesConfig {
     pub orchestrator: OrchestratorConfig,
 }
 
+impl EnginesConfig {
+    /// Every engine's settings within their ranges (see [`super::bounds`]).
+    pub fn check(&self) -> Result<()> {
+        use super::bounds::Bounds;
+        self.zap.check(&Bounds::new(zap::NAME))?;
+        self.mdp_es.check(&Bounds::new(mdp_es::NAME))?;
+        let probe = Orchestrator::new(self.orchestrator.clone());
+        probe.check()
+    }
+}
+
+/// Whether `engine` is one of the built-in engines.
+pub fn is_builtin(engine: &str) -> bool {
+    ENGINE_NAMES.contains(&engine)
+}
+
+/// Checks that `state` is one the built-in `engine` can run: it decodes and
+/// every setting and size is within its bounds. Nothing runs it.
+pub fn check_state(engine: &str, state: &crate::EncodedState) -> Result<()> {
+    match engine {
+        zap::NAME => Zap::restore(state).map(drop),
+        mdp_es::NAME => MdpEs::restore(state).map(drop),
+        orchestrator::NAME => Orchestrator::restore(state).map(drop),
+        other => Err(Error::NotFound {
+            what: "engine",
+            id: other.to_string(),
+        }),
+    }
+}
+
+/// Checks every built-in engine's state among `states` ([`check_state`]);
+/// other names (learners of other processes) are not the engines' to judge.
+pub fn check_states(states: &[EngineState]) -> Result<()> {
+    states
+        .iter()
+        .filter(|s| is_builtin(&s.engine))
+        .try_for_each(|s| check_state(&s.engine, &s.state))
+}
+
 /// The engines.
 #[derive(Clone, Debug, PartialEq)]
 pub struct EngineSet {
     pub zap: Zap,
     pub mdp_es: MdpEs,
     pub orchestrator: Orchestrator,
+    /// Engines that panicked in a tick, with the panic message: paused
+    /// (not ticked, not captured) until a restore replaces their state.
+    failed: BTreeMap<String, String>,
+    /// Failures not yet taken by [`EngineSet::take_failures`].
+    new_failures: Vec<(String, String)>,
+    /// Tests: the engine whose next tick panics.
+    #[cfg(test)]
+    pub(crate) panic_next: Option<&'static str>,
+}
+
+/// Runs one engine's part of a tick; a panic becomes its message.
+fn guarded(f: impl FnOnce()) -> std::result::Result<(), String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        p.downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
 }
 
 struct Router<'a> {
@@ -64,22 +121,71 @@ impl EngineSet {
             zap: Zap::new(config.zap, seed ^ 0x5A50),
             mdp_es: MdpEs::new(config.mdp_es, seed ^ 0x4D44),
             orchestrator,
+            failed: BTreeMap::new(),
+            new_failures: Vec::new(),
+            #[cfg(test)]
+            panic_next: None,
         }
     }
 
-    /// One tick: the MDP/ES engine learns, then ZAP plans one task.
+    /// One tick: the MDP/ES engine learns, then ZAP plans one task (its
+    /// concept requests routed through the orchestrator).
+    ///
+    /// A panic in one engine's part pauses that engine — it is not ticked
+    /// or captured again until a restore replaces its state, so its last
+    /// saved state is never overwritten by a half-updated one — and the
+    /// others run on. [`EngineSet::take_failures`] reports it once.
     pub fn tick(&mut self, clock: &mut dyn Clock) -> Vec<Breakthrough> {
-        self.mdp_es.tick();
-        let mut router = Router {
-            orchestrator: &mut self.orchestrator,
-            mdp_es: &self.mdp_es,
-            clock,
-        };
-        self.zap.plan_once(&mut router);
+        #[cfg(test)]
+        let inject = self.panic_next.take();
+        #[cfg(not(test))]
+        let inject: Option<&str> = None;
+        if !self.failed.contains_key(mdp_es::NAME) {
+            let mdp = &mut self.mdp_es;
+            let r = guarded(|| {
+                if inject == Some(mdp_es::NAME) {
+                    panic!("injected failure");
+                }
+                mdp.tick()
+            });
+            self.note_failure(mdp_es::NAME, r);
+        }
+        if !self.failed.contains_key(zap::NAME) {
+            let (zap, orchestrator, mdp) = (&mut self.zap, &mut self.orchestrator, &self.mdp_es);
+            let r = guarded(|| {
+                if inject == Some(zap::NAME) {
+                    panic!("injected failure");
+                }
+                let mut router = Router {
+                    orchestrator,
+                    mdp_es: mdp,
+                    clock,
+                };
+                zap.plan_once(&mut router);
+            });
+            self.note_failure(zap::NAME, r);
+        }
         let mut out = self.mdp_es.take_breakthroughs();
         out.extend(self.zap.take_breakthroughs());
         out.extend(self.orchestrator.take_breakthroughs());
         out
+    }
+
+    fn note_failure(&mut self, engine: &str, r: std::result::Result<(), String>) {
+        if let Err(why) = r {
+            self.failed.insert(engine.to_string(), why.clone());
+            self.new_failures.push((engine.to_string(), why));
+        }
+    }
+
+    /// Engines paused by a failure, with why.
+    pub fn failed(&self) -> &BTreeMap<String, String> {
+        &self.failed
+    }
+
+    /// Failures since the last call: (engine, panic message).
+    pub fn take_failures(&mut self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.new_failures)
     }
 
     /// Metrics of each engine, by name.
@@ -91,26 +197,28 @@ impl EngineSet {
         ])
     }
 
-    /// Every engine's full state, encoded, with its metrics.
+    /// Every running engine's full state, encoded, with its metrics. A
+    /// paused engine (see [`EngineSet::tick`]) is left out: its last saved
+    /// state stays as it was.
     pub fn capture(&self) -> Result<Vec<EngineState>> {
-        let m = self.metrics();
-        Ok(vec![
-            EngineState {
-                engine: zap::NAME.into(),
-                state: self.zap.capture()?,
-                metrics: m[zap::NAME].clone(),
-            },
-            EngineState {
-                engine: mdp_es::NAME.into(),
-                state: self.mdp_es.capture()?,
-                metrics: m[mdp_es::NAME].clone(),
-            },
-            EngineState {
-                engine: orchestrator::NAME.into(),
-                state: self.orchestrator.capture()?,
-                metrics: m[orchestrator::NAME].clone(),
-            },
-        ])
+        let mut m = self.metrics();
+        let mut out = Vec::with_capacity(ENGINE_NAMES.len());
+        for name in ENGINE_NAMES {
+            if self.failed.contains_key(name) {
+                continue;
+            }
+            let state = match name {
+                zap::NAME => self.zap.capture()?,
+                mdp_es::NAME => self.mdp_es.capture()?,
+                _ => self.orchestrator.capture()?,
+            };
+            out.push(EngineState {
+                engine: name.into(),
+                state,
+                metrics: m.remove(name).unwrap_or_default(),
+            });
+        }
+        Ok(out)
     }
 
     /// Replaces one engine's state with a captured one.
@@ -126,6 +234,8 @@ impl EngineSet {
                 });
             }
         }
+        // A restored state runs again, even if the engine had failed.
+        self.failed.remove(engine);
         Ok(())
     }
 }

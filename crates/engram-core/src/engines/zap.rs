@@ -8,6 +8,7 @@
 //! (`record_plan_outcome`) and learns from a bounded replay buffer with
 //! Monte Carlo targets.
 
+use super::bounds::{Bounds, MAX_BUFFER, MAX_COUNTER};
 use super::grid::{Features, GridTask, N_FEATURES, TaskGenConfig};
 use super::mdp_es::MdpEs;
 use super::orchestrator::check_schema;
@@ -65,6 +66,71 @@ pub struct ZapConfig {
     /// plays every held-out map once, so the share of ZAP's time it takes is
     /// `heldout_maps / heldout_every_plans` (100 / 2000 = 5 %).
     pub heldout_every_plans: u64,
+}
+
+impl ZapConfig {
+    /// The ranges of every setting, and the worst case of one tick (one
+    /// plan, or one held-out evaluation) within [`WORK_BUDGET`].
+    ///
+    /// [`WORK_BUDGET`]: super::bounds::WORK_BUDGET
+    pub(crate) fn check(&self, b: &Bounds) -> Result<()> {
+        self.tasks.check(b)?;
+        b.range("config.simulations", self.simulations, 1, 4096)?;
+        b.range("config.max_depth", self.max_depth, 1, 1024)?;
+        b.range("config.exploration", self.exploration, 0.0, 100.0)?;
+        b.unit("config.discount", self.discount)?;
+        b.unit("config.learning_rate", self.learning_rate)?;
+        b.range("config.replay_cap", self.replay_cap, 1, MAX_BUFFER)?;
+        b.range("config.plan_history_cap", self.plan_history_cap, 0, 100_000)?;
+        b.range("config.batch_size", self.batch_size, 1, 4096)?;
+        b.range("config.updates_per_plan", self.updates_per_plan, 0, 1024)?;
+        b.unit("config.concept_weight", self.concept_weight)?;
+        b.range(
+            "config.concept_fade_plans",
+            self.concept_fade_plans,
+            0.0,
+            1e12,
+        )?;
+        b.unit(
+            "config.breakthrough_success_rate",
+            self.breakthrough_success_rate,
+        )?;
+        b.range(
+            "config.breakthrough_min_plans",
+            self.breakthrough_min_plans,
+            0,
+            MAX_COUNTER,
+        )?;
+        b.range("config.heldout_maps", self.heldout_maps, 1, 1000)?;
+        b.range(
+            "config.heldout_every_plans",
+            self.heldout_every_plans,
+            1,
+            MAX_COUNTER,
+        )?;
+        let (plan, optimum) = self.worst_plan();
+        b.work(
+            "config.simulations × max_depth × task size",
+            plan + (self.updates_per_plan * self.batch_size * N_FEATURES) as f64,
+        )?;
+        b.work(
+            "config.heldout_maps × task size",
+            self.heldout_maps as f64 * (plan + optimum),
+        )
+    }
+
+    /// The worst-case steps of planning one task, and of computing one
+    /// task's optimum (value iteration over its horizon).
+    fn worst_plan(&self) -> (f64, f64) {
+        let side = self.tasks.max_size as f64;
+        let cells = side * side;
+        let steps = (self.tasks.step_budget * 2.0 * side).ceil();
+        let search = f64::from(self.simulations) * f64::from(self.max_depth);
+        // Each step: a fresh search tree over the cells, then the search;
+        // per task: features and concepts for every cell.
+        let plan = steps * (cells + search) + cells * (N_FEATURES as f64 + 4.0);
+        (plan, steps * cells * 12.0)
+    }
 }
 
 impl Default for ZapConfig {
@@ -561,16 +627,44 @@ impl Zap {
         crate::codec::encode(SCHEMA, self)
     }
 
+    /// Decodes a captured state and checks it ([`Zap::check`]) before
+    /// anything runs it.
     pub fn restore(state: &crate::EncodedState) -> Result<Self> {
         check_schema(state, SCHEMA)?;
         let z: Zap = state.decode()?;
-        if z.weights.len() != N_FEATURES {
-            return Err(Error::corrupt(
-                "zap state",
-                "value parameters have the wrong size",
-            ));
-        }
+        z.check()?;
         Ok(z)
+    }
+
+    /// Every setting in its range, every buffer within its cap, counters
+    /// that cannot overflow, a generator that can move: a state that passes
+    /// runs each tick in bounded work.
+    pub fn check(&self) -> Result<()> {
+        let b = Bounds::new(NAME);
+        self.config.check(&b)?;
+        b.holds("rng", self.rng.is_valid(), "is the all-zero state")?;
+        b.exactly("weights", self.weights.len(), N_FEATURES)?;
+        for w in &self.weights {
+            b.finite("weights", *w)?;
+        }
+        b.at_most("replay", self.replay.len(), self.config.replay_cap)?;
+        b.at_most(
+            "plan_history",
+            self.plan_history.len(),
+            self.config.plan_history_cap,
+        )?;
+        b.at_most("recent", self.recent.len(), 100)?;
+        for (field, v) in [
+            ("plans_generated", self.plans_generated),
+            ("successful_plans", self.successful_plans),
+            ("failed_plans", self.failed_plans),
+            ("total_planning_ns", self.total_planning_ns),
+            ("value_updates", self.value_updates),
+            ("heldout.at_plans", self.heldout.at_plans),
+        ] {
+            b.range(field, v, 0, MAX_COUNTER)?;
+        }
+        b.milestones(&self.milestones)
     }
 }
 

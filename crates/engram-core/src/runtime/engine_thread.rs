@@ -18,6 +18,9 @@ pub(crate) enum EngineCmd {
     Restore(Vec<(String, EncodedState)>, oneshot::Sender<Result<()>>),
     Stop(oneshot::Sender<EngineSet>),
     Configure(Settings),
+    /// Tests: the next tick of this engine panics.
+    #[cfg(test)]
+    PanicNext(&'static str),
 }
 
 /// A breakthrough and the engines as they were when it happened.
@@ -42,13 +45,26 @@ impl EngineHandle {
     }
 }
 
-pub(crate) fn spawn(
-    mut engines: EngineSet,
-    opts: RuntimeOptions,
-    events: broadcast::Sender<Event>,
-    metrics: Arc<Mutex<BTreeMap<String, Metrics>>>,
-    breakthroughs: mpsc::UnboundedSender<BreakthroughCut>,
-) -> EngineHandle {
+/// Where the engine thread reports what happens.
+pub(crate) struct Outputs {
+    pub events: broadcast::Sender<Event>,
+    /// The newest metrics of every engine.
+    pub metrics: Arc<Mutex<BTreeMap<String, Metrics>>>,
+    pub breakthroughs: mpsc::UnboundedSender<BreakthroughCut>,
+    /// An engine failed (panicked) and is paused: (engine, why).
+    pub failures: mpsc::UnboundedSender<(String, String)>,
+    /// Engines paused by a failure, with why (cleared by a restore).
+    pub paused: Arc<Mutex<BTreeMap<String, String>>>,
+}
+
+pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) -> EngineHandle {
+    let Outputs {
+        events,
+        metrics,
+        breakthroughs,
+        failures,
+        paused,
+    } = out;
     let (tx, rx): (Sender<EngineCmd>, Receiver<EngineCmd>) = channel();
     let stalls = Arc::new(Mutex::new(Vec::new()));
     let handle = EngineHandle {
@@ -93,6 +109,7 @@ pub(crate) fn spawn(
                             // A backup carries the thresholds of its day; today's apply.
                             settings.apply_to_engines(&mut next);
                             engines = next;
+                            publish_paused(&engines, &paused);
                             publish_metrics(&engines, &events, &metrics);
                         }
                         let _ = reply.send(result);
@@ -103,6 +120,11 @@ pub(crate) fn spawn(
                         settings = new;
                         continue;
                     }
+                    #[cfg(test)]
+                    Ok(EngineCmd::PanicNext(engine)) => {
+                        engines.panic_next = Some(engine);
+                        continue;
+                    }
                     Ok(EngineCmd::Stop(reply)) => {
                         let _ = reply.send(engines);
                         return;
@@ -111,6 +133,21 @@ pub(crate) fn spawn(
                     Err(RecvTimeoutError::Timeout) => {}
                 }
                 let fired = engines.tick(&mut clock);
+                let failed = engines.take_failures();
+                if !failed.is_empty() {
+                    publish_paused(&engines, &paused);
+                }
+                for (engine, why) in failed {
+                    tracing::error!(engine = %engine, "engine failed and is paused: {why}");
+                    let _ = events.send(Event::Error {
+                        code: crate::ErrorCode::Internal,
+                        message: format!(
+                            "{engine} failed and is paused (the other engines run on): {why}. \
+                             Its last saved state is set aside; restore a backup to resume it."
+                        ),
+                    });
+                    let _ = failures.send((engine, why));
+                }
                 if !fired.is_empty() {
                     let t = Instant::now();
                     let cut = engines.clone();
@@ -139,6 +176,12 @@ fn record_stall(stalls: &Mutex<Vec<Duration>>, d: Duration) {
             s.drain(..5_000);
         }
         s.push(d);
+    }
+}
+
+fn publish_paused(engines: &EngineSet, shared: &Mutex<BTreeMap<String, String>>) {
+    if let Ok(mut s) = shared.lock() {
+        *s = engines.failed().clone();
     }
 }
 

@@ -183,12 +183,15 @@ pub struct Runtime {
     events: broadcast::Sender<Event>,
     store: Arc<Mutex<Store>>,
     metrics: Arc<Mutex<BTreeMap<String, Metrics>>>,
+    paused: Arc<Mutex<BTreeMap<String, String>>>,
     startup: StartupReport,
     scheduler: Option<tokio::task::JoinHandle<()>>,
     stalls: Arc<Mutex<Vec<Duration>>>,
     initial_settings: Settings,
     _lock: DataDirLock,
     data_dir: PathBuf,
+    #[cfg(test)]
+    engine: engine_thread::EngineHandle,
 }
 
 impl Runtime {
@@ -197,6 +200,9 @@ impl Runtime {
     /// takes the `initial` backup on a first start, and starts the engines.
     pub async fn start(opts: RuntimeOptions) -> Result<Runtime> {
         check_data_dir(&opts.data_dir)?;
+        opts.engines
+            .check()
+            .map_err(|e| Error::InvalidInput(format!("engine settings: {e}")))?;
         std::fs::create_dir_all(&opts.data_dir)
             .map_err(|e| Error::io("create", &opts.data_dir, e))?;
         let lock = DataDirLock::acquire(&opts.data_dir)?;
@@ -214,14 +220,22 @@ impl Runtime {
         let (events, _) = broadcast::channel(1024);
         let metrics = Arc::new(Mutex::new(engines.0.metrics()));
         let (bt_tx, bt_rx) = mpsc::unbounded_channel();
+        let (failed_tx, failed_rx) = mpsc::unbounded_channel();
+        let paused = Arc::new(Mutex::new(BTreeMap::new()));
         let engine = engine_thread::spawn(
             engines.0,
             opts.clone(),
-            events.clone(),
-            metrics.clone(),
-            bt_tx,
+            engine_thread::Outputs {
+                events: events.clone(),
+                metrics: metrics.clone(),
+                breakthroughs: bt_tx,
+                failures: failed_tx,
+                paused: paused.clone(),
+            },
         );
         let stalls = engine.stalls.clone();
+        #[cfg(test)]
+        let engine_for_tests = engine.clone();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         for s in &startup.skipped {
             tracing::warn!(engine = %s.engine, what = %s.what, code = %s.code, "skipped damaged state at start-up: {}", s.detail);
@@ -233,6 +247,7 @@ impl Runtime {
             opts: opts.clone(),
             commands: cmd_rx,
             breakthroughs: bt_rx,
+            failures: failed_rx,
             branch: std::sync::atomic::AtomicI64::new(branch),
             compacted_at: std::sync::atomic::AtomicI64::new(0),
         }));
@@ -241,18 +256,27 @@ impl Runtime {
             events,
             store,
             metrics,
+            paused,
             startup,
             scheduler: Some(scheduler),
             stalls,
             initial_settings: Settings::from_options(&opts),
             _lock: lock,
             data_dir: opts.data_dir,
+            #[cfg(test)]
+            engine: engine_for_tests,
         })
     }
 
     /// Listens to events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// Engines paused because they failed (panicked) in a tick, with why.
+    /// A restore of the engine resumes it.
+    pub fn paused(&self) -> BTreeMap<String, String> {
+        self.paused.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     pub fn startup_report(&self) -> &StartupReport {
@@ -359,13 +383,59 @@ type Restored = (EngineSet, RuntimeOptions);
 /// Writes a state that would not restore to `<data dir>/quarantine/`, so
 /// that falling back never destroys the evidence. Returns a note for the
 /// report (best effort: a failure to write is said, not fatal).
-fn quarantine(db: &Path, engine: &str, state: &crate::EncodedState) -> String {
-    let dir = db.parent().unwrap_or(Path::new(".")).join("quarantine");
+fn quarantine(db: &Path, engine: &str, bytes: &[u8]) -> String {
+    let dir = quarantine_dir(db);
     let file = dir.join(format!("{engine}-{}.state", crate::now_ms()));
-    match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, state.as_bytes())) {
+    match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&file, bytes)) {
         Ok(()) => format!(" (kept as {})", file.display()),
         Err(e) => format!(" (could not keep a copy: {e})"),
     }
+}
+
+fn quarantine_dir(db: &Path) -> PathBuf {
+    db.parent().unwrap_or(Path::new(".")).join("quarantine")
+}
+
+/// An engine failed (panicked) on its live state: moves that state to
+/// quarantine/ and leaves a note there, so the next launch resumes the
+/// engine from its newest backup instead of walking into the same failure,
+/// and says why ([`failure_notes`]).
+pub(crate) fn set_aside_live(store: &mut Store, engine: &str, why: &str) -> Result<()> {
+    let db = store.path().to_path_buf();
+    let Some(bytes) = store.take_live(engine)? else {
+        return Ok(());
+    };
+    let kept = quarantine(&db, engine, &bytes);
+    let note = quarantine_dir(&db).join(format!("{engine}-{}.failed", crate::now_ms()));
+    std::fs::write(&note, format!("{why}{kept}")).map_err(|e| Error::io("write", &note, e))?;
+    tracing::warn!(engine, "the failed engine's live state was set aside{kept}");
+    Ok(())
+}
+
+/// Notes left by [`set_aside_live`], reported once: each is renamed
+/// `.reported` after it is read.
+fn failure_notes(db: &Path) -> Vec<SkipNote> {
+    let Ok(dir) = std::fs::read_dir(quarantine_dir(db)) else {
+        return Vec::new();
+    };
+    let mut notes = Vec::new();
+    for entry in dir.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "failed") {
+            continue;
+        }
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+        let engine = name.rsplit_once('-').map_or(name, |(e, _)| e);
+        let why = std::fs::read_to_string(&path).unwrap_or_default();
+        let _ = std::fs::rename(&path, path.with_extension("reported"));
+        notes.push(SkipNote {
+            engine: engine.to_string(),
+            what: "live state".into(),
+            code: ErrorCode::Internal,
+            detail: format!("the engine failed on it and it was set aside: {why}"),
+        });
+    }
+    notes
 }
 
 /// Restores `engine` from the newest backup whose state for it restores.
@@ -410,9 +480,10 @@ fn open_and_restore(db: &Path, opts: &RuntimeOptions) -> Result<(Store, Restored
     let mut engines = EngineSet::new(opts.engines.clone(), opts.seed);
     let load = store.load_live(&ENGINE_NAMES)?;
     let mut report = StartupReport {
-        skipped: load.skipped.clone(),
+        skipped: failure_notes(db),
         ..Default::default()
     };
+    report.skipped.extend(load.skipped.iter().cloned());
     let settings = Settings::from_options(opts);
     for (name, loaded) in &load.states {
         match engines.restore_engine(name, &loaded.state) {
@@ -429,7 +500,7 @@ fn open_and_restore(db: &Path, opts: &RuntimeOptions) -> Result<(Store, Restored
                 // It passed its checksum but is not a state this engine can
                 // run: keep it for inspection, then fall back to the newest
                 // backup that restores, never to a fresh start while one does.
-                let kept = quarantine(db, name, &loaded.state);
+                let kept = quarantine(db, name, loaded.state.as_bytes());
                 report.skipped.push(SkipNote {
                     engine: name.clone(),
                     what: match &loaded.source {
@@ -465,3 +536,6 @@ fn open_and_restore(db: &Path, opts: &RuntimeOptions) -> Result<(Store, Restored
     }
     Ok((store, (engines, opts.clone()), report))
 }
+
+#[cfg(test)]
+mod tests;

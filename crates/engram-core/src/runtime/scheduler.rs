@@ -29,6 +29,8 @@ pub(crate) struct Scheduler {
     pub opts: RuntimeOptions,
     pub commands: mpsc::UnboundedReceiver<Command>,
     pub breakthroughs: mpsc::UnboundedReceiver<BreakthroughCut>,
+    /// Engines that failed on the engine thread: (engine, why).
+    pub failures: mpsc::UnboundedReceiver<(String, String)>,
     /// The line of metric history saves are recorded on (a restore starts a new one).
     pub branch: AtomicI64,
     /// When the history was last compacted (Unix ms).
@@ -101,6 +103,15 @@ pub(crate) async fn run(mut s: Scheduler) {
                         }
                     };
                     let _ = s.events.send(Event::Breakthrough { breakthrough: bt, backup_id });
+                }
+            }
+            Some((engine, why)) = s.failures.recv() => {
+                // The failed state must not be the one the next launch
+                // resumes: set it aside (kept in quarantine/), so the engine
+                // falls back to its newest backup, and say why.
+                let r = s.with_store(move |store| super::set_aside_live(store, &engine, &why)).await;
+                if let Err(e) = r {
+                    s.report(&e, "could not set the failed engine's state aside");
                 }
             }
             cmd = s.commands.recv() => {
@@ -300,6 +311,9 @@ impl Scheduler {
                         });
                     }
                 }
+                // A state its engine cannot run is refused before the
+                // pre-restore backup, so a refusal leaves no trace.
+                crate::engines::check_states(&states)?;
                 Ok(states)
             })
             .await?;

@@ -11,12 +11,12 @@ fn sample_store() -> (tempfile::TempDir, Store, i64) {
         .collect();
     let states = [
         EngineState {
-            engine: "mdp_es".into(),
+            engine: "learner".into(),
             state: encode(2, &q).expect("encode"),
             metrics: Metrics::from([("best_fitness".into(), 0.97)]),
         },
         EngineState {
-            engine: "zap".into(),
+            engine: "planner".into(),
             state: encode(1, &("plans", 12u64, vec![0.5f32; 64])).expect("encode"),
             metrics: Metrics::from([("success_rate".into(), 0.9)]),
         },
@@ -27,7 +27,7 @@ fn sample_store() -> (tempfile::TempDir, Store, i64) {
             created_at_ms: 1_700_000_000_000,
             label: Some("first 90%".into()),
             breakthrough: Some(Breakthrough {
-                engine: "zap".into(),
+                engine: "planner".into(),
                 rule: "zap.success_rate".into(),
                 metric: "success_rate".into(),
                 value: 0.9,
@@ -107,9 +107,9 @@ fn json_form_is_readable_by_generic_tools() {
     assert_eq!(v["format_version"], 1);
     assert_eq!(v["backup"]["kind"], "breakthrough");
     assert_eq!(v["backup"]["breakthrough"]["step"], 10);
-    assert_eq!(v["engines"][1]["name"], "zap");
-    assert_eq!(v["states"]["zap"]["readable"][0], "plans");
-    assert_eq!(v["states"]["mdp_es"]["readable"][500], "NaN");
+    assert_eq!(v["engines"][1]["name"], "planner");
+    assert_eq!(v["states"]["planner"]["readable"][0], "plans");
+    assert_eq!(v["states"]["learner"]["readable"][500], "NaN");
 }
 
 #[test]
@@ -204,7 +204,7 @@ fn bad_files_get_clear_errors_and_change_nothing() {
     // A state whose data no longer matches its checksum.
     let v: serde_json::Value = serde_json::from_slice(&json).expect("json");
     let mut tampered = v.clone();
-    let data = tampered["states"]["zap"]["data"]
+    let data = tampered["states"]["planner"]["data"]
         .as_str()
         .expect("data")
         .to_string();
@@ -213,7 +213,7 @@ fn bad_files_get_clear_errors_and_change_nothing() {
         .expect("b64");
     let last = raw.len() - 1;
     raw[last] ^= 1;
-    tampered["states"]["zap"]["data"] = base64::engine::general_purpose::STANDARD
+    tampered["states"]["planner"]["data"] = base64::engine::general_purpose::STANDARD
         .encode(&raw)
         .into();
     check(
@@ -226,7 +226,7 @@ fn bad_files_get_clear_errors_and_change_nothing() {
     missing["states"]
         .as_object_mut()
         .expect("obj")
-        .remove("zap");
+        .remove("planner");
     check(
         &mut store,
         &serde_json::to_vec(&missing).expect("ser"),
@@ -344,7 +344,7 @@ fn nan_and_infinite_metrics_round_trip_through_export_and_import() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open(dir.path().join("engram.db")).expect("open");
     let states = [EngineState {
-        engine: "zap".into(),
+        engine: "planner".into(),
         state: encode(1, &1u8).expect("encode"),
         metrics: Metrics::from([
             ("nan".into(), f64::NAN),
@@ -358,7 +358,7 @@ fn nan_and_infinite_metrics_round_trip_through_export_and_import() {
             created_at_ms: 1,
             label: None,
             breakthrough: Some(Breakthrough {
-                engine: "zap".into(),
+                engine: "planner".into(),
                 rule: "r".into(),
                 metric: "nan".into(),
                 value: f64::NAN,
@@ -379,5 +379,39 @@ fn nan_and_infinite_metrics_round_trip_through_export_and_import() {
         // And the imported backup exports and imports again.
         let again = export_backup(&store, new_id, format).expect("export again");
         parse(&again).expect("parse again");
+    }
+}
+
+#[test]
+fn a_snapshot_holding_an_engine_state_outside_its_bounds_is_refused_naming_the_field() {
+    // Regression (issue 11, item 1): such a file imported without complaint
+    // and hung the engines once restored.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut source = Store::open(dir.path().join("source.db")).expect("open");
+    let mut zap = crate::engines::zap::Zap::new(Default::default(), 1);
+    zap.config.simulations = u32::MAX;
+    let states = [EngineState {
+        engine: "zap".into(),
+        state: zap.capture().expect("capture"),
+        metrics: Metrics::new(),
+    }];
+    let id = source
+        .create_backup(&NewBackup {
+            kind: BackupKind::Manual,
+            created_at_ms: 1,
+            label: None,
+            breakthrough: None,
+            states: &states,
+        })
+        .expect("backup");
+    let mut target = Store::open(dir.path().join("target.db")).expect("open");
+    for format in [SnapshotFormat::Json, SnapshotFormat::Binary] {
+        let bytes = export_backup(&source, id, format).expect("export");
+        let err = import_err(&mut target, &bytes);
+        assert_eq!(err.code(), "invalid_snapshot", "{format:?}: {err}");
+        assert!(
+            err.to_string().contains("config.simulations"),
+            "{format:?}: {err}"
+        );
     }
 }

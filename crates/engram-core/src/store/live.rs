@@ -39,6 +39,24 @@ impl Store {
     }
 
     /// When the live state was last saved (newest engine), if ever.
+    /// Removes `engine`'s live state and returns its stored bytes (None if
+    /// it had none), so that the next launch falls back to the engine's
+    /// newest backup.
+    pub fn take_live(&mut self, engine: &str) -> Result<Option<Vec<u8>>> {
+        use rusqlite::OptionalExtension as _;
+        let tx = self.conn.transaction()?;
+        let data: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT data FROM live_states WHERE engine = ?1",
+                [engine],
+                |r| super::blob::blob_col(r, 0),
+            )
+            .optional()?;
+        tx.execute("DELETE FROM live_states WHERE engine = ?1", [engine])?;
+        tx.commit()?;
+        Ok(data)
+    }
+
     pub fn live_saved_at(&self) -> Result<Option<i64>> {
         Ok(self
             .conn

@@ -7,4 +7,5 @@ mod cartpole;
 mod tabular;
 
 pub use cartpole::{CartPole, CartPoleStep, MAX_EPISODE_STEPS as CARTPOLE_MAX_STEPS};
+pub(crate) use tabular::validate_frozen_map;
 pub use tabular::{EnvSpec, TabularModel, Transition};

@@ -108,7 +108,7 @@ impl EnvSpec {
     }
 }
 
-fn validate_frozen_map(rows: &[String]) -> Result<()> {
+pub(crate) fn validate_frozen_map(rows: &[String]) -> Result<()> {
     let bad = |m: String| Err(Error::InvalidInput(format!("invalid FrozenLake map: {m}")));
     if rows.is_empty() || rows[0].is_empty() {
         return bad("no rows".into());

@@ -1,0 +1,109 @@
+//! Runtime tests that need a fault injected into the engine thread.
+
+use super::*;
+
+fn options(dir: &Path) -> RuntimeOptions {
+    let mut o = RuntimeOptions::new(dir);
+    o.pace = Duration::from_millis(1);
+    o.metrics_every = Duration::from_millis(20);
+    o.autosave = Duration::from_millis(50);
+    o.engines.zap.simulations = 8;
+    o
+}
+
+fn metric(rt: &Runtime, engine: &str, key: &str) -> f64 {
+    rt.metrics()[engine][key]
+}
+
+async fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_that_panics_is_paused_the_others_run_on_and_the_next_launch_falls_back() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::start(options(dir.path())).await.expect("start");
+    wait_for("plans", || metric(&rt, "zap", "plans_generated") >= 20.0).await;
+    let backup = rt.backup_now(Some("good".into())).await.expect("backup");
+    let mut events = rt.subscribe();
+    assert!(rt.engine.send(engine_thread::EngineCmd::PanicNext("zap")));
+    wait_for("paused", || rt.paused().contains_key("zap")).await;
+    assert!(rt.paused()["zap"].contains("injected failure"));
+    // The error event says so.
+    let message = loop {
+        match events.recv().await.expect("event") {
+            Event::Error { code, message } => break (code, message),
+            _ => continue,
+        }
+    };
+    assert_eq!(message.0, ErrorCode::Internal);
+    assert!(
+        message.1.contains("zap failed and is paused"),
+        "{}",
+        message.1
+    );
+    // ZAP stands still; the MDP/ES engine learns on; saves and backups go on.
+    let frozen = metric(&rt, "zap", "plans_generated");
+    let episodes = metric(&rt, "mdp_es", "episodes");
+    wait_for("mdp_es", || {
+        metric(&rt, "mdp_es", "episodes") > episodes + 50.0
+    })
+    .await;
+    assert_eq!(metric(&rt, "zap", "plans_generated"), frozen);
+    rt.save_now().await.expect("autosave still works");
+    let during = rt.backup_now(None).await.expect("a backup still works");
+    assert!(
+        during.engines.iter().all(|e| e.name != "zap"),
+        "a paused engine's half-updated state is never captured"
+    );
+    // Its live state is set aside: kept in quarantine, off the live table.
+    wait_for("set aside", || {
+        std::fs::read_dir(dir.path().join("quarantine"))
+            .map(|d| d.count() >= 2)
+            .unwrap_or(false)
+    })
+    .await;
+    let api = crate::api::Api::new(rt);
+    let status = api.status().await.expect("status");
+    assert!(status.engines["zap"].paused.is_some());
+    assert!(status.engines["mdp_es"].paused.is_none());
+    api.stop()
+        .await
+        .expect("shutdown works with an engine paused");
+    drop(api);
+
+    // The next launch resumes ZAP from its newest backup, not from the
+    // state it failed on, and says why, once.
+    let rt = Runtime::start(options(dir.path())).await.expect("restart");
+    let report = rt.startup_report().clone();
+    assert_eq!(
+        report.restored_from["zap"],
+        format!("backup {}", backup.id),
+        "{report:?}"
+    );
+    assert!(
+        report.skipped.iter().any(|s| s.engine == "zap"
+            && s.detail.contains("failed on it")
+            && s.detail.contains("injected failure")),
+        "{report:?}"
+    );
+    assert!(rt.paused().is_empty(), "it runs again after the fallback");
+    let p = metric(&rt, "zap", "plans_generated");
+    wait_for("zap runs", || metric(&rt, "zap", "plans_generated") > p).await;
+    rt.shutdown().await.expect("shutdown");
+    let rt = Runtime::start(options(dir.path()))
+        .await
+        .expect("third start");
+    assert!(
+        rt.startup_report().skipped.is_empty(),
+        "the failure is reported once: {:?}",
+        rt.startup_report()
+    );
+    rt.shutdown().await.expect("shutdown");
+}
