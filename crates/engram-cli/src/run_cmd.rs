@@ -121,7 +121,7 @@ where
     std::fs::create_dir_all(data_dir).map_err(|e| Error::io("create", data_dir, e))?;
     let _guard = init_logging(data_dir);
     let rt = tokio_runtime()?;
-    rt.block_on(async {
+    let result = rt.block_on(async {
         let api = Arc::new(Api::new(Runtime::start(args.options(data_dir)).await?));
         report_startup(&api);
         let deadline = async {
@@ -135,13 +135,28 @@ where
             _ = deadline => Ok(()),
             _ = shutdown_signal() => Ok(()),
         };
-        let stopped = api
-            .stop()
-            .await
-            .map_err(|e| Error::RuntimeStopped(e.to_string()));
+        // The final save waits for the engines' current tick. A tick never
+        // takes long with a state that passed its bounds; should one stall
+        // anyway, the process still ends (the last durable save is kept).
+        let stopped = tokio::select! {
+            r = api.stop() => r.map_err(|e| Error::RuntimeStopped(e.to_string())),
+            _ = tokio::time::sleep(STOP_LIMIT) => Err(Error::RuntimeStopped(format!(
+                "the engines did not stop within {} s (a tick is stalled); the last durable save is kept",
+                STOP_LIMIT.as_secs()
+            ))),
+            _ = shutdown_signal() => Err(Error::RuntimeStopped(
+                "a second signal ended the final save; the last durable save is kept".into(),
+            )),
+        };
         result.and(stopped)
-    })
+    });
+    // Do not wait for a stalled engine thread or store task at exit.
+    rt.shutdown_timeout(Duration::from_secs(5));
+    result
 }
+
+/// How long the final save may wait for the engines to stop.
+const STOP_LIMIT: Duration = Duration::from_secs(60);
 
 pub fn run(data_dir: &Path, args: RunArgs) -> Result<()> {
     let tty = std::io::stderr().is_terminal();

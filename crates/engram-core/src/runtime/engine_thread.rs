@@ -8,6 +8,7 @@ use crate::engines::{EngineSet, SystemClock};
 use crate::error::Result;
 use crate::store::{Breakthrough, Metrics};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +22,9 @@ pub(crate) enum EngineCmd {
     /// Tests: the next tick of this engine panics.
     #[cfg(test)]
     PanicNext(&'static str),
+    /// Tests: the next tick takes this long.
+    #[cfg(test)]
+    StallNext(Duration),
 }
 
 /// A breakthrough and the engines as they were when it happened.
@@ -71,6 +75,15 @@ pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) 
         tx,
         stalls: stalls.clone(),
     };
+    // When the running tick started (ms since `epoch`, + 1); 0: between ticks.
+    let epoch = Instant::now();
+    let busy_since = Arc::new(AtomicU64::new(0));
+    watch_for_stalls(
+        busy_since.clone(),
+        epoch,
+        opts.stall_warning,
+        events.clone(),
+    );
     let spawned = std::thread::Builder::new()
         .name("engram-engines".into())
         .spawn(move || {
@@ -79,6 +92,8 @@ pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) 
             // None: publish after the very first tick, so listeners see the
             // engines running at once rather than after `metrics_every`.
             let mut last_metrics: Option<Instant> = None;
+            #[cfg(test)]
+            let mut stall_next: Option<Duration> = None;
             loop {
                 // Commands first; wait for one at most `pace` (that is the pacing).
                 let cmd = if opts.pace.is_zero() {
@@ -121,6 +136,11 @@ pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) 
                         continue;
                     }
                     #[cfg(test)]
+                    Ok(EngineCmd::StallNext(d)) => {
+                        stall_next = Some(d);
+                        continue;
+                    }
+                    #[cfg(test)]
                     Ok(EngineCmd::PanicNext(engine)) => {
                         engines.panic_next = Some(engine);
                         continue;
@@ -132,7 +152,13 @@ pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) 
                     Err(RecvTimeoutError::Disconnected) => return,
                     Err(RecvTimeoutError::Timeout) => {}
                 }
+                busy_since.store(epoch.elapsed().as_millis() as u64 + 1, Ordering::SeqCst);
+                #[cfg(test)]
+                if let Some(d) = stall_next.take() {
+                    std::thread::sleep(d);
+                }
                 let fired = engines.tick(&mut clock);
+                busy_since.store(0, Ordering::SeqCst);
                 let failed = engines.take_failures();
                 if !failed.is_empty() {
                     publish_paused(&engines, &paused);
@@ -168,6 +194,52 @@ pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) 
         tracing::error!("could not start the engine thread: {e}");
     }
     handle
+}
+
+/// A watchdog beside the engine thread: a tick that has run longer than
+/// `limit` is reported once (log and error event). It cannot stop the tick
+/// — nothing can stop a thread — but says what is wrong while saves of the
+/// last captured state, the API and shutdown's final save go on. Ends when
+/// the engine thread does (it holds the other reference to `busy_since`).
+fn watch_for_stalls(
+    busy_since: Arc<AtomicU64>,
+    epoch: Instant,
+    limit: Duration,
+    events: broadcast::Sender<Event>,
+) {
+    let check = (limit / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let spawned = std::thread::Builder::new()
+        .name("engram-watchdog".into())
+        .spawn(move || {
+            let mut reported = 0;
+            while Arc::strong_count(&busy_since) > 1 {
+                std::thread::sleep(check);
+                let started = busy_since.load(Ordering::SeqCst);
+                if started == 0 || started == reported {
+                    continue;
+                }
+                let ran = Duration::from_millis(
+                    (epoch.elapsed().as_millis() as u64 + 1).saturating_sub(started),
+                );
+                if ran >= limit {
+                    reported = started;
+                    let message = format!(
+                        "the engines' current tick has run for {:.1} s (limit {:.1} s): they are stalled; \
+                         saves keep the last captured state",
+                        ran.as_secs_f64(),
+                        limit.as_secs_f64()
+                    );
+                    tracing::error!("{message}");
+                    let _ = events.send(Event::Error {
+                        code: crate::ErrorCode::Internal,
+                        message,
+                    });
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("could not start the stall watchdog: {e}");
+    }
 }
 
 fn record_stall(stalls: &Mutex<Vec<Duration>>, d: Duration) {

@@ -79,6 +79,10 @@ pub struct RuntimeOptions {
     /// over the intervals, retention and thresholds given here. The CLI sets
     /// it when the user passes `--autosave` or `--backup-every`.
     pub options_win: bool,
+    /// A tick running longer than this is reported as a stall (an error
+    /// event and the log), once per stall. Every accepted state bounds its
+    /// tick's work, so this is defence in depth.
+    pub stall_warning: Duration,
 }
 
 impl RuntimeOptions {
@@ -93,6 +97,7 @@ impl RuntimeOptions {
             engines: EnginesConfig::default(),
             metrics_every: Duration::from_millis(250),
             options_win: false,
+            stall_warning: Duration::from_secs(30),
         }
     }
 }

@@ -107,3 +107,42 @@ async fn an_engine_that_panics_is_paused_the_others_run_on_and_the_next_launch_f
     );
     rt.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tick_that_runs_past_its_limit_is_reported_once_and_the_engines_go_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = options(dir.path());
+    o.stall_warning = Duration::from_millis(200);
+    let rt = Runtime::start(o).await.expect("start");
+    let mut events = rt.subscribe();
+    assert!(
+        rt.engine
+            .send(engine_thread::EngineCmd::StallNext(Duration::from_millis(
+                900
+            )))
+    );
+    let message = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(Event::Error { message, .. }) = events.recv().await {
+                break message;
+            }
+        }
+    })
+    .await
+    .expect("a stall is reported");
+    assert!(message.contains("stalled"), "{message}");
+    // Reported once per stall, and the engines go on after it.
+    let p = metric(&rt, "zap", "plans_generated");
+    wait_for("ticks after the stall", || {
+        metric(&rt, "zap", "plans_generated") > p + 5.0
+    })
+    .await;
+    let mut more = 0;
+    while let Ok(ev) = events.try_recv() {
+        if matches!(ev, Event::Error { .. }) {
+            more += 1;
+        }
+    }
+    assert_eq!(more, 0, "one report per stall");
+    rt.shutdown().await.expect("shutdown");
+}
