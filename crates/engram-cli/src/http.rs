@@ -412,5 +412,7 @@ async fn static_file(State(s): State<Shared>, uri: axum::http::Uri) -> Response 
         .into_response()
 }
 
+pub mod listen;
+
 #[cfg(test)]
 mod tests;

@@ -39,9 +39,8 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<()> {
             host: addr.to_string(),
             ui_dir,
         });
-        axum::serve(listener, router(server))
-            .await
-            .map_err(|e| Error::io("serve", addr.to_string(), e))
+        crate::http::listen::serve(listener, router(server), Default::default()).await;
+        Ok(())
     })
 }
 

@@ -518,3 +518,64 @@ fn every_error_code_maps_to_its_status_and_body() {
         assert_eq!(res.status().as_u16(), code.http_status(), "{code}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_half_open_connections_are_capped_and_timed_out_so_the_api_keeps_answering() {
+    // Regression (issue 11, item 12): 4,096 idle half-open connections
+    // stopped the API from accepting.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = harness().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let limits = listen::Limits {
+        connections: 4,
+        header_timeout: std::time::Duration::from_millis(300),
+    };
+    let server = tokio::spawn(listen::serve(listener, h.app.clone(), limits));
+    // Fill every slot: two silent, two stuck half-way through their headers.
+    let mut hogs = Vec::new();
+    for i in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        if i % 2 == 1 {
+            s.write_all(b"GET /api/status HTTP/1.1\r\nHost: ")
+                .await
+                .expect("partial");
+        }
+        hogs.push(s);
+    }
+    let started = std::time::Instant::now();
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(
+        format!(
+            "GET /api/status HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("request");
+    let mut answer = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        s.read_to_string(&mut answer),
+    )
+    .await
+    .expect("answered while the slots were hogged")
+    .expect("read");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(250),
+        "it had to wait for a slot: the cap holds ({:?})",
+        started.elapsed()
+    );
+    // Every hog was disconnected by the header timeout.
+    for mut hog in hogs {
+        let mut buf = Vec::new();
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), hog.read_to_end(&mut buf))
+            .await
+            .expect("closed by the server");
+        assert!(n.is_ok(), "{n:?}");
+    }
+    server.abort();
+}
