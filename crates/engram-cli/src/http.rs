@@ -65,7 +65,12 @@ pub fn router(server: Shared) -> Router {
         .route("/backups/{id}/unpin", post(unpin_backup))
         .route("/backups/{id}/label", put(label_backup))
         .route("/backups/{id}/export", get(export_backup))
-        .route("/import", post(import_snapshot))
+        // Two uploads at a time are read into memory; more wait their turn
+        // before their bodies are read (the API imports one at a time).
+        .route(
+            "/import",
+            post(import_snapshot).layer(tower::limit::GlobalConcurrencyLimitLayer::new(2)),
+        )
         .route("/verify", post(verify))
         .route("/settings", get(get_settings).put(put_settings))
         .route("/settings/schema", get(settings_schema))

@@ -33,6 +33,16 @@ pub const BINARY_MAGIC: [u8; 8] = *b"ENGRAMSN";
 pub const MAX_SNAPSHOT_BYTES: u64 = 1024 * 1024 * 1024;
 const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_ENGINES: usize = 64;
+/// The decoded states of one snapshot together: the most memory one
+/// import may ask for, whatever the file's size.
+pub const MAX_SNAPSHOT_STATE_BYTES: u64 = 1024 * 1024 * 1024;
+/// Metrics per engine in a manifest.
+const MAX_METRICS: usize = 1024;
+/// A stored (zstd) state may expand at most this much, plus
+/// [`RATIO_SLACK`]: engine states are mostly floats and compress a few
+/// times at best; a decompression bomb expands thousands of times.
+const MAX_COMPRESSION_RATIO: u64 = 1024;
+const RATIO_SLACK: u64 = 16 * 1024 * 1024;
 
 /// Which file form to write.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
@@ -136,6 +146,33 @@ struct JsonState {
     readable: serde_json::Value,
 }
 
+struct JsonSnapshotIn {
+    manifest: Manifest,
+    states: BTreeMap<String, JsonImportState>,
+}
+
+/// The JSON form as read on import: the manifest's fields spelled out (no
+/// `flatten`, which would buffer the whole document as generic values) and
+/// the readable rendering skipped without building it.
+#[derive(Deserialize)]
+struct JsonImport {
+    format: String,
+    format_version: u32,
+    app_version: String,
+    exported_at: String,
+    backup: ManifestBackup,
+    engines: Vec<ManifestEngine>,
+    states: BTreeMap<String, JsonImportState>,
+}
+
+#[derive(Deserialize)]
+struct JsonImportState {
+    data: String,
+    #[serde(default)]
+    #[allow(dead_code)] // read past, never kept
+    readable: serde::de::IgnoredAny,
+}
+
 /// A fully checked snapshot, ready to import.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
@@ -146,6 +183,16 @@ pub struct Snapshot {
 /// Writes backup `id` as a snapshot in memory.
 pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<Vec<u8>> {
     let info = store.get_backup(id)?;
+    // A file the importer would refuse is not written (checked before the
+    // states are read).
+    let total: u64 = info.engines.iter().map(|e| e.size).sum();
+    if total > MAX_SNAPSHOT_STATE_BYTES {
+        return Err(Error::TooLarge {
+            what: "engine states to export (the importer's limit)",
+            size: total,
+            limit: MAX_SNAPSHOT_STATE_BYTES,
+        });
+    }
     let states = store.backup_states(id)?;
     let mut engines = Vec::with_capacity(states.len());
     let mut bodies = Vec::with_capacity(states.len());
@@ -181,7 +228,7 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
         },
         engines,
     };
-    match format {
+    let out = match format {
         SnapshotFormat::Json => {
             let mut out = BTreeMap::new();
             for s in &states {
@@ -216,7 +263,15 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
             out.extend_from_slice(&sum.0);
             Ok(out)
         }
+    }?;
+    if out.len() as u64 > MAX_SNAPSHOT_BYTES {
+        return Err(Error::TooLarge {
+            what: "snapshot file (the importer's limit)",
+            size: out.len() as u64,
+            limit: MAX_SNAPSHOT_BYTES,
+        });
     }
+    Ok(out)
 }
 
 /// Writes backup `id` to `path` atomically (temporary file, fsync, rename).
@@ -405,9 +460,31 @@ fn parse_json(bytes: &[u8]) -> Result<Snapshot> {
         )));
     }
     check_version(head.format_version.unwrap_or(0))?;
-    let snap: JsonSnapshot = serde_json::from_slice(bytes)
+    let json: JsonImport = serde_json::from_slice(bytes)
         .map_err(|e| Error::InvalidSnapshot(format!("JSON snapshot is malformed: {e}")))?;
+    let snap = JsonSnapshotIn {
+        manifest: Manifest {
+            format: json.format,
+            format_version: json.format_version,
+            app_version: json.app_version,
+            exported_at: json.exported_at,
+            backup: json.backup,
+            engines: json.engines,
+        },
+        states: json.states,
+    };
     check_manifest(&snap.manifest)?;
+    // The same bound on the manifest as in the binary form.
+    let manifest_len = serde_json::to_vec(&snap.manifest)
+        .map(|v| v.len() as u64)
+        .unwrap_or(u64::MAX);
+    if manifest_len > MAX_MANIFEST_BYTES {
+        return Err(Error::TooLarge {
+            what: "snapshot manifest",
+            size: manifest_len,
+            limit: MAX_MANIFEST_BYTES,
+        });
+    }
     if snap.states.len() != snap.manifest.engines.len() {
         return Err(Error::InvalidSnapshot(
             "the states do not match the engines listed in the manifest".into(),
@@ -495,11 +572,70 @@ fn check_manifest(m: &Manifest) -> Result<()> {
         ));
     }
     if let Some(l) = &m.backup.label
-        && (l.chars().count() > 200 || l.chars().any(char::is_control))
+        && (l.chars().count() > 200 || l.chars().any(crate::store::is_unsafe_char))
     {
         return Err(Error::InvalidSnapshot(
             "label is too long or has control characters".into(),
         ));
+    }
+    for (field, text, max) in [
+        ("app_version", m.app_version.as_str(), 64),
+        ("exported_at", m.exported_at.as_str(), 64),
+        ("backup.created_at", m.backup.created_at.as_str(), 64),
+    ] {
+        check_text(field, text, max)?;
+    }
+    if let Some(bt) = &m.backup.breakthrough {
+        check_text("backup.breakthrough.engine", &bt.engine, 64)?;
+        check_text("backup.breakthrough.rule", &bt.rule, 200)?;
+        check_text("backup.breakthrough.metric", &bt.metric, 128)?;
+    }
+    let mut total: u64 = 0;
+    for e in &m.engines {
+        if e.metrics.len() > MAX_METRICS {
+            return Err(Error::InvalidSnapshot(format!(
+                "engine {} has {} metrics, more than {MAX_METRICS}",
+                e.name,
+                e.metrics.len()
+            )));
+        }
+        for key in e.metrics.keys() {
+            check_text(&format!("metric name of {}", e.name), key, 128)?;
+        }
+        // Checked before anything is decompressed: a small file cannot
+        // ask for more memory than this in all.
+        total = total.saturating_add(e.size);
+        if let Some(stored) = e.stored_size
+            && e.size > stored.saturating_mul(MAX_COMPRESSION_RATIO) + RATIO_SLACK
+        {
+            return Err(Error::InvalidSnapshot(format!(
+                "state of {} claims {} bytes from {stored} compressed: not a plausible engine state (a decompression bomb?)",
+                e.name, e.size
+            )));
+        }
+    }
+    if total > MAX_SNAPSHOT_STATE_BYTES {
+        return Err(Error::TooLarge {
+            what: "engine states in one snapshot",
+            size: total,
+            limit: MAX_SNAPSHOT_STATE_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// A manifest text field: bounded, no control or text-direction characters.
+fn check_text(field: &str, text: &str, max: usize) -> Result<()> {
+    if text.chars().count() > max {
+        return Err(Error::InvalidSnapshot(format!(
+            "{field} is longer than {max} characters"
+        )));
+    }
+    if let Some(c) = text.chars().find(|&c| crate::store::is_unsafe_char(c)) {
+        return Err(Error::InvalidSnapshot(format!(
+            "{field} holds the control character U+{:04X}",
+            u32::from(c)
+        )));
     }
     Ok(())
 }

@@ -29,6 +29,10 @@ use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
 /// which every call then reports (the desktop window stays up to show it).
 pub struct Api {
     runtime: Result<Runtime, ApiError>,
+    /// Imports run one at a time: each may hold a snapshot's states in
+    /// memory (up to `snapshot::MAX_SNAPSHOT_STATE_BYTES`), so concurrent
+    /// ones queue instead of adding up.
+    imports: tokio::sync::Semaphore,
 }
 
 impl Api {
@@ -36,12 +40,14 @@ impl Api {
     pub fn new(runtime: Runtime) -> Api {
         Api {
             runtime: Ok(runtime),
+            imports: tokio::sync::Semaphore::new(1),
         }
     }
 
     /// Starts the runtime; a failure is kept and reported by every call.
     pub async fn start(opts: RuntimeOptions) -> Api {
         Api {
+            imports: tokio::sync::Semaphore::new(1),
             runtime: Runtime::start(opts).await.map_err(ApiError::from),
         }
     }
@@ -178,6 +184,11 @@ impl Api {
     /// Checks a snapshot file completely, then adds it as an `imported` backup.
     pub async fn import_snapshot(&self, bytes: &[u8]) -> ApiResult<Backup> {
         let rt = self.runtime()?;
+        let _one_at_a_time = self
+            .imports
+            .acquire()
+            .await
+            .map_err(|_| crate::Error::Internal("the import queue is closed".into()))?;
         let snap = snapshot::parse(bytes)?;
         let b = rt
             .with_store(move |s| {

@@ -415,3 +415,108 @@ fn a_snapshot_holding_an_engine_state_outside_its_bounds_is_refused_naming_the_f
         );
     }
 }
+
+/// The binary form around a given manifest and bodies (for crafted files).
+fn binary_file(manifest: &serde_json::Value, bodies: &[Vec<u8>]) -> Vec<u8> {
+    let m = serde_json::to_vec(manifest).expect("manifest");
+    let mut out = BINARY_MAGIC.to_vec();
+    out.extend_from_slice(&(FORMAT_VERSION as u16).to_le_bytes());
+    out.extend_from_slice(&(m.len() as u32).to_le_bytes());
+    out.extend_from_slice(&m);
+    for b in bodies {
+        out.extend_from_slice(b);
+    }
+    let sum = Checksum::of(&out);
+    out.extend_from_slice(&sum.0);
+    out
+}
+
+/// The JSON manifest of the sample backup, for crafting variants.
+fn sample_manifest(store: &Store, id: i64) -> (serde_json::Value, Vec<u8>) {
+    let json: serde_json::Value =
+        serde_json::from_slice(&export_backup(store, id, SnapshotFormat::Json).expect("json"))
+            .expect("parse");
+    (
+        json,
+        export_backup(store, id, SnapshotFormat::Binary).expect("bin"),
+    )
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_before_it_is_decompressed() {
+    // Regression (issue 11, item 4): 34 KB asked for 1.07 GB.
+    let (_dir, mut store, id) = sample_store();
+    let (json, _) = sample_manifest(&store, id);
+    let mut manifest = json.clone();
+    manifest.as_object_mut().expect("object").remove("states");
+    let zeros = vec![0u8; 64 << 20];
+    let body = compress(&zeros).expect("compress");
+    assert!(body.len() < 64 << 10, "a real bomb: {} bytes", body.len());
+    manifest["engines"] = serde_json::json!([{
+        "name": "learner",
+        "metrics": {},
+        "checksum": Checksum::of(&zeros).to_hex(),
+        "size": zeros.len(),
+        "stored_size": body.len(),
+        "state_format": 1,
+        "schema": 1,
+    }]);
+    let err = import_err(&mut store, &binary_file(&manifest, &[body]));
+    assert_eq!(err.code(), "invalid_snapshot", "{err}");
+    assert!(err.to_string().contains("decompression bomb"), "{err}");
+}
+
+#[test]
+fn the_states_of_one_file_together_are_bounded_before_anything_is_decoded() {
+    let (_dir, mut store, id) = sample_store();
+    let (mut json, _) = sample_manifest(&store, id);
+    let engines = json["engines"].as_array_mut().expect("engines");
+    let mut third = engines[0].clone();
+    third["name"] = serde_json::json!("third");
+    engines.push(third);
+    // Each within the limit of one state, together beyond the file's.
+    for e in engines.iter_mut() {
+        e["size"] = serde_json::json!(500u64 << 20);
+    }
+    let err = import_err(&mut store, &serde_json::to_vec(&json).expect("json"));
+    assert_eq!(err.code(), "too_large", "{err}");
+    assert!(
+        err.to_string().contains("engine states in one snapshot"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_json_manifest_is_bounded_like_the_binary_one() {
+    // Regression (issue 11, item 12): a 5 MB app_version and 100k metric
+    // keys were accepted and returned on every listing.
+    let (_dir, mut store, id) = sample_store();
+    let (json, _) = sample_manifest(&store, id);
+    let mut long = json.clone();
+    long["app_version"] = serde_json::json!("9".repeat(5 << 20));
+    let err = import_err(&mut store, &serde_json::to_vec(&long).expect("json"));
+    assert_eq!(err.code(), "invalid_snapshot", "{err}");
+    assert!(err.to_string().contains("app_version"), "{err}");
+
+    let mut keys = json.clone();
+    let many: serde_json::Map<String, serde_json::Value> = (0..100_000)
+        .map(|i| (format!("m{i}"), serde_json::json!(1.0)))
+        .collect();
+    keys["engines"][0]["metrics"] = serde_json::Value::Object(many);
+    let err = import_err(&mut store, &serde_json::to_vec(&keys).expect("json"));
+    assert!(err.to_string().contains("metrics, more than"), "{err}");
+
+    // A control character in created_at is named as such (it used to be
+    // blamed on a label the file did not have).
+    let mut ctl = json.clone();
+    ctl["backup"]["created_at"] = serde_json::json!("2026-01-01\u{0007}");
+    ctl["backup"]["label"] = serde_json::Value::Null;
+    let err = import_err(&mut store, &serde_json::to_vec(&ctl).expect("json"));
+    assert!(err.to_string().contains("backup.created_at"), "{err}");
+
+    // A text-direction override in a label is refused like a control character.
+    let mut rtl = json.clone();
+    rtl["backup"]["label"] = serde_json::json!("safe\u{202E}exe.txt");
+    let err = import_err(&mut store, &serde_json::to_vec(&rtl).expect("json"));
+    assert!(err.to_string().contains("label"), "{err}");
+}

@@ -102,11 +102,14 @@ pub(crate) fn open_blob(
     EncodedState::from_bytes(bytes).map_err(|e| Error::corrupt(what, e))
 }
 
-/// Decompresses `data`, which must expand to exactly `len` bytes. Memory
-/// grows with the actual output, never with a claimed length.
+/// Decompresses `data`, which must expand to exactly `len` bytes; it never
+/// writes more than `len` + 1 bytes, whatever the data holds.
 pub(crate) fn decompress_exact(data: &[u8], len: u64) -> std::result::Result<Vec<u8>, String> {
     use std::io::Read as _;
-    let mut out = Vec::with_capacity(len.min(1 << 20) as usize);
+    // `len` is bounded by the caller (the state limit, the snapshot's total
+    // and ratio checks): reserving it exactly avoids the doubling of a
+    // growing buffer, which would hold up to twice the state.
+    let mut out = Vec::with_capacity(len.min(MAX_STATE_BYTES) as usize);
     let decoder =
         zstd::stream::read::Decoder::new(data).map_err(|e| format!("cannot decompress: {e}"))?;
     decoder

@@ -42,7 +42,7 @@ pub use migrations::{SCHEMA_VERSION, schema_dump};
 pub use retention::{KeepReason, RetentionDecision, RetentionPolicy, RetentionReport};
 pub use types::{
     BackupInfo, BackupKind, BackupPage, BackupQuery, Breakthrough, Cursor, EngineState,
-    EngineSummary, Metrics, NewBackup, f64_nan_for_null, metrics_nan_for_null,
+    EngineSummary, Metrics, NewBackup, f64_nan_for_null, is_unsafe_char, metrics_nan_for_null,
     validate_engine_name,
 };
 

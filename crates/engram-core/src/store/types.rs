@@ -224,11 +224,14 @@ pub fn validate_engine_name(name: &str) -> Result<()> {
     }
 }
 
+/// Control characters, and text-direction overrides and isolates (which
+/// make a text display as something other than what it says).
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 pub(super) fn validate_label(l: &str) -> Result<()> {
-    // Text-direction overrides and isolates make a label display as
-    // something other than what it says.
-    let deceptive = |c: char| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    if l.chars().count() > 200 || l.chars().any(|c| c.is_control() || deceptive(c)) {
+    if l.chars().count() > 200 || l.chars().any(is_unsafe_char) {
         return Err(Error::InvalidInput(
             "a label is at most 200 characters, without control or text-direction characters"
                 .into(),
