@@ -57,11 +57,14 @@ pub enum ErrorCode {
     Unauthorized,
     /// The HTTP request addressed a host other than this loopback server.
     ForbiddenHost,
+    /// The database, its WAL or the writer lock was removed or replaced
+    /// while Engram ran: nothing more is acknowledged as saved.
+    StorageChanged,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::Database,
         ErrorCode::NewerSchema,
         ErrorCode::Locked,
@@ -82,6 +85,7 @@ impl ErrorCode {
         ErrorCode::Internal,
         ErrorCode::Unauthorized,
         ErrorCode::ForbiddenHost,
+        ErrorCode::StorageChanged,
     ];
 
     /// The stable name, as serialized.
@@ -107,6 +111,7 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::ForbiddenHost => "forbidden_host",
+            ErrorCode::StorageChanged => "storage_changed",
         }
     }
 
@@ -126,7 +131,7 @@ impl ErrorCode {
             // engine's bounds): the request was fine, its target is not.
             ErrorCode::NewerSchema | ErrorCode::CorruptState => 422,
             ErrorCode::DiskFull => 507,
-            ErrorCode::ReadOnly | ErrorCode::RuntimeStopped => 503,
+            ErrorCode::ReadOnly | ErrorCode::RuntimeStopped | ErrorCode::StorageChanged => 503,
             ErrorCode::Database
             | ErrorCode::CorruptDatabase
             | ErrorCode::Io
@@ -232,6 +237,12 @@ pub enum Error {
     /// A fault inside Engram, not caused by the caller's input.
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// A file Engram writes through was removed or replaced under it.
+    #[error(
+        "{what} was removed or replaced while Engram ran; nothing more is saved until Engram is restarted (the engines keep their state in memory until then): {path}"
+    )]
+    StorageChanged { what: &'static str, path: PathBuf },
 }
 
 impl Error {
@@ -252,6 +263,7 @@ impl Error {
             Error::InvalidInput(_) => ErrorCode::InvalidInput,
             Error::RuntimeStopped(_) => ErrorCode::RuntimeStopped,
             Error::Internal(_) => ErrorCode::Internal,
+            Error::StorageChanged { .. } => ErrorCode::StorageChanged,
         }
     }
 

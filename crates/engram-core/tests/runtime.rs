@@ -679,3 +679,65 @@ async fn restoring_a_stored_state_outside_its_bounds_is_a_clear_refusal_that_cha
     wait_for(&rt, "plans", |rt| plans(rt) > p).await;
     rt.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_lock_file_does_not_let_a_second_writer_in() {
+    // Regression (issue 11, item 5): a second `engram run` started and both wrote.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::start(options(dir.path())).await.expect("start");
+    let lock = dir.path().join("engram.lock");
+    std::fs::remove_file(&lock).expect("delete the lock file");
+    let err = Runtime::start(options(dir.path()))
+        .await
+        .err()
+        .expect("a second writer must be refused");
+    assert_eq!(err.code(), "locked", "{err}");
+    // The writer goes on, and writes its lock file again for the next one.
+    rt.save_now().await.expect("saves go on");
+    assert_eq!(
+        std::fs::read_to_string(&lock).expect("lock file again"),
+        std::process::id().to_string()
+    );
+    rt.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wal_or_database_removed_under_the_writer_stops_every_acknowledgement() {
+    // Regression (issue 11, item 11): saves and backups acknowledged after
+    // the WAL was removed were gone after a kill -9, with no error.
+    for victim in ["engram.db-wal", "engram.db"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rt = Runtime::start(options(dir.path())).await.expect("start");
+        rt.save_now().await.expect("save before");
+        let path = dir.path().join(victim);
+        if victim == "engram.db" {
+            // Replaced: a copy renamed over it (a new file at the same path).
+            let copy = dir.path().join("copy");
+            std::fs::copy(&path, &copy).expect("copy");
+            std::fs::rename(&copy, &path).expect("replace");
+        } else {
+            std::fs::remove_file(&path).expect("remove the WAL");
+        }
+        let mut events = rt.subscribe();
+        let err = rt.save_now().await.expect_err("not acknowledged");
+        assert_eq!(err.code(), "storage_changed", "{victim}: {err}");
+        assert!(err.to_string().contains(victim), "{err}");
+        let err = rt.backup_now(None).await.expect_err("not acknowledged");
+        assert_eq!(err.code(), "storage_changed", "{victim}: {err}");
+        // No Saved or BackupCreated event went out.
+        while let Ok(ev) = events.try_recv() {
+            assert!(
+                !matches!(
+                    ev,
+                    engram_core::runtime::Event::Saved { .. }
+                        | engram_core::runtime::Event::BackupCreated { .. }
+                ),
+                "{victim}: a save was announced"
+            );
+        }
+        // The engines keep their state in memory and run on.
+        let p = plans(&rt);
+        wait_for(&rt, "plans", |rt| plans(rt) > p).await;
+        let _ = rt.shutdown().await;
+    }
+}

@@ -193,7 +193,7 @@ pub struct Runtime {
     scheduler: Option<tokio::task::JoinHandle<()>>,
     stalls: Arc<Mutex<Vec<Duration>>>,
     initial_settings: Settings,
-    _lock: DataDirLock,
+    _lock: Arc<DataDirLock>,
     data_dir: PathBuf,
     #[cfg(test)]
     engine: engine_thread::EngineHandle,
@@ -210,7 +210,7 @@ impl Runtime {
             .map_err(|e| Error::InvalidInput(format!("engine settings: {e}")))?;
         std::fs::create_dir_all(&opts.data_dir)
             .map_err(|e| Error::io("create", &opts.data_dir, e))?;
-        let lock = DataDirLock::acquire(&opts.data_dir)?;
+        let lock = Arc::new(DataDirLock::acquire(&opts.data_dir)?);
         let db = opts.data_dir.join(DB_FILE);
         // SQLite blocks: open, restore and find the history branch off the async threads.
         let (store, engines, startup, branch) = tokio::task::spawn_blocking(move || {
@@ -247,6 +247,7 @@ impl Runtime {
         }
         let scheduler = tokio::spawn(scheduler::run(scheduler::Scheduler {
             store: store.clone(),
+            lock: lock.clone(),
             engine,
             events: events.clone(),
             opts: opts.clone(),

@@ -24,6 +24,8 @@ pub(crate) struct Cut {
 
 pub(crate) struct Scheduler {
     pub store: Arc<Mutex<Store>>,
+    /// The writer lock, checked before each save and backup.
+    pub lock: Arc<super::DataDirLock>,
     pub engine: EngineHandle,
     pub events: broadcast::Sender<Event>,
     pub opts: RuntimeOptions,
@@ -225,10 +227,14 @@ impl Scheduler {
     async fn save_engines(&self, cut: Cut) -> Result<i64> {
         let branch = self.branch.load(Ordering::SeqCst);
         let compact = cut.at_ms - self.compacted_at.load(Ordering::SeqCst) >= COMPACT_EVERY_MS;
+        let lock = self.lock.clone();
         let at = self
             .with_store(move |store| {
                 let states = cut.engines.capture()?;
+                lock.check()?;
                 store.save_live_with_history(&states, cut.at_ms, branch)?;
+                // Acknowledged only if it went to the files Engram reads.
+                store.check_files()?;
                 if compact {
                     // Best effort: the save itself has committed.
                     if let Err(e) = store.compact_history(cut.at_ms) {
@@ -255,9 +261,11 @@ impl Scheduler {
         breakthrough: Option<Breakthrough>,
     ) -> Result<BackupInfo> {
         let branch = self.branch.load(Ordering::SeqCst);
+        let lock = self.lock.clone();
         let info = self
             .with_store(move |store| {
                 let states = cut.engines.capture()?;
+                lock.check()?;
                 let label = match (&breakthrough, label) {
                     (Some(bt), None) => store.repeat_milestone_label(bt, branch)?,
                     (_, label) => label,
@@ -272,6 +280,7 @@ impl Scheduler {
                     },
                     cut.at_ms,
                 )?;
+                store.check_files()?;
                 store.get_backup(id)
             })
             .await?;

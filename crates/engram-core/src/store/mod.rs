@@ -55,6 +55,21 @@ use std::path::{Path, PathBuf};
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// (device, inode) of the database and of its WAL once seen: a file
+    /// replaced or removed under the open connection is detected
+    /// ([`Store::check_files`]).
+    files: FileIds,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct FileIds {
+    db: Option<(u64, u64)>,
+    wal: Option<(u64, u64)>,
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl std::fmt::Debug for Store {
@@ -87,7 +102,11 @@ impl Store {
             )));
         }
         migrations::migrate(&mut conn, &path)?;
-        Ok(Store { conn, path })
+        let files = FileIds {
+            db: file_id(&path),
+            wal: file_id(&wal_path(&path)),
+        };
+        Ok(Store { conn, path, files })
     }
 
     /// Opens an existing database without writing to it (for read-only
@@ -113,7 +132,32 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            files: FileIds::default(),
+        })
+    }
+
+    /// Checks that the database and its WAL are still the files this
+    /// connection writes through. A commit made after either was deleted
+    /// or replaced went to a file nobody will read again, so the runtime
+    /// calls this after each save and backup and acknowledges neither when
+    /// it fails (`storage_changed`).
+    pub fn check_files(&mut self) -> Result<()> {
+        let changed = |what, path: PathBuf| Err(Error::StorageChanged { what, path });
+        if self.files.db.is_some() && file_id(&self.path) != self.files.db {
+            return changed("the database file", self.path.clone());
+        }
+        let wal = wal_path(&self.path);
+        match (self.files.wal, file_id(&wal)) {
+            (Some(seen), now) if now != Some(seen) => {
+                return changed("the database's WAL file", wal);
+            }
+            (None, Some(now)) => self.files.wal = Some(now),
+            _ => {}
+        }
+        Ok(())
     }
 
     /// The database file.
@@ -124,6 +168,12 @@ impl Store {
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut p = db.as_os_str().to_owned();
+    p.push("-wal");
+    PathBuf::from(p)
 }
 
 fn configure(conn: &Connection) -> Result<()> {
