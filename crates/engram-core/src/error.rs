@@ -60,11 +60,14 @@ pub enum ErrorCode {
     /// The database, its WAL or the writer lock was removed or replaced
     /// while Engram ran: nothing more is acknowledged as saved.
     StorageChanged,
+    /// The system clock went backwards while Engram ran (reported as an
+    /// event; backups keep their order, nothing is deleted for it).
+    ClockChanged,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::Database,
         ErrorCode::NewerSchema,
         ErrorCode::Locked,
@@ -86,6 +89,7 @@ impl ErrorCode {
         ErrorCode::Unauthorized,
         ErrorCode::ForbiddenHost,
         ErrorCode::StorageChanged,
+        ErrorCode::ClockChanged,
     ];
 
     /// The stable name, as serialized.
@@ -112,6 +116,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::ForbiddenHost => "forbidden_host",
             ErrorCode::StorageChanged => "storage_changed",
+            ErrorCode::ClockChanged => "clock_changed",
         }
     }
 
@@ -136,7 +141,8 @@ impl ErrorCode {
             | ErrorCode::CorruptDatabase
             | ErrorCode::Io
             | ErrorCode::Encode
-            | ErrorCode::Internal => 500,
+            | ErrorCode::Internal
+            | ErrorCode::ClockChanged => 500,
         }
     }
 }

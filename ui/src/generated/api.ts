@@ -3,7 +3,7 @@
 
 export type Metrics = Record<string, number>;
 
-export type ErrorCode = "database" | "newer_schema" | "locked" | "db_locked" | "not_found" | "protected" | "corrupt_state" | "corrupt_database" | "invalid_snapshot" | "unsupported_format" | "too_large" | "disk_full" | "read_only" | "io" | "encode" | "invalid_input" | "runtime_stopped" | "internal" | "unauthorized" | "forbidden_host" | "storage_changed";
+export type ErrorCode = "database" | "newer_schema" | "locked" | "db_locked" | "not_found" | "protected" | "corrupt_state" | "corrupt_database" | "invalid_snapshot" | "unsupported_format" | "too_large" | "disk_full" | "read_only" | "io" | "encode" | "invalid_input" | "runtime_stopped" | "internal" | "unauthorized" | "forbidden_host" | "storage_changed" | "clock_changed";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -306,7 +306,8 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   "internal",
   "unauthorized",
   "forbidden_host",
-  "storage_changed"
+  "storage_changed",
+  "clock_changed"
 ];
 
 /** The settings form: one entry per field, in order. */

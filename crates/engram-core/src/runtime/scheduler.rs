@@ -58,7 +58,36 @@ struct PendingBreakthrough {
     breakthrough: Breakthrough,
 }
 
+/// Watches the wall clock against the monotonic one, to report a clock
+/// set back (retention and ordering do not depend on it, but the user's
+/// timeline dates do).
+pub(crate) struct ClockWatch {
+    mono: std::time::Instant,
+    wall_ms: i64,
+}
+
+/// Backward steps smaller than this are jitter (NTP slews), not jumps.
+const CLOCK_TOLERANCE_MS: i64 = 2_000;
+
+impl ClockWatch {
+    pub fn new(mono: std::time::Instant, wall_ms: i64) -> Self {
+        ClockWatch { mono, wall_ms }
+    }
+
+    /// How far the wall clock went back since the last reading, when more
+    /// than the tolerance: it advanced less than the monotonic clock did.
+    pub fn went_back(&mut self, mono: std::time::Instant, wall_ms: i64) -> Option<i64> {
+        let elapsed = mono.saturating_duration_since(self.mono).as_millis() as i64;
+        let advanced = wall_ms - self.wall_ms;
+        self.mono = mono;
+        self.wall_ms = wall_ms;
+        let back = elapsed - advanced;
+        (back > CLOCK_TOLERANCE_MS).then_some(back)
+    }
+}
+
 pub(crate) async fn run(mut s: Scheduler) {
+    let mut clock = ClockWatch::new(std::time::Instant::now(), crate::now_ms());
     let mut next_save = Instant::now() + s.opts.autosave;
     let mut next_backup = Instant::now() + s.opts.backup_every;
     let mut pending: Vec<PendingBreakthrough> = Vec::new();
@@ -66,6 +95,15 @@ pub(crate) async fn run(mut s: Scheduler) {
         tokio::select! {
             _ = sleep_until(next_save) => {
                 next_save = Instant::now() + s.opts.autosave;
+                if let Some(back) = clock.went_back(std::time::Instant::now(), crate::now_ms()) {
+                    let message = format!(
+                        "the system clock went back by {:.1} s: new backups are dated before older ones; \
+                         they keep their order (by insertion) and retention deletes none of them for it",
+                        back as f64 / 1000.0
+                    );
+                    tracing::warn!("{message}");
+                    let _ = s.events.send(Event::Error { code: crate::ErrorCode::ClockChanged, message });
+                }
                 if let Err(e) = s.save().await {
                     // Reported, and retried at the next autosave; the engines go on.
                     s.report(&e, "autosave failed");
@@ -390,5 +428,27 @@ impl Scheduler {
         })
         .await
         .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_clock_set_back_is_detected_and_jitter_is_not() {
+        let t0 = std::time::Instant::now();
+        let mut w = ClockWatch::new(t0, 1_000_000);
+        // 5 s pass; the wall clock agrees (within jitter).
+        assert_eq!(w.went_back(t0 + Duration::from_secs(5), 1_004_500), None);
+        // 5 s more; the wall clock was set back a day.
+        let back = w.went_back(t0 + Duration::from_secs(10), 1_004_500 + 5_000 - 86_400_000);
+        assert_eq!(back, Some(86_400_000));
+        // Forward jumps (a suspended laptop) are not reported as going back.
+        assert_eq!(
+            w.went_back(t0 + Duration::from_secs(15), 9_000_000_000),
+            None
+        );
     }
 }

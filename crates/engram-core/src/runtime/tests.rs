@@ -36,18 +36,21 @@ async fn an_engine_that_panics_is_paused_the_others_run_on_and_the_next_launch_f
     wait_for("paused", || rt.paused().contains_key("zap")).await;
     assert!(rt.paused()["zap"].contains("injected failure"));
     // The error event says so.
-    let message = loop {
-        match events.recv().await.expect("event") {
-            Event::Error { code, message } => break (code, message),
-            _ => continue,
+    let (code, message) = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Error { code, message }) if message.contains("zap failed") => {
+                    break (code, message);
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(e) => panic!("events: {e}"),
+            }
         }
-    };
-    assert_eq!(message.0, ErrorCode::Internal);
-    assert!(
-        message.1.contains("zap failed and is paused"),
-        "{}",
-        message.1
-    );
+    })
+    .await
+    .expect("the failure is announced");
+    assert_eq!(code, ErrorCode::Internal);
+    assert!(message.contains("zap failed and is paused"), "{message}");
     // ZAP stands still; the MDP/ES engine learns on; saves and backups go on.
     let frozen = metric(&rt, "zap", "plans_generated");
     let episodes = metric(&rt, "mdp_es", "episodes");

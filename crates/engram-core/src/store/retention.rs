@@ -83,6 +83,9 @@ pub enum KeepReason {
     RecentPreRestore {
         rank: u32,
     },
+    /// Taken less than a minute ago by the clock, or dated after it (the
+    /// clock went back): too new to judge.
+    JustTaken,
 }
 
 impl KeepReason {
@@ -103,6 +106,9 @@ impl KeepReason {
             KeepReason::Weekly { .. } => "newest periodic backup of its week".into(),
             KeepReason::RecentPreRestore { rank } => {
                 format!("pre-restore backup #{rank} from the newest")
+            }
+            KeepReason::JustTaken => {
+                "taken within the last minute (or dated after the clock): too new to delete".into()
             }
         }
     }
@@ -211,6 +217,25 @@ pub fn plan(backups: &[BackupMeta], policy: &RetentionPolicy) -> Vec<RetentionDe
     decisions
 }
 
+/// Backups younger than this by the clock are never deleted.
+pub const GRACE_MS: i64 = 60_000;
+
+/// [`plan`], plus: no backup taken within [`GRACE_MS`] of `now_ms` — or
+/// dated after it, as happens when the clock is set back — is deleted.
+pub fn plan_at(
+    backups: &[BackupMeta],
+    policy: &RetentionPolicy,
+    now_ms: i64,
+) -> Vec<RetentionDecision> {
+    let mut decisions = plan(backups, policy);
+    for d in &mut decisions {
+        if d.created_at_ms > now_ms.saturating_sub(GRACE_MS) && !d.keep() {
+            d.reasons.push(KeepReason::JustTaken);
+        }
+    }
+    decisions
+}
+
 /// Keeps the newest backup of each of the newest `limit` distinct keys.
 struct Bucket {
     limit: u32,
@@ -245,14 +270,14 @@ impl Bucket {
 impl Store {
     /// Every backup with the policy's verdict and reasons.
     pub fn explain_retention(&self, policy: &RetentionPolicy) -> Result<Vec<RetentionDecision>> {
-        Ok(plan(&self.backup_metas()?, policy))
+        Ok(plan_at(&self.backup_metas()?, policy, crate::now_ms()))
     }
 
     /// Deletes what the policy does not keep, in one transaction, then the
     /// blobs no remaining backup references. Call it only after the backup
     /// that triggered it has committed: it never deletes the newest backup.
     pub fn apply_retention(&mut self, policy: &RetentionPolicy) -> Result<RetentionReport> {
-        let decisions = plan(&self.backup_metas()?, policy);
+        let decisions = plan_at(&self.backup_metas()?, policy, crate::now_ms());
         let deleted: Vec<i64> = decisions
             .iter()
             .filter(|d| !d.keep())
@@ -441,6 +466,27 @@ mod tests {
     }
 
     #[test]
+    fn no_backup_is_deleted_within_the_minute_it_was_taken_or_when_dated_after_the_clock() {
+        let now = 100 * DAY_MS;
+        let b = vec![
+            meta(1, BackupKind::Periodic, now - 2 * GRACE_MS),
+            meta(2, BackupKind::Periodic, now - GRACE_MS / 2),
+            // Taken before the clock was set back a day: dated in its future.
+            meta(3, BackupKind::Periodic, now + DAY_MS),
+            meta(4, BackupKind::Periodic, now - 3 * GRACE_MS),
+        ];
+        let d = plan_at(&b, &RetentionPolicy::last_periodic(1), now);
+        assert_eq!(
+            kept_ids(&d),
+            vec![2, 3, 4],
+            "only the old, unranked one goes"
+        );
+        assert!(d[1].reasons.contains(&KeepReason::JustTaken));
+        assert!(d[2].reasons.contains(&KeepReason::JustTaken));
+        assert!(!d[0].keep());
+    }
+
+    #[test]
     fn empty_list_plans_nothing() {
         assert!(plan(&[], &RetentionPolicy::default()).is_empty());
     }
@@ -459,6 +505,7 @@ mod tests {
             KeepReason::Daily { day: 1 },
             KeepReason::Weekly { week: 1 },
             KeepReason::RecentPreRestore { rank: 1 },
+            KeepReason::JustTaken,
         ];
         let texts: std::collections::BTreeSet<String> =
             all.iter().map(KeepReason::describe).collect();
