@@ -76,7 +76,7 @@ pub fn run() {
         if let RunEvent::Exit = event
             && let Some(api) = handle.try_state::<Api>()
             && api.runtime().is_ok()
-            && let Err(e) = tauri::async_runtime::block_on(api.stop())
+            && let Err(e) = tauri::async_runtime::block_on(api.stop_within(Api::STOP_LIMIT))
         {
             eprintln!("engram-desktop: final save failed: {e}");
         }

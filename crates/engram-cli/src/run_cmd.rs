@@ -139,11 +139,7 @@ where
         // takes long with a state that passed its bounds; should one stall
         // anyway, the process still ends (the last durable save is kept).
         let stopped = tokio::select! {
-            r = api.stop() => r.map_err(|e| Error::RuntimeStopped(e.to_string())),
-            _ = tokio::time::sleep(STOP_LIMIT) => Err(Error::RuntimeStopped(format!(
-                "the engines did not stop within {} s (a tick is stalled); the last durable save is kept",
-                STOP_LIMIT.as_secs()
-            ))),
+            r = api.stop_within(Api::STOP_LIMIT) => r.map_err(|e| Error::RuntimeStopped(e.to_string())),
             _ = shutdown_signal() => Err(Error::RuntimeStopped(
                 "a second signal ended the final save; the last durable save is kept".into(),
             )),
@@ -154,9 +150,6 @@ where
     rt.shutdown_timeout(Duration::from_secs(5));
     result
 }
-
-/// How long the final save may wait for the engines to stop.
-const STOP_LIMIT: Duration = Duration::from_secs(60);
 
 pub fn run(data_dir: &Path, args: RunArgs) -> Result<()> {
     let tty = std::io::stderr().is_terminal();

@@ -255,6 +255,23 @@ impl Api {
         Ok(self.runtime()?.stop().await?)
     }
 
+    /// [`Api::stop`], giving up after `limit`: the final save waits for the
+    /// engines' current tick, and a process that is asked to end must end
+    /// even if one stalls (the last durable save is kept).
+    pub async fn stop_within(&self, limit: std::time::Duration) -> ApiResult<()> {
+        match tokio::time::timeout(limit, self.stop()).await {
+            Ok(r) => r,
+            Err(_) => Err(crate::Error::RuntimeStopped(format!(
+                "the engines did not stop within {} s (a tick is stalled); the last durable save is kept",
+                limit.as_secs()
+            ))
+            .into()),
+        }
+    }
+
+    /// How long front doors let the final save take when the process ends.
+    pub const STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
     async fn change_backup(
         &self,
         id: i64,

@@ -149,3 +149,32 @@ async fn a_tick_that_runs_past_its_limit_is_reported_once_and_the_engines_go_on(
     assert_eq!(more, 0, "one report per stall");
     rt.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_gives_up_after_its_limit_when_a_tick_stalls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::start(options(dir.path())).await.expect("start");
+    rt.save_now().await.expect("a durable save first");
+    assert!(
+        rt.engine
+            .send(engine_thread::EngineCmd::StallNext(Duration::from_secs(3)))
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let api = crate::api::Api::new(rt);
+    let started = std::time::Instant::now();
+    let err = api
+        .stop_within(Duration::from_millis(300))
+        .await
+        .expect_err("the stalled tick outlasts the limit");
+    assert_eq!(err.code, ErrorCode::RuntimeStopped, "{}", err.message);
+    assert!(
+        err.message.contains("did not stop within"),
+        "{}",
+        err.message
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
