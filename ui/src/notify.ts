@@ -23,6 +23,9 @@ const HINTS: Partial<Record<ApiError["code"], string>> = {
   protected: "This backup is protected.",
   locked: "Another Engram process is using this data directory.",
   runtime_stopped: "The engines have stopped.",
+  storage_changed:
+    "The database files were removed or replaced while Engram ran: nothing more is saved. Restart Engram (the engines keep their state until then).",
+  corrupt_state: "That backup holds a state its engine cannot run (damaged, or settings outside their ranges); nothing was changed.",
   unreachable: "Engram is not reachable.",
 };
 
