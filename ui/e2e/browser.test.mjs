@@ -18,16 +18,21 @@ let browser;
 let page;
 let url;
 
-before(async () => {
-  assert.ok(existsSync(engram), `${engram} is missing: run cargo build -p engram-cli`);
+/** Starts `engram serve` on the data directory; resolves to the URL it prints. */
+function startServer() {
   server = spawn(engram, ["serve", "--data-dir", dataDir, "--pace", "1ms", "--autosave", "200ms"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
-  url = await new Promise((ok, fail) => {
+  return new Promise((ok, fail) => {
     const rl = createInterface({ input: server.stdout });
     rl.once("line", (line) => ok(line.split(" ").pop()));
     server.once("exit", (code) => fail(new Error(`engram serve exited with ${code}`)));
   });
+}
+
+before(async () => {
+  assert.ok(existsSync(engram), `${engram} is missing: run cargo build -p engram-cli`);
+  url = await startServer();
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
@@ -38,7 +43,11 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.kill("SIGTERM");
+  if (server && server.exitCode === null) {
+    const exited = new Promise((ok) => server.once("exit", ok));
+    server.kill("SIGTERM");
+    await exited; // its final save is done before the directory goes
+  }
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -129,4 +138,27 @@ test("the settings form, built from the core's descriptor, saves and applies a c
   assert.equal(await page.getByTestId("settings").isVisible(), false, "the dialog closed after the save");
   const saved = await (await fetch(new URL("/api/settings", url), auth)).json();
   assert.equal(saved.retention.keep_daily, 9);
+});
+
+test("an open page recovers when `engram serve` restarts: greyed while it is down, current again after", async () => {
+  const live = page.getByTestId("live");
+  await live.filter({ hasText: "running" }).waitFor();
+  const exited = new Promise((ok) => server.once("exit", ok));
+  server.kill("SIGTERM");
+  await exited;
+  await live.filter({ hasText: "reconnecting" }).waitFor();
+  assert.equal(await page.evaluate(() => document.body.classList.contains("stale")), true, "stale numbers are greyed");
+  const before = await plans();
+  const again = await startServer();
+  assert.equal(again, url, "the same port and token after a restart");
+  await live.filter({ hasText: "running" }).waitFor({ timeout: 30_000 });
+  assert.equal(await page.evaluate(() => document.body.classList.contains("stale")), false);
+  await page.waitForFunction(
+    (b) => Number(document.querySelector("[data-testid=metric-zap-plans_generated]")?.textContent?.replace(/,/g, "")) > b,
+    before,
+  );
+  // The page's API calls work again too (same token): a backup from the UI.
+  const n = await rows().count();
+  await page.getByRole("button", { name: "Back up now" }).click();
+  await page.waitForFunction((k) => document.querySelectorAll("[data-testid=backup-row]").length > k, n);
 });

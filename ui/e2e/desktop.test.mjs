@@ -76,7 +76,7 @@ after(async () => {
   driver?.kill();
   xvfb?.kill();
   await sleep(300);
-  rmSync(dataDir, { recursive: true, force: true });
+  rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });
 
 test("the window shows the restored metrics and a manual backup lands in the store", async () => {

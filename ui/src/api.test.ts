@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, HttpBackend, backupQueryString, connect } from "./api";
+import { ApiError, HttpBackend, backupQueryString, connect, nextDelay } from "./api";
 
 interface Call {
   url: string;
@@ -97,5 +97,17 @@ describe("TauriBackend", () => {
     expect(err).toBeInstanceOf(ApiError);
     expect(err.code).toBe("not_found");
     vi.doUnmock("@tauri-apps/api/core");
+  });
+});
+
+describe("reconnection backoff", () => {
+  it("doubles each time and stops growing at thirty seconds", () => {
+    const waits: number[] = [];
+    let d = 0;
+    for (let i = 0; i < 9; i++) {
+      d = nextDelay(d);
+      waits.push(d);
+    }
+    expect(waits).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000]);
   });
 });

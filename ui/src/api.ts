@@ -64,8 +64,18 @@ export interface Backend {
   settingsSchema(): Promise<SettingField[]>;
   /** One metric's history across restarts, downsampled, with its branches. */
   metricSeries(req: SeriesRequest): Promise<MetricSeries>;
-  /** Calls `on` for every event; returns a function that stops listening. */
-  subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void): () => void;
+  /** Calls `on` for every event; `onError` when the stream breaks (it is
+   * reopened with backoff), `onOpen` each time it is (re)established.
+   * Returns a function that stops listening. */
+  subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void, onOpen?: () => void): () => void;
+}
+
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+
+/** The wait before the next reconnection attempt: doubling, capped. */
+export function nextDelay(ms: number): number {
+  return Math.min(Math.max(ms, RECONNECT_MIN_MS) * 2, RECONNECT_MAX_MS);
 }
 
 /** Builds the query string of a backup listing. */
@@ -184,17 +194,42 @@ export class HttpBackend implements Backend {
     if (req.points !== null) p.set("points", String(req.points));
     return this.json<MetricSeries>("GET", `/api/metrics/series?${p.toString()}`);
   }
-  subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void) {
-    const source = new EventSource(`${this.base}/api/events?token=${encodeURIComponent(this.token)}`);
-    source.onmessage = (m) => {
-      try {
-        on(JSON.parse(String(m.data)) as EngramEvent);
-      } catch (e) {
+  subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void, onOpen?: () => void) {
+    // Our own reconnection, with exponential backoff (0.5 s … 30 s): the
+    // browser's gives up for good on an HTTP error such as a 401 during a
+    // restart, and retries a dead server at a fixed pace.
+    const url = `${this.base}/api/events?token=${encodeURIComponent(this.token)}`;
+    let source: EventSource | undefined;
+    let timer: number | undefined;
+    let delay = RECONNECT_MIN_MS;
+    let stopped = false;
+    const open = () => {
+      source = new EventSource(url);
+      source.onopen = () => {
+        delay = RECONNECT_MIN_MS;
+        onOpen?.();
+      };
+      source.onmessage = (m) => {
+        try {
+          on(JSON.parse(String(m.data)) as EngramEvent);
+        } catch (e) {
+          onError?.(e);
+        }
+      };
+      source.onerror = (e) => {
+        source?.close();
         onError?.(e);
-      }
+        if (stopped) return;
+        timer = window.setTimeout(open, delay);
+        delay = nextDelay(delay);
+      };
     };
-    source.onerror = (e) => onError?.(e);
-    return () => source.close();
+    open();
+    return () => {
+      stopped = true;
+      window.clearTimeout(timer);
+      source?.close();
+    };
   }
 }
 
@@ -267,14 +302,17 @@ export class TauriBackend implements Backend {
   metricSeries(req: SeriesRequest) {
     return this.call<MetricSeries>("metric_series", { request: req });
   }
-  subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void) {
+  subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void, onOpen?: () => void) {
     let stop: (() => void) | undefined;
     let stopped = false;
     void import("@tauri-apps/api/event")
       .then(({ listen }) => listen<EngramEvent>("engram://event", (e) => on(e.payload)))
       .then((un) => {
         if (stopped) un();
-        else stop = un;
+        else {
+          stop = un;
+          onOpen?.();
+        }
       })
       .catch((e: unknown) => onError?.(e));
     return () => {

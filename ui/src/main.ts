@@ -58,9 +58,16 @@ async function refreshAll() {
 function setLive(on: boolean, text: string) {
   const pill = $("live");
   pill.textContent = text;
-  pill.classList.toggle("on", on);
+  pill.classList.toggle("on", on && saveProblem === null);
+  pill.classList.toggle("warn", on && saveProblem !== null);
   pill.classList.toggle("off", !on);
+  if (on && saveProblem !== null) pill.textContent = `running — ${saveProblem}`;
 }
+
+/** Codes of failures that mean saves are not landing. */
+const SAVE_CODES = new Set(["disk_full", "read_only", "storage_changed", "io", "database", "db_locked"]);
+/** Why saves are failing (shown in the pill), or null when they land. */
+let saveProblem: string | null = null;
 
 function onEvent(e: EngramEvent) {
   state.connected = true;
@@ -76,6 +83,12 @@ function onEvent(e: EngramEvent) {
       break;
     case "saved":
       $("saved").textContent = `saved ${formatTimestamp(e.at_ms)} UTC`;
+      if (saveProblem !== null) {
+        // Saves land again: the warning is over.
+        saveProblem = null;
+        $("banner").hidden = true;
+        setLive(true, "running");
+      }
       break;
     case "backup_created":
     case "backups_deleted":
@@ -86,6 +99,10 @@ function onEvent(e: EngramEvent) {
       toast(`Breakthrough: ${e.breakthrough.engine} ${e.breakthrough.metric} = ${formatValue(e.breakthrough.engine, e.breakthrough.metric, e.breakthrough.value)}${e.backup_id === null ? " — its backup is pending: it could not be written yet and is retried at every autosave." : ` — backed up as #${e.backup_id}.`}`);
       break;
     case "error":
+      if (SAVE_CODES.has(e.code)) {
+        saveProblem = e.code === "disk_full" ? "saving failed: disk full" : e.code === "read_only" ? "saving failed: read-only" : "saving failed";
+        setLive(true, "running");
+      }
       showError(explain(new ApiError(e.code, e.message)));
       break;
   }
@@ -129,9 +146,25 @@ async function start() {
   } else {
     setLive(false, "offline");
   }
-  api.subscribe(onEvent, () => {
-    if (state.connected) setLive(false, "reconnecting…");
-  });
+  let lost = false;
+  api.subscribe(
+    onEvent,
+    () => {
+      // Numbers stop updating: say so, and grey them out.
+      lost = true;
+      document.body.classList.add("stale");
+      setLive(false, "reconnecting…");
+    },
+    () => {
+      document.body.classList.remove("stale");
+      if (!lost) return;
+      // Back after a break (e.g. `engram serve` restarted): catch up on
+      // everything that happened meanwhile.
+      lost = false;
+      setLive(true, "running");
+      void refreshAll();
+    },
+  );
   renderList();
   await refreshAll();
 }

@@ -10,6 +10,7 @@
 //! The core never depends on Tauri and never talks to a UI; the desktop shell
 //! and the CLI are thin layers over it.
 
+pub mod access;
 pub mod api;
 pub mod codec;
 pub mod engines;

@@ -15,6 +15,10 @@ struct Serve {
 
 impl Serve {
     fn start(bin: &Path, dir: &Path, cwd: &Path) -> Serve {
+        Serve::start_with(bin, dir, cwd, &[])
+    }
+
+    fn start_with(bin: &Path, dir: &Path, cwd: &Path, extra: &[&str]) -> Serve {
         let mut child = Command::new(bin)
             .args([
                 "serve",
@@ -25,6 +29,7 @@ impl Serve {
                 "--data-dir",
             ])
             .arg(dir)
+            .args(extra)
             .current_dir(cwd)
             .env_remove("ENGRAM_DATA_DIR")
             .stdout(Stdio::piped())
@@ -144,4 +149,34 @@ fn an_installed_copy_of_the_binary_serves_its_ui_from_anywhere() {
         assert!(!body.is_empty(), "{a}");
     }
     serve.stop();
+}
+
+#[test]
+fn the_access_token_and_port_survive_a_restart_so_open_pages_reconnect_until_renewed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let bin = Path::new(env!("CARGO_BIN_EXE_engram"));
+    let first = Serve::start(bin, d, d);
+    let (token, base) = (first.token.clone(), first.base.clone());
+    first.json("GET", "/api/status");
+    first.stop();
+    let mode = std::fs::metadata(d.join("access.token"))
+        .expect("token file")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "owner-only: {mode:o}");
+    let second = Serve::start(bin, d, d);
+    assert_eq!(second.token, token, "the same token after a restart");
+    assert_eq!(second.base, base, "and the same port, while it is free");
+    second.stop();
+    let third = Serve::start_with(bin, d, d, &["--new-token"]);
+    assert_ne!(third.token, token, "--new-token renews it");
+    assert_eq!(
+        third.call("GET", "/api/status", Some(&token)).0,
+        401,
+        "the old one stops working"
+    );
+    third.json("GET", "/api/status");
+    third.stop();
 }
