@@ -244,6 +244,11 @@ pub enum Error {
     #[error("internal error: {0}")]
     Internal(String),
 
+    /// An operation that failed now and is kept to be retried (its code is
+    /// the failure's).
+    #[error("{message}")]
+    Pending { code: ErrorCode, message: String },
+
     /// A file Engram writes through was removed or replaced under it.
     #[error(
         "{what} was removed or replaced while Engram ran; nothing more is saved until Engram is restarted (the engines keep their state in memory until then): {path}"
@@ -270,6 +275,7 @@ impl Error {
             Error::RuntimeStopped(_) => ErrorCode::RuntimeStopped,
             Error::Internal(_) => ErrorCode::Internal,
             Error::StorageChanged { .. } => ErrorCode::StorageChanged,
+            Error::Pending { code, .. } => *code,
         }
     }
 
@@ -278,6 +284,14 @@ impl Error {
             action,
             path: path.into(),
             source,
+        }
+    }
+
+    /// `e`, with what happens next added to its message; the code stays.
+    pub(crate) fn pending(e: Error, next: &str) -> Self {
+        Error::Pending {
+            code: e.code(),
+            message: format!("{e}; {next}"),
         }
     }
 

@@ -755,3 +755,39 @@ async fn a_wal_or_database_removed_under_the_writer_stops_every_acknowledgement(
         let _ = rt.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_backup_that_fails_is_kept_and_committed_when_space_returns() {
+    // Issue 11: breakthrough *and manual* backups are never lost to a
+    // transient failure; the user is told it failed now and is kept.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = options(dir.path());
+    o.options_win = true;
+    o.autosave = Duration::from_millis(100);
+    let rt = Runtime::start(o).await.expect("start");
+    wait_for(&rt, "plans", |rt| plans(rt) >= 10.0).await;
+    full_disk(&rt, true).await;
+    let err = rt
+        .backup_now(Some("before the weekend".into()))
+        .await
+        .expect_err("the disk is full");
+    assert_eq!(err.code(), "disk_full", "{err}");
+    assert!(err.to_string().contains("kept and retried"), "{err}");
+    let mut events = rt.subscribe();
+    full_disk(&rt, false).await;
+    let created = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match events.recv().await {
+                Ok(Event::BackupCreated { backup }) if backup.kind == BackupKind::Manual => {
+                    break backup;
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+    .expect("committed once space returned");
+    assert_eq!(created.label.as_deref(), Some("before the weekend"));
+    rt.shutdown().await.expect("shutdown");
+}

@@ -47,15 +47,18 @@ fn engine_stopped() -> Error {
 /// Compact the metric history at most this often.
 const COMPACT_EVERY_MS: i64 = 60_000;
 
-/// Breakthrough backups that failed (disk full, …) and are kept, with their
-/// cut, to be retried: a milestone is never lost to a transient failure. At
-/// most this many are held (each holds a clone of the engines).
+/// Breakthrough and manual backups that failed (disk full, …) and are
+/// kept, with their cut, to be retried: a milestone or a backup the user
+/// asked for is never lost to a transient failure. At most this many are
+/// held (each holds a clone of the engines).
 const MAX_PENDING_BREAKTHROUGHS: usize = 16;
 
-/// A breakthrough whose backup has not committed yet.
-struct PendingBreakthrough {
+/// A breakthrough or manual backup that has not committed yet.
+struct Pending {
     cut: Cut,
-    breakthrough: Breakthrough,
+    kind: BackupKind,
+    label: Option<String>,
+    breakthrough: Option<Breakthrough>,
 }
 
 /// Watches the wall clock against the monotonic one, to report a clock
@@ -90,7 +93,7 @@ pub(crate) async fn run(mut s: Scheduler) {
     let mut clock = ClockWatch::new(std::time::Instant::now(), crate::now_ms());
     let mut next_save = Instant::now() + s.opts.autosave;
     let mut next_backup = Instant::now() + s.opts.backup_every;
-    let mut pending: Vec<PendingBreakthrough> = Vec::new();
+    let mut pending: Vec<Pending> = Vec::new();
     loop {
         tokio::select! {
             _ = sleep_until(next_save) => {
@@ -134,7 +137,7 @@ pub(crate) async fn run(mut s: Scheduler) {
                         Ok(b) => Some(b.id),
                         Err(e) if pending.len() < MAX_PENDING_BREAKTHROUGHS => {
                             s.report(&e, "breakthrough backup failed; kept, and retried at every autosave");
-                            pending.push(PendingBreakthrough { cut: cut.clone(), breakthrough: bt.clone() });
+                            pending.push(Pending { cut: cut.clone(), kind: BackupKind::Breakthrough, label: None, breakthrough: Some(bt.clone()) });
                             None
                         }
                         Err(e) => {
@@ -158,7 +161,17 @@ pub(crate) async fn run(mut s: Scheduler) {
                 match cmd {
                     Some(Command::Backup { label, reply }) => {
                         let r = match s.capture().await {
-                            Ok(cut) => s.backup(cut, BackupKind::Manual, label, None).await,
+                            Ok(cut) => match s.backup(cut.clone(), BackupKind::Manual, label.clone(), None).await {
+                                // Not the caller's mistake (a bad label is): keep the
+                                // cut and write it when the store takes writes again.
+                                Err(e) if e.code() != crate::ErrorCode::InvalidInput
+                                    && pending.len() < MAX_PENDING_BREAKTHROUGHS =>
+                                {
+                                    pending.push(Pending { cut, kind: BackupKind::Manual, label, breakthrough: None });
+                                    Err(Error::pending(e, "the backup could not be written now; it is kept and retried at every autosave, and appears on the timeline when it commits"))
+                                }
+                                r => r,
+                            },
                             Err(e) => Err(e),
                         };
                         let _ = reply.send(r);
@@ -186,7 +199,8 @@ pub(crate) async fn run(mut s: Scheduler) {
                         // Written before exit, if the disk allows it now.
                         s.retry_breakthroughs(&mut pending).await;
                         for p in &pending {
-                            tracing::error!(rule = %p.breakthrough.rule, "breakthrough backup still failing at shutdown; lost");
+                            let what = p.breakthrough.as_ref().map_or("a manual backup", |b| b.rule.as_str());
+                            tracing::error!(kind = %p.kind, "{what}: backup still failing at shutdown; lost");
                         }
                         let _ = reply.send(s.stop().await);
                         return;
@@ -202,27 +216,25 @@ pub(crate) async fn run(mut s: Scheduler) {
 }
 
 impl Scheduler {
-    /// Tries every pending breakthrough backup again, oldest first; each
-    /// that commits is announced with its backup id.
-    async fn retry_breakthroughs(&self, pending: &mut Vec<PendingBreakthrough>) {
+    /// Tries every pending backup again, oldest first; each that commits
+    /// is announced (a breakthrough with its backup id; every one as a
+    /// created backup).
+    async fn retry_breakthroughs(&self, pending: &mut Vec<Pending>) {
         while let Some(p) = pending.first() {
             let bt = p.breakthrough.clone();
             match self
-                .backup(
-                    p.cut.clone(),
-                    BackupKind::Breakthrough,
-                    None,
-                    Some(bt.clone()),
-                )
+                .backup(p.cut.clone(), p.kind, p.label.clone(), bt.clone())
                 .await
             {
                 Ok(b) => {
                     pending.remove(0);
-                    tracing::info!(id = b.id, rule = %bt.rule, "pending breakthrough backup committed");
-                    let _ = self.events.send(Event::Breakthrough {
-                        breakthrough: bt,
-                        backup_id: Some(b.id),
-                    });
+                    tracing::info!(id = b.id, kind = %b.kind, "pending backup committed");
+                    if let Some(breakthrough) = bt {
+                        let _ = self.events.send(Event::Breakthrough {
+                            breakthrough,
+                            backup_id: Some(b.id),
+                        });
+                    }
                 }
                 Err(_) => return, // still failing: reported when it first failed
             }
