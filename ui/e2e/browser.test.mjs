@@ -140,6 +140,26 @@ test("the settings form, built from the core's descriptor, saves and applies a c
   assert.equal(saved.retention.keep_daily, 9);
 });
 
+test("Back up now takes a label; a 200-character label never widens the page; pins are drawn, not emoji", async () => {
+  const label = "a".repeat(60) + " " + "b".repeat(139);
+  assert.equal(label.length, 200);
+  await page.getByTestId("backup-label").fill(label);
+  await page.getByTestId("backup-label").press("Enter");
+  const row = page.locator("[data-testid=backup-row][data-kind=manual]").filter({ hasText: "b".repeat(40) }).first();
+  await row.waitFor();
+  assert.equal(await page.getByTestId("backup-label").inputValue(), "", "the field is cleared after the backup");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow} px wider than the window`);
+  // Toasts stack: a second message does not wipe the first.
+  await page.getByRole("button", { name: "Back up now" }).click();
+  await page.waitForFunction(() => document.querySelectorAll("#toast .toast-item").length >= 2);
+  // Pin it from the preview: the list shows an SVG named "pinned".
+  await row.click();
+  await page.getByTestId("preview").getByRole("button", { name: "Pin" }).click();
+  await page.getByTestId("pinned-icon").first().waitFor();
+  assert.equal(await page.getByTestId("pinned-icon").first().getAttribute("aria-label"), "pinned");
+});
+
 test("an open page recovers when `engram serve` restarts: greyed while it is down, current again after", async () => {
   const live = page.getByTestId("live");
   await live.filter({ hasText: "running" }).waitFor();

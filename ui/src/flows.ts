@@ -70,9 +70,12 @@ export async function deleteFlow(b: Backup) {
 }
 
 export async function backupNowFlow() {
-  const b = await attempt("Back up now", () => api.backupNow());
+  const input = $<HTMLInputElement>("backup-label");
+  const label = input.value.trim();
+  const b = await attempt("Back up now", () => api.backupNow(label === "" ? undefined : label));
   if (b) {
-    toast(`Backup #${b.id} taken.`);
+    input.value = "";
+    toast(`Backup #${b.id} taken${b.label ? ` (“${b.label}”)` : ""}.`);
     select(b);
     await refresh();
   }

@@ -121,6 +121,9 @@ async function start() {
   });
   $("more").addEventListener("click", () => void loadList(false));
   $("backup-now").addEventListener("click", () => void backupNowFlow());
+  $("backup-label").addEventListener("keydown", (ev) => {
+    if ((ev as KeyboardEvent).key === "Enter") void backupNowFlow();
+  });
   $("open-settings").addEventListener("click", () => void openSettings());
   $<HTMLInputElement>("import-file").addEventListener("change", (ev) => {
     const input = ev.target as HTMLInputElement;

@@ -4,15 +4,25 @@
 import { ApiError } from "./api";
 import { $ } from "./dom";
 
-let toastTimer: number | undefined;
+/** How long a toast stays, and how many stay at once (oldest go first). */
+const TOAST_MS = 8000;
+const MAX_TOASTS = 3;
 
-/** A short-lived message for a result. */
+/** A message for a result. Toasts stack instead of replacing each other
+ * (a breakthrough must not wipe a restore's undo hint), and each stays
+ * long enough to read. */
 export function toast(message: string) {
-  const t = $("toast");
-  t.textContent = message;
-  t.classList.add("show");
-  window.clearTimeout(toastTimer);
-  toastTimer = window.setTimeout(() => t.classList.remove("show"), 3500);
+  const stack = $("toast");
+  const item = document.createElement("div");
+  item.className = "toast-item";
+  item.textContent = message;
+  stack.append(item);
+  while (stack.children.length > MAX_TOASTS) stack.firstElementChild?.remove();
+  stack.classList.add("show");
+  window.setTimeout(() => {
+    item.remove();
+    if (stack.children.length === 0) stack.classList.remove("show");
+  }, TOAST_MS);
 }
 
 const HINTS: Partial<Record<ApiError["code"], string>> = {

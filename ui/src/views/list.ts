@@ -46,7 +46,7 @@ export function renderList() {
       if (state.selected?.id === b.id) tr.classList.add("selected");
       const kind = el("td");
       kind.append(kindLabel(b.kind));
-      tr.append(el("td", {}, String(b.id)), kind, el("td", {}, formatTimestamp(b.created_at_ms)), el("td", {}, describe(b)), el("td", {}, b.pinned ? "📌" : ""));
+      tr.append(el("td", {}, String(b.id)), kind, el("td", { class: "when" }, formatTimestamp(b.created_at_ms)), el("td", { class: "what" }, describe(b)), pinCell(b.pinned));
       tr.addEventListener("click", () => select(b));
       return tr;
     }),
@@ -58,4 +58,27 @@ export function markSelected() {
   for (const tr of $("rows").querySelectorAll("tr")) {
     tr.classList.toggle("selected", tr.getAttribute("data-id") === String(state.selected?.id));
   }
+}
+
+/** The pin as an inline SVG (an emoji needs an emoji font), named for
+ * screen readers. */
+function pinCell(pinned: boolean): HTMLElement {
+  const td = el("td", { class: "pin" });
+  if (!pinned) return td;
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "14");
+  svg.setAttribute("height", "14");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "pinned");
+  svg.setAttribute("data-testid", "pinned-icon");
+  const title = document.createElementNS(ns, "title");
+  title.textContent = "pinned";
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", "M5 1h6l-1 5 3 3H9l-1 6-1-6H3l3-3z");
+  path.setAttribute("fill", "currentColor");
+  svg.append(title, path);
+  td.append(svg);
+  return td;
 }
