@@ -85,8 +85,41 @@ test("restoring adds a pre-restore backup and sets the metrics back", async () =
   assert.ok(afterRestore < beforeRestore, `plans ${beforeRestore} -> ${afterRestore} after restore`);
   // The charts draw the restored line as a new branch, marked, not as a drop.
   const chart = page.locator("[data-testid=chart-orchestrator-cross_system_calls]");
-  await chart.locator("line.branch").first().waitFor({ state: "attached" });
-  assert.ok((await chart.locator("path.line").count()) >= 2, "one path per line of history");
+  await chart.locator(".mark-line.restore").first().waitFor({ state: "attached" });
+  await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart-orchestrator-cross_system_calls]")?.dataset.lines) >= 2);
+});
+
+test("charts: hovering reads a value with its time; a drag zooms every chart and the timeline; double-click resets", async () => {
+  const chart = page.locator("[data-testid=chart-orchestrator-cross_system_calls]");
+  const over = chart.locator(".u-over");
+  const box = await over.boundingBox();
+  await page.mouse.move(box.x + box.width * 0.9, box.y + box.height / 2);
+  const legend = chart.locator(".u-legend");
+  await page.waitForFunction(
+    (sel) => /\d/.test(document.querySelector(sel)?.querySelectorAll(".u-value")[0]?.textContent ?? ""),
+    "[data-testid=chart-orchestrator-cross_system_calls] .u-legend",
+  );
+  const values = await legend.locator(".u-value").allTextContents();
+  assert.match(values[0], /UTC/, `the time under the cursor: ${values}`);
+  assert.ok(values.slice(1).some((v) => /\d/.test(v)), `a value under the cursor: ${values}`);
+  // The crosshair is synced: another chart shows a value for the same instant.
+  const other = await page.locator("[data-testid=chart-zap-success_rate_last_100] .u-legend .u-value").first().textContent();
+  assert.equal(other, values[0], "the same instant in every chart");
+  // Drag to zoom: every chart and the timeline follow.
+  await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.8, box.y + box.height / 2, { steps: 8 });
+  await page.mouse.up();
+  await page.waitForFunction(() => document.getElementById("charts")?.dataset.zoomed === "true" && document.getElementById("timeline")?.dataset.zoomed === "true");
+  await over.dblclick();
+  await page.waitForFunction(() => document.getElementById("charts")?.dataset.zoomed === "false" && document.getElementById("timeline")?.dataset.zoomed === "false");
+  // Smoothing and the log scale redraw without losing the data.
+  await page.getByTestId("smoothing").fill("0.9");
+  await page.getByTestId("log-scale").check();
+  await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart-orchestrator-cross_system_calls]")?.dataset.lines) >= 1);
+  assert.equal(await page.locator("[data-testid=chart-orchestrator-cross_system_calls] canvas").count(), 1);
+  await page.getByTestId("log-scale").uncheck();
+  await page.getByTestId("smoothing").fill("0");
 });
 
 test("an export produces a file that `engram backups import` accepts", async () => {

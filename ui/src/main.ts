@@ -12,7 +12,7 @@ import type { EngramEvent } from "./generated/api";
 import { attempt, explain, showError, toast } from "./notify";
 import { api, onSelect, reselect, state } from "./state";
 import { buildCards, updateCards } from "./views/cards";
-import { renderCharts } from "./views/charts";
+import { buildCharts, renderCharts } from "./views/charts";
 import { buildFilters, loadList, markSelected as markRow, renderList } from "./views/list";
 import { renderPreview, updatePreview } from "./views/preview";
 import { buildSettingsForm, openSettings } from "./views/settings";
@@ -114,6 +114,7 @@ async function start() {
   buildFilters(() => void loadList(true));
   buildSettingsForm();
   buildCards();
+  buildCharts(() => renderTimeline());
   onSelect(() => {
     markRow();
     markMark();

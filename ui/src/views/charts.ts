@@ -1,15 +1,51 @@
-/** The learning curves: each metric's stored history (across restarts,
- * downsampled by the core) plus what this page saw live since, on the time
- * axis the timeline shares. A restore starts a new line (a dashed mark says
- * which backup); breakthroughs are vertical marks. Imports never appear. */
+/** The learning curves, drawn with uPlot (small, canvas, fast with hundreds
+ * of thousands of points): each charted metric's stored history (across
+ * restarts, downsampled by the core) plus what this page saw live since.
+ *
+ * - Time axis, and a y axis in the metric's own format and unit.
+ * - Hover: a crosshair synced across every chart, with each chart's value
+ *   at that instant in its legend.
+ * - Drag to zoom; the zoom applies to every chart and to the backup
+ *   timeline; double-click resets it.
+ * - Smoothing (TensorBoard's debiased EMA) and a log scale, for all charts.
+ * - A restore starts a new line: the current line of history is drawn
+ *   solid, the lines a restore left behind are faded; restores and
+ *   milestones are vertical marks whose text shows on hover.
+ * - Per-engine visibility.
+ *
+ * The plots are built once; a metrics event only gives them new data. */
 
-import { $, el, svg } from "../dom";
-import { CHARTS, formatMetric, formatValue } from "../engines";
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+import { chartData } from "../chartdata";
+import { $, el } from "../dom";
+import { CHARTS, ENGINE_TITLES, formatMetric, formatValue } from "../engines";
+import { formatTimestamp } from "../format";
+import type { MetricInfo } from "../generated/api";
 import { state } from "../state";
-import { branchRuns, linePath, timeScale, type ChartPoint, type TimeScale } from "../timeline";
+import { timeScale, type ChartPoint, type TimeScale } from "../timeline";
 
-/** The time axis the charts and the timeline share. */
+interface Plot {
+  info: MetricInfo;
+  u: uPlot;
+  box: HTMLElement;
+  latest: HTMLElement;
+  marks: HTMLElement;
+}
+
+const plots: Plot[] = [];
+const hidden = new Set<string>();
+let smoothing = 0;
+let logScale = false;
+/** The zoomed time range (ms), shared by the charts and the timeline. */
+let zoom: { min: number; max: number } | null = null;
+let onZoom: () => void = () => {};
+let syncing = false;
+
+/** The time axis the timeline shares with the charts: the zoomed range if
+ * there is one, else the whole history. */
 export function sharedScale(width: number): TimeScale {
+  if (zoom) return timeScale([zoom.min, zoom.max], width);
   const times = state.timeline.map((b) => b.created_at_ms).concat(state.live.map((p) => p.t));
   for (const series of Object.values(state.history)) {
     const first = series.points[0];
@@ -19,45 +55,191 @@ export function sharedScale(width: number): TimeScale {
   return timeScale(times, width);
 }
 
+/** Builds the controls and one plot per charted metric (once). `zoomed` is
+ * called when the shared zoom changes (the timeline redraws). */
+export function buildCharts(zoomed: () => void) {
+  onZoom = zoomed;
+  const host = $("charts");
+  const controls = el("div", { class: "chart-controls", "data-testid": "chart-controls" });
+  const smoothLabel = el("label", {}, "Smoothing ");
+  const smoothInput = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0", "data-testid": "smoothing" }) as HTMLInputElement;
+  const smoothValue = el("output", {}, "0");
+  smoothInput.addEventListener("input", () => {
+    smoothing = Number(smoothInput.value);
+    smoothValue.textContent = smoothInput.value;
+    renderCharts();
+  });
+  smoothLabel.append(smoothInput, smoothValue);
+  const logLabel = el("label", {});
+  const logInput = el("input", { type: "checkbox", "data-testid": "log-scale" }) as HTMLInputElement;
+  logInput.addEventListener("change", () => {
+    logScale = logInput.checked;
+    for (const p of plots) {
+      resizer.unobserve(p.box);
+      p.u.destroy();
+    }
+    plots.length = 0;
+    createPlots(host);
+    renderCharts();
+  });
+  logLabel.append(logInput, document.createTextNode(" Log scale"));
+  controls.append(smoothLabel, logLabel);
+  for (const engine of new Set(CHARTS.map((c) => c.engine))) {
+    const l = el("label", {});
+    const box = el("input", { type: "checkbox", "data-testid": `show-${engine}` }) as HTMLInputElement;
+    box.checked = true;
+    box.addEventListener("change", () => {
+      if (box.checked) hidden.delete(engine);
+      else hidden.add(engine);
+      for (const p of plots) p.box.hidden = hidden.has(p.info.engine);
+    });
+    l.append(box, document.createTextNode(` ${ENGINE_TITLES[engine] ?? engine}`));
+    controls.append(l);
+  }
+  const reset = el("button", { type: "button", "data-testid": "zoom-reset" }, "Reset zoom");
+  reset.addEventListener("click", () => setZoom(null));
+  controls.append(reset);
+  host.before(controls);
+  createPlots(host);
+}
+
+/** Follows each chart's box: the grid decides the width, the plot fits it. */
+const resizer = new ResizeObserver((entries) => {
+  for (const e of entries) {
+    const p = plots.find((q) => q.box === e.target);
+    if (p) p.u.setSize(size(p.box));
+  }
+});
+
+function size(box: HTMLElement) {
+  const style = getComputedStyle(box);
+  const inner = box.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return { width: Math.max(Math.floor(inner), 160), height: 150 };
+}
+
+function createPlots(host: HTMLElement) {
+  host.replaceChildren();
+  for (const info of CHARTS) {
+    const box = el("div", { class: "chart", "data-testid": `chart-${info.engine}-${info.key}` });
+    box.hidden = hidden.has(info.engine);
+    const header = el("header");
+    const latest = el("b", {}, "—");
+    header.append(el("span", {}, `${ENGINE_TITLES[info.engine] ?? info.engine}: ${info.label}`), latest);
+    const plotHost = el("div", { class: "plot" });
+    box.append(header, plotHost);
+    host.append(box);
+    const fmt = (v: number | null | undefined) => (v === null || v === undefined ? "—" : formatMetric(info.format, v));
+    const unit = info.unit ? ` (${info.unit})` : "";
+    const u = new uPlot(
+      {
+        ...size(box),
+        cursor: { sync: { key: "engram-charts" }, drag: { x: true, y: false } },
+        scales: { x: { time: true }, y: { distr: logScale ? 3 : 1 } },
+        legend: { live: true },
+        axes: [
+          { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,0.15)" } },
+          {
+            stroke: "currentColor",
+            grid: { stroke: "rgba(128,128,128,0.15)" },
+            size: 64,
+            // The header names the metric; the axis says its unit, if any.
+            label: unit.trim() === "" ? undefined : info.unit,
+            labelSize: unit.trim() === "" ? 0 : 16,
+            values: (_u, splits) => splits.map((v) => fmt(v)),
+          },
+        ],
+        series: [
+          { label: "time", value: (_u, ts) => (ts === null ? "—" : `${formatTimestamp(ts * 1000)} UTC`) },
+          { label: "now", stroke: "#2f6fde", width: 1.75, value: (_u, v) => fmt(v), spanGaps: false, points: { show: false } },
+          { label: "before a restore", stroke: "rgba(128,128,128,0.55)", width: 1.25, dash: [4, 3], value: (_u, v) => fmt(v), spanGaps: false, points: { show: false } },
+        ],
+        hooks: {
+          setScale: [(self, key) => key === "x" && zoomFrom(self)],
+          draw: [(self) => placeMarks(plots.find((p) => p.u === self))],
+        },
+      },
+      [[], [], []],
+      plotHost,
+    );
+    u.over.addEventListener("dblclick", () => setZoom(null));
+    resizer.observe(box);
+    const marks = el("div", { class: "marks" });
+    u.over.append(marks);
+    plots.push({ info, u, box, latest, marks });
+  }
+}
+
+/** A chart was zoomed (dragged): every chart and the timeline follow. */
+function zoomFrom(u: uPlot) {
+  if (syncing) return;
+  const x = u.scales.x;
+  if (!x) return;
+  const { min, max } = x;
+  if (min === undefined || max === undefined || min === null || max === null) return;
+  const data = u.data[0];
+  const full = data.length > 0 && min <= data[0]! && max >= data[data.length - 1]!;
+  setZoom(full ? null : { min: min * 1000, max: max * 1000 }, u);
+}
+
+function setZoom(z: { min: number; max: number } | null, from?: uPlot) {
+  zoom = z;
+  $("charts").setAttribute("data-zoomed", String(z !== null));
+  $("timeline").setAttribute("data-zoomed", String(z !== null));
+  syncing = true;
+  try {
+    for (const p of plots) {
+      if (p.u === from) continue;
+      if (z) p.u.setScale("x", { min: z.min / 1000, max: z.max / 1000 });
+      else p.u.setData(p.u.data, true);
+    }
+    if (!z && from) from.setData(from.data, true);
+  } finally {
+    syncing = false;
+  }
+  onZoom();
+}
+
+/** Gives every plot its current data (history + live), keeping the zoom. */
 export function renderCharts() {
-  const width = 600;
-  const height = 90;
-  const scale = sharedScale(width);
-  const milestones = state.timeline.filter((b) => b.kind === "breakthrough");
-  $("charts").replaceChildren(
-    ...CHARTS.map((c) => {
-      const points = chartPoints(c.engine, c.key);
-      const values = points.map((p) => p.v);
-      const [lo, hi] = [Math.min(0, ...values), Math.max(1, ...values)];
-      const box = el("div", { class: "chart", "data-testid": `chart-${c.engine}-${c.key}` });
-      const header = el("header");
-      const latest = state.now[c.engine]?.[c.key];
-      header.append(el("span", {}, c.label), el("b", {}, latest === undefined ? "—" : formatMetric(c.format, latest)));
-      const s = svg("svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none" });
-      for (const m of milestones) {
-        const x = ((m.created_at_ms - scale.start) / (scale.end - scale.start)) * width;
-        const line = svg("line", { class: "milestone", x1: x, x2: x, y1: 0, y2: height });
-        const title = svg("title", {});
-        title.textContent = m.breakthrough ? `${m.breakthrough.rule}: ${formatValue(m.breakthrough.engine, m.breakthrough.metric, m.breakthrough.value)}` : "breakthrough";
-        line.append(title);
-        s.append(line);
-      }
-      for (const b of state.history[`${c.engine}/${c.key}`]?.branches ?? []) {
-        if (b.reason !== "restore") continue;
-        const x = ((b.started_at - scale.start) / (scale.end - scale.start)) * width;
-        const line = svg("line", { class: "branch", x1: x, x2: x, y1: 0, y2: height });
-        const title = svg("title", {});
-        title.textContent = b.from_backup === null ? "restore: a new line of history" : `restored backup #${b.from_backup}: a new line of history`;
-        line.append(title);
-        s.append(line);
-      }
-      for (const run of branchRuns(points)) {
-        s.append(svg("path", { class: "line", d: linePath(run, scale, height - 4, lo, hi), "vector-effect": "non-scaling-stroke" }));
-      }
-      box.append(header, s);
-      return box;
-    }),
-  );
+  for (const p of plots) {
+    const series = state.history[`${p.info.engine}/${p.info.key}`];
+    const points = chartPoints(p.info.engine, p.info.key);
+    const current = series?.branches[series.branches.length - 1]?.id ?? points[points.length - 1]?.branch ?? 0;
+    syncing = true;
+    try {
+      p.u.setData(chartData(points, current, smoothing, logScale), zoom === null);
+      if (zoom) p.u.setScale("x", { min: zoom.min / 1000, max: zoom.max / 1000 });
+    } finally {
+      syncing = false;
+    }
+    // For tests and tools: how many lines of history the chart draws.
+    p.box.dataset.lines = String(new Set(points.map((q) => q.branch)).size);
+    const latest = state.now[p.info.engine]?.[p.info.key];
+    p.latest.textContent = latest === undefined ? "—" : formatMetric(p.info.format, latest);
+  }
+}
+
+/** Restores and milestones as marks over the plot, their text on hover. */
+function placeMarks(p: Plot | undefined) {
+  if (!p) return;
+  const marks: HTMLElement[] = [];
+  const at = (ms: number, cls: string, text: string) => {
+    const x = p.u.valToPos(ms / 1000, "x");
+    if (!Number.isFinite(x) || x < 0 || x > p.u.over.clientWidth) return;
+    const m = el("div", { class: `mark-line ${cls}`, title: text });
+    m.style.left = `${x}px`;
+    marks.push(m);
+  };
+  for (const b of state.timeline) {
+    if (b.kind !== "breakthrough" || !b.breakthrough) continue;
+    const bt = b.breakthrough;
+    at(b.created_at_ms, "milestone", `Milestone (#${b.id}): ${bt.rule} — ${formatValue(bt.engine, bt.metric, bt.value)}`);
+  }
+  for (const br of state.history[`${p.info.engine}/${p.info.key}`]?.branches ?? []) {
+    if (br.reason !== "restore") continue;
+    at(br.started_at, "restore", br.from_backup === null ? "Restore: a new line of history" : `Restored backup #${br.from_backup}: a new line of history`);
+  }
+  p.marks.replaceChildren(...marks);
 }
 
 /** The stored history of a metric, then the live points this page saw after it. */

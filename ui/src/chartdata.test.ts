@@ -1,0 +1,36 @@
+import { describe, expect, it } from "vitest";
+import { chartData, smooth } from "./chartdata";
+
+describe("smoothing", () => {
+  it("is the data itself at weight 0, and debiased (no pull towards zero) above it", () => {
+    expect(smooth([1, 2, 3], 0)).toEqual([1, 2, 3]);
+    const s = smooth([10, 10, 10], 0.9);
+    for (const v of s) expect(v).toBeCloseTo(10, 10);
+  });
+  it("follows a step more slowly the higher the weight, and restarts after a break", () => {
+    const light = smooth([0, 0, 1, 1], 0.5);
+    const heavy = smooth([0, 0, 1, 1], 0.9);
+    expect(light[3]!).toBeGreaterThan(heavy[3]!);
+    expect(heavy[3]!).toBeLessThan(1);
+    expect(smooth([0, 0, null, 5], 0.9)[3]).toBeCloseTo(5, 10);
+  });
+});
+
+describe("chart data", () => {
+  const pts = [
+    { t: 1000, v: 1, branch: 1 },
+    { t: 2000, v: 2, branch: 1 },
+    { t: 3000, v: 0.5, branch: 2 },
+    { t: 4000, v: 0, branch: 2 },
+  ];
+  it("splits the current line of history from the earlier one and breaks at the restore", () => {
+    const [xs, cur, old] = chartData(pts, 2, 0, false);
+    expect(xs).toEqual([1, 2, 2.999, 3, 4]);
+    expect(old).toEqual([1, 2, null, null, null]);
+    expect(cur).toEqual([null, null, null, 0.5, 0]);
+  });
+  it("leaves out what a log axis cannot show", () => {
+    const [, cur] = chartData(pts, 2, 0, true);
+    expect(cur[4]).toBeNull();
+  });
+});

@@ -1,0 +1,55 @@
+/** Pure helpers for the charts: TensorBoard-style smoothing and the data
+ * layout uPlot draws (one x array; the current line of history and the
+ * earlier ones — abandoned by a restore — as two series, broken at every
+ * change of branch). */
+
+import type { ChartPoint } from "./timeline";
+
+/** Exponential moving average with TensorBoard's debiasing: weight 0 is
+ * the raw data, 0.99 very smooth; the first points are not pulled towards
+ * zero. A null (a break in the line) restarts the average. */
+export function smooth(values: (number | null)[], weight: number): (number | null)[] {
+  if (weight <= 0) return values.slice();
+  let last = 0;
+  let n = 0;
+  return values.map((v) => {
+    if (v === null || !Number.isFinite(v)) {
+      last = 0;
+      n = 0;
+      return v;
+    }
+    last = last * weight + (1 - weight) * v;
+    n += 1;
+    return last / (1 - Math.pow(weight, n));
+  });
+}
+
+/** uPlot's data: x in seconds, the current branch's values, the earlier
+ * branches' values (null where a series has no point, and at each change
+ * of branch so the lines break there). With `log`, values ≤ 0 (which a log
+ * axis cannot show) become null. */
+export function chartData(
+  points: ChartPoint[],
+  current: number,
+  weight: number,
+  log: boolean,
+): [number[], (number | null)[], (number | null)[]] {
+  const xs: number[] = [];
+  const raw: (number | null)[] = [];
+  const isCurrent: boolean[] = [];
+  let prev: number | undefined;
+  for (const p of points) {
+    if (prev !== undefined && p.branch !== prev) {
+      // A break between two lines of history.
+      xs.push((p.t - 1) / 1000);
+      raw.push(null);
+      isCurrent.push(false);
+    }
+    xs.push(p.t / 1000);
+    raw.push(log && p.v <= 0 ? null : p.v);
+    isCurrent.push(p.branch === current);
+    prev = p.branch;
+  }
+  const smoothed = smooth(raw, weight);
+  return [xs, smoothed.map((v, i) => (isCurrent[i] ? v : null)), smoothed.map((v, i) => (isCurrent[i] ? null : v))];
+}
