@@ -88,6 +88,13 @@ test("the window shows the restored metrics and a manual backup lands in the sto
     return /\d/.test(t) ? Number(t.replace(/,/g, "")) : undefined;
   });
   assert.ok(shown >= savedPlans, `window shows ${shown} plans, saved state had ${savedPlans}: it resumed`);
+  // The charts are drawn (uPlot canvases), and nothing was reported broken.
+  const charts = await wd("POST", `/session/${session}/execute/sync`, {
+    script: "return [document.querySelectorAll('#charts canvas').length, document.getElementById('banner').hidden ? '' : document.getElementById('banner').textContent]",
+    args: [],
+  });
+  assert.equal(charts[1], "", `the banner says: ${charts[1]}`);
+  assert.ok(charts[0] >= 5, `${charts[0]} charts drawn`);
   await wd("POST", `/session/${session}/element/${await find("[data-testid=backup-now]")}/click`, {});
   await waitFor("the manual backup in the list", async () => (await text("[data-testid=rows]")).includes("manual"));
   const list = JSON.parse(execFileSync(engram, ["backups", "list", "--json", "--data-dir", dataDir]).toString());

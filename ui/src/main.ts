@@ -3,6 +3,7 @@
  * in `flows.ts`, shared state in `state.ts`; only `api.ts` talks to the
  * backend. */
 
+import "./locale"; // first: see locale.ts
 import { ApiError } from "./api";
 import { $ } from "./dom";
 import { backupNowFlow, importFlow, previewActions, setRefresh } from "./flows";
@@ -114,7 +115,12 @@ async function start() {
   buildFilters(() => void loadList(true));
   buildSettingsForm();
   buildCards();
-  buildCharts(() => renderTimeline());
+  try {
+    buildCharts(() => renderTimeline());
+  } catch (e) {
+    // The rest of the page works without charts: say why they are missing.
+    showError(`The charts could not be drawn: ${String(e)}`);
+  }
   onSelect(() => {
     markRow();
     markMark();
