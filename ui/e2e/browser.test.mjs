@@ -193,6 +193,35 @@ test("Back up now takes a label; a 200-character label never widens the page; pi
   assert.equal(await page.getByTestId("pinned-icon").first().getAttribute("aria-label"), "pinned");
 });
 
+test("keyboard only: open a backup from the list or the timeline, restore it; Import is a button", async () => {
+  const active = () => page.evaluate(() => document.activeElement?.getAttribute("data-testid") ?? document.activeElement?.tagName);
+  const tabTo = async (testid) => {
+    for (let i = 0; i < 60 && (await active()) !== testid; i++) await page.keyboard.press("Tab");
+    assert.equal(await active(), testid, `Tab reaches ${testid}`);
+  };
+  // The timeline's marks are buttons: arrows move along the axis, Enter opens one.
+  await page.locator("#timeline .mark").first().focus();
+  await page.keyboard.press("ArrowRight");
+  const markId = await page.evaluate(() => document.activeElement?.getAttribute("data-id"));
+  assert.ok(markId, "an arrow moves to the next mark");
+  await page.keyboard.press("Enter");
+  await page.getByTestId("preview").filter({ hasText: `Backup #${markId}` }).waitFor();
+  // The list: focus a row, arrow down, Enter.
+  await rows().first().focus();
+  await page.keyboard.press("ArrowDown");
+  const id = await page.evaluate(() => document.activeElement?.getAttribute("data-id"));
+  await page.keyboard.press("Enter");
+  await page.getByTestId("preview").filter({ hasText: `Backup #${id}` }).waitFor();
+  const before = await page.locator("[data-testid=backup-row][data-kind=pre-restore]").count();
+  await tabTo("restore");
+  await page.keyboard.press("Enter");
+  await page.getByTestId("confirm").waitFor();
+  await tabTo("confirm-ok");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction((n) => document.querySelectorAll("[data-testid=backup-row][data-kind=pre-restore]").length > n, before);
+  assert.equal(await page.getByTestId("import-button").evaluate((e) => e.tagName), "BUTTON");
+});
+
 test("an open page recovers when `engram serve` restarts: greyed while it is down, current again after", async () => {
   const live = page.getByTestId("live");
   await live.filter({ hasText: "running" }).waitFor();

@@ -132,6 +132,8 @@ async function start() {
     if ((ev as KeyboardEvent).key === "Enter") void backupNowFlow();
   });
   $("open-settings").addEventListener("click", () => void openSettings());
+  // A real button (a label on a hidden input is not reachable by keyboard).
+  $("import-button").addEventListener("click", () => $<HTMLInputElement>("import-file").click());
   $<HTMLInputElement>("import-file").addEventListener("change", (ev) => {
     const input = ev.target as HTMLInputElement;
     const file = input.files?.[0];

@@ -47,7 +47,21 @@ export function renderList() {
       const kind = el("td");
       kind.append(kindLabel(b.kind));
       tr.append(el("td", {}, String(b.id)), kind, el("td", { class: "when" }, formatTimestamp(b.created_at_ms)), el("td", { class: "what" }, describe(b)), pinCell(b.pinned));
+      // Reachable by keyboard: Tab to the list, arrows between rows,
+      // Enter or Space to open one in the preview.
+      tr.tabIndex = 0;
+      tr.setAttribute("aria-selected", String(state.selected?.id === b.id));
       tr.addEventListener("click", () => select(b));
+      tr.addEventListener("keydown", (ev) => {
+        if (ev.key === "Enter" || ev.key === " ") {
+          ev.preventDefault();
+          select(b);
+        } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
+          ev.preventDefault();
+          const next = ev.key === "ArrowDown" ? tr.nextElementSibling : tr.previousElementSibling;
+          (next as HTMLElement | null)?.focus();
+        }
+      });
       return tr;
     }),
   );
@@ -56,7 +70,9 @@ export function renderList() {
 /** Marks the selected row without rebuilding the list. */
 export function markSelected() {
   for (const tr of $("rows").querySelectorAll("tr")) {
-    tr.classList.toggle("selected", tr.getAttribute("data-id") === String(state.selected?.id));
+    const on = tr.getAttribute("data-id") === String(state.selected?.id);
+    tr.classList.toggle("selected", on);
+    tr.setAttribute("aria-selected", String(on));
   }
 }
 

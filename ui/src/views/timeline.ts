@@ -49,6 +49,23 @@ export function renderTimeline() {
     title.textContent = b ? `#${b.id} ${b.kind} ${formatTimestamp(b.created_at_ms)}${bt ? ` — ${bt.rule}: ${formatValue(bt.engine, bt.metric, bt.value)}` : ""}` : "";
     shape.append(title);
     shape.addEventListener("click", () => b && select(b));
+    // Keyboard: each mark is a button; arrows move along the axis.
+    shape.setAttribute("tabindex", "0");
+    shape.setAttribute("role", "button");
+    shape.setAttribute("aria-label", title.textContent ?? `backup ${m.id}`);
+    shape.addEventListener("keydown", (ev) => {
+      const k = (ev as KeyboardEvent).key;
+      if ((k === "Enter" || k === " ") && b) {
+        ev.preventDefault();
+        select(b);
+      } else if (k === "ArrowRight" || k === "ArrowLeft") {
+        ev.preventDefault();
+        const marks = [...host.querySelectorAll<SVGElement>(".mark")].sort((a, c) => Number(a.dataset.x) - Number(c.dataset.x));
+        const i = marks.indexOf(shape as SVGElement);
+        marks[i + (k === "ArrowRight" ? 1 : -1)]?.focus();
+      }
+    });
+    shape.setAttribute("data-x", String(m.x));
     nodes.push(shape);
   }
   host.replaceChildren(...nodes);
