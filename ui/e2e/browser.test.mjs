@@ -78,8 +78,12 @@ test("restoring adds a pre-restore backup and sets the metrics back", async () =
   const beforeRestore = await plans();
   await page.getByTestId("restore").click();
   assert.match(await page.locator("#confirm-text").textContent(), /pre-restore backup/);
+  assert.match(await page.getByTestId("restore-summary").textContent(), /It goes back .*[\d,]+ ZAP plans; the backup was taken/);
   await page.getByTestId("confirm-ok").click();
   await page.locator("[data-testid=backup-row][data-kind=pre-restore]").first().waitFor();
+  // The result says where the state before went, with an Undo.
+  await page.getByTestId("toast").filter({ hasText: "The state before is kept as backup #" }).waitFor();
+  await page.getByTestId("toast-action").first().waitFor();
   await page.waitForTimeout(300);
   const afterRestore = await plans();
   assert.ok(afterRestore < beforeRestore, `plans ${beforeRestore} -> ${afterRestore} after restore`);
@@ -87,11 +91,19 @@ test("restoring adds a pre-restore backup and sets the metrics back", async () =
   const chart = page.locator("[data-testid=chart-orchestrator-cross_system_calls]");
   await chart.locator(".mark-line.restore").first().waitFor({ state: "attached" });
   await page.waitForFunction(() => Number(document.querySelector("[data-testid=chart-orchestrator-cross_system_calls]")?.dataset.lines) >= 2);
+  // Undo puts the engines back where they were before the restore.
+  const pres = await page.locator("[data-testid=backup-row][data-kind=pre-restore]").count();
+  await page.getByTestId("toast-action").first().click();
+  await page.getByTestId("toast").filter({ hasText: "Undone" }).waitFor();
+  await page.waitForFunction((n) => document.querySelectorAll("[data-testid=backup-row][data-kind=pre-restore]").length > n, pres);
+  assert.ok((await plans()) >= beforeRestore, "undone: at least the progress before the restore");
 });
 
 test("charts: hovering reads a value with its time; a drag zooms every chart and the timeline; double-click resets", async () => {
   const chart = page.locator("[data-testid=chart-orchestrator-cross_system_calls]");
   const over = chart.locator(".u-over");
+  // At the top of the window, clear of the toasts at the bottom.
+  await chart.evaluate((e) => e.scrollIntoView({ block: "start" }));
   const box = await over.boundingBox();
   await page.mouse.move(box.x + box.width * 0.9, box.y + box.height / 2);
   const legend = chart.locator(".u-legend");

@@ -6,7 +6,8 @@ import { $, el } from "./dom";
 import { ENGINE_TITLES } from "./engines";
 import type { Backup } from "./generated/api";
 import { attempt, explain, showError, toast } from "./notify";
-import { api, select } from "./state";
+import { api, select, state } from "./state";
+import { restoreSummary } from "./summary";
 
 /** Reloads the list and timeline (set by main). */
 let refresh: () => Promise<void> = async () => {};
@@ -28,14 +29,33 @@ export async function restoreFlow(b: Backup) {
   const choice = el("select", { "data-testid": "restore-engine", "aria-label": "What to restore" });
   choice.append(el("option", { value: "" }, "All engines"));
   for (const e of b.engines) choice.append(el("option", { value: e }, `Only ${ENGINE_TITLES[e] ?? e}`));
+  const summary = el("p", { "data-testid": "restore-summary" }, restoreSummary(b, state.now, Date.now()));
+  choice.addEventListener("change", () => {
+    summary.textContent = restoreSummary(b, state.now, Date.now(), choice.value || undefined);
+  });
+  const extra = el("div");
+  extra.append(summary, choice);
   const ok = await ask(
     `Restore backup #${b.id}?`,
-    "The engines continue from this backup. A pre-restore backup of the current state is taken first, so you can undo this by restoring it.",
-    choice,
+    "The engines continue from this backup. A pre-restore backup of the current state is taken first, so you can undo it.",
+    extra,
   );
   if (!ok) return;
   const r = await attempt("Restore", () => api.restore(b.id, choice.value || undefined));
-  if (r) toast(`Restored ${r.engines.join(", ")}.${r.pre_restore_backup === null ? "" : ` Undo: restore pre-restore backup #${r.pre_restore_backup}.`}`);
+  if (r) {
+    const pre = r.pre_restore_backup;
+    toast(
+      `Restored ${r.engines.join(", ")} from backup #${b.id}.${pre === null ? "" : ` The state before is kept as backup #${pre}.`}`,
+      pre === null ? undefined : { label: "Undo", run: () => void undoRestore(pre) },
+    );
+  }
+  await refresh();
+}
+
+/** Undo: restore the pre-restore backup (which itself takes one first). */
+async function undoRestore(pre: number) {
+  const r = await attempt("Undo", () => api.restore(pre));
+  if (r) toast(`Undone: back to the state of backup #${pre}.`);
   await refresh();
 }
 

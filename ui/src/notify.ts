@@ -11,11 +11,22 @@ const MAX_TOASTS = 3;
 /** A message for a result. Toasts stack instead of replacing each other
  * (a breakthrough must not wipe a restore's undo hint), and each stays
  * long enough to read. */
-export function toast(message: string) {
+export function toast(message: string, action?: { label: string; run: () => void }) {
   const stack = $("toast");
   const item = document.createElement("div");
   item.className = "toast-item";
   item.textContent = message;
+  if (action) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = action.label;
+    b.setAttribute("data-testid", "toast-action");
+    b.addEventListener("click", () => {
+      item.remove();
+      action.run();
+    });
+    item.append(" ", b);
+  }
   stack.append(item);
   while (stack.children.length > MAX_TOASTS) stack.firstElementChild?.remove();
   stack.classList.add("show");
