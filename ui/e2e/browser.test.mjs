@@ -69,7 +69,7 @@ test("Back up now adds a manual backup to the timeline and the list", async () =
   await page.getByRole("button", { name: "Back up now" }).click();
   await page.locator("[data-testid=backup-row][data-kind=manual]").first().waitFor();
   assert.ok((await rows().count()) > before);
-  assert.ok((await page.locator("#timeline .mark").count()) >= before + 1);
+  await page.waitForFunction((n) => document.querySelectorAll("#timeline .mark").length >= n, before + 1);
 });
 
 test("restoring adds a pre-restore backup and sets the metrics back", async () => {
@@ -105,12 +105,14 @@ test("charts: hovering reads a value with its time; a drag zooms every chart and
   // At the top of the window, clear of the toasts at the bottom.
   await chart.evaluate((e) => e.scrollIntoView({ block: "start" }));
   const box = await over.boundingBox();
-  await page.mouse.move(box.x + box.width * 0.9, box.y + box.height / 2);
   const legend = chart.locator(".u-legend");
-  await page.waitForFunction(
-    (sel) => /\d/.test(document.querySelector(sel)?.querySelectorAll(".u-value")[0]?.textContent ?? ""),
-    "[data-testid=chart-orchestrator-cross_system_calls] .u-legend",
-  );
+  const timeShown = async () => /\d/.test((await legend.locator(".u-value").first().textContent()) ?? "");
+  // Hover (a few small moves: one event may land between two redraws).
+  for (let i = 0; i < 20 && !(await timeShown()); i++) {
+    await page.mouse.move(box.x + box.width * (0.85 + i * 0.005), box.y + box.height / 2, { steps: 3 });
+    await page.waitForTimeout(100);
+  }
+  assert.ok(await timeShown(), "hovering shows the time under the cursor");
   const values = await legend.locator(".u-value").allTextContents();
   assert.match(values[0], /UTC/, `the time under the cursor: ${values}`);
   assert.ok(values.slice(1).some((v) => /\d/.test(v)), `a value under the cursor: ${values}`);
@@ -232,6 +234,27 @@ test("keyboard only: open a backup from the list or the timeline, restore it; Im
   await page.keyboard.press("Enter");
   await page.waitForFunction((n) => document.querySelectorAll("[data-testid=backup-row][data-kind=pre-restore]").length > n, before);
   assert.equal(await page.getByTestId("import-button").evaluate((e) => e.tagName), "BUTTON");
+});
+
+test("small windows: at 800×560 and 420 px nothing overflows sideways and the preview is in view when open", async () => {
+  for (const viewport of [{ width: 800, height: 560 }, { width: 420, height: 800 }]) {
+    const small = await (await browser.newContext({ viewport })).newPage();
+    await small.goto(url);
+    await small.locator("[data-testid=backup-row]").first().waitFor();
+    const overflow = () => small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok((await overflow()) <= 0, `${viewport.width}px: ${await overflow()} px of horizontal overflow`);
+    await small.locator("[data-testid=backup-row]").last().click();
+    const inView = await small.getByTestId("preview").evaluate((e) => {
+      const r = e.getBoundingClientRect();
+      return r.top < window.innerHeight - 100 && r.bottom > 100 && getComputedStyle(e).display !== "none";
+    });
+    assert.ok(inView, `${viewport.width}×${viewport.height}: the preview is in view`);
+    assert.ok((await small.getByTestId("restore").boundingBox()) !== null, "its actions are reachable");
+    assert.ok((await overflow()) <= 0, `${viewport.width}px with the preview open`);
+    await small.keyboard.press("Escape");
+    await small.getByTestId("preview-close").waitFor({ state: "detached" });
+    await small.context().close();
+  }
 });
 
 test("an open page recovers when `engram serve` restarts: greyed while it is down, current again after", async () => {

@@ -11,7 +11,7 @@ import { CHARTS, formatValue } from "./engines";
 import { formatTimestamp } from "./format";
 import type { EngramEvent } from "./generated/api";
 import { attempt, explain, showError, toast } from "./notify";
-import { api, onSelect, reselect, state } from "./state";
+import { api, onSelect, reselect, select, state } from "./state";
 import { buildCards, updateCards } from "./views/cards";
 import { buildCharts, renderCharts } from "./views/charts";
 import { buildFilters, loadList, markSelected as markRow, renderList } from "./views/list";
@@ -141,6 +141,10 @@ async function start() {
     if (file) void importFlow(file);
   });
   $("banner").addEventListener("click", () => ($("banner").hidden = true));
+  // Escape closes the preview (the drawer, on a narrow window).
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && state.selected && !document.querySelector("dialog[open]")) select(null);
+  });
   const status = await attempt("Connecting to Engram", () => api.status());
   if (status) {
     state.now = Object.fromEntries(Object.entries(status.engines).map(([k, v]) => [k, v.metrics]));

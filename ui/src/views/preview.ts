@@ -6,7 +6,7 @@ import { $, el, kindLabel } from "../dom";
 import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue, isNoChange } from "../engines";
 import { formatBytes, formatTimestamp } from "../format";
 import type { Backup, MetricInfo } from "../generated/api";
-import { state } from "../state";
+import { select, state } from "../state";
 
 /** What the preview's buttons do (the flows). */
 export interface PreviewActions {
@@ -34,12 +34,15 @@ export function renderPreview(actions: PreviewActions) {
   shown = b ? { id: b.id, pinned: b.pinned, label: b.label } : null;
   cells = [];
   const p = $("preview");
+  p.classList.toggle("empty", !b);
   if (!b) {
     p.replaceChildren(el("p", { class: "muted" }, "Select a backup to see what it holds."));
     return;
   }
   const head = el("h3");
-  head.append(el("span", {}, `Backup #${b.id}`), kindLabel(b.kind));
+  const close = el("button", { type: "button", class: "quiet close", "aria-label": "Close the preview", "data-testid": "preview-close" }, "×");
+  close.addEventListener("click", () => select(null));
+  head.append(el("span", {}, `Backup #${b.id}`), kindLabel(b.kind), close);
   const meta = el("p", { class: "muted" }, `${formatTimestamp(b.created_at_ms)} UTC · ${formatBytes(b.size)}${b.label ? ` · “${b.label}”` : ""}${b.pinned ? " · pinned" : ""}`);
   const nodes: Node[] = [head, meta];
   if (b.breakthrough) {
