@@ -14,7 +14,7 @@ export function buildCards() {
   $("cards").replaceChildren(
     ...ENGINES.map((engine) => {
       const card = el("article", { class: "card", "data-testid": `card-${engine}` });
-      card.append(el("h3", {}, ENGINE_TITLES[engine] ?? engine));
+      card.append(el("h2", {}, ENGINE_TITLES[engine] ?? engine));
       const dl = el("dl");
       for (const info of cardMetrics(engine)) {
         const dt = el("dt", {}, info.label);
