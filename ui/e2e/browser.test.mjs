@@ -289,6 +289,18 @@ test("axe-core finds nothing serious on the page, the preview and the dialogs, l
   }
 });
 
+test("the kind filter applies to the timeline too; nothing is left out without saying so", async () => {
+  const marks = () => page.locator("#timeline .mark").count();
+  const all = await marks();
+  assert.equal(await page.getByTestId("timeline-note").isHidden(), true, "every backup is drawn: no note");
+  await page.getByTestId("filter-kind").selectOption("manual");
+  await page.waitForFunction((n) => document.querySelectorAll("#timeline .mark").length < n, all);
+  const kinds = await page.locator("#timeline .mark").evaluateAll((ms) => ms.map((m) => m.getAttribute("aria-label")?.split(" ")[1]));
+  assert.ok(kinds.length > 0 && kinds.every((k) => k === "manual"), `only manual marks: ${kinds}`);
+  await page.getByTestId("filter-kind").selectOption("");
+  await page.waitForFunction((n) => document.querySelectorAll("#timeline .mark").length >= n, all);
+});
+
 test("an open page recovers when `engram serve` restarts: greyed while it is down, current again after", async () => {
   const live = page.getByTestId("live");
   await live.filter({ hasText: "running" }).waitFor();

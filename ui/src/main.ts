@@ -14,22 +14,37 @@ import { attempt, explain, showError, toast } from "./notify";
 import { api, onSelect, reselect, select, state } from "./state";
 import { buildCards, updateCards } from "./views/cards";
 import { buildCharts, renderCharts } from "./views/charts";
-import { buildFilters, loadList, markSelected as markRow, renderList } from "./views/list";
+import { buildFilters, filters, loadList, markSelected as markRow, renderList } from "./views/list";
 import { renderPreview, updatePreview } from "./views/preview";
 import { buildSettingsForm, openSettings } from "./views/settings";
 import { markSelected as markMark, renderLegend, renderTimeline } from "./views/timeline";
 
-/** The newest 2,000 backups are drawn on the timeline; the list pages through all. */
+/** The timeline draws the newest 2,000 backups matching the filters, and
+ * always the initial one (so the axis spans the whole history); when it
+ * leaves some out it says how many. The list pages through all. */
 async function loadTimeline() {
+  const { kinds } = filters();
   const all = [];
   let after = null;
+  let total = 0;
   for (let i = 0; i < 2; i += 1) {
-    const page = await api.listBackups({ limit: 1000, after });
+    const page = await api.listBackups({ kinds, limit: 1000, after });
     all.push(...page.items);
+    total = page.total;
     if (!page.next) break;
     after = page.next;
   }
+  let extra = 0;
+  if (all.length < total && (kinds.length === 0 || kinds.includes("initial")) && !all.some((b) => b.kind === "initial")) {
+    const first = await api.listBackups({ kinds: ["initial"], limit: 1, after: null });
+    all.push(...first.items);
+    extra = first.items.length;
+  }
   state.timeline = all;
+  const note = $("timeline-note");
+  const shown = all.length - extra;
+  note.hidden = shown >= total;
+  note.textContent = `Showing the newest ${shown.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} backups${extra ? " and the initial one" : ""}; filter by kind to see others.`;
   await loadHistory();
   renderTimeline();
   renderCharts();
@@ -112,7 +127,10 @@ function onEvent(e: EngramEvent) {
 async function start() {
   setRefresh(refreshAll);
   renderLegend();
-  buildFilters(() => void loadList(true));
+  buildFilters(() => {
+    void loadList(true);
+    void loadTimeline();
+  });
   buildSettingsForm();
   buildCards();
   try {

@@ -2,22 +2,22 @@
  * Clicking a row selects it. */
 
 import { $, el, kindLabel } from "../dom";
-import { ENGINES, ENGINE_TITLES, formatValue } from "../engines";
+import { formatValue } from "../engines";
 import { formatTimestamp } from "../format";
 import { BACKUP_KINDS, type Backup, type BackupKind } from "../generated/api";
 import { api, select, state } from "../state";
 
 export function buildFilters(onChange: () => void) {
   for (const k of BACKUP_KINDS) $("filter-kind").append(el("option", { value: k }, k));
-  for (const e of ENGINES) $("filter-engine").append(el("option", { value: e }, ENGINE_TITLES[e] ?? e));
   $("filter-kind").addEventListener("change", onChange);
-  $("filter-engine").addEventListener("change", onChange);
 }
 
-function filters() {
+/** The filters in force: they apply to the list and the timeline alike.
+ * (No engine filter: every backup holds every built-in engine, so it
+ * would filter nothing.) */
+export function filters(): { kinds: BackupKind[] } {
   const kind = $<HTMLSelectElement>("filter-kind").value as BackupKind | "";
-  const engine = $<HTMLSelectElement>("filter-engine").value;
-  return { kinds: kind ? [kind] : [], engine: engine || undefined };
+  return { kinds: kind ? [kind] : [] };
 }
 
 /** Loads the first page (`reset`) or the next one. */
