@@ -301,6 +301,31 @@ test("the kind filter applies to the timeline too; nothing is left out without s
   await page.waitForFunction((n) => document.querySelectorAll("#timeline .mark").length >= n, all);
 });
 
+test("every preview action answers 20 of 20 human-speed clicks (150 ms presses) while the engines run", async () => {
+  await rows().first().click();
+  const preview = page.getByTestId("preview");
+  const press = async (testid) => {
+    const box = await preview.getByTestId(testid).boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await page.waitForTimeout(150);
+    await page.mouse.up();
+  };
+  for (const action of ["restore", "export", "delete"]) {
+    for (let i = 0; i < 20; i++) {
+      await press(action);
+      await page.getByTestId("confirm").waitFor({ timeout: 2000 });
+      await page.getByTestId("confirm-cancel").click();
+      await page.getByTestId("confirm").waitFor({ state: "hidden" });
+    }
+  }
+  for (let i = 0; i < 20; i++) {
+    const before = await preview.getByTestId("pin").textContent();
+    await press("pin");
+    await page.waitForFunction((b) => document.querySelector("[data-testid=preview] [data-testid=pin]")?.textContent !== b, before, { timeout: 3000 });
+  }
+});
+
 test("an open page recovers when `engram serve` restarts: greyed while it is down, current again after", async () => {
   const live = page.getByTestId("live");
   await live.filter({ hasText: "running" }).waitFor();

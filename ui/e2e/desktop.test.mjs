@@ -100,3 +100,20 @@ test("the window shows the restored metrics and a manual backup lands in the sto
   const list = JSON.parse(execFileSync(engram, ["backups", "list", "--json", "--data-dir", dataDir]).toString());
   assert.ok(list.some((b) => b.kind === "manual"), JSON.stringify(list.map((b) => b.kind)));
 });
+
+test("keyboard only in the window: open a backup from the list and restore it", async () => {
+  const key = async (selector, k) => wd("POST", `/session/${session}/element/${await find(selector)}/value`, { text: k });
+  const ENTER = "\uE007";
+  const prerestores = () =>
+    JSON.parse(execFileSync(engram, ["backups", "list", "--json", "--kind", "pre-restore", "--data-dir", dataDir]).toString()).length;
+  const before = prerestores();
+  // Enter on a focused row opens it in the preview.
+  await wd("POST", `/session/${session}/execute/sync`, { script: "document.querySelector('[data-testid=backup-row]').focus()", args: [] });
+  await key("[data-testid=backup-row]", ENTER);
+  await waitFor("the preview", async () => (await text("[data-testid=preview]")).includes("Backup #"));
+  // Enter on Restore opens the dialog; Enter on OK restores.
+  await key("[data-testid=preview] [data-testid=restore]", ENTER);
+  await waitFor("the restore dialog", async () => (await text("[data-testid=confirm]")).includes("Restore backup"));
+  await key("[data-testid=confirm-ok]", ENTER);
+  await waitFor("a pre-restore backup", async () => prerestores() > before);
+});
