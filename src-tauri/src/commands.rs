@@ -6,8 +6,8 @@
 use engram_core::Error;
 use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
-    LabelRequest, ListBackups, RestoreReport, RestoreRequest, SeriesRequest, SettingField, Status,
-    VerifyReport,
+    LabelRequest, ListBackups, RestoreReport, RestoreRequest, RetentionOutlook, SeriesRequest,
+    SettingField, Status, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -92,6 +92,11 @@ pub async fn import_snapshot(api: State<'_, Api>, body: Request<'_>) -> ApiResul
 #[tauri::command]
 pub async fn verify(api: State<'_, Api>) -> ApiResult<VerifyReport> {
     api.verify().await
+}
+
+#[tauri::command]
+pub async fn retention(api: State<'_, Api>) -> ApiResult<Vec<RetentionOutlook>> {
+    api.retention().await
 }
 
 #[tauri::command]

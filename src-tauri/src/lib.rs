@@ -25,6 +25,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::export_backup_to,
         commands::import_snapshot,
         commands::verify,
+        commands::retention,
         commands::get_settings,
         commands::put_settings,
         commands::settings_schema,

@@ -57,6 +57,8 @@ fn commands_answer_with_the_api_types_and_errors() {
     assert_eq!(page["total"], 1, "{page}");
     assert_eq!(page["items"][0]["kind"], "initial");
 
+    let outlook = ok("retention", json!({}));
+    assert_eq!(outlook[0]["rolls_off_next"], false, "{outlook}");
     let manual = ok("create_backup", json!({"request": {"label": "from ipc"}}));
     assert_eq!(manual["kind"], "manual");
     let id = manual["id"].as_i64().expect("id");

@@ -326,6 +326,11 @@ test("every preview action answers 20 of 20 human-speed clicks (150 ms presses) 
   }
 });
 
+test("the preview says why retention keeps a backup", async () => {
+  await page.locator("[data-testid=backup-row][data-kind=initial]").click();
+  await page.getByTestId("retention-note").filter({ hasText: "the initial backup is kept forever" }).waitFor();
+});
+
 test("an open page recovers when `engram serve` restarts: greyed while it is down, current again after", async () => {
   const live = page.getByTestId("live");
   await live.filter({ hasText: "running" }).waitFor();

@@ -3,6 +3,7 @@
  * stream. Nothing else in the UI knows which. */
 
 import type {
+  RetentionOutlook,
   Backup,
   BackupKind,
   BackupPage,
@@ -59,6 +60,8 @@ export interface Backend {
   saveExport(id: number, format: ExportFormat): Promise<string | null>;
   importSnapshot(file: Blob): Promise<Backup>;
   verify(): Promise<VerifyReport>;
+  /** Why each backup is kept, and which the next periodic backup rolls off. */
+  retention(): Promise<RetentionOutlook[]>;
   getSettings(): Promise<Settings>;
   putSettings(s: Settings): Promise<Settings>;
   settingsSchema(): Promise<SettingField[]>;
@@ -178,6 +181,9 @@ export class HttpBackend implements Backend {
   verify() {
     return this.json<VerifyReport>("POST", "/api/verify");
   }
+  retention() {
+    return this.json<RetentionOutlook[]>("GET", "/api/retention");
+  }
   getSettings() {
     return this.json<Settings>("GET", "/api/settings");
   }
@@ -289,6 +295,9 @@ export class TauriBackend implements Backend {
   }
   verify() {
     return this.call<VerifyReport>("verify");
+  }
+  retention() {
+    return this.call<RetentionOutlook[]>("retention");
   }
   getSettings() {
     return this.call<Settings>("get_settings");

@@ -61,7 +61,8 @@ async function refreshAll() {
   if (refreshing) return;
   refreshing = true;
   try {
-    await Promise.all([loadList(true), loadTimeline()]);
+    const [, , outlook] = await Promise.all([loadList(true), loadTimeline(), api.retention().catch(() => [])]);
+    state.retention = new Map(outlook.map((o) => [o.id, o]));
     reselect();
     renderPreview(previewActions);
   } catch (e) {

@@ -2,7 +2,7 @@
  * selection changes. Views read it; flows and events change it. */
 
 import { connect } from "./api";
-import type { Backup, Cursor, MetricSeries, Metrics } from "./generated/api";
+import type { Backup, Cursor, MetricSeries, Metrics, RetentionOutlook } from "./generated/api";
 
 export const api = connect();
 
@@ -20,6 +20,8 @@ export const state = {
   /** Stored history of each charted metric, by "engine/key". */
   history: {} as Record<string, MetricSeries>,
   connected: false,
+  /** What retention says of each backup, by id. */
+  retention: new Map<number, RetentionOutlook>(),
 };
 
 const selectionListeners: (() => void)[] = [];

@@ -21,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportFile, ExportRequest,
-    LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest, SeriesRequest,
-    SettingField, Status, VerifyReport,
+    LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest, RetentionOutlook,
+    SeriesRequest, SettingField, Status, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -72,6 +72,7 @@ pub fn router(server: Shared) -> Router {
             post(import_snapshot).layer(tower::limit::GlobalConcurrencyLimitLayer::new(2)),
         )
         .route("/verify", post(verify))
+        .route("/retention", get(retention))
         .route("/settings", get(get_settings).put(put_settings))
         .route("/settings/schema", get(settings_schema))
         .route("/metrics/catalog", get(metric_catalog))
@@ -155,6 +156,10 @@ async fn import_snapshot(State(s): State<Shared>, Raw(body): Raw) -> Reply<Backu
 
 async fn verify(State(s): State<Shared>) -> Reply<VerifyReport> {
     Reply(s.api.verify().await)
+}
+
+async fn retention(State(s): State<Shared>) -> Reply<Vec<RetentionOutlook>> {
+    Reply(s.api.retention().await)
 }
 
 async fn get_settings(State(s): State<Shared>) -> Reply<Settings> {

@@ -81,6 +81,12 @@ export type Exported = { id: number, path: string, bytes: number, };
 
 export type Deleted = { deleted: number, };
 
+export type RetentionOutlook = { id: number, 
+/**
+ * Each reason it is kept, in words; empty when the next run deletes it.
+ */
+kept_because: Array<string>, rolls_off_next: boolean, };
+
 export type RestoreReport = { from_backup: number, engines: Array<string>, 
 /**
  * The backup that undoes this restore (null when nothing was live before).

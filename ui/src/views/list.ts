@@ -40,6 +40,14 @@ function describe(b: Backup) {
 }
 
 export function renderList() {
+  // A reload keeps the keyboard focus on the same row.
+  const rowsEl = $("rows");
+  const focused = rowsEl.contains(document.activeElement) ? document.activeElement?.getAttribute("data-id") : null;
+  renderRows();
+  if (focused) rowsEl.querySelector<HTMLElement>(`tr[data-id="${focused}"]`)?.focus();
+}
+
+function renderRows() {
   $("rows").replaceChildren(
     ...state.list.map((b) => {
       const tr = el("tr", { "data-id": String(b.id), "data-kind": b.kind, "data-testid": "backup-row" });

@@ -25,13 +25,31 @@ interface LiveCells {
 
 let cells: LiveCells[] = [];
 let shown: { id: number; pinned: boolean; label: string | null } | null = null;
+/** The retention note of the shown backup: rewritten in place, never rebuilt. */
+let note: HTMLElement | null = null;
+
+/** Says why retention keeps the shown backup, or that it is about to go. */
+function updateRetentionNote(id: number) {
+  if (!note) return;
+  const o = state.retention.get(id);
+  note.hidden = !o;
+  if (!o) return;
+  note.className = o.rolls_off_next ? "warn-note" : "muted";
+  note.textContent = o.rolls_off_next
+    ? "Retention removes this backup at the next periodic backup. Pin it to keep it."
+    : `Kept: ${o.kept_because.join("; ")}.`;
+}
 
 /** Rebuilds the preview when the selection (or what it shows of it) changed. */
 export function renderPreview(actions: PreviewActions) {
   const b = state.selected;
   const same = b && shown && shown.id === b.id && shown.pinned === b.pinned && shown.label === b.label;
-  if (same) return updatePreview();
+  if (same) {
+    updateRetentionNote(b.id);
+    return updatePreview();
+  }
   shown = b ? { id: b.id, pinned: b.pinned, label: b.label } : null;
+  note = null;
   cells = [];
   const p = $("preview");
   p.classList.toggle("empty", !b);
@@ -45,6 +63,9 @@ export function renderPreview(actions: PreviewActions) {
   head.append(el("span", {}, `Backup #${b.id}`), kindLabel(b.kind), close);
   const meta = el("p", { class: "muted" }, `${formatTimestamp(b.created_at_ms)} UTC · ${formatBytes(b.size)}${b.label ? ` · “${b.label}”` : ""}${b.pinned ? " · pinned" : ""}`);
   const nodes: Node[] = [head, meta];
+  note = el("p", { "data-testid": "retention-note" });
+  nodes.push(note);
+  updateRetentionNote(b.id);
   if (b.breakthrough) {
     const bt = b.breakthrough;
     nodes.push(el("p", {}, `Milestone: ${bt.rule} — ${bt.metric} = ${formatValue(bt.engine, bt.metric, bt.value)} at step ${bt.step.toLocaleString("en-US")}`));

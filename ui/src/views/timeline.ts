@@ -68,7 +68,10 @@ export function renderTimeline() {
     shape.setAttribute("data-x", String(m.x));
     nodes.push(shape);
   }
+  // A redraw (a new backup, a refresh) keeps the keyboard focus on the same mark.
+  const focused = host.contains(document.activeElement) ? document.activeElement?.getAttribute("data-id") : null;
   host.replaceChildren(...nodes);
+  if (focused) host.querySelector<SVGElement>(`.mark[data-id="${focused}"]`)?.focus();
 }
 
 /** Marks the selected backup without redrawing the timeline. */

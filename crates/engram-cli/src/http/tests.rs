@@ -130,6 +130,15 @@ async fn every_route_answers_with_the_api_types() {
     );
     assert!(status["startup"]["first_start"].as_bool().unwrap_or(false));
 
+    let outlook = h.ok(Method::GET, "/api/retention", "").await;
+    assert_eq!(outlook[0]["rolls_off_next"], false, "{outlook}");
+    assert!(
+        outlook[0]["kept_because"].as_array().is_some_and(|r| r
+            .iter()
+            .any(|r| r.as_str().is_some_and(|r| r.contains("initial")))),
+        "{outlook}"
+    );
+
     let list = h
         .ok(Method::GET, "/api/backups?kind=initial,manual&limit=5", "")
         .await;

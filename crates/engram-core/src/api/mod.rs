@@ -199,6 +199,18 @@ impl Api {
         Ok(Backup::from(&b))
     }
 
+    /// Why each backup is kept, and which the next periodic backup rolls off.
+    pub async fn retention(&self) -> ApiResult<Vec<RetentionOutlook>> {
+        let rt = self.runtime()?;
+        let settings = rt.settings().await?;
+        let next = crate::now_ms() + (settings.backup_every_secs * 1000.0) as i64;
+        let policy = settings.retention;
+        let outlook = rt
+            .with_store(move |s| s.retention_outlook(&policy, next))
+            .await?;
+        Ok(outlook.into_iter().map(RetentionOutlook::from).collect())
+    }
+
     /// Verifies the database and every stored state.
     pub async fn verify(&self) -> ApiResult<VerifyReport> {
         Ok(self.runtime()?.with_store(|s| s.verify_all(true)).await?)

@@ -218,6 +218,27 @@ pub struct Deleted {
     pub deleted: i64,
 }
 
+/// What retention says of one backup: why it is kept, and whether the next
+/// periodic backup rolls it off (pin it to keep it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct RetentionOutlook {
+    #[ts(type = "number")]
+    pub id: i64,
+    /// Each reason it is kept, in words; empty when the next run deletes it.
+    pub kept_because: Vec<String>,
+    pub rolls_off_next: bool,
+}
+
+impl From<crate::store::Outlook> for RetentionOutlook {
+    fn from(o: crate::store::Outlook) -> Self {
+        RetentionOutlook {
+            id: o.id,
+            kept_because: o.kept_because,
+            rolls_off_next: o.rolls_off_next,
+        }
+    }
+}
+
 /// The result of a restore.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct RestoreReport {

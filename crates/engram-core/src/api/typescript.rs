@@ -39,6 +39,7 @@ pub fn module() -> String {
         ExportRequest::decl(&cfg),
         Exported::decl(&cfg),
         Deleted::decl(&cfg),
+        RetentionOutlook::decl(&cfg),
         RestoreReport::decl(&cfg),
         SkipNote::decl(&cfg),
         StartupReport::decl(&cfg),

@@ -39,7 +39,7 @@ pub use blob::MAX_STATE_BYTES;
 pub use history::{HistoryBranch, MAX_SERIES_POINTS, MetricSeries, SeriesPoint};
 pub use integrity::{IntegrityReport, LiveLoad, LoadedState, SkipNote, StateSource, VerifyProblem};
 pub use migrations::{SCHEMA_VERSION, schema_dump};
-pub use retention::{KeepReason, RetentionDecision, RetentionPolicy, RetentionReport};
+pub use retention::{KeepReason, Outlook, RetentionDecision, RetentionPolicy, RetentionReport};
 pub use types::{
     BackupInfo, BackupKind, BackupPage, BackupQuery, Breakthrough, Cursor, EngineState,
     EngineSummary, Metrics, NewBackup, f64_nan_for_null, is_unsafe_char, metrics_nan_for_null,

@@ -267,7 +267,57 @@ impl Bucket {
     }
 }
 
+/// What retention says of one backup now, and whether the next periodic
+/// backup (and the retention run after it) deletes it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Outlook {
+    pub id: i64,
+    /// Why it is kept, in words (empty: it is deleted at the next run).
+    pub kept_because: Vec<String>,
+    pub rolls_off_next: bool,
+}
+
+/// [`plan_at`] now, and after one more periodic backup at `next_at_ms`.
+pub fn outlook(
+    backups: &[BackupMeta],
+    policy: &RetentionPolicy,
+    now_ms: i64,
+    next_at_ms: i64,
+) -> Vec<Outlook> {
+    let now = plan_at(backups, policy, now_ms);
+    let mut with_next = backups.to_vec();
+    with_next.push(BackupMeta {
+        id: backups.iter().map(|b| b.id).max().unwrap_or(0) + 1,
+        kind: BackupKind::Periodic,
+        created_at_ms: next_at_ms,
+        pinned: false,
+    });
+    let next = plan_at(&with_next, policy, next_at_ms);
+    now.iter()
+        .map(|d| Outlook {
+            id: d.id,
+            kept_because: d.reasons.iter().map(KeepReason::describe).collect(),
+            rolls_off_next: next.iter().find(|n| n.id == d.id).is_none_or(|n| !n.keep()),
+        })
+        .collect()
+}
+
 impl Store {
+    /// What retention says of every backup now and at the next periodic
+    /// backup (`next_at_ms`).
+    pub fn retention_outlook(
+        &self,
+        policy: &RetentionPolicy,
+        next_at_ms: i64,
+    ) -> Result<Vec<Outlook>> {
+        Ok(outlook(
+            &self.backup_metas()?,
+            policy,
+            crate::now_ms(),
+            next_at_ms,
+        ))
+    }
+
     /// Every backup with the policy's verdict and reasons.
     pub fn explain_retention(&self, policy: &RetentionPolicy) -> Result<Vec<RetentionDecision>> {
         Ok(plan_at(&self.backup_metas()?, policy, crate::now_ms()))
@@ -484,6 +534,27 @@ mod tests {
         assert!(d[1].reasons.contains(&KeepReason::JustTaken));
         assert!(d[2].reasons.contains(&KeepReason::JustTaken));
         assert!(!d[0].keep());
+    }
+
+    #[test]
+    fn the_outlook_names_what_the_next_periodic_backup_rolls_off_and_why_the_rest_stays() {
+        let now = 100 * DAY_MS;
+        let b = vec![
+            meta(1, BackupKind::Initial, now - 10 * HOUR_MS),
+            meta(2, BackupKind::Periodic, now - 3 * HOUR_MS),
+            meta(3, BackupKind::Periodic, now - 2 * HOUR_MS),
+            meta(4, BackupKind::Manual, now - HOUR_MS),
+        ];
+        let o = outlook(&b, &RetentionPolicy::last_periodic(2), now, now + HOUR_MS);
+        let by = |id| o.iter().find(|x| x.id == id).expect("there");
+        assert!(
+            by(2).rolls_off_next,
+            "the oldest of the last 2 periodic ones goes next"
+        );
+        assert!(!by(2).kept_because.is_empty(), "but it is kept now");
+        assert!(!by(3).rolls_off_next);
+        assert!(!by(1).rolls_off_next && by(1).kept_because[0].contains("initial"));
+        assert!(!by(4).rolls_off_next);
     }
 
     #[test]
