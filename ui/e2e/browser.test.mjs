@@ -331,6 +331,19 @@ test("the preview says why retention keeps a backup", async () => {
   await page.getByTestId("retention-note").filter({ hasText: "the initial backup is kept forever" }).waitFor();
 });
 
+test("a label can be added, edited and removed from the preview", async () => {
+  await page.locator("[data-testid=backup-row][data-kind=manual]").first().click();
+  const id = await page.locator("[data-testid=backup-row].selected").getAttribute("data-id");
+  await page.getByTestId("preview").getByTestId("label").click();
+  await page.getByTestId("label-input").fill("before the big change");
+  await page.getByTestId("confirm-ok").click();
+  await page.locator(`[data-testid=backup-row][data-id="${id}"]`).filter({ hasText: "before the big change" }).waitFor();
+  await page.getByTestId("preview").getByTestId("label").click();
+  await page.getByTestId("label-input").fill("");
+  await page.getByTestId("confirm-ok").click();
+  await page.getByTestId("toast").filter({ hasText: `Backup #${id}: label removed.` }).waitFor();
+});
+
 test("an open page recovers when `engram serve` restarts: greyed while it is down, current again after", async () => {
   const live = page.getByTestId("live");
   await live.filter({ hasText: "running" }).waitFor();

@@ -69,6 +69,18 @@ export async function exportFlow(b: Backup) {
   if (where) toast(`Exported backup #${b.id} to ${where}.`);
 }
 
+export async function labelFlow(b: Backup) {
+  const input = el("input", { type: "text", maxlength: "200", "data-testid": "label-input", "aria-label": "Label", value: b.label ?? "" }) as HTMLInputElement;
+  if (!(await ask(`Label backup #${b.id}`, "A short name for this backup (empty: no label).", input))) return;
+  const text = input.value.trim();
+  const updated = await attempt("Label", () => api.setLabel(b.id, text === "" ? null : text));
+  if (updated) {
+    toast(text === "" ? `Backup #${b.id}: label removed.` : `Backup #${b.id} labelled “${text}”.`);
+    select(updated);
+    await refresh();
+  }
+}
+
 export async function pinFlow(b: Backup) {
   const updated = await attempt(b.pinned ? "Unpin" : "Pin", () => api.setPinned(b.id, !b.pinned));
   if (updated) {
@@ -117,5 +129,6 @@ export const previewActions = {
   restore: (b: Backup) => void restoreFlow(b),
   export: (b: Backup) => void exportFlow(b),
   pin: (b: Backup) => void pinFlow(b),
+  label: (b: Backup) => void labelFlow(b),
   delete: (b: Backup) => void deleteFlow(b),
 };

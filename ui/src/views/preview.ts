@@ -13,6 +13,7 @@ export interface PreviewActions {
   restore(b: Backup): void;
   export(b: Backup): void;
   pin(b: Backup): void;
+  label(b: Backup): void;
   delete(b: Backup): void;
 }
 
@@ -97,6 +98,7 @@ export function renderPreview(actions: PreviewActions) {
     button("Restore…", "restore", "primary", actions.restore),
     button("Export…", "export", "", actions.export),
     button(b.pinned ? "Unpin" : "Pin", "pin", "", actions.pin),
+    button(b.label ? "Edit label…" : "Add label…", "label", "", actions.label),
     button("Delete…", "delete", "danger", actions.delete),
   );
   nodes.push(buttons);
