@@ -3,15 +3,14 @@
 // Needs target/debug/engram (built by `cargo test --workspace`) and ui/dist.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
+import { engram, startServe, stopServe } from "./serve.mjs";
 
 const root = resolve(import.meta.dirname, "../..");
-const engram = join(root, "target/debug/engram");
 const dataDir = mkdtempSync(join(tmpdir(), "engram-e2e-"));
 let server;
 let browser;
@@ -19,15 +18,10 @@ let page;
 let url;
 
 /** Starts `engram serve` on the data directory; resolves to the URL it prints. */
-function startServer() {
-  server = spawn(engram, ["serve", "--data-dir", dataDir, "--pace", "1ms", "--autosave", "200ms"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((ok, fail) => {
-    const rl = createInterface({ input: server.stdout });
-    rl.once("line", (line) => ok(line.split(" ").pop()));
-    server.once("exit", (code) => fail(new Error(`engram serve exited with ${code}`)));
-  });
+async function startServer() {
+  const started = await startServe(dataDir);
+  server = started.child;
+  return started.url;
 }
 
 before(async () => {
@@ -43,11 +37,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((ok) => server.once("exit", ok));
-    server.kill("SIGTERM");
-    await exited; // its final save is done before the directory goes
-  }
+  await stopServe(server); // its final save is done before the directory goes
   rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -347,9 +337,7 @@ test("a label can be added, edited and removed from the preview", async () => {
 test("an open page recovers when `engram serve` restarts: greyed while it is down, current again after", async () => {
   const live = page.getByTestId("live");
   await live.filter({ hasText: "running" }).waitFor();
-  const exited = new Promise((ok) => server.once("exit", ok));
-  server.kill("SIGTERM");
-  await exited;
+  await stopServe(server);
   await live.filter({ hasText: "reconnecting" }).waitFor();
   assert.equal(await page.evaluate(() => document.body.classList.contains("stale")), true, "stale numbers are greyed");
   const before = await plans();

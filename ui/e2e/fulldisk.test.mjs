@@ -4,15 +4,13 @@
 // mount tmpfs); elsewhere it is skipped and says so.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, existsSync, rmSync, openSync, writeSync, closeSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { createInterface } from "node:readline";
+import { join } from "node:path";
 import { chromium } from "playwright-core";
+import { engram, startServe, stopServe } from "./serve.mjs";
 
-const root = resolve(import.meta.dirname, "../..");
-const engram = join(root, "target/debug/engram");
 const base = mkdtempSync(join(tmpdir(), "engram-full-"));
 const mnt = join(base, "disk");
 let mounted = false;
@@ -25,13 +23,9 @@ before(async () => {
   spawnSync("mkdir", ["-p", mnt]);
   mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt]).status === 0;
   if (!mounted) return;
-  server = spawn(engram, ["serve", "--data-dir", join(mnt, "data"), "--pace", "1ms", "--autosave", "200ms"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const url = await new Promise((ok, fail) => {
-    createInterface({ input: server.stdout }).once("line", (line) => ok(line.split(" ").pop()));
-    server.once("exit", (code) => fail(new Error(`engram serve exited with ${code}`)));
-  });
+  const started = await startServe(join(mnt, "data"));
+  server = started.child;
+  const url = started.url;
   browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
   page = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage();
   await page.goto(url);
@@ -39,11 +33,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((ok) => server.once("exit", ok));
-    server.kill("SIGTERM");
-    await exited;
-  }
+  await stopServe(server);
   if (mounted) spawnSync("umount", [mnt]);
   rmSync(base, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
 });

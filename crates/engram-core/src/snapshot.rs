@@ -130,25 +130,20 @@ pub struct ManifestEngine {
     pub schema: u32,
 }
 
-#[derive(Serialize, Deserialize)]
+/// The JSON form as written (import reads it as [`JsonImport`]).
+#[derive(Serialize)]
 struct JsonSnapshot {
     #[serde(flatten)]
     manifest: Manifest,
     states: BTreeMap<String, JsonState>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct JsonState {
     /// base64 (standard, padded) of the encoded state: the exact value.
     data: String,
     /// A readable rendering; ignored on import.
-    #[serde(default)]
     readable: serde_json::Value,
-}
-
-struct JsonSnapshotIn {
-    manifest: Manifest,
-    states: BTreeMap<String, JsonImportState>,
 }
 
 /// The JSON form as read on import: the manifest's fields spelled out (no
@@ -462,20 +457,17 @@ fn parse_json(bytes: &[u8]) -> Result<Snapshot> {
     check_version(head.format_version.unwrap_or(0))?;
     let json: JsonImport = serde_json::from_slice(bytes)
         .map_err(|e| Error::InvalidSnapshot(format!("JSON snapshot is malformed: {e}")))?;
-    let snap = JsonSnapshotIn {
-        manifest: Manifest {
-            format: json.format,
-            format_version: json.format_version,
-            app_version: json.app_version,
-            exported_at: json.exported_at,
-            backup: json.backup,
-            engines: json.engines,
-        },
-        states: json.states,
+    let manifest = Manifest {
+        format: json.format,
+        format_version: json.format_version,
+        app_version: json.app_version,
+        exported_at: json.exported_at,
+        backup: json.backup,
+        engines: json.engines,
     };
-    check_manifest(&snap.manifest)?;
+    check_manifest(&manifest)?;
     // The same bound on the manifest as in the binary form.
-    let manifest_len = serde_json::to_vec(&snap.manifest)
+    let manifest_len = serde_json::to_vec(&manifest)
         .map(|v| v.len() as u64)
         .unwrap_or(u64::MAX);
     if manifest_len > MAX_MANIFEST_BYTES {
@@ -485,14 +477,14 @@ fn parse_json(bytes: &[u8]) -> Result<Snapshot> {
             limit: MAX_MANIFEST_BYTES,
         });
     }
-    if snap.states.len() != snap.manifest.engines.len() {
+    if json.states.len() != manifest.engines.len() {
         return Err(Error::InvalidSnapshot(
             "the states do not match the engines listed in the manifest".into(),
         ));
     }
-    let mut states = Vec::with_capacity(snap.states.len());
-    for e in &snap.manifest.engines {
-        let s = snap
+    let mut states = Vec::with_capacity(json.states.len());
+    for e in &manifest.engines {
+        let s = json
             .states
             .get(&e.name)
             .ok_or_else(|| Error::InvalidSnapshot(format!("no state for engine {}", e.name)))?;
@@ -509,10 +501,7 @@ fn parse_json(bytes: &[u8]) -> Result<Snapshot> {
             })?;
         states.push(check_state(e, raw)?);
     }
-    Ok(Snapshot {
-        manifest: snap.manifest,
-        states,
-    })
+    Ok(Snapshot { manifest, states })
 }
 
 fn check_version(found: u32) -> Result<()> {
@@ -571,12 +560,8 @@ fn check_manifest(m: &Manifest) -> Result<()> {
             "breakthrough details do not match the backup kind".into(),
         ));
     }
-    if let Some(l) = &m.backup.label
-        && (l.chars().count() > 200 || l.chars().any(crate::store::is_unsafe_char))
-    {
-        return Err(Error::InvalidSnapshot(
-            "label is too long or has control characters".into(),
-        ));
+    if let Some(l) = &m.backup.label {
+        check_text("backup.label", l, 200)?;
     }
     for (field, text, max) in [
         ("app_version", m.app_version.as_str(), 64),
@@ -633,7 +618,7 @@ fn check_text(field: &str, text: &str, max: usize) -> Result<()> {
     }
     if let Some(c) = text.chars().find(|&c| crate::store::is_unsafe_char(c)) {
         return Err(Error::InvalidSnapshot(format!(
-            "{field} holds the control character U+{:04X}",
+            "{field} holds the control or text-direction character U+{:04X}",
             u32::from(c)
         )));
     }

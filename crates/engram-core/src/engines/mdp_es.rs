@@ -683,8 +683,9 @@ impl MdpEs {
     }
 
     /// Restores a captured state, checking it is internally consistent.
-    /// Decodes a captured state and checks it ([`MdpEs::check`]) before
-    /// anything runs it; the environment is built only from checked settings.
+    /// Decodes a captured state and checks it before anything runs it: the
+    /// settings first, then — with the environment built only from checked
+    /// settings — everything else.
     pub fn restore(state: &crate::EncodedState) -> Result<Self> {
         check_schema(state, SCHEMA)?;
         let mut e: MdpEs = state.decode()?;
@@ -695,13 +696,8 @@ impl MdpEs {
         Ok(e)
     }
 
-    /// Settings in range, dimensions that match the environment, buffers
-    /// within their caps, counters that cannot overflow.
-    pub fn check(&self) -> Result<()> {
-        self.config.check(&Bounds::new(NAME))?;
-        self.check_with(&self.config.q.env.build())
-    }
-
+    /// Dimensions that match the environment `model` (built from checked
+    /// settings), buffers within their caps, counters that cannot overflow.
     fn check_with(&self, model: &TabularModel) -> Result<()> {
         let b = Bounds::new(NAME);
         let dims = "does not match the environment's dimensions";

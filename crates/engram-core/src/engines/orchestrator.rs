@@ -27,6 +27,25 @@ pub struct OrchestratorConfig {
     pub breakthrough_growth: u64,
 }
 
+impl OrchestratorConfig {
+    /// The ranges of the settings.
+    pub(crate) fn check(&self, b: &Bounds) -> Result<()> {
+        b.range("config.history_cap", self.history_cap, 0, MAX_BUFFER)?;
+        b.range(
+            "config.breakthrough_every",
+            self.breakthrough_every,
+            1,
+            MAX_COUNTER,
+        )?;
+        b.range(
+            "config.breakthrough_growth",
+            self.breakthrough_growth,
+            1,
+            1_000_000,
+        )
+    }
+}
+
 impl Default for OrchestratorConfig {
     fn default() -> Self {
         OrchestratorConfig {
@@ -217,19 +236,7 @@ impl Orchestrator {
     pub fn check(&self) -> Result<()> {
         let b = Bounds::new(NAME);
         let c = &self.config;
-        b.range("config.history_cap", c.history_cap, 0, MAX_BUFFER)?;
-        b.range(
-            "config.breakthrough_every",
-            c.breakthrough_every,
-            1,
-            MAX_COUNTER,
-        )?;
-        b.range(
-            "config.breakthrough_growth",
-            c.breakthrough_growth,
-            1,
-            1_000_000,
-        )?;
+        c.check(&b)?;
         b.range("next_breakthrough", self.next_breakthrough, 1, u64::MAX)?;
         b.at_most("registry", self.registry.len(), MAX_SYSTEMS)?;
         b.holds(

@@ -29,8 +29,7 @@ impl EnginesConfig {
         use super::bounds::Bounds;
         self.zap.check(&Bounds::new(zap::NAME))?;
         self.mdp_es.check(&Bounds::new(mdp_es::NAME))?;
-        let probe = Orchestrator::new(self.orchestrator.clone());
-        probe.check()
+        self.orchestrator.check(&Bounds::new(orchestrator::NAME))
     }
 }
 

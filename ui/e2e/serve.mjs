@@ -1,0 +1,26 @@
+// Shared by the browser tests: a real `engram serve` on a data directory,
+// and stopping it after its final save.
+import { spawn } from "node:child_process";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+
+export const engram = join(resolve(import.meta.dirname, "../.."), "target/debug/engram");
+
+/** Starts `engram serve`; resolves to the process and the URL it prints. */
+export function startServe(dataDir) {
+  const child = spawn(engram, ["serve", "--data-dir", dataDir, "--pace", "1ms", "--autosave", "200ms"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((ok, fail) => {
+    createInterface({ input: child.stdout }).once("line", (line) => ok({ child, url: line.split(" ").pop() }));
+    child.once("exit", (code) => fail(new Error(`engram serve exited with ${code}`)));
+  });
+}
+
+/** SIGTERM, then waits for the exit (its final save is done after that). */
+export async function stopServe(child) {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((ok) => child.once("exit", ok));
+  child.kill("SIGTERM");
+  await exited;
+}
