@@ -164,14 +164,8 @@ pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) 
                     publish_paused(&engines, &paused);
                 }
                 for (engine, why) in failed {
+                    // The scheduler sets its state aside, then announces it.
                     tracing::error!(engine = %engine, "engine failed and is paused: {why}");
-                    let _ = events.send(Event::Error {
-                        code: crate::ErrorCode::Internal,
-                        message: format!(
-                            "{engine} failed and is paused (the other engines run on): {why}. \
-                             Its last saved state is set aside; restore a backup to resume it."
-                        ),
-                    });
                     let _ = failures.send((engine, why));
                 }
                 if !fired.is_empty() {

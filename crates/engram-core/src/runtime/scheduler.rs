@@ -152,10 +152,17 @@ pub(crate) async fn run(mut s: Scheduler) {
                 // The failed state must not be the one the next launch
                 // resumes: set it aside (kept in quarantine/), so the engine
                 // falls back to its newest backup, and say why.
-                let r = s.with_store(move |store| super::set_aside_live(store, &engine, &why)).await;
-                if let Err(e) = r {
-                    s.report(&e, "could not set the failed engine's state aside");
-                }
+                let (name, reason) = (engine.clone(), why.clone());
+                let r = s.with_store(move |store| super::set_aside_live(store, &name, &reason)).await;
+                // Announced once the state is set aside, saying what happened.
+                let aside = match &r {
+                    Ok(()) => "Its last saved state is set aside; the next launch resumes it from its newest backup, or restore a backup now.".to_string(),
+                    Err(e) => format!("Its last saved state could not be set aside ({e}); restore a backup to resume it."),
+                };
+                let _ = s.events.send(Event::Error {
+                    code: crate::ErrorCode::Internal,
+                    message: format!("{engine} failed and is paused (the other engines run on): {why}. {aside}"),
+                });
             }
             cmd = s.commands.recv() => {
                 match cmd {
