@@ -6,12 +6,12 @@
 use engram_core::Error;
 use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
-    LabelRequest, ListBackups, RestoreReport, RestoreRequest, RetentionOutlook, SeriesRequest,
-    SettingField, Status, VerifyReport,
+    Hold, LabelRequest, ListBackups, RestoreReport, RestoreRequest, RetentionOutlook,
+    SeriesRequest, SettingField, Status, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
-use engram_core::store::MetricSeries;
+use engram_core::store::{MetricSeries, StorageReport, TimelineQuery, TimelineView};
 use tauri::State;
 use tauri::ipc::{InvokeBody, Request, Response};
 
@@ -52,6 +52,26 @@ pub async fn set_pinned(api: State<'_, Api>, id: i64, pinned: bool) -> ApiResult
 #[tauri::command]
 pub async fn set_label(api: State<'_, Api>, id: i64, request: LabelRequest) -> ApiResult<Backup> {
     api.set_label(id, request).await
+}
+
+#[tauri::command]
+pub async fn hold_backup(api: State<'_, Api>, id: i64) -> ApiResult<Hold> {
+    api.hold_backup(id).await
+}
+
+#[tauri::command]
+pub async fn release_backup(api: State<'_, Api>, id: i64) -> ApiResult<Hold> {
+    api.release_backup(id).await
+}
+
+#[tauri::command]
+pub async fn timeline(api: State<'_, Api>, query: TimelineQuery) -> ApiResult<TimelineView> {
+    api.timeline(query).await
+}
+
+#[tauri::command]
+pub async fn storage(api: State<'_, Api>) -> ApiResult<StorageReport> {
+    api.storage().await
 }
 
 #[tauri::command]

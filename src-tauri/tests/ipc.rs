@@ -62,6 +62,27 @@ fn commands_answer_with_the_api_types_and_errors() {
     let manual = ok("create_backup", json!({"request": {"label": "from ipc"}}));
     assert_eq!(manual["kind"], "manual");
     let id = manual["id"].as_i64().expect("id");
+    let held = ok("hold_backup", json!({"id": id}));
+    assert_eq!(held["seconds"], 180, "{held}");
+    assert_eq!(ok("release_backup", json!({"id": id}))["seconds"], 0);
+    let hold_err = err("hold_backup", json!({"id": 999_999}).into());
+    assert_eq!(hold_err["code"], "not_found", "{hold_err}");
+    let found = ok(
+        "list_backups",
+        json!({"query": {"text": "FROM IPC", "pinned": false}}),
+    );
+    assert_eq!(found["total"], 1, "{found}");
+    let t = ok(
+        "timeline",
+        json!({"query": {"kinds": ["manual"], "buckets": 10}}),
+    );
+    assert_eq!(
+        (t["in_range"].as_u64(), t["complete"].as_bool()),
+        (Some(1), Some(true)),
+        "{t}"
+    );
+    let storage = ok("storage", json!({}));
+    assert_eq!(storage["backups"], 2, "{storage}");
 
     // Export: raw bytes out; import: raw bytes in.
     let file = call(

@@ -29,6 +29,12 @@ pub enum BackupsCommand {
         /// At most this many (default: all).
         #[arg(long)]
         limit: Option<u64>,
+        /// Only backups whose label or milestone contains this text.
+        #[arg(long)]
+        search: Option<String>,
+        /// Only pinned backups.
+        #[arg(long)]
+        pinned: bool,
     },
     /// Take a manual backup of the saved live state.
     Create {
@@ -86,7 +92,18 @@ pub fn run(api: &Offline, cmd: BackupsCommand) -> Result<()> {
             kind,
             engine,
             limit,
-        } => list(api, json, kind, engine, limit),
+            search,
+            pinned,
+        } => {
+            let req = ListBackups {
+                kinds: kind.into_iter().collect(),
+                engine,
+                text: search,
+                pinned,
+                ..Default::default()
+            };
+            list(api, json, req, limit)
+        }
         C::Create { label, json } => create(api, label, json),
         C::Restore { id, engine, json } => restore(api, id, engine, json),
         C::Export { id, out, format } => export(api, id, out, format),
@@ -124,18 +141,7 @@ pub fn status(api: &Offline, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn list(
-    api: &Offline,
-    json: bool,
-    kind: Option<BackupKind>,
-    engine: Option<String>,
-    limit: Option<u64>,
-) -> Result<()> {
-    let req = ListBackups {
-        kinds: kind.into_iter().collect(),
-        engine,
-        ..Default::default()
-    };
+fn list(api: &Offline, json: bool, req: ListBackups, limit: Option<u64>) -> Result<()> {
     let items = api.list_backups(req, limit)?;
     if json {
         return out_json(&items);

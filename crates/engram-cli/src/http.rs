@@ -21,12 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportFile, ExportRequest,
-    LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest, RetentionOutlook,
-    SeriesRequest, SettingField, Status, VerifyReport,
+    Hold, LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest,
+    RetentionOutlook, SeriesRequest, SettingField, Status, TimelineQueryForm, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
-use engram_core::store::MetricSeries;
+use engram_core::store::{MetricSeries, StorageReport, TimelineQuery, TimelineView};
 use engram_core::{Error, ErrorCode, snapshot};
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
@@ -64,6 +64,12 @@ pub fn router(server: Shared) -> Router {
         .route("/backups/{id}/pin", post(pin_backup))
         .route("/backups/{id}/unpin", post(unpin_backup))
         .route("/backups/{id}/label", put(label_backup))
+        .route(
+            "/backups/{id}/hold",
+            post(hold_backup).delete(release_backup),
+        )
+        .route("/timeline", get(timeline))
+        .route("/storage", get(storage))
         .route("/backups/{id}/export", get(export_backup))
         // Two uploads at a time are read into memory; more wait their turn
         // before their bodies are read (the API imports one at a time).
@@ -102,7 +108,10 @@ async fn status(State(s): State<Shared>) -> Reply<Status> {
     Reply(s.api.status().await)
 }
 
-async fn list_backups(State(s): State<Shared>, Listing(req): Listing) -> Reply<BackupPage> {
+async fn list_backups(
+    State(s): State<Shared>,
+    Form(req, _): Form<ListBackupsQuery, ListBackups>,
+) -> Reply<BackupPage> {
     Reply(s.api.list_backups(req).await)
 }
 
@@ -136,6 +145,28 @@ async fn label_backup(
     Body(req): Body<LabelRequest>,
 ) -> Reply<Backup> {
     Reply(s.api.set_label(id, req).await)
+}
+
+async fn hold_backup(State(s): State<Shared>, Id(id): Id) -> Reply<Hold> {
+    Reply(s.api.hold_backup(id).await)
+}
+
+async fn release_backup(State(s): State<Shared>, Id(id): Id) -> Reply<Hold> {
+    Reply(s.api.release_backup(id).await)
+}
+
+async fn timeline(
+    State(s): State<Shared>,
+    Query(q): Query<TimelineQueryForm>,
+) -> Reply<TimelineView> {
+    match TimelineQuery::try_from(q) {
+        Ok(q) => Reply(s.api.timeline(q).await),
+        Err(e) => Reply(Err(e.into())),
+    }
+}
+
+async fn storage(State(s): State<Shared>) -> Reply<StorageReport> {
+    Reply(s.api.storage().await)
 }
 
 async fn delete_backup(State(s): State<Shared>, Id(id): Id) -> Reply<Deleted> {
@@ -278,15 +309,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     }
 }
 
-/// A listing request from its query-string form; a bad one is `invalid_input`.
-struct Listing(ListBackups);
+/// A request parsed from its query-string form `F` (a listing, a timeline
+/// range); a bad one is `invalid_input`.
+struct Form<F, T>(T, std::marker::PhantomData<F>);
 
-impl<S: Send + Sync> FromRequestParts<S> for Listing {
+impl<S, F, T> FromRequestParts<S> for Form<F, T>
+where
+    S: Send + Sync,
+    F: DeserializeOwned,
+    T: TryFrom<F, Error = Error>,
+{
     type Rejection = Reply<()>;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Query(q) = Query::<ListBackupsQuery>::from_request_parts(parts, state).await?;
-        ListBackups::try_from(q)
-            .map(Listing)
+        let Query(q) = Query::<F>::from_request_parts(parts, state).await?;
+        T::try_from(q)
+            .map(|t| Form(t, std::marker::PhantomData))
             .map_err(|e| Reply(Err(e.into())))
     }
 }

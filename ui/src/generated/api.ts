@@ -65,7 +65,16 @@ offset: number | null,
 /**
  * Start after this position (keyset paging).
  */
-after: Cursor | null, };
+after: Cursor | null, 
+/**
+ * Only backups whose label or milestone contains this text (ASCII
+ * case ignored; at most 200 characters).
+ */
+text: string | null, 
+/**
+ * Only pinned backups.
+ */
+pinned: boolean, };
 
 export type CreateBackup = { label: string | null, };
 
@@ -86,6 +95,116 @@ export type RetentionOutlook = { id: number,
  * Each reason it is kept, in words; empty when the next run deletes it.
  */
 kept_because: Array<string>, rolls_off_next: boolean, };
+
+export type Hold = { id: number, seconds: number, };
+
+export type TimelineQuery = { 
+/**
+ * Only these kinds (empty: all).
+ */
+kinds: Array<BackupKind>, 
+/**
+ * The range, inclusive (default: the oldest to the newest backup).
+ */
+from_ms: number | null, to_ms: number | null, 
+/**
+ * How many equal buckets to count in (default 200, at most 4,000).
+ */
+buckets: number | null, 
+/**
+ * Draw backups one by one when the range holds at most this many
+ * (default 1,000, at most 5,000).
+ */
+marks: number | null, };
+
+export type TimelineMark = { id: number, kind: BackupKind, created_at_ms: number, pinned: boolean, label: string | null, breakthrough: Breakthrough | null, };
+
+export type KindCount = { kind: BackupKind, count: number, };
+
+export type DensityBucket = { start_ms: number, 
+/**
+ * Exclusive.
+ */
+end_ms: number, counts: Array<KindCount>, };
+
+export type TimelineView = { 
+/**
+ * The oldest and newest backup of any kind: the whole history, which
+ * the axis always spans when not zoomed. Null when there are none.
+ */
+first_ms: number | null, last_ms: number | null, 
+/**
+ * The range summarised.
+ */
+from_ms: number, to_ms: number, 
+/**
+ * Backups of the chosen kinds in the range, and in all.
+ */
+in_range: number, total: number, buckets: Array<DensityBucket>, 
+/**
+ * Backups drawn one by one, oldest first.
+ */
+marks: Array<TimelineMark>, 
+/**
+ * True when `marks` holds every backup of the range; false when the
+ * range holds more than the limit and `marks` holds only the initial
+ * backup, milestones and pinned backups (the initial one and the
+ * newest others, up to the limit).
+ */
+complete: boolean, };
+
+export type KindStorage = { kind: BackupKind, backups: number, added_bytes: number, };
+
+export type StorageDay = { 
+/**
+ * The day's start, unix milliseconds (UTC).
+ */
+day_ms: number, backups: number, added_bytes: number, };
+
+export type StorageReport = { 
+/**
+ * The database file's pages, and the pages free for reuse inside it.
+ */
+db_bytes: number, free_bytes: number, 
+/**
+ * The write-ahead log on disk now (checkpoints fold it back).
+ */
+wal_bytes: number, backups: number, 
+/**
+ * Distinct state contents kept for backups (each stored once).
+ */
+blobs: number, 
+/**
+ * What every backup's states add up to, encoded, as if each were
+ * stored separately.
+ */
+referenced_bytes: number, 
+/**
+ * The distinct contents among them, encoded.
+ */
+unique_bytes: number, 
+/**
+ * The distinct contents as stored (compressed).
+ */
+stored_bytes: number, 
+/**
+ * The engines' live states (overwritten by every autosave).
+ */
+live_bytes: number, 
+/**
+ * Stored metric history points (all resolutions).
+ */
+history_points: number, 
+/**
+ * Per backup kind: how many, and the stored bytes its backups added
+ * (each content counted once, for the oldest backup that holds it).
+ */
+by_kind: Array<KindStorage>, 
+/**
+ * Per UTC day that kept backups were taken on: how many, and the stored
+ * bytes they added (as in `by_kind`), oldest first.
+ */
+growth: Array<StorageDay>, };
 
 export type RestoreReport = { from_backup: number, engines: Array<string>, 
 /**

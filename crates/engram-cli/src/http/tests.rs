@@ -178,6 +178,62 @@ async fn every_route_answers_with_the_api_types() {
     let none = h.ok(Method::GET, "/api/backups?engine=nope", "").await;
     assert_eq!(none["total"], 0);
 
+    // Search and the pinned filter.
+    // (the initial backup is labelled "first launch")
+    let found = h.ok(Method::GET, "/api/backups?q=FIRST", "").await;
+    assert_eq!(found["total"], 2, "{found}");
+    let found = h
+        .ok(Method::GET, "/api/backups?q=first&kind=manual", "")
+        .await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["items"][0]["id"], id);
+    let pinned = h.ok(Method::GET, "/api/backups?pinned=true", "").await;
+    assert_eq!(pinned["total"], 0);
+
+    // The timeline summary: the whole history, counts by kind, marks.
+    let t = h
+        .ok(
+            Method::GET,
+            "/api/timeline?buckets=4&kind=initial,manual",
+            "",
+        )
+        .await;
+    assert_eq!(
+        (t["in_range"].as_u64(), t["total"].as_u64()),
+        (Some(3), Some(3)),
+        "{t}"
+    );
+    assert_eq!(t["complete"], true);
+    assert_eq!(t["marks"][0]["kind"], "initial");
+    assert!(t["first_ms"].as_i64() <= t["last_ms"].as_i64());
+
+    let storage = h.ok(Method::GET, "/api/storage", "").await;
+    assert_eq!(storage["backups"], 3, "{storage}");
+    assert!(storage["stored_bytes"].as_u64() > Some(0));
+    assert!(storage["growth"].as_array().is_some_and(|g| !g.is_empty()));
+
+    // A hold keeps a backup from retention; releasing ends it.
+    let held = h
+        .ok(Method::POST, &format!("/api/backups/{id}/hold"), "")
+        .await;
+    assert_eq!(
+        (held["id"].as_i64(), held["seconds"].as_u64()),
+        (Some(id), Some(180))
+    );
+    let outlook = h.ok(Method::GET, "/api/retention", "").await;
+    let mine = outlook
+        .as_array()
+        .and_then(|o| o.iter().find(|o| o["id"] == id))
+        .expect("outlook of the held backup");
+    assert!(
+        mine["kept_because"].to_string().contains("open in the UI"),
+        "{mine}"
+    );
+    let released = h
+        .ok(Method::DELETE, &format!("/api/backups/{id}/hold"), "")
+        .await;
+    assert_eq!(released["seconds"], 0);
+
     assert_eq!(
         h.ok(Method::GET, &format!("/api/backups/{id}"), "").await["id"],
         id
@@ -460,6 +516,22 @@ async fn every_refusal_is_a_typed_error_with_its_status() {
     h.call(Method::POST, "/api/backups/999999/pin", "")
         .await
         .refused(ErrorCode::NotFound);
+    h.call(Method::POST, "/api/backups/999999/hold", "")
+        .await
+        .refused(ErrorCode::NotFound);
+    h.call(Method::GET, "/api/timeline?from_ms=10&to_ms=0", "")
+        .await
+        .refused(ErrorCode::InvalidInput);
+    h.call(Method::GET, "/api/timeline?kind=hourly", "")
+        .await
+        .refused(ErrorCode::InvalidInput);
+    h.call(Method::GET, "/api/timeline?buckets=-1", "")
+        .await
+        .refused(ErrorCode::InvalidInput);
+    let long = "x".repeat(201);
+    h.call(Method::GET, &format!("/api/backups?q={long}"), "")
+        .await
+        .refused(ErrorCode::InvalidInput);
     h.call(Method::GET, "/api/no-such-route", "")
         .await
         .refused(ErrorCode::NotFound);

@@ -98,6 +98,17 @@ fn full_cli_scenario() {
         .find(|b| b["id"].as_i64().map(|i| i.to_string()).as_deref() == Some(manual.as_str()))
         .expect("manual");
     assert_eq!(entry["pinned"], true);
+    let pinned = ok_json(d, &["backups", "list", "--pinned", "--json"]);
+    let ids: Vec<String> = pinned
+        .as_array()
+        .expect("a")
+        .iter()
+        .map(|b| b["id"].to_string())
+        .collect();
+    assert_eq!(ids, vec![manual.clone()], "only the pinned backup");
+    let searched = ok_json(d, &["backups", "list", "--search", "LAUNCH", "--json"]);
+    assert_eq!(searched[0]["kind"], "initial", "{searched}");
+    assert_eq!(searched.as_array().map(Vec::len), Some(1));
     fails(d, &["backups", "delete", &manual], "pinned");
     let initial = list
         .as_array()

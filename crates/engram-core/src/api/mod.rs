@@ -20,7 +20,7 @@ pub use types::*;
 
 use crate::runtime::{Event, Runtime, RuntimeOptions, Settings};
 use crate::snapshot;
-use crate::store::MetricSeries;
+use crate::store::{MetricSeries, StorageReport, TimelineQuery, TimelineView};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
@@ -211,6 +211,39 @@ impl Api {
         Ok(outlook.into_iter().map(RetentionOutlook::from).collect())
     }
 
+    /// Keeps a backup from retention while a user has it selected or is
+    /// about to restore it (for [`crate::store::HOLD_FOR`]; call again to
+    /// renew). Unknown ids are `not_found`.
+    pub async fn hold_backup(&self, id: i64) -> ApiResult<Hold> {
+        self.runtime()?.with_store(move |s| s.hold(id)).await?;
+        Ok(Hold {
+            id,
+            seconds: crate::store::HOLD_FOR.as_secs() as u32,
+        })
+    }
+
+    /// Ends a hold taken with [`Api::hold_backup`] (none held: nothing to do).
+    pub async fn release_backup(&self, id: i64) -> ApiResult<Hold> {
+        self.runtime()?
+            .with_store(move |s| {
+                s.release(id);
+                Ok(())
+            })
+            .await?;
+        Ok(Hold { id, seconds: 0 })
+    }
+
+    /// The timeline of a range: counts by kind per bucket, and the backups
+    /// to draw one by one.
+    pub async fn timeline(&self, q: TimelineQuery) -> ApiResult<TimelineView> {
+        Ok(self.runtime()?.with_store(move |s| s.timeline(&q)).await?)
+    }
+
+    /// Sizes, deduplication and growth of the database.
+    pub async fn storage(&self) -> ApiResult<StorageReport> {
+        Ok(self.runtime()?.with_store(|s| s.storage_report()).await?)
+    }
+
     /// Verifies the database and every stored state.
     pub async fn verify(&self) -> ApiResult<VerifyReport> {
         Ok(self.runtime()?.with_store(|s| s.verify_all(true)).await?)
@@ -317,6 +350,8 @@ impl ListBackups {
             after: self.after,
             offset: self.offset.unwrap_or(0),
             limit: self.limit.unwrap_or(50),
+            text: self.text,
+            pinned_only: self.pinned,
         }
     }
 }

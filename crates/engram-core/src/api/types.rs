@@ -123,9 +123,14 @@ pub struct ListBackups {
     pub offset: Option<u64>,
     /// Start after this position (keyset paging).
     pub after: Option<Cursor>,
+    /// Only backups whose label or milestone contains this text (ASCII
+    /// case ignored; at most 200 characters).
+    pub text: Option<String>,
+    /// Only pinned backups.
+    pub pinned: bool,
 }
 
-/// [`ListBackups`] as an HTTP query string: `kind=a,b&engine=…&limit=…&offset=…&after_created_at_ms=…&after_id=…`.
+/// [`ListBackups`] as an HTTP query string: `kind=a,b&engine=…&limit=…&offset=…&after_created_at_ms=…&after_id=…&q=…&pinned=true`.
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct ListBackupsQuery {
     pub kind: Option<String>,
@@ -134,18 +139,46 @@ pub struct ListBackupsQuery {
     pub offset: Option<u64>,
     pub after_created_at_ms: Option<i64>,
     pub after_id: Option<i64>,
+    pub q: Option<String>,
+    pub pinned: Option<bool>,
+}
+
+/// Backup kinds as a query string gives them: `a,b` (absent or empty: all).
+fn parse_kinds(kinds: Option<&str>) -> Result<Vec<BackupKind>, Error> {
+    match kinds {
+        Some(k) if !k.is_empty() => k.split(',').map(str::parse).collect(),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// [`TimelineQuery`](crate::store::TimelineQuery) as an HTTP query string:
+/// `kind=a,b&from_ms=…&to_ms=…&buckets=…&marks=…`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct TimelineQueryForm {
+    pub kind: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub buckets: Option<u32>,
+    pub marks: Option<u32>,
+}
+
+impl TryFrom<TimelineQueryForm> for crate::store::TimelineQuery {
+    type Error = Error;
+    fn try_from(q: TimelineQueryForm) -> Result<Self, Error> {
+        Ok(crate::store::TimelineQuery {
+            kinds: parse_kinds(q.kind.as_deref())?,
+            from_ms: q.from_ms,
+            to_ms: q.to_ms,
+            buckets: q.buckets,
+            marks: q.marks,
+        })
+    }
 }
 
 impl TryFrom<ListBackupsQuery> for ListBackups {
     type Error = Error;
     fn try_from(q: ListBackupsQuery) -> Result<Self, Error> {
-        let kinds = match q.kind.as_deref() {
-            Some(k) if !k.is_empty() => k
-                .split(',')
-                .map(str::parse)
-                .collect::<Result<Vec<BackupKind>, Error>>()?,
-            _ => Vec::new(),
-        };
+        let kinds = parse_kinds(q.kind.as_deref())?;
         let after = match (q.after_created_at_ms, q.after_id) {
             (Some(created_at_ms), Some(id)) => Some(Cursor { created_at_ms, id }),
             (None, None) => None,
@@ -161,6 +194,8 @@ impl TryFrom<ListBackupsQuery> for ListBackups {
             limit: q.limit,
             offset: q.offset,
             after,
+            text: q.q,
+            pinned: q.pinned.unwrap_or(false),
         })
     }
 }
@@ -237,6 +272,14 @@ impl From<crate::store::Outlook> for RetentionOutlook {
             rolls_off_next: o.rolls_off_next,
         }
     }
+}
+
+/// A hold on a backup: retention keeps it for `seconds` more (0: released).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct Hold {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub seconds: u32,
 }
 
 /// The result of a restore.

@@ -9,8 +9,9 @@ use crate::error::ErrorCode;
 use crate::runtime::{Event, Settings, StartupReport};
 use crate::snapshot::SnapshotFormat;
 use crate::store::{
-    BackupKind, Breakthrough, Cursor, HistoryBranch, IntegrityReport, MetricSeries,
-    RetentionPolicy, SeriesPoint, SkipNote, VerifyProblem,
+    BackupKind, Breakthrough, Cursor, DensityBucket, HistoryBranch, IntegrityReport, KindCount,
+    KindStorage, MetricSeries, RetentionPolicy, SeriesPoint, SkipNote, StorageDay, StorageReport,
+    TimelineMark, TimelineQuery, TimelineView, VerifyProblem,
 };
 use ts_rs::{Config, TS};
 
@@ -40,6 +41,15 @@ pub fn module() -> String {
         Exported::decl(&cfg),
         Deleted::decl(&cfg),
         RetentionOutlook::decl(&cfg),
+        Hold::decl(&cfg),
+        TimelineQuery::decl(&cfg),
+        TimelineMark::decl(&cfg),
+        KindCount::decl(&cfg),
+        DensityBucket::decl(&cfg),
+        TimelineView::decl(&cfg),
+        KindStorage::decl(&cfg),
+        StorageDay::decl(&cfg),
+        StorageReport::decl(&cfg),
         RestoreReport::decl(&cfg),
         SkipNote::decl(&cfg),
         StartupReport::decl(&cfg),

@@ -1,9 +1,13 @@
 //! Database-wide odds and ends: the saved settings document, a size cap (for
-//! tests and operators), and counts of what is stored.
+//! tests and operators), counts of what is stored, and the storage report
+//! (sizes, deduplication, growth).
 
-use super::Store;
+use super::{BackupKind, Store};
 use crate::error::Result;
 use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use ts_rs::TS;
 
 impl Store {
     /// The saved settings document (JSON), if any.
@@ -59,5 +63,166 @@ impl Store {
             .conn
             .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))?;
         Ok(n as u64)
+    }
+}
+
+/// What the data directory's database holds and how well it is packed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct StorageReport {
+    /// The database file's pages, and the pages free for reuse inside it.
+    #[ts(type = "number")]
+    pub db_bytes: u64,
+    #[ts(type = "number")]
+    pub free_bytes: u64,
+    /// The write-ahead log on disk now (checkpoints fold it back).
+    #[ts(type = "number")]
+    pub wal_bytes: u64,
+    #[ts(type = "number")]
+    pub backups: u64,
+    /// Distinct state contents kept for backups (each stored once).
+    #[ts(type = "number")]
+    pub blobs: u64,
+    /// What every backup's states add up to, encoded, as if each were
+    /// stored separately.
+    #[ts(type = "number")]
+    pub referenced_bytes: u64,
+    /// The distinct contents among them, encoded.
+    #[ts(type = "number")]
+    pub unique_bytes: u64,
+    /// The distinct contents as stored (compressed).
+    #[ts(type = "number")]
+    pub stored_bytes: u64,
+    /// The engines' live states (overwritten by every autosave).
+    #[ts(type = "number")]
+    pub live_bytes: u64,
+    /// Stored metric history points (all resolutions).
+    #[ts(type = "number")]
+    pub history_points: u64,
+    /// Per backup kind: how many, and the stored bytes its backups added
+    /// (each content counted once, for the oldest backup that holds it).
+    pub by_kind: Vec<KindStorage>,
+    /// Per UTC day that kept backups were taken on: how many, and the stored
+    /// bytes they added (as in `by_kind`), oldest first.
+    pub growth: Vec<StorageDay>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct KindStorage {
+    pub kind: BackupKind,
+    #[ts(type = "number")]
+    pub backups: u64,
+    #[ts(type = "number")]
+    pub added_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct StorageDay {
+    /// The day's start, unix milliseconds (UTC).
+    #[ts(type = "number")]
+    pub day_ms: i64,
+    #[ts(type = "number")]
+    pub backups: u64,
+    #[ts(type = "number")]
+    pub added_bytes: u64,
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl Store {
+    /// Sizes, deduplication and growth of what is stored.
+    pub fn storage_report(&self) -> Result<StorageReport> {
+        let pragma = |name: &str| -> Result<u64> {
+            let n: i64 = self.conn.pragma_query_value(None, name, |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        };
+        let page = pragma("page_size")?;
+        let one = |sql: &str| -> Result<u64> {
+            let n: i64 = self.conn.query_row(sql, [], |r| r.get(0))?;
+            Ok(n.max(0) as u64)
+        };
+        let wal = std::fs::metadata(super::wal_path(&self.path)).map_or(0, |m| m.len());
+        // Each blob goes to the oldest backup holding it (SQLite takes the
+        // bare columns of a min() aggregate from the row with the minimum).
+        let first_use = "SELECT s.blob_id AS blob, b.kind AS kind, min(b.created_at) AS at
+                         FROM backup_states s JOIN backups b ON b.id = s.backup_id
+                         GROUP BY s.blob_id";
+        let mut by_kind: BTreeMap<BackupKind, KindStorage> = BTreeMap::new();
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT kind, count(*) FROM backups GROUP BY kind")?;
+            for row in stmt.query_map([], |r| {
+                Ok((r.get::<_, BackupKind>(0)?, r.get::<_, i64>(1)?))
+            })? {
+                let (kind, n) = row?;
+                by_kind.insert(
+                    kind,
+                    KindStorage {
+                        kind,
+                        backups: n.max(0) as u64,
+                        added_bytes: 0,
+                    },
+                );
+            }
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT f.kind, sum(length(bl.data)) FROM ({first_use}) f
+                 JOIN blobs bl ON bl.id = f.blob GROUP BY f.kind"
+            ))?;
+            for row in stmt.query_map([], |r| {
+                Ok((r.get::<_, BackupKind>(0)?, r.get::<_, i64>(1)?))
+            })? {
+                let (kind, bytes) = row?;
+                if let Some(k) = by_kind.get_mut(&kind) {
+                    k.added_bytes = bytes.max(0) as u64;
+                }
+            }
+        }
+        let mut days: BTreeMap<i64, StorageDay> = BTreeMap::new();
+        {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT created_at / {DAY_MS} - (created_at < 0 AND created_at % {DAY_MS} != 0), count(*)
+                 FROM backups GROUP BY 1"
+            ))?;
+            for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+                let (day, n) = row?;
+                days.entry(day)
+                    .or_insert_with(|| StorageDay {
+                        day_ms: day.saturating_mul(DAY_MS),
+                        backups: 0,
+                        added_bytes: 0,
+                    })
+                    .backups = n.max(0) as u64;
+            }
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT f.at / {DAY_MS} - (f.at < 0 AND f.at % {DAY_MS} != 0), sum(length(bl.data))
+                 FROM ({first_use}) f JOIN blobs bl ON bl.id = f.blob GROUP BY 1"
+            ))?;
+            for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+                let (day, bytes) = row?;
+                days.entry(day)
+                    .or_insert_with(|| StorageDay {
+                        day_ms: day.saturating_mul(DAY_MS),
+                        backups: 0,
+                        added_bytes: 0,
+                    })
+                    .added_bytes = bytes.max(0) as u64;
+            }
+        }
+        Ok(StorageReport {
+            db_bytes: pragma("page_count")? * page,
+            free_bytes: pragma("freelist_count")? * page,
+            wal_bytes: wal,
+            backups: one("SELECT count(*) FROM backups")?,
+            blobs: one("SELECT count(*) FROM blobs")?,
+            referenced_bytes: one(
+                "SELECT coalesce(sum(bl.raw_len), 0) FROM backup_states s JOIN blobs bl ON bl.id = s.blob_id",
+            )?,
+            unique_bytes: one("SELECT coalesce(sum(raw_len), 0) FROM blobs")?,
+            stored_bytes: one("SELECT coalesce(sum(length(data)), 0) FROM blobs")?,
+            live_bytes: one("SELECT coalesce(sum(length(data)), 0) FROM live_states")?,
+            history_points: one("SELECT count(*) FROM metric_points")?,
+            by_kind: by_kind.into_values().collect(),
+            growth: days.into_values().collect(),
+        })
     }
 }

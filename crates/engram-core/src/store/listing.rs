@@ -1,12 +1,16 @@
-//! Listing the timeline: keyset-paged, filtered by kind and engine, newest
-//! first, on the indexes `(created_at DESC, id DESC)` and
+//! Listing the timeline: keyset-paged, filtered by kind, engine, text and
+//! pin, newest first, on the indexes `(created_at DESC, id DESC)` and
 //! `(kind, created_at DESC, id DESC)`; engine summaries in one query per page.
+//! And the timeline at any scale: counts by kind per time bucket, with the
+//! backups themselves once a range holds few enough of them.
 
 use super::Store;
 use super::blob::{blob_col, parse_metrics};
-use super::types::{BackupInfo, BackupPage, BackupQuery, Breakthrough, Cursor, EngineSummary};
+use super::types::{
+    BackupInfo, BackupPage, BackupQuery, Breakthrough, Cursor, EngineSummary, MAX_SEARCH_CHARS,
+};
 use crate::codec::Checksum;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
 impl Store {
@@ -35,6 +39,23 @@ impl Store {
                 "EXISTS (SELECT 1 FROM backup_states s WHERE s.backup_id = b.id AND s.engine = ?{})",
                 args.len()
             ));
+        }
+        if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+            if text.chars().count() > MAX_SEARCH_CHARS {
+                return Err(Error::InvalidInput(format!(
+                    "the search text is longer than {MAX_SEARCH_CHARS} characters"
+                )));
+            }
+            // instr, not LIKE: the user's % and _ are plain characters.
+            args.push(Box::new(text.to_ascii_lowercase()));
+            let n = args.len();
+            conds.push(format!(
+                "(instr(lower(coalesce(b.label, '')), ?{n}) > 0
+                  OR instr(lower(coalesce(b.bt_rule, '') || ' ' || coalesce(b.bt_metric, '') || ' ' || coalesce(b.bt_engine, '')), ?{n}) > 0)"
+            ));
+        }
+        if q.pinned_only {
+            conds.push("b.pinned = 1".into());
         }
         let filter = if conds.is_empty() {
             "1".to_string()
@@ -107,7 +128,6 @@ impl Store {
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(args, |r| {
-            let rule: Option<String> = r.get(6)?;
             Ok(BackupInfo {
                 id: r.get(0)?,
                 kind: r.get(1)?,
@@ -115,16 +135,7 @@ impl Store {
                 label: r.get(3)?,
                 pinned: r.get(4)?,
                 engines: Vec::new(),
-                breakthrough: match rule {
-                    Some(rule) => Some(Breakthrough {
-                        engine: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
-                        rule,
-                        metric: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-                        value: r.get::<_, Option<f64>>(8)?.unwrap_or(f64::NAN),
-                        step: r.get::<_, Option<i64>>(9)?.unwrap_or(0).max(0) as u64,
-                    }),
-                    None => None,
-                },
+                breakthrough: breakthrough_at(r, 5)?,
                 origin: r.get(10)?,
             })
         })?;
@@ -165,4 +176,22 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The breakthrough in a row whose columns from `at` on are `bt_engine,
+/// bt_rule, bt_metric, bt_value, bt_step` (none when `bt_rule` is null).
+pub(super) fn breakthrough_at(
+    r: &rusqlite::Row<'_>,
+    at: usize,
+) -> rusqlite::Result<Option<Breakthrough>> {
+    let Some(rule) = r.get::<_, Option<String>>(at + 1)? else {
+        return Ok(None);
+    };
+    Ok(Some(Breakthrough {
+        engine: r.get::<_, Option<String>>(at)?.unwrap_or_default(),
+        rule,
+        metric: r.get::<_, Option<String>>(at + 2)?.unwrap_or_default(),
+        value: r.get::<_, Option<f64>>(at + 3)?.unwrap_or(f64::NAN),
+        step: r.get::<_, Option<i64>>(at + 4)?.unwrap_or(0).max(0) as u64,
+    }))
 }

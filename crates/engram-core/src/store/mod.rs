@@ -21,7 +21,10 @@
 //! - `migrations` — numbered SQL migrations and the schema snapshot.
 //! - `history` — metric time series across restarts, downsampled as they
 //!   age, split into branches at restores.
-//! - `admin` — the settings document, size caps and counts.
+//! - `timeline` — the timeline at any scale: counts by kind per time
+//!   bucket, and the backups to draw one by one.
+//! - `admin` — the settings document, size caps, counts and the storage
+//!   report.
 
 mod admin;
 mod backups;
@@ -32,18 +35,23 @@ mod listing;
 mod live;
 mod migrations;
 mod retention;
+mod timeline;
 mod types;
 
+pub use admin::{KindStorage, StorageDay, StorageReport};
 pub use backups::deletion_refusal;
 pub use blob::MAX_STATE_BYTES;
 pub use history::{HistoryBranch, MAX_SERIES_POINTS, MetricSeries, SeriesPoint};
 pub use integrity::{IntegrityReport, LiveLoad, LoadedState, SkipNote, StateSource, VerifyProblem};
 pub use migrations::{SCHEMA_VERSION, schema_dump};
-pub use retention::{KeepReason, Outlook, RetentionDecision, RetentionPolicy, RetentionReport};
+pub use retention::{
+    HOLD_FOR, KeepReason, Outlook, RetentionDecision, RetentionPolicy, RetentionReport,
+};
+pub use timeline::{DensityBucket, KindCount, TimelineMark, TimelineQuery, TimelineView};
 pub use types::{
     BackupInfo, BackupKind, BackupPage, BackupQuery, Breakthrough, Cursor, EngineState,
-    EngineSummary, Metrics, NewBackup, f64_nan_for_null, is_unsafe_char, metrics_nan_for_null,
-    validate_engine_name,
+    EngineSummary, MAX_SEARCH_CHARS, Metrics, NewBackup, f64_nan_for_null, is_unsafe_char,
+    metrics_nan_for_null, validate_engine_name,
 };
 
 use crate::error::{Error, Result};
@@ -59,6 +67,10 @@ pub struct Store {
     /// replaced or removed under the open connection is detected
     /// ([`Store::check_files`]).
     files: FileIds,
+    /// Backups a user is looking at or about to restore, and until when
+    /// (monotonic): retention keeps them ([`Store::hold`]). In memory only —
+    /// a hold is about a page that is open now.
+    holds: std::collections::BTreeMap<i64, std::time::Instant>,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -106,7 +118,12 @@ impl Store {
             db: file_id(&path),
             wal: file_id(&wal_path(&path)),
         };
-        Ok(Store { conn, path, files })
+        Ok(Store {
+            conn,
+            path,
+            files,
+            holds: Default::default(),
+        })
     }
 
     /// Opens an existing database without writing to it (for read-only
@@ -136,6 +153,7 @@ impl Store {
             conn,
             path,
             files: FileIds::default(),
+            holds: Default::default(),
         })
     }
 

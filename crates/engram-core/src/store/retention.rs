@@ -8,6 +8,7 @@
 use super::{BackupKind, Store};
 use crate::error::Result;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -86,6 +87,8 @@ pub enum KeepReason {
     /// Taken less than a minute ago by the clock, or dated after it (the
     /// clock went back): too new to judge.
     JustTaken,
+    /// Open in the UI (selected, or about to be restored): see [`Store::hold`].
+    Held,
 }
 
 impl KeepReason {
@@ -110,6 +113,7 @@ impl KeepReason {
             KeepReason::JustTaken => {
                 "taken within the last minute (or dated after the clock): too new to delete".into()
             }
+            KeepReason::Held => "open in the UI: kept while you look at it".into(),
         }
     }
 }
@@ -236,6 +240,17 @@ pub fn plan_at(
     decisions
 }
 
+/// Adds [`KeepReason::Held`] to the held backups.
+pub fn keep_held(decisions: &mut [RetentionDecision], held: &BTreeSet<i64>) {
+    for d in decisions.iter_mut().filter(|d| held.contains(&d.id)) {
+        d.reasons.push(KeepReason::Held);
+    }
+}
+
+/// How long a hold lasts unless renewed (the UI renews it every minute
+/// while the backup stays selected).
+pub const HOLD_FOR: std::time::Duration = std::time::Duration::from_secs(180);
+
 /// Keeps the newest backup of each of the newest `limit` distinct keys.
 struct Bucket {
     limit: u32,
@@ -283,8 +298,10 @@ pub fn outlook(
     policy: &RetentionPolicy,
     now_ms: i64,
     next_at_ms: i64,
+    held: &BTreeSet<i64>,
 ) -> Vec<Outlook> {
-    let now = plan_at(backups, policy, now_ms);
+    let mut now = plan_at(backups, policy, now_ms);
+    keep_held(&mut now, held);
     let mut with_next = backups.to_vec();
     with_next.push(BackupMeta {
         id: backups.iter().map(|b| b.id).max().unwrap_or(0) + 1,
@@ -292,7 +309,8 @@ pub fn outlook(
         created_at_ms: next_at_ms,
         pinned: false,
     });
-    let next = plan_at(&with_next, policy, next_at_ms);
+    let mut next = plan_at(&with_next, policy, next_at_ms);
+    keep_held(&mut next, held);
     now.iter()
         .map(|d| Outlook {
             id: d.id,
@@ -306,28 +324,57 @@ impl Store {
     /// What retention says of every backup now and at the next periodic
     /// backup (`next_at_ms`).
     pub fn retention_outlook(
-        &self,
+        &mut self,
         policy: &RetentionPolicy,
         next_at_ms: i64,
     ) -> Result<Vec<Outlook>> {
+        let held = self.held();
         Ok(outlook(
             &self.backup_metas()?,
             policy,
             crate::now_ms(),
             next_at_ms,
+            &held,
         ))
     }
 
     /// Every backup with the policy's verdict and reasons.
-    pub fn explain_retention(&self, policy: &RetentionPolicy) -> Result<Vec<RetentionDecision>> {
-        Ok(plan_at(&self.backup_metas()?, policy, crate::now_ms()))
+    pub fn explain_retention(
+        &mut self,
+        policy: &RetentionPolicy,
+    ) -> Result<Vec<RetentionDecision>> {
+        let held = self.held();
+        let mut d = plan_at(&self.backup_metas()?, policy, crate::now_ms());
+        keep_held(&mut d, &held);
+        Ok(d)
+    }
+
+    /// Keeps backup `id` from retention for [`HOLD_FOR`] from now (a page
+    /// has it selected or is restoring it); calling again renews the hold.
+    /// An unknown id is `not_found`. Holds are not written anywhere.
+    pub fn hold(&mut self, id: i64) -> Result<()> {
+        self.get_backup(id)?;
+        self.holds.insert(id, std::time::Instant::now() + HOLD_FOR);
+        Ok(())
+    }
+
+    /// Ends a hold (the page let go of the backup).
+    pub fn release(&mut self, id: i64) {
+        self.holds.remove(&id);
+    }
+
+    /// The backups held now (expired holds are dropped).
+    fn held(&mut self) -> BTreeSet<i64> {
+        let now = std::time::Instant::now();
+        self.holds.retain(|_, until| *until > now);
+        self.holds.keys().copied().collect()
     }
 
     /// Deletes what the policy does not keep, in one transaction, then the
     /// blobs no remaining backup references. Call it only after the backup
     /// that triggered it has committed: it never deletes the newest backup.
     pub fn apply_retention(&mut self, policy: &RetentionPolicy) -> Result<RetentionReport> {
-        let decisions = plan_at(&self.backup_metas()?, policy, crate::now_ms());
+        let decisions = self.explain_retention(policy)?;
         let deleted: Vec<i64> = decisions
             .iter()
             .filter(|d| !d.keep())
@@ -545,7 +592,13 @@ mod tests {
             meta(3, BackupKind::Periodic, now - 2 * HOUR_MS),
             meta(4, BackupKind::Manual, now - HOUR_MS),
         ];
-        let o = outlook(&b, &RetentionPolicy::last_periodic(2), now, now + HOUR_MS);
+        let o = outlook(
+            &b,
+            &RetentionPolicy::last_periodic(2),
+            now,
+            now + HOUR_MS,
+            &BTreeSet::new(),
+        );
         let by = |id| o.iter().find(|x| x.id == id).expect("there");
         assert!(
             by(2).rolls_off_next,

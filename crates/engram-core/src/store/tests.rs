@@ -573,3 +573,212 @@ fn offline_restore_keeps_an_undo_point_and_survives_a_damaged_live_state() {
             .is_empty()
     );
 }
+
+#[test]
+fn listing_searches_labels_and_milestones_and_filters_pinned() {
+    let (_dir, mut store) = open_temp();
+    let s = [state("zap", &[1.0])];
+    let a = backup(&mut store, BackupKind::Manual, 10, &s);
+    store
+        .set_label(a, Some("Before 50%_tuning"))
+        .expect("label");
+    let b = backup(&mut store, BackupKind::Breakthrough, 20, &s);
+    let c = backup(&mut store, BackupKind::Periodic, 30, &s);
+    store.set_pinned(c, true).expect("pin");
+    let ids = |text: Option<&str>, pinned_only: bool| -> (Vec<i64>, u64) {
+        let page = store
+            .list_backups(&BackupQuery {
+                text: text.map(str::to_string),
+                pinned_only,
+                ..Default::default()
+            })
+            .expect("list");
+        (page.items.iter().map(|b| b.id).collect(), page.total)
+    };
+    // Case is ignored; % and _ are plain characters, not patterns.
+    assert_eq!(ids(Some("before"), false), (vec![a], 1));
+    assert_eq!(ids(Some("50%_T"), false), (vec![a], 1));
+    assert_eq!(ids(Some("5%"), false), (vec![], 0));
+    // The milestone's rule, metric and engine are searched.
+    assert_eq!(ids(Some("SUCCESS_RATE>="), false), (vec![b], 1));
+    assert_eq!(ids(Some("zap"), false), (vec![b], 1));
+    assert_eq!(ids(Some(""), false), (vec![c, b, a], 3));
+    assert_eq!(ids(None, true), (vec![c], 1));
+    assert_eq!(ids(Some("before"), true), (vec![], 0));
+    let long = "x".repeat(MAX_SEARCH_CHARS + 1);
+    let err = store
+        .list_backups(&BackupQuery {
+            text: Some(long),
+            ..Default::default()
+        })
+        .expect_err("too long");
+    assert_eq!(err.code(), "invalid_input");
+}
+
+#[test]
+fn timeline_counts_by_kind_per_bucket_and_draws_marks_when_few() {
+    let (_dir, mut store) = open_temp();
+    let s = [state("zap", &[1.0])];
+    let initial = backup(&mut store, BackupKind::Initial, 0, &s);
+    // 1,000 periodic backups, one a second from t = 1 s, a milestone at
+    // 500.5 s and a pinned periodic one.
+    let mut periodic = Vec::new();
+    for i in 1..=1000 {
+        periodic.push(backup(&mut store, BackupKind::Periodic, i * 1000, &s));
+    }
+    let bt = backup(&mut store, BackupKind::Breakthrough, 500_500, &s);
+    store.set_pinned(periodic[9], true).expect("pin");
+    let all = store
+        .timeline(&TimelineQuery {
+            buckets: Some(10),
+            marks: Some(100),
+            ..Default::default()
+        })
+        .expect("timeline");
+    assert_eq!((all.first_ms, all.last_ms), (Some(0), Some(1_000_000)));
+    assert_eq!((all.from_ms, all.to_ms), (0, 1_000_000));
+    assert_eq!((all.in_range, all.total), (1002, 1002));
+    assert_eq!(all.buckets.len(), 10);
+    let sum: u32 = all
+        .buckets
+        .iter()
+        .flat_map(|b| b.counts.iter().map(|c| c.count))
+        .sum();
+    assert_eq!(sum, 1002, "every backup is counted once");
+    // Bucket 0 holds [0, 100 000.1): the initial backup and periodic 1..=100.
+    let first = &all.buckets[0];
+    assert_eq!(first.start_ms, 0);
+    let count = |b: &DensityBucket, k: BackupKind| {
+        b.counts.iter().find(|c| c.kind == k).map_or(0, |c| c.count)
+    };
+    assert_eq!(count(first, BackupKind::Initial), 1);
+    assert_eq!(count(first, BackupKind::Periodic), 100);
+    assert_eq!(count(&all.buckets[5], BackupKind::Breakthrough), 1);
+    // Too many to draw one by one: only the initial, milestone and pinned.
+    assert!(!all.complete);
+    let ids: Vec<i64> = all.marks.iter().map(|m| m.id).collect();
+    assert_eq!(ids, vec![initial, periodic[9], bt]);
+    assert_eq!(all.marks[2].breakthrough.as_ref().map(|b| b.step), Some(42));
+    // Zoomed in to 50 s: every backup, oldest first, and the kind filter.
+    let zoom = store
+        .timeline(&TimelineQuery {
+            from_ms: Some(480_000),
+            to_ms: Some(530_000),
+            marks: Some(100),
+            ..Default::default()
+        })
+        .expect("zoom");
+    assert!(zoom.complete);
+    assert_eq!(zoom.in_range, 52);
+    assert_eq!(zoom.marks.len(), 52);
+    assert!(
+        zoom.marks
+            .windows(2)
+            .all(|w| w[0].created_at_ms <= w[1].created_at_ms)
+    );
+    assert_eq!(
+        zoom.first_ms,
+        Some(0),
+        "the whole history is still reported"
+    );
+    let only = store
+        .timeline(&TimelineQuery {
+            kinds: vec![BackupKind::Breakthrough, BackupKind::Initial],
+            ..Default::default()
+        })
+        .expect("filtered");
+    assert_eq!((only.in_range, only.total), (2, 2));
+    assert!(only.complete);
+    // Hostile ranges: reversed is refused; the extremes of i64 are fine.
+    let err = store
+        .timeline(&TimelineQuery {
+            from_ms: Some(10),
+            to_ms: Some(0),
+            ..Default::default()
+        })
+        .expect_err("reversed");
+    assert_eq!(err.code(), "invalid_input");
+    let wide = store
+        .timeline(&TimelineQuery {
+            from_ms: Some(i64::MIN),
+            to_ms: Some(i64::MAX),
+            buckets: Some(u32::MAX),
+            marks: Some(u32::MAX),
+            ..Default::default()
+        })
+        .expect("extremes");
+    assert_eq!(wide.in_range, 1002);
+    assert!(wide.buckets.iter().all(|b| b.start_ms <= b.end_ms));
+}
+
+#[test]
+fn storage_report_counts_dedup_and_growth() {
+    let (_dir, mut store) = open_temp();
+    const DAY: i64 = 86_400_000;
+    let one = [state("zap", &[1.0; 1000])];
+    let two = [state("zap", &[2.0; 1000])];
+    backup(&mut store, BackupKind::Initial, DAY + 5, &one);
+    // Same content again (deduplicated), then new content on day 3.
+    backup(&mut store, BackupKind::Periodic, DAY + 10, &one);
+    backup(&mut store, BackupKind::Periodic, 3 * DAY + 1, &two);
+    let r = store.storage_report().expect("report");
+    assert_eq!(r.backups, 3);
+    assert_eq!(r.blobs, 2);
+    assert_eq!(r.referenced_bytes, 3 * one[0].state.as_bytes().len() as u64);
+    assert_eq!(r.unique_bytes, 2 * one[0].state.as_bytes().len() as u64);
+    assert!(
+        r.stored_bytes > 0 && r.stored_bytes < r.unique_bytes,
+        "compressed"
+    );
+    assert!(r.db_bytes > 0);
+    let kinds: Vec<(BackupKind, u64, bool)> = r
+        .by_kind
+        .iter()
+        .map(|k| (k.kind, k.backups, k.added_bytes > 0))
+        .collect();
+    // The shared content is the initial backup's: the periodic ones add only `two`.
+    assert_eq!(
+        kinds,
+        vec![
+            (BackupKind::Initial, 1, true),
+            (BackupKind::Periodic, 2, true)
+        ]
+    );
+    let added: u64 = r.by_kind.iter().map(|k| k.added_bytes).sum();
+    assert_eq!(added, r.stored_bytes);
+    let days: Vec<(i64, u64)> = r.growth.iter().map(|d| (d.day_ms, d.backups)).collect();
+    assert_eq!(days, vec![(DAY, 2), (3 * DAY, 1)]);
+    let grown: u64 = r.growth.iter().map(|d| d.added_bytes).sum();
+    assert_eq!(grown, r.stored_bytes);
+}
+
+#[test]
+fn a_held_backup_is_kept_by_retention_until_released() {
+    let (_dir, mut store) = open_temp();
+    let s = [state("zap", &[1.0])];
+    let old = backup(&mut store, BackupKind::Periodic, 1000, &s);
+    backup(&mut store, BackupKind::Periodic, 2000, &s);
+    let policy = RetentionPolicy::last_periodic(1);
+    store.hold(old).expect("hold");
+    let why = store.explain_retention(&policy).expect("explain");
+    let d = why.iter().find(|d| d.id == old).expect("old");
+    assert_eq!(d.reasons, vec![KeepReason::Held]);
+    let outlook = store.retention_outlook(&policy, 3000).expect("outlook");
+    let o = outlook.iter().find(|o| o.id == old).expect("old");
+    assert!(!o.rolls_off_next);
+    assert!(o.kept_because[0].contains("open in the UI"));
+    assert!(
+        store
+            .apply_retention(&policy)
+            .expect("kept")
+            .deleted
+            .is_empty()
+    );
+    store.release(old);
+    assert_eq!(
+        store.apply_retention(&policy).expect("rolls").deleted,
+        vec![old]
+    );
+    let err = store.hold(old).expect_err("gone");
+    assert_eq!(err.code(), "not_found");
+}

@@ -180,7 +180,17 @@ pub struct BackupQuery {
     /// Page size; 0 means 50. Capped at 1000.
     #[serde(default)]
     pub limit: u32,
+    /// Only backups whose label or milestone (engine, rule, metric) contains
+    /// this text, ignoring ASCII case.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Only pinned backups.
+    #[serde(default)]
+    pub pinned_only: bool,
 }
+
+/// The longest search text a listing accepts.
+pub const MAX_SEARCH_CHARS: usize = 200;
 
 /// One page of backups, newest first.
 #[derive(Clone, Debug, Serialize, Deserialize)]
