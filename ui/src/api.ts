@@ -5,6 +5,10 @@
 import type {
   RetentionOutlook,
   Backup,
+  Hold,
+  StorageReport,
+  TimelineQuery,
+  TimelineView,
   BackupKind,
   BackupPage,
   Cursor,
@@ -41,7 +45,13 @@ export interface BackupQuery {
   kinds?: BackupKind[];
   engine?: string;
   limit?: number;
+  /** Skip this many (for pages); prefer `after` for scrolling. */
+  offset?: number;
   after?: Cursor | null;
+  /** Only backups whose label or milestone contains this text. */
+  text?: string;
+  /** Only pinned backups. */
+  pinned?: boolean;
 }
 
 export interface Backend {
@@ -62,6 +72,13 @@ export interface Backend {
   verify(): Promise<VerifyReport>;
   /** Why each backup is kept, and which the next periodic backup rolls off. */
   retention(): Promise<RetentionOutlook[]>;
+  /** Keeps a backup from retention while it is selected (renew within `seconds`). */
+  hold(id: number): Promise<Hold>;
+  release(id: number): Promise<Hold>;
+  /** The timeline of a range: counts by kind per bucket, and marks when few. */
+  timeline(q: TimelineQuery): Promise<TimelineView>;
+  /** Sizes, deduplication and growth of the database. */
+  storage(): Promise<StorageReport>;
   getSettings(): Promise<Settings>;
   putSettings(s: Settings): Promise<Settings>;
   settingsSchema(): Promise<SettingField[]>;
@@ -87,9 +104,23 @@ export function backupQueryString(q: BackupQuery): string {
   if (q.kinds && q.kinds.length > 0) p.set("kind", q.kinds.join(","));
   if (q.engine) p.set("engine", q.engine);
   p.set("limit", String(q.limit ?? 50));
+  if (q.offset) p.set("offset", String(q.offset));
+  if (q.text) p.set("q", q.text);
+  if (q.pinned) p.set("pinned", "true");
   if (q.after) {
     p.set("after_created_at_ms", String(q.after.created_at_ms));
     p.set("after_id", String(q.after.id));
+  }
+  return p.toString();
+}
+
+/** Builds the query string of a timeline request. */
+export function timelineQueryString(q: TimelineQuery): string {
+  const p = new URLSearchParams();
+  if (q.kinds.length > 0) p.set("kind", q.kinds.join(","));
+  for (const k of ["from_ms", "to_ms", "buckets", "marks"] as const) {
+    const v = q[k];
+    if (v !== null) p.set(k, String(Math.round(v)));
   }
   return p.toString();
 }
@@ -184,6 +215,18 @@ export class HttpBackend implements Backend {
   retention() {
     return this.json<RetentionOutlook[]>("GET", "/api/retention");
   }
+  hold(id: number) {
+    return this.json<Hold>("POST", `/api/backups/${id}/hold`);
+  }
+  release(id: number) {
+    return this.json<Hold>("DELETE", `/api/backups/${id}/hold`);
+  }
+  timeline(q: TimelineQuery) {
+    return this.json<TimelineView>("GET", `/api/timeline?${timelineQueryString(q)}`);
+  }
+  storage() {
+    return this.json<StorageReport>("GET", "/api/storage");
+  }
   getSettings() {
     return this.json<Settings>("GET", "/api/settings");
   }
@@ -256,7 +299,9 @@ export class TauriBackend implements Backend {
     return this.call<Status>("status");
   }
   listBackups(q: BackupQuery) {
-    return this.call<BackupPage>("list_backups", { query: { kinds: q.kinds ?? [], engine: q.engine ?? null, limit: q.limit ?? 50, offset: null, after: q.after ?? null } });
+    return this.call<BackupPage>("list_backups", {
+      query: { kinds: q.kinds ?? [], engine: q.engine ?? null, limit: q.limit ?? 50, offset: q.offset ?? null, after: q.after ?? null, text: q.text ?? null, pinned: q.pinned ?? false },
+    });
   }
   getBackup(id: number) {
     return this.call<Backup>("get_backup", { id });
@@ -298,6 +343,18 @@ export class TauriBackend implements Backend {
   }
   retention() {
     return this.call<RetentionOutlook[]>("retention");
+  }
+  hold(id: number) {
+    return this.call<Hold>("hold_backup", { id });
+  }
+  release(id: number) {
+    return this.call<Hold>("release_backup", { id });
+  }
+  timeline(q: TimelineQuery) {
+    return this.call<TimelineView>("timeline", { query: q });
+  }
+  storage() {
+    return this.call<StorageReport>("storage");
   }
   getSettings() {
     return this.call<Settings>("get_settings");

@@ -26,6 +26,9 @@ function ask(title: string, text: string, extra?: HTMLElement): Promise<boolean>
 }
 
 export async function restoreFlow(b: Backup) {
+  // Retention must not delete it while the user decides (the selection
+  // holds it too; this covers a restore started any other way).
+  void api.hold(b.id).catch(() => undefined);
   const choice = el("select", { "data-testid": "restore-engine", "aria-label": "What to restore" });
   choice.append(el("option", { value: "" }, "All engines"));
   for (const e of b.engines) choice.append(el("option", { value: e }, `Only ${ENGINE_TITLES[e] ?? e}`));

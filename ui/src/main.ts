@@ -10,49 +10,39 @@ import { backupNowFlow, importFlow, previewActions, setRefresh } from "./flows";
 import { CHARTS, formatValue } from "./engines";
 import { formatTimestamp } from "./format";
 import type { EngramEvent } from "./generated/api";
-import { attempt, explain, showError, toast } from "./notify";
+import { attempt, clearErrors, explain, SAVE_CODES, showError, toast } from "./notify";
 import { api, onSelect, reselect, select, state } from "./state";
 import { buildCards, updateCards } from "./views/cards";
-import { buildCharts, renderCharts } from "./views/charts";
+import { buildCharts, renderCharts, zoomRange } from "./views/charts";
 import { buildFilters, filters, loadList, markSelected as markRow, renderList } from "./views/list";
 import { renderPreview, updatePreview } from "./views/preview";
 import { buildSettingsForm, openSettings } from "./views/settings";
-import { markSelected as markMark, renderLegend, renderTimeline } from "./views/timeline";
+import { buildStorage, refreshStorage } from "./views/storage";
+import { BUCKETS, buildTimeline, MARKS, markSelected as markMark, renderLegend, renderTimeline } from "./views/timeline";
 
-/** The timeline draws the newest 2,000 backups matching the filters, and
- * always the initial one (so the axis spans the whole history); when it
- * leaves some out it says how many. The list pages through all. */
+/** The timeline of the range on the axis (the zoomed one, else the whole
+ * history), filtered by kind: counts by kind per bucket, and the backups
+ * drawn one by one (all of them when few enough). Only the newest request
+ * is drawn (zooming fires several). */
+let timelineLoads = 0;
 async function loadTimeline() {
-  const { kinds } = filters();
-  const all = [];
-  let after = null;
-  let total = 0;
-  for (let i = 0; i < 2; i += 1) {
-    const page = await api.listBackups({ kinds, limit: 1000, after });
-    all.push(...page.items);
-    total = page.total;
-    if (!page.next) break;
-    after = page.next;
-  }
-  let extra = 0;
-  if (all.length < total && (kinds.length === 0 || kinds.includes("initial")) && !all.some((b) => b.kind === "initial")) {
-    const first = await api.listBackups({ kinds: ["initial"], limit: 1, after: null });
-    all.push(...first.items);
-    extra = first.items.length;
-  }
-  state.timeline = all;
-  const note = $("timeline-note");
-  const shown = all.length - extra;
-  note.hidden = shown >= total;
-  note.textContent = `Showing the newest ${shown.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} backups${extra ? " and the initial one" : ""}; filter by kind to see others.`;
-  await loadHistory();
+  const mine = ++timelineLoads;
+  const z = zoomRange();
+  const view = await api.timeline({ kinds: filters().kinds, from_ms: z?.min ?? null, to_ms: z?.max ?? null, buckets: BUCKETS, marks: MARKS });
+  if (mine !== timelineLoads) return;
+  state.timelineView = view;
+  state.timeline = view.marks;
   renderTimeline();
-  renderCharts();
 }
 
-/** The stored history of every charted metric (one downsampled series each). */
+/** The stored history of every charted metric over the zoomed range (else
+ * all of it), one downsampled series each: zooming in shows finer detail. */
+let historyLoads = 0;
 async function loadHistory() {
-  const series = await Promise.all(CHARTS.map((c) => api.metricSeries({ engine: c.engine, key: c.key, from_ms: null, to_ms: null, points: 600 })));
+  const mine = ++historyLoads;
+  const z = zoomRange();
+  const series = await Promise.all(CHARTS.map((c) => api.metricSeries({ engine: c.engine, key: c.key, from_ms: z?.min ?? null, to_ms: z?.max ?? null, points: 600 })));
+  if (mine !== historyLoads) return;
   state.history = Object.fromEntries(series.map((s) => [`${s.engine}/${s.key}`, s]));
 }
 
@@ -61,15 +51,28 @@ async function refreshAll() {
   if (refreshing) return;
   refreshing = true;
   try {
-    const [, , outlook] = await Promise.all([loadList(true), loadTimeline(), api.retention().catch(() => [])]);
+    const [, , outlook] = await Promise.all([loadList("same"), loadTimeline().then(loadHistory), api.retention().catch(() => [])]);
     state.retention = new Map(outlook.map((o) => [o.id, o]));
-    reselect();
+    await reselect();
     renderPreview(previewActions);
+    renderTimeline();
+    renderCharts();
+    void refreshStorage();
   } catch (e) {
     showError(`Could not load backups. ${explain(e)}`);
   } finally {
     refreshing = false;
   }
+}
+
+/** The selected backup is held (retention keeps it) while it stays
+ * selected: renewed every minute, released when another is selected. */
+let held: number | null = null;
+function holdSelection() {
+  const id = state.selected?.id ?? null;
+  if (held !== null && held !== id) void api.release(held).catch(() => undefined);
+  held = id;
+  if (id !== null) void api.hold(id).catch(() => undefined);
 }
 
 function setLive(on: boolean, text: string) {
@@ -81,8 +84,6 @@ function setLive(on: boolean, text: string) {
   if (on && saveProblem !== null) pill.textContent = `running — ${saveProblem}`;
 }
 
-/** Codes of failures that mean saves are not landing. */
-const SAVE_CODES = new Set(["disk_full", "read_only", "storage_changed", "io", "database", "db_locked"]);
 /** Why saves are failing (shown in the pill), or null when they land. */
 let saveProblem: string | null = null;
 
@@ -103,7 +104,7 @@ function onEvent(e: EngramEvent) {
       if (saveProblem !== null) {
         // Saves land again: the warning is over.
         saveProblem = null;
-        $("banner").hidden = true;
+        clearErrors("save");
         setLive(true, "running");
       }
       break;
@@ -120,7 +121,7 @@ function onEvent(e: EngramEvent) {
         saveProblem = e.code === "disk_full" ? "saving failed: disk full" : e.code === "read_only" ? "saving failed: read-only" : "saving failed";
         setLive(true, "running");
       }
-      showError(explain(new ApiError(e.code, e.message)));
+      showError(explain(new ApiError(e.code, e.message)), SAVE_CODES.has(e.code) ? "save" : undefined);
       break;
   }
 }
@@ -128,24 +129,32 @@ function onEvent(e: EngramEvent) {
 async function start() {
   setRefresh(refreshAll);
   renderLegend();
-  buildFilters(() => {
-    void loadList(true);
-    void loadTimeline();
-  });
+  buildFilters(() => void loadTimeline());
+  buildTimeline();
+  buildStorage();
   buildSettingsForm();
   buildCards();
   try {
-    buildCharts(() => renderTimeline());
+    buildCharts(() => {
+      // The zoom changed: redraw at once, then with the range's own data.
+      renderTimeline();
+      void Promise.all([loadTimeline(), loadHistory()])
+        .then(renderCharts)
+        .catch((e: unknown) => showError(`Could not load the zoomed range. ${explain(e)}`));
+    });
   } catch (e) {
     // The rest of the page works without charts: say why they are missing.
     showError(`The charts could not be drawn: ${String(e)}`);
   }
   onSelect(() => {
+    holdSelection();
     markRow();
     markMark();
     renderPreview(previewActions);
   });
-  $("more").addEventListener("click", () => void loadList(false));
+  window.setInterval(() => {
+    if (held !== null) void api.hold(held).catch(() => undefined);
+  }, 60_000);
   $("backup-now").addEventListener("click", () => void backupNowFlow());
   $("backup-label").addEventListener("keydown", (ev) => {
     if ((ev as KeyboardEvent).key === "Enter") void backupNowFlow();
@@ -159,7 +168,6 @@ async function start() {
     input.value = "";
     if (file) void importFlow(file);
   });
-  $("banner").addEventListener("click", () => ($("banner").hidden = true));
   // Escape closes the preview (the drawer, on a narrow window).
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && state.selected && !document.querySelector("dialog[open]")) select(null);

@@ -1,4 +1,7 @@
-/** What the user is told: toasts for results, the banner for failures, and
+/** What the user is told: toasts for results; failures in a fixed region
+ * at the bottom of the window (where the user is, not the top of a long
+ * page), each until dismissed — or until its condition clears, for those
+ * with a key (saving failed: cleared by the next save that lands); and
  * plain-language explanations of error codes. */
 
 import { ApiError } from "./api";
@@ -56,19 +59,58 @@ export function explain(e: unknown): string {
   return String(e);
 }
 
-/** Shows a failure in the banner until dismissed. */
-export function showError(message: string) {
-  const b = $("banner");
-  b.textContent = message;
-  b.hidden = false;
+/** Codes of failures that mean saves are not landing. */
+export const SAVE_CODES = new Set(["disk_full", "read_only", "storage_changed", "io", "database", "db_locked"]);
+
+/** The key under which a failure is filed: "save" for failures to write
+ * (cleared when a save lands again), else its own (until dismissed). */
+export function errorKey(e: unknown): string | undefined {
+  return e instanceof ApiError && SAVE_CODES.has(e.code) ? "save" : undefined;
 }
 
-/** Runs `f`; a failure goes to the banner as "<what> failed. …". */
+/** Shows a failure in the error region. With a `key`, it replaces the
+ * previous failure of that key and [`clearErrors`] removes it; the same
+ * message is not shown twice. Every failure has a dismiss button. */
+export function showError(message: string, key?: string) {
+  const region = $("banner");
+  for (const item of region.querySelectorAll<HTMLElement>(".error-item")) {
+    if ((key !== undefined && item.dataset.key === key) || item.dataset.message === message) item.remove();
+  }
+  const item = document.createElement("div");
+  item.className = "error-item";
+  item.dataset.message = message;
+  if (key !== undefined) item.dataset.key = key;
+  const text = document.createElement("span");
+  text.textContent = message;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "quiet";
+  close.textContent = "Dismiss";
+  close.setAttribute("aria-label", "Dismiss this message");
+  close.addEventListener("click", () => {
+    item.remove();
+    region.hidden = region.childElementCount === 0;
+  });
+  item.append(text, close);
+  region.append(item);
+  // At most five: the oldest go first.
+  while (region.childElementCount > 5) region.firstElementChild?.remove();
+  region.hidden = false;
+}
+
+/** Removes the failures filed under `key` (their condition cleared). */
+export function clearErrors(key: string) {
+  const region = $("banner");
+  for (const item of region.querySelectorAll<HTMLElement>(".error-item")) if (item.dataset.key === key) item.remove();
+  region.hidden = region.childElementCount === 0;
+}
+
+/** Runs `f`; a failure goes to the error region as "<what> failed. …". */
 export async function attempt<T>(what: string, f: () => Promise<T>): Promise<T | undefined> {
   try {
     return await f();
   } catch (e) {
-    showError(`${what} failed. ${explain(e)}`);
+    showError(`${what} failed. ${explain(e)}`, errorKey(e));
     return undefined;
   }
 }

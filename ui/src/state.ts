@@ -1,8 +1,8 @@
 /** The UI's one store: what the views show, and who wants to know when the
  * selection changes. Views read it; flows and events change it. */
 
-import { connect } from "./api";
-import type { Backup, Cursor, MetricSeries, Metrics, RetentionOutlook } from "./generated/api";
+import { ApiError, connect } from "./api";
+import type { Backup, MetricSeries, Metrics, RetentionOutlook, TimelineMark, TimelineView } from "./generated/api";
 
 export const api = connect();
 
@@ -11,11 +11,14 @@ export const state = {
   now: {} as Record<string, Metrics>,
   /** Metrics events seen since the page opened (bounded). */
   live: [] as { t: number; engines: Record<string, Metrics> }[],
-  /** Backups drawn on the timeline (newest first). */
-  timeline: [] as Backup[],
-  /** Rows of the list, and where its next page starts. */
+  /** The timeline of the range on the axis (counts by kind, marks). */
+  timelineView: null as TimelineView | null,
+  /** Backups drawn one by one on the timeline, oldest first. */
+  timeline: [] as TimelineMark[],
+  /** Rows of the list's page, where the page starts and how many match. */
   list: [] as Backup[],
-  listCursor: null as Cursor | null,
+  listOffset: 0,
+  listTotal: 0,
   selected: null as Backup | null,
   /** Stored history of each charted metric, by "engine/key". */
   history: {} as Record<string, MetricSeries>,
@@ -37,9 +40,14 @@ export function select(b: Backup | null) {
   for (const f of selectionListeners) f();
 }
 
-/** Re-finds the selected backup after a reload (it may have changed or gone). */
-export function reselect() {
+/** Re-reads the selected backup after a reload (it may have changed or
+ * gone: then nothing is selected). */
+export async function reselect() {
   const id = state.selected?.id;
   if (id === undefined) return;
-  state.selected = state.list.find((b) => b.id === id) ?? state.timeline.find((b) => b.id === id) ?? null;
+  const fresh =
+    state.list.find((b) => b.id === id) ??
+    // Gone: nothing selected. Not reachable: keep what the preview shows.
+    (await api.getBackup(id).catch((e: unknown) => (e instanceof ApiError && e.code === "not_found" ? null : state.selected)));
+  if (state.selected?.id === id) state.selected = fresh;
 }

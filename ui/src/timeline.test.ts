@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { branchRuns, layoutMarks, linePath, ticks, timeScale, xOf } from "./timeline";
+import { branchRuns, dayRange, densityBars, layoutMarks, linePath, ticks, timeScale, xOf } from "./timeline";
 import type { Backup, BackupKind } from "./generated/api";
 
 function backup(id: number, t: number, kind: BackupKind = "periodic"): Backup {
@@ -63,5 +63,42 @@ describe("branchRuns", () => {
     const runs = branchRuns(pts);
     expect(runs.map((r) => r.map((p) => p.t))).toEqual([[1, 2], [3, 4]]);
     expect(branchRuns([])).toEqual([]);
+  });
+});
+
+describe("densityBars", () => {
+  const scale = { start: 0, end: 1000, width: 1000 };
+  const order = ["initial", "periodic", "breakthrough"] as const;
+  it("places each bucket at its time, height by square root of its count, kinds stacked in order", () => {
+    const bars = densityBars(
+      [
+        { start_ms: 0, end_ms: 100, counts: [{ kind: "periodic", count: 300 }, { kind: "initial", count: 100 }] },
+        { start_ms: 500, end_ms: 600, counts: [{ kind: "breakthrough", count: 1 }] },
+      ],
+      scale,
+      60,
+      40,
+      order,
+    );
+    expect(bars).toHaveLength(2);
+    const [a, b] = bars as [(typeof bars)[0], (typeof bars)[0]];
+    expect(a.x).toBe(0);
+    expect(a.total).toBe(400);
+    // The fullest bucket is full height; kinds stack bottom-up in legend order.
+    expect(a.segments.map((s) => s.kind)).toEqual(["initial", "periodic"]);
+    expect(a.segments[0]!.y + a.segments[0]!.h).toBeCloseTo(60);
+    expect(a.segments[1]!.y).toBeCloseTo(20);
+    expect(a.segments[0]!.h * 3).toBeCloseTo(a.segments[1]!.h);
+    // One backup beside 400: sqrt(1/400) of the height, still visible.
+    expect(b.x).toBe(500);
+    expect(b.segments[0]!.h).toBeCloseTo(2);
+  });
+});
+
+describe("dayRange", () => {
+  it("is the UTC day of a date, and null for anything else", () => {
+    expect(dayRange("2026-11-27")).toEqual({ min: Date.UTC(2026, 10, 27), max: Date.UTC(2026, 10, 28) });
+    expect(dayRange("27/11/2026")).toBeNull();
+    expect(dayRange("")).toBeNull();
   });
 });

@@ -1,7 +1,7 @@
 /** Layout of the shared time axis: metric charts and the backup timeline use
  * the same scale so breakthrough milestones line up with the curves. Pure. */
 
-import type { Backup, BackupKind } from "./generated/api";
+import type { Backup, BackupKind, DensityBucket } from "./generated/api";
 
 export interface TimeScale {
   start: number;
@@ -41,7 +41,7 @@ export interface Mark {
 }
 
 /** Places backups on the axis; near-coincident marks go to the next row (max `rows`). */
-export function layoutMarks(backups: Backup[], scale: TimeScale, minGap = 6, rows = 3): Mark[] {
+export function layoutMarks(backups: Pick<Backup, "id" | "kind" | "created_at_ms">[], scale: TimeScale, minGap = 6, rows = 3): Mark[] {
   const sorted = [...backups].sort((a, b) => a.created_at_ms - b.created_at_ms || a.id - b.id);
   const lastX: number[] = Array.from({ length: rows }, () => Number.NEGATIVE_INFINITY);
   return sorted.map((b) => {
@@ -101,4 +101,53 @@ export function branchRuns(points: ChartPoint[]): ChartPoint[][] {
     else runs.push([p]);
   }
   return runs;
+}
+
+/** One kind's part of a density bar. */
+export interface Segment {
+  kind: BackupKind;
+  count: number;
+  y: number;
+  h: number;
+}
+
+/** A time bucket drawn as a bar whose height grows with its count (square
+ * root, so one backup stays visible beside thousands), split by kind. */
+export interface Bar {
+  x: number;
+  w: number;
+  start: number;
+  end: number;
+  total: number;
+  segments: Segment[];
+}
+
+/** Lays out density buckets on the axis: bars rise from `base` to at most
+ * `height` px; kinds stack in `order`; at least 2 px each, 1.5 px wide. */
+export function densityBars(buckets: DensityBucket[], scale: TimeScale, base: number, height: number, order: readonly BackupKind[]): Bar[] {
+  const max = Math.max(1, ...buckets.map((b) => b.counts.reduce((n, c) => n + c.count, 0)));
+  return buckets.map((b) => {
+    const total = b.counts.reduce((n, c) => n + c.count, 0);
+    const x0 = xOf(scale, b.start_ms);
+    const x1 = xOf(scale, b.end_ms);
+    const w = Math.max(1.5, x1 - x0 - 0.5);
+    const barH = Math.max(2, Math.sqrt(total / max) * height);
+    let y = base;
+    const segments: Segment[] = [];
+    for (const kind of order) {
+      const count = b.counts.find((c) => c.kind === kind)?.count ?? 0;
+      if (count === 0) continue;
+      const h = (count / total) * barH;
+      y -= h;
+      segments.push({ kind, count, y, h });
+    }
+    return { x: x0, w, start: b.start_ms, end: b.end_ms, total, segments };
+  });
+}
+
+/** The UTC day holding `date` ("YYYY-MM-DD"), as a [start, end) range in ms; null if not a date. */
+export function dayRange(date: string): { min: number; max: number } | null {
+  const t = Date.parse(`${date}T00:00:00Z`);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || !Number.isFinite(t)) return null;
+  return { min: t, max: t + 86_400_000 };
 }

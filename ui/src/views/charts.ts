@@ -46,7 +46,8 @@ let syncing = false;
  * there is one, else the whole history. */
 export function sharedScale(width: number): TimeScale {
   if (zoom) return timeScale([zoom.min, zoom.max], width);
-  const times = state.timeline.map((b) => b.created_at_ms).concat(state.live.map((p) => p.t));
+  const v = state.timelineView;
+  const times = [v?.first_ms ?? NaN, v?.last_ms ?? NaN].concat(state.live.map((p) => p.t));
   for (const series of Object.values(state.history)) {
     const first = series.points[0];
     if (first) times.push(first.at_ms);
@@ -178,11 +179,26 @@ function zoomFrom(u: uPlot) {
   if (min === undefined || max === undefined || min === null || max === null) return;
   const data = u.data[0];
   const full = data.length > 0 && min <= data[0]! && max >= data[data.length - 1]!;
+  // A plot fitting its data again after a reset fires this hook (later,
+  // not synchronously): that is no new zoom, and answering it with one
+  // would loop.
+  if (full && zoom === null) return;
   setZoom(full ? null : { min: min * 1000, max: max * 1000 }, u);
 }
 
+/** The zoomed range (ms), or null when the whole history is shown. */
+export function zoomRange(): { min: number; max: number } | null {
+  return zoom;
+}
+
+/** Zooms every chart and the timeline to a range (null: everything). */
+export function zoomTo(z: { min: number; max: number } | null) {
+  setZoom(z && z.max > z.min ? z : null);
+}
+
 function setZoom(z: { min: number; max: number } | null, from?: uPlot) {
-  zoom = z;
+  // Whole milliseconds: the API takes integers.
+  zoom = z && { min: Math.floor(z.min), max: Math.ceil(z.max) };
   $("charts").setAttribute("data-zoomed", String(z !== null));
   $("timeline").setAttribute("data-zoomed", String(z !== null));
   syncing = true;

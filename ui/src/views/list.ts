@@ -1,5 +1,6 @@
-/** The backup list: filters, keyset paging ("Load more"), one row per backup.
- * Clicking a row selects it. */
+/** The backup list: filters (kind, search in labels and milestones, pinned
+ * only), pages of 50 ("Newer" / "Older", so the page stays short at any
+ * number of backups), one row per backup. Clicking a row selects it. */
 
 import { $, el, kindLabel } from "../dom";
 import { formatValue } from "../engines";
@@ -7,30 +8,66 @@ import { formatTimestamp } from "../format";
 import { BACKUP_KINDS, type Backup, type BackupKind } from "../generated/api";
 import { api, select, state } from "../state";
 
-export function buildFilters(onChange: () => void) {
+/** Rows per page. */
+const PAGE = 50;
+
+/** `kindChanged` runs when the kind filter changes (it applies to the
+ * timeline too); search and "pinned only" reload the list alone. */
+export function buildFilters(kindChanged: () => void) {
   for (const k of BACKUP_KINDS) $("filter-kind").append(el("option", { value: k }, k));
-  $("filter-kind").addEventListener("change", onChange);
+  $("filter-kind").addEventListener("change", () => {
+    kindChanged();
+    void loadList("first");
+  });
+  let timer: number | undefined;
+  $("filter-text").addEventListener("input", () => {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(() => void loadList("first"), 250);
+  });
+  $("filter-pinned").addEventListener("change", () => void loadList("first"));
+  $("page-newer").addEventListener("click", () => void loadList("newer"));
+  $("page-older").addEventListener("click", () => void loadList("older"));
 }
 
-/** The filters in force: they apply to the list and the timeline alike.
- * (No engine filter: every backup holds every built-in engine, so it
- * would filter nothing.) */
-export function filters(): { kinds: BackupKind[] } {
+/** The filters in force. The kind applies to the list and the timeline;
+ * the search text and "pinned only" to the list. (No engine filter: every
+ * backup holds every built-in engine, so it would filter nothing.) */
+export function filters(): { kinds: BackupKind[]; text: string; pinned: boolean } {
   const kind = $<HTMLSelectElement>("filter-kind").value as BackupKind | "";
-  return { kinds: kind ? [kind] : [] };
+  return { kinds: kind ? [kind] : [], text: $<HTMLInputElement>("filter-text").value.trim(), pinned: $<HTMLInputElement>("filter-pinned").checked };
 }
 
-/** Loads the first page (`reset`) or the next one. */
-export async function loadList(reset: boolean) {
-  if (reset) {
-    state.list = [];
-    state.listCursor = null;
+/** Loads the first page, the page shown again (after a change), or the
+ * next newer / older one. */
+let loads = 0;
+export async function loadList(which: "first" | "same" | "newer" | "older") {
+  // Only the newest request is shown (typing fires several).
+  const mine = ++loads;
+  const offset = which === "first" ? 0 : which === "newer" ? Math.max(0, state.listOffset - PAGE) : which === "older" ? state.listOffset + PAGE : state.listOffset;
+  let page = await api.listBackups({ ...filters(), limit: PAGE, offset });
+  if (page.items.length === 0 && offset > 0 && page.total > 0) {
+    // The page emptied (deletions, retention): show the last one there is.
+    const last = Math.floor((page.total - 1) / PAGE) * PAGE;
+    page = await api.listBackups({ ...filters(), limit: PAGE, offset: last });
+    if (mine !== loads) return;
+    state.listOffset = last;
+  } else {
+    if (mine !== loads) return;
+    state.listOffset = offset;
   }
-  const page = await api.listBackups({ ...filters(), limit: 50, after: state.listCursor });
-  state.list = state.list.concat(page.items);
-  state.listCursor = page.next;
-  $("total").textContent = `${page.total.toLocaleString("en-US")} backups`;
-  $("more").hidden = page.next === null;
+  state.list = page.items;
+  state.listTotal = page.total;
+  const n = (x: number) => x.toLocaleString("en-US");
+  const f = filters();
+  const filtered = f.kinds.length > 0 || f.text !== "" || f.pinned;
+  $("total").textContent =
+    page.total === 0
+      ? filtered
+        ? "No backup matches."
+        : "No backups."
+      : `${n(state.listOffset + 1)}–${n(state.listOffset + page.items.length)} of ${n(page.total)}${filtered ? " matching" : ""}`;
+  $<HTMLButtonElement>("page-newer").disabled = state.listOffset === 0;
+  $<HTMLButtonElement>("page-older").disabled = state.listOffset + page.items.length >= page.total;
   renderList();
 }
 

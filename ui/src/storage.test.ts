@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import type { StorageReport } from "./generated/api";
+import { growthSeries, ratio, storageLines } from "./storage";
+
+const report: StorageReport = {
+  db_bytes: 10 * 1024 * 1024,
+  free_bytes: 1024 * 1024,
+  wal_bytes: 4096,
+  backups: 1200,
+  blobs: 40,
+  referenced_bytes: 3000 * 1024,
+  unique_bytes: 100 * 1024,
+  stored_bytes: 25 * 1024,
+  live_bytes: 7 * 1024,
+  history_points: 12345,
+  by_kind: [],
+  growth: [
+    { day_ms: 86_400_000, backups: 1000, added_bytes: 20 * 1024 },
+    { day_ms: 3 * 86_400_000, backups: 200, added_bytes: 5 * 1024 },
+  ],
+};
+
+describe("storage view", () => {
+  it("states the deduplication and compression ratios", () => {
+    const lines = storageLines(report);
+    expect(lines[0]).toBe("Database 10 MB (1.0 MB of it free for reuse), write-ahead log 4.0 KB.");
+    expect(lines[1]).toContain("1,200 backups hold 2.9 MB");
+    expect(lines[1]).toContain("(deduplication 30×)");
+    expect(lines[1]).toContain("stored compressed in 25 KB (4.0×)");
+    expect(lines[2]).toContain("12,345 points");
+  });
+  it("never divides by zero", () => {
+    expect(ratio(0, 0)).toBe("—");
+    expect(ratio(10, 0)).toBe("—");
+  });
+  it("adds up growth day by day", () => {
+    expect(growthSeries(report)).toEqual([
+      [86_400, 3 * 86_400],
+      [20 * 1024, 25 * 1024],
+      [1000, 200],
+    ]);
+  });
+});

@@ -1,0 +1,73 @@
+/** The storage view: what the database holds and how well it is packed —
+ * its size, deduplication and compression, backups and bytes per kind, and
+ * growth over time (a uPlot chart of the stored bytes by the day they were
+ * added, beside the backups taken each day). Loaded when opened and after
+ * each change while open. */
+
+import uPlot from "uplot";
+import { $, el, kindLabel } from "../dom";
+import { formatBytes, formatTimestamp } from "../format";
+import { explain } from "../notify";
+import { api } from "../state";
+import { growthSeries, storageLines } from "../storage";
+
+let plot: uPlot | null = null;
+
+export function buildStorage() {
+  $("storage-panel").addEventListener("toggle", () => void refreshStorage());
+}
+
+/** Reloads the view if it is open. */
+export async function refreshStorage() {
+  const panel = $<HTMLDetailsElement>("storage-panel");
+  if (!panel.open) return;
+  const body = $("storage-body");
+  try {
+    const r = await api.storage();
+    const lines = storageLines(r).map((t) => el("p", {}, t));
+    const table = el("table", { class: "list storage-kinds", "data-testid": "storage-kinds" });
+    const head = el("tr");
+    head.append(el("th", {}, "Kind"), el("th", {}, "Backups"), el("th", {}, "Stored bytes they added"));
+    const thead = el("thead");
+    thead.append(head);
+    const rows = el("tbody");
+    for (const k of r.by_kind) {
+      const tr = el("tr");
+      const kind = el("td");
+      kind.append(kindLabel(k.kind));
+      tr.append(kind, el("td", {}, k.backups.toLocaleString("en-US")), el("td", {}, formatBytes(k.added_bytes)));
+      rows.append(tr);
+    }
+    table.append(thead, rows);
+    const chart = el("div", { class: "storage-chart", "data-testid": "storage-growth" });
+    body.replaceChildren(...lines, table, chart);
+    plot?.destroy();
+    plot = null;
+    const data = growthSeries(r);
+    if (data[0].length > 0) {
+      plot = new uPlot(
+        {
+          width: Math.max(240, Math.min(body.clientWidth, 900)),
+          height: 160,
+          scales: { x: { time: true }, bytes: {}, count: {} },
+          axes: [
+            { stroke: "currentColor" },
+            { scale: "bytes", stroke: "currentColor", size: 64, values: (_u, s) => s.map((v) => formatBytes(v)) },
+            { scale: "count", side: 1, stroke: "currentColor", grid: { show: false } },
+          ],
+          series: [
+            { label: "day (UTC)", value: (_u, t) => (t === null ? "—" : formatTimestamp(t * 1000).slice(0, 10)) },
+            { label: "stored, added up", scale: "bytes", stroke: "#2f6fde", width: 1.75, value: (_u, v) => (v === null ? "—" : formatBytes(v)) },
+            { label: "backups that day", scale: "count", stroke: "rgba(128,128,128,0.8)", width: 1, paths: uPlot.paths.stepped?.({ align: 1 }) },
+          ],
+        },
+        data,
+        chart,
+      );
+    } else {
+      chart.textContent = "No backups yet.";
+    }
+  } catch (e) {
+    body.replaceChildren(el("p", { class: "error" }, `The storage report could not be loaded. ${explain(e)}`));
+  }
+}
