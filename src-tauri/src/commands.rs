@@ -7,7 +7,7 @@ use engram_core::Error;
 use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
     Hold, LabelRequest, ListBackups, RestoreReport, RestoreRequest, RetentionOutlook,
-    SeriesRequest, SettingField, Status, VerifyReport,
+    RetentionRequest, SeriesRequest, SettingField, Status, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -115,8 +115,11 @@ pub async fn verify(api: State<'_, Api>) -> ApiResult<VerifyReport> {
 }
 
 #[tauri::command]
-pub async fn retention(api: State<'_, Api>) -> ApiResult<Vec<RetentionOutlook>> {
-    api.retention().await
+pub async fn retention(
+    api: State<'_, Api>,
+    request: Option<RetentionRequest>,
+) -> ApiResult<Vec<RetentionOutlook>> {
+    api.retention(request.unwrap_or_default()).await
 }
 
 #[tauri::command]

@@ -59,6 +59,8 @@ fn commands_answer_with_the_api_types_and_errors() {
 
     let outlook = ok("retention", json!({}));
     assert_eq!(outlook[0]["rolls_off_next"], false, "{outlook}");
+    let none = ok("retention", json!({"request": {"ids": [999]}}));
+    assert_eq!(none, json!([]), "only the ids asked about");
     let manual = ok("create_backup", json!({"request": {"label": "from ipc"}}));
     assert_eq!(manual["kind"], "manual");
     let id = manual["id"].as_i64().expect("id");

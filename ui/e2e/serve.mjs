@@ -4,11 +4,15 @@ import { spawn } from "node:child_process";
 import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 
-export const engram = join(resolve(import.meta.dirname, "../.."), "target/debug/engram");
+/** The `engram` binary: `$ENGRAM_BIN`, else the debug build (the benchmark
+ * sets the release build). */
+export const engram = process.env.ENGRAM_BIN ?? join(resolve(import.meta.dirname, "../.."), "target/debug/engram");
 
-/** Starts `engram serve`; resolves to the process and the URL it prints. */
-export function startServe(dataDir) {
-  const child = spawn(engram, ["serve", "--data-dir", dataDir, "--pace", "1ms", "--autosave", "200ms"], {
+/** Starts `engram serve` (by default fast-paced, for tests; the benchmark
+ * passes `[]` for the defaults a user gets); resolves to the process and
+ * the URL it prints. */
+export function startServe(dataDir, options = ["--pace", "1ms", "--autosave", "200ms"]) {
+  const child = spawn(engram, ["serve", "--data-dir", dataDir, ...options], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((ok, fail) => {

@@ -70,8 +70,9 @@ export interface Backend {
   saveExport(id: number, format: ExportFormat): Promise<string | null>;
   importSnapshot(file: Blob): Promise<Backup>;
   verify(): Promise<VerifyReport>;
-  /** Why each backup is kept, and which the next periodic backup rolls off. */
-  retention(): Promise<RetentionOutlook[]>;
+  /** Why each of these backups is kept, and whether the next periodic
+   * backup rolls it off (no ids: every backup). */
+  retention(ids?: number[]): Promise<RetentionOutlook[]>;
   /** Keeps a backup from retention while it is selected (renew within `seconds`). */
   hold(id: number): Promise<Hold>;
   release(id: number): Promise<Hold>;
@@ -212,8 +213,8 @@ export class HttpBackend implements Backend {
   verify() {
     return this.json<VerifyReport>("POST", "/api/verify");
   }
-  retention() {
-    return this.json<RetentionOutlook[]>("GET", "/api/retention");
+  retention(ids?: number[]) {
+    return this.json<RetentionOutlook[]>("GET", `/api/retention${ids ? `?ids=${ids.join(",")}` : ""}`);
   }
   hold(id: number) {
     return this.json<Hold>("POST", `/api/backups/${id}/hold`);
@@ -341,8 +342,8 @@ export class TauriBackend implements Backend {
   verify() {
     return this.call<VerifyReport>("verify");
   }
-  retention() {
-    return this.call<RetentionOutlook[]>("retention");
+  retention(ids?: number[]) {
+    return this.call<RetentionOutlook[]>("retention", { request: { ids: ids ?? [] } });
   }
   hold(id: number) {
     return this.call<Hold>("hold_backup", { id });

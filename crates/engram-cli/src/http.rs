@@ -22,7 +22,8 @@ use axum::routing::{get, post, put};
 use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportFile, ExportRequest,
     Hold, LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest,
-    RetentionOutlook, SeriesRequest, SettingField, Status, TimelineQueryForm, VerifyReport,
+    RetentionOutlook, RetentionQuery, RetentionRequest, SeriesRequest, SettingField, Status,
+    TimelineQueryForm, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -189,8 +190,11 @@ async fn verify(State(s): State<Shared>) -> Reply<VerifyReport> {
     Reply(s.api.verify().await)
 }
 
-async fn retention(State(s): State<Shared>) -> Reply<Vec<RetentionOutlook>> {
-    Reply(s.api.retention().await)
+async fn retention(
+    State(s): State<Shared>,
+    Form(req, _): Form<RetentionQuery, RetentionRequest>,
+) -> Reply<Vec<RetentionOutlook>> {
+    Reply(s.api.retention(req).await)
 }
 
 async fn get_settings(State(s): State<Shared>) -> Reply<Settings> {

@@ -90,6 +90,8 @@ export type Exported = { id: number, path: string, bytes: number, };
 
 export type Deleted = { deleted: number, };
 
+export type RetentionRequest = { ids: number[], };
+
 export type RetentionOutlook = { id: number, 
 /**
  * Each reason it is kept, in words; empty when the next run deletes it.

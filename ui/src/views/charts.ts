@@ -217,6 +217,7 @@ function setZoom(z: { min: number; max: number } | null, from?: uPlot) {
 
 /** Gives every plot its current data (history + live), keeping the zoom. */
 export function renderCharts() {
+  const started = performance.now();
   for (const p of plots) {
     const series = state.history[`${p.info.engine}/${p.info.key}`];
     const points = chartPoints(p.info.engine, p.info.key);
@@ -233,6 +234,9 @@ export function renderCharts() {
     const latest = state.now[p.info.engine]?.[p.info.key];
     p.latest.textContent = latest === undefined ? "—" : formatMetric(p.info.format, latest);
   }
+  // Only the latest is kept (User Timing entries are never dropped otherwise).
+  performance.clearMeasures("engram:charts-render");
+  performance.measure("engram:charts-render", { start: started });
 }
 
 /** Restores and milestones as marks over the plot, their text on hover. */

@@ -69,6 +69,21 @@ export async function loadList(which: "first" | "same" | "newer" | "older") {
   $<HTMLButtonElement>("page-newer").disabled = state.listOffset === 0;
   $<HTMLButtonElement>("page-older").disabled = state.listOffset + page.items.length >= page.total;
   renderList();
+  // The "next to go" tags follow; the page does not wait for them.
+  void loadRetention();
+}
+
+/** What retention says of the page's backups and the selected one (asked
+ * for those only: at 100,000 backups the whole answer is megabytes). */
+let retentionLoads = 0;
+async function loadRetention() {
+  const mine = ++retentionLoads;
+  const ids = state.list.map((b) => b.id);
+  if (state.selected && !ids.includes(state.selected.id)) ids.push(state.selected.id);
+  const outlook = ids.length === 0 ? [] : await api.retention(ids).catch(() => []);
+  if (mine !== retentionLoads) return;
+  state.retention = new Map(outlook.map((o) => [o.id, o]));
+  markRollsOff();
 }
 
 function describe(b: Backup) {
@@ -81,6 +96,7 @@ export function renderList() {
   const rowsEl = $("rows");
   const focused = rowsEl.contains(document.activeElement) ? document.activeElement?.getAttribute("data-id") : null;
   renderRows();
+  markRollsOff();
   if (focused) rowsEl.querySelector<HTMLElement>(`tr[data-id="${focused}"]`)?.focus();
 }
 
@@ -110,6 +126,22 @@ function renderRows() {
       return tr;
     }),
   );
+}
+
+/** Tags the rows retention deletes at the next periodic backup. */
+export function markRollsOff() {
+  for (const tr of $("rows").querySelectorAll<HTMLElement>("tr")) {
+    const o = state.retention.get(Number(tr.dataset.id));
+    const going = o?.rolls_off_next === true;
+    tr.classList.toggle("rolls-off", going);
+    const when = tr.querySelector<HTMLElement>(".when");
+    if (when) when.title = going ? "Retention deletes this backup at the next periodic backup (pin it to keep it)." : "";
+    let tag = tr.querySelector(".next-to-go");
+    if (going && !tag) {
+      tag = el("span", { class: "next-to-go", "data-testid": "rolls-off" }, "next to go");
+      tr.querySelector(".what")?.prepend(tag);
+    } else if (!going) tag?.remove();
+  }
 }
 
 /** Marks the selected row without rebuilding the list. */

@@ -30,7 +30,7 @@ let shown: { id: number; pinned: boolean; label: string | null } | null = null;
 let note: HTMLElement | null = null;
 
 /** Says why retention keeps the shown backup, or that it is about to go. */
-function updateRetentionNote(id: number) {
+export function updateRetentionNote(id: number) {
   if (!note) return;
   const o = state.retention.get(id);
   note.hidden = !o;

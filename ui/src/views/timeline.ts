@@ -146,6 +146,7 @@ function asButton(shape: Element, label: string, x: number, activate: () => void
 }
 
 export function renderTimeline() {
+  const started = performance.now();
   const host = $("timeline") as unknown as SVGSVGElement;
   const view = state.timelineView;
   const scale = sharedScale(WIDTH);
@@ -192,6 +193,8 @@ export function renderTimeline() {
   host.replaceChildren(...nodes);
   if (focused) host.querySelector<SVGElement>(`.mark[data-id="${focused}"]`)?.focus();
   renderNote();
+  performance.clearMeasures("engram:timeline-render"); // only the latest is kept
+  performance.measure("engram:timeline-render", { start: started });
 }
 
 /** Says what the timeline leaves out, if anything. */

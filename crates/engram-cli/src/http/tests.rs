@@ -132,6 +132,13 @@ async fn every_route_answers_with_the_api_types() {
 
     let outlook = h.ok(Method::GET, "/api/retention", "").await;
     assert_eq!(outlook[0]["rolls_off_next"], false, "{outlook}");
+    let one = h.ok(Method::GET, "/api/retention?ids=1,999", "").await;
+    assert_eq!(
+        one.as_array().map(Vec::len),
+        Some(1),
+        "only the ids asked about: {one}"
+    );
+    assert_eq!(one[0]["id"], 1);
     assert!(
         outlook[0]["kept_because"].as_array().is_some_and(|r| r
             .iter()
@@ -516,6 +523,9 @@ async fn every_refusal_is_a_typed_error_with_its_status() {
     h.call(Method::POST, "/api/backups/999999/pin", "")
         .await
         .refused(ErrorCode::NotFound);
+    h.call(Method::GET, "/api/retention?ids=1,x", "")
+        .await
+        .refused(ErrorCode::InvalidInput);
     h.call(Method::POST, "/api/backups/999999/hold", "")
         .await
         .refused(ErrorCode::NotFound);

@@ -199,8 +199,10 @@ impl Api {
         Ok(Backup::from(&b))
     }
 
-    /// Why each backup is kept, and which the next periodic backup rolls off.
-    pub async fn retention(&self) -> ApiResult<Vec<RetentionOutlook>> {
+    /// Why each backup asked about is kept, and whether the next periodic
+    /// backup rolls it off (the plan always covers every backup; only the
+    /// answer is limited to `req.ids`, unknown ids are left out).
+    pub async fn retention(&self, req: RetentionRequest) -> ApiResult<Vec<RetentionOutlook>> {
         let rt = self.runtime()?;
         let settings = rt.settings().await?;
         let next = crate::now_ms() + (settings.backup_every_secs * 1000.0) as i64;
@@ -208,7 +210,13 @@ impl Api {
         let outlook = rt
             .with_store(move |s| s.retention_outlook(&policy, next))
             .await?;
-        Ok(outlook.into_iter().map(RetentionOutlook::from).collect())
+        // Reasons are put in words only for the backups asked about.
+        let wanted: std::collections::BTreeSet<i64> = req.ids.into_iter().collect();
+        Ok(outlook
+            .into_iter()
+            .filter(|o| wanted.is_empty() || wanted.contains(&o.id))
+            .map(RetentionOutlook::from)
+            .collect())
     }
 
     /// Keeps a backup from retention while a user has it selected or is

@@ -253,6 +253,38 @@ pub struct Deleted {
     pub deleted: i64,
 }
 
+/// Which backups to ask retention about (empty: every backup).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct RetentionRequest {
+    #[ts(type = "number[]")]
+    pub ids: Vec<i64>,
+}
+
+/// [`RetentionRequest`] as an HTTP query string: `ids=1,2,3`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RetentionQuery {
+    pub ids: Option<String>,
+}
+
+impl TryFrom<RetentionQuery> for RetentionRequest {
+    type Error = Error;
+    fn try_from(q: RetentionQuery) -> Result<Self, Error> {
+        let ids = match q.ids.as_deref() {
+            Some(s) if !s.is_empty() => s
+                .split(',')
+                .map(|id| {
+                    id.trim()
+                        .parse::<i64>()
+                        .map_err(|_| Error::InvalidInput(format!("ids: {id:?} is not a backup id")))
+                })
+                .collect::<Result<Vec<i64>, Error>>()?,
+            _ => Vec::new(),
+        };
+        Ok(RetentionRequest { ids })
+    }
+}
+
 /// What retention says of one backup: why it is kept, and whether the next
 /// periodic backup rolls it off (pin it to keep it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
@@ -268,7 +300,11 @@ impl From<crate::store::Outlook> for RetentionOutlook {
     fn from(o: crate::store::Outlook) -> Self {
         RetentionOutlook {
             id: o.id,
-            kept_because: o.kept_because,
+            kept_because: o
+                .kept_because
+                .iter()
+                .map(crate::store::KeepReason::describe)
+                .collect(),
             rolls_off_next: o.rolls_off_next,
         }
     }

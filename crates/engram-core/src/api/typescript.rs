@@ -40,6 +40,7 @@ pub fn module() -> String {
         ExportRequest::decl(&cfg),
         Exported::decl(&cfg),
         Deleted::decl(&cfg),
+        RetentionRequest::decl(&cfg),
         RetentionOutlook::decl(&cfg),
         Hold::decl(&cfg),
         TimelineQuery::decl(&cfg),

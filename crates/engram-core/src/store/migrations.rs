@@ -19,6 +19,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0003_metric_history.sql",
         include_str!("../../migrations/0003_metric_history.sql"),
     ),
+    (
+        "0004_pinned_index.sql",
+        include_str!("../../migrations/0004_pinned_index.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

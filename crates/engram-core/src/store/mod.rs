@@ -35,7 +35,7 @@ mod listing;
 mod live;
 mod migrations;
 mod retention;
-mod timeline;
+pub(crate) mod timeline;
 mod types;
 
 pub use admin::{KindStorage, StorageDay, StorageReport};

@@ -151,7 +151,8 @@ pub struct BackupMeta {
     pub pinned: bool,
 }
 
-/// Decides, for every backup, whether it is kept and why. Pure.
+/// Decides, for every backup, whether it is kept and why: one decision per
+/// backup, in the order given. Pure.
 pub fn plan(backups: &[BackupMeta], policy: &RetentionPolicy) -> Vec<RetentionDecision> {
     let mut order: Vec<usize> = (0..backups.len()).collect();
     // Newest first by insertion (ids only grow), not by wall-clock time: a
@@ -287,8 +288,9 @@ impl Bucket {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Outlook {
     pub id: i64,
-    /// Why it is kept, in words (empty: it is deleted at the next run).
-    pub kept_because: Vec<String>,
+    /// Why it is kept (empty: it is deleted at the next run); in words with
+    /// [`KeepReason::describe`].
+    pub kept_because: Vec<KeepReason>,
     pub rolls_off_next: bool,
 }
 
@@ -311,11 +313,17 @@ pub fn outlook(
     });
     let mut next = plan_at(&with_next, policy, next_at_ms);
     keep_held(&mut next, held);
+    // A plan answers in the order of its input, so `next[i]` is about
+    // `backups[i]` (the extra one is last): no search per backup.
     now.iter()
-        .map(|d| Outlook {
-            id: d.id,
-            kept_because: d.reasons.iter().map(KeepReason::describe).collect(),
-            rolls_off_next: next.iter().find(|n| n.id == d.id).is_none_or(|n| !n.keep()),
+        .zip(&next)
+        .map(|(d, n)| {
+            debug_assert_eq!(d.id, n.id);
+            Outlook {
+                id: d.id,
+                kept_because: d.reasons.clone(),
+                rolls_off_next: !n.keep(),
+            }
         })
         .collect()
 }
@@ -606,7 +614,7 @@ mod tests {
         );
         assert!(!by(2).kept_because.is_empty(), "but it is kept now");
         assert!(!by(3).rolls_off_next);
-        assert!(!by(1).rolls_off_next && by(1).kept_because[0].contains("initial"));
+        assert!(!by(1).rolls_off_next && by(1).kept_because[0] == KeepReason::Initial);
         assert!(!by(4).rolls_off_next);
     }
 

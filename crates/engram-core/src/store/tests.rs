@@ -365,6 +365,41 @@ fn paging_through_100_000_backups_is_complete_ordered_and_indexed() {
         .expect("manual");
     assert_eq!(manual.total, 9_999);
     assert!(manual.items.iter().all(|b| b.kind == BackupKind::Manual));
+    // The timeline counts all of them, by kind.
+    let t = store
+        .timeline(&TimelineQuery {
+            kinds: vec![BackupKind::Manual, BackupKind::Manual, BackupKind::Periodic],
+            ..Default::default()
+        })
+        .expect("timeline");
+    // (one of the 100,000 is the first backup, of another kind)
+    assert_eq!(
+        (t.in_range, t.total),
+        (99_999, 99_999),
+        "each kind counted once"
+    );
+    let all = store.timeline(&TimelineQuery::default()).expect("all");
+    assert_eq!((all.in_range, all.total), (100_000, 100_000));
+    let counted: u64 = all
+        .buckets
+        .iter()
+        .flat_map(|b| &b.counts)
+        .map(|c| u64::from(c.count))
+        .sum();
+    assert_eq!(counted, 100_000);
+    let plan: Vec<String> = store
+        .conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", timeline::COUNT_SQL))
+        .expect("explain")
+        .query_map(params!["manual", 0, 10], |r| r.get::<_, String>(3))
+        .expect("rows")
+        .collect::<std::result::Result<_, _>>()
+        .expect("plan");
+    assert!(
+        plan.join(" ")
+            .contains("COVERING INDEX backups_by_kind_time"),
+        "counting reads only the index: {plan:?}"
+    );
     // The listing must walk an index, never sort 100,000 rows per page.
     for sql in [
         "SELECT id FROM backups b WHERE 1 ORDER BY b.created_at DESC, b.id DESC LIMIT 50",
@@ -766,7 +801,8 @@ fn a_held_backup_is_kept_by_retention_until_released() {
     let outlook = store.retention_outlook(&policy, 3000).expect("outlook");
     let o = outlook.iter().find(|o| o.id == old).expect("old");
     assert!(!o.rolls_off_next);
-    assert!(o.kept_because[0].contains("open in the UI"));
+    assert_eq!(o.kept_because, vec![KeepReason::Held]);
+    assert!(KeepReason::Held.describe().contains("open in the UI"));
     assert!(
         store
             .apply_retention(&policy)

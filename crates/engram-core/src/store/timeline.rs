@@ -2,8 +2,8 @@
 //! kind fall in each of N equal buckets, and the backups themselves when the
 //! range holds few enough of them to draw one by one (otherwise only the
 //! ones a user looks for: the initial backup, milestones and pinned ones).
-//! One `GROUP BY` over the `created_at` index; a year of backups every few
-//! seconds still answers in tens of milliseconds (BENCHMARKS.md).
+//! Counting reads only the `(kind, created_at, id)` index, one kind at a
+//! time (BENCHMARKS.md has the figures at 100,000 backups).
 
 use super::Store;
 use super::listing::breakthrough_at;
@@ -97,6 +97,10 @@ pub struct TimelineView {
     pub complete: bool,
 }
 
+/// The times of one kind's backups in a range (its index covers it).
+pub(super) const COUNT_SQL: &str =
+    "SELECT created_at FROM backups WHERE kind = ?1 AND created_at BETWEEN ?2 AND ?3";
+
 impl Store {
     /// Counts by kind per bucket over a range, and the backups to draw.
     pub fn timeline(&self, q: &TimelineQuery) -> Result<TimelineView> {
@@ -114,47 +118,47 @@ impl Store {
         }
         let n = q.buckets.unwrap_or(DEFAULT_BUCKETS).clamp(1, MAX_BUCKETS);
         let limit = q.marks.unwrap_or(DEFAULT_MARKS).min(MAX_MARKS);
-        let kinds = if q.kinds.is_empty() {
-            String::from("1")
+        // Each kind once, however often it was asked for.
+        let kinds: std::collections::BTreeSet<BackupKind> = if q.kinds.is_empty() {
+            BackupKind::ALL.into_iter().collect()
         } else {
-            let names: Vec<String> = q
-                .kinds
-                .iter()
-                .map(|k| format!("'{}'", k.as_str()))
-                .collect();
-            format!("kind IN ({})", names.join(","))
+            q.kinds.iter().copied().collect()
         };
         // Float widths: any i64 range splits without overflow.
         let width = ((to as f64 - from as f64) + 1.0) / f64::from(n);
         let mut counts: Vec<Vec<KindCount>> = vec![Vec::new(); n as usize];
         let mut in_range = 0u64;
-        {
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT CAST((created_at - ?1) / ?3 AS INTEGER) AS bucket, kind, count(*)
-                 FROM backups WHERE created_at BETWEEN ?1 AND ?2 AND {kinds}
-                 GROUP BY bucket, kind ORDER BY bucket"
-            ))?;
-            let rows = stmt.query_map(rusqlite::params![from, to, width], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, BackupKind>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (bucket, kind, count) = row?;
-                let i = bucket.clamp(0, i64::from(n) - 1) as usize;
-                let count = count.max(0) as u64;
-                in_range += count;
-                let slot = &mut counts[i];
-                match slot.iter_mut().find(|c| c.kind == kind) {
-                    Some(c) => c.count = c.count.saturating_add(count as u32),
-                    None => slot.push(KindCount {
-                        kind,
-                        count: count.min(u64::from(u32::MAX)) as u32,
-                    }),
+        let mut total = 0u64;
+        for kind in &kinds {
+            // One kind at a time on the (kind, created_at, id) index, which
+            // covers the query: no table row is read.
+            let mut per_bucket = vec![0u32; n as usize];
+            let mut per_kind = 0u64;
+            let mut stmt = self.conn.prepare_cached(COUNT_SQL)?;
+            let mut rows = stmt.query(rusqlite::params![kind, from, to])?;
+            while let Some(row) = rows.next()? {
+                let t: i64 = row.get(0)?;
+                let i = (((t as f64 - from as f64) / width) as i64).clamp(0, i64::from(n) - 1);
+                per_bucket[i as usize] = per_bucket[i as usize].saturating_add(1);
+                per_kind += 1;
+            }
+            in_range += per_kind;
+            for (slot, count) in counts.iter_mut().zip(per_bucket) {
+                if count > 0 {
+                    slot.push(KindCount { kind: *kind, count });
                 }
             }
+            total += if first.is_some_and(|f| from <= f) && last.is_some_and(|l| to >= l) {
+                // The range holds the whole history: what was counted is all.
+                per_kind
+            } else {
+                let all: i64 = self.conn.query_row(
+                    "SELECT count(*) FROM backups WHERE kind = ?1",
+                    [kind],
+                    |r| r.get(0),
+                )?;
+                all.max(0) as u64
+            };
         }
         let buckets = counts
             .into_iter()
@@ -167,17 +171,37 @@ impl Store {
             })
             .collect();
         let complete = in_range <= u64::from(limit);
-        let notable = if complete {
-            ""
+        let kinds = format!(
+            "kind IN ({})",
+            kinds
+                .iter()
+                .map(|k| format!("'{}'", k.as_str()))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let columns =
+            "id, kind, created_at, label, pinned, bt_engine, bt_rule, bt_metric, bt_value, bt_step";
+        // All of the range's backups, or only the notable ones: the initial
+        // backup and milestones (by the kind index) and pinned ones (by
+        // their partial index) — never a read of every row of the range.
+        let sql = if complete {
+            format!(
+                "SELECT {columns} FROM backups WHERE created_at BETWEEN ?1 AND ?2 AND {kinds}
+                 ORDER BY created_at DESC, id DESC LIMIT ?3"
+            )
         } else {
-            " AND (kind IN ('initial', 'breakthrough') OR pinned = 1)"
+            format!(
+                "SELECT * FROM (
+                   SELECT {columns} FROM backups
+                     WHERE kind IN ('initial', 'breakthrough') AND {kinds} AND created_at BETWEEN ?1 AND ?2
+                   UNION
+                   SELECT {columns} FROM backups
+                     WHERE pinned = 1 AND created_at BETWEEN ?1 AND ?2 AND {kinds})
+                 ORDER BY kind = 'initial' DESC, created_at DESC, id DESC LIMIT ?3"
+            )
         };
         let mut marks = {
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT id, kind, created_at, label, pinned, bt_engine, bt_rule, bt_metric, bt_value, bt_step
-                 FROM backups WHERE created_at BETWEEN ?1 AND ?2 AND {kinds}{notable}
-                 ORDER BY kind = 'initial' DESC, created_at DESC, id DESC LIMIT ?3"
-            ))?;
+            let mut stmt = self.conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params![from, to, limit], |r| {
                 Ok(TimelineMark {
                     id: r.get(0)?,
@@ -191,18 +215,13 @@ impl Store {
             rows.collect::<std::result::Result<Vec<_>, _>>()?
         };
         marks.sort_by_key(|m| (m.created_at_ms, m.id));
-        let total: i64 = self.conn.query_row(
-            &format!("SELECT count(*) FROM backups WHERE {kinds}"),
-            [],
-            |r| r.get(0),
-        )?;
         Ok(TimelineView {
             first_ms: first,
             last_ms: last,
             from_ms: from,
             to_ms: to,
             in_range,
-            total: total.max(0) as u64,
+            total,
             buckets,
             marks,
             complete,
