@@ -46,10 +46,24 @@ async function loadHistory() {
   state.history = Object.fromEntries(series.map((s) => [`${s.engine}/${s.key}`, s]));
 }
 
-let refreshing = false;
-async function refreshAll() {
-  if (refreshing) return;
-  refreshing = true;
+/** One refresh at a time; a change that arrives during one queues one more,
+ * and whoever asked gets a promise that resolves after the refresh that
+ * includes their change. */
+let current: Promise<void> | null = null;
+let queued: Promise<void> | null = null;
+function refreshAll(): Promise<void> {
+  if (!current) {
+    current = refreshOnce().finally(() => (current = null));
+    return current;
+  }
+  queued ??= current.then(() => {
+    queued = null;
+    return refreshAll();
+  });
+  return queued;
+}
+
+async function refreshOnce() {
   try {
     await Promise.all([loadList("same"), loadTimeline(false), loadHistory()]);
     await reselect();
@@ -60,8 +74,6 @@ async function refreshAll() {
     void refreshStorage();
   } catch (e) {
     showError(`Could not load backups. ${explain(e)}`);
-  } finally {
-    refreshing = false;
   }
 }
 
