@@ -3,6 +3,7 @@
 //! - [`codec`]: the bit-exact, versioned encoding of engine states.
 //! - [`store`]: the SQLite store — live states, backups, retention, integrity.
 //! - [`snapshot`]: portable export files (JSON and binary) and their import.
+//! - [`objects`]: content-addressed files for large learner states.
 //! - [`engines`]: the learning engines (pure, deterministic).
 //! - [`runtime`]: runs the engines, saves and backs them up.
 //! - [`api`]: the one typed API every front door (HTTP, desktop IPC, CLI) calls.
@@ -15,6 +16,7 @@ pub mod api;
 pub mod codec;
 pub mod engines;
 pub mod error;
+pub mod objects;
 pub mod runtime;
 pub mod snapshot;
 pub mod store;

@@ -1,0 +1,358 @@
+//! Content-addressed files for states too large to pass through SQLite
+//! comfortably: the states of learners that run in other processes (up to
+//! [`MAX_OBJECT_BYTES`]). An object lives at `<data dir>/objects/<first two
+//! hex digits>/<the other 62>` of its blake3 checksum; the database refers
+//! to it by checksum.
+//!
+//! Durability: an object is written to `objects/tmp/`, hashed as it is
+//! written, fsynced, renamed into place and its directory fsynced — all
+//! before [`ObjectWriter::finish`] returns. Only then may a database row
+//! refer to it, so a committed row never names a missing file. The same
+//! content written again costs a hash and no second copy.
+//!
+//! Reading checks the checksum ([`Objects::read`]), so a damaged file is a
+//! typed `corrupt` error, never wrong bytes. [`Objects::collect`] removes
+//! objects no row refers to, but never one younger than [`GC_GRACE`]: a
+//! save that finished writing its object but has not committed its row yet
+//! keeps it.
+//!
+//! Must not: know SQL or learners; hold state of its own beyond the root.
+
+use crate::codec::Checksum;
+use crate::error::{Error, Result};
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The largest object accepted.
+pub const MAX_OBJECT_BYTES: u64 = 4 << 30;
+/// Objects (and temporary files) younger than this are never collected.
+pub const GC_GRACE: Duration = Duration::from_secs(3600);
+
+/// The object directory of a data directory.
+#[derive(Clone, Debug)]
+pub struct Objects {
+    root: PathBuf,
+}
+
+/// A stored object: its address and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub checksum: Checksum,
+    pub size: u64,
+    /// False when the same content was already stored (nothing was added).
+    pub new: bool,
+}
+
+impl Objects {
+    /// The objects of `data_dir` (the directories are made when needed).
+    pub fn new(data_dir: &Path) -> Objects {
+        Objects {
+            root: data_dir.join("objects"),
+        }
+    }
+
+    fn path_of(&self, c: &Checksum) -> PathBuf {
+        let hex = c.to_hex();
+        self.root.join(&hex[..2]).join(&hex[2..])
+    }
+
+    /// Starts a new object of at most `limit` bytes.
+    pub fn writer(&self, limit: u64) -> Result<ObjectWriter> {
+        let tmp_dir = self.root.join("tmp");
+        std::fs::create_dir_all(&tmp_dir).map_err(|e| Error::io("create", &tmp_dir, e))?;
+        let mut name = [0u8; 12];
+        File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut name))
+            .map_err(|e| Error::io("read", "/dev/urandom", e))?;
+        let tmp = tmp_dir.join(name.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io("create", &tmp, e))?;
+        Ok(ObjectWriter {
+            objects: self.clone(),
+            tmp,
+            file: Some(file),
+            hasher: blake3::Hasher::new(),
+            size: 0,
+            limit: limit.min(MAX_OBJECT_BYTES),
+        })
+    }
+
+    /// Stores `bytes` (a convenience over [`Objects::writer`]).
+    pub fn put(&self, bytes: &[u8]) -> Result<ObjectInfo> {
+        let mut w = self.writer(bytes.len() as u64)?;
+        w.write(bytes)?;
+        w.finish()
+    }
+
+    /// Whether the object is stored (its content is not checked).
+    pub fn contains(&self, c: &Checksum) -> bool {
+        self.path_of(c).is_file()
+    }
+
+    /// The object's bytes, checked against its checksum; at most `limit`.
+    pub fn read(&self, c: &Checksum, limit: u64) -> Result<Vec<u8>> {
+        let path = self.path_of(c);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::corrupt(
+                    "state object",
+                    format!("{} is missing", path.display()),
+                ));
+            }
+            Err(e) => return Err(Error::io("open", &path, e)),
+        };
+        let len = f.metadata().map_err(|e| Error::io("stat", &path, e))?.len();
+        if len > limit {
+            return Err(Error::TooLarge {
+                what: "state object",
+                size: len,
+                limit,
+            });
+        }
+        let mut bytes = Vec::with_capacity(len as usize);
+        f.read_to_end(&mut bytes)
+            .map_err(|e| Error::io("read", &path, e))?;
+        if Checksum::of(&bytes) != *c {
+            return Err(Error::corrupt(
+                "state object",
+                format!("{} does not match its checksum", path.display()),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Checks an object against its checksum without keeping its bytes.
+    pub fn verify(&self, c: &Checksum) -> Result<()> {
+        let path = self.path_of(c);
+        let mut f = File::open(&path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::corrupt("state object", format!("{} is missing", path.display()))
+            } else {
+                Error::io("open", &path, e)
+            }
+        })?;
+        let mut hasher = blake3::Hasher::new();
+        std::io::copy(&mut f, &mut hasher).map_err(|e| Error::io("read", &path, e))?;
+        if Checksum(*hasher.finalize().as_bytes()) != *c {
+            return Err(Error::corrupt(
+                "state object",
+                format!("{} does not match its checksum", path.display()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Removes every object not in `keep` and every leftover temporary file,
+    /// except those younger than [`GC_GRACE`]. Returns how many went.
+    pub fn collect(&self, keep: &BTreeSet<Checksum>) -> Result<u64> {
+        let Ok(shards) = std::fs::read_dir(&self.root) else {
+            return Ok(0);
+        };
+        let old = |p: &Path| {
+            std::fs::metadata(p)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= GC_GRACE)
+        };
+        let mut removed = 0;
+        for shard in shards.flatten() {
+            let shard_path = shard.path();
+            let Some(prefix) = shard.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let Ok(entries) = std::fs::read_dir(&shard_path) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let keep_it = prefix != "tmp"
+                    && entry
+                        .file_name()
+                        .to_str()
+                        .and_then(|rest| Checksum::from_hex(&format!("{prefix}{rest}")).ok())
+                        .is_some_and(|c| keep.contains(&c));
+                if !keep_it && old(&path) && std::fs::remove_file(&path).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// An object being written: bytes go to a temporary file and are hashed as
+/// they arrive. Dropped without [`ObjectWriter::finish`], it leaves nothing.
+pub struct ObjectWriter {
+    objects: Objects,
+    tmp: PathBuf,
+    file: Option<File>,
+    hasher: blake3::Hasher,
+    size: u64,
+    limit: u64,
+}
+
+impl ObjectWriter {
+    /// Appends bytes; past the limit the object is refused (`too_large`).
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        self.size += bytes.len() as u64;
+        if self.size > self.limit {
+            return Err(Error::TooLarge {
+                what: "state",
+                size: self.size,
+                limit: self.limit,
+            });
+        }
+        self.hasher.update(bytes);
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| Error::Internal("object written after it failed".into()))?;
+        file.write_all(bytes).map_err(|e| {
+            self.file = None;
+            Error::io("write", &self.tmp, e)
+        })
+    }
+
+    /// Makes the object durable and returns its address: fsync, rename into
+    /// place (unless the content is already stored), fsync the directory.
+    pub fn finish(mut self) -> Result<ObjectInfo> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::Internal("object finished after it failed".into()))?;
+        let checksum = Checksum(*self.hasher.finalize().as_bytes());
+        let path = self.objects.path_of(&checksum);
+        if path.is_file() {
+            drop(file);
+            let _ = std::fs::remove_file(&self.tmp);
+            return Ok(ObjectInfo {
+                checksum,
+                size: self.size,
+                new: false,
+            });
+        }
+        file.sync_all()
+            .map_err(|e| Error::io("sync", &self.tmp, e))?;
+        drop(file);
+        let shard = path.parent().unwrap_or(&self.objects.root).to_path_buf();
+        let made_shard = !shard.is_dir();
+        std::fs::create_dir_all(&shard).map_err(|e| Error::io("create", &shard, e))?;
+        std::fs::rename(&self.tmp, &path).map_err(|e| Error::io("rename into", &path, e))?;
+        sync_dir(&shard)?;
+        if made_shard {
+            sync_dir(&self.objects.root)?;
+        }
+        Ok(ObjectInfo {
+            checksum,
+            size: self.size,
+            new: true,
+        })
+    }
+}
+
+impl Drop for ObjectWriter {
+    fn drop(&mut self) {
+        // Unfinished or failed: the temporary file goes. Finished: it was
+        // renamed away (or removed), and this finds nothing.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// Makes a directory's entries (a rename, a new file) durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync", dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_object_is_stored_once_by_content_and_read_back_checked() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let objects = Objects::new(dir.path());
+        let a = objects.put(b"the state").expect("put");
+        assert!(a.new);
+        assert_eq!(a.size, 9);
+        assert_eq!(a.checksum, Checksum::of(b"the state"));
+        let again = objects.put(b"the state").expect("again");
+        assert_eq!((again.checksum, again.new), (a.checksum, false));
+        assert_eq!(objects.read(&a.checksum, 100).expect("read"), b"the state");
+        // Nothing is left in tmp/.
+        let tmp: Vec<_> = std::fs::read_dir(dir.path().join("objects/tmp"))
+            .expect("tmp")
+            .collect();
+        assert!(tmp.is_empty(), "{tmp:?}");
+        // A damaged file is a typed error, never wrong bytes.
+        let hex = a.checksum.to_hex();
+        let path = dir.path().join("objects").join(&hex[..2]).join(&hex[2..]);
+        std::fs::write(&path, b"the stale").expect("damage");
+        assert_eq!(
+            objects.read(&a.checksum, 100).expect_err("bad").code(),
+            "corrupt_state"
+        );
+        assert_eq!(
+            objects.verify(&a.checksum).expect_err("bad").code(),
+            "corrupt_state"
+        );
+        std::fs::remove_file(&path).expect("rm");
+        assert_eq!(
+            objects.read(&a.checksum, 100).expect_err("gone").code(),
+            "corrupt_state"
+        );
+        assert!(!objects.contains(&a.checksum));
+    }
+
+    #[test]
+    fn a_writer_past_its_limit_or_dropped_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let objects = Objects::new(dir.path());
+        let mut w = objects.writer(10).expect("writer");
+        w.write(b"0123456789").expect("within");
+        assert_eq!(w.write(b"x").expect_err("over").code(), "too_large");
+        drop(w);
+        let mut w = objects.writer(10).expect("writer");
+        w.write(b"abc").expect("write");
+        drop(w); // a client that went away mid-upload
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("objects/tmp"))
+            .expect("tmp")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[test]
+    fn collection_keeps_referenced_and_young_objects() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let objects = Objects::new(dir.path());
+        let kept = objects.put(b"kept").expect("put");
+        let young = objects.put(b"young").expect("put");
+        let old = objects.put(b"old").expect("put");
+        // Age the unreferenced one past the grace period.
+        let hex = old.checksum.to_hex();
+        let path = dir.path().join("objects").join(&hex[..2]).join(&hex[2..]);
+        let past = std::time::SystemTime::now() - GC_GRACE - Duration::from_secs(60);
+        File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(past))
+            .expect("age");
+        let keep = BTreeSet::from([kept.checksum]);
+        assert_eq!(objects.collect(&keep).expect("gc"), 1);
+        assert!(objects.contains(&kept.checksum));
+        assert!(
+            objects.contains(&young.checksum),
+            "younger than the grace period"
+        );
+        assert!(!objects.contains(&old.checksum));
+    }
+}
