@@ -61,6 +61,7 @@ impl Store {
         if let Some(at) = live_at {
             super::live::upsert_live(&tx, b.states, at, true)?;
         }
+        super::learners::include_learners(&tx, id)?;
         tx.commit()?;
         Ok(id)
     }
@@ -117,6 +118,7 @@ impl Store {
             };
             insert_backup_state(&tx, id, &engine, blob, &parse_metrics(&metrics))?;
         }
+        super::learners::include_learners(&tx, id)?;
         tx.commit()?;
         Ok(id)
     }

@@ -23,6 +23,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0004_pinned_index.sql",
         include_str!("../../migrations/0004_pinned_index.sql"),
     ),
+    (
+        "0005_learners.sql",
+        include_str!("../../migrations/0005_learners.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

@@ -23,6 +23,8 @@
 //!   age, split into branches at restores.
 //! - `timeline` — the timeline at any scale: counts by kind per time
 //!   bucket, and the backups to draw one by one.
+//! - `learners` — learners (engines in other processes): who they are, their
+//!   newest durable state (an object in `objects/`), their states in backups.
 //! - `admin` — the settings document, size caps, counts and the storage
 //!   report.
 
@@ -31,6 +33,7 @@ mod backups;
 pub(crate) mod blob;
 mod history;
 mod integrity;
+mod learners;
 mod listing;
 mod live;
 mod migrations;
@@ -43,6 +46,7 @@ pub use backups::deletion_refusal;
 pub use blob::MAX_STATE_BYTES;
 pub use history::{HistoryBranch, MAX_SERIES_POINTS, MetricSeries, SeriesPoint};
 pub use integrity::{IntegrityReport, LiveLoad, LoadedState, SkipNote, StateSource, VerifyProblem};
+pub use learners::{BUILT_IN, LearnerInfo, LearnerState, validate_learner_name};
 pub use migrations::{SCHEMA_VERSION, schema_dump};
 pub use retention::{
     HOLD_FOR, KeepReason, Outlook, RetentionDecision, RetentionPolicy, RetentionReport,

@@ -2,6 +2,7 @@ use super::*;
 use crate::codec::encode;
 use blob::{CODEC_RAW, CODEC_ZSTD};
 use rusqlite::params;
+use std::collections::BTreeSet;
 
 fn state(engine: &str, values: &[f64]) -> EngineState {
     EngineState {
@@ -817,4 +818,119 @@ fn a_held_backup_is_kept_by_retention_until_released() {
     );
     let err = store.hold(old).expect_err("gone");
     assert_eq!(err.code(), "not_found");
+}
+
+#[test]
+fn learners_attach_idempotently_and_every_backup_cut_holds_their_newest_state() {
+    let (dir, mut store) = open_temp();
+    let objects = crate::objects::Objects::new(dir.path());
+    let first = store
+        .attach_learner("frozenlake-q", "engram.pack/1", 10)
+        .expect("attach");
+    assert_eq!(
+        (first.name.as_str(), first.live.is_none()),
+        ("frozenlake-q", true)
+    );
+    let again = store
+        .attach_learner("frozenlake-q", "engram.pack/1", 20)
+        .expect("again");
+    assert_eq!(
+        again.registered_at_ms, 10,
+        "attaching again changes nothing"
+    );
+    let err = store
+        .attach_learner("frozenlake-q", "pickle", 30)
+        .expect_err("another format");
+    assert_eq!(err.code(), "invalid_input");
+    for bad in [
+        "",
+        "Zap",
+        "a b",
+        "zap",
+        "orchestrator",
+        "é",
+        &"x".repeat(65),
+    ] {
+        let err = store.attach_learner(bad, "raw", 1).expect_err(bad);
+        assert_eq!(err.code(), "invalid_input", "{bad:?}");
+    }
+    assert_eq!(
+        store
+            .attach_learner("ok", "with space", 1)
+            .expect_err("format")
+            .code(),
+        "invalid_input"
+    );
+    // An unknown learner's state is refused and nothing is stored.
+    let obj = objects.put(b"q-table v1").expect("object");
+    let m = Metrics::from([("success".to_string(), 0.5)]);
+    let err = store
+        .save_learner_live("nobody", &obj.checksum, obj.size, Some(1), &m, 40, None)
+        .expect_err("unknown");
+    assert_eq!(err.code(), "not_found");
+    let branch = store.current_branch(40).expect("branch");
+    let saved = store
+        .save_learner_live(
+            "frozenlake-q",
+            &obj.checksum,
+            obj.size,
+            Some(100),
+            &m,
+            50,
+            Some(branch),
+        )
+        .expect("save");
+    assert_eq!(saved.step, Some(100));
+    // A backup holds it; a later save does not change the backup.
+    let b1 = backup(&mut store, BackupKind::Manual, 60, &[state("zap", &[1.0])]);
+    let obj2 = objects.put(b"q-table v2").expect("object");
+    store
+        .save_learner_live(
+            "frozenlake-q",
+            &obj2.checksum,
+            obj2.size,
+            Some(200),
+            &m,
+            70,
+            Some(branch),
+        )
+        .expect("save 2");
+    let in_b1 = store
+        .backup_learner_state(b1, "frozenlake-q")
+        .expect("in b1");
+    assert_eq!(
+        (in_b1.checksum.as_str(), in_b1.step),
+        (obj.checksum.to_hex().as_str(), Some(100))
+    );
+    let live = store
+        .learner("frozenlake-q")
+        .expect("learner")
+        .live
+        .expect("live");
+    assert_eq!(
+        (live.checksum, live.step),
+        (obj2.checksum.to_hex(), Some(200))
+    );
+    assert_eq!(
+        store.learner_objects().expect("objects"),
+        BTreeSet::from([obj.checksum, obj2.checksum])
+    );
+    // Metrics went into the history under the learner's name.
+    let series = store
+        .metric_series("frozenlake-q", "success", 0, i64::MAX, 10)
+        .expect("series");
+    assert_eq!(series.points.len(), 2);
+    // Deleting the backup drops its reference: only the live object is left.
+    store.delete_backups_unchecked(&[b1]).expect("delete");
+    assert_eq!(
+        store.learner_objects().expect("objects"),
+        BTreeSet::from([obj2.checksum])
+    );
+    assert_eq!(
+        store
+            .backup_learner_state(b1, "frozenlake-q")
+            .expect_err("gone")
+            .code(),
+        "not_found"
+    );
 }

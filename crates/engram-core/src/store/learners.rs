@@ -1,0 +1,275 @@
+//! Learners: engines whose code runs in another process. The store keeps
+//! who they are (name, their own state format), their newest durable state
+//! (a content-addressed object, see [`crate::objects`]) and, in every backup
+//! cut, the state each had at that instant. The object must be durable
+//! before any row names it; this module only writes rows.
+
+use super::Store;
+use super::blob::{metrics_json, parse_metrics};
+use super::types::{Metrics, validate_engine_name};
+use crate::codec::Checksum;
+use crate::error::{Error, Result};
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use ts_rs::TS;
+
+/// Engine names a learner cannot take.
+pub const BUILT_IN: [&str; 3] = ["zap", "mdp_es", "orchestrator"];
+
+/// The longest state-format name a learner may declare.
+const MAX_FORMAT_CHARS: usize = 64;
+
+/// A learner's state as stored: where it is and what it says of itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct LearnerState {
+    /// blake3 of the state bytes, hex: its address in `objects/`.
+    pub checksum: String,
+    #[ts(type = "number")]
+    pub size: u64,
+    /// The learner's own step counter, if it gave one.
+    #[ts(type = "number | null")]
+    pub step: Option<u64>,
+    pub metrics: Metrics,
+    /// When it became durable (live), or the backup's instant (in a backup).
+    #[ts(type = "number")]
+    pub saved_at_ms: i64,
+}
+
+/// A learner and the state it resumes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct LearnerInfo {
+    pub name: String,
+    /// The learner's own name for its state format (Engram stores the bytes
+    /// as they are; this tells a reader how to open them).
+    pub format: String,
+    #[ts(type = "number")]
+    pub registered_at_ms: i64,
+    /// Its newest durable state; null before its first save.
+    pub live: Option<LearnerState>,
+}
+
+/// Checks a learner's name: an engine name that is not a built-in one.
+pub fn validate_learner_name(name: &str) -> Result<()> {
+    validate_engine_name(name).map_err(|_| {
+        Error::InvalidInput(format!(
+            "invalid learner name {name:?}: use 1-64 characters of a-z, 0-9, _ and -"
+        ))
+    })?;
+    if BUILT_IN.contains(&name) {
+        return Err(Error::InvalidInput(format!(
+            "{name:?} is a built-in engine's name; choose another for a learner"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_format(format: &str) -> Result<()> {
+    let ok = !format.is_empty()
+        && format.chars().count() <= MAX_FORMAT_CHARS
+        && format.chars().all(|c| c.is_ascii_graphic());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "invalid state format {format:?}: 1-{MAX_FORMAT_CHARS} printable ASCII characters without spaces"
+        )))
+    }
+}
+
+fn state_from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<LearnerState> {
+    let sum: Vec<u8> = r.get(at)?;
+    Ok(LearnerState {
+        checksum: Checksum::from_slice(&sum)
+            .map(|c| c.to_hex())
+            .unwrap_or_else(|_| "invalid".into()),
+        size: r.get::<_, i64>(at + 1)?.max(0) as u64,
+        step: r.get::<_, Option<i64>>(at + 2)?.map(|s| s.max(0) as u64),
+        metrics: parse_metrics(&r.get::<_, String>(at + 3)?),
+        saved_at_ms: r.get(at + 4)?,
+    })
+}
+
+impl Store {
+    /// Registers a learner, or finds it: attaching again with the same
+    /// format is a no-op that returns what to resume from. Another format
+    /// for an existing name is refused (its stored states would be read
+    /// the wrong way).
+    pub fn attach_learner(&mut self, name: &str, format: &str, now_ms: i64) -> Result<LearnerInfo> {
+        validate_learner_name(name)?;
+        validate_format(format)?;
+        let tx = self.conn.transaction()?;
+        let existing: Option<String> = tx
+            .query_row("SELECT format FROM learners WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match existing {
+            Some(f) if f != format => {
+                return Err(Error::InvalidInput(format!(
+                    "learner {name:?} keeps its state in format {f:?}, not {format:?}"
+                )));
+            }
+            Some(_) => {}
+            None => {
+                tx.execute(
+                    "INSERT INTO learners (name, format, registered_at) VALUES (?1, ?2, ?3)",
+                    params![name, format, now_ms],
+                )?;
+            }
+        }
+        tx.commit()?;
+        self.learner(name)
+    }
+
+    /// One learner and its live state; unknown names are `not_found`.
+    pub fn learner(&self, name: &str) -> Result<LearnerInfo> {
+        self.learners_where(Some(name))?
+            .pop()
+            .ok_or_else(|| Error::NotFound {
+                what: "learner",
+                id: name.to_string(),
+            })
+    }
+
+    /// Every learner, by name.
+    pub fn learners(&self) -> Result<Vec<LearnerInfo>> {
+        self.learners_where(None)
+    }
+
+    fn learners_where(&self, name: Option<&str>) -> Result<Vec<LearnerInfo>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT l.name, l.format, l.registered_at,
+                    s.object, s.size, s.step, s.metrics, s.saved_at
+             FROM learners l LEFT JOIN learner_live s ON s.learner = l.name
+             WHERE ?1 IS NULL OR l.name = ?1 ORDER BY l.name",
+        )?;
+        let rows = stmt.query_map([name], |r| {
+            let has_state = r.get::<_, Option<Vec<u8>>>(3)?.is_some();
+            Ok(LearnerInfo {
+                name: r.get(0)?,
+                format: r.get(1)?,
+                registered_at_ms: r.get(2)?,
+                live: if has_state {
+                    Some(state_from_row(r, 3)?)
+                } else {
+                    None
+                },
+            })
+        })?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Makes a stored object the learner's live state (the object must be
+    /// durable already) and, with a history branch, records its metrics in
+    /// the metric history — one transaction.
+    pub fn save_learner_live(
+        &mut self,
+        name: &str,
+        object: &Checksum,
+        size: u64,
+        step: Option<u64>,
+        metrics: &Metrics,
+        at_ms: i64,
+        branch: Option<i64>,
+    ) -> Result<LearnerState> {
+        let json = metrics_json(metrics)?;
+        let tx = self.conn.transaction()?;
+        let known: bool = tx
+            .query_row("SELECT 1 FROM learners WHERE name = ?1", [name], |_| {
+                Ok(true)
+            })
+            .optional()?
+            .unwrap_or(false);
+        if !known {
+            return Err(Error::NotFound {
+                what: "learner",
+                id: name.to_string(),
+            });
+        }
+        tx.execute(
+            "INSERT INTO learner_live (learner, object, size, step, metrics, saved_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (learner) DO UPDATE SET object = excluded.object, size = excluded.size,
+               step = excluded.step, metrics = excluded.metrics, saved_at = excluded.saved_at",
+            params![
+                name,
+                &object.0[..],
+                size.min(i64::MAX as u64) as i64,
+                step.map(|s| s.min(i64::MAX as u64) as i64),
+                json,
+                at_ms
+            ],
+        )?;
+        if let Some(branch) = branch
+            && !metrics.is_empty()
+        {
+            let m = std::collections::BTreeMap::from([(name.to_string(), metrics.clone())]);
+            super::history::record_points(&tx, at_ms, branch, m.iter())?;
+        }
+        tx.commit()?;
+        Ok(LearnerState {
+            checksum: object.to_hex(),
+            size,
+            step,
+            metrics: metrics.clone(),
+            saved_at_ms: at_ms,
+        })
+    }
+
+    /// A learner's state in a backup (`not_found` if the backup did not
+    /// hold it).
+    pub fn backup_learner_state(&self, backup_id: i64, name: &str) -> Result<LearnerState> {
+        self.conn
+            .prepare_cached(
+                "SELECT s.object, s.size, s.step, s.metrics, b.created_at
+                 FROM backup_learner_states s JOIN backups b ON b.id = s.backup_id
+                 WHERE s.backup_id = ?1 AND s.learner = ?2",
+            )?
+            .query_row(params![backup_id, name], |r| state_from_row(r, 0))
+            .optional()?
+            .ok_or_else(|| Error::NotFound {
+                what: "learner state in backup",
+                id: format!("{backup_id}/{name}"),
+            })
+    }
+
+    /// The learners a backup holds, by name.
+    pub fn backup_learners(&self, backup_id: i64) -> Result<Vec<(String, LearnerState)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.learner, s.object, s.size, s.step, s.metrics, b.created_at
+             FROM backup_learner_states s JOIN backups b ON b.id = s.backup_id
+             WHERE s.backup_id = ?1 ORDER BY s.learner",
+        )?;
+        let rows = stmt.query_map([backup_id], |r| Ok((r.get(0)?, state_from_row(r, 1)?)))?;
+        Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Every object a row refers to (live or in a backup): what object
+    /// collection must keep.
+    pub fn learner_objects(&self) -> Result<BTreeSet<Checksum>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT object FROM learner_live UNION SELECT object FROM backup_learner_states",
+        )?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = BTreeSet::new();
+        for row in rows {
+            if let Ok(c) = Checksum::from_slice(&row?) {
+                out.insert(c);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Copies every learner's live state into a backup being written (same
+/// transaction as the backup row: the cut holds each learner's newest
+/// durable state at that instant).
+pub(super) fn include_learners(tx: &rusqlite::Transaction<'_>, backup_id: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO backup_learner_states (backup_id, learner, object, size, step, metrics)
+         SELECT ?1, learner, object, size, step, metrics FROM learner_live",
+    )?
+    .execute([backup_id])?;
+    Ok(())
+}
