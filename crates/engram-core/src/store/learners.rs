@@ -36,6 +36,15 @@ pub struct LearnerState {
     pub saved_at_ms: i64,
 }
 
+/// A state to make live: a durable object and what the learner said of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewLearnerState {
+    pub object: Checksum,
+    pub size: u64,
+    pub step: Option<u64>,
+    pub metrics: Metrics,
+}
+
 /// A learner and the state it resumes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct LearnerInfo {
@@ -166,13 +175,17 @@ impl Store {
     pub fn save_learner_live(
         &mut self,
         name: &str,
-        object: &Checksum,
-        size: u64,
-        step: Option<u64>,
-        metrics: &Metrics,
+        s: &NewLearnerState,
         at_ms: i64,
         branch: Option<i64>,
     ) -> Result<LearnerState> {
+        let NewLearnerState {
+            object,
+            size,
+            step,
+            metrics,
+        } = s;
+        let (size, step) = (*size, *step);
         let json = metrics_json(metrics)?;
         let tx = self.conn.transaction()?;
         let known: bool = tx

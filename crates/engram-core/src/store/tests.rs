@@ -863,37 +863,26 @@ fn learners_attach_idempotently_and_every_backup_cut_holds_their_newest_state() 
     );
     // An unknown learner's state is refused and nothing is stored.
     let obj = objects.put(b"q-table v1").expect("object");
-    let m = Metrics::from([("success".to_string(), 0.5)]);
+    let new_state = |o: &crate::objects::ObjectInfo, step: u64| NewLearnerState {
+        object: o.checksum,
+        size: o.size,
+        step: Some(step),
+        metrics: Metrics::from([("success".to_string(), 0.5)]),
+    };
     let err = store
-        .save_learner_live("nobody", &obj.checksum, obj.size, Some(1), &m, 40, None)
+        .save_learner_live("nobody", &new_state(&obj, 1), 40, None)
         .expect_err("unknown");
     assert_eq!(err.code(), "not_found");
     let branch = store.current_branch(40).expect("branch");
     let saved = store
-        .save_learner_live(
-            "frozenlake-q",
-            &obj.checksum,
-            obj.size,
-            Some(100),
-            &m,
-            50,
-            Some(branch),
-        )
+        .save_learner_live("frozenlake-q", &new_state(&obj, 100), 50, Some(branch))
         .expect("save");
     assert_eq!(saved.step, Some(100));
     // A backup holds it; a later save does not change the backup.
     let b1 = backup(&mut store, BackupKind::Manual, 60, &[state("zap", &[1.0])]);
     let obj2 = objects.put(b"q-table v2").expect("object");
     store
-        .save_learner_live(
-            "frozenlake-q",
-            &obj2.checksum,
-            obj2.size,
-            Some(200),
-            &m,
-            70,
-            Some(branch),
-        )
+        .save_learner_live("frozenlake-q", &new_state(&obj2, 200), 70, Some(branch))
         .expect("save 2");
     let in_b1 = store
         .backup_learner_state(b1, "frozenlake-q")
