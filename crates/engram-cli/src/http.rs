@@ -20,14 +20,17 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use engram_core::api::{
-    Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportFile, ExportRequest,
-    Hold, LabelRequest, ListBackups, ListBackupsQuery, RestoreReport, RestoreRequest,
-    RetentionOutlook, RetentionQuery, RetentionRequest, SeriesRequest, SettingField, Status,
+    Api, ApiError, ApiResult, AttachLearner, Backup, BackupPage, CreateBackup, Deleted, ExportFile,
+    ExportRequest, Hold, LabelRequest, LearnerStateFile, ListBackups, ListBackupsQuery, LogMetrics,
+    Logged, ReadLearnerState, RestoreReport, RestoreRequest, RetentionOutlook, RetentionQuery,
+    RetentionRequest, SaveLearnerState, SaveLearnerStateQuery, SeriesRequest, SettingField, Status,
     TimelineQueryForm, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
-use engram_core::store::{MetricSeries, StorageReport, TimelineQuery, TimelineView};
+use engram_core::store::{
+    LearnerInfo, LearnerState, MetricSeries, StorageReport, TimelineQuery, TimelineView,
+};
 use engram_core::{Error, ErrorCode, snapshot};
 use serde::de::DeserializeOwned;
 use std::path::PathBuf;
@@ -70,6 +73,13 @@ pub fn router(server: Shared) -> Router {
             post(hold_backup).delete(release_backup),
         )
         .route("/timeline", get(timeline))
+        .route("/learners", get(learners).post(attach_learner))
+        .route("/learners/{name}", get(learner))
+        .route(
+            "/learners/{name}/state",
+            get(read_learner_state).put(save_learner_state),
+        )
+        .route("/learners/{name}/metrics", post(log_learner_metrics))
         .route("/storage", get(storage))
         .route("/backups/{id}/export", get(export_backup))
         // Two uploads at a time are read into memory; more wait their turn
@@ -164,6 +174,52 @@ async fn timeline(
         Ok(q) => Reply(s.api.timeline(q).await),
         Err(e) => Reply(Err(e.into())),
     }
+}
+
+async fn learners(State(s): State<Shared>) -> Reply<Vec<LearnerInfo>> {
+    Reply(s.api.learners().await)
+}
+
+async fn attach_learner(
+    State(s): State<Shared>,
+    Body(req): Body<AttachLearner>,
+) -> Reply<LearnerInfo> {
+    Reply(s.api.attach_learner(req).await)
+}
+
+async fn learner(State(s): State<Shared>, Name(name): Name) -> Reply<LearnerInfo> {
+    Reply(s.api.learner(name).await)
+}
+
+/// The body streams straight into the state's object (no size limit here:
+/// the API stops at `MAX_LEARNER_STATE_BYTES`).
+async fn save_learner_state(
+    State(s): State<Shared>,
+    Name(name): Name,
+    Form(meta, _): Form<SaveLearnerStateQuery, SaveLearnerState>,
+    body: axum::body::Body,
+) -> Reply<LearnerState> {
+    Reply(
+        s.api
+            .save_learner_state(name, meta, body.into_data_stream())
+            .await,
+    )
+}
+
+async fn read_learner_state(
+    State(s): State<Shared>,
+    Name(name): Name,
+    Query(req): Query<ReadLearnerState>,
+) -> StateDownload {
+    StateDownload(s.api.read_learner_state(name, req).await)
+}
+
+async fn log_learner_metrics(
+    State(s): State<Shared>,
+    Name(name): Name,
+    Body(req): Body<LogMetrics>,
+) -> Reply<Logged> {
+    Reply(s.api.log_learner_metrics(name, req).await)
 }
 
 async fn storage(State(s): State<Shared>) -> Reply<StorageReport> {
@@ -285,7 +341,51 @@ impl IntoResponse for Download {
     }
 }
 
+/// A learner's state: its bytes as the body, what it says of itself in
+/// `X-Engram-Checksum`, `X-Engram-Step` (when it has one) and
+/// `X-Engram-Saved-At-Ms`.
+struct StateDownload(ApiResult<LearnerStateFile>);
+
+impl IntoResponse for StateDownload {
+    fn into_response(self) -> Response {
+        match self.0 {
+            Ok(f) => {
+                let mut headers = axum::http::HeaderMap::new();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/octet-stream"),
+                );
+                let mut put = |name: &'static str, value: String| {
+                    if let Ok(v) = HeaderValue::from_str(&value) {
+                        headers.insert(name, v);
+                    }
+                };
+                put("x-engram-checksum", f.state.checksum.clone());
+                put("x-engram-saved-at-ms", f.state.saved_at_ms.to_string());
+                if let Some(step) = f.state.step {
+                    put("x-engram-step", step.to_string());
+                }
+                (headers, f.bytes).into_response()
+            }
+            Err(e) => error_response(e),
+        }
+    }
+}
+
 // ----- extractors whose refusals are API errors -----------------------------------
+
+/// A learner's name from the path (its rules are checked by the core).
+struct Name(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Name {
+    type Rejection = Reply<()>;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|p| Name(p.0))
+            .map_err(|e| invalid(format!("learner name: {e}")))
+    }
+}
 
 /// A backup id from the path; anything else is `invalid_input`.
 struct Id(i64);

@@ -37,7 +37,7 @@ const MAX_ENGINES: usize = 64;
 /// import may ask for, whatever the file's size.
 pub const MAX_SNAPSHOT_STATE_BYTES: u64 = 1024 * 1024 * 1024;
 /// Metrics per engine in a manifest.
-const MAX_METRICS: usize = 1024;
+pub(crate) const MAX_METRICS: usize = 1024;
 /// A stored (zstd) state may expand at most this much, plus
 /// [`RATIO_SLACK`]: engine states are mostly floats and compress a few
 /// times at best; a decompression bomb expands thousands of times.

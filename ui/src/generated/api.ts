@@ -100,6 +100,48 @@ kept_because: Array<string>, rolls_off_next: boolean, };
 
 export type Hold = { id: number, seconds: number, };
 
+export type AttachLearner = { name: string, 
+/**
+ * The learner's own name for its state format (e.g. `engram.pack/1`);
+ * default `raw`.
+ */
+format: string, };
+
+export type SaveLearnerState = { step: number | null, metrics: Metrics, };
+
+export type ReadLearnerState = { backup: number | null, };
+
+export type LoggedPoint = { step: number | null, at_ms: number | null, metrics: Metrics, };
+
+export type LogMetrics = { points: Array<LoggedPoint>, };
+
+export type Logged = { points: number, };
+
+export type LearnerState = { 
+/**
+ * blake3 of the state bytes, hex: its address in `objects/`.
+ */
+checksum: string, size: number, 
+/**
+ * The learner's own step counter, if it gave one.
+ */
+step: number | null, metrics: Metrics, 
+/**
+ * When it became durable (live), or the backup's instant (in a backup).
+ */
+saved_at_ms: number, };
+
+export type LearnerInfo = { name: string, 
+/**
+ * The learner's own name for its state format (Engram stores the bytes
+ * as they are; this tells a reader how to open them).
+ */
+format: string, registered_at_ms: number, 
+/**
+ * Its newest durable state; null before its first save.
+ */
+live: LearnerState | null, };
+
 export type TimelineQuery = { 
 /**
  * Only these kinds (empty: all).

@@ -670,3 +670,230 @@ async fn idle_and_half_open_connections_are_capped_and_timed_out_so_the_api_keep
     }
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
+    let h = harness().await;
+    let objects_dir = h._dir.path().join("objects");
+    let count_objects = || -> usize {
+        std::fs::read_dir(&objects_dir)
+            .map(|shards| {
+                shards
+                    .flatten()
+                    .filter(|s| s.file_name() != "tmp")
+                    .map(|s| std::fs::read_dir(s.path()).map_or(0, |e| e.count()))
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let attached = h
+        .ok(
+            Method::POST,
+            "/api/learners",
+            r#"{"name":"frozenlake-q","format":"engram.pack/1"}"#,
+        )
+        .await;
+    assert_eq!(attached["name"], "frozenlake-q");
+    assert!(
+        attached["live"].is_null(),
+        "nothing to resume yet: {attached}"
+    );
+    h.call(Method::GET, "/api/learners/frozenlake-q/state", "")
+        .await
+        .refused(ErrorCode::NotFound);
+
+    // Save: the raw body becomes the state, durable when the answer comes.
+    let v1: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let saved = h
+        .send(
+            Method::PUT,
+            "/api/learners/frozenlake-q/state?step=5&metrics=%7B%22success%22%3A0.5%7D",
+            Some(TOKEN),
+            HOST,
+            v1.clone(),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.json());
+    let saved = saved.json();
+    assert_eq!(saved["size"], v1.len() as u64);
+    assert_eq!(saved["step"], 5);
+    assert_eq!(saved["checksum"], engram_core::Checksum::of(&v1).to_hex());
+    assert_eq!(count_objects(), 1);
+    // Saving the same bytes again stores nothing new.
+    let again = h
+        .send(
+            Method::PUT,
+            "/api/learners/frozenlake-q/state?step=6",
+            Some(TOKEN),
+            HOST,
+            v1.clone(),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(count_objects(), 1, "content-addressed: one copy");
+
+    let read = h
+        .send(
+            Method::GET,
+            "/api/learners/frozenlake-q/state",
+            Some(TOKEN),
+            HOST,
+            vec![],
+        )
+        .await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body, v1);
+    assert_eq!(read.headers["x-engram-step"], "6");
+    assert_eq!(
+        read.headers["x-engram-checksum"].to_str().ok(),
+        saved["checksum"].as_str()
+    );
+
+    // A backup holds the learner's state at its instant; a later save
+    // changes the live state, not the backup.
+    let backup = h
+        .ok(Method::POST, "/api/backups", r#"{"label":"cut"}"#)
+        .await;
+    let id = backup["id"].as_i64().expect("id");
+    let v2 = b"the next q-table".to_vec();
+    h.send(
+        Method::PUT,
+        "/api/learners/frozenlake-q/state?step=9",
+        Some(TOKEN),
+        HOST,
+        v2.clone(),
+    )
+    .await;
+    let from_backup = h
+        .send(
+            Method::GET,
+            &format!("/api/learners/frozenlake-q/state?backup={id}"),
+            Some(TOKEN),
+            HOST,
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        from_backup.body, v1,
+        "the backup's state, not the newer one"
+    );
+    assert_eq!(from_backup.headers["x-engram-step"], "6");
+    let live = h.ok(Method::GET, "/api/learners/frozenlake-q", "").await;
+    assert_eq!(live["live"]["step"], 9);
+    assert_eq!(
+        h.ok(Method::GET, "/api/learners", "").await[0]["name"],
+        "frozenlake-q"
+    );
+
+    // Logged metrics join the metric history under the learner's name.
+    let logged = h
+        .ok(
+            Method::POST,
+            "/api/learners/frozenlake-q/metrics",
+            r#"{"points":[{"step":10,"at_ms":1000,"metrics":{"success":0.25}},{"step":11,"at_ms":2000,"metrics":{"success":0.75}}]}"#,
+        )
+        .await;
+    assert_eq!(logged["points"], 2);
+    let series = h
+        .ok(
+            Method::GET,
+            "/api/metrics/series?engine=frozenlake-q&key=success&from_ms=0&to_ms=3000",
+            "",
+        )
+        .await;
+    let values: Vec<f64> = series["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .filter_map(|p| p["value"].as_f64())
+        .collect();
+    assert_eq!(values, vec![0.25, 0.75], "{series}");
+
+    // Refusals change nothing.
+    let before = count_objects();
+    h.send(
+        Method::PUT,
+        "/api/learners/nobody/state",
+        Some(TOKEN),
+        HOST,
+        v2.clone(),
+    )
+    .await
+    .refused(ErrorCode::NotFound);
+    h.send(
+        Method::PUT,
+        "/api/learners/Bad%20Name/state",
+        Some(TOKEN),
+        HOST,
+        v2.clone(),
+    )
+    .await
+    .refused(ErrorCode::NotFound);
+    h.call(Method::POST, "/api/learners", r#"{"name":"zap"}"#)
+        .await
+        .refused(ErrorCode::InvalidInput);
+    h.call(Method::POST, "/api/learners", r#"{"name":"Bad Name!"}"#)
+        .await
+        .refused(ErrorCode::InvalidInput);
+    h.call(Method::POST, "/api/learners", "not json")
+        .await
+        .refused(ErrorCode::InvalidInput);
+    h.call(
+        Method::POST,
+        "/api/learners",
+        r#"{"name":"frozenlake-q","format":"pickle"}"#,
+    )
+    .await
+    .refused(ErrorCode::InvalidInput);
+    h.send(
+        Method::PUT,
+        "/api/learners/frozenlake-q/state?metrics=oops",
+        Some(TOKEN),
+        HOST,
+        v2.clone(),
+    )
+    .await
+    .refused(ErrorCode::InvalidInput);
+    h.call(
+        Method::POST,
+        "/api/learners/frozenlake-q/metrics",
+        r#"{"points":[{"metrics":{"Bad Key":1}}]}"#,
+    )
+    .await
+    .refused(ErrorCode::InvalidInput);
+    h.call(
+        Method::GET,
+        "/api/learners/frozenlake-q/state?backup=999999",
+        "",
+    )
+    .await
+    .refused(ErrorCode::NotFound);
+    h.send(
+        Method::PUT,
+        "/api/learners/frozenlake-q/state",
+        Some("wrong"),
+        HOST,
+        v2,
+    )
+    .await
+    .refused(ErrorCode::Unauthorized);
+    // A client that breaks off mid-upload stores nothing.
+    let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
+        Ok(axum::body::Bytes::from_static(b"half of a st")),
+        Err(std::io::Error::other("connection reset")),
+    ];
+    let req = HttpRequest::builder()
+        .method(Method::PUT)
+        .uri("/api/learners/frozenlake-q/state?step=99")
+        .header(header::HOST, HOST)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(HttpBody::from_stream(tokio_stream::iter(chunks)))
+        .expect("request");
+    let res = h.app.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(res.status().as_u16(), 400);
+    let tmp_left = std::fs::read_dir(objects_dir.join("tmp")).map_or(0, |d| d.count());
+    assert_eq!(tmp_left, 0, "the partial upload's temporary file is gone");
+    assert_eq!(count_objects(), before, "no refused state was stored");
+    let still = h.ok(Method::GET, "/api/learners/frozenlake-q", "").await;
+    assert_eq!(still["live"]["step"], 9);
+}

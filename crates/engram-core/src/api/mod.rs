@@ -11,10 +11,12 @@
 //!
 //! Must not: know about HTTP, Tauri or terminals; hold any state of its own.
 
+mod learners;
 mod offline;
 pub mod types;
 pub mod typescript;
 
+pub use learners::*;
 pub use offline::Offline;
 pub use types::*;
 

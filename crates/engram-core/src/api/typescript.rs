@@ -3,6 +3,7 @@
 //! when it is stale (`UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript`
 //! rewrites it).
 
+use super::learners::*;
 use super::types::*;
 use crate::engines::catalog::{MetricFormat, MetricInfo, metric_catalog};
 use crate::error::ErrorCode;
@@ -10,8 +11,8 @@ use crate::runtime::{Event, Settings, StartupReport};
 use crate::snapshot::SnapshotFormat;
 use crate::store::{
     BackupKind, Breakthrough, Cursor, DensityBucket, HistoryBranch, IntegrityReport, KindCount,
-    KindStorage, MetricSeries, RetentionPolicy, SeriesPoint, SkipNote, StorageDay, StorageReport,
-    TimelineMark, TimelineQuery, TimelineView, VerifyProblem,
+    KindStorage, LearnerInfo, LearnerState, MetricSeries, RetentionPolicy, SeriesPoint, SkipNote,
+    StorageDay, StorageReport, TimelineMark, TimelineQuery, TimelineView, VerifyProblem,
 };
 use ts_rs::{Config, TS};
 
@@ -43,6 +44,14 @@ pub fn module() -> String {
         RetentionRequest::decl(&cfg),
         RetentionOutlook::decl(&cfg),
         Hold::decl(&cfg),
+        AttachLearner::decl(&cfg),
+        SaveLearnerState::decl(&cfg),
+        ReadLearnerState::decl(&cfg),
+        LoggedPoint::decl(&cfg),
+        LogMetrics::decl(&cfg),
+        Logged::decl(&cfg),
+        LearnerState::decl(&cfg),
+        LearnerInfo::decl(&cfg),
         TimelineQuery::decl(&cfg),
         TimelineMark::decl(&cfg),
         KindCount::decl(&cfg),

@@ -1,0 +1,288 @@
+//! The learner API: a training process in any language attaches by name,
+//! saves its state as raw bytes (streamed into a content-addressed object,
+//! durable before the answer), reads it back (live or from a backup) and
+//! logs metrics into the same history the built-in engines use. Every
+//! backup cut holds each learner's newest durable state.
+
+use super::{Api, ApiResult};
+use crate::error::Error;
+use crate::objects::Objects;
+use crate::store::{LearnerInfo, LearnerState, Metrics, NewLearnerState};
+use serde::{Deserialize, Serialize};
+use tokio_stream::{Stream, StreamExt};
+use ts_rs::TS;
+
+/// The largest learner state accepted.
+pub const MAX_LEARNER_STATE_BYTES: u64 = 1 << 30;
+/// The most points one `log` call may carry.
+pub const MAX_LOG_POINTS: usize = 10_000;
+
+/// Register a learner, or find it again.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct AttachLearner {
+    pub name: String,
+    /// The learner's own name for its state format (e.g. `engram.pack/1`);
+    /// default `raw`.
+    #[serde(default = "raw_format")]
+    pub format: String,
+}
+
+fn raw_format() -> String {
+    "raw".into()
+}
+
+/// What a saved state says of itself (the bytes travel as the body).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct SaveLearnerState {
+    #[ts(type = "number | null")]
+    pub step: Option<u64>,
+    pub metrics: Metrics,
+}
+
+/// [`SaveLearnerState`] as an HTTP query string: `step=…&metrics=<JSON object>`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SaveLearnerStateQuery {
+    pub step: Option<u64>,
+    pub metrics: Option<String>,
+}
+
+impl TryFrom<SaveLearnerStateQuery> for SaveLearnerState {
+    type Error = Error;
+    fn try_from(q: SaveLearnerStateQuery) -> Result<Self, Error> {
+        let metrics = match q.metrics.as_deref() {
+            None | Some("") => Metrics::new(),
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                Error::InvalidInput(format!(
+                    "metrics: a JSON object of names to numbers is expected ({e})"
+                ))
+            })?,
+        };
+        Ok(SaveLearnerState {
+            step: q.step,
+            metrics,
+        })
+    }
+}
+
+/// Which state to read: the live one, or the one a backup holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct ReadLearnerState {
+    #[ts(type = "number | null")]
+    pub backup: Option<i64>,
+}
+
+/// A learner's state: what it says of itself, and its bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LearnerStateFile {
+    pub state: LearnerState,
+    pub bytes: Vec<u8>,
+}
+
+/// One logged point: metrics at a step (and an instant; default now).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct LoggedPoint {
+    #[serde(default)]
+    #[ts(type = "number | null")]
+    pub step: Option<u64>,
+    #[serde(default)]
+    #[ts(type = "number | null")]
+    pub at_ms: Option<i64>,
+    pub metrics: Metrics,
+}
+
+/// A batch of logged points.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct LogMetrics {
+    pub points: Vec<LoggedPoint>,
+}
+
+/// What a `log` call stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct Logged {
+    pub points: u32,
+}
+
+/// A chunk on its way to the object writer, or the end of the state.
+enum Chunk {
+    Data(Vec<u8>),
+    End,
+}
+
+fn check_metrics(metrics: &Metrics) -> Result<(), Error> {
+    if metrics.len() > crate::snapshot::MAX_METRICS {
+        return Err(Error::InvalidInput(format!(
+            "at most {} metrics at a time",
+            crate::snapshot::MAX_METRICS
+        )));
+    }
+    for name in metrics.keys() {
+        crate::store::validate_engine_name(name).map_err(|_| {
+            Error::InvalidInput(format!(
+                "invalid metric name {name:?}: use 1-64 characters of a-z, 0-9, _ and -"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+impl Api {
+    /// Registers a learner (idempotent) and says what it resumes from.
+    pub async fn attach_learner(&self, req: AttachLearner) -> ApiResult<LearnerInfo> {
+        Ok(self
+            .runtime()?
+            .with_store(move |s| s.attach_learner(&req.name, &req.format, crate::now_ms()))
+            .await?)
+    }
+
+    /// Every learner and its live state.
+    pub async fn learners(&self) -> ApiResult<Vec<LearnerInfo>> {
+        Ok(self.runtime()?.with_store(|s| s.learners()).await?)
+    }
+
+    /// One learner; unknown names are `not_found`.
+    pub async fn learner(&self, name: String) -> ApiResult<LearnerInfo> {
+        Ok(self
+            .runtime()?
+            .with_store(move |s| s.learner(&name))
+            .await?)
+    }
+
+    /// Saves a learner's state from a stream of byte chunks: written to a
+    /// content-addressed object (fsynced) and then made live (committed),
+    /// so it is durable when this returns. A stream that breaks off, or
+    /// grows past [`MAX_LEARNER_STATE_BYTES`], stores nothing.
+    pub async fn save_learner_state<S, T, E>(
+        &self,
+        name: String,
+        meta: SaveLearnerState,
+        mut body: S,
+    ) -> ApiResult<LearnerState>
+    where
+        S: Stream<Item = Result<T, E>> + Unpin,
+        T: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        let rt = self.runtime()?;
+        check_metrics(&meta.metrics)?;
+        // Unknown learners are refused before a byte is written.
+        let known = name.clone();
+        rt.with_store(move |s| s.learner(&known).map(|_| ()))
+            .await?;
+        let objects = Objects::new(rt.data_dir());
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(8);
+        let writer = tokio::task::spawn_blocking(move || {
+            let mut w = objects.writer(MAX_LEARNER_STATE_BYTES)?;
+            loop {
+                match rx.blocking_recv() {
+                    Some(Chunk::Data(d)) => w.write(&d)?,
+                    Some(Chunk::End) => return w.finish(),
+                    // The sender went away without an end: nothing is kept.
+                    None => {
+                        return Err(Error::InvalidInput(
+                            "the state was cut off before its end".into(),
+                        ));
+                    }
+                }
+            }
+        });
+        let mut broken = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(c) => {
+                    if tx.send(Chunk::Data(c.as_ref().to_vec())).await.is_err() {
+                        break; // the writer failed: its error is below
+                    }
+                }
+                Err(e) => {
+                    broken = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if broken.is_none() {
+            let _ = tx.send(Chunk::End).await;
+        }
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| Error::Internal(format!("the state writer failed: {e}")))?;
+        if let Some(e) = broken {
+            return Err(Error::InvalidInput(format!("reading the state failed: {e}")).into());
+        }
+        let info = written?;
+        let state = NewLearnerState {
+            object: info.checksum,
+            size: info.size,
+            step: meta.step,
+            metrics: meta.metrics,
+        };
+        Ok(rt
+            .with_store(move |s| {
+                let now = crate::now_ms();
+                let branch = s.current_branch(now)?;
+                s.save_learner_live(&name, &state, now, Some(branch))
+            })
+            .await?)
+    }
+
+    /// A learner's state and its bytes (checked against their checksum):
+    /// the live one, or the one a backup holds.
+    pub async fn read_learner_state(
+        &self,
+        name: String,
+        req: ReadLearnerState,
+    ) -> ApiResult<LearnerStateFile> {
+        let rt = self.runtime()?;
+        let objects = Objects::new(rt.data_dir());
+        Ok(rt
+            .with_store(move |s| {
+                let state = match req.backup {
+                    Some(id) => s.backup_learner_state(id, &name)?,
+                    None => s.learner(&name)?.live.ok_or_else(|| Error::NotFound {
+                        what: "saved state of learner",
+                        id: name.clone(),
+                    })?,
+                };
+                let sum = crate::Checksum::from_hex(&state.checksum)?;
+                let bytes = objects.read(&sum, MAX_LEARNER_STATE_BYTES)?;
+                Ok(LearnerStateFile { state, bytes })
+            })
+            .await?)
+    }
+
+    /// Adds logged metrics to the learner's history (one transaction).
+    pub async fn log_learner_metrics(&self, name: String, req: LogMetrics) -> ApiResult<Logged> {
+        if req.points.len() > MAX_LOG_POINTS {
+            return Err(
+                Error::InvalidInput(format!("at most {MAX_LOG_POINTS} points per call")).into(),
+            );
+        }
+        for p in &req.points {
+            check_metrics(&p.metrics)?;
+        }
+        let n = req.points.len() as u32;
+        self.runtime()?
+            .with_store(move |s| {
+                s.learner(&name)?;
+                let now = crate::now_ms();
+                let branch = s.current_branch(now)?;
+                let points: Vec<(i64, std::collections::BTreeMap<String, Metrics>)> = req
+                    .points
+                    .into_iter()
+                    .map(|p| {
+                        (
+                            p.at_ms.unwrap_or(now),
+                            std::collections::BTreeMap::from([(name.clone(), p.metrics)]),
+                        )
+                    })
+                    .collect();
+                let refs: Vec<(i64, &std::collections::BTreeMap<String, Metrics>)> =
+                    points.iter().map(|(t, m)| (*t, m)).collect();
+                s.record_metrics_batch(&refs, branch)
+            })
+            .await?;
+        Ok(Logged { points: n })
+    }
+}
