@@ -351,7 +351,14 @@ impl Scheduler {
     async fn retention(&self) -> Result<()> {
         let policy = self.opts.retention.clone();
         let report = self
-            .with_store(move |store| store.apply_retention(&policy))
+            .with_store(move |store| {
+                let report = store.apply_retention(&policy)?;
+                // Learner state files no row refers to any more go too
+                // (under the store lock, so no reference appears meanwhile;
+                // young ones stay for saves not yet committed).
+                collect_objects(store);
+                Ok(report)
+            })
             .await?;
         if !report.deleted.is_empty() {
             let _ = self.events.send(Event::BackupsDeleted {
@@ -469,5 +476,23 @@ mod tests {
             w.went_back(t0 + Duration::from_secs(15), 9_000_000_000),
             None
         );
+    }
+}
+
+/// Removes learner state objects no row refers to (older than
+/// [`crate::objects::GC_GRACE`]); a failure is logged, never fatal.
+pub(super) fn collect_objects(store: &crate::Store) {
+    let dir = store
+        .path()
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    match store
+        .learner_objects()
+        .and_then(|keep| crate::objects::Objects::new(&dir).collect(&keep))
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "unreferenced learner state objects removed"),
+        Err(e) => tracing::warn!(error = %e, "collecting learner state objects failed"),
     }
 }

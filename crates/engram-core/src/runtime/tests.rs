@@ -178,3 +178,67 @@ async fn stopping_gives_up_after_its_limit_when_a_tick_stalls() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn learner_state_files_nobody_refers_to_are_collected_at_start_and_verify_checks_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let objects = crate::objects::Objects::new(dir.path());
+    let (kept, orphan) = {
+        let rt = Runtime::start(options(dir.path())).await.expect("start");
+        let kept = objects.put(b"learner state").expect("put");
+        let orphan = objects
+            .put(b"a state whose row never committed")
+            .expect("put");
+        let state = crate::store::NewLearnerState {
+            object: kept.checksum,
+            size: kept.size,
+            step: Some(1),
+            metrics: Default::default(),
+        };
+        rt.with_store(move |s| {
+            s.attach_learner("learner", "raw", 1)?;
+            s.save_learner_live("learner", &state, 2, None)
+        })
+        .await
+        .expect("save");
+        let verify = rt
+            .with_store(|s| s.verify_all(false))
+            .await
+            .expect("verify");
+        assert!(verify.problems.is_empty(), "{:?}", verify.problems);
+        rt.stop().await.expect("stop");
+        (kept, orphan)
+    };
+    // Both files older than the grace period.
+    let past = std::time::SystemTime::now() - crate::objects::GC_GRACE - Duration::from_secs(60);
+    for c in [kept.checksum, orphan.checksum] {
+        let hex = c.to_hex();
+        let path = dir.path().join("objects").join(&hex[..2]).join(&hex[2..]);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(past))
+            .expect("age");
+    }
+    let rt = Runtime::start(options(dir.path())).await.expect("restart");
+    assert!(
+        objects.contains(&kept.checksum),
+        "the live state's object stays"
+    );
+    assert!(!objects.contains(&orphan.checksum), "the orphan went");
+    // A damaged object is a verify problem of the learner that names it.
+    let hex = kept.checksum.to_hex();
+    std::fs::write(
+        dir.path().join("objects").join(&hex[..2]).join(&hex[2..]),
+        b"damaged",
+    )
+    .expect("damage");
+    let verify = rt
+        .with_store(|s| s.verify_all(false))
+        .await
+        .expect("verify");
+    assert_eq!(verify.problems.len(), 1, "{:?}", verify.problems);
+    assert_eq!(verify.problems[0].engine.as_deref(), Some("learner"));
+    assert_eq!(verify.problems[0].code, ErrorCode::CorruptState);
+    rt.stop().await.expect("stop");
+}

@@ -253,6 +253,45 @@ impl Store {
 
     /// Verifies the database (`quick_check`, or the slower `integrity_check`
     /// when `full`), every live state and every backup.
+    /// Checks every learner state object a row refers to (each distinct one
+    /// read and hashed once); a missing or damaged one is a problem of every
+    /// live state and backup that names it.
+    fn verify_learner_objects(&self, report: &mut IntegrityReport) -> Result<()> {
+        let dir = self
+            .path()
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf();
+        let objects = crate::objects::Objects::new(&dir);
+        let rows: Vec<(Option<i64>, String, Vec<u8>)> = self
+            .conn()
+            .prepare(
+                "SELECT NULL, learner, object FROM learner_live
+                 UNION ALL SELECT backup_id, learner, object FROM backup_learner_states
+                 ORDER BY 3",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<std::result::Result<_, _>>()?;
+        let mut verdicts: std::collections::BTreeMap<Vec<u8>, Option<Error>> = Default::default();
+        for (backup_id, learner, object) in rows {
+            report.states_checked += 1;
+            let verdict = verdicts.entry(object.clone()).or_insert_with(|| {
+                crate::Checksum::from_slice(&object)
+                    .and_then(|c| objects.verify(&c))
+                    .err()
+            });
+            if let Some(e) = verdict {
+                report.problems.push(VerifyProblem {
+                    backup_id,
+                    engine: Some(learner),
+                    code: e.code(),
+                    detail: e.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     pub fn verify_all(&self, full: bool) -> Result<IntegrityReport> {
         let mut report = IntegrityReport::default();
         match self.database_check(full) {
@@ -298,6 +337,7 @@ impl Store {
             report.states_checked += info.engines.len() as u64;
             report.problems.extend(self.verify_info(&info));
         }
+        self.verify_learner_objects(&mut report)?;
         Ok(report)
     }
 
