@@ -457,6 +457,24 @@ impl Scheduler {
     }
 }
 
+/// Removes learner state objects no row refers to (older than
+/// [`crate::objects::GC_GRACE`]); a failure is logged, never fatal.
+pub(super) fn collect_objects(store: &crate::Store) {
+    let dir = store
+        .path()
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    match store
+        .learner_objects()
+        .and_then(|keep| crate::objects::Objects::new(&dir).collect(&keep))
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "unreferenced learner state objects removed"),
+        Err(e) => tracing::warn!(error = %e, "collecting learner state objects failed"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -476,23 +494,5 @@ mod tests {
             w.went_back(t0 + Duration::from_secs(15), 9_000_000_000),
             None
         );
-    }
-}
-
-/// Removes learner state objects no row refers to (older than
-/// [`crate::objects::GC_GRACE`]); a failure is logged, never fatal.
-pub(super) fn collect_objects(store: &crate::Store) {
-    let dir = store
-        .path()
-        .parent()
-        .unwrap_or(std::path::Path::new("."))
-        .to_path_buf();
-    match store
-        .learner_objects()
-        .and_then(|keep| crate::objects::Objects::new(&dir).collect(&keep))
-    {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(removed = n, "unreferenced learner state objects removed"),
-        Err(e) => tracing::warn!(error = %e, "collecting learner state objects failed"),
     }
 }
