@@ -1,0 +1,140 @@
+"""The client against a real `engram serve` (target/debug/engram) on a
+temporary data directory: discovery, save/resume, backups, metrics, errors,
+and a SIGKILL of the server right after a save."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import engram
+
+ROOT = Path(__file__).resolve().parents[3]
+ENGRAM = Path(os.environ.get("ENGRAM_BIN", ROOT / "target/debug/engram"))
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [str(ENGRAM), "serve", "--data-dir", str(self.data_dir), "--pace", "1ms"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, "engram serve printed no URL"
+        self.url = line.split()[-1]
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=60)
+
+    def api(self, method: str, path: str, body: object | None = None) -> object:
+        base, _, query = self.url.partition("/?")
+        token = query.split("token=")[-1]
+        req = urllib.request.Request(
+            base + path,
+            data=None if body is None else json.dumps(body).encode(),
+            method=method,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as res:
+            return json.loads(res.read())
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    assert ENGRAM.exists(), f"{ENGRAM} is missing: cargo build -p engram-cli"
+    s = Server(tmp_path / "data")
+    s.start()
+    yield s
+    s.stop()
+
+
+def test_attach_finds_engram_through_the_data_directory_and_resumes_what_was_saved(server: Server) -> None:
+    run = engram.attach("frozenlake-q", format="engram.pack/1", data_dir=server.data_dir)
+    assert run.resume() is None, "nothing saved yet"
+    state = bytes(range(256)) * 1000
+    saved = run.save(state, step=42, metrics={"success": 0.5})
+    assert (saved.size, saved.step, saved.metrics) == (len(state), 42, {"success": 0.5})
+    assert run.resume() == state
+    # Attaching again is the same learner, and it resumes the same state.
+    again = engram.attach("frozenlake-q", format="engram.pack/1", data_dir=server.data_dir)
+    assert again.resume() == state
+    assert again.info()["live"]["step"] == 42
+    # The same bytes have the same address.
+    assert run.save(state, step=43).checksum == saved.checksum
+
+
+def test_a_backup_holds_the_state_of_its_instant(server: Server) -> None:
+    run = engram.attach("learner", data_dir=server.data_dir)
+    run.save(b"before", step=1)
+    backup = server.api("POST", "/api/backups", {"label": "cut"})
+    assert isinstance(backup, dict)
+    run.save(b"after", step=2)
+    assert run.resume() == b"after"
+    assert run.resume(backup=int(backup["id"])) == b"before"
+
+
+def test_log_never_raises_and_flush_stores_the_points(server: Server) -> None:
+    run = engram.attach("logger", data_dir=server.data_dir)
+    for t in range(5):
+        run.log({"reward": t / 4}, step=t)
+    run.log({"reward": "not a number"})  # type: ignore[dict-item]
+    assert run.dropped == 1
+    assert run.flush() == 5
+    series = server.api("GET", "/api/metrics/series?engine=logger&key=reward")
+    assert isinstance(series, dict)
+    assert len(series["points"]) >= 1
+    # With Engram gone, log still returns at once and flush keeps the points.
+    server.stop()
+    run.timeout = 2
+    run.log({"reward": 1.0})
+    assert run.flush() == 0
+
+
+def test_refusals_are_typed_errors(server: Server, tmp_path: Path) -> None:
+    with pytest.raises(engram.EngramError) as e:
+        engram.attach("Bad Name!", data_dir=server.data_dir)
+    assert e.value.code == "invalid_input"
+    with pytest.raises(engram.EngramError) as e:
+        engram.attach("zap", data_dir=server.data_dir)
+    assert e.value.code == "invalid_input"
+    run = engram.attach("ok", data_dir=server.data_dir)
+    with pytest.raises(engram.EngramError) as e:
+        engram.attach("ok", format="pickle", data_dir=server.data_dir)
+    assert e.value.code == "invalid_input"
+    with pytest.raises(engram.EngramError) as e:
+        engram.Run(name="ok", base=run.base, token="wrong").save(b"x")
+    assert e.value.code == "unauthorized"
+    with pytest.raises(engram.EngramError) as e:
+        run.resume(backup=999_999)
+    assert e.value.code == "not_found"
+    with pytest.raises(engram.EngramError) as e:
+        engram.attach("x", data_dir=tmp_path / "nothing-here")
+    assert e.value.code == "unreachable"
+
+
+def test_a_save_that_returned_survives_a_sigkill_of_engram(server: Server) -> None:
+    run = engram.attach("durable", data_dir=server.data_dir)
+    state = os.urandom(3 << 20)
+    run.save(state, step=7)
+    server.stop(signal.SIGKILL)
+    server.start()
+    resumed = engram.attach("durable", data_dir=server.data_dir)
+    assert resumed.resume() == state
+    assert resumed.info()["live"]["step"] == 7
