@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,3 +139,29 @@ def test_a_save_that_returned_survives_a_sigkill_of_engram(server: Server) -> No
     resumed = engram.attach("durable", data_dir=server.data_dir)
     assert resumed.resume() == state
     assert resumed.info()["live"]["step"] == 7
+
+
+def test_a_restore_from_the_timeline_reaches_the_learner_and_its_step_continues_from_there(server: Server) -> None:
+    run = engram.attach("restorable", data_dir=server.data_dir)
+    run.save(b"step 10 state", step=10)
+    backup = server.api("POST", "/api/backups", {"label": "at step 10"})
+    assert isinstance(backup, dict)
+    run.save(b"step 20 state", step=20)
+    heard: list[tuple[bytes | None, int | None]] = []
+    done = threading.Event()
+
+    def restored(state: bytes | None, step: int | None) -> None:
+        heard.append((state, step))
+        done.set()
+
+    run.on_restore(restored)
+    # The listener connects in the background; restore until it hears.
+    for _ in range(50):
+        server.api("POST", f"/api/backups/{backup['id']}/restore", {"engine": "restorable"})
+        if done.wait(0.2):
+            break
+    run.close()
+    assert heard and heard[0] == (b"step 10 state", 10)
+    # Training continues from the restored step.
+    assert run.resume() == b"step 10 state"
+    assert run.save(b"step 11 state", step=11).step == 11

@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 __all__ = ["EngramError", "Run", "SavedState", "attach", "default_data_dir"]
 
@@ -90,6 +90,8 @@ class Run:
     _points: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _dropped: int = field(default=0, repr=False)
+    _listener: threading.Thread | None = field(default=None, repr=False)
+    _closed: threading.Event = field(default_factory=threading.Event, repr=False)
 
     # -- HTTP ----------------------------------------------------------------
 
@@ -199,6 +201,44 @@ class Run:
             points = points[10_000:]
             sent += len(batch)
         return sent
+
+    def on_restore(self, callback: Callable[[bytes | None, int | None], None]) -> None:
+        """Calls `callback(state, step)` — in a background thread — whenever
+        this learner is restored from the timeline (in the UI, the CLI or the
+        API), with the restored state's bytes and step. Continue training from
+        them. The listener reconnects with backoff if Engram restarts."""
+        if self._listener is not None:
+            raise EngramError("invalid_input", "on_restore is already set for this run")
+
+        def listen() -> None:
+            delay = 0.5
+            while not self._closed.is_set():
+                try:
+                    url = f"{self.base}/api/events?token={urllib.parse.quote(self.token)}"
+                    with urllib.request.urlopen(url, timeout=60) as stream:
+                        delay = 0.5
+                        for line in stream:
+                            if self._closed.is_set():
+                                return
+                            if not line.startswith(b"data:"):
+                                continue
+                            event = json.loads(line[5:])
+                            if event.get("type") == "restored" and self.name in event.get("engines", []):
+                                state = self.resume()
+                                info = self.info().get("live") or {}
+                                step = info.get("step")
+                                callback(state, None if step is None else int(step))
+                except Exception:  # noqa: BLE001 — the listener must never die
+                    self._closed.wait(delay)
+                    delay = min(delay * 2, 30.0)
+
+        self._listener = threading.Thread(target=listen, name=f"engram-restore-{self.name}", daemon=True)
+        self._listener.start()
+
+    def close(self) -> None:
+        """Sends buffered metrics and stops listening for restores."""
+        self._closed.set()
+        self.flush()
 
     @property
     def dropped(self) -> int:

@@ -780,6 +780,65 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     assert_eq!(from_backup.headers["x-engram-step"], "6");
     let live = h.ok(Method::GET, "/api/learners/frozenlake-q", "").await;
     assert_eq!(live["live"]["step"], 9);
+    // Restoring the learner from the backup makes the backup's state live
+    // again; the pre-restore backup keeps the newer one (undo).
+    let report = h
+        .ok(
+            Method::POST,
+            &format!("/api/backups/{id}/restore"),
+            r#"{"engine":"frozenlake-q"}"#,
+        )
+        .await;
+    assert_eq!(report["engines"], json!(["frozenlake-q"]), "{report}");
+    let restored = h
+        .send(
+            Method::GET,
+            "/api/learners/frozenlake-q/state",
+            Some(TOKEN),
+            HOST,
+            vec![],
+        )
+        .await;
+    assert_eq!(restored.body, v1);
+    assert_eq!(restored.headers["x-engram-step"], "6");
+    let pre = report["pre_restore_backup"].as_i64().expect("pre-restore");
+    let undo = h
+        .send(
+            Method::GET,
+            &format!("/api/learners/frozenlake-q/state?backup={pre}"),
+            Some(TOKEN),
+            HOST,
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        undo.body, v2,
+        "the pre-restore backup holds the state before"
+    );
+    // Restoring everything brings the learner back with the engines.
+    let all = h
+        .ok(Method::POST, &format!("/api/backups/{pre}/restore"), "{}")
+        .await;
+    let names: Vec<&str> = all["engines"]
+        .as_array()
+        .expect("engines")
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    assert!(
+        names.contains(&"frozenlake-q") && names.contains(&"zap"),
+        "{all}"
+    );
+    let back = h
+        .send(
+            Method::GET,
+            "/api/learners/frozenlake-q/state",
+            Some(TOKEN),
+            HOST,
+            vec![],
+        )
+        .await;
+    assert_eq!(back.body, v2);
     assert_eq!(
         h.ok(Method::GET, "/api/learners", "").await[0]["name"],
         "frozenlake-q"
@@ -895,5 +954,5 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     assert_eq!(tmp_left, 0, "the partial upload's temporary file is gone");
     assert_eq!(count_objects(), before, "no refused state was stored");
     let still = h.ok(Method::GET, "/api/learners/frozenlake-q", "").await;
-    assert_eq!(still["live"]["step"], 9);
+    assert_eq!(still["live"]["step"], 9, "unchanged by the refusals");
 }

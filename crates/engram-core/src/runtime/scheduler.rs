@@ -372,12 +372,18 @@ impl Scheduler {
     async fn restore(&self, id: i64, engine: Option<String>) -> Result<RestoreReport> {
         // Read and check the backup first: a bad id or damaged backup changes nothing.
         let wanted = engine.clone();
-        let states = self
+        let (states, learners) = self
             .with_store(move |store| {
                 let mut states = store.backup_states(id)?;
+                let mut learners: Vec<String> = store
+                    .backup_learners(id)?
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .collect();
                 if let Some(e) = &wanted {
                     states.retain(|s| &s.engine == e);
-                    if states.is_empty() {
+                    learners.retain(|l| l == e);
+                    if states.is_empty() && learners.is_empty() {
                         return Err(Error::NotFound {
                             what: "engine",
                             id: format!("{e} in backup {id}"),
@@ -387,7 +393,7 @@ impl Scheduler {
                 // A state its engine cannot run is refused before the
                 // pre-restore backup, so a refusal leaves no trace.
                 crate::engines::check_states(&states)?;
-                Ok(states)
+                Ok((states, learners))
             })
             .await?;
         let now = self.capture().await?;
@@ -399,13 +405,28 @@ impl Scheduler {
                 None,
             )
             .await?;
-        let names: Vec<String> = states.iter().map(|s| s.engine.clone()).collect();
-        let (tx, rx) = oneshot::channel();
-        let payload = states.into_iter().map(|s| (s.engine, s.state)).collect();
-        if !self.engine.send(EngineCmd::Restore(payload, tx)) {
-            return Err(engine_stopped());
+        let mut names: Vec<String> = states.iter().map(|s| s.engine.clone()).collect();
+        if !states.is_empty() {
+            let (tx, rx) = oneshot::channel();
+            let payload = states.into_iter().map(|s| (s.engine, s.state)).collect();
+            if !self.engine.send(EngineCmd::Restore(payload, tx)) {
+                return Err(engine_stopped());
+            }
+            rx.await.map_err(|_| engine_stopped())??;
         }
-        rx.await.map_err(|_| engine_stopped())??;
+        // Learners: their state in the backup becomes live; each hears of it
+        // through the `restored` event that names it (and resumes from it).
+        if !learners.is_empty() {
+            let restored = learners.clone();
+            self.with_store(move |store| {
+                for name in &restored {
+                    store.restore_learner(id, name, crate::now_ms())?;
+                }
+                Ok(())
+            })
+            .await?;
+            names.extend(learners);
+        }
         // A new line of metric history, then persist at once, so a crash
         // now keeps the restored state.
         let branch = self

@@ -247,6 +247,44 @@ impl Store {
             })
     }
 
+    /// Makes a backup's state of a learner its live state again (a restore
+    /// from the timeline); the object must still be there. `not_found` if
+    /// the backup does not hold the learner.
+    pub fn restore_learner(
+        &mut self,
+        backup_id: i64,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<LearnerState> {
+        let mut state = self.backup_learner_state(backup_id, name)?;
+        let object = Checksum::from_hex(&state.checksum)?;
+        let dir = self
+            .path()
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf();
+        if !crate::objects::Objects::new(&dir).contains(&object) {
+            return Err(Error::corrupt(
+                "learner state",
+                format!("the state of {name} in backup {backup_id} is missing from objects/"),
+            ));
+        }
+        self.conn.execute(
+            "UPDATE learner_live SET object = ?2, size = ?3, step = ?4, metrics = ?5, saved_at = ?6
+             WHERE learner = ?1",
+            params![
+                name,
+                &object.0[..],
+                state.size.min(i64::MAX as u64) as i64,
+                state.step.map(|s| s.min(i64::MAX as u64) as i64),
+                metrics_json(&state.metrics)?,
+                now_ms
+            ],
+        )?;
+        state.saved_at_ms = now_ms;
+        Ok(state)
+    }
+
     /// The learners a backup holds, by name.
     pub fn backup_learners(&self, backup_id: i64) -> Result<Vec<(String, LearnerState)>> {
         let mut stmt = self.conn.prepare_cached(
