@@ -125,9 +125,6 @@ def test_refusals_are_typed_errors(server: Server, tmp_path: Path) -> None:
     with pytest.raises(engram.EngramError) as e:
         run.resume(backup=999_999)
     assert e.value.code == "not_found"
-    with pytest.raises(engram.EngramError) as e:
-        engram.attach("x", data_dir=tmp_path / "nothing-here")
-    assert e.value.code == "unreachable"
 
 
 def test_a_save_that_returned_survives_a_sigkill_of_engram(server: Server) -> None:
@@ -165,3 +162,52 @@ def test_a_restore_from_the_timeline_reaches_the_learner_and_its_step_continues_
     # Training continues from the restored step.
     assert run.resume() == b"step 10 state"
     assert run.save(b"step 11 state", step=11).step == 11
+
+
+def test_with_engram_stopped_training_goes_on_and_every_save_arrives_in_order(server: Server) -> None:
+    run = engram.attach("spooler", data_dir=server.data_dir)
+    run.save(b"state 1", step=1)
+    server.stop()
+    run.timeout = 5
+    second = run.save(b"state 2", step=2, metrics={"loss": 0.5})
+    third = run.save(b"state 3", step=3)
+    assert (second.spooled, third.spooled) == (True, True)
+    assert run.resume() == b"state 3", "offline, the newest spooled save"
+    spool = server.data_dir / "spool" / "spooler"
+    assert len(list(spool.glob("*.json"))) == 2
+    # Engram starts: it takes the spool in, in order; nothing is left.
+    server.start()
+    fresh = engram.attach("spooler", data_dir=server.data_dir)
+    assert fresh.resume() == b"state 3"
+    assert fresh.info()["live"]["step"] == 3
+    assert list(spool.glob("*")) == []
+    series = server.api("GET", "/api/metrics/series?engine=spooler&key=loss")
+    assert isinstance(series, dict) and len(series["points"]) == 1
+
+
+def test_a_client_that_reconnects_sends_its_spool_before_its_next_save(server: Server) -> None:
+    run = engram.attach("reconnect", data_dir=server.data_dir)
+    server.stop()
+    run.timeout = 5
+    assert run.save(b"while away", step=1).spooled
+    server.start()  # on a new port: the client finds it through the data directory
+    live = run.save(b"back again", step=2)
+    assert not live.spooled
+    assert run.resume() == b"back again"
+    # A restart does not roll the learner back to the spooled save.
+    server.stop()
+    server.start()
+    assert engram.attach("reconnect", data_dir=server.data_dir).resume() == b"back again"
+
+
+def test_a_learner_that_starts_before_engram_ever_ran_is_taken_in_at_its_first_start(tmp_path: Path) -> None:
+    data = tmp_path / "fresh"
+    run = engram.attach("early", data_dir=data, timeout=2)
+    assert run.resume() is None
+    assert run.save(b"first state", step=5).spooled
+    s = Server(data)
+    s.start()
+    try:
+        assert engram.attach("early", data_dir=data).resume() == b"first state"
+    finally:
+        s.stop()

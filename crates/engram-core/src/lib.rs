@@ -4,6 +4,7 @@
 //! - [`store`]: the SQLite store — live states, backups, retention, integrity.
 //! - [`snapshot`]: portable export files (JSON and binary) and their import.
 //! - [`objects`]: content-addressed files for large learner states.
+//! - [`spool`]: learner saves made while Engram was not running, taken in at start.
 //! - [`engines`]: the learning engines (pure, deterministic).
 //! - [`runtime`]: runs the engines, saves and backs them up.
 //! - [`api`]: the one typed API every front door (HTTP, desktop IPC, CLI) calls.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod objects;
 pub mod runtime;
 pub mod snapshot;
+pub mod spool;
 pub mod store;
 
 pub use codec::{Checksum, EncodedState};

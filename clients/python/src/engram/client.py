@@ -2,6 +2,11 @@
 resume from the newest durable state, save states (durable when `save`
 returns), and log metrics without ever blocking or raising into training.
 
+When Engram is not running, training goes on: a save is spooled durably in
+the data directory (`spool/<learner>/<seq>.state` + `.json`, the JSON
+written last) and taken in, in order, when Engram starts — or sent by this
+client, oldest first, before its next save that reaches Engram.
+
 Standard library only. Finds Engram without configuration: the data
 directory (`$ENGRAM_DATA_DIR`, else `$XDG_DATA_HOME/engram`, else
 `~/.local/share/engram`) holds the port `engram serve` last used
@@ -36,13 +41,16 @@ class EngramError(Exception):
 
 @dataclass(frozen=True)
 class SavedState:
-    """What Engram says of a stored state."""
+    """What Engram says of a stored state. `spooled`: Engram was not
+    reachable; the state is durable in the data directory's spool (no
+    checksum yet) and reaches Engram later."""
 
     checksum: str
     size: int
     step: int | None
     metrics: dict[str, float]
     saved_at_ms: int
+    spooled: bool = False
 
 
 def default_data_dir() -> Path:
@@ -87,6 +95,8 @@ class Run:
     token: str
     format: str = "raw"
     timeout: float = 600.0
+    data_dir: Path | None = None
+    _attached: bool = field(default=False, repr=False)
     _points: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _dropped: int = field(default=0, repr=False)
@@ -117,7 +127,28 @@ class Run:
             except (ValueError, KeyError, TypeError):
                 raise EngramError(f"http_{e.code}", raw.decode("utf-8", "replace")) from None
         except (urllib.error.URLError, OSError) as e:
+            if self._rediscover():
+                return self._request(method, path, body, content_type)
             raise EngramError("unreachable", f"Engram at {self.base} is not reachable: {e}") from e
+
+    def _rediscover(self) -> bool:
+        """Engram may have restarted on another port (or started at last):
+        reads the data directory's files again. True if they say something new."""
+        if self.data_dir is None:
+            return False
+        try:
+            url, token = _discover(self.data_dir)
+        except EngramError:
+            return False
+        if (url, token) == (self.base, self.token):
+            return False
+        self.base, self.token = url, token
+        return True
+
+    def _attach(self) -> None:
+        if not self._attached:
+            self._json("POST", "/api/learners", {"name": self.name, "format": self.format})
+            self._attached = True
 
     def _json(self, method: str, path: str, payload: Any | None = None) -> Any:
         body = None if payload is None else json.dumps(payload).encode()
@@ -136,16 +167,44 @@ class Run:
 
     def resume(self, backup: int | None = None) -> bytes | None:
         """The newest durable state's bytes (or a backup's), or None before
-        the first save. The bytes are checked against their checksum by
-        Engram before they are sent."""
+        the first save. Engram checks the bytes against their checksum
+        before it sends them. When Engram cannot be reached, the newest
+        spooled save, else the live state read from the data directory
+        (unchecked: the client has no blake3)."""
         q = "" if backup is None else f"?backup={backup}"
         try:
+            self._attach()
+            self._replay_spool()
             raw, _ = self._request("GET", self._path("/state") + q)
         except EngramError as e:
             if e.code == "not_found" and backup is None:
                 return None
+            if e.code == "unreachable" and backup is None and self.data_dir is not None:
+                return self._resume_offline()
             raise
         return raw
+
+    def _resume_offline(self) -> bytes | None:
+        spooled = self._spooled()
+        if spooled:
+            return spooled[-1].with_suffix(".state").read_bytes()
+        assert self.data_dir is not None
+        db = self.data_dir / "engram.db"
+        if not db.exists():
+            return None
+        import sqlite3
+
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            row = con.execute("SELECT hex(object) FROM learner_live WHERE learner = ?", (self.name,)).fetchone()
+        except sqlite3.Error:
+            row = None
+        finally:
+            con.close()
+        if row is None:
+            return None
+        h = str(row[0]).lower()
+        return (self.data_dir / "objects" / h[:2] / h[2:]).read_bytes()
 
     def save(
         self,
@@ -153,17 +212,70 @@ class Run:
         step: int | None = None,
         metrics: Mapping[str, float] | None = None,
     ) -> SavedState:
-        """Saves `state`; it is durable (on disk, in the timeline's next cut)
-        when this returns. Raises :class:`EngramError` when it is not."""
-        self.flush()  # best effort: logged points first, in order
+        """Saves `state`; it is durable when this returns — in Engram (and in
+        the timeline's next cut), or, when Engram cannot be reached, in the
+        data directory's spool (`spooled=True`). Raises :class:`EngramError`
+        when neither is possible or Engram refuses the save."""
+        m = {str(k): float(v) for k, v in (metrics or {}).items()}
+        try:
+            self._attach()
+            self._replay_spool()
+            self.flush()  # best effort: logged points first, in order
+            return self._upload(bytes(state), step, m)
+        except EngramError as e:
+            if e.code != "unreachable" or self.data_dir is None:
+                raise
+            return self._spool(bytes(state), step, m)
+
+    def _upload(self, state: bytes, step: int | None, metrics: dict[str, float]) -> SavedState:
         q: dict[str, str] = {}
         if step is not None:
             q["step"] = str(int(step))
         if metrics:
-            q["metrics"] = json.dumps({k: float(v) for k, v in metrics.items()})
+            q["metrics"] = json.dumps(metrics)
         suffix = "/state" + ("?" + urllib.parse.urlencode(q) if q else "")
-        raw, _ = self._request("PUT", self._path(suffix), bytes(state), "application/octet-stream")
+        raw, _ = self._request("PUT", self._path(suffix), state, "application/octet-stream")
         return _state(json.loads(raw))
+
+    # -- the spool -------------------------------------------------------------
+
+    def _spool_dir(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir / "spool" / self.name
+
+    def _spooled(self) -> list[Path]:
+        """This learner's complete spooled saves (JSON present), oldest first."""
+        if self.data_dir is None:
+            return []
+        d = self._spool_dir()
+        if not d.is_dir():
+            return []
+        return sorted(p for p in d.glob("*.json") if len(p.stem) == 20 and p.stem.isdigit())
+
+    def _spool(self, state: bytes, step: int | None, metrics: dict[str, float]) -> SavedState:
+        d = self._spool_dir()
+        d.mkdir(parents=True, exist_ok=True)
+        existing = [int(p.stem) for p in d.glob("*.state") if p.stem.isdigit()]
+        seq = max([time.time_ns(), *(n + 1 for n in existing)])
+        now = int(time.time() * 1000)
+        meta = {"format": self.format, "step": step, "metrics": metrics, "at_ms": now}
+        _write_durably(d / f"{seq:020d}.state", state)
+        _write_durably(d / f"{seq:020d}.json", json.dumps(meta).encode())  # the commit marker, last
+        _sync_dir(d)
+        return SavedState("", len(state), step, metrics, now, spooled=True)
+
+    def _replay_spool(self) -> None:
+        """Sends spooled saves, oldest first, each removed once Engram has it."""
+        for meta_path in self._spooled():
+            state_path = meta_path.with_suffix(".state")
+            try:
+                meta = json.loads(meta_path.read_bytes())
+                state = state_path.read_bytes()
+            except FileNotFoundError:
+                continue  # Engram took it in at its start meanwhile
+            self._upload(state, meta.get("step"), dict(meta.get("metrics") or {}))
+            meta_path.unlink(missing_ok=True)
+            state_path.unlink(missing_ok=True)
 
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Buffers metrics at this instant; :meth:`flush` (or the next save)
@@ -259,11 +371,40 @@ def attach(
     through its files), or at `url` with `token`. Attaching again is safe:
     it finds the same learner and what it resumes from. `format` names how
     your state bytes are laid out (kept with them; a different format for an
-    existing name is refused)."""
+    existing name is refused). When Engram is not running, the run works
+    from the data directory: saves are spooled (see :meth:`Run.save`)."""
+    directory = Path(data_dir) if data_dir else (default_data_dir() if url is None else None)
     if url is None or token is None:
-        found_url, found_token = _discover(Path(data_dir) if data_dir else default_data_dir())
+        assert directory is not None
+        try:
+            found_url, found_token = _discover(directory)
+        except EngramError:
+            found_url, found_token = "http://127.0.0.1:9", ""  # nothing serves it (yet)
         url = url or found_url
         token = token or found_token
-    run = Run(name=name, base=url.rstrip("/"), token=token, format=format, timeout=timeout)
-    run._json("POST", "/api/learners", {"name": name, "format": format})
+    run = Run(name=name, base=url.rstrip("/"), token=token, format=format, timeout=timeout, data_dir=directory)
+    try:
+        run._attach()
+    except EngramError as e:
+        if e.code != "unreachable" or directory is None:
+            raise
+        # Not running: the spool keeps saves until it is. The name is checked
+        # when they are taken in.
     return run
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

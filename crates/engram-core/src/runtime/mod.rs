@@ -219,6 +219,19 @@ impl Runtime {
             // Learner state files left unreferenced (e.g. by a crash between
             // an object and its row) go at start, as after every retention.
             scheduler::collect_objects(&store);
+            // Learner saves spooled while Engram was not running, in order.
+            let dir = db.parent().unwrap_or(Path::new(".")).to_path_buf();
+            match crate::spool::ingest(&mut store, &dir) {
+                Ok(r) => {
+                    if r.taken_in > 0 {
+                        tracing::info!(saves = r.taken_in, "spooled learner saves taken in");
+                    }
+                    for line in &r.left {
+                        tracing::warn!(save = %line, "a spooled learner save was left in the spool");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "taking in spooled learner saves failed"),
+            }
             Ok::<_, Error>((store, engines, startup, branch))
         })
         .await

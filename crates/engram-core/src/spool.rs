@@ -1,0 +1,193 @@
+//! The spool: saves a learner made while Engram was not running, written by
+//! the client into `<data dir>/spool/<learner>/` and taken in, in order, when
+//! the runtime starts.
+//!
+//! A spooled save is two files with the same 20-digit sequence number:
+//! `<seq>.state` (the bytes) and `<seq>.json` (`{"format", "step",
+//! "metrics", "at_ms"}`), the JSON written last — it is the commit marker, so
+//! a save cut off half-way has no JSON and is left alone (and removed with
+//! the directory's other leftovers once older than an hour). Each save is
+//! taken in as a normal learner save (object, then row), then its JSON and
+//! state files are removed; a crash in between takes it in again at the next
+//! start, which changes nothing (same content, same step, same instant).
+//! A save that cannot be taken in (another format for the name, bad JSON,
+//! a name that breaks the rules) stays where it is and is reported.
+
+use crate::error::{Error, Result};
+use crate::objects::Objects;
+use crate::store::{Metrics, NewLearnerState, Store, validate_learner_name};
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Deserialize)]
+struct Meta {
+    #[serde(default = "raw")]
+    format: String,
+    #[serde(default)]
+    step: Option<u64>,
+    #[serde(default)]
+    metrics: Metrics,
+    at_ms: i64,
+}
+
+fn raw() -> String {
+    "raw".into()
+}
+
+/// What start-up took in from the spool, and what it had to leave.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpoolReport {
+    pub taken_in: u64,
+    /// One line per save left behind, with the reason.
+    pub left: Vec<String>,
+}
+
+/// Takes in every complete spooled save, per learner in sequence order.
+pub fn ingest(store: &mut Store, data_dir: &Path) -> Result<SpoolReport> {
+    let mut report = SpoolReport::default();
+    let root = data_dir.join("spool");
+    let Ok(learners) = std::fs::read_dir(&root) else {
+        return Ok(report);
+    };
+    let objects = Objects::new(data_dir);
+    let mut dirs: Vec<_> = learners.flatten().map(|e| e.path()).collect();
+    dirs.sort();
+    for dir in dirs {
+        let Some(name) = dir.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+            continue;
+        };
+        if let Err(e) = validate_learner_name(&name) {
+            report.left.push(format!("{}: {e}", dir.display()));
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut seqs: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| {
+                let f = e.file_name().to_str()?.to_string();
+                let seq = f.strip_suffix(".json")?;
+                (seq.len() == 20 && seq.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| seq.to_string())
+            })
+            .collect();
+        seqs.sort();
+        for seq in seqs {
+            let json = dir.join(format!("{seq}.json"));
+            let state = dir.join(format!("{seq}.state"));
+            match take_in(store, &objects, &name, &json, &state) {
+                Ok(()) => {
+                    // The JSON (the commit marker) first: a crash now leaves
+                    // a state file without one, which is never taken in.
+                    std::fs::remove_file(&json).map_err(|e| Error::io("remove", &json, e))?;
+                    let _ = std::fs::remove_file(&state);
+                    report.taken_in += 1;
+                }
+                Err(e) => {
+                    report.left.push(format!("{}: {e}", json.display()));
+                    // Later saves of this learner must not overtake it.
+                    break;
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn take_in(
+    store: &mut Store,
+    objects: &Objects,
+    name: &str,
+    json: &Path,
+    state: &Path,
+) -> Result<()> {
+    let meta: Meta =
+        serde_json::from_slice(&std::fs::read(json).map_err(|e| Error::io("read", json, e))?)
+            .map_err(|e| Error::InvalidInput(format!("not a spooled save's description: {e}")))?;
+    let bytes = std::fs::read(state).map_err(|e| Error::io("read", state, e))?;
+    store.attach_learner(name, &meta.format, meta.at_ms)?;
+    let info = objects.put(&bytes)?;
+    let branch = store.current_branch(crate::now_ms())?;
+    store.save_learner_live(
+        name,
+        &NewLearnerState {
+            object: info.checksum,
+            size: info.size,
+            step: meta.step,
+            metrics: meta.metrics,
+        },
+        meta.at_ms,
+        Some(branch),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spool(dir: &Path, name: &str, seq: u64, bytes: &[u8], json: &str) {
+        let d = dir.join("spool").join(name);
+        std::fs::create_dir_all(&d).expect("dir");
+        std::fs::write(d.join(format!("{seq:020}.state")), bytes).expect("state");
+        std::fs::write(d.join(format!("{seq:020}.json")), json).expect("json");
+    }
+
+    #[test]
+    fn spooled_saves_are_taken_in_in_order_once_and_bad_ones_are_left() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path().join("engram.db")).expect("open");
+        spool(
+            dir.path(),
+            "learner",
+            2,
+            b"second",
+            r#"{"step":2,"at_ms":2000}"#,
+        );
+        spool(
+            dir.path(),
+            "learner",
+            1,
+            b"first",
+            r#"{"step":1,"at_ms":1000,"metrics":{"loss":0.5}}"#,
+        );
+        // Cut off before its JSON: never taken in.
+        std::fs::write(
+            dir.path().join("spool/learner/00000000000000000003.state"),
+            b"half",
+        )
+        .expect("w");
+        spool(dir.path(), "Bad Name", 1, b"x", r#"{"at_ms":1}"#);
+        spool(dir.path(), "other", 1, b"x", "not json");
+        spool(dir.path(), "other", 2, b"y", r#"{"at_ms":2}"#);
+        let r = ingest(&mut store, dir.path()).expect("ingest");
+        assert_eq!(r.taken_in, 2);
+        assert_eq!(r.left.len(), 2, "{:?}", r.left);
+        let live = store
+            .learner("learner")
+            .expect("learner")
+            .live
+            .expect("live");
+        assert_eq!(live.step, Some(2), "the newest save is live");
+        assert_eq!(live.checksum, crate::Checksum::of(b"second").to_hex());
+        // The earlier save went into the history too.
+        let series = store
+            .metric_series("learner", "loss", 0, i64::MAX, 10)
+            .expect("series");
+        assert_eq!(series.points.len(), 1);
+        // Taken-in files are gone; the others stay; "other" 2 did not overtake 1.
+        let left: Vec<String> = std::fs::read_dir(dir.path().join("spool/learner"))
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec!["00000000000000000003.state".to_string()]);
+        assert_eq!(
+            store.learner("other").expect_err("not attached").code(),
+            "not_found"
+        );
+        // Again: nothing new.
+        assert_eq!(ingest(&mut store, dir.path()).expect("again").taken_in, 0);
+    }
+}
