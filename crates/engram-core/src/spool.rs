@@ -21,17 +21,13 @@ use std::path::Path;
 
 #[derive(Deserialize)]
 struct Meta {
-    #[serde(default = "raw")]
-    format: String,
+    #[serde(default)]
+    format: Option<String>,
     #[serde(default)]
     step: Option<u64>,
     #[serde(default)]
     metrics: Metrics,
     at_ms: i64,
-}
-
-fn raw() -> String {
-    "raw".into()
 }
 
 /// What start-up took in from the spool, and what it had to leave.
@@ -106,7 +102,7 @@ fn take_in(
         serde_json::from_slice(&std::fs::read(json).map_err(|e| Error::io("read", json, e))?)
             .map_err(|e| Error::InvalidInput(format!("not a spooled save's description: {e}")))?;
     let bytes = std::fs::read(state).map_err(|e| Error::io("read", state, e))?;
-    store.attach_learner(name, &meta.format, meta.at_ms)?;
+    store.attach_learner(name, meta.format.as_deref(), meta.at_ms)?;
     let info = objects.put(&bytes)?;
     let branch = store.current_branch(crate::now_ms())?;
     store.save_learner_live(

@@ -102,10 +102,10 @@ export type Hold = { id: number, seconds: number, };
 
 export type AttachLearner = { name: string, 
 /**
- * The learner's own name for its state format (e.g. `engram.pack/1`);
- * default `raw`.
+ * The learner's own name for its state format (e.g. `engram.pack/1`).
+ * Absent: the one it was registered with (`raw` for a new learner).
  */
-format: string, };
+format: string | null, };
 
 export type SaveLearnerState = { step: number | null, metrics: Metrics, };
 

@@ -93,7 +93,7 @@ class Run:
     name: str
     base: str
     token: str
-    format: str = "raw"
+    format: str | None = None
     timeout: float = 600.0
     data_dir: Path | None = None
     _attached: bool = field(default=False, repr=False)
@@ -147,7 +147,10 @@ class Run:
 
     def _attach(self) -> None:
         if not self._attached:
-            self._json("POST", "/api/learners", {"name": self.name, "format": self.format})
+            body: dict[str, str] = {"name": self.name}
+            if self.format is not None:
+                body["format"] = self.format
+            self._json("POST", "/api/learners", body)
             self._attached = True
 
     def _json(self, method: str, path: str, payload: Any | None = None) -> Any:
@@ -259,6 +262,8 @@ class Run:
         seq = max([time.time_ns(), *(n + 1 for n in existing)])
         now = int(time.time() * 1000)
         meta = {"format": self.format, "step": step, "metrics": metrics, "at_ms": now}
+        if self.format is None:
+            del meta["format"]
         _write_durably(d / f"{seq:020d}.state", state)
         _write_durably(d / f"{seq:020d}.json", json.dumps(meta).encode())  # the commit marker, last
         _sync_dir(d)
@@ -361,7 +366,7 @@ class Run:
 def attach(
     name: str,
     *,
-    format: str = "raw",
+    format: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     url: str | None = None,
     token: str | None = None,
@@ -371,7 +376,8 @@ def attach(
     through its files), or at `url` with `token`. Attaching again is safe:
     it finds the same learner and what it resumes from. `format` names how
     your state bytes are laid out (kept with them; a different format for an
-    existing name is refused). When Engram is not running, the run works
+    existing name is refused; none: the one registered, `raw` for a new
+    learner). When Engram is not running, the run works
     from the data directory: saves are spooled (see :meth:`Run.save`)."""
     directory = Path(data_dir) if data_dir else (default_data_dir() if url is None else None)
     if url is None or token is None:

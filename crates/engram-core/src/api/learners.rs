@@ -21,14 +21,10 @@ pub const MAX_LOG_POINTS: usize = 10_000;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct AttachLearner {
     pub name: String,
-    /// The learner's own name for its state format (e.g. `engram.pack/1`);
-    /// default `raw`.
-    #[serde(default = "raw_format")]
-    pub format: String,
-}
-
-fn raw_format() -> String {
-    "raw".into()
+    /// The learner's own name for its state format (e.g. `engram.pack/1`).
+    /// Absent: the one it was registered with (`raw` for a new learner).
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 /// What a saved state says of itself (the bytes travel as the body).
@@ -132,7 +128,9 @@ impl Api {
     pub async fn attach_learner(&self, req: AttachLearner) -> ApiResult<LearnerInfo> {
         Ok(self
             .runtime()?
-            .with_store(move |s| s.attach_learner(&req.name, &req.format, crate::now_ms()))
+            .with_store(move |s| {
+                s.attach_learner(&req.name, req.format.as_deref(), crate::now_ms())
+            })
             .await?)
     }
 

@@ -196,7 +196,7 @@ async fn learner_state_files_nobody_refers_to_are_collected_at_start_and_verify_
             metrics: Default::default(),
         };
         rt.with_store(move |s| {
-            s.attach_learner("learner", "raw", 1)?;
+            s.attach_learner("learner", Some("raw"), 1)?;
             s.save_learner_live("learner", &state, 2, None)
         })
         .await

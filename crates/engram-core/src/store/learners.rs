@@ -104,26 +104,35 @@ impl Store {
     /// format is a no-op that returns what to resume from. Another format
     /// for an existing name is refused (its stored states would be read
     /// the wrong way).
-    pub fn attach_learner(&mut self, name: &str, format: &str, now_ms: i64) -> Result<LearnerInfo> {
+    ///
+    /// No format: the registered one (or `raw` for a new learner).
+    pub fn attach_learner(
+        &mut self,
+        name: &str,
+        format: Option<&str>,
+        now_ms: i64,
+    ) -> Result<LearnerInfo> {
         validate_learner_name(name)?;
-        validate_format(format)?;
+        if let Some(f) = format {
+            validate_format(f)?;
+        }
         let tx = self.conn.transaction()?;
         let existing: Option<String> = tx
             .query_row("SELECT format FROM learners WHERE name = ?1", [name], |r| {
                 r.get(0)
             })
             .optional()?;
-        match existing {
-            Some(f) if f != format => {
+        match (existing, format) {
+            (Some(f), Some(format)) if f != format => {
                 return Err(Error::InvalidInput(format!(
                     "learner {name:?} keeps its state in format {f:?}, not {format:?}"
                 )));
             }
-            Some(_) => {}
-            None => {
+            (Some(_), _) => {}
+            (None, format) => {
                 tx.execute(
                     "INSERT INTO learners (name, format, registered_at) VALUES (?1, ?2, ?3)",
-                    params![name, format, now_ms],
+                    params![name, format.unwrap_or("raw"), now_ms],
                 )?;
             }
         }

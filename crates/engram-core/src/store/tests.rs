@@ -825,21 +825,21 @@ fn learners_attach_idempotently_and_every_backup_cut_holds_their_newest_state() 
     let (dir, mut store) = open_temp();
     let objects = crate::objects::Objects::new(dir.path());
     let first = store
-        .attach_learner("frozenlake-q", "engram.pack/1", 10)
+        .attach_learner("frozenlake-q", Some("engram.pack/1"), 10)
         .expect("attach");
     assert_eq!(
         (first.name.as_str(), first.live.is_none()),
         ("frozenlake-q", true)
     );
     let again = store
-        .attach_learner("frozenlake-q", "engram.pack/1", 20)
+        .attach_learner("frozenlake-q", Some("engram.pack/1"), 20)
         .expect("again");
     assert_eq!(
         again.registered_at_ms, 10,
         "attaching again changes nothing"
     );
     let err = store
-        .attach_learner("frozenlake-q", "pickle", 30)
+        .attach_learner("frozenlake-q", Some("pickle"), 30)
         .expect_err("another format");
     assert_eq!(err.code(), "invalid_input");
     for bad in [
@@ -851,15 +851,24 @@ fn learners_attach_idempotently_and_every_backup_cut_holds_their_newest_state() 
         "é",
         &"x".repeat(65),
     ] {
-        let err = store.attach_learner(bad, "raw", 1).expect_err(bad);
+        let err = store.attach_learner(bad, Some("raw"), 1).expect_err(bad);
         assert_eq!(err.code(), "invalid_input", "{bad:?}");
     }
     assert_eq!(
         store
-            .attach_learner("ok", "with space", 1)
+            .attach_learner("ok", Some("with space"), 1)
             .expect_err("format")
             .code(),
         "invalid_input"
+    );
+    // No format: the registered one (and `raw` for a new learner).
+    let found = store
+        .attach_learner("frozenlake-q", None, 25)
+        .expect("no format");
+    assert_eq!(found.format, "engram.pack/1");
+    assert_eq!(
+        store.attach_learner("plain", None, 26).expect("new").format,
+        "raw"
     );
     // An unknown learner's state is refused and nothing is stored.
     let obj = objects.put(b"q-table v1").expect("object");
