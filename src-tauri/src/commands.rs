@@ -11,7 +11,7 @@ use engram_core::api::{
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
-use engram_core::store::{MetricSeries, StorageReport, TimelineQuery, TimelineView};
+use engram_core::store::{LearnerInfo, MetricSeries, StorageReport, TimelineQuery, TimelineView};
 use tauri::State;
 use tauri::ipc::{InvokeBody, Request, Response};
 
@@ -67,6 +67,11 @@ pub async fn release_backup(api: State<'_, Api>, id: i64) -> ApiResult<Hold> {
 #[tauri::command]
 pub async fn timeline(api: State<'_, Api>, query: TimelineQuery) -> ApiResult<TimelineView> {
     api.timeline(query).await
+}
+
+#[tauri::command]
+pub async fn learners(api: State<'_, Api>) -> ApiResult<Vec<LearnerInfo>> {
+    api.learners().await
 }
 
 #[tauri::command]

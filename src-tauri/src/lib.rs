@@ -25,6 +25,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::release_backup,
         commands::timeline,
         commands::storage,
+        commands::learners,
         commands::export_backup,
         commands::export_backup_to,
         commands::import_snapshot,

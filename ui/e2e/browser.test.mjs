@@ -354,3 +354,37 @@ test("an open page recovers when `engram serve` restarts: greyed while it is dow
   await page.getByRole("button", { name: "Back up now" }).click();
   await page.waitForFunction((k) => document.querySelectorAll("[data-testid=backup-row]").length > k, n);
 });
+
+test("a learner shows as a card, and a restore from the timeline rolls it back; its step continues from there", async () => {
+  const token = new URL(url).searchParams.get("token");
+  const origin = new URL(url).origin;
+  const call = async (method, path, body, type = "application/json") => {
+    const res = await fetch(`${origin}${path}`, { method, headers: { Authorization: `Bearer ${token}`, "Content-Type": type }, body });
+    assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.clone().text()}`);
+    return res;
+  };
+  await call("POST", "/api/learners", JSON.stringify({ name: "browser-learner", format: "raw" }));
+  await call("PUT", "/api/learners/browser-learner/state?step=10", "state at step 10", "application/octet-stream");
+  // A backup from the UI holds the learner's state of that instant.
+  await page.getByTestId("backup-label").fill("learner at 10");
+  await page.getByRole("button", { name: "Back up now" }).click();
+  const row = page.locator("[data-testid=backup-row]").filter({ hasText: "learner at 10" });
+  await row.waitFor();
+  await call("PUT", "/api/learners/browser-learner/state?step=20", "state at step 20", "application/octet-stream");
+  const card = page.getByTestId("learner-browser-learner");
+  await card.filter({ hasText: "20" }).waitFor({ timeout: 15_000 }); // reloaded at the next autosave
+  // Restore only the learner, from the list.
+  await row.click();
+  await page.getByTestId("restore").click();
+  await page.getByTestId("restore-engine").selectOption("browser-learner");
+  assert.match(await page.getByTestId("restore-summary").textContent(), /takes learner browser-learner back to its state in this backup/);
+  await page.getByTestId("confirm-ok").click();
+  await page.getByTestId("toast").filter({ hasText: "Restored browser-learner from backup" }).waitFor();
+  const state = await call("GET", "/api/learners/browser-learner/state");
+  assert.equal(await state.text(), "state at step 10");
+  assert.equal(state.headers.get("x-engram-step"), "10");
+  await card.locator("dd").filter({ hasText: /^10$/ }).waitFor({ timeout: 15_000 });
+  // The learner continues from the restored step.
+  const next = await call("PUT", "/api/learners/browser-learner/state?step=11", "state at step 11", "application/octet-stream");
+  assert.equal((await next.json()).step, 11);
+});

@@ -6,6 +6,7 @@ import type {
   RetentionOutlook,
   Backup,
   Hold,
+  LearnerInfo,
   StorageReport,
   TimelineQuery,
   TimelineView,
@@ -80,6 +81,8 @@ export interface Backend {
   timeline(q: TimelineQuery): Promise<TimelineView>;
   /** Sizes, deduplication and growth of the database. */
   storage(): Promise<StorageReport>;
+  /** Learners (training processes elsewhere) and their live states. */
+  learners(): Promise<LearnerInfo[]>;
   getSettings(): Promise<Settings>;
   putSettings(s: Settings): Promise<Settings>;
   settingsSchema(): Promise<SettingField[]>;
@@ -228,6 +231,9 @@ export class HttpBackend implements Backend {
   storage() {
     return this.json<StorageReport>("GET", "/api/storage");
   }
+  learners() {
+    return this.json<LearnerInfo[]>("GET", "/api/learners");
+  }
   getSettings() {
     return this.json<Settings>("GET", "/api/settings");
   }
@@ -356,6 +362,9 @@ export class TauriBackend implements Backend {
   }
   storage() {
     return this.call<StorageReport>("storage");
+  }
+  learners() {
+    return this.call<LearnerInfo[]>("learners");
   }
   getSettings() {
     return this.call<Settings>("get_settings");

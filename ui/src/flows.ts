@@ -32,6 +32,7 @@ export async function restoreFlow(b: Backup) {
   const choice = el("select", { "data-testid": "restore-engine", "aria-label": "What to restore" });
   choice.append(el("option", { value: "" }, "All engines"));
   for (const e of b.engines) choice.append(el("option", { value: e }, `Only ${ENGINE_TITLES[e] ?? e}`));
+  for (const l of b.learners) choice.append(el("option", { value: l }, `Only learner ${l}`));
   const summary = el("p", { "data-testid": "restore-summary" }, restoreSummary(b, state.now, Date.now()));
   choice.addEventListener("change", () => {
     summary.textContent = restoreSummary(b, state.now, Date.now(), choice.value || undefined);

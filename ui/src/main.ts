@@ -17,6 +17,7 @@ import { buildCharts, renderCharts, zoomRange } from "./views/charts";
 import { buildFilters, filters, loadList, markRollsOff, markSelected as markRow } from "./views/list";
 import { renderPreview, updatePreview, updateRetentionNote } from "./views/preview";
 import { buildSettingsForm, openSettings } from "./views/settings";
+import { loadLearners } from "./views/learners";
 import { buildStorage, refreshStorage } from "./views/storage";
 import { BUCKETS, buildTimeline, MARKS, markSelected as markMark, renderLegend, renderTimeline } from "./views/timeline";
 
@@ -72,6 +73,7 @@ async function refreshOnce() {
     renderTimeline();
     renderCharts();
     void refreshStorage();
+    void loadLearners();
   } catch (e) {
     showError(`Could not load backups. ${explain(e)}`);
   }
@@ -123,6 +125,7 @@ function onEvent(e: EngramEvent) {
       break;
     case "saved":
       $("saved").textContent = `saved ${formatTimestamp(e.at_ms)} UTC`;
+      void loadLearners();
       if (saveProblem !== null) {
         // Saves land again: the warning is over.
         saveProblem = null;

@@ -25,4 +25,14 @@ describe("restore summary", () => {
       "It holds no less progress than now; the backup was taken less than a minute ago.",
     );
   });
+  it("names the learners a restore takes back", () => {
+    const withLearner = { ...backup, learners: ["frozenlake-q"] } as Backup;
+    const now = { zap: { plans_generated: 1300 } };
+    expect(restoreSummary(withLearner, now, 1_000_000, "frozenlake-q")).toBe(
+      "It takes learner frozenlake-q back to its state in this backup; the backup was taken less than a minute ago.",
+    );
+    expect(restoreSummary(withLearner, now, 1_000_000)).toBe(
+      "It goes back 1,200 ZAP plans, and learner frozenlake-q to its state in it; the backup was taken less than a minute ago.",
+    );
+  });
 });

@@ -26,6 +26,10 @@ export function restoreSummary(b: Backup, now: Record<string, Metrics>, nowMs: n
   const minutes = Math.max(0, Math.round((nowMs - b.created_at_ms) / 60_000));
   const age = minutes < 1 ? "less than a minute ago" : minutes < 120 ? `${minutes} minutes ago` : `${Math.round(minutes / 60)} hours ago`;
   const list = parts.length > 1 ? `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}` : (parts[0] ?? "");
+  const learners = (b.learners ?? []).filter((l) => !engine || l === engine);
+  const lnames = learners.join(", ");
+  if (engine && learners.length > 0) return `It takes learner ${lnames} back to its state in this backup; the backup was taken ${age}.`;
   const back = parts.length === 0 ? "It holds no less progress than now" : `It goes back ${list}`;
-  return `${back}; the backup was taken ${age}.`;
+  const plus = learners.length === 0 ? "" : `, and learner${learners.length > 1 ? "s" : ""} ${lnames} to ${learners.length > 1 ? "their states" : "its state"} in it`;
+  return `${back}${plus}; the backup was taken ${age}.`;
 }

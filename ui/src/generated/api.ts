@@ -23,6 +23,10 @@ created_at: string, created_at_ms: number, label: string | null, pinned: boolean
  */
 engines: Array<string>, 
 /**
+ * The learners (engines in other processes) it holds, by name.
+ */
+learners: Array<string>, 
+/**
  * Each engine's metrics at that instant.
  */
 metrics: { [key in string]: Metrics }, 

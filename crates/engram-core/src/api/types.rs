@@ -61,6 +61,8 @@ pub struct Backup {
     pub pinned: bool,
     /// The engines it holds, by name.
     pub engines: Vec<String>,
+    /// The learners (engines in other processes) it holds, by name.
+    pub learners: Vec<String>,
     /// Each engine's metrics at that instant.
     pub metrics: BTreeMap<String, Metrics>,
     /// Encoded size of all its states, bytes.
@@ -82,6 +84,7 @@ impl From<&BackupInfo> for Backup {
             label: b.label.clone(),
             pinned: b.pinned,
             engines: b.engines.iter().map(|e| e.name.clone()).collect(),
+            learners: b.learners.clone(),
             metrics: b
                 .engines
                 .iter()

@@ -84,8 +84,10 @@ impl Store {
         let mut items = self.backups_where_paged(&page_cond, &refs, limit, q.offset)?;
         let ids: Vec<i64> = items.iter().map(|b| b.id).collect();
         let mut summaries = self.engine_summaries(&ids)?;
+        let mut learners = self.learner_names(&ids)?;
         for b in &mut items {
             b.engines = summaries.remove(&b.id).unwrap_or_default();
+            b.learners = learners.remove(&b.id).unwrap_or_default();
         }
         let next = if items.len() == limit as usize {
             items.last().map(|b| Cursor {
@@ -135,11 +137,30 @@ impl Store {
                 label: r.get(3)?,
                 pinned: r.get(4)?,
                 engines: Vec::new(),
+                learners: Vec::new(),
                 breakthrough: breakthrough_at(r, 5)?,
                 origin: r.get(10)?,
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// The learners each backup holds, by backup id.
+    pub(super) fn learner_names(&self, ids: &[i64]) -> Result<BTreeMap<i64, Vec<String>>> {
+        let mut out: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT backup_id, learner FROM backup_learner_states
+             WHERE backup_id IN ({list}) ORDER BY backup_id, learner"
+        ))?;
+        for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
+            let (id, name) = row?;
+            out.entry(id).or_default().push(name);
+        }
+        Ok(out)
     }
 
     pub(super) fn engine_summaries(

@@ -148,6 +148,8 @@ pub struct BackupInfo {
     pub label: Option<String>,
     pub pinned: bool,
     pub engines: Vec<EngineSummary>,
+    /// The learners (engines in other processes) whose state it holds.
+    pub learners: Vec<String>,
     pub breakthrough: Option<Breakthrough>,
     /// For imported backups: JSON describing the source file's manifest.
     pub origin: Option<String>,

@@ -1,0 +1,93 @@
+"""Learner saves through the Python client beside plain files, side by side
+in one run (BENCHMARKS.md, "Learner saves"):
+
+- `run.save(state)` — durable when it returns (object fsynced + renamed +
+  directory fsynced, then the SQLite commit);
+- the same bytes written to a file with fsync (the floor);
+- `pickle.dump` of the same bytes + fsync, and `numpy.savez` + fsync;
+- the cost of one `run.log(...)` call in a loop.
+
+    python3 bench/learner_save.py [ENGRAM_BIN]   (default target/release/engram)
+
+Medians of 5 runs per size (3 at 256 MB).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "clients/python/src"))
+import engram  # noqa: E402
+
+
+def fsynced(path: Path, write: object) -> None:
+    with open(path, "wb") as f:
+        write(f)  # type: ignore[operator]
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def timed(f: object, n: int) -> float:
+    samples = []
+    for _ in range(n):
+        t = time.perf_counter()
+        f()  # type: ignore[operator]
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    binary = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target/release/engram"
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data"
+        server = subprocess.Popen([str(binary), "serve", "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert server.stdout is not None
+        server.stdout.readline()
+        try:
+            run = engram.attach("bench", data_dir=data)
+            rows = []
+            for mb, n in ((1, 5), (64, 5), (256, 3)):
+                state = os.urandom(mb << 20)
+                arr = np.frombuffer(state, dtype=np.uint8)
+                out = Path(tmp) / "out.bin"
+                step = [0]
+
+                def save() -> None:
+                    step[0] += 1
+                    # A new state each time (an unchanged one costs only its hash).
+                    run.save(state[:-8] + step[0].to_bytes(8, "little"), step=step[0])
+
+                t_engram = timed(save, n)
+                t_file = timed(lambda: fsynced(out, lambda f: f.write(state)), n)
+                t_pickle = timed(lambda: fsynced(out, lambda f: pickle.dump(state, f, protocol=5)), n)
+                t_savez = timed(lambda: fsynced(out, lambda f: np.savez(f, state=arr)), n)
+                rows.append((mb, t_engram, t_file, t_pickle, t_savez))
+                print(f"{mb} MB: engram {t_engram * 1000:.1f} ms, file+fsync {t_file * 1000:.1f} ms", file=sys.stderr)
+            calls = 200_000
+            t = time.perf_counter()
+            for i in range(calls):
+                run.log({"loss": 1.0 / (i + 1), "reward": float(i)}, step=i)
+            per_log = (time.perf_counter() - t) / calls
+            run.flush()
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
+    print("| state | `run.save` (durable) | file + fsync | ratio | `pickle.dump` + fsync | `numpy.savez` + fsync |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for mb, e, f, p, z in rows:
+        print(f"| {mb} MB | {e * 1000:.1f} ms | {f * 1000:.1f} ms | {e / f:.2f}× | {p * 1000:.1f} ms | {z * 1000:.1f} ms |")
+    print(f"\n`run.log` with two metrics: {per_log * 1e6:.2f} µs per call (median of one loop of {calls:,} calls)")
+
+
+if __name__ == "__main__":
+    main()
