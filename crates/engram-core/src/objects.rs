@@ -85,9 +85,23 @@ impl Objects {
 
     /// Stores `bytes` (a convenience over [`Objects::writer`]).
     pub fn put(&self, bytes: &[u8]) -> Result<ObjectInfo> {
-        let mut w = self.writer(bytes.len() as u64)?;
-        w.write(bytes)?;
-        w.finish()
+        self.put_from(bytes, bytes.len() as u64, Path::new("(memory)"))
+    }
+
+    /// Stores what `source` (read from `from`, for errors) yields, at most
+    /// `limit` bytes, a megabyte at a time.
+    pub fn put_from(&self, mut source: impl Read, limit: u64, from: &Path) -> Result<ObjectInfo> {
+        let mut w = self.writer(limit)?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = source
+                .read(&mut buf)
+                .map_err(|e| Error::io("read", from, e))?;
+            if n == 0 {
+                return w.finish();
+            }
+            w.write(&buf[..n])?;
+        }
     }
 
     /// Whether the object is stored (its content is not checked).

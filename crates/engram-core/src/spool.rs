@@ -45,7 +45,7 @@ pub fn ingest(store: &mut Store, data_dir: &Path) -> Result<SpoolReport> {
     let Ok(learners) = std::fs::read_dir(&root) else {
         return Ok(report);
     };
-    let objects = Objects::new(data_dir);
+    let objects = store.objects();
     let mut dirs: Vec<_> = learners.flatten().map(|e| e.path()).collect();
     dirs.sort();
     for dir in dirs {
@@ -101,9 +101,10 @@ fn take_in(
     let meta: Meta =
         serde_json::from_slice(&std::fs::read(json).map_err(|e| Error::io("read", json, e))?)
             .map_err(|e| Error::InvalidInput(format!("not a spooled save's description: {e}")))?;
-    let bytes = std::fs::read(state).map_err(|e| Error::io("read", state, e))?;
     store.attach_learner(name, meta.format.as_deref(), meta.at_ms)?;
-    let info = objects.put(&bytes)?;
+    // Streamed: a spooled state may be far larger than memory allows twice.
+    let file = std::fs::File::open(state).map_err(|e| Error::io("open", state, e))?;
+    let info = objects.put_from(file, crate::objects::MAX_OBJECT_BYTES, state)?;
     let branch = store.current_branch(crate::now_ms())?;
     store.save_learner_live(
         name,

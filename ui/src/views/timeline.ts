@@ -171,9 +171,10 @@ export function renderTimeline() {
       nodes.push(g);
     }
   }
+  const byId = new Map(state.timeline.map((t) => [t.id, t]));
   for (const m of layoutMarks(state.timeline, scale)) {
     if (m.x < -5 || m.x > WIDTH + 5) continue;
-    const mark = state.timeline.find((t) => t.id === m.id);
+    const mark = byId.get(m.id);
     if (!mark) continue;
     // Over density bars, the marks of their own ride above them.
     const y = (view?.complete === false ? 12 : 48) - m.row * (view?.complete === false ? 0 : 16);

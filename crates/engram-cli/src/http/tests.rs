@@ -99,6 +99,11 @@ impl Harness {
         }
     }
 
+    /// An authorised call with a raw body.
+    async fn bytes(&self, method: Method, uri: &str, body: Vec<u8>) -> Answer {
+        self.send(method, uri, Some(TOKEN), HOST, body).await
+    }
+
     async fn call(&self, method: Method, uri: &str, body: &str) -> Answer {
         self.send(method, uri, Some(TOKEN), HOST, body.as_bytes().to_vec())
             .await
@@ -705,11 +710,9 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     // Save: the raw body becomes the state, durable when the answer comes.
     let v1: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
     let saved = h
-        .send(
+        .bytes(
             Method::PUT,
             "/api/learners/frozenlake-q/state?step=5&metrics=%7B%22success%22%3A0.5%7D",
-            Some(TOKEN),
-            HOST,
             v1.clone(),
         )
         .await;
@@ -721,11 +724,9 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     assert_eq!(count_objects(), 1);
     // Saving the same bytes again stores nothing new.
     let again = h
-        .send(
+        .bytes(
             Method::PUT,
             "/api/learners/frozenlake-q/state?step=6",
-            Some(TOKEN),
-            HOST,
             v1.clone(),
         )
         .await;
@@ -733,13 +734,7 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     assert_eq!(count_objects(), 1, "content-addressed: one copy");
 
     let read = h
-        .send(
-            Method::GET,
-            "/api/learners/frozenlake-q/state",
-            Some(TOKEN),
-            HOST,
-            vec![],
-        )
+        .bytes(Method::GET, "/api/learners/frozenlake-q/state", vec![])
         .await;
     assert_eq!(read.status, 200);
     assert_eq!(read.body, v1);
@@ -756,20 +751,16 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         .await;
     let id = backup["id"].as_i64().expect("id");
     let v2 = b"the next q-table".to_vec();
-    h.send(
+    h.bytes(
         Method::PUT,
         "/api/learners/frozenlake-q/state?step=9",
-        Some(TOKEN),
-        HOST,
         v2.clone(),
     )
     .await;
     let from_backup = h
-        .send(
+        .bytes(
             Method::GET,
             &format!("/api/learners/frozenlake-q/state?backup={id}"),
-            Some(TOKEN),
-            HOST,
             vec![],
         )
         .await;
@@ -791,23 +782,15 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         .await;
     assert_eq!(report["engines"], json!(["frozenlake-q"]), "{report}");
     let restored = h
-        .send(
-            Method::GET,
-            "/api/learners/frozenlake-q/state",
-            Some(TOKEN),
-            HOST,
-            vec![],
-        )
+        .bytes(Method::GET, "/api/learners/frozenlake-q/state", vec![])
         .await;
     assert_eq!(restored.body, v1);
     assert_eq!(restored.headers["x-engram-step"], "6");
     let pre = report["pre_restore_backup"].as_i64().expect("pre-restore");
     let undo = h
-        .send(
+        .bytes(
             Method::GET,
             &format!("/api/learners/frozenlake-q/state?backup={pre}"),
-            Some(TOKEN),
-            HOST,
             vec![],
         )
         .await;
@@ -830,13 +813,7 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         "{all}"
     );
     let back = h
-        .send(
-            Method::GET,
-            "/api/learners/frozenlake-q/state",
-            Some(TOKEN),
-            HOST,
-            vec![],
-        )
+        .bytes(Method::GET, "/api/learners/frozenlake-q/state", vec![])
         .await;
     assert_eq!(back.body, v2);
     assert_eq!(
@@ -870,24 +847,12 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
 
     // Refusals change nothing.
     let before = count_objects();
-    h.send(
-        Method::PUT,
-        "/api/learners/nobody/state",
-        Some(TOKEN),
-        HOST,
-        v2.clone(),
-    )
-    .await
-    .refused(ErrorCode::NotFound);
-    h.send(
-        Method::PUT,
-        "/api/learners/Bad%20Name/state",
-        Some(TOKEN),
-        HOST,
-        v2.clone(),
-    )
-    .await
-    .refused(ErrorCode::NotFound);
+    h.bytes(Method::PUT, "/api/learners/nobody/state", v2.clone())
+        .await
+        .refused(ErrorCode::NotFound);
+    h.bytes(Method::PUT, "/api/learners/Bad%20Name/state", v2.clone())
+        .await
+        .refused(ErrorCode::NotFound);
     h.call(Method::POST, "/api/learners", r#"{"name":"zap"}"#)
         .await
         .refused(ErrorCode::InvalidInput);
@@ -904,11 +869,9 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     )
     .await
     .refused(ErrorCode::InvalidInput);
-    h.send(
+    h.bytes(
         Method::PUT,
         "/api/learners/frozenlake-q/state?metrics=oops",
-        Some(TOKEN),
-        HOST,
         v2.clone(),
     )
     .await

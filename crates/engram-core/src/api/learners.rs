@@ -232,9 +232,8 @@ impl Api {
         name: String,
         req: ReadLearnerState,
     ) -> ApiResult<LearnerStateFile> {
-        let rt = self.runtime()?;
-        let objects = Objects::new(rt.data_dir());
-        Ok(rt
+        Ok(self
+            .runtime()?
             .with_store(move |s| {
                 let state = match req.backup {
                     Some(id) => s.backup_learner_state(id, &name)?,
@@ -244,7 +243,7 @@ impl Api {
                     })?,
                 };
                 let sum = crate::Checksum::from_hex(&state.checksum)?;
-                let bytes = objects.read(&sum, MAX_LEARNER_STATE_BYTES)?;
+                let bytes = s.objects().read(&sum, MAX_LEARNER_STATE_BYTES)?;
                 Ok(LearnerStateFile { state, bytes })
             })
             .await?)

@@ -481,14 +481,9 @@ impl Scheduler {
 /// Removes learner state objects no row refers to (older than
 /// [`crate::objects::GC_GRACE`]); a failure is logged, never fatal.
 pub(super) fn collect_objects(store: &crate::Store) {
-    let dir = store
-        .path()
-        .parent()
-        .unwrap_or(std::path::Path::new("."))
-        .to_path_buf();
     match store
         .learner_objects()
-        .and_then(|keep| crate::objects::Objects::new(&dir).collect(&keep))
+        .and_then(|keep| store.objects().collect(&keep))
     {
         Ok(0) => {}
         Ok(n) => tracing::info!(removed = n, "unreferenced learner state objects removed"),

@@ -128,6 +128,27 @@ pub struct StorageDay {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The (key, count) rows of a two-column query.
+fn pairs<K: rusqlite::types::FromSql>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+) -> Result<Vec<(K, u64)>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| {
+        Ok((r.get::<_, K>(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+    })?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// A day's entry of the growth table, made when first needed.
+fn day_entry(days: &mut BTreeMap<i64, StorageDay>, d: i64) -> &mut StorageDay {
+    days.entry(d).or_insert_with(|| StorageDay {
+        day_ms: d.saturating_mul(DAY_MS),
+        backups: 0,
+        added_bytes: 0,
+    })
+}
+
 impl Store {
     /// Sizes, deduplication and growth of what is stored.
     pub fn storage_report(&self) -> Result<StorageReport> {
@@ -141,72 +162,56 @@ impl Store {
             Ok(n.max(0) as u64)
         };
         let wal = std::fs::metadata(super::wal_path(&self.path)).map_or(0, |m| m.len());
-        // Each blob goes to the oldest backup holding it (SQLite takes the
-        // bare columns of a min() aggregate from the row with the minimum).
-        let first_use = "SELECT s.blob_id AS blob, b.kind AS kind, min(b.created_at) AS at
-                         FROM backup_states s JOIN backups b ON b.id = s.backup_id
-                         GROUP BY s.blob_id";
+        // UTC day of a timestamp column, rounding down also before 1970.
+        let day = |col: &str| format!("{col} / {DAY_MS} - ({col} < 0 AND {col} % {DAY_MS} != 0)");
         let mut by_kind: BTreeMap<BackupKind, KindStorage> = BTreeMap::new();
-        {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT kind, count(*) FROM backups GROUP BY kind")?;
-            for row in stmt.query_map([], |r| {
-                Ok((r.get::<_, BackupKind>(0)?, r.get::<_, i64>(1)?))
-            })? {
-                let (kind, n) = row?;
-                by_kind.insert(
-                    kind,
-                    KindStorage {
-                        kind,
-                        backups: n.max(0) as u64,
-                        added_bytes: 0,
-                    },
-                );
-            }
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT f.kind, sum(length(bl.data)) FROM ({first_use}) f
-                 JOIN blobs bl ON bl.id = f.blob GROUP BY f.kind"
-            ))?;
-            for row in stmt.query_map([], |r| {
-                Ok((r.get::<_, BackupKind>(0)?, r.get::<_, i64>(1)?))
-            })? {
-                let (kind, bytes) = row?;
-                if let Some(k) = by_kind.get_mut(&kind) {
-                    k.added_bytes = bytes.max(0) as u64;
-                }
-            }
-        }
         let mut days: BTreeMap<i64, StorageDay> = BTreeMap::new();
-        {
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT created_at / {DAY_MS} - (created_at < 0 AND created_at % {DAY_MS} != 0), count(*)
-                 FROM backups GROUP BY 1"
-            ))?;
-            for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
-                let (day, n) = row?;
-                days.entry(day)
-                    .or_insert_with(|| StorageDay {
-                        day_ms: day.saturating_mul(DAY_MS),
-                        backups: 0,
-                        added_bytes: 0,
-                    })
-                    .backups = n.max(0) as u64;
+        for (kind, n) in pairs::<BackupKind>(
+            &self.conn,
+            "SELECT kind, count(*) FROM backups GROUP BY kind",
+        )? {
+            by_kind.insert(
+                kind,
+                KindStorage {
+                    kind,
+                    backups: n,
+                    added_bytes: 0,
+                },
+            );
+        }
+        for (d, n) in pairs::<i64>(
+            &self.conn,
+            &format!(
+                "SELECT {}, count(*) FROM backups GROUP BY 1",
+                day("created_at")
+            ),
+        )? {
+            day_entry(&mut days, d).backups = n;
+        }
+        // Each blob goes to the oldest backup holding it (SQLite takes the
+        // bare columns of a min() aggregate from the row with the minimum):
+        // one pass, summed by that backup's kind and by its day.
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT f.kind, {}, sum(length(bl.data))
+             FROM (SELECT s.blob_id AS blob, b.kind AS kind, min(b.created_at) AS at
+                   FROM backup_states s JOIN backups b ON b.id = s.backup_id
+                   GROUP BY s.blob_id) f
+             JOIN blobs bl ON bl.id = f.blob GROUP BY 1, 2",
+            day("f.at")
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, BackupKind>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?.max(0) as u64,
+            ))
+        })?;
+        for row in rows {
+            let (kind, d, bytes) = row?;
+            if let Some(k) = by_kind.get_mut(&kind) {
+                k.added_bytes += bytes;
             }
-            let mut stmt = self.conn.prepare(&format!(
-                "SELECT f.at / {DAY_MS} - (f.at < 0 AND f.at % {DAY_MS} != 0), sum(length(bl.data))
-                 FROM ({first_use}) f JOIN blobs bl ON bl.id = f.blob GROUP BY 1"
-            ))?;
-            for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
-                let (day, bytes) = row?;
-                days.entry(day)
-                    .or_insert_with(|| StorageDay {
-                        day_ms: day.saturating_mul(DAY_MS),
-                        backups: 0,
-                        added_bytes: 0,
-                    })
-                    .added_bytes = bytes.max(0) as u64;
-            }
+            day_entry(&mut days, d).added_bytes += bytes;
         }
         Ok(StorageReport {
             db_bytes: pragma("page_count")? * page,

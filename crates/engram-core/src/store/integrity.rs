@@ -257,12 +257,7 @@ impl Store {
     /// read and hashed once); a missing or damaged one is a problem of every
     /// live state and backup that names it.
     fn verify_learner_objects(&self, report: &mut IntegrityReport) -> Result<()> {
-        let dir = self
-            .path()
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .to_path_buf();
-        let objects = crate::objects::Objects::new(&dir);
+        let objects = self.objects();
         let rows: Vec<(Option<i64>, String, Vec<u8>)> = self
             .conn()
             .prepare(

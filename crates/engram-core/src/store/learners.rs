@@ -267,12 +267,7 @@ impl Store {
     ) -> Result<LearnerState> {
         let mut state = self.backup_learner_state(backup_id, name)?;
         let object = Checksum::from_hex(&state.checksum)?;
-        let dir = self
-            .path()
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .to_path_buf();
-        if !crate::objects::Objects::new(&dir).contains(&object) {
+        if !self.objects().contains(&object) {
             return Err(Error::corrupt(
                 "learner state",
                 format!("the state of {name} in backup {backup_id} is missing from objects/"),

@@ -187,6 +187,11 @@ impl Store {
         &self.path
     }
 
+    /// The learner state files of this database's data directory.
+    pub fn objects(&self) -> crate::objects::Objects {
+        crate::objects::Objects::new(self.path.parent().unwrap_or(Path::new(".")))
+    }
+
     pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
