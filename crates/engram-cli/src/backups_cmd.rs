@@ -267,10 +267,10 @@ fn delete(api: &Offline, id: i64) -> Result<()> {
     out(format!("deleted backup {}", d.deleted))
 }
 
-fn out(text: impl std::fmt::Display) -> Result<()> {
+pub(crate) fn out(text: impl std::fmt::Display) -> Result<()> {
     writeln!(std::io::stdout().lock(), "{text}").map_err(|e| Error::io("write to", "stdout", e))
 }
 
-fn out_json(v: &impl Serialize) -> Result<()> {
+pub(crate) fn out_json(v: &impl Serialize) -> Result<()> {
     out(serde_json::to_string(v).map_err(|e| Error::Encode(e.to_string()))?)
 }

@@ -23,8 +23,8 @@ use engram_core::api::{
     Api, ApiError, ApiResult, AttachLearner, Backup, BackupPage, CreateBackup, Deleted, ExportFile,
     ExportRequest, Hold, LabelRequest, LearnerStateFile, ListBackups, ListBackupsQuery, LogMetrics,
     Logged, ReadLearnerState, RestoreReport, RestoreRequest, RetentionOutlook, RetentionQuery,
-    RetentionRequest, SaveLearnerState, SaveLearnerStateQuery, SeriesRequest, SettingField, Status,
-    TimelineQueryForm, VerifyReport,
+    RetentionRequest, SaveLearnerState, SaveLearnerStateQuery, SeriesRequest, SetLearnerCommand,
+    SettingField, Status, TimelineQueryForm, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -80,6 +80,12 @@ pub fn router(server: Shared) -> Router {
             get(read_learner_state).put(save_learner_state),
         )
         .route("/learners/{name}/metrics", post(log_learner_metrics))
+        .route(
+            "/learners/{name}/command",
+            put(set_learner_command).delete(remove_learner_command),
+        )
+        .route("/learners/{name}/start", post(start_learner))
+        .route("/learners/{name}/stop", post(stop_learner))
         .route("/storage", get(storage))
         .route("/backups/{id}/export", get(export_backup))
         // Two uploads at a time are read into memory; more wait their turn
@@ -189,6 +195,26 @@ async fn attach_learner(
 
 async fn learner(State(s): State<Shared>, Name(name): Name) -> Reply<LearnerInfo> {
     Reply(s.api.learner(name).await)
+}
+
+async fn set_learner_command(
+    State(s): State<Shared>,
+    Name(name): Name,
+    Body(req): Body<SetLearnerCommand>,
+) -> Reply<LearnerInfo> {
+    Reply(s.api.set_learner_command(name, req).await)
+}
+
+async fn remove_learner_command(State(s): State<Shared>, Name(name): Name) -> Reply<LearnerInfo> {
+    Reply(s.api.remove_learner_command(name).await)
+}
+
+async fn start_learner(State(s): State<Shared>, Name(name): Name) -> Reply<LearnerInfo> {
+    Reply(s.api.start_learner(name).await)
+}
+
+async fn stop_learner(State(s): State<Shared>, Name(name): Name) -> Reply<LearnerInfo> {
+    Reply(s.api.stop_learner(name).await)
 }
 
 /// The body streams straight into the state's object (no size limit here:

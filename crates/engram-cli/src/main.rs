@@ -5,6 +5,7 @@
 mod backups_cmd;
 mod env_cmd;
 mod http;
+mod learners_cmd;
 mod run_cmd;
 mod serve_cmd;
 
@@ -42,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         command: backups_cmd::BackupsCommand,
     },
+    /// List learners of other processes; supervise them (add, start, stop, logs).
+    Learners {
+        #[command(subcommand)]
+        command: learners_cmd::LearnersCommand,
+    },
     /// Inspect the environments the engines learn on (Gymnasium 1.4 conformance).
     Env {
         #[command(subcommand)]
@@ -60,6 +66,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::serve(&data_dir, args),
         Command::Status { json } => backups_cmd::status(&Offline::new(&data_dir), json),
         Command::Backups { command } => backups_cmd::run(&Offline::new(&data_dir), command),
+        Command::Learners { command } => learners_cmd::run(&data_dir, command),
         Command::Env { command } => env_cmd::run(command),
     };
     match result {

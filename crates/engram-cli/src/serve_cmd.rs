@@ -39,6 +39,10 @@ pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<()> {
             .map_err(|e| Error::io("listen on", "127.0.0.1", e))?;
         let token = engram_core::access::access_token(&dir, renew)?;
         println!("Engram is serving on http://{addr}/?token={token}");
+        // Supervised learners start once the API they save through listens.
+        if let Err(e) = api.supervise_learners().await {
+            tracing::warn!(error = %e.message, "supervised learners were not started");
+        }
         let server = Arc::new(Server {
             api,
             token,

@@ -249,6 +249,12 @@ pub enum Error {
     #[error("{message}")]
     Pending { code: ErrorCode, message: String },
 
+    /// The answer of a running Engram to a request made through its API
+    /// (the CLI forwards changes to the process that holds the data
+    /// directory).
+    #[error("{message}")]
+    Remote { code: ErrorCode, message: String },
+
     /// A file Engram writes through was removed or replaced under it.
     #[error(
         "{what} was removed or replaced while Engram ran; nothing more is saved until Engram is restarted (the engines keep their state in memory until then): {path}"
@@ -275,7 +281,7 @@ impl Error {
             Error::RuntimeStopped(_) => ErrorCode::RuntimeStopped,
             Error::Internal(_) => ErrorCode::Internal,
             Error::StorageChanged { .. } => ErrorCode::StorageChanged,
-            Error::Pending { code, .. } => *code,
+            Error::Pending { code, .. } | Error::Remote { code, .. } => *code,
         }
     }
 

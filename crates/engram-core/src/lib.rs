@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod snapshot;
 pub mod spool;
 pub mod store;
+pub mod supervisor;
 
 pub use codec::{Checksum, EncodedState};
 pub use error::{Error, ErrorCode, Result};

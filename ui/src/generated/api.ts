@@ -144,7 +144,68 @@ format: string, registered_at_ms: number,
 /**
  * Its newest durable state; null before its first save.
  */
-live: LearnerState | null, };
+live: LearnerState | null, 
+/**
+ * The command Engram runs it with, if it supervises it.
+ */
+command: LearnerCommand | null, 
+/**
+ * Its process, while Engram supervises it (filled in by the API).
+ */
+process: ProcessStatus | null, };
+
+export type LearnerCommand = { 
+/**
+ * The program and its arguments (no shell: `["sh", "-c", "…"]` for one).
+ */
+argv: Array<string>, 
+/**
+ * The absolute directory it runs in.
+ */
+workdir: string, 
+/**
+ * False after the user stopped it: Engram does not start it at launch.
+ */
+autostart: boolean, };
+
+export type SetLearnerCommand = { 
+/**
+ * The program and its arguments (no shell).
+ */
+argv: Array<string>, 
+/**
+ * The absolute directory it runs in; absent: the data directory.
+ */
+workdir: string | null, 
+/**
+ * Its state format, when the learner is new (as in [`AttachLearner`]).
+ */
+format: string | null, };
+
+export type ProcessPhase = "running" | "restarting" | "stopping" | "stopped" | "finished";
+
+export type ProcessStatus = { phase: ProcessPhase, pid: number | null, 
+/**
+ * When the current (or last) process started.
+ */
+started_at_ms: number | null, 
+/**
+ * How often it was started again after dying.
+ */
+restarts: number, 
+/**
+ * How the last process ended: "exit status 1", "killed by signal 9",
+ * "could not start: …".
+ */
+last_exit: string | null, last_exit_at_ms: number | null, 
+/**
+ * When a restarting process starts again.
+ */
+next_start_at_ms: number | null, 
+/**
+ * Its last lines of output (stdout and stderr, as they came), newest last.
+ */
+output: Array<string>, };
 
 export type TimelineQuery = { 
 /**
@@ -445,7 +506,7 @@ card: boolean,
  */
 chart: boolean, };
 
-export type EngramEvent = { "type": "metrics", at_ms: number, engines: { [key in string]: Metrics }, } | { "type": "saved", at_ms: number, } | { "type": "backup_created", backup: Backup, } | { "type": "backups_deleted", ids: number[], } | { "type": "breakthrough", breakthrough: Breakthrough, backup_id: number | null, } | { "type": "restored", from_backup: number, engines: Array<string>, pre_restore_backup: number, } | { "type": "error", code: ErrorCode, message: string, };
+export type EngramEvent = { "type": "metrics", at_ms: number, engines: { [key in string]: Metrics }, } | { "type": "saved", at_ms: number, } | { "type": "backup_created", backup: Backup, } | { "type": "backups_deleted", ids: number[], } | { "type": "breakthrough", breakthrough: Breakthrough, backup_id: number | null, } | { "type": "restored", from_backup: number, engines: Array<string>, pre_restore_backup: number, } | { "type": "error", code: ErrorCode, message: string, } | { "type": "learner_process", learner: string, phase: ProcessPhase, };
 
 /** Every backup kind, in timeline-legend order. */
 export const BACKUP_KINDS: readonly BackupKind[] = [

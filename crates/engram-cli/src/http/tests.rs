@@ -919,3 +919,159 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     let still = h.ok(Method::GET, "/api/learners/frozenlake-q", "").await;
     assert_eq!(still["live"]["step"], 9, "unchanged by the refusals");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervised_learners_start_stop_and_restart_around_a_restore_of_their_state() {
+    let h = harness().await;
+    h.server.api.supervise_learners().await.expect("supervise");
+    let running = |v: &Value| v["process"]["phase"] == "running" && v["process"]["pid"].is_u64();
+    let added = h
+        .ok(
+            Method::PUT,
+            "/api/learners/sup/command",
+            r#"{"argv":["sh","-c","echo up; exec sleep 300"],"format":"engram.pack/1"}"#,
+        )
+        .await;
+    assert!(running(&added), "{added}");
+    assert_eq!(added["format"], "engram.pack/1");
+    assert_eq!(
+        added["command"]["workdir"],
+        h._dir.path().display().to_string(),
+        "the data directory by default"
+    );
+    let first_pid = added["process"]["pid"].as_u64().expect("pid");
+    let mut seen = Value::Null;
+    for _ in 0..200 {
+        seen = h.ok(Method::GET, "/api/learners/sup", "").await;
+        if seen["process"]["output"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|l| l == "up"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(
+        seen["process"]["output"]
+            .as_array()
+            .is_some_and(|o| o.iter().any(|l| l == "up")),
+        "{seen}"
+    );
+
+    // A backup holding its state; a restore of it stops the process first
+    // and starts it after (a new pid, not counted as a crash).
+    h.bytes(
+        Method::PUT,
+        "/api/learners/sup/state?step=3",
+        b"s3".to_vec(),
+    )
+    .await;
+    let id = h.ok(Method::POST, "/api/backups", "{}").await["id"]
+        .as_i64()
+        .expect("id");
+    h.bytes(
+        Method::PUT,
+        "/api/learners/sup/state?step=4",
+        b"s4".to_vec(),
+    )
+    .await;
+    let restored = h
+        .ok(
+            Method::POST,
+            &format!("/api/backups/{id}/restore"),
+            r#"{"engine":"sup"}"#,
+        )
+        .await;
+    assert_eq!(restored["engines"], json!(["sup"]));
+    let after = h.ok(Method::GET, "/api/learners/sup", "").await;
+    assert!(running(&after), "{after}");
+    assert_ne!(after["process"]["pid"].as_u64(), Some(first_pid), "{after}");
+    assert_eq!(after["process"]["restarts"], 0);
+    assert_eq!(after["process"]["last_exit"], "stopped by Engram");
+    assert_eq!(after["live"]["step"], 3);
+
+    // Stop: the answer comes once it has exited; it stays stopped.
+    let stopped = h.ok(Method::POST, "/api/learners/sup/stop", "").await;
+    assert_eq!(stopped["process"]["phase"], "stopped", "{stopped}");
+    assert_eq!(stopped["command"]["autostart"], false);
+    let started = h.ok(Method::POST, "/api/learners/sup/start", "").await;
+    assert!(running(&started), "{started}");
+    assert_eq!(started["command"]["autostart"], true);
+
+    // Remove: no command, no process; its states stay.
+    let removed = h.ok(Method::DELETE, "/api/learners/sup/command", "").await;
+    assert!(
+        removed["command"].is_null() && removed["process"].is_null(),
+        "{removed}"
+    );
+    assert_eq!(removed["live"]["step"], 3);
+
+    // Refusals change nothing.
+    for (method, uri, body, code) in [
+        (
+            Method::PUT,
+            "/api/learners/sup/command",
+            r#"{"argv":[]}"#,
+            ErrorCode::InvalidInput,
+        ),
+        (
+            Method::PUT,
+            "/api/learners/sup/command",
+            r#"{"argv":["true"],"workdir":"relative"}"#,
+            ErrorCode::InvalidInput,
+        ),
+        (
+            Method::PUT,
+            "/api/learners/zap/command",
+            r#"{"argv":["true"]}"#,
+            ErrorCode::InvalidInput,
+        ),
+        (
+            Method::PUT,
+            "/api/learners/a%20b/command",
+            r#"{"argv":["true"]}"#,
+            ErrorCode::InvalidInput,
+        ),
+        (
+            Method::PUT,
+            "/api/learners/sup/command",
+            r#"{"argv":"true"}"#,
+            ErrorCode::InvalidInput,
+        ),
+        (
+            Method::POST,
+            "/api/learners/nobody/start",
+            "",
+            ErrorCode::NotFound,
+        ),
+        (
+            Method::POST,
+            "/api/learners/sup/start",
+            "",
+            ErrorCode::NotFound,
+        ),
+        (
+            Method::POST,
+            "/api/learners/sup/stop",
+            "",
+            ErrorCode::NotFound,
+        ),
+        (
+            Method::DELETE,
+            "/api/learners/sup/command",
+            "",
+            ErrorCode::NotFound,
+        ),
+    ] {
+        h.call(method.clone(), uri, body).await.refused(code);
+    }
+    let l = h.ok(Method::GET, "/api/learners/sup", "").await;
+    assert!(l["command"].is_null() && l["process"].is_null(), "{l}");
+    h.server
+        .api
+        .runtime()
+        .expect("rt")
+        .stop()
+        .await
+        .expect("stop");
+}

@@ -7,7 +7,7 @@
 use super::{Api, ApiResult};
 use crate::error::Error;
 use crate::objects::Objects;
-use crate::store::{LearnerInfo, LearnerState, Metrics, NewLearnerState};
+use crate::store::{LearnerCommand, LearnerInfo, LearnerState, Metrics, NewLearnerState};
 use serde::{Deserialize, Serialize};
 use tokio_stream::{Stream, StreamExt};
 use ts_rs::TS;
@@ -100,6 +100,33 @@ pub struct Logged {
     pub points: u32,
 }
 
+/// Supervise a learner: the command Engram starts it with.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct SetLearnerCommand {
+    /// The program and its arguments (no shell).
+    pub argv: Vec<String>,
+    /// The absolute directory it runs in; absent: the data directory.
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// Its state format, when the learner is new (as in [`AttachLearner`]).
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+impl SetLearnerCommand {
+    /// The command to store, its working directory defaulting to `data_dir`.
+    pub fn command(&self, data_dir: &std::path::Path) -> LearnerCommand {
+        LearnerCommand {
+            argv: self.argv.clone(),
+            workdir: self
+                .workdir
+                .clone()
+                .unwrap_or_else(|| data_dir.display().to_string()),
+            autostart: true,
+        }
+    }
+}
+
 /// A chunk on its way to the object writer, or the end of the state.
 enum Chunk {
     Data(Vec<u8>),
@@ -134,17 +161,99 @@ impl Api {
             .await?)
     }
 
-    /// Every learner and its live state.
+    /// Every learner, its live state and (if supervised) its process.
     pub async fn learners(&self) -> ApiResult<Vec<LearnerInfo>> {
-        Ok(self.runtime()?.with_store(|s| s.learners()).await?)
+        let rt = self.runtime()?;
+        let mut all = rt.with_store(|s| s.learners()).await?;
+        for l in &mut all {
+            l.process = rt.supervisor().status(&l.name);
+        }
+        Ok(all)
     }
 
     /// One learner; unknown names are `not_found`.
     pub async fn learner(&self, name: String) -> ApiResult<LearnerInfo> {
-        Ok(self
-            .runtime()?
-            .with_store(move |s| s.learner(&name))
-            .await?)
+        let rt = self.runtime()?;
+        let mut l = rt.with_store(move |s| s.learner(&name)).await?;
+        l.process = rt.supervisor().status(&l.name);
+        Ok(l)
+    }
+
+    /// Supervises a learner (registering it if new): Engram starts the
+    /// command now and at every launch, restarts it when it dies, stops it
+    /// around a restore of its state. A new command replaces the old one
+    /// (whose process is stopped first).
+    pub async fn set_learner_command(
+        &self,
+        name: String,
+        req: SetLearnerCommand,
+    ) -> ApiResult<LearnerInfo> {
+        let rt = self.runtime()?;
+        let cmd = req.command(rt.data_dir());
+        cmd.validate()?;
+        let n = name.clone();
+        let stored = cmd.clone();
+        rt.with_store(move |s| {
+            let now = crate::now_ms();
+            s.set_learner_command(&n, &stored, now)?;
+            if req.format.is_some() {
+                s.attach_learner(&n, req.format.as_deref(), now)?;
+            }
+            Ok(())
+        })
+        .await?;
+        rt.supervisor().remove(&name).await;
+        let mut paused = cmd.clone();
+        paused.autostart = false;
+        rt.supervisor().supervise(&name, paused);
+        if cmd.autostart {
+            rt.supervisor().start_and_wait(&name).await;
+        }
+        self.learner(name).await
+    }
+
+    /// Stops supervising a learner (its process is stopped; its states stay).
+    pub async fn remove_learner_command(&self, name: String) -> ApiResult<LearnerInfo> {
+        let rt = self.runtime()?;
+        let n = name.clone();
+        rt.with_store(move |s| s.remove_learner_command(&n)).await?;
+        rt.supervisor().remove(&name).await;
+        self.learner(name).await
+    }
+
+    /// Starts a supervised learner now (a stopped or finished one too), and
+    /// at every launch from now on.
+    pub async fn start_learner(&self, name: String) -> ApiResult<LearnerInfo> {
+        let rt = self.runtime()?;
+        let n = name.clone();
+        let cmd = rt
+            .with_store(move |s| s.set_learner_autostart(&n, true))
+            .await?;
+        if rt.supervisor().status(&name).is_none() {
+            let mut paused = cmd;
+            paused.autostart = false;
+            rt.supervisor().supervise(&name, paused);
+        }
+        rt.supervisor().start_and_wait(&name).await;
+        self.learner(name).await
+    }
+
+    /// Stops a supervised learner's process (SIGTERM, SIGKILL after a
+    /// grace period) and keeps it stopped, across launches too, until it
+    /// is started again. Answers once the process has exited.
+    pub async fn stop_learner(&self, name: String) -> ApiResult<LearnerInfo> {
+        let rt = self.runtime()?;
+        let n = name.clone();
+        rt.with_store(move |s| s.set_learner_autostart(&n, false))
+            .await?;
+        rt.supervisor().stop(&name).await;
+        self.learner(name).await
+    }
+
+    /// Starts supervising the learners that have a command; the front door
+    /// calls this once its learner API listens.
+    pub async fn supervise_learners(&self) -> ApiResult<()> {
+        Ok(self.runtime()?.supervise_learners().await?)
     }
 
     /// Saves a learner's state from a stream of byte chunks: written to a
@@ -216,13 +325,16 @@ impl Api {
             step: meta.step,
             metrics: meta.metrics,
         };
-        Ok(rt
+        let n = name.clone();
+        let saved = rt
             .with_store(move |s| {
                 let now = crate::now_ms();
                 let branch = s.current_branch(now)?;
-                s.save_learner_live(&name, &state, now, Some(branch))
+                s.save_learner_live(&n, &state, now, Some(branch))
             })
-            .await?)
+            .await?;
+        rt.supervisor().note_save(&name);
+        Ok(saved)
     }
 
     /// A learner's state and its bytes (checked against their checksum):

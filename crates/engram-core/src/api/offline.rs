@@ -135,6 +135,55 @@ impl Offline {
         Ok(Deleted { deleted: id })
     }
 
+    /// Every learner, its live state and its command.
+    pub fn learners(&self) -> Result<Vec<crate::store::LearnerInfo>> {
+        self.open_read()?.learners()
+    }
+
+    /// Sets a learner's command (it starts at the next launch).
+    pub fn set_learner_command(
+        &self,
+        name: &str,
+        req: super::SetLearnerCommand,
+    ) -> Result<crate::store::LearnerInfo> {
+        let (mut store, _lock) = self.open_write_or_create()?;
+        let cmd = req.command(&self.data_dir);
+        let now = crate::now_ms();
+        store.set_learner_command(name, &cmd, now)?;
+        if req.format.is_some() {
+            store.attach_learner(name, req.format.as_deref(), now)?;
+        }
+        store.learner(name)
+    }
+
+    /// Forgets a learner's command.
+    pub fn remove_learner_command(&self, name: &str) -> Result<crate::store::LearnerInfo> {
+        let (mut store, _lock) = self.open_write()?;
+        store.remove_learner_command(name)?;
+        store.learner(name)
+    }
+
+    /// Whether a supervised learner starts at the next launch.
+    pub fn set_learner_autostart(
+        &self,
+        name: &str,
+        autostart: bool,
+    ) -> Result<crate::store::LearnerInfo> {
+        let (mut store, _lock) = self.open_write()?;
+        store.set_learner_autostart(name, autostart)?;
+        store.learner(name)
+    }
+
+    /// Opens the store for writing, creating a new data directory's
+    /// database (a learner may be added before Engram first runs).
+    fn open_write_or_create(&self) -> Result<(Store, DataDirLock)> {
+        crate::runtime::check_data_dir(&self.data_dir)?;
+        std::fs::create_dir_all(&self.data_dir)
+            .map_err(|e| Error::io("create", &self.data_dir, e))?;
+        let lock = DataDirLock::acquire(&self.data_dir)?;
+        Ok((Store::open(self.data_dir.join(DB_FILE))?, lock))
+    }
+
     fn db(&self) -> Result<PathBuf> {
         crate::runtime::check_data_dir(&self.data_dir)?;
         let db = self.data_dir.join(DB_FILE);

@@ -139,6 +139,12 @@ pub enum Event {
         code: ErrorCode,
         message: String,
     },
+    /// A supervised learner's process changed phase (started, died,
+    /// stopped, finished).
+    LearnerProcess {
+        learner: String,
+        phase: crate::supervisor::ProcessPhase,
+    },
 }
 
 /// What happened at start-up.
@@ -195,6 +201,7 @@ pub struct Runtime {
     initial_settings: Settings,
     _lock: Arc<DataDirLock>,
     data_dir: PathBuf,
+    supervisor: Arc<crate::supervisor::Supervisor>,
     #[cfg(test)]
     engine: engine_thread::EngineHandle,
 }
@@ -219,8 +226,14 @@ impl Runtime {
             // Learner state files left unreferenced (e.g. by a crash between
             // an object and its row) go at start, as after every retention.
             scheduler::collect_objects(&store);
-            // Learner saves spooled while Engram was not running, in order.
             let dir = db.parent().unwrap_or(Path::new(".")).to_path_buf();
+            // Learners an earlier Engram left running (it was killed) stop
+            // first: none spools after this, none runs twice.
+            let orphans = crate::supervisor::stop_orphans(&dir);
+            if orphans > 0 {
+                tracing::warn!(orphans, "stopped learner processes left running by an earlier Engram");
+            }
+            // Learner saves spooled while Engram was not running, in order.
             match crate::spool::ingest(&mut store, &dir) {
                 Ok(r) => {
                     if r.taken_in > 0 {
@@ -273,7 +286,12 @@ impl Runtime {
             branch: std::sync::atomic::AtomicI64::new(branch),
             compacted_at: std::sync::atomic::AtomicI64::new(0),
         }));
+        let supervisor = Arc::new(crate::supervisor::Supervisor::new(
+            &opts.data_dir,
+            events.clone(),
+        ));
         Ok(Runtime {
+            supervisor,
             commands: cmd_tx,
             events,
             store,
@@ -332,10 +350,48 @@ impl Runtime {
         self.ask(|reply| Command::Backup { label, reply }).await
     }
 
-    /// Restores a backup (all engines or one); a `pre-restore` backup is taken first.
+    /// Restores a backup (all engines or one); a `pre-restore` backup is
+    /// taken first. Supervised learners whose state it restores are stopped
+    /// before and started after, so they resume from the restored state.
     pub async fn restore(&self, id: i64, engine: Option<String>) -> Result<RestoreReport> {
-        self.ask(|reply| Command::Restore { id, engine, reply })
+        let only = engine.clone();
+        let learners = self
+            .with_store(move |s| {
+                let mut names: Vec<String> =
+                    s.backup_learners(id)?.into_iter().map(|(n, _)| n).collect();
+                if let Some(e) = only {
+                    names.retain(|n| *n == e);
+                }
+                Ok(names)
+            })
             .await
+            .unwrap_or_default();
+        let paused = self.supervisor.pause(&learners).await;
+        let report = self
+            .ask(|reply| Command::Restore { id, engine, reply })
+            .await;
+        self.supervisor.resume(&paused).await;
+        report
+    }
+
+    /// The supervisor of learners' processes.
+    pub fn supervisor(&self) -> &crate::supervisor::Supervisor {
+        &self.supervisor
+    }
+
+    /// Starts supervising learners that have a command (the front door
+    /// calls this once its learner API listens, so they find it).
+    pub async fn supervise_learners(&self) -> Result<()> {
+        let commands = self
+            .with_store(|s| {
+                Ok(s.learners()?
+                    .into_iter()
+                    .filter_map(|l| l.command.map(|c| (l.name, c)))
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        self.supervisor.activate(commands);
+        Ok(())
     }
 
     /// The settings in force.
@@ -362,11 +418,14 @@ impl Runtime {
     /// Saves a final time and stops the engines, without consuming the
     /// runtime (for holders that share it, like the HTTP server).
     pub async fn stop(&self) -> Result<()> {
+        // Learners first: they may save while they stop.
+        self.supervisor.shutdown().await;
         self.ask(|reply| Command::Shutdown { reply }).await
     }
 
     /// Saves a final time and stops the engines.
     pub async fn shutdown(mut self) -> Result<()> {
+        self.supervisor.shutdown().await;
         let result = self.ask(|reply| Command::Shutdown { reply }).await;
         if let Some(h) = self.scheduler.take() {
             let _ = h.await;

@@ -56,6 +56,60 @@ pub struct LearnerInfo {
     pub registered_at_ms: i64,
     /// Its newest durable state; null before its first save.
     pub live: Option<LearnerState>,
+    /// The command Engram runs it with, if it supervises it.
+    #[serde(default)]
+    pub command: Option<LearnerCommand>,
+    /// Its process, while Engram supervises it (filled in by the API).
+    #[serde(default)]
+    pub process: Option<crate::supervisor::ProcessStatus>,
+}
+
+/// How Engram starts a supervised learner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct LearnerCommand {
+    /// The program and its arguments (no shell: `["sh", "-c", "…"]` for one).
+    pub argv: Vec<String>,
+    /// The absolute directory it runs in.
+    pub workdir: String,
+    /// False after the user stopped it: Engram does not start it at launch.
+    #[serde(default = "yes")]
+    pub autostart: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The most arguments, and bytes per argument, a command may have.
+const MAX_ARGS: usize = 256;
+const MAX_ARG_BYTES: usize = 4096;
+
+impl LearnerCommand {
+    /// Refuses an empty command, NUL bytes, oversized arguments and a
+    /// working directory that is not absolute.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidInput(m));
+        if self.argv.is_empty() || self.argv[0].is_empty() {
+            return bad("a learner's command needs a program to run".into());
+        }
+        if self.argv.len() > MAX_ARGS {
+            return bad(format!("at most {MAX_ARGS} arguments"));
+        }
+        for a in self.argv.iter().chain([&self.workdir]) {
+            if a.len() > MAX_ARG_BYTES || a.contains('\0') {
+                return bad(format!(
+                    "arguments and the working directory are at most {MAX_ARG_BYTES} bytes, without NUL"
+                ));
+            }
+        }
+        if !std::path::Path::new(&self.workdir).is_absolute() {
+            return bad(format!(
+                "the working directory must be an absolute path, not {:?}",
+                self.workdir
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Checks a learner's name: an engine name that is not a built-in one.
@@ -124,9 +178,23 @@ impl Store {
             .optional()?;
         match (existing, format) {
             (Some(f), Some(format)) if f != format => {
-                return Err(Error::InvalidInput(format!(
-                    "learner {name:?} keeps its state in format {f:?}, not {format:?}"
-                )));
+                // The format is fixed by the first saved state: until then
+                // (say, registered by `engram learners add`) it may change.
+                let saved: bool = tx.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM learner_live WHERE learner = ?1)
+                         OR EXISTS (SELECT 1 FROM backup_learner_states WHERE learner = ?1)",
+                    [name],
+                    |r| r.get(0),
+                )?;
+                if saved {
+                    return Err(Error::InvalidInput(format!(
+                        "learner {name:?} keeps its state in format {f:?}, not {format:?}"
+                    )));
+                }
+                tx.execute(
+                    "UPDATE learners SET format = ?2 WHERE name = ?1",
+                    params![name, format],
+                )?;
             }
             (Some(_), _) => {}
             (None, format) => {
@@ -158,8 +226,10 @@ impl Store {
     fn learners_where(&self, name: Option<&str>) -> Result<Vec<LearnerInfo>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT l.name, l.format, l.registered_at,
-                    s.object, s.size, s.step, s.metrics, s.saved_at
+                    s.object, s.size, s.step, s.metrics, s.saved_at,
+                    c.argv, c.workdir, c.autostart
              FROM learners l LEFT JOIN learner_live s ON s.learner = l.name
+                             LEFT JOIN learner_commands c ON c.learner = l.name
              WHERE ?1 IS NULL OR l.name = ?1 ORDER BY l.name",
         )?;
         let rows = stmt.query_map([name], |r| {
@@ -173,9 +243,72 @@ impl Store {
                 } else {
                     None
                 },
+                command: match r.get::<_, Option<String>>(8)? {
+                    Some(argv) => Some(LearnerCommand {
+                        // A row this build wrote always parses; anything
+                        // else reads as an empty command, which never runs.
+                        argv: serde_json::from_str(&argv).unwrap_or_default(),
+                        workdir: r.get(9)?,
+                        autostart: r.get(10)?,
+                    }),
+                    None => None,
+                },
+                process: None,
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Sets the command Engram supervises a learner with (registering the
+    /// learner if it is new, format `raw` until its first attach says
+    /// otherwise); autostart as the command says.
+    pub fn set_learner_command(
+        &mut self,
+        name: &str,
+        cmd: &LearnerCommand,
+        now_ms: i64,
+    ) -> Result<LearnerInfo> {
+        cmd.validate()?;
+        self.attach_learner(name, None, now_ms)?;
+        let argv = serde_json::to_string(&cmd.argv)
+            .map_err(|e| Error::Internal(format!("encoding a command: {e}")))?;
+        self.conn.execute(
+            "INSERT INTO learner_commands (learner, argv, workdir, autostart, added_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (learner) DO UPDATE SET argv = ?2, workdir = ?3, autostart = ?4",
+            params![name, argv, cmd.workdir, cmd.autostart, now_ms],
+        )?;
+        self.learner(name)
+    }
+
+    /// Forgets a learner's command (its states stay). `not_found` when it
+    /// had none.
+    pub fn remove_learner_command(&mut self, name: &str) -> Result<()> {
+        self.learner(name)?;
+        let n = self
+            .conn
+            .execute("DELETE FROM learner_commands WHERE learner = ?1", [name])?;
+        if n == 0 {
+            return Err(Error::NotFound {
+                what: "command of learner",
+                id: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records whether Engram starts a supervised learner at launch; the
+    /// learner's command (`not_found` without one).
+    pub fn set_learner_autostart(&mut self, name: &str, autostart: bool) -> Result<LearnerCommand> {
+        self.learner(name)?;
+        self.conn.execute(
+            "UPDATE learner_commands SET autostart = ?2 WHERE learner = ?1",
+            params![name, autostart],
+        )?;
+        self.learner(name)?.command.ok_or_else(|| Error::NotFound {
+            what: "command of learner",
+            id: name.to_string(),
+        })
     }
 
     /// Makes a stored object the learner's live state (the object must be

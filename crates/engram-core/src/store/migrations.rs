@@ -27,6 +27,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0005_learners.sql",
         include_str!("../../migrations/0005_learners.sql"),
     ),
+    (
+        "0006_learner_commands.sql",
+        include_str!("../../migrations/0006_learner_commands.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

@@ -46,7 +46,9 @@ pub use backups::deletion_refusal;
 pub use blob::MAX_STATE_BYTES;
 pub use history::{HistoryBranch, MAX_SERIES_POINTS, MetricSeries, SeriesPoint};
 pub use integrity::{IntegrityReport, LiveLoad, LoadedState, SkipNote, StateSource, VerifyProblem};
-pub use learners::{BUILT_IN, LearnerInfo, LearnerState, NewLearnerState, validate_learner_name};
+pub use learners::{
+    BUILT_IN, LearnerCommand, LearnerInfo, LearnerState, NewLearnerState, validate_learner_name,
+};
 pub use migrations::{SCHEMA_VERSION, schema_dump};
 pub use retention::{
     HOLD_FOR, KeepReason, Outlook, RetentionDecision, RetentionPolicy, RetentionReport,

@@ -932,3 +932,117 @@ fn learners_attach_idempotently_and_every_backup_cut_holds_their_newest_state() 
         "not_found"
     );
 }
+
+#[test]
+fn a_learner_command_is_kept_validated_and_its_format_settles_at_the_first_save() {
+    let (dir, mut store) = open_temp();
+    let workdir = dir.path().display().to_string();
+    let cmd = LearnerCommand {
+        argv: vec!["python3".into(), "train.py".into()],
+        workdir: workdir.clone(),
+        autostart: true,
+    };
+    // A command registers the learner (format raw until it attaches).
+    let l = store.set_learner_command("q", &cmd, 5).expect("set");
+    assert_eq!(l.format, "raw");
+    assert_eq!(l.command.as_ref(), Some(&cmd));
+    // Before its first save, its own attach sets the format...
+    let l = store
+        .attach_learner("q", Some("engram.pack/1"), 6)
+        .expect("format while unsaved");
+    assert_eq!(l.format, "engram.pack/1");
+    assert_eq!(l.command.as_ref(), Some(&cmd), "attach keeps the command");
+    // ...after it, another format is refused.
+    let objects = crate::objects::Objects::new(dir.path());
+    let info = objects.put(b"state").expect("put");
+    store
+        .save_learner_live(
+            "q",
+            &NewLearnerState {
+                object: info.checksum,
+                size: info.size,
+                step: Some(1),
+                metrics: Metrics::new(),
+            },
+            7,
+            None,
+        )
+        .expect("save");
+    let err = store
+        .attach_learner("q", Some("pickle"), 8)
+        .expect_err("fixed");
+    assert_eq!(err.code(), "invalid_input");
+
+    let stopped = store.set_learner_autostart("q", false).expect("stop");
+    assert!(!stopped.autostart);
+    assert!(
+        !store
+            .learner("q")
+            .expect("q")
+            .command
+            .expect("cmd")
+            .autostart
+    );
+
+    // Refusals leave the stored command as it was.
+    for bad in [
+        LearnerCommand {
+            argv: vec![],
+            ..cmd.clone()
+        },
+        LearnerCommand {
+            argv: vec!["".into()],
+            ..cmd.clone()
+        },
+        LearnerCommand {
+            argv: vec!["a\0b".into()],
+            ..cmd.clone()
+        },
+        LearnerCommand {
+            argv: vec!["x".repeat(5000)],
+            ..cmd.clone()
+        },
+        LearnerCommand {
+            argv: vec!["x".into(); 300],
+            ..cmd.clone()
+        },
+        LearnerCommand {
+            workdir: "relative/dir".into(),
+            ..cmd.clone()
+        },
+    ] {
+        let err = store.set_learner_command("q", &bad, 9).expect_err("bad");
+        assert_eq!(err.code(), "invalid_input", "{bad:?}");
+    }
+    let err = store
+        .set_learner_command("zap", &cmd, 9)
+        .expect_err("built-in");
+    assert_eq!(err.code(), "invalid_input");
+    assert_eq!(
+        store.learner("q").expect("q").command.expect("cmd").argv,
+        cmd.argv
+    );
+
+    store.remove_learner_command("q").expect("remove");
+    let l = store.learner("q").expect("q");
+    assert!(l.command.is_none());
+    assert!(l.live.is_some(), "its states stay");
+    assert_eq!(
+        store.remove_learner_command("q").expect_err("none").code(),
+        "not_found"
+    );
+    assert_eq!(
+        store
+            .set_learner_autostart("q", true)
+            .expect_err("none")
+            .code(),
+        "not_found"
+    );
+    assert_eq!(
+        store
+            .remove_learner_command("nobody")
+            .expect_err("unknown")
+            .code(),
+        "not_found"
+    );
+}

@@ -1,0 +1,308 @@
+//! `engram learners …`: list learners and supervise them. With Engram
+//! stopped, changes go into the data directory (a learner added now starts
+//! at the next launch); while `engram serve` (or the app) holds it, they go
+//! to that process through its loopback API, so its supervisor acts at once
+//! — there is never a second writer.
+
+use crate::backups_cmd::{out, out_json};
+use clap::Subcommand;
+use engram_core::api::{Offline, SetLearnerCommand};
+use engram_core::runtime::DataDirLock;
+use engram_core::store::LearnerInfo;
+use engram_core::supervisor::ProcessPhase;
+use engram_core::{Error, ErrorCode, Result, rfc3339};
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum LearnersCommand {
+    /// List learners: state, command and process.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Supervise a learner: Engram runs COMMAND (now if Engram runs, else at
+    /// its next start), restarts it when it dies and stops it around a
+    /// restore of its state. `engram learners add q -- python3 train.py`
+    Add {
+        name: String,
+        /// Its state format, if the learner is new.
+        #[arg(long)]
+        format: Option<String>,
+        /// The directory it runs in (default: this one).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+        /// The program and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Stop supervising a learner (its process stops; its states stay).
+    Remove { name: String },
+    /// Start a supervised learner (now, and at every launch).
+    Start { name: String },
+    /// Stop a supervised learner and keep it stopped until started.
+    Stop { name: String },
+    /// Print a supervised learner's last output lines (its log file).
+    Logs {
+        name: String,
+        #[arg(long, default_value_t = 40)]
+        lines: usize,
+    },
+}
+
+pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
+    use LearnersCommand as C;
+    let offline = Offline::new(data_dir);
+    let running = DataDirLock::is_held(data_dir).is_some();
+    let remote = || Remote::find(data_dir);
+    match cmd {
+        C::List { json } => {
+            let all = if running {
+                remote()?.call("GET", "/api/learners", None)?
+            } else {
+                offline.learners()?
+            };
+            list(&all, json)
+        }
+        C::Add {
+            name,
+            format,
+            workdir,
+            json,
+            command,
+        } => {
+            let workdir = match workdir {
+                Some(d) => std::path::absolute(&d).map_err(|e| Error::io("resolve", d, e))?,
+                None => std::env::current_dir()
+                    .map_err(|e| Error::io("find", "the current directory", e))?,
+            };
+            let req = SetLearnerCommand {
+                argv: command,
+                workdir: Some(workdir.display().to_string()),
+                format,
+            };
+            let l = if running {
+                let body = serde_json::to_value(&req).map_err(|e| Error::Encode(e.to_string()))?;
+                remote()?.call("PUT", &format!("/api/learners/{name}/command"), Some(body))?
+            } else {
+                offline.set_learner_command(&name, req)?
+            };
+            if json {
+                return out_json(&l);
+            }
+            out(format!(
+                "learner {name} is supervised: {}",
+                if running {
+                    "started"
+                } else {
+                    "it starts when Engram does"
+                }
+            ))
+        }
+        C::Remove { name } => {
+            if running {
+                remote()?.call::<LearnerInfo>(
+                    "DELETE",
+                    &format!("/api/learners/{name}/command"),
+                    None,
+                )?;
+            } else {
+                offline.remove_learner_command(&name)?;
+            }
+            out(format!(
+                "learner {name} is no longer supervised (its states stay)"
+            ))
+        }
+        C::Start { name } => start_stop(&offline, running.then(remote), &name, true),
+        C::Stop { name } => start_stop(&offline, running.then(remote), &name, false),
+        C::Logs { name, lines } => logs(data_dir, &name, lines),
+    }
+}
+
+fn start_stop(
+    offline: &Offline,
+    remote: Option<Result<Remote>>,
+    name: &str,
+    start: bool,
+) -> Result<()> {
+    let (verb, done) = if start {
+        ("start", "started")
+    } else {
+        ("stop", "stopped")
+    };
+    match remote {
+        Some(r) => {
+            r?.call::<LearnerInfo>("POST", &format!("/api/learners/{name}/{verb}"), None)?;
+            out(format!("learner {name} {done}"))
+        }
+        None => {
+            offline.set_learner_autostart(name, start)?;
+            out(format!(
+                "learner {name} {}",
+                if start {
+                    "starts when Engram does"
+                } else {
+                    "stays stopped when Engram starts"
+                }
+            ))
+        }
+    }
+}
+
+fn list(all: &[LearnerInfo], json: bool) -> Result<()> {
+    if json {
+        return out_json(&all);
+    }
+    out(format!(
+        "{:<24}  {:<16}  {:>10}  {:<24}  {:<22}  command",
+        "name", "format", "step", "saved", "process"
+    ))?;
+    for l in all {
+        let (step, saved) = match &l.live {
+            Some(s) => (
+                s.step.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+                rfc3339(s.saved_at_ms),
+            ),
+            None => ("-".into(), "never".into()),
+        };
+        let process = match (&l.process, &l.command) {
+            (Some(p), _) => {
+                let phase = phase_word(p.phase);
+                match p.pid {
+                    Some(pid) => format!("{phase} (pid {pid}, {} restarts)", p.restarts),
+                    None => format!("{phase} ({} restarts)", p.restarts),
+                }
+            }
+            (None, Some(c)) if c.autostart => "starts with Engram".into(),
+            (None, Some(_)) => "stopped".into(),
+            (None, None) => "-".into(),
+        };
+        let command = l
+            .command
+            .as_ref()
+            .map(|c| c.argv.join(" "))
+            .unwrap_or_else(|| "(not supervised)".into());
+        out(format!(
+            "{:<24}  {:<16}  {:>10}  {:<24}  {:<22}  {command}",
+            l.name, l.format, step, saved, process
+        ))?;
+    }
+    Ok(())
+}
+
+fn phase_word(p: ProcessPhase) -> &'static str {
+    match p {
+        ProcessPhase::Running => "running",
+        ProcessPhase::Restarting => "restarting",
+        ProcessPhase::Stopping => "stopping",
+        ProcessPhase::Stopped => "stopped",
+        ProcessPhase::Finished => "finished",
+    }
+}
+
+/// The last `lines` lines of a learner's log file.
+fn logs(data_dir: &Path, name: &str, lines: usize) -> Result<()> {
+    engram_core::store::validate_learner_name(name)?;
+    let path = data_dir
+        .join(engram_core::supervisor::DIR)
+        .join(format!("{name}.log"));
+    let text = match std::fs::read(&path) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NotFound {
+                what: "output of learner",
+                id: format!("{name} (it has not run under Engram)"),
+            });
+        }
+        Err(e) => return Err(Error::io("read", path, e)),
+    };
+    let all: Vec<&str> = text.lines().collect();
+    for l in &all[all.len().saturating_sub(lines)..] {
+        out(l)?;
+    }
+    Ok(())
+}
+
+/// The running Engram's API, found through the data directory.
+struct Remote {
+    base: String,
+    token: String,
+}
+
+impl Remote {
+    fn find(data_dir: &Path) -> Result<Remote> {
+        let unreachable = |why: String| Error::Remote {
+            code: ErrorCode::Locked,
+            message: format!(
+                "Engram runs on {} but its API cannot be reached ({why}); is it `engram serve` or the app?",
+                data_dir.display()
+            ),
+        };
+        let port = std::fs::read_to_string(data_dir.join("serve.port"))
+            .map_err(|e| unreachable(format!("serve.port: {e}")))?;
+        let port: u16 = port
+            .trim()
+            .parse()
+            .map_err(|_| unreachable("serve.port holds no port".into()))?;
+        let token = std::fs::read_to_string(data_dir.join(engram_core::access::TOKEN_FILE))
+            .map_err(|e| unreachable(format!("access.token: {e}")))?;
+        Ok(Remote {
+            base: format!("http://127.0.0.1:{port}"),
+            token: token.trim().to_string(),
+        })
+    }
+
+    /// One request; the answer, or the API's error as this process's.
+    fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .build()
+            .into();
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let sent = match (method, body) {
+            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+            ("DELETE", _) => agent.delete(&url).header("Authorization", &auth).call(),
+            (m, body) => {
+                let req = match m {
+                    "PUT" => agent.put(&url),
+                    _ => agent.post(&url),
+                }
+                .header("Authorization", &auth);
+                match body {
+                    Some(b) => req.send_json(b),
+                    None => req.send_empty(),
+                }
+            }
+        };
+        let mut resp = sent.map_err(|e| Error::Remote {
+            code: ErrorCode::Locked,
+            message: format!(
+                "the running Engram's API did not answer at {}: {e}",
+                self.base
+            ),
+        })?;
+        let ok = resp.status().is_success();
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| Error::io("read", url.clone(), std::io::Error::other(e)))?;
+        if ok {
+            serde_json::from_str(&text).map_err(|e| Error::Internal(format!("reading {url}: {e}")))
+        } else {
+            let e: engram_core::api::ApiError = serde_json::from_str(&text)
+                .map_err(|_| Error::Internal(format!("{url} answered {text:.200}")))?;
+            Err(Error::Remote {
+                code: e.code,
+                message: e.message,
+            })
+        }
+    }
+}

@@ -1,0 +1,10 @@
+-- 0006: supervised learners — the command Engram starts for a learner,
+-- restarts when it dies, stops around a restore of it. `autostart` is the
+-- user's last word: 0 after "stop", 1 after "add" or "start".
+CREATE TABLE learner_commands (
+    learner   TEXT PRIMARY KEY NOT NULL REFERENCES learners (name),
+    argv      TEXT NOT NULL,                -- JSON array of strings: program and arguments
+    workdir   TEXT NOT NULL,                -- absolute directory it runs in
+    autostart INTEGER NOT NULL DEFAULT 1,
+    added_at  INTEGER NOT NULL              -- unix milliseconds
+);
