@@ -1,22 +1,25 @@
-"""examples/python/frozenlake_q.py under SIGKILL: killed at 10 random
-moments and started again each time, it ends with a Q-table and generator
-bit-identical to a run that was never interrupted (real processes, a real
-`engram serve`)."""
+"""examples/python/frozenlake_q.py supervised by Engram and SIGKILLed: killed
+at random moments (and Engram itself once), started again by Engram's
+supervisor each time, it ends with a Q-table and generator bit-identical to
+a run that was never interrupted (real processes, a real `engram serve`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import engram
 from engram.pack import unpack
 
-from test_client import ROOT, Server, server  # noqa: F401  (the fixture)
+from test_client import ENGRAM, ROOT, Server, server  # noqa: F401  (the fixture)
 
 EXAMPLE = ROOT / "examples/python/frozenlake_q.py"
 
@@ -32,27 +35,79 @@ def run_example(data_dir: Path, name: str, episodes: int) -> subprocess.Popen[st
     )
 
 
-def test_killed_ten_times_the_example_ends_bit_identical_to_an_uninterrupted_run(server: Server) -> None:  # noqa: F811
-    episodes = 20_000
+def learner(server: Server, name: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [str(ENGRAM), "--data-dir", str(server.data_dir), "learners", "list", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    found: dict[str, Any] = next(entry for entry in json.loads(out) if entry["name"] == name)
+    return found
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 120) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, f"timed out waiting for: {what}"
+        time.sleep(0.05)
+
+
+def test_supervised_and_killed_ten_times_the_example_ends_bit_identical_to_an_uninterrupted_run(server: Server) -> None:  # noqa: F811
+    episodes = 30_000
+    t0 = time.monotonic()
     ref = run_example(server.data_dir, "uninterrupted", episodes)
     out, err = ref.communicate(timeout=300)
     assert ref.returncode == 0, err
     want = out.strip()
+    print(f"uninterrupted run: {time.monotonic() - t0:.1f} s")
+
+    # Engram runs the learner: `engram learners add` goes to the running serve.
+    command = ["env", f"PYTHONPATH={ROOT / 'clients/python/src'}", sys.executable, str(EXAMPLE)]
+    command += ["--name", "killed", "--episodes", str(episodes), "--save-every", "50"]
+    subprocess.run(
+        [str(ENGRAM), "--data-dir", str(server.data_dir), "learners", "add", "killed", "--", *command],
+        check=True,
+        capture_output=True,
+    )
     rnd = random.Random(2026)
     kills = 0
-    for _ in range(10):
-        p = run_example(server.data_dir, "killed", episodes)
-        time.sleep(rnd.uniform(0.7, 3.0))
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
+    kills_since_restart = 0  # a new Engram counts restarts afresh
+    for i in range(11):
+        wait_for("running", lambda: learner(server, "killed")["process"]["phase"] in ("running", "finished"))
+        p = learner(server, "killed")["process"]
+        if p["phase"] == "finished":
+            break
+        time.sleep(rnd.uniform(0.4, 1.6))
+        if i == 5:
+            # Engram itself is killed too: the learner trains on (spooling);
+            # the next Engram stops it, takes its spool in and starts it again.
+            server.stop(signal.SIGKILL)
+            time.sleep(rnd.uniform(0.5, 1.5))
+            server.start()
+            kills_since_restart = 0
+            continue
+        try:
+            os.kill(p["pid"], signal.SIGKILL)
             kills += 1
-        p.wait(timeout=60)
-    last = run_example(server.data_dir, "killed", episodes)
-    out, err = last.communicate(timeout=300)
-    assert last.returncode == 0, err
-    assert kills >= 5, f"only {kills} kills landed mid-run"
-    assert out.strip() == want, "the final Q-table, generator and episode differ"
-    # And Engram holds the same final state for both.
+            kills_since_restart += 1
+        except ProcessLookupError:
+            pass
+        # Supervision brings it back with another pid (or it had finished).
+        wait_for(
+            "restarted",
+            lambda: learner(server, "killed")["process"]["pid"] not in (None, p["pid"])
+            or learner(server, "killed")["process"]["phase"] == "finished",
+        )
+    wait_for("finished", lambda: learner(server, "killed")["process"]["phase"] == "finished", timeout=300)
+    info = learner(server, "killed")
+    print(f"kills: {kills}, since the Engram restart: {kills_since_restart}")
+    assert kills == 10, f"only {kills} of 10 kills landed mid-run"
+    assert info["process"]["restarts"] == kills_since_restart, info["process"]
+    assert info["process"]["last_exit"] == "exit status 0"
+    # Its own digest (the last line it printed) and the state Engram holds
+    # are those of the run that was never interrupted.
+    assert info["process"]["output"][-2] == want, info["process"]["output"][-5:]
     a = unpack(engram.attach("uninterrupted", data_dir=server.data_dir).resume() or b"")
     b = unpack(engram.attach("killed", data_dir=server.data_dir).resume() or b"")
     assert a["q"].tobytes() == b["q"].tobytes() and a["rng"] == b["rng"] and a["episode"] == b["episode"] == episodes
