@@ -7,37 +7,38 @@ use engram_core::Error;
 use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
     Hold, LabelRequest, ListBackups, RestoreReport, RestoreRequest, RetentionOutlook,
-    RetentionRequest, SeriesRequest, SettingField, Status, VerifyReport,
+    RetentionRequest, SeriesRequest, SetLearnerCommand, SettingField, Status, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
 use engram_core::store::{LearnerInfo, MetricSeries, StorageReport, TimelineQuery, TimelineView};
+use std::sync::Arc;
 use tauri::State;
 use tauri::ipc::{InvokeBody, Request, Response};
 
 #[tauri::command]
-pub async fn status(api: State<'_, Api>) -> ApiResult<Status> {
+pub async fn status(api: State<'_, Arc<Api>>) -> ApiResult<Status> {
     api.status().await
 }
 
 #[tauri::command]
-pub async fn list_backups(api: State<'_, Api>, query: ListBackups) -> ApiResult<BackupPage> {
+pub async fn list_backups(api: State<'_, Arc<Api>>, query: ListBackups) -> ApiResult<BackupPage> {
     api.list_backups(query).await
 }
 
 #[tauri::command]
-pub async fn get_backup(api: State<'_, Api>, id: i64) -> ApiResult<Backup> {
+pub async fn get_backup(api: State<'_, Arc<Api>>, id: i64) -> ApiResult<Backup> {
     api.get_backup(id).await
 }
 
 #[tauri::command]
-pub async fn create_backup(api: State<'_, Api>, request: CreateBackup) -> ApiResult<Backup> {
+pub async fn create_backup(api: State<'_, Arc<Api>>, request: CreateBackup) -> ApiResult<Backup> {
     api.create_backup(request).await
 }
 
 #[tauri::command]
 pub async fn restore_backup(
-    api: State<'_, Api>,
+    api: State<'_, Arc<Api>>,
     id: i64,
     request: RestoreRequest,
 ) -> ApiResult<RestoreReport> {
@@ -45,49 +46,85 @@ pub async fn restore_backup(
 }
 
 #[tauri::command]
-pub async fn set_pinned(api: State<'_, Api>, id: i64, pinned: bool) -> ApiResult<Backup> {
+pub async fn set_pinned(api: State<'_, Arc<Api>>, id: i64, pinned: bool) -> ApiResult<Backup> {
     api.set_pinned(id, pinned).await
 }
 
 #[tauri::command]
-pub async fn set_label(api: State<'_, Api>, id: i64, request: LabelRequest) -> ApiResult<Backup> {
+pub async fn set_label(
+    api: State<'_, Arc<Api>>,
+    id: i64,
+    request: LabelRequest,
+) -> ApiResult<Backup> {
     api.set_label(id, request).await
 }
 
 #[tauri::command]
-pub async fn hold_backup(api: State<'_, Api>, id: i64) -> ApiResult<Hold> {
+pub async fn hold_backup(api: State<'_, Arc<Api>>, id: i64) -> ApiResult<Hold> {
     api.hold_backup(id).await
 }
 
 #[tauri::command]
-pub async fn release_backup(api: State<'_, Api>, id: i64) -> ApiResult<Hold> {
+pub async fn release_backup(api: State<'_, Arc<Api>>, id: i64) -> ApiResult<Hold> {
     api.release_backup(id).await
 }
 
 #[tauri::command]
-pub async fn timeline(api: State<'_, Api>, query: TimelineQuery) -> ApiResult<TimelineView> {
+pub async fn timeline(api: State<'_, Arc<Api>>, query: TimelineQuery) -> ApiResult<TimelineView> {
     api.timeline(query).await
 }
 
 #[tauri::command]
-pub async fn learners(api: State<'_, Api>) -> ApiResult<Vec<LearnerInfo>> {
+pub async fn learners(api: State<'_, Arc<Api>>) -> ApiResult<Vec<LearnerInfo>> {
     api.learners().await
 }
 
 #[tauri::command]
-pub async fn storage(api: State<'_, Api>) -> ApiResult<StorageReport> {
+pub async fn learner(api: State<'_, Arc<Api>>, name: String) -> ApiResult<LearnerInfo> {
+    api.learner(name).await
+}
+
+#[tauri::command]
+pub async fn set_learner_command(
+    api: State<'_, Arc<Api>>,
+    name: String,
+    request: SetLearnerCommand,
+) -> ApiResult<LearnerInfo> {
+    api.set_learner_command(name, request).await
+}
+
+#[tauri::command]
+pub async fn remove_learner_command(
+    api: State<'_, Arc<Api>>,
+    name: String,
+) -> ApiResult<LearnerInfo> {
+    api.remove_learner_command(name).await
+}
+
+#[tauri::command]
+pub async fn start_learner(api: State<'_, Arc<Api>>, name: String) -> ApiResult<LearnerInfo> {
+    api.start_learner(name).await
+}
+
+#[tauri::command]
+pub async fn stop_learner(api: State<'_, Arc<Api>>, name: String) -> ApiResult<LearnerInfo> {
+    api.stop_learner(name).await
+}
+
+#[tauri::command]
+pub async fn storage(api: State<'_, Arc<Api>>) -> ApiResult<StorageReport> {
     api.storage().await
 }
 
 #[tauri::command]
-pub async fn delete_backup(api: State<'_, Api>, id: i64) -> ApiResult<Deleted> {
+pub async fn delete_backup(api: State<'_, Arc<Api>>, id: i64) -> ApiResult<Deleted> {
     api.delete_backup(id).await
 }
 
 /// The export's bytes as a raw IPC response (an `ArrayBuffer` in the page).
 #[tauri::command]
 pub async fn export_backup(
-    api: State<'_, Api>,
+    api: State<'_, Arc<Api>>,
     id: i64,
     request: ExportRequest,
 ) -> ApiResult<Response> {
@@ -97,7 +134,7 @@ pub async fn export_backup(
 /// Writes an export to the path the user chose in the native save dialog.
 #[tauri::command]
 pub async fn export_backup_to(
-    api: State<'_, Api>,
+    api: State<'_, Arc<Api>>,
     id: i64,
     request: ExportRequest,
     path: std::path::PathBuf,
@@ -107,7 +144,7 @@ pub async fn export_backup_to(
 
 /// The snapshot file arrives as the raw IPC body.
 #[tauri::command]
-pub async fn import_snapshot(api: State<'_, Api>, body: Request<'_>) -> ApiResult<Backup> {
+pub async fn import_snapshot(api: State<'_, Arc<Api>>, body: Request<'_>) -> ApiResult<Backup> {
     match body.body() {
         InvokeBody::Raw(bytes) => api.import_snapshot(bytes).await,
         InvokeBody::Json(_) => Err(not_raw()),
@@ -115,41 +152,47 @@ pub async fn import_snapshot(api: State<'_, Api>, body: Request<'_>) -> ApiResul
 }
 
 #[tauri::command]
-pub async fn verify(api: State<'_, Api>) -> ApiResult<VerifyReport> {
+pub async fn verify(api: State<'_, Arc<Api>>) -> ApiResult<VerifyReport> {
     api.verify().await
 }
 
 #[tauri::command]
 pub async fn retention(
-    api: State<'_, Api>,
+    api: State<'_, Arc<Api>>,
     request: Option<RetentionRequest>,
 ) -> ApiResult<Vec<RetentionOutlook>> {
     api.retention(request.unwrap_or_default()).await
 }
 
 #[tauri::command]
-pub async fn get_settings(api: State<'_, Api>) -> ApiResult<Settings> {
+pub async fn get_settings(api: State<'_, Arc<Api>>) -> ApiResult<Settings> {
     api.settings().await
 }
 
 /// Changes only the settings it names.
 #[tauri::command]
-pub async fn put_settings(api: State<'_, Api>, settings: serde_json::Value) -> ApiResult<Settings> {
+pub async fn put_settings(
+    api: State<'_, Arc<Api>>,
+    settings: serde_json::Value,
+) -> ApiResult<Settings> {
     api.patch_settings(settings).await
 }
 
 #[tauri::command]
-pub fn settings_schema(api: State<'_, Api>) -> Vec<SettingField> {
+pub fn settings_schema(api: State<'_, Arc<Api>>) -> Vec<SettingField> {
     api.settings_schema()
 }
 
 #[tauri::command]
-pub async fn metric_series(api: State<'_, Api>, request: SeriesRequest) -> ApiResult<MetricSeries> {
+pub async fn metric_series(
+    api: State<'_, Arc<Api>>,
+    request: SeriesRequest,
+) -> ApiResult<MetricSeries> {
     api.metric_series(request).await
 }
 
 #[tauri::command]
-pub fn metric_catalog(api: State<'_, Api>) -> Vec<MetricInfo> {
+pub fn metric_catalog(api: State<'_, Arc<Api>>) -> Vec<MetricInfo> {
     api.metric_catalog()
 }
 

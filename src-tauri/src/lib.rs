@@ -8,6 +8,7 @@ pub mod events;
 
 use engram_core::api::Api;
 use engram_core::runtime::{RuntimeOptions, default_data_dir};
+use std::sync::Arc;
 use tauri::{Manager, RunEvent};
 
 /// Registers every command (shared by the app and its mock-runtime test).
@@ -26,6 +27,11 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::timeline,
         commands::storage,
         commands::learners,
+        commands::learner,
+        commands::set_learner_command,
+        commands::remove_learner_command,
+        commands::start_learner,
+        commands::stop_learner,
         commands::export_backup,
         commands::export_backup_to,
         commands::import_snapshot,
@@ -42,12 +48,29 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
 /// Starts the API on the data directory (`$ENGRAM_DATA_DIR`, else the
 /// default). A runtime that cannot start (say, `locked`) is kept as the API's
 /// error: the window opens and shows it.
-pub fn start_api() -> Api {
+pub fn start_api() -> Arc<Api> {
     let api = tauri::async_runtime::block_on(Api::start(RuntimeOptions::new(default_data_dir())));
     if let Err(e) = api.runtime() {
         eprintln!("engram-desktop: {e}");
     }
-    api
+    Arc::new(api)
+}
+
+/// Serves the loopback API beside the window, for learners of other
+/// processes (they find it through the data directory) and supervised
+/// ones (started once it listens). The window itself uses IPC.
+pub fn serve_learner_api(api: Arc<Api>) {
+    let Ok(rt) = api.runtime() else { return };
+    let dir = rt.data_dir().to_path_buf();
+    tauri::async_runtime::spawn(async move {
+        match engram_http::start(api, &dir, Default::default()).await {
+            Ok(serving) => {
+                eprintln!("engram-desktop: learner API on http://{}", serving.addr);
+                serving.serve.await;
+            }
+            Err(e) => eprintln!("engram-desktop: the learner API could not listen: {e}"),
+        }
+    });
 }
 
 /// Runs the desktop app until its window closes; the engines save a final time.
@@ -66,6 +89,7 @@ pub fn run() {
         .setup(|app| {
             let api = start_api();
             events::forward(&api, app.handle().clone());
+            serve_learner_api(api.clone());
             app.manage(api);
             Ok(())
         })
@@ -80,7 +104,7 @@ pub fn run() {
     app.run(|handle, event| {
         // Closing the window saves the engines' state first.
         if let RunEvent::Exit = event
-            && let Some(api) = handle.try_state::<Api>()
+            && let Some(api) = handle.try_state::<Arc<Api>>()
             && api.runtime().is_ok()
             && let Err(e) = tauri::async_runtime::block_on(api.stop_within(Api::STOP_LIMIT))
         {

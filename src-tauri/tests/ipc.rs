@@ -32,7 +32,7 @@ fn commands_answer_with_the_api_types_and_errors() {
     let app = engram_desktop::with_commands(mock_builder())
         .build(mock_context(noop_assets()))
         .expect("app");
-    app.manage(api);
+    app.manage(std::sync::Arc::new(api));
     let window = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .expect("window");
@@ -83,6 +83,33 @@ fn commands_answer_with_the_api_types_and_errors() {
         (Some(1), Some(true)),
         "{t}"
     );
+    // Supervision (the app starts it once its learner API listens).
+    let api = app.state::<std::sync::Arc<Api>>();
+    tauri::async_runtime::block_on(api.supervise_learners()).expect("supervise");
+    let workdir = dir.path().display().to_string();
+    let added = ok(
+        "set_learner_command",
+        json!({"name": "sup", "request": {"argv": ["sh", "-c", "exec sleep 300"], "workdir": workdir}}),
+    );
+    assert_eq!(added["process"]["phase"], "running", "{added}");
+    let stopped = ok("stop_learner", json!({"name": "sup"}));
+    assert_eq!(stopped["process"]["phase"], "stopped", "{stopped}");
+    assert_eq!(
+        ok("learner", json!({"name": "sup"}))["command"]["autostart"],
+        false
+    );
+    let started = ok("start_learner", json!({"name": "sup"}));
+    assert_eq!(started["process"]["phase"], "running", "{started}");
+    let removed = ok("remove_learner_command", json!({"name": "sup"}));
+    assert!(removed["process"].is_null(), "{removed}");
+    let no_cmd = err("start_learner", json!({"name": "sup"}).into());
+    assert_eq!(no_cmd["code"], "not_found", "{no_cmd}");
+    let bad = err(
+        "set_learner_command",
+        json!({"name": "sup", "request": {"argv": []}}).into(),
+    );
+    assert_eq!(bad["code"], "invalid_input", "{bad}");
+
     let storage = ok("storage", json!({}));
     assert_eq!(storage["backups"], 2, "{storage}");
 
@@ -130,7 +157,7 @@ fn commands_answer_with_the_api_types_and_errors() {
             .is_some_and(|m| m.contains("orchestrator_every"))
     );
 
-    let api = app.state::<Api>();
+    let api = app.state::<std::sync::Arc<Api>>();
     tauri::async_runtime::block_on(api.stop()).expect("stop");
     // After the engines stop, calls report it instead of hanging.
     let stopped = err("create_backup", json!({"request": {}}).into());

@@ -117,3 +117,15 @@ test("keyboard only in the window: open a backup from the list and restore it", 
   await key("[data-testid=confirm-ok]", ENTER);
   await waitFor("a pre-restore backup", async () => prerestores() > before);
 });
+
+test("the app serves the learner API: a learner added from the CLI runs under the app, saves, and shows as a card", async () => {
+  const root = join(import.meta.dirname, "..", "..");
+  const script = "import engram; r = engram.attach('desk'); r.save(b'state', step=7); r.close(); print('saved at 7')";
+  // `engram learners add` finds the running app through the data directory.
+  execFileSync(engram, ["learners", "add", "desk", "--data-dir", dataDir, "--", "env", `PYTHONPATH=${join(root, "clients/python/src")}`, "python3", "-c", script]);
+  const desk = () =>
+    JSON.parse(execFileSync(engram, ["learners", "list", "--json", "--data-dir", dataDir]).toString()).find((l) => l.name === "desk");
+  await waitFor("the learner's save", async () => desk()?.live?.step === 7 && desk()?.process?.phase === "finished");
+  assert.ok(desk().process.output.includes("saved at 7"), JSON.stringify(desk().process));
+  await waitFor("its card", async () => (await text("[data-testid=learner-desk]")).includes("desk"));
+});

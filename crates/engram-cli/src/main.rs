@@ -4,7 +4,6 @@
 
 mod backups_cmd;
 mod env_cmd;
-mod http;
 mod learners_cmd;
 mod run_cmd;
 mod serve_cmd;

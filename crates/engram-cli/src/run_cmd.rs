@@ -153,7 +153,18 @@ where
 
 pub fn run(data_dir: &Path, args: RunArgs) -> Result<()> {
     let tty = std::io::stderr().is_terminal();
+    let dir = data_dir.to_path_buf();
     let result = run_engines(data_dir, &args, |api| async move {
+        // The loopback API runs here too, for learners of other processes
+        // (and the UI, for whoever has the token); headless work goes on
+        // without it if it cannot listen.
+        match engram_http::start(api.clone(), &dir, Default::default()).await {
+            Ok(serving) => {
+                tracing::info!(addr = %serving.addr, "the API (and learner API) listens");
+                tokio::spawn(serving.serve);
+            }
+            Err(e) => tracing::warn!(error = %e, "the API could not listen; learners will spool"),
+        }
         if !tty {
             return std::future::pending().await;
         }

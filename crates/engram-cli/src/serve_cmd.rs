@@ -2,12 +2,10 @@
 //! (the routes are in [`crate::http`]). Backup changes go through the running
 //! process, so there is never a second writer.
 
-use crate::http::{Server, router};
 use crate::run_cmd::{RunArgs, run_engines};
 use clap::Args;
-use engram_core::{Error, Result};
+use engram_core::Result;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 #[derive(Args, Clone)]
 pub struct ServeArgs {
@@ -30,60 +28,16 @@ pub struct ServeArgs {
 }
 
 pub fn serve(data_dir: &Path, args: ServeArgs) -> Result<()> {
-    let (port, ui_dir, renew) = (args.port, args.ui_dir, args.new_token);
+    let opts = engram_http::Options {
+        port: args.port,
+        ui_dir: args.ui_dir,
+        new_token: args.new_token,
+    };
     let dir = data_dir.to_path_buf();
     run_engines(data_dir, &args.run, move |api| async move {
-        let listener = listen(&dir, port).await?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| Error::io("listen on", "127.0.0.1", e))?;
-        let token = engram_core::access::access_token(&dir, renew)?;
-        println!("Engram is serving on http://{addr}/?token={token}");
-        // Supervised learners start once the API they save through listens.
-        if let Err(e) = api.supervise_learners().await {
-            tracing::warn!(error = %e.message, "supervised learners were not started");
-        }
-        let server = Arc::new(Server {
-            api,
-            token,
-            host: addr.to_string(),
-            ui_dir,
-        });
-        crate::http::listen::serve(listener, router(server), Default::default()).await;
+        let serving = engram_http::start(api, &dir, opts).await?;
+        println!("Engram is serving on {}", serving.url);
+        serving.serve.await;
         Ok(())
     })
-}
-
-/// The port a data directory was last served on (`<data dir>/serve.port`).
-const PORT_FILE: &str = "serve.port";
-
-/// Binds 127.0.0.1 on the asked port, or else on the data directory's
-/// last port if free, else on a free one; remembers the port bound.
-async fn listen(dir: &Path, asked: Option<u16>) -> Result<tokio::net::TcpListener> {
-    let bind = |port: u16| async move {
-        tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|e| Error::io("listen on", format!("127.0.0.1:{port}"), e))
-    };
-    let listener = match asked {
-        Some(port) => bind(port).await?,
-        None => {
-            let last = std::fs::read_to_string(dir.join(PORT_FILE))
-                .ok()
-                .and_then(|s| s.trim().parse::<u16>().ok())
-                .filter(|&p| p != 0);
-            match last {
-                Some(p) => match bind(p).await {
-                    Ok(l) => l,
-                    Err(_) => bind(0).await?,
-                },
-                None => bind(0).await?,
-            }
-        }
-    };
-    if let Ok(addr) = listener.local_addr() {
-        // Best effort: only a convenience for the next start.
-        let _ = std::fs::write(dir.join(PORT_FILE), format!("{}\n", addr.port()));
-    }
-    Ok(listener)
 }

@@ -4,6 +4,7 @@
 mod backups;
 mod env;
 mod kill;
+mod learners;
 mod serve;
 
 use serde_json::Value;

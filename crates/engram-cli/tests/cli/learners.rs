@@ -1,0 +1,118 @@
+//! `engram learners …` on a stopped data directory, then under `engram run`
+//! (which serves the learner API and supervises).
+
+use super::*;
+
+/// `engram --data-dir <dir> learners add <name> [flags] -- <command…>`.
+fn add(dir: &Path, name: &str, flags: &[&str], command: &[&str]) -> Output {
+    engram_cmd()
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["learners", "add", name])
+        .args(flags)
+        .arg("--")
+        .args(command)
+        .output()
+        .expect("run engram")
+}
+
+fn learner(dir: &Path, name: &str) -> Value {
+    let all = ok_json(dir, &["learners", "list", "--json"]);
+    all.as_array()
+        .expect("array")
+        .iter()
+        .find(|l| l["name"] == name)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+#[test]
+fn learners_added_offline_start_with_engram_run_and_stopped_ones_do_not() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let workdir = work.to_str().expect("utf-8");
+    // Added before Engram ever ran: the data directory is created for it.
+    let out = add(
+        &dir,
+        "writer",
+        &["--workdir", workdir, "--format", "lines/1"],
+        &[
+            "sh",
+            "-c",
+            "echo \"$ENGRAM_LEARNER ran\" >> runs.txt; echo done",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("starts when Engram does"));
+    let out = add(
+        &dir,
+        "idle",
+        &["--workdir", workdir],
+        &["sh", "-c", "echo idle >> idle.txt"],
+    );
+    assert!(out.status.success());
+    let w = learner(&dir, "writer");
+    assert_eq!(w["format"], "lines/1");
+    assert_eq!(w["command"]["workdir"], workdir);
+    assert_eq!(w["command"]["autostart"], true);
+    assert!(w["process"].is_null(), "nothing runs yet");
+    let stop = engram(&dir, &["learners", "stop", "idle"]);
+    assert!(stop.status.success());
+    assert_eq!(learner(&dir, "idle")["command"]["autostart"], false);
+
+    // Bad input: one clear line, nothing stored changes.
+    let before = ok_json(&dir, &["learners", "list", "--json"]);
+    let o = add(&dir, "zap", &[], &["true"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("built-in"));
+    let o = add(&dir, "Bad Name", &[], &["true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("[invalid_input]"));
+    fails(&dir, &["learners", "start", "nobody"], "[not_found]");
+    fails(&dir, &["learners", "remove", "nobody"], "[not_found]");
+    fails(&dir, &["learners", "logs", "writer"], "[not_found]");
+    fails(&dir, &["learners", "logs", "../x"], "[invalid_input]");
+    let no_cmd = engram_cmd()
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["learners", "add", "x"])
+        .output()
+        .expect("run");
+    assert_eq!(no_cmd.status.code(), Some(2), "a usage error");
+    assert_eq!(ok_json(&dir, &["learners", "list", "--json"]), before);
+
+    // `engram run` serves the learner API and runs what should start.
+    run_for(&dir, "3s");
+    let runs = std::fs::read_to_string(work.join("runs.txt")).expect("it ran");
+    assert_eq!(runs, "writer ran\n", "one run: it finished with status 0");
+    assert!(
+        !work.join("idle.txt").exists(),
+        "a stopped learner stays stopped"
+    );
+    let logs = engram(&dir, &["learners", "logs", "writer"]);
+    let logs = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        logs.contains("[engram] started") && logs.contains("done"),
+        "{logs}"
+    );
+    assert!(logs.contains("[engram] exit status 0"), "{logs}");
+    assert!(
+        dir.join("serve.port").exists(),
+        "engram run publishes its API"
+    );
+
+    // Removed: its command goes, it does not run again.
+    let rm = engram(&dir, &["learners", "remove", "writer"]);
+    assert!(rm.status.success());
+    assert!(learner(&dir, "writer")["command"].is_null());
+    run_for(&dir, "2s");
+    assert_eq!(
+        std::fs::read_to_string(work.join("runs.txt")).expect("runs"),
+        "writer ran\n"
+    );
+}
