@@ -388,3 +388,34 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   const next = await call("PUT", "/api/learners/browser-learner/state?step=11", "state at step 11", "application/octet-stream");
   assert.equal((await next.json()).step, 11);
 });
+
+test("a learner supervised from the UI: added with its command, its process and output shown, stopped, started, let go", async () => {
+  await page.getByTestId("add-learner").click();
+  await page.getByTestId("confirm").waitFor();
+  assert.deepEqual(await seriousA11yFindings(page), [], "add-learner dialog");
+  await page.getByTestId("learner-name").fill("ui-sup");
+  await page.getByTestId("learner-command").fill("echo hello from the ui; exec sleep 300");
+  await page.getByTestId("confirm-ok").click();
+  const card = page.getByTestId("learner-ui-sup");
+  const phase = card.getByTestId("learner-process");
+  await phase.filter({ hasText: /^running \(pid \d+\)/ }).waitFor({ timeout: 15_000 });
+  // Its output (the card reloads while it runs).
+  await card.getByTestId("learner-output").locator("summary").click();
+  await card.getByTestId("learner-output").filter({ hasText: "hello from the ui" }).waitFor({ timeout: 15_000 });
+  assert.deepEqual(await seriousA11yFindings(page), [], "a supervised learner's card");
+  const pid = Number((await phase.textContent()).match(/pid (\d+)/)[1]);
+  await card.getByTestId("learner-stop").click();
+  await phase.filter({ hasText: /^stopped$/ }).waitFor();
+  assert.throws(() => process.kill(pid, 0), "the process is gone");
+  await card.getByTestId("learner-start").click();
+  await phase.filter({ hasText: /^running \(pid \d+\)/ }).waitFor();
+  assert.notEqual(Number((await phase.textContent()).match(/pid (\d+)/)[1]), pid);
+  await card.getByTestId("learner-remove").click();
+  await phase.waitFor({ state: "detached" });
+  assert.match(await card.textContent(), /ui-sup/, "its card stays (a learner Engram no longer runs)");
+  // An empty command is refused, saying why.
+  await page.getByTestId("add-learner").click();
+  await page.getByTestId("learner-name").fill("empty");
+  await page.getByTestId("confirm-ok").click();
+  await page.getByText("the command is empty").waitFor();
+});

@@ -7,6 +7,7 @@ import type {
   Backup,
   Hold,
   LearnerInfo,
+  SetLearnerCommand,
   StorageReport,
   TimelineQuery,
   TimelineView,
@@ -81,8 +82,16 @@ export interface Backend {
   timeline(q: TimelineQuery): Promise<TimelineView>;
   /** Sizes, deduplication and growth of the database. */
   storage(): Promise<StorageReport>;
-  /** Learners (training processes elsewhere) and their live states. */
+  /** Learners (training processes elsewhere), their live states and, for
+   * supervised ones, their processes. */
   learners(): Promise<LearnerInfo[]>;
+  /** Supervise a learner: Engram runs the command now and at every launch. */
+  setLearnerCommand(name: string, req: SetLearnerCommand): Promise<LearnerInfo>;
+  /** Stop supervising (the process stops; the states stay). */
+  removeLearnerCommand(name: string): Promise<LearnerInfo>;
+  startLearner(name: string): Promise<LearnerInfo>;
+  /** Resolves once the process has exited. */
+  stopLearner(name: string): Promise<LearnerInfo>;
   getSettings(): Promise<Settings>;
   putSettings(s: Settings): Promise<Settings>;
   settingsSchema(): Promise<SettingField[]>;
@@ -234,6 +243,18 @@ export class HttpBackend implements Backend {
   learners() {
     return this.json<LearnerInfo[]>("GET", "/api/learners");
   }
+  setLearnerCommand(name: string, req: SetLearnerCommand) {
+    return this.json<LearnerInfo>("PUT", `/api/learners/${encodeURIComponent(name)}/command`, req);
+  }
+  removeLearnerCommand(name: string) {
+    return this.json<LearnerInfo>("DELETE", `/api/learners/${encodeURIComponent(name)}/command`);
+  }
+  startLearner(name: string) {
+    return this.json<LearnerInfo>("POST", `/api/learners/${encodeURIComponent(name)}/start`);
+  }
+  stopLearner(name: string) {
+    return this.json<LearnerInfo>("POST", `/api/learners/${encodeURIComponent(name)}/stop`);
+  }
   getSettings() {
     return this.json<Settings>("GET", "/api/settings");
   }
@@ -365,6 +386,18 @@ export class TauriBackend implements Backend {
   }
   learners() {
     return this.call<LearnerInfo[]>("learners");
+  }
+  setLearnerCommand(name: string, req: SetLearnerCommand) {
+    return this.call<LearnerInfo>("set_learner_command", { name, request: req });
+  }
+  removeLearnerCommand(name: string) {
+    return this.call<LearnerInfo>("remove_learner_command", { name });
+  }
+  startLearner(name: string) {
+    return this.call<LearnerInfo>("start_learner", { name });
+  }
+  stopLearner(name: string) {
+    return this.call<LearnerInfo>("stop_learner", { name });
   }
   getSettings() {
     return this.call<Settings>("get_settings");

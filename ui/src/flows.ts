@@ -4,7 +4,8 @@
 import { ApiError, type ExportFormat } from "./api";
 import { $, el } from "./dom";
 import { ENGINE_TITLES } from "./engines";
-import type { Backup } from "./generated/api";
+import type { Backup, LearnerInfo } from "./generated/api";
+import { commandText, processLine, shellCommand } from "./learners";
 import { attempt, explain, showError, toast } from "./notify";
 import { api, select, state } from "./state";
 import { restoreSummary } from "./summary";
@@ -136,3 +137,38 @@ export const previewActions = {
   label: (b: Backup) => void labelFlow(b),
   delete: (b: Backup) => void deleteFlow(b),
 };
+
+/** Add a supervised learner, or change a learner's command: a name, a
+ * command line (run as `sh -c`), and where it runs. */
+export async function learnerFlow(existing?: LearnerInfo) {
+  const form = el("div", { class: "form" });
+  const field = (label: string, input: HTMLInputElement) => {
+    const l = el("label", {}, label);
+    l.append(input);
+    form.append(l);
+    return input;
+  };
+  const name = field(
+    "Name",
+    el("input", { type: "text", maxlength: "64", pattern: "[a-z0-9_-]{1,64}", placeholder: "frozenlake-q", "data-testid": "learner-name", value: existing?.name ?? "" }) as HTMLInputElement,
+  );
+  name.disabled = existing !== undefined;
+  const line = field(
+    "Command (run with sh -c)",
+    el("input", { type: "text", placeholder: "python3 train.py", "data-testid": "learner-command", value: existing?.command ? commandText(existing.command) : "" }) as HTMLInputElement,
+  );
+  const workdir = field(
+    "Working directory (absolute; empty: the data directory)",
+    el("input", { type: "text", placeholder: "/home/me/project", "data-testid": "learner-workdir", value: existing?.command?.workdir ?? "" }) as HTMLInputElement,
+  );
+  const title = existing ? `Command of learner ${existing.name}` : "Add a learner";
+  const text = "Engram runs it now and whenever Engram starts, restarts it when it dies (it resumes from its last save), and stops it around a restore of its state.";
+  if (!(await ask(title, text, form))) return;
+  const req = { argv: shellCommand(line.value.trim()), workdir: workdir.value.trim() === "" ? null : workdir.value.trim(), format: null };
+  if (line.value.trim() === "") {
+    showError("Add learner: the command is empty.");
+    return;
+  }
+  const l = await attempt(existing ? "Change command" : "Add learner", () => api.setLearnerCommand(name.value.trim(), req));
+  if (l) toast(`Learner ${l.name}: ${processLine(l.process, l.command, Date.now()) ?? "supervised"}.`);
+}

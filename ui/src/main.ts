@@ -6,7 +6,7 @@
 import "./locale"; // first: see locale.ts
 import { ApiError } from "./api";
 import { $ } from "./dom";
-import { backupNowFlow, importFlow, previewActions, setRefresh } from "./flows";
+import { backupNowFlow, importFlow, learnerFlow, previewActions, setRefresh } from "./flows";
 import { CHARTS, formatValue } from "./engines";
 import { formatTimestamp } from "./format";
 import type { EngramEvent } from "./generated/api";
@@ -138,6 +138,9 @@ function onEvent(e: EngramEvent) {
     case "restored":
       void refreshAll();
       break;
+    case "learner_process":
+      void loadLearners();
+      break;
     case "breakthrough":
       toast(`Breakthrough: ${e.breakthrough.engine} ${e.breakthrough.metric} = ${formatValue(e.breakthrough.engine, e.breakthrough.metric, e.breakthrough.value)}${e.backup_id === null ? " — its backup is pending: it could not be written yet and is retried at every autosave." : ` — backed up as #${e.backup_id}.`}`);
       break;
@@ -187,6 +190,7 @@ async function start() {
     if ((ev as KeyboardEvent).key === "Enter") void backupNowFlow();
   });
   $("open-settings").addEventListener("click", () => void openSettings());
+  $("add-learner").addEventListener("click", () => void learnerFlow().then(loadLearners));
   // A real button (a label on a hidden input is not reachable by keyboard).
   $("import-button").addEventListener("click", () => $<HTMLInputElement>("import-file").click());
   $<HTMLInputElement>("import-file").addEventListener("change", (ev) => {

@@ -1,42 +1,91 @@
 /** Learners — training processes elsewhere that keep their state in Engram:
  * one card each with its format, step, last durable save, size and the
- * metrics of its last save. Hidden while there are none; reloaded with the
- * rest of the page and at every autosave. */
+ * metrics of its last save; for a supervised one, its process (phase, pid,
+ * restarts, last exit), its last output lines and Start/Stop/Remove. Hidden
+ * while there are none; reloaded with the rest of the page, at every
+ * autosave, when a process changes phase, and every few seconds while one
+ * runs (its output). */
 
 import { $, el } from "../dom";
+import { learnerFlow } from "../flows";
 import { formatBytes, formatTimestamp } from "../format";
 import type { LearnerInfo } from "../generated/api";
+import { commandText, processLine } from "../learners";
+import { attempt, toast } from "../notify";
 import { api } from "../state";
 
 let loads = 0;
+let poll: ReturnType<typeof setTimeout> | null = null;
+const POLL_MS = 3000;
 
 export async function loadLearners() {
   const mine = ++loads;
   const learners = await api.learners().catch(() => null);
   if (mine !== loads || learners === null) return;
   renderLearners(learners);
+  if (poll !== null) clearTimeout(poll);
+  poll = learners.some((l) => l.process?.phase === "running" || l.process?.phase === "restarting") ? setTimeout(() => void loadLearners(), POLL_MS) : null;
+}
+
+/** Start, stop or remove, then show the learner as it is now. */
+async function act(what: string, f: () => Promise<LearnerInfo>, done: (l: LearnerInfo) => string) {
+  const l = await attempt(what, f);
+  if (l) toast(done(l));
+  await loadLearners();
 }
 
 function renderLearners(learners: LearnerInfo[]) {
   const host = $("learners");
   host.hidden = learners.length === 0;
+  // Keep open output panels open across reloads.
+  const open = new Set([...host.querySelectorAll<HTMLDetailsElement>("details[open]")].map((d) => d.dataset.learner));
   host.replaceChildren(
     ...learners.map((l) => {
       const card = el("article", { class: "card", "data-testid": `learner-${l.name}` });
       card.append(el("h2", {}, `${l.name} (learner)`));
       const dl = el("dl");
-      const row = (k: string, v: string) => dl.append(el("dt", {}, k), el("dd", {}, v));
+      const row = (k: string, v: string, testid?: string) => dl.append(el("dt", {}, k), el("dd", testid ? { "data-testid": testid } : {}, v));
       row("Format", l.format);
       const s = l.live;
       if (s) {
-        row("Step", s.step === null ? "—" : s.step.toLocaleString("en-US"));
+        row("Step", s.step === null ? "—" : s.step.toLocaleString("en-US"), "learner-step");
         row("Saved", `${formatTimestamp(s.saved_at_ms)} UTC`);
         row("State", formatBytes(s.size));
         for (const [k, v] of Object.entries(s.metrics).slice(0, 6)) row(k, Number.isFinite(v) ? v.toLocaleString("en-US", { maximumFractionDigits: 4 }) : String(v));
       } else {
         row("State", "not saved yet");
       }
+      const line = processLine(l.process, l.command, Date.now());
+      if (line !== null) {
+        row("Process", line, "learner-process");
+        if (l.process && l.process.restarts > 0) row("Restarts", l.process.restarts.toLocaleString("en-US"));
+      }
       card.append(dl);
+      if (l.command) {
+        const p = l.process;
+        const up = p?.phase === "running" || p?.phase === "restarting" || p?.phase === "stopping";
+        const actions = el("div", { class: "row-actions" });
+        const start = el("button", { type: "button", "data-testid": "learner-start" }, up ? "Restart" : "Start");
+        start.addEventListener("click", async () => {
+          if (up) await attempt("Stop learner", () => api.stopLearner(l.name));
+          await act("Start learner", () => api.startLearner(l.name), (n) => `Learner ${n.name}: ${processLine(n.process, n.command, Date.now())}.`);
+        });
+        const stop = el("button", { type: "button", "data-testid": "learner-stop" }, "Stop");
+        stop.disabled = !up;
+        stop.addEventListener("click", () => void act("Stop learner", () => api.stopLearner(l.name), (n) => `Learner ${n.name} stopped; it stays stopped until you start it.`));
+        const edit = el("button", { type: "button", "data-testid": "learner-edit" }, "Command…");
+        edit.addEventListener("click", () => void learnerFlow(l).then(loadLearners));
+        const remove = el("button", { type: "button", "data-testid": "learner-remove" }, "Stop supervising");
+        remove.addEventListener("click", () => void act("Stop supervising", () => api.removeLearnerCommand(l.name), (n) => `Engram no longer runs ${n.name}; its saved states stay.`));
+        actions.append(start, stop, edit, remove);
+        card.append(el("p", { class: "muted command", title: l.command.workdir }, commandText(l.command)), actions);
+        if (p && p.output.length > 0) {
+          const details = el("details", { "data-learner": l.name, "data-testid": "learner-output" });
+          details.open = open.has(l.name);
+          details.append(el("summary", {}, "Last output"), el("pre", {}, p.output.join("\n")));
+          card.append(details);
+        }
+      }
       return card;
     }),
   );

@@ -1,0 +1,49 @@
+/** A supervised learner's process in words, and the command line the UI
+ * takes for a new one. Pure. */
+
+import type { LearnerCommand, ProcessStatus } from "./generated/api";
+
+/** "running (pid 4242) for 3 min", "restarting in 2 s — killed by signal 9",
+ * "stopped", "finished — exit status 0", "starts with Engram"; null for a
+ * learner Engram does not supervise. */
+export function processLine(p: ProcessStatus | null | undefined, cmd: LearnerCommand | null | undefined, nowMs: number): string | null {
+  if (!p) {
+    if (!cmd) return null;
+    return cmd.autostart ? "starts with Engram" : "stopped";
+  }
+  const exit = p.last_exit ? ` — ${p.last_exit}` : "";
+  switch (p.phase) {
+    case "running":
+      return `running (pid ${p.pid ?? "?"})${p.started_at_ms === null ? "" : ` for ${span(nowMs - p.started_at_ms)}`}`;
+    case "restarting":
+      return `restarting${p.next_start_at_ms === null ? "" : ` in ${span(Math.max(0, p.next_start_at_ms - nowMs))}`}${exit}`;
+    case "stopping":
+      return "stopping…";
+    case "stopped":
+      return "stopped";
+    case "finished":
+      return `finished${exit}`;
+  }
+}
+
+/** 0.4 s, 12 s, 3 min, 2 h, 5 d. */
+export function span(ms: number): string {
+  const s = ms / 1000;
+  if (s < 1) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.round(s)} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  if (s < 86_400) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86_400)} d`;
+}
+
+/** The UI takes a command line as a shell would: it runs as `sh -c LINE`. */
+export function shellCommand(line: string): string[] {
+  return ["sh", "-c", line];
+}
+
+/** How the UI shows a command: a `sh -c` one as its line, else its words. */
+export function commandText(cmd: LearnerCommand): string {
+  const a = cmd.argv;
+  if (a.length === 3 && a[0] === "sh" && a[1] === "-c") return a[2] ?? "";
+  return a.map((w) => (/^[\w./=:@%+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(" ");
+}
