@@ -62,6 +62,7 @@ def main() -> None:
 
     alpha, gamma = 0.1, 0.99
     successes: list[float] = []
+    goal = 0.6  # a milestone: the last 100 episodes succeed this often
     while episode < a.episodes:
         with lock:
             if restored:
@@ -81,8 +82,13 @@ def main() -> None:
         successes.append(reward)
         run.log({"success_last_100": float(np.mean(successes[-100:]))}, step=episode)
         if episode % a.save_every == 0 or episode == a.episodes:
+            rate = float(np.mean(successes[-100:]))
             state = pack({"q": q, "rng": numpy_rng_state(rng), "episode": episode})
-            run.save(state, step=episode, metrics={"success_last_100": float(np.mean(successes[-100:]))})
+            run.save(state, step=episode, metrics={"success_last_100": rate})
+            if rate >= goal and len(successes) >= 100:
+                # Kept as a protected backup holding the state just saved;
+                # once per line of history (a restarted run gets the same one).
+                run.milestone(f"success_last_100 >= {goal}", metric="success_last_100", value=rate, step=episode)
     run.close()
     print(digest(q, rng, episode))
 

@@ -12,6 +12,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,6 +117,9 @@ def test_refusals_are_typed_errors(server: Server, tmp_path: Path) -> None:
         engram.attach("zap", data_dir=server.data_dir)
     assert e.value.code == "invalid_input"
     run = engram.attach("ok", data_dir=server.data_dir)
+    # The format is fixed by the first save (until then, attach may set it).
+    assert engram.attach("ok", format="engram.pack/1", data_dir=server.data_dir).info()["format"] == "engram.pack/1"
+    run.save(b"first state")
     with pytest.raises(engram.EngramError) as e:
         engram.attach("ok", format="pickle", data_dir=server.data_dir)
     assert e.value.code == "invalid_input"
@@ -211,3 +215,41 @@ def test_a_learner_that_starts_before_engram_ever_ran_is_taken_in_at_its_first_s
         assert engram.attach("early", data_dir=data).resume() == b"first state"
     finally:
         s.stop()
+
+
+def test_a_milestone_keeps_the_state_that_reached_it_once_per_line_of_history(server: Server) -> None:
+    run = engram.attach("milestoner", data_dir=server.data_dir)
+    run.save(b"state at 100", step=100, metrics={"success": 0.91})
+    bid = run.milestone("success >= 0.9", metric="success", value=0.91, step=100)
+    assert bid is not None
+    b: Any = server.api("GET", f"/api/backups/{bid}")
+    assert b["kind"] == "breakthrough" and b["learners"] == ["milestoner"]
+    assert b["breakthrough"] == {"engine": "milestoner", "rule": "success >= 0.9", "metric": "success", "value": 0.91, "step": 100}
+    # The backup holds exactly the state that reached it.
+    assert run.resume(backup=bid) == b"state at 100"
+    run.save(b"state at 150", step=150)
+    assert run.resume(backup=bid) == b"state at 100"
+    def backups() -> int:
+        page: Any = server.api("GET", "/api/backups?kind=breakthrough&limit=1000")
+        return sum(1 for x in page["items"] if (x["breakthrough"] or {}).get("engine") == "milestoner")
+
+    before = backups()
+    assert before == 1
+    # The same rule again on this line of history (a restarted learner
+    # reporting what it reached): the first one's backup, no new one.
+    assert run.milestone("success >= 0.9", metric="success", value=0.93, step=150) == bid
+    # Refused, changing nothing: a step that is not the saved state's, a
+    # blank rule, a bad metric name or value.
+    for kwargs in (
+        {"rule": "success >= 0.95", "metric": "success", "value": 0.96, "step": 149},
+        {"rule": "  ", "metric": "success", "value": 0.93, "step": 150},
+        {"rule": "ok", "metric": "Bad Metric", "value": 0.93, "step": 150},
+        {"rule": "ok", "metric": "success", "value": float("nan"), "step": 150},
+    ):
+        with pytest.raises(engram.EngramError) as e:
+            run.milestone(**kwargs)  # type: ignore[arg-type]
+        assert e.value.code == "invalid_input", kwargs
+    assert backups() == before
+    # Another rule at the saved step is a new milestone.
+    assert run.milestone("success >= 0.95", metric="success", value=0.96, step=150) is not None
+    assert backups() == before + 1

@@ -78,7 +78,13 @@ def test_supervised_and_killed_ten_times_the_example_ends_bit_identical_to_an_un
         p = learner(server, "killed")["process"]
         if p["phase"] == "finished":
             break
-        time.sleep(rnd.uniform(0.4, 1.6))
+        # Mid-run: once this process has saved (it is training), at a random moment.
+        wait_for(
+            "a save by this process",
+            lambda: (learner(server, "killed")["live"] or {}).get("saved_at_ms", 0) > p["started_at_ms"]
+            or learner(server, "killed")["process"]["phase"] == "finished",
+        )
+        time.sleep(rnd.uniform(0.0, 0.8))
         if i == 5:
             # Engram itself is killed too: the learner trains on (spooling);
             # the next Engram stops it, takes its spool in and starts it again.
@@ -102,12 +108,19 @@ def test_supervised_and_killed_ten_times_the_example_ends_bit_identical_to_an_un
     wait_for("finished", lambda: learner(server, "killed")["process"]["phase"] == "finished", timeout=300)
     info = learner(server, "killed")
     print(f"kills: {kills}, since the Engram restart: {kills_since_restart}")
+    log = (server.data_dir / "learners" / "killed.log").read_text()
+    assert "Traceback" not in log, log[-3000:]
     assert kills == 10, f"only {kills} of 10 kills landed mid-run"
     assert info["process"]["restarts"] == kills_since_restart, info["process"]
     assert info["process"]["last_exit"] == "exit status 0"
     # Its own digest (the last line it printed) and the state Engram holds
     # are those of the run that was never interrupted.
     assert info["process"]["output"][-2] == want, info["process"]["output"][-5:]
+    # Each reached its milestone once, however often it was restarted.
+    page: Any = server.api("GET", "/api/backups?kind=breakthrough&limit=1000")
+    milestones = [x["breakthrough"] for x in page["items"] if x["breakthrough"]["engine"] in ("killed", "uninterrupted")]
+    assert sorted(m["engine"] for m in milestones) == ["killed", "uninterrupted"], milestones
+    assert all(m["rule"] == "success_last_100 >= 0.6" and m["value"] >= 0.6 for m in milestones), milestones
     a = unpack(engram.attach("uninterrupted", data_dir=server.data_dir).resume() or b"")
     b = unpack(engram.attach("killed", data_dir=server.data_dir).resume() or b"")
     assert a["q"].tobytes() == b["q"].tobytes() and a["rng"] == b["rng"] and a["episode"] == b["episode"] == episodes

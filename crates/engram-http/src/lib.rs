@@ -25,9 +25,9 @@ use axum::routing::{get, post, put};
 use engram_core::api::{
     Api, ApiError, ApiResult, AttachLearner, Backup, BackupPage, CreateBackup, Deleted, ExportFile,
     ExportRequest, Hold, LabelRequest, LearnerStateFile, ListBackups, ListBackupsQuery, LogMetrics,
-    Logged, ReadLearnerState, RestoreReport, RestoreRequest, RetentionOutlook, RetentionQuery,
-    RetentionRequest, SaveLearnerState, SaveLearnerStateQuery, SeriesRequest, SetLearnerCommand,
-    SettingField, Status, TimelineQueryForm, VerifyReport,
+    Logged, ReadLearnerState, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook,
+    RetentionQuery, RetentionRequest, SaveLearnerState, SaveLearnerStateQuery, SeriesRequest,
+    SetLearnerCommand, SettingField, Status, TimelineQueryForm, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -86,6 +86,10 @@ pub fn router(server: Shared) -> Router {
         .route(
             "/learners/{name}/command",
             put(set_learner_command).delete(remove_learner_command),
+        )
+        .route(
+            "/learners/{name}/milestones",
+            post(report_learner_milestone),
         )
         .route("/learners/{name}/start", post(start_learner))
         .route("/learners/{name}/stop", post(stop_learner))
@@ -210,6 +214,14 @@ async fn set_learner_command(
 
 async fn remove_learner_command(State(s): State<Shared>, Name(name): Name) -> Reply<LearnerInfo> {
     Reply(s.api.remove_learner_command(name).await)
+}
+
+async fn report_learner_milestone(
+    State(s): State<Shared>,
+    Name(name): Name,
+    Body(req): Body<ReportMilestone>,
+) -> Reply<Backup> {
+    Reply(s.api.report_learner_milestone(name, req).await)
 }
 
 async fn start_learner(State(s): State<Shared>, Name(name): Name) -> Reply<LearnerInfo> {

@@ -182,6 +182,21 @@ workdir: string | null,
  */
 format: string | null, };
 
+export type ReportMilestone = { 
+/**
+ * What was reached, in the learner's words ("success >= 0.9").
+ */
+rule: string, 
+/**
+ * The metric it is about, and its value.
+ */
+metric: string, value: number, 
+/**
+ * The step of the saved state that reached it: it must be the
+ * learner's live state (save first, then report).
+ */
+step: number, };
+
 export type ProcessPhase = "running" | "restarting" | "stopping" | "stopped" | "finished";
 
 export type ProcessStatus = { phase: ProcessPhase, pid: number | null, 

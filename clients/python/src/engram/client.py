@@ -282,6 +282,29 @@ class Run:
             meta_path.unlink(missing_ok=True)
             state_path.unlink(missing_ok=True)
 
+    def milestone(self, rule: str, *, metric: str, value: float, step: int) -> int | None:
+        """Records that the state saved last (at `step`) reached a milestone
+        — `rule` in your words, e.g. ``"success >= 0.9"`` — as a protected
+        `breakthrough` backup holding that state; returns its id. Save the
+        state first: Engram refuses a milestone whose step is not the saved
+        state's. The same rule counts once per line of history: reporting it
+        again (say, after a restart) returns the first one's id. When
+        Engram cannot be reached, returns None (training goes on; the saved
+        state is kept, the milestone is not)."""
+        try:
+            self._attach()
+            self._replay_spool()
+            b = self._json(
+                "POST",
+                self._path("/milestones"),
+                {"rule": str(rule), "metric": str(metric), "value": float(value), "step": int(step)},
+            )
+            return int(b["id"])
+        except EngramError as e:
+            if e.code == "unreachable":
+                return None
+            raise
+
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Buffers metrics at this instant; :meth:`flush` (or the next save)
         sends them. Never blocks on the network and never raises."""

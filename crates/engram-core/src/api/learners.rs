@@ -100,6 +100,25 @@ pub struct Logged {
     pub points: u32,
 }
 
+/// A milestone a learner reached with the state it saved last: Engram
+/// keeps that state (and everything else as it is now) in a protected
+/// `breakthrough` backup, marked on the timeline and the charts.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct ReportMilestone {
+    /// What was reached, in the learner's words ("success >= 0.9").
+    pub rule: String,
+    /// The metric it is about, and its value.
+    pub metric: String,
+    pub value: f64,
+    /// The step of the saved state that reached it: it must be the
+    /// learner's live state (save first, then report).
+    #[ts(type = "number")]
+    pub step: u64,
+}
+
+/// The longest milestone rule text.
+const MAX_RULE_CHARS: usize = 200;
+
 /// Supervise a learner: the command Engram starts it with.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct SetLearnerCommand {
@@ -177,6 +196,65 @@ impl Api {
         let mut l = rt.with_store(move |s| s.learner(&name)).await?;
         l.process = rt.supervisor().status(&l.name);
         Ok(l)
+    }
+
+    /// Records a milestone a learner reached: a `breakthrough` backup that
+    /// holds the learner's live state — which must be the state that
+    /// reached it (the same step). The same rule counts once per line of
+    /// history (again only after a restore): reporting it again answers
+    /// with the first one's backup, so a learner restarted after a crash
+    /// may report what it reached without duplicates.
+    pub async fn report_learner_milestone(
+        &self,
+        name: String,
+        req: ReportMilestone,
+    ) -> ApiResult<super::Backup> {
+        let rt = self.runtime()?;
+        let rule = req.rule.trim().to_string();
+        if rule.is_empty()
+            || rule.chars().count() > MAX_RULE_CHARS
+            || rule.chars().any(char::is_control)
+        {
+            return Err(Error::InvalidInput(format!(
+                "a milestone's rule is 1-{MAX_RULE_CHARS} characters of text"
+            ))
+            .into());
+        }
+        check_metrics(&Metrics::from([(req.metric.clone(), req.value)]))?;
+        if !req.value.is_finite() {
+            return Err(
+                Error::InvalidInput("a milestone's value must be a finite number".into()).into(),
+            );
+        }
+        let (n, r, step) = (name.clone(), rule.clone(), req.step);
+        let existing = rt.with_store(move |s| {
+            let live = s.learner(&n)?.live;
+            let branch = s.current_branch(crate::now_ms())?;
+            if let Some(id) = s.milestone_on_branch(&n, &r, branch)? {
+                return Ok(Some(s.get_backup(id)?));
+            }
+            match live.as_ref().and_then(|l| l.step) {
+                Some(saved) if saved == step => Ok(None),
+                other => Err(Error::InvalidInput(format!(
+                    "the milestone is about step {step}, but learner {n:?}'s saved state is at {}: save the state that reached it first",
+                    other.map_or("no step".to_string(), |s| format!("step {s}"))
+                ))),
+            }
+        })
+        .await?;
+        if let Some(b) = existing {
+            return Ok(super::Backup::from(&b));
+        }
+        let b = rt
+            .milestone(crate::store::Breakthrough {
+                engine: name,
+                rule,
+                metric: req.metric,
+                value: req.value,
+                step: req.step,
+            })
+            .await?;
+        Ok(super::Backup::from(&b))
     }
 
     /// Supervises a learner (registering it if new): Engram starts the

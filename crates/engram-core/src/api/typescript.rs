@@ -54,6 +54,7 @@ pub fn module() -> String {
         LearnerInfo::decl(&cfg),
         crate::store::LearnerCommand::decl(&cfg),
         SetLearnerCommand::decl(&cfg),
+        ReportMilestone::decl(&cfg),
         crate::supervisor::ProcessPhase::decl(&cfg),
         crate::supervisor::ProcessStatus::decl(&cfg),
         TimelineQuery::decl(&cfg),

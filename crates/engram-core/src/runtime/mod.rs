@@ -171,6 +171,10 @@ pub(crate) enum Command {
         label: Option<String>,
         reply: oneshot::Sender<Result<BackupInfo>>,
     },
+    Milestone {
+        breakthrough: Breakthrough,
+        reply: oneshot::Sender<Result<BackupInfo>>,
+    },
     Restore {
         id: i64,
         engine: Option<String>,
@@ -348,6 +352,16 @@ impl Runtime {
     /// Takes a `manual` backup of the engines as they are now.
     pub async fn backup_now(&self, label: Option<String>) -> Result<BackupInfo> {
         self.ask(|reply| Command::Backup { label, reply }).await
+    }
+
+    /// Takes a `breakthrough` backup of everything as it is now for a
+    /// milestone a learner reports (its newest durable state is in it).
+    pub async fn milestone(&self, breakthrough: Breakthrough) -> Result<BackupInfo> {
+        self.ask(|reply| Command::Milestone {
+            breakthrough,
+            reply,
+        })
+        .await
     }
 
     /// Restores a backup (all engines or one); a `pre-restore` backup is

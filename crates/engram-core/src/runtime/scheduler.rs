@@ -183,6 +183,20 @@ pub(crate) async fn run(mut s: Scheduler) {
                         };
                         let _ = reply.send(r);
                     }
+                    Some(Command::Milestone { breakthrough: bt, reply }) => {
+                        let r = match s.capture().await {
+                            Ok(cut) => s.backup(cut, BackupKind::Breakthrough, None, Some(bt.clone())).await,
+                            Err(e) => Err(e),
+                        };
+                        match &r {
+                            Ok(b) => {
+                                tracing::info!(learner = %bt.engine, rule = %bt.rule, value = bt.value, step = bt.step, "milestone reported");
+                                let _ = s.events.send(Event::Breakthrough { breakthrough: bt, backup_id: Some(b.id) });
+                            }
+                            Err(e) => s.report(e, "a reported milestone's backup failed"),
+                        }
+                        let _ = reply.send(r);
+                    }
                     Some(Command::Restore { id, engine, reply }) => {
                         let r = s.restore(id, engine).await;
                         if let Err(e) = &r {

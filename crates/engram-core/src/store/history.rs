@@ -106,6 +106,27 @@ impl Store {
     /// The label of a breakthrough backup on `branch`: none the first time a
     /// rule fires; when the same milestone was recorded before (on a line of
     /// history a restore left), it says so.
+    /// The breakthrough backup of `engine` for `rule` taken on `branch`
+    /// (since it started), if there is one.
+    pub fn milestone_on_branch(
+        &self,
+        engine: &str,
+        rule: &str,
+        branch: i64,
+    ) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT b.id FROM backups b, history_branches h
+                 WHERE h.id = ?3 AND b.kind = 'breakthrough' AND b.bt_engine = ?1
+                   AND b.bt_rule = ?2 AND b.created_at >= h.started_at
+                 ORDER BY b.id LIMIT 1",
+                params![engine, rule, branch],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     pub fn repeat_milestone_label(
         &self,
         bt: &super::Breakthrough,
