@@ -124,3 +124,18 @@ def test_supervised_and_killed_ten_times_the_example_ends_bit_identical_to_an_un
     a = unpack(engram.attach("uninterrupted", data_dir=server.data_dir).resume() or b"")
     b = unpack(engram.attach("killed", data_dir=server.data_dir).resume() or b"")
     assert a["q"].tobytes() == b["q"].tobytes() and a["rng"] == b["rng"] and a["episode"] == b["episode"] == episodes
+
+
+def test_the_sb3_example_is_valid_python_using_only_client_calls_that_exist() -> None:
+    """The SB3 example is not run here (PyTorch is too large); it must at
+    least compile, and every `run.…` / `engram.…` call it makes must exist."""
+    import ast
+
+    source = (ROOT / "examples/python/sb3_callback.py").read_text()
+    tree = ast.parse(source)
+    compile(tree, "sb3_callback.py", "exec")
+    calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Attribute) and n.func.value.attr == "run"}
+    calls |= {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.value.id in ("run", "engram")}
+    assert {"save", "resume", "log", "on_restore", "close", "attach"} <= calls, calls
+    for name in calls - {"attach"}:
+        assert hasattr(engram.Run, name), f"Run.{name} does not exist"
