@@ -45,7 +45,13 @@ def main() -> None:
 
     env = gym.make("FrozenLake-v1")
     n_s, n_a = env.observation_space.n, env.action_space.n  # type: ignore[attr-defined]
-    run = engram.attach(a.name, format="engram.pack/1", data_dir=a.data_dir)
+    run = engram.attach(
+        a.name,
+        format="engram.pack/1",
+        # How the UI draws its curve.
+        metrics={"success_last_100": {"label": "Success, last 100 episodes", "format": "percent", "higher_is_better": True}},
+        data_dir=a.data_dir,
+    )
 
     def load(state: bytes | None) -> tuple[np.ndarray, np.random.Generator, int]:
         rng = np.random.default_rng(a.seed)

@@ -192,8 +192,8 @@ pub async fn metric_series(
 }
 
 #[tauri::command]
-pub fn metric_catalog(api: State<'_, Arc<Api>>) -> Vec<MetricInfo> {
-    api.metric_catalog()
+pub async fn metric_catalog(api: State<'_, Arc<Api>>) -> ApiResult<Vec<MetricInfo>> {
+    api.metric_catalog().await
 }
 
 fn not_raw() -> ApiError {

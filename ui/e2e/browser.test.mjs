@@ -363,7 +363,14 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
     assert.ok(res.ok, `${method} ${path}: ${res.status} ${await res.clone().text()}`);
     return res;
   };
-  await call("POST", "/api/learners", JSON.stringify({ name: "browser-learner", format: "raw" }));
+  await call(
+    "POST",
+    "/api/learners",
+    JSON.stringify({ name: "browser-learner", format: "raw", metrics: { success: { label: "Success rate", format: "percent", higher_is_better: true } } }),
+  );
+  // What it logs is drawn as a curve, named and formatted as it said.
+  const now = Date.now();
+  await call("POST", "/api/learners/browser-learner/metrics", JSON.stringify({ points: [0, 1, 2, 3].map((i) => ({ step: i, at_ms: now - 3000 + i * 1000, metrics: { success: 0.2 * i } })) }));
   await call("PUT", "/api/learners/browser-learner/state?step=10", "state at step 10", "application/octet-stream");
   // A backup from the UI holds the learner's state of that instant.
   await page.getByTestId("backup-label").fill("learner at 10");
@@ -373,6 +380,10 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   await call("PUT", "/api/learners/browser-learner/state?step=20", "state at step 20", "application/octet-stream");
   const card = page.getByTestId("learner-browser-learner");
   await card.filter({ hasText: "20" }).waitFor({ timeout: 15_000 }); // reloaded at the next autosave
+  const chart = page.getByTestId("chart-browser-learner-success");
+  await chart.filter({ hasText: "browser-learner (learner): Success rate" }).waitFor({ timeout: 15_000 });
+  await chart.locator("header b").filter({ hasText: "60.0 %" }).waitFor({ timeout: 15_000 });
+  assert.equal(await chart.getAttribute("data-lines"), "1");
   // Restore only the learner, from the list.
   await row.click();
   await page.getByTestId("restore").click();

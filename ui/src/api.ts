@@ -16,6 +16,7 @@ import type {
   Cursor,
   EngramEvent,
   ErrorCode,
+  MetricInfo,
   MetricSeries,
   RestoreReport,
   SeriesRequest,
@@ -97,6 +98,8 @@ export interface Backend {
   settingsSchema(): Promise<SettingField[]>;
   /** One metric's history across restarts, downsampled, with its branches. */
   metricSeries(req: SeriesRequest): Promise<MetricSeries>;
+  /** What every metric means: the built-in engines', then each learner's. */
+  metricCatalog(): Promise<MetricInfo[]>;
   /** Calls `on` for every event; `onError` when the stream breaks (it is
    * reopened with backoff), `onOpen` each time it is (re)established.
    * Returns a function that stops listening. */
@@ -270,7 +273,10 @@ export class HttpBackend implements Backend {
     if (req.to_ms !== null) p.set("to_ms", String(req.to_ms));
     if (req.points !== null) p.set("points", String(req.points));
     return this.json<MetricSeries>("GET", `/api/metrics/series?${p.toString()}`);
+  }  metricCatalog() {
+    return this.json<MetricInfo[]>("GET", "/api/metrics/catalog");
   }
+
   subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void, onOpen?: () => void) {
     // Our own reconnection, with exponential backoff (0.5 s … 30 s): the
     // browser's gives up for good on an HTTP error such as a 401 during a
@@ -410,6 +416,9 @@ export class TauriBackend implements Backend {
   }
   metricSeries(req: SeriesRequest) {
     return this.call<MetricSeries>("metric_series", { request: req });
+  }
+  metricCatalog() {
+    return this.call<MetricInfo[]>("metric_catalog");
   }
   subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void, onOpen?: () => void) {
     let stop: (() => void) | undefined;

@@ -13,7 +13,7 @@ import type { EngramEvent } from "./generated/api";
 import { attempt, clearErrors, explain, SAVE_CODES, showError, toast } from "./notify";
 import { api, onSelect, reselect, select, state } from "./state";
 import { buildCards, updateCards } from "./views/cards";
-import { buildCharts, renderCharts, zoomRange } from "./views/charts";
+import { buildCharts, charted, renderCharts, setLearnerCharts, zoomRange } from "./views/charts";
 import { buildFilters, filters, loadList, markRollsOff, markSelected as markRow } from "./views/list";
 import { renderPreview, updatePreview, updateRetentionNote } from "./views/preview";
 import { buildSettingsForm, openSettings } from "./views/settings";
@@ -42,7 +42,7 @@ let historyLoads = 0;
 async function loadHistory() {
   const mine = ++historyLoads;
   const z = zoomRange();
-  const series = await Promise.all(CHARTS.map((c) => api.metricSeries({ engine: c.engine, key: c.key, from_ms: z?.min ?? null, to_ms: z?.max ?? null, points: 600 })));
+  const series = await Promise.all(charted().map((c) => api.metricSeries({ engine: c.engine, key: c.key, from_ms: z?.min ?? null, to_ms: z?.max ?? null, points: 600 })));
   if (mine !== historyLoads) return;
   state.history = Object.fromEntries(series.map((s) => [`${s.engine}/${s.key}`, s]));
 }
@@ -64,8 +64,17 @@ function refreshAll(): Promise<void> {
   return queued;
 }
 
+/** The learners' metrics to chart (new ones appear as they log). */
+async function loadLearnerCharts() {
+  const catalog = await api.metricCatalog().catch(() => null);
+  if (catalog === null) return;
+  const builtIn = new Set(CHARTS.map((c) => c.engine));
+  setLearnerCharts(catalog.filter((m) => m.chart && !builtIn.has(m.engine)));
+}
+
 async function refreshOnce() {
   try {
+    await loadLearnerCharts();
     await Promise.all([loadList("same"), loadTimeline(false), loadHistory()]);
     await reselect();
     renderPreview(previewActions);
@@ -126,6 +135,7 @@ function onEvent(e: EngramEvent) {
     case "saved":
       $("saved").textContent = `saved ${formatTimestamp(e.at_ms)} UTC`;
       void loadLearners();
+      if (state.learnerCharts.length > 0) void loadLearnerCharts().then(loadHistory).then(renderCharts);
       if (saveProblem !== null) {
         // Saves land again: the warning is over.
         saveProblem = null;

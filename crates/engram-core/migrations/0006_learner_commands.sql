@@ -8,3 +8,7 @@ CREATE TABLE learner_commands (
     autostart INTEGER NOT NULL DEFAULT 1,
     added_at  INTEGER NOT NULL              -- unix milliseconds
 );
+
+-- What a learner says its metrics mean (label, unit, format, direction):
+-- JSON object, metric name -> description; its curves are drawn from it.
+ALTER TABLE learners ADD COLUMN metric_info TEXT NOT NULL DEFAULT '{}';

@@ -317,7 +317,7 @@ async fn metric_series(
 }
 
 async fn metric_catalog(State(s): State<Shared>) -> Reply<Vec<MetricInfo>> {
-    Reply(Ok(s.api.metric_catalog()))
+    Reply(s.api.metric_catalog().await)
 }
 
 async fn events(State(s): State<Shared>) -> Response {

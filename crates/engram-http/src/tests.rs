@@ -1075,3 +1075,60 @@ async fn supervised_learners_start_stop_and_restart_around_a_restore_of_their_st
         .await
         .expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learners_metrics_join_the_catalog_as_it_described_them() {
+    let h = harness().await;
+    let built_in = h.ok(Method::GET, "/api/metrics/catalog", "").await;
+    let n = built_in.as_array().expect("array").len();
+    h.ok(
+        Method::POST,
+        "/api/learners",
+        r#"{"name":"cat","metrics":{"success":{"label":"Success rate","format":"percent","higher_is_better":true}}}"#,
+    )
+    .await;
+    // A logged metric it did not describe is charted under its own name.
+    h.ok(
+        Method::POST,
+        "/api/learners/cat/metrics",
+        r#"{"points":[{"metrics":{"loss":0.5}}]}"#,
+    )
+    .await;
+    let all = h.ok(Method::GET, "/api/metrics/catalog", "").await;
+    let all = all.as_array().expect("array");
+    assert_eq!(all.len(), n + 2, "{all:?}");
+    let mine: Vec<&Value> = all.iter().filter(|m| m["engine"] == "cat").collect();
+    assert_eq!(
+        mine.iter().map(|m| m["key"].as_str()).collect::<Vec<_>>(),
+        vec![Some("loss"), Some("success")]
+    );
+    assert_eq!(mine[0]["label"], "loss");
+    assert_eq!(mine[0]["format"], "decimal");
+    assert!(mine[0]["higher_is_better"].is_null());
+    assert_eq!(mine[1]["label"], "Success rate");
+    assert_eq!(mine[1]["format"], "percent");
+    assert_eq!(mine[1]["higher_is_better"], true);
+    assert!(
+        mine.iter()
+            .all(|m| m["chart"] == true && m["card"] == false)
+    );
+    // Descriptions are checked; a refusal changes nothing.
+    for bad in [
+        r#"{"name":"cat","metrics":{"Bad Name":{}}}"#,
+        r#"{"name":"cat","metrics":{"x":{"format":"furlongs"}}}"#,
+        r#"{"name":"cat","metrics":{"x":{"label":"a\u0007b"}}}"#,
+    ] {
+        h.call(Method::POST, "/api/learners", bad)
+            .await
+            .refused(ErrorCode::InvalidInput);
+    }
+    let again = h.ok(Method::GET, "/api/learners/cat", "").await;
+    assert_eq!(again["metric_info"]["success"]["label"], "Success rate");
+    h.server
+        .api
+        .runtime()
+        .expect("rt")
+        .stop()
+        .await
+        .expect("stop");
+}

@@ -109,7 +109,12 @@ export type AttachLearner = { name: string,
  * The learner's own name for its state format (e.g. `engram.pack/1`).
  * Absent: the one it was registered with (`raw` for a new learner).
  */
-format: string | null, };
+format: string | null, 
+/**
+ * What its metrics mean (label, unit, format, direction), for its
+ * curves; replaces what it said before. Absent or empty: unchanged.
+ */
+metrics: { [key in string]: LearnerMetric }, };
 
 export type SaveLearnerState = { step: number | null, metrics: Metrics, };
 
@@ -152,7 +157,11 @@ command: LearnerCommand | null,
 /**
  * Its process, while Engram supervises it (filled in by the API).
  */
-process: ProcessStatus | null, };
+process: ProcessStatus | null, 
+/**
+ * What it says its metrics mean.
+ */
+metric_info: { [key in string]: LearnerMetric }, };
 
 export type LearnerCommand = { 
 /**
@@ -196,6 +205,8 @@ metric: string, value: number,
  * learner's live state (save first, then report).
  */
 step: number, };
+
+export type LearnerMetric = { label: string | null, unit: string | null, format: MetricFormat | null, higher_is_better: boolean | null, };
 
 export type ProcessPhase = "running" | "restarting" | "stopping" | "stopped" | "finished";
 

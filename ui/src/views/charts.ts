@@ -56,6 +56,50 @@ export function sharedScale(width: number): TimeScale {
   return timeScale(times, width);
 }
 
+/** Every charted metric: the built-in engines', then the learners'. */
+export function charted(): MetricInfo[] {
+  return [...CHARTS, ...state.learnerCharts];
+}
+
+/** Takes the learners' charted metrics; when they changed, the plots are
+ * made again (with a show/hide box per learner). True if they changed. */
+export function setLearnerCharts(list: MetricInfo[]): boolean {
+  const id = (l: MetricInfo[]) => l.map((m) => `${m.engine}/${m.key}/${m.label}/${m.format}`).join("|");
+  if (id(list) === id(state.learnerCharts)) return false;
+  state.learnerCharts = list;
+  const host = $("charts");
+  for (const p of plots) {
+    resizer.unobserve(p.box);
+    p.u.destroy();
+  }
+  plots.length = 0;
+  renderToggles();
+  createPlots(host);
+  return true;
+}
+
+/** The show/hide box of each learner with charts. */
+function renderToggles() {
+  const learners = [...new Set(state.learnerCharts.map((c) => c.engine))];
+  learnerToggles.replaceChildren(...learners.map((name) => toggle(name, `${name} (learner)`)));
+}
+
+/** A box that shows or hides one engine's (or learner's) charts. */
+function toggle(engine: string, title: string): HTMLElement {
+  const l = el("label", {});
+  const box = el("input", { type: "checkbox", "data-testid": `show-${engine}` }) as HTMLInputElement;
+  box.checked = !hidden.has(engine);
+  box.addEventListener("change", () => {
+    if (box.checked) hidden.delete(engine);
+    else hidden.add(engine);
+    for (const p of plots) p.box.hidden = hidden.has(p.info.engine);
+  });
+  l.append(box, document.createTextNode(` ${title}`));
+  return l;
+}
+
+const learnerToggles = el("span", { class: "learner-toggles" });
+
 /** Builds the controls and one plot per charted metric (once). `zoomed` is
  * called when the shared zoom changes (the timeline redraws). */
 export function buildCharts(zoomed: () => void) {
@@ -85,18 +129,8 @@ export function buildCharts(zoomed: () => void) {
   });
   logLabel.append(logInput, document.createTextNode(" Log scale"));
   controls.append(smoothLabel, logLabel);
-  for (const engine of new Set(CHARTS.map((c) => c.engine))) {
-    const l = el("label", {});
-    const box = el("input", { type: "checkbox", "data-testid": `show-${engine}` }) as HTMLInputElement;
-    box.checked = true;
-    box.addEventListener("change", () => {
-      if (box.checked) hidden.delete(engine);
-      else hidden.add(engine);
-      for (const p of plots) p.box.hidden = hidden.has(p.info.engine);
-    });
-    l.append(box, document.createTextNode(` ${ENGINE_TITLES[engine] ?? engine}`));
-    controls.append(l);
-  }
+  for (const engine of new Set(CHARTS.map((c) => c.engine))) controls.append(toggle(engine, ENGINE_TITLES[engine] ?? engine));
+  controls.append(learnerToggles);
   const reset = el("button", { type: "button", "data-testid": "zoom-reset" }, "Reset zoom");
   reset.addEventListener("click", () => setZoom(null));
   controls.append(reset);
@@ -120,12 +154,13 @@ function size(box: HTMLElement) {
 
 function createPlots(host: HTMLElement) {
   host.replaceChildren();
-  for (const info of CHARTS) {
+  for (const info of charted()) {
     const box = el("div", { class: "chart", "data-testid": `chart-${info.engine}-${info.key}` });
     box.hidden = hidden.has(info.engine);
     const header = el("header");
     const latest = el("b", {}, "—");
-    header.append(el("span", {}, `${ENGINE_TITLES[info.engine] ?? info.engine}: ${info.label}`), latest);
+    const who = ENGINE_TITLES[info.engine] ?? `${info.engine} (learner)`;
+    header.append(el("span", {}, `${who}: ${info.label}`), latest);
     const plotHost = el("div", { class: "plot" });
     box.append(header, plotHost);
     host.append(box);
@@ -231,7 +266,8 @@ export function renderCharts() {
     }
     // For tests and tools: how many lines of history the chart draws.
     p.box.dataset.lines = String(new Set(points.map((q) => q.branch)).size);
-    const latest = state.now[p.info.engine]?.[p.info.key];
+    // A learner's latest value is its last logged point.
+    const latest = state.now[p.info.engine]?.[p.info.key] ?? points[points.length - 1]?.v;
     p.latest.textContent = latest === undefined ? "—" : formatMetric(p.info.format, latest);
   }
   // Only the latest is kept (User Timing entries are never dropped otherwise).

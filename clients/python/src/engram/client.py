@@ -94,6 +94,7 @@ class Run:
     base: str
     token: str
     format: str | None = None
+    metrics: dict[str, dict[str, Any]] | None = None
     timeout: float = 600.0
     data_dir: Path | None = None
     _attached: bool = field(default=False, repr=False)
@@ -147,9 +148,11 @@ class Run:
 
     def _attach(self) -> None:
         if not self._attached:
-            body: dict[str, str] = {"name": self.name}
+            body: dict[str, Any] = {"name": self.name}
             if self.format is not None:
                 body["format"] = self.format
+            if self.metrics:
+                body["metrics"] = self.metrics
             self._json("POST", "/api/learners", body)
             self._attached = True
 
@@ -390,6 +393,7 @@ def attach(
     name: str,
     *,
     format: str | None = None,
+    metrics: Mapping[str, Mapping[str, Any]] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     url: str | None = None,
     token: str | None = None,
@@ -399,8 +403,11 @@ def attach(
     through its files), or at `url` with `token`. Attaching again is safe:
     it finds the same learner and what it resumes from. `format` names how
     your state bytes are laid out (kept with them; a different format for an
-    existing name is refused; none: the one registered, `raw` for a new
-    learner). When Engram is not running, the run works
+    existing name is refused once it has saved; none: the one registered,
+    `raw` for a new learner). `metrics` says what your metrics mean, for
+    their curves in the UI: ``{"success": {"label": "Success rate",
+    "format": "percent", "higher_is_better": True, "unit": ""}}`` (formats:
+    integer, percent, decimal, milliseconds). When Engram is not running, the run works
     from the data directory: saves are spooled (see :meth:`Run.save`)."""
     directory = Path(data_dir) if data_dir else (default_data_dir() if url is None else None)
     if url is None or token is None:
@@ -411,7 +418,8 @@ def attach(
             found_url, found_token = "http://127.0.0.1:9", ""  # nothing serves it (yet)
         url = url or found_url
         token = token or found_token
-    run = Run(name=name, base=url.rstrip("/"), token=token, format=format, timeout=timeout, data_dir=directory)
+    described = {str(k): dict(v) for k, v in (metrics or {}).items()} or None
+    run = Run(name=name, base=url.rstrip("/"), token=token, format=format, metrics=described, timeout=timeout, data_dir=directory)
     try:
         run._attach()
     except EngramError as e:

@@ -25,6 +25,10 @@ pub struct AttachLearner {
     /// Absent: the one it was registered with (`raw` for a new learner).
     #[serde(default)]
     pub format: Option<String>,
+    /// What its metrics mean (label, unit, format, direction), for its
+    /// curves; replaces what it said before. Absent or empty: unchanged.
+    #[serde(default)]
+    pub metrics: std::collections::BTreeMap<String, crate::store::LearnerMetric>,
 }
 
 /// What a saved state says of itself (the bytes travel as the body).
@@ -172,10 +176,16 @@ fn check_metrics(metrics: &Metrics) -> Result<(), Error> {
 impl Api {
     /// Registers a learner (idempotent) and says what it resumes from.
     pub async fn attach_learner(&self, req: AttachLearner) -> ApiResult<LearnerInfo> {
+        crate::store::validate_metric_info(&req.metrics)?;
         Ok(self
             .runtime()?
             .with_store(move |s| {
-                s.attach_learner(&req.name, req.format.as_deref(), crate::now_ms())
+                let l = s.attach_learner(&req.name, req.format.as_deref(), crate::now_ms())?;
+                if req.metrics.is_empty() {
+                    return Ok(l);
+                }
+                s.set_learner_metric_info(&req.name, &req.metrics)?;
+                s.learner(&req.name)
             })
             .await?)
     }

@@ -293,9 +293,44 @@ impl Api {
             .await?)
     }
 
-    /// What every engine metric means and how to print it.
-    pub fn metric_catalog(&self) -> Vec<crate::engines::catalog::MetricInfo> {
-        crate::engines::catalog::metric_catalog()
+    /// What every metric means and how to print it: the built-in engines'
+    /// (fixed), then each learner's — every metric it has described or
+    /// logged, described as it said (else by its name), drawn as a curve.
+    pub async fn metric_catalog(&self) -> ApiResult<Vec<crate::engines::catalog::MetricInfo>> {
+        use crate::engines::catalog::{MetricFormat, MetricInfo};
+        let mut all = crate::engines::catalog::metric_catalog();
+        let Ok(rt) = self.runtime() else {
+            return Ok(all);
+        };
+        let learners = rt
+            .with_store(|s| {
+                let mut out = Vec::new();
+                for l in s.learners()? {
+                    let mut keys: std::collections::BTreeSet<String> =
+                        s.learner_metric_keys(&l.name)?.into_iter().collect();
+                    keys.extend(l.metric_info.keys().cloned());
+                    keys.extend(l.live.iter().flat_map(|v| v.metrics.keys().cloned()));
+                    out.push((l, keys));
+                }
+                Ok(out)
+            })
+            .await?;
+        for (l, keys) in learners {
+            for key in keys {
+                let said = l.metric_info.get(&key).cloned().unwrap_or_default();
+                all.push(MetricInfo {
+                    engine: l.name.clone(),
+                    label: said.label.unwrap_or_else(|| key.clone()),
+                    key,
+                    unit: said.unit.unwrap_or_default(),
+                    format: said.format.unwrap_or(MetricFormat::Decimal),
+                    higher_is_better: said.higher_is_better,
+                    card: false,
+                    chart: true,
+                });
+            }
+        }
+        Ok(all)
     }
 
     /// Every event from now on. A listener that falls behind skips what it

@@ -55,6 +55,7 @@ pub fn module() -> String {
         crate::store::LearnerCommand::decl(&cfg),
         SetLearnerCommand::decl(&cfg),
         ReportMilestone::decl(&cfg),
+        crate::store::LearnerMetric::decl(&cfg),
         crate::supervisor::ProcessPhase::decl(&cfg),
         crate::supervisor::ProcessStatus::decl(&cfg),
         TimelineQuery::decl(&cfg),

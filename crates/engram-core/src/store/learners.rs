@@ -62,6 +62,50 @@ pub struct LearnerInfo {
     /// Its process, while Engram supervises it (filled in by the API).
     #[serde(default)]
     pub process: Option<crate::supervisor::ProcessStatus>,
+    /// What it says its metrics mean.
+    #[serde(default)]
+    pub metric_info: std::collections::BTreeMap<String, LearnerMetric>,
+}
+
+/// What a learner says one of its metrics means (every field optional:
+/// the metric's name, no unit, three decimals, no direction).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct LearnerMetric {
+    pub label: Option<String>,
+    pub unit: Option<String>,
+    pub format: Option<crate::engines::catalog::MetricFormat>,
+    pub higher_is_better: Option<bool>,
+}
+
+/// The most metrics a learner may describe, and the longest label/unit.
+const MAX_DESCRIBED: usize = 64;
+const MAX_LABEL_CHARS: usize = 100;
+
+/// Checks a learner's metric descriptions.
+pub fn validate_metric_info(
+    info: &std::collections::BTreeMap<String, LearnerMetric>,
+) -> Result<()> {
+    if info.len() > MAX_DESCRIBED {
+        return Err(Error::InvalidInput(format!(
+            "at most {MAX_DESCRIBED} metrics may be described"
+        )));
+    }
+    for (name, m) in info {
+        validate_engine_name(name).map_err(|_| {
+            Error::InvalidInput(format!(
+                "invalid metric name {name:?}: use 1-64 characters of a-z, 0-9, _ and -"
+            ))
+        })?;
+        for text in [&m.label, &m.unit].into_iter().flatten() {
+            if text.chars().count() > MAX_LABEL_CHARS || text.chars().any(char::is_control) {
+                return Err(Error::InvalidInput(format!(
+                    "metric {name:?}: labels and units are at most {MAX_LABEL_CHARS} characters of text"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How Engram starts a supervised learner.
@@ -227,7 +271,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT l.name, l.format, l.registered_at,
                     s.object, s.size, s.step, s.metrics, s.saved_at,
-                    c.argv, c.workdir, c.autostart
+                    c.argv, c.workdir, c.autostart, l.metric_info
              FROM learners l LEFT JOIN learner_live s ON s.learner = l.name
                              LEFT JOIN learner_commands c ON c.learner = l.name
              WHERE ?1 IS NULL OR l.name = ?1 ORDER BY l.name",
@@ -254,9 +298,36 @@ impl Store {
                     None => None,
                 },
                 process: None,
+                metric_info: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
+    }
+
+    /// Replaces what a learner says its metrics mean.
+    pub fn set_learner_metric_info(
+        &mut self,
+        name: &str,
+        info: &std::collections::BTreeMap<String, LearnerMetric>,
+    ) -> Result<()> {
+        validate_metric_info(info)?;
+        self.learner(name)?;
+        let json = serde_json::to_string(info)
+            .map_err(|e| Error::Internal(format!("encoding metric descriptions: {e}")))?;
+        self.conn.execute(
+            "UPDATE learners SET metric_info = ?2 WHERE name = ?1",
+            params![name, json],
+        )?;
+        Ok(())
+    }
+
+    /// The names of the metrics a learner has in the metric history.
+    pub fn learner_metric_keys(&self, name: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT key FROM metric_points WHERE engine = ?1 ORDER BY key",
+        )?;
+        let keys = stmt.query_map([name], |r| r.get(0))?;
+        Ok(keys.collect::<std::result::Result<_, _>>()?)
     }
 
     /// Sets the command Engram supervises a learner with (registering the
