@@ -5,7 +5,7 @@
 //!
 //! Each supervised learner has one task that owns its process. The process
 //! runs in its own process group, so a stop (SIGTERM, then SIGKILL after
-//! [`Supervisor::grace`]) reaches whatever it started too; its environment
+//! [`STOP_GRACE`]) reaches whatever it started too; its environment
 //! names the data directory (`ENGRAM_DATA_DIR`) and the learner
 //! (`ENGRAM_LEARNER`), which is all the client needs to find Engram.
 //!
