@@ -253,3 +253,23 @@ def test_a_milestone_keeps_the_state_that_reached_it_once_per_line_of_history(se
     # Another rule at the saved step is a new milestone.
     assert run.milestone("success >= 0.95", metric="success", value=0.96, step=150) is not None
     assert backups() == before + 1
+
+
+def test_a_backup_exported_with_its_learner_imports_and_restores_elsewhere(server: Server, tmp_path: Path) -> None:
+    run = engram.attach("travel", format="engram.pack/1", data_dir=server.data_dir)
+    state = bytes(range(256)) * 4000
+    run.save(state, step=77, metrics={"loss": 0.25})
+    backup: Any = server.api("POST", "/api/backups", {"label": "to take along"})
+    out = tmp_path / "snap.engram"
+    for fmt in ("binary", "json"):
+        target = tmp_path / f"elsewhere-{fmt}"
+        subprocess.run([str(ENGRAM), "backups", "export", str(backup["id"]), "--out", str(out), "--format", fmt, "--data-dir", str(server.data_dir)], check=True, capture_output=True)
+        subprocess.run([str(ENGRAM), "run", "--for", "300ms", "--data-dir", str(target)], check=True, capture_output=True)
+        imported = json.loads(subprocess.run([str(ENGRAM), "backups", "import", str(out), "--json", "--data-dir", str(target)], check=True, capture_output=True, text=True).stdout)
+        assert imported["learners"] == ["travel"], imported
+        # Restored offline (nothing runs there), then read as a learner would.
+        subprocess.run([str(ENGRAM), "backups", "restore", str(imported["id"]), "--engine", "travel", "--data-dir", str(target)], check=True, capture_output=True)
+        there = engram.attach("travel", data_dir=target)
+        assert there.resume() == state, fmt
+        listed = json.loads(subprocess.run([str(ENGRAM), "learners", "list", "--json", "--data-dir", str(target)], check=True, capture_output=True, text=True).stdout)
+        assert [(x["name"], x["format"], x["live"]["step"]) for x in listed] == [("travel", "engram.pack/1", 77)]

@@ -26,7 +26,13 @@ use std::path::Path;
 /// The `format` field of every snapshot.
 pub const FORMAT_NAME: &str = "engram-snapshot";
 /// The snapshot format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The version written when a snapshot holds no learner states: readers of
+/// version 1 still read it. A snapshot with learners is version 2, so an
+/// older reader refuses it instead of dropping the learners silently.
+pub const FORMAT_VERSION_WITHOUT_LEARNERS: u32 = 1;
+/// The most learners one snapshot may hold.
+const MAX_LEARNERS: usize = 64;
 /// Magic bytes of the binary form.
 pub const BINARY_MAGIC: [u8; 8] = *b"ENGRAMSN";
 /// Largest snapshot file accepted for import.
@@ -97,6 +103,27 @@ pub struct Manifest {
     pub exported_at: String,
     pub backup: ManifestBackup,
     pub engines: Vec<ManifestEngine>,
+    /// Learners' states (version 2): raw bytes in each learner's own format.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub learners: Vec<ManifestLearner>,
+}
+
+/// One learner's state in the snapshot (its bytes as the learner saved them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManifestLearner {
+    pub name: String,
+    /// The learner's own name for its state format (e.g. `engram.pack/1`).
+    pub format: String,
+    /// blake3 of the state bytes, hex.
+    pub checksum: String,
+    pub size: u64,
+    /// Compressed size in the binary form (absent in the JSON form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_size: Option<u64>,
+    /// The learner's step, if it gave one.
+    pub step: Option<u64>,
+    #[serde(deserialize_with = "crate::store::metrics_nan_for_null")]
+    pub metrics: Metrics,
 }
 
 /// The backup the snapshot was taken from.
@@ -136,6 +163,14 @@ struct JsonSnapshot {
     #[serde(flatten)]
     manifest: Manifest,
     states: BTreeMap<String, JsonState>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    learner_states: BTreeMap<String, JsonLearnerState>,
+}
+
+/// A learner's state in the JSON form: base64 of its exact bytes.
+#[derive(Serialize, Deserialize)]
+struct JsonLearnerState {
+    data: String,
 }
 
 #[derive(Serialize)]
@@ -158,6 +193,10 @@ struct JsonImport {
     backup: ManifestBackup,
     engines: Vec<ManifestEngine>,
     states: BTreeMap<String, JsonImportState>,
+    #[serde(default)]
+    learners: Vec<ManifestLearner>,
+    #[serde(default)]
+    learner_states: BTreeMap<String, JsonLearnerState>,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +212,8 @@ struct JsonImportState {
 pub struct Snapshot {
     pub manifest: Manifest,
     pub states: Vec<EngineState>,
+    /// Each learner's state bytes (checked), in manifest order.
+    pub learner_states: Vec<Vec<u8>>,
 }
 
 /// Writes backup `id` as a snapshot in memory.
@@ -180,10 +221,12 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
     let info = store.get_backup(id)?;
     // A file the importer would refuse is not written (checked before the
     // states are read).
-    let total: u64 = info.engines.iter().map(|e| e.size).sum();
+    let learners = store.backup_learners(id)?;
+    let total: u64 = info.engines.iter().map(|e| e.size).sum::<u64>()
+        + learners.iter().map(|(_, l)| l.size).sum::<u64>();
     if total > MAX_SNAPSHOT_STATE_BYTES {
         return Err(Error::TooLarge {
-            what: "engine states to export (the importer's limit)",
+            what: "engine and learner states to export (the importer's limit)",
             size: total,
             limit: MAX_SNAPSHOT_STATE_BYTES,
         });
@@ -208,9 +251,41 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
         });
         bodies.push(body);
     }
+    let mut learner_entries = Vec::with_capacity(learners.len());
+    let mut learner_bytes = Vec::with_capacity(learners.len());
+    for (name, l) in &learners {
+        let sum = Checksum::from_hex(&l.checksum)?;
+        // Checked against its checksum as it is read.
+        let bytes = store
+            .objects()
+            .read(&sum, crate::api::MAX_LEARNER_STATE_BYTES)?;
+        let stored = match format {
+            SnapshotFormat::Binary => {
+                let c = compress(&bytes)?;
+                let n = c.len() as u64;
+                bodies.push(c);
+                Some(n)
+            }
+            SnapshotFormat::Json => None,
+        };
+        learner_entries.push(ManifestLearner {
+            name: name.clone(),
+            format: store.learner(name)?.format,
+            checksum: l.checksum.clone(),
+            size: l.size,
+            stored_size: stored,
+            step: l.step,
+            metrics: l.metrics.clone(),
+        });
+        learner_bytes.push(bytes);
+    }
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
-        format_version: FORMAT_VERSION,
+        format_version: if learner_entries.is_empty() {
+            FORMAT_VERSION_WITHOUT_LEARNERS
+        } else {
+            FORMAT_VERSION
+        },
         app_version: crate::APP_VERSION.into(),
         exported_at: crate::rfc3339(crate::now_ms()),
         backup: ManifestBackup {
@@ -222,6 +297,7 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
             breakthrough: info.breakthrough.clone(),
         },
         engines,
+        learners: learner_entries,
     };
     let out = match format {
         SnapshotFormat::Json => {
@@ -235,9 +311,23 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
                     },
                 );
             }
+            let learner_states = manifest
+                .learners
+                .iter()
+                .zip(&learner_bytes)
+                .map(|(l, b)| {
+                    (
+                        l.name.clone(),
+                        JsonLearnerState {
+                            data: base64::engine::general_purpose::STANDARD.encode(b),
+                        },
+                    )
+                })
+                .collect();
             serde_json::to_vec_pretty(&JsonSnapshot {
                 manifest,
                 states: out,
+                learner_states,
             })
             .map_err(|e| Error::Encode(e.to_string()))
         }
@@ -248,7 +338,7 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
                 manifest_json.len() + bodies.iter().map(Vec::len).sum::<usize>() + 64,
             );
             out.extend_from_slice(&BINARY_MAGIC);
-            out.extend_from_slice(&(FORMAT_VERSION as u16).to_le_bytes());
+            out.extend_from_slice(&(manifest.format_version as u16).to_le_bytes());
             out.extend_from_slice(&(manifest_json.len() as u32).to_le_bytes());
             out.extend_from_slice(&manifest_json);
             for b in &bodies {
@@ -431,13 +521,36 @@ fn parse_binary(bytes: &[u8]) -> Result<Snapshot> {
         states.push(check_state(e, raw)?);
         pos = stop;
     }
+    let mut learner_states = Vec::with_capacity(manifest.learners.len());
+    for l in &manifest.learners {
+        let stored = l
+            .stored_size
+            .ok_or_else(|| bad(&format!("learner {} has no stored_size", l.name)))?;
+        let stop = (pos as u64)
+            .checked_add(stored)
+            .filter(|&s| s <= body.len() as u64)
+            .ok_or_else(|| {
+                bad(&format!(
+                    "state of learner {} runs past the end of the file",
+                    l.name
+                ))
+            })? as usize;
+        let raw = decompress_exact(&body[pos..stop], l.size)
+            .map_err(|err| Error::InvalidSnapshot(format!("state of learner {}: {err}", l.name)))?;
+        learner_states.push(check_learner_state(l, raw)?);
+        pos = stop;
+    }
     if pos != body.len() {
         return Err(bad(&format!(
             "{} unexpected bytes after the last state",
             body.len() - pos
         )));
     }
-    Ok(Snapshot { manifest, states })
+    Ok(Snapshot {
+        manifest,
+        states,
+        learner_states,
+    })
 }
 
 fn parse_json(bytes: &[u8]) -> Result<Snapshot> {
@@ -464,6 +577,7 @@ fn parse_json(bytes: &[u8]) -> Result<Snapshot> {
         exported_at: json.exported_at,
         backup: json.backup,
         engines: json.engines,
+        learners: json.learners,
     };
     check_manifest(&manifest)?;
     // The same bound on the manifest as in the binary form.
@@ -501,7 +615,57 @@ fn parse_json(bytes: &[u8]) -> Result<Snapshot> {
             })?;
         states.push(check_state(e, raw)?);
     }
-    Ok(Snapshot { manifest, states })
+    if json.learner_states.len() != manifest.learners.len() {
+        return Err(Error::InvalidSnapshot(
+            "the learner states do not match the learners listed in the manifest".into(),
+        ));
+    }
+    let mut learner_states = Vec::with_capacity(manifest.learners.len());
+    for l in &manifest.learners {
+        let s = json
+            .learner_states
+            .get(&l.name)
+            .ok_or_else(|| Error::InvalidSnapshot(format!("no state for learner {}", l.name)))?;
+        if s.data.len() as u64 > l.size.saturating_mul(4) / 3 + 8 {
+            return Err(Error::InvalidSnapshot(format!(
+                "state of learner {} is larger than its recorded size",
+                l.name
+            )));
+        }
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(&s.data)
+            .map_err(|err| {
+                Error::InvalidSnapshot(format!(
+                    "state of learner {} is not valid base64: {err}",
+                    l.name
+                ))
+            })?;
+        learner_states.push(check_learner_state(l, raw)?);
+    }
+    Ok(Snapshot {
+        manifest,
+        states,
+        learner_states,
+    })
+}
+
+fn check_learner_state(l: &ManifestLearner, raw: Vec<u8>) -> Result<Vec<u8>> {
+    if raw.len() as u64 != l.size {
+        return Err(Error::InvalidSnapshot(format!(
+            "state of learner {} is {} bytes, the manifest says {}",
+            l.name,
+            raw.len(),
+            l.size
+        )));
+    }
+    let sum = Checksum::of(&raw);
+    if sum.to_hex() != l.checksum.to_ascii_lowercase() {
+        return Err(Error::InvalidSnapshot(format!(
+            "checksum mismatch for learner {}: the manifest says {}, the data hashes to {sum}",
+            l.name, l.checksum
+        )));
+    }
+    Ok(raw)
 }
 
 fn check_version(found: u32) -> Result<()> {
@@ -555,6 +719,59 @@ fn check_manifest(m: &Manifest) -> Result<()> {
             Error::InvalidSnapshot(format!("engine {} has a malformed checksum", e.name))
         })?;
     }
+    if !m.learners.is_empty() && m.format_version < 2 {
+        return Err(Error::InvalidSnapshot(
+            "learner states need snapshot format version 2".into(),
+        ));
+    }
+    if m.learners.len() > MAX_LEARNERS {
+        return Err(Error::TooLarge {
+            what: "learner list",
+            size: m.learners.len() as u64,
+            limit: MAX_LEARNERS as u64,
+        });
+    }
+    let mut seen_learners = std::collections::BTreeSet::new();
+    for l in &m.learners {
+        crate::store::validate_learner_name(&l.name)
+            .map_err(|err| Error::InvalidSnapshot(err.to_string()))?;
+        if seen.contains(&l.name) || !seen_learners.insert(&l.name) {
+            return Err(Error::InvalidSnapshot(format!(
+                "learner {} is listed twice",
+                l.name
+            )));
+        }
+        check_text(
+            &format!("state format of learner {}", l.name),
+            &l.format,
+            64,
+        )?;
+        if l.format.is_empty() || !l.format.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(Error::InvalidSnapshot(format!(
+                "learner {} has a malformed state format",
+                l.name
+            )));
+        }
+        if l.size > crate::api::MAX_LEARNER_STATE_BYTES {
+            return Err(Error::TooLarge {
+                what: "learner state",
+                size: l.size,
+                limit: crate::api::MAX_LEARNER_STATE_BYTES,
+            });
+        }
+        Checksum::from_hex(&l.checksum).map_err(|_| {
+            Error::InvalidSnapshot(format!("learner {} has a malformed checksum", l.name))
+        })?;
+        if l.metrics.len() > MAX_METRICS {
+            return Err(Error::InvalidSnapshot(format!(
+                "learner {} has more than {MAX_METRICS} metrics",
+                l.name
+            )));
+        }
+        for key in l.metrics.keys() {
+            check_text(&format!("metric name of learner {}", l.name), key, 128)?;
+        }
+    }
     if (m.backup.kind == BackupKind::Breakthrough) != m.backup.breakthrough.is_some() {
         return Err(Error::InvalidSnapshot(
             "breakthrough details do not match the backup kind".into(),
@@ -599,9 +816,20 @@ fn check_manifest(m: &Manifest) -> Result<()> {
             )));
         }
     }
+    for l in &m.learners {
+        total = total.saturating_add(l.size);
+        if let Some(stored) = l.stored_size
+            && l.size > stored.saturating_mul(MAX_COMPRESSION_RATIO) + RATIO_SLACK
+        {
+            return Err(Error::InvalidSnapshot(format!(
+                "state of learner {} claims {} bytes from {stored} compressed (a decompression bomb?)",
+                l.name, l.size
+            )));
+        }
+    }
     if total > MAX_SNAPSHOT_STATE_BYTES {
         return Err(Error::TooLarge {
-            what: "engine states in one snapshot",
+            what: "engine and learner states in one snapshot",
             size: total,
             limit: MAX_SNAPSHOT_STATE_BYTES,
         });
@@ -677,6 +905,33 @@ impl Store {
             .label
             .clone()
             .or_else(|| Some(format!("{} backup from {}", b.kind, b.created_at)));
+        // A learner here that keeps its states in another format is refused
+        // before anything is written.
+        for l in &snap.manifest.learners {
+            if let Ok(known) = self.learner(&l.name)
+                && known.format != l.format
+            {
+                return Err(Error::InvalidSnapshot(format!(
+                    "learner {} keeps its states in format {:?} here, the file has {:?}",
+                    l.name, known.format, l.format
+                )));
+            }
+        }
+        // The learners' bytes become objects (durable) before any row names them.
+        let mut learners = Vec::with_capacity(snap.learner_states.len());
+        for (l, bytes) in snap.manifest.learners.iter().zip(&snap.learner_states) {
+            let info = self.objects().put(bytes)?;
+            learners.push(crate::store::ImportedLearner {
+                name: l.name.clone(),
+                format: l.format.clone(),
+                state: crate::store::NewLearnerState {
+                    object: info.checksum,
+                    size: info.size,
+                    step: l.step,
+                    metrics: l.metrics.clone(),
+                },
+            });
+        }
         self.insert_imported(
             &NewBackup {
                 kind: BackupKind::Imported,
@@ -686,6 +941,7 @@ impl Store {
                 states: &snap.states,
             },
             &origin,
+            &learners,
         )
     }
 

@@ -180,8 +180,8 @@ fn bad_files_get_clear_errors_and_change_nothing() {
         "JSON",
     );
     let mut future = bin.clone();
-    future[8] = 2;
-    check(&mut store, &future, "unsupported_format", "version 2");
+    future[8] = 3;
+    check(&mut store, &future, "unsupported_format", "version 3");
     let text = String::from_utf8(json.clone()).expect("utf8");
     check(
         &mut store,
@@ -481,7 +481,8 @@ fn the_states_of_one_file_together_are_bounded_before_anything_is_decoded() {
     let err = import_err(&mut store, &serde_json::to_vec(&json).expect("json"));
     assert_eq!(err.code(), "too_large", "{err}");
     assert!(
-        err.to_string().contains("engine states in one snapshot"),
+        err.to_string()
+            .contains("engine and learner states in one snapshot"),
         "{err}"
     );
 }
@@ -519,4 +520,186 @@ fn the_json_manifest_is_bounded_like_the_binary_one() {
     rtl["backup"]["label"] = serde_json::json!("safe\u{202E}exe.txt");
     let err = import_err(&mut store, &serde_json::to_vec(&rtl).expect("json"));
     assert!(err.to_string().contains("label"), "{err}");
+}
+
+/// A store whose backup also holds a learner's state (`q-table`, 300 KB).
+fn store_with_learner() -> (tempfile::TempDir, Store, i64, Vec<u8>) {
+    let (dir, mut store, _) = sample_store();
+    // A live state for each engine, so a cut has something to hold.
+    store
+        .save_live(
+            &[EngineState {
+                engine: "planner".into(),
+                state: encode(1, &7u64).expect("encode"),
+                metrics: Metrics::new(),
+            }],
+            1_700_000_000_500,
+        )
+        .expect("live");
+    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    store
+        .attach_learner("q-table", Some("engram.pack/1"), 1)
+        .expect("attach");
+    let info = store.objects().put(&bytes).expect("put");
+    store
+        .save_learner_live(
+            "q-table",
+            &crate::store::NewLearnerState {
+                object: info.checksum,
+                size: info.size,
+                step: Some(4200),
+                metrics: Metrics::from([("success".into(), 0.75), ("odd".into(), f64::NAN)]),
+            },
+            1_700_000_001_000,
+            None,
+        )
+        .expect("save");
+    let id = store
+        .backup_live(
+            BackupKind::Manual,
+            1_700_000_002_000,
+            Some("with a learner".into()),
+            None,
+        )
+        .expect("backup");
+    (dir, store, id, bytes)
+}
+
+#[test]
+fn learner_states_travel_with_their_backup_in_both_forms() {
+    let (_dir, store, id, bytes) = store_with_learner();
+    for format in [SnapshotFormat::Json, SnapshotFormat::Binary] {
+        let file = export_backup(&store, id, format).expect("export");
+        let snap = parse(&file).expect("parse");
+        assert_eq!(
+            snap.manifest.format_version, 2,
+            "{format:?}: learners need version 2"
+        );
+        assert_eq!(snap.manifest.learners.len(), 1);
+        let l = &snap.manifest.learners[0];
+        assert_eq!(
+            (l.name.as_str(), l.format.as_str(), l.step),
+            ("q-table", "engram.pack/1", Some(4200))
+        );
+        assert_eq!(snap.learner_states[0], bytes);
+
+        let target_dir = tempfile::tempdir().expect("tempdir");
+        let mut target = Store::open(target_dir.path().join("engram.db")).expect("open");
+        let imported = target.import_snapshot(&snap, 5).expect("import");
+        let held = target.backup_learners(imported).expect("learners");
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].0, "q-table");
+        assert_eq!(held[0].1.step, Some(4200));
+        assert_eq!(held[0].1.metrics["success"], 0.75);
+        assert!(held[0].1.metrics["odd"].is_nan());
+        // Registered with its format; restoring it makes the bytes live.
+        assert_eq!(
+            target.learner("q-table").expect("known").format,
+            "engram.pack/1"
+        );
+        let live = target
+            .restore_learner(imported, "q-table", 6)
+            .expect("restore");
+        let sum = Checksum::from_hex(&live.checksum).expect("hex");
+        assert_eq!(target.objects().read(&sum, u64::MAX).expect("read"), bytes);
+    }
+    // Without learners, files stay version 1 (older readers read them).
+    let (_d, plain, plain_id) = sample_store();
+    let file = export_backup(&plain, plain_id, SnapshotFormat::Json).expect("export");
+    assert_eq!(parse(&file).expect("parse").manifest.format_version, 1);
+}
+
+#[test]
+fn a_damaged_or_conflicting_learner_state_is_refused_and_changes_nothing() {
+    let (_dir, store, id, _) = store_with_learner();
+    let json = String::from_utf8(export_backup(&store, id, SnapshotFormat::Json).expect("json"))
+        .expect("utf-8");
+    let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+    let target_dir = tempfile::tempdir().expect("tempdir");
+    let mut target = Store::open(target_dir.path().join("engram.db")).expect("open");
+    let refuse = |target: &mut Store, v: &serde_json::Value, code: &str, text: &str| {
+        let err = import_err(target, &serde_json::to_vec(v).expect("bytes"));
+        assert_eq!(err.code(), code, "{err}");
+        assert!(err.to_string().contains(text), "{err} should say {text:?}");
+        assert!(
+            target
+                .learners()
+                .expect("learners")
+                .iter()
+                .all(|l| l.name != "q-table"),
+            "{err}"
+        );
+    };
+    // One byte changed in the learner's data.
+    let mut bad = v.clone();
+    let data = bad["learner_states"]["q-table"]["data"]
+        .as_str()
+        .expect("data")
+        .to_string();
+    let first = if data.starts_with('A') { 'B' } else { 'A' };
+    let flipped: String = std::iter::once(first).chain(data.chars().skip(1)).collect();
+    bad["learner_states"]["q-table"]["data"] = flipped.into();
+    refuse(
+        &mut target,
+        &bad,
+        "invalid_snapshot",
+        "checksum mismatch for learner q-table",
+    );
+    // Learners in a version-1 file; a missing state; a built-in's name; a bad format.
+    let mut v1 = v.clone();
+    v1["format_version"] = 1.into();
+    refuse(&mut target, &v1, "invalid_snapshot", "version 2");
+    let mut missing = v.clone();
+    missing["learner_states"] = serde_json::json!({});
+    refuse(
+        &mut target,
+        &missing,
+        "invalid_snapshot",
+        "learner states do not match",
+    );
+    let mut builtin = v.clone();
+    builtin["learners"][0]["name"] = "zap".into();
+    refuse(&mut target, &builtin, "invalid_snapshot", "built-in");
+    let mut spaced = v.clone();
+    spaced["learners"][0]["format"] = "two words".into();
+    refuse(
+        &mut target,
+        &spaced,
+        "invalid_snapshot",
+        "malformed state format",
+    );
+    let mut huge = v.clone();
+    huge["learners"][0]["size"] = (crate::api::MAX_LEARNER_STATE_BYTES + 1).into();
+    refuse(&mut target, &huge, "too_large", "learner state");
+
+    // The same learner here in another format, with a saved state: refused.
+    target
+        .attach_learner("q-table", Some("pickle"), 1)
+        .expect("attach");
+    let info = target.objects().put(b"mine").expect("put");
+    target
+        .save_learner_live(
+            "q-table",
+            &crate::store::NewLearnerState {
+                object: info.checksum,
+                size: 4,
+                step: None,
+                metrics: Metrics::new(),
+            },
+            2,
+            None,
+        )
+        .expect("save");
+    let before = db_fingerprint(&target);
+    let err = parse(json.as_bytes())
+        .and_then(|s| target.import_snapshot(&s, 3))
+        .expect_err("conflict");
+    assert_eq!(err.code(), "invalid_snapshot");
+    assert!(
+        err.to_string()
+            .contains("keeps its states in format \"pickle\""),
+        "{err}"
+    );
+    assert_eq!(db_fingerprint(&target), before);
+    assert_eq!(target.learner("q-table").expect("q").format, "pickle");
 }

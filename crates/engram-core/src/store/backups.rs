@@ -134,16 +134,36 @@ impl Store {
         now_ms: i64,
     ) -> Result<(Option<i64>, Vec<String>)> {
         let mut states = self.backup_states(id)?; // checked before anything changes
+        let mut learners: Vec<String> = self
+            .backup_learners(id)?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
         if let Some(e) = engine {
             states.retain(|s| s.engine == e);
-            if states.is_empty() {
+            learners.retain(|l| l == e);
+            if states.is_empty() && learners.is_empty() {
                 return Err(Error::NotFound {
                     what: "engine",
                     id: format!("{e} in backup {id}"),
                 });
             }
         }
-        let has_live = !self.live_metrics()?.is_empty();
+        // A learner's state file must be there before anything changes.
+        for name in &learners {
+            let l = self.backup_learner_state(id, name)?;
+            if !self
+                .objects()
+                .contains(&crate::Checksum::from_hex(&l.checksum)?)
+            {
+                return Err(Error::corrupt(
+                    "learner state",
+                    format!("the state of {name} in backup {id} is missing from objects/"),
+                ));
+            }
+        }
+        let has_live =
+            !self.live_metrics()?.is_empty() || self.learners()?.iter().any(|l| l.live.is_some());
         let pre = if has_live {
             match self.backup_live(
                 BackupKind::PreRestore,
@@ -160,10 +180,17 @@ impl Store {
         } else {
             None
         };
-        self.save_live(&states, now_ms)?;
+        if !states.is_empty() {
+            self.save_live(&states, now_ms)?;
+        }
+        for name in &learners {
+            self.restore_learner(id, name, now_ms)?;
+        }
         // The restored state starts a new line of metric history.
         self.start_branch(now_ms, Some(id), "restore")?;
-        Ok((pre, states.into_iter().map(|s| s.engine).collect()))
+        let mut names: Vec<String> = states.into_iter().map(|s| s.engine).collect();
+        names.extend(learners);
+        Ok((pre, names))
     }
 
     /// One backup with its engine summaries.
@@ -258,7 +285,12 @@ impl Store {
     }
 
     /// Inserts an imported backup (states already validated) in one transaction.
-    pub(crate) fn insert_imported(&mut self, b: &NewBackup<'_>, origin: &str) -> Result<i64> {
+    pub(crate) fn insert_imported(
+        &mut self,
+        b: &NewBackup<'_>,
+        origin: &str,
+        learners: &[super::ImportedLearner],
+    ) -> Result<i64> {
         check_new_backup(b)?;
         let compressed = b
             .states
@@ -271,6 +303,7 @@ impl Store {
             let blob = upsert_blob(&tx, &s.state.checksum(), s.state.len() as u64, &packed)?;
             insert_backup_state(&tx, id, &s.engine, blob, &s.metrics)?;
         }
+        super::learners::insert_imported_learners(&tx, id, learners, b.created_at_ms)?;
         tx.commit()?;
         Ok(id)
     }

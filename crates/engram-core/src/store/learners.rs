@@ -477,9 +477,13 @@ impl Store {
                 format!("the state of {name} in backup {backup_id} is missing from objects/"),
             ));
         }
+        // An upsert: a learner known only from an imported backup has no
+        // live row yet.
         self.conn.execute(
-            "UPDATE learner_live SET object = ?2, size = ?3, step = ?4, metrics = ?5, saved_at = ?6
-             WHERE learner = ?1",
+            "INSERT INTO learner_live (learner, object, size, step, metrics, saved_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (learner) DO UPDATE SET object = ?2, size = ?3, step = ?4,
+                 metrics = ?5, saved_at = ?6",
             params![
                 name,
                 &object.0[..],
@@ -524,6 +528,44 @@ impl Store {
 /// Copies every learner's live state into a backup being written (same
 /// transaction as the backup row: the cut holds each learner's newest
 /// durable state at that instant).
+/// A learner's state from an imported snapshot: its object is durable.
+#[derive(Clone, Debug)]
+pub struct ImportedLearner {
+    pub name: String,
+    pub format: String,
+    pub state: NewLearnerState,
+}
+
+/// Adds imported learner states to backup `backup_id` (in the import's
+/// transaction), registering learners this database did not know.
+pub(super) fn insert_imported_learners(
+    tx: &rusqlite::Transaction<'_>,
+    backup_id: i64,
+    learners: &[ImportedLearner],
+    now_ms: i64,
+) -> Result<()> {
+    for l in learners {
+        tx.prepare_cached(
+            "INSERT INTO learners (name, format, registered_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO NOTHING",
+        )?
+        .execute(params![l.name, l.format, now_ms])?;
+        tx.prepare_cached(
+            "INSERT INTO backup_learner_states (backup_id, learner, object, size, step, metrics)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![
+            backup_id,
+            l.name,
+            l.state.object.0.to_vec(),
+            l.state.size as i64,
+            l.state.step.map(|s| s as i64),
+            metrics_json(&l.state.metrics)?,
+        ])?;
+    }
+    Ok(())
+}
+
 pub(super) fn include_learners(tx: &rusqlite::Transaction<'_>, backup_id: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO backup_learner_states (backup_id, learner, object, size, step, metrics)

@@ -47,8 +47,8 @@ pub use blob::MAX_STATE_BYTES;
 pub use history::{HistoryBranch, MAX_SERIES_POINTS, MetricSeries, SeriesPoint};
 pub use integrity::{IntegrityReport, LiveLoad, LoadedState, SkipNote, StateSource, VerifyProblem};
 pub use learners::{
-    BUILT_IN, LearnerCommand, LearnerInfo, LearnerMetric, LearnerState, NewLearnerState,
-    validate_learner_name, validate_metric_info,
+    BUILT_IN, ImportedLearner, LearnerCommand, LearnerInfo, LearnerMetric, LearnerState,
+    NewLearnerState, validate_learner_name, validate_metric_info,
 };
 pub use migrations::{SCHEMA_VERSION, schema_dump};
 pub use retention::{

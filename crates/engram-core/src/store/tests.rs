@@ -838,10 +838,15 @@ fn learners_attach_idempotently_and_every_backup_cut_holds_their_newest_state() 
         again.registered_at_ms, 10,
         "attaching again changes nothing"
     );
-    let err = store
+    // Before its first save the format may still change (fixed after it:
+    // see a_learner_command_is_kept_validated_and_its_format_settles_at_the_first_save).
+    let changed = store
         .attach_learner("frozenlake-q", Some("pickle"), 30)
-        .expect_err("another format");
-    assert_eq!(err.code(), "invalid_input");
+        .expect("unsaved: another format");
+    assert_eq!(changed.format, "pickle");
+    store
+        .attach_learner("frozenlake-q", Some("engram.pack/1"), 30)
+        .expect("and back");
     for bad in [
         "",
         "Zap",
@@ -1044,5 +1049,82 @@ fn a_learner_command_is_kept_validated_and_its_format_settles_at_the_first_save(
             .expect_err("unknown")
             .code(),
         "not_found"
+    );
+}
+
+#[test]
+fn restore_to_live_takes_learners_back_too_alone_or_with_the_engines() {
+    let (dir, mut store) = open_temp();
+    let objects = crate::objects::Objects::new(dir.path());
+    store
+        .save_live(
+            &[EngineState {
+                engine: "zap".into(),
+                state: encode(1, &1u64).expect("encode"),
+                metrics: Metrics::from([("plans".into(), 1.0)]),
+            }],
+            10,
+        )
+        .expect("live");
+    store.attach_learner("q", None, 10).expect("attach");
+    let save = |store: &mut Store, bytes: &[u8], step: u64, at: i64| {
+        let info = objects.put(bytes).expect("put");
+        store
+            .save_learner_live(
+                "q",
+                &NewLearnerState {
+                    object: info.checksum,
+                    size: info.size,
+                    step: Some(step),
+                    metrics: Metrics::new(),
+                },
+                at,
+                None,
+            )
+            .expect("save");
+    };
+    save(&mut store, b"q at 1", 1, 11);
+    let b = store
+        .backup_live(BackupKind::Manual, 12, None, None)
+        .expect("backup");
+    save(&mut store, b"q at 2", 2, 13);
+    // Only the learner: the engines stay; a pre-restore backup holds step 2.
+    let (pre, names) = store.restore_to_live(b, Some("q"), 14).expect("restore");
+    assert_eq!(names, vec!["q".to_string()]);
+    assert_eq!(
+        store.learner("q").expect("q").live.expect("live").step,
+        Some(1)
+    );
+    let pre = pre.expect("a pre-restore backup");
+    assert_eq!(
+        store.backup_learner_state(pre, "q").expect("held").step,
+        Some(2)
+    );
+    // Everything: engines and learners.
+    save(&mut store, b"q at 3", 3, 15);
+    let (_, names) = store.restore_to_live(b, None, 16).expect("restore all");
+    assert_eq!(names, vec!["zap".to_string(), "q".to_string()]);
+    assert_eq!(
+        store.learner("q").expect("q").live.expect("live").step,
+        Some(1)
+    );
+    // A learner whose file is gone: refused before anything changes.
+    let sum = crate::Checksum::from_hex(&store.backup_learner_state(b, "q").expect("q").checksum)
+        .expect("hex");
+    let path = dir
+        .path()
+        .join("objects")
+        .join(&sum.to_hex()[..2])
+        .join(&sum.to_hex()[2..]);
+    std::fs::remove_file(&path).expect("remove");
+    let before = store.count_backups().expect("n");
+    let err = store
+        .restore_to_live(b, Some("q"), 17)
+        .expect_err("missing file");
+    assert_eq!(err.code(), "corrupt_state", "{err}");
+    assert_eq!(
+        store.count_backups().expect("n"),
+        before,
+        "no pre-restore backup for a refusal"
     );
 }
