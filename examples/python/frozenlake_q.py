@@ -5,7 +5,7 @@ counter are saved every `--save-every` episodes (durable when `save`
 returns); a restart — after a crash, a kill -9, a reboot — resumes from the
 last save and, because every random draw comes from the saved generator,
 ends bit-identical to a run that was never interrupted. A restore from
-Engram's timeline rolls it back the same way (`on_restore`).
+Engram's timeline rolls it back the same way (`run.restored()`).
 
     python3 examples/python/frozenlake_q.py --name frozenlake-q --episodes 3000
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import threading
 
 import gymnasium as gym
 import numpy as np
@@ -62,19 +61,16 @@ def main() -> None:
         return s["q"], rng, int(s["episode"])
 
     q, rng, episode = load(run.resume())
-    lock = threading.Lock()
-    restored: list[bytes | None] = []
-    run.on_restore(lambda state, step: restored.append(state))
 
     alpha, gamma = 0.1, 0.99
     successes: list[float] = []
     goal = 0.6  # a milestone: the last 100 episodes succeed this often
     while episode < a.episodes:
-        with lock:
-            if restored:
-                q, rng, episode = load(restored.pop())
-                restored.clear()
-                continue
+        # Restored from the timeline? Continue from there.
+        r = run.restored()
+        if r is not None:
+            q, rng, episode = load(r[0])
+            continue
         eps = max(0.05, 1.0 - episode / (0.6 * a.episodes))
         s, _ = env.reset(seed=int(rng.integers(2**31)))
         done = False
@@ -90,7 +86,12 @@ def main() -> None:
         if episode % a.save_every == 0 or episode == a.episodes:
             rate = float(np.mean(successes[-100:]))
             state = pack({"q": q, "rng": numpy_rng_state(rng), "episode": episode})
-            run.save(state, step=episode, metrics={"success_last_100": rate})
+            try:
+                run.save(state, step=episode, metrics={"success_last_100": rate})
+            except engram.EngramError as e:
+                if e.code != "stale_state":
+                    raise
+                continue  # restored meanwhile: run.restored() has the state to go on from
             if rate >= goal and len(successes) >= 100:
                 # Kept as a protected backup holding the state just saved;
                 # once per line of history (a restarted run gets the same one).

@@ -106,7 +106,12 @@ class EngramCheckpoint(BaseCallback):  # type: ignore[misc]
             if scalars:
                 self.run.log(scalars, step=t)
         if t % self.every == 0:
-            self.run.save(capture(self.model, self.venv), step=t)
+            try:
+                self.run.save(capture(self.model, self.venv), step=t)
+            except engram.EngramError as e:
+                if e.code != "stale_state":
+                    raise
+                return False  # restored meanwhile: reload from the restored state
         # False stops model.learn(); the loop resumes from the restored state.
         return not self.restored.is_set()
 
@@ -124,6 +129,7 @@ def main() -> None:
     run.on_restore(lambda _state, _step: restored.set())
     while True:
         restored.clear()
+        # The newest state (after a restore: the restored one, taken here).
         state = run.resume()
         if state is None:
             torch.manual_seed(0)

@@ -161,11 +161,39 @@ def test_a_restore_from_the_timeline_reaches_the_learner_and_its_step_continues_
         server.api("POST", f"/api/backups/{backup['id']}/restore", {"engine": "restorable"})
         if done.wait(0.2):
             break
-    run.close()
     assert heard and heard[0] == (b"step 10 state", 10)
-    # Training continues from the restored step.
-    assert run.resume() == b"step 10 state"
+    # A save of the line restored away from (the loop has not taken the
+    # restored state yet) is refused, and the restore stands.
+    with pytest.raises(engram.EngramError) as e:
+        run.save(b"step 21 state", step=21)
+    assert e.value.code == "stale_state"
+    assert engram.attach("restorable", data_dir=server.data_dir).resume() == b"step 10 state"
+    # The loop takes it; training continues from the restored step.
+    assert run.restored() == (b"step 10 state", 10)
+    assert run.restored() is None, "taken once"
     assert run.save(b"step 11 state", step=11).step == 11
+    run.close()
+
+
+def test_a_learner_that_never_takes_a_restore_is_refused_and_nothing_stored_changes(server: Server) -> None:
+    run = engram.attach("deaf", data_dir=server.data_dir)
+    run.save(b"a", step=1)
+    backup: Any = server.api("POST", "/api/backups", {})
+    run.save(b"b", step=2)
+    server.api("POST", f"/api/backups/{backup['id']}/restore", {"engine": "deaf"})
+    # It never listens, never resumes: every save is refused, the restored
+    # state stays, and Engram goes on answering.
+    for step in (3, 4, 5):
+        with pytest.raises(engram.EngramError) as e:
+            run.save(b"old line", step=step)
+        assert e.value.code == "stale_state" and "restored" in e.value.message
+    info = engram.attach("deaf", data_dir=server.data_dir).info()
+    assert info["live"]["step"] == 1 and info["generation"] == 1
+    status: Any = server.api("GET", "/api/status")
+    assert status["running"] is True
+    # Resuming takes the restored state; saves go through again.
+    assert run.resume() == b"a"
+    assert run.save(b"c", step=2).step == 2
 
 
 def test_with_engram_stopped_training_goes_on_and_every_save_arrives_in_order(server: Server) -> None:

@@ -12,3 +12,8 @@ CREATE TABLE learner_commands (
 -- What a learner says its metrics mean (label, unit, format, direction):
 -- JSON object, metric name -> description; its curves are drawn from it.
 ALTER TABLE learners ADD COLUMN metric_info TEXT NOT NULL DEFAULT '{}';
+
+-- A learner's generation: each restore of it adds one. A save that names
+-- an older generation (the learner has not taken the restored state yet)
+-- is refused, so it cannot overwrite what the user restored.
+ALTER TABLE learners ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;

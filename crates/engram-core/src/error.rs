@@ -63,11 +63,14 @@ pub enum ErrorCode {
     /// The system clock went backwards while Engram ran (reported as an
     /// event; backups keep their order, nothing is deleted for it).
     ClockChanged,
+    /// A learner saved a state of a line it was restored away from: it has
+    /// not taken the restored state yet (the save is refused).
+    StaleState,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 23] = [
         ErrorCode::Database,
         ErrorCode::NewerSchema,
         ErrorCode::Locked,
@@ -90,6 +93,7 @@ impl ErrorCode {
         ErrorCode::ForbiddenHost,
         ErrorCode::StorageChanged,
         ErrorCode::ClockChanged,
+        ErrorCode::StaleState,
     ];
 
     /// The stable name, as serialized.
@@ -117,6 +121,7 @@ impl ErrorCode {
             ErrorCode::ForbiddenHost => "forbidden_host",
             ErrorCode::StorageChanged => "storage_changed",
             ErrorCode::ClockChanged => "clock_changed",
+            ErrorCode::StaleState => "stale_state",
         }
     }
 
@@ -130,7 +135,10 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::ForbiddenHost => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::Protected | ErrorCode::Locked | ErrorCode::DbLocked => 409,
+            ErrorCode::Protected
+            | ErrorCode::Locked
+            | ErrorCode::DbLocked
+            | ErrorCode::StaleState => 409,
             ErrorCode::TooLarge => 413,
             // A stored state that cannot be used (damaged, or outside its
             // engine's bounds): the request was fine, its target is not.
@@ -255,6 +263,17 @@ pub enum Error {
     #[error("{message}")]
     Remote { code: ErrorCode, message: String },
 
+    /// A learner's save from before a restore of it (see
+    /// [`ErrorCode::StaleState`]).
+    #[error(
+        "learner {learner:?} was restored (it is at generation {current}, this save is from generation {sent}): take the restored state (resume, or on_restore) and continue from it; this save was not stored"
+    )]
+    StaleState {
+        learner: String,
+        sent: i64,
+        current: i64,
+    },
+
     /// A file Engram writes through was removed or replaced under it.
     #[error(
         "{what} was removed or replaced while Engram ran; nothing more is saved until Engram is restarted (the engines keep their state in memory until then): {path}"
@@ -282,6 +301,7 @@ impl Error {
             Error::Internal(_) => ErrorCode::Internal,
             Error::StorageChanged { .. } => ErrorCode::StorageChanged,
             Error::Pending { code, .. } | Error::Remote { code, .. } => *code,
+            Error::StaleState { .. } => ErrorCode::StaleState,
         }
     }
 

@@ -925,6 +925,7 @@ impl Store {
                 name: l.name.clone(),
                 format: l.format.clone(),
                 state: crate::store::NewLearnerState {
+                    generation: None,
                     object: info.checksum,
                     size: info.size,
                     step: l.step,

@@ -28,12 +28,18 @@ struct Meta {
     #[serde(default)]
     metrics: Metrics,
     at_ms: i64,
+    /// The learner's generation when it spooled the save (absent: unchecked).
+    #[serde(default)]
+    generation: Option<i64>,
 }
 
 /// What start-up took in from the spool, and what it had to leave.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SpoolReport {
     pub taken_in: u64,
+    /// Saves of a line the learner was restored away from (an offline
+    /// restore while it spooled): dropped, never made live.
+    pub stale: u64,
     /// One line per save left behind, with the reason.
     pub left: Vec<String>,
 }
@@ -73,6 +79,11 @@ pub fn ingest(store: &mut Store, data_dir: &Path) -> Result<SpoolReport> {
             let json = dir.join(format!("{seq}.json"));
             let state = dir.join(format!("{seq}.state"));
             match take_in(store, &objects, &name, &json, &state) {
+                Err(Error::StaleState { .. }) => {
+                    std::fs::remove_file(&json).map_err(|e| Error::io("remove", &json, e))?;
+                    let _ = std::fs::remove_file(&state);
+                    report.stale += 1;
+                }
                 Ok(()) => {
                     // The JSON (the commit marker) first: a crash now leaves
                     // a state file without one, which is never taken in.
@@ -109,6 +120,7 @@ fn take_in(
     store.save_learner_live(
         name,
         &NewLearnerState {
+            generation: meta.generation,
             object: info.checksum,
             size: info.size,
             step: meta.step,
@@ -129,6 +141,63 @@ mod tests {
         std::fs::create_dir_all(&d).expect("dir");
         std::fs::write(d.join(format!("{seq:020}.state")), bytes).expect("state");
         std::fs::write(d.join(format!("{seq:020}.json")), json).expect("json");
+    }
+
+    #[test]
+    fn spooled_saves_from_before_an_offline_restore_are_dropped_not_made_live() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path().join("engram.db")).expect("open");
+        store.attach_learner("l", None, 1).expect("attach");
+        store
+            .save_live(
+                &[crate::store::EngineState {
+                    engine: "zap".into(),
+                    state: crate::codec::encode(1, &1u64).expect("encode"),
+                    metrics: crate::store::Metrics::new(),
+                }],
+                1,
+            )
+            .expect("an engine's live state, for backups");
+        spool(
+            dir.path(),
+            "l",
+            1,
+            b"kept",
+            r#"{"step":1,"at_ms":1000,"generation":0}"#,
+        );
+        assert_eq!(ingest(&mut store, dir.path()).expect("ingest").taken_in, 1);
+        let b = store
+            .backup_live(crate::BackupKind::Manual, 1500, None, None)
+            .expect("backup");
+        // Restored (offline) while the learner spooled on, unaware.
+        store.restore_learner(b, "l", 1600).expect("restore");
+        spool(
+            dir.path(),
+            "l",
+            2,
+            b"stale",
+            r#"{"step":2,"at_ms":2000,"generation":0}"#,
+        );
+        spool(
+            dir.path(),
+            "l",
+            3,
+            b"next",
+            r#"{"step":3,"at_ms":3000,"generation":1}"#,
+        );
+        let r = ingest(&mut store, dir.path()).expect("ingest");
+        assert_eq!((r.taken_in, r.stale, r.left.len()), (1, 1, 0), "{r:?}");
+        assert_eq!(
+            store.learner("l").expect("l").live.expect("live").step,
+            Some(3)
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("spool/l"))
+                .expect("dir")
+                .count(),
+            0,
+            "the stale one is gone, not left to block later ones"
+        );
     }
 
     #[test]

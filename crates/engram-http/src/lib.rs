@@ -383,8 +383,8 @@ impl IntoResponse for Download {
 }
 
 /// A learner's state: its bytes as the body, what it says of itself in
-/// `X-Engram-Checksum`, `X-Engram-Step` (when it has one) and
-/// `X-Engram-Saved-At-Ms`.
+/// `X-Engram-Checksum`, `X-Engram-Step` (when it has one),
+/// `X-Engram-Saved-At-Ms` and `X-Engram-Generation` (the learner's now).
 struct StateDownload(ApiResult<LearnerStateFile>);
 
 impl IntoResponse for StateDownload {
@@ -403,6 +403,7 @@ impl IntoResponse for StateDownload {
                 };
                 put("x-engram-checksum", f.state.checksum.clone());
                 put("x-engram-saved-at-ms", f.state.saved_at_ms.to_string());
+                put("x-engram-generation", f.generation.to_string());
                 if let Some(step) = f.state.step {
                     put("x-engram-step", step.to_string());
                 }

@@ -3,7 +3,7 @@
 
 export type Metrics = Record<string, number>;
 
-export type ErrorCode = "database" | "newer_schema" | "locked" | "db_locked" | "not_found" | "protected" | "corrupt_state" | "corrupt_database" | "invalid_snapshot" | "unsupported_format" | "too_large" | "disk_full" | "read_only" | "io" | "encode" | "invalid_input" | "runtime_stopped" | "internal" | "unauthorized" | "forbidden_host" | "storage_changed" | "clock_changed";
+export type ErrorCode = "database" | "newer_schema" | "locked" | "db_locked" | "not_found" | "protected" | "corrupt_state" | "corrupt_database" | "invalid_snapshot" | "unsupported_format" | "too_large" | "disk_full" | "read_only" | "io" | "encode" | "invalid_input" | "runtime_stopped" | "internal" | "unauthorized" | "forbidden_host" | "storage_changed" | "clock_changed" | "stale_state";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -116,7 +116,13 @@ format: string | null,
  */
 metrics: { [key in string]: LearnerMetric }, };
 
-export type SaveLearnerState = { step: number | null, metrics: Metrics, };
+export type SaveLearnerState = { step: number | null, metrics: Metrics, 
+/**
+ * The learner's generation this state continues (from attach, resume
+ * or a restore): a save from before a restore it has not taken is
+ * refused (`stale_state`). Absent: not checked.
+ */
+generation: number | null, };
 
 export type ReadLearnerState = { backup: number | null, };
 
@@ -150,6 +156,12 @@ format: string, registered_at_ms: number,
  * Its newest durable state; null before its first save.
  */
 live: LearnerState | null, 
+/**
+ * One more after each restore of it: a client resumes at a generation
+ * and names it when it saves, so a save from before a restore the
+ * learner has not taken yet cannot overwrite the restored state.
+ */
+generation: number, 
 /**
  * The command Engram runs it with, if it supervises it.
  */
@@ -567,7 +579,8 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   "unauthorized",
   "forbidden_host",
   "storage_changed",
-  "clock_changed"
+  "clock_changed",
+  "stale_state"
 ];
 
 /** The settings form: one entry per field, in order. */

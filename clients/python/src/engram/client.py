@@ -95,6 +95,10 @@ class Run:
     token: str
     format: str | None = None
     metrics: dict[str, dict[str, Any]] | None = None
+    #: The learner's generation this run continues: one more after each
+    #: restore of it. Saves name it, so a save from before a restore this run
+    #: has not taken is refused (``stale_state``) instead of undoing it.
+    generation: int | None = None
     timeout: float = 600.0
     data_dir: Path | None = None
     _attached: bool = field(default=False, repr=False)
@@ -102,6 +106,8 @@ class Run:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _dropped: int = field(default=0, repr=False)
     _listener: threading.Thread | None = field(default=None, repr=False)
+    _on_restore: Callable[[bytes | None, int | None], None] | None = field(default=None, repr=False)
+    _pending_restore: tuple[bytes, int | None, int] | None = field(default=None, repr=False)
     _closed: threading.Event = field(default_factory=threading.Event, repr=False)
 
     # -- HTTP ----------------------------------------------------------------
@@ -153,7 +159,9 @@ class Run:
                 body["format"] = self.format
             if self.metrics:
                 body["metrics"] = self.metrics
-            self._json("POST", "/api/learners", body)
+            info = self._json("POST", "/api/learners", body)
+            if self.generation is None:
+                self.generation = int(info.get("generation", 0))
             self._attached = True
 
     def _json(self, method: str, path: str, payload: Any | None = None) -> Any:
@@ -181,13 +189,23 @@ class Run:
         try:
             self._attach()
             self._replay_spool()
-            raw, _ = self._request("GET", self._path("/state") + q)
+            raw, headers = self._request("GET", self._path("/state") + q)
         except EngramError as e:
             if e.code == "not_found" and backup is None:
+                # Nothing saved yet: whatever comes next continues from here.
+                self.generation = int(self._json("GET", self._path()).get("generation", 0))
                 return None
             if e.code == "unreachable" and backup is None and self.data_dir is not None:
                 return self._resume_offline()
             raise
+        if backup is None:
+            # Continuing from the live state: from its generation (a restore
+            # not taken yet is taken with it).
+            g = {k.lower(): v for k, v in headers.items()}.get("x-engram-generation")
+            if g is not None:
+                self.generation = int(g)
+            with self._lock:
+                self._pending_restore = None
         return raw
 
     def _resume_offline(self) -> bytes | None:
@@ -221,7 +239,12 @@ class Run:
         """Saves `state`; it is durable when this returns — in Engram (and in
         the timeline's next cut), or, when Engram cannot be reached, in the
         data directory's spool (`spooled=True`). Raises :class:`EngramError`
-        when neither is possible or Engram refuses the save."""
+        when neither is possible or Engram refuses the save — with code
+        ``stale_state`` when this learner was restored since this run
+        resumed and the run has not taken the restored state yet (the save
+        is not stored: the restore stands; :meth:`resume`, or the
+        :meth:`on_restore` callback, gives the restored state to continue
+        from)."""
         m = {str(k): float(v) for k, v in (metrics or {}).items()}
         try:
             self._attach()
@@ -233,8 +256,11 @@ class Run:
                 raise
             return self._spool(bytes(state), step, m)
 
-    def _upload(self, state: bytes, step: int | None, metrics: dict[str, float]) -> SavedState:
+    def _upload(self, state: bytes, step: int | None, metrics: dict[str, float], generation: int | None = None) -> SavedState:
         q: dict[str, str] = {}
+        g = self.generation if generation is None else generation
+        if g is not None:
+            q["generation"] = str(int(g))
         if step is not None:
             q["step"] = str(int(step))
         if metrics:
@@ -264,9 +290,11 @@ class Run:
         existing = [int(p.stem) for p in d.glob("*.state") if p.stem.isdigit()]
         seq = max([time.time_ns(), *(n + 1 for n in existing)])
         now = int(time.time() * 1000)
-        meta = {"format": self.format, "step": step, "metrics": metrics, "at_ms": now}
+        meta: dict[str, Any] = {"format": self.format, "step": step, "metrics": metrics, "at_ms": now}
         if self.format is None:
             del meta["format"]
+        if self.generation is not None:
+            meta["generation"] = self.generation
         _write_durably(d / f"{seq:020d}.state", state)
         _write_durably(d / f"{seq:020d}.json", json.dumps(meta).encode())  # the commit marker, last
         _sync_dir(d)
@@ -281,7 +309,12 @@ class Run:
                 state = state_path.read_bytes()
             except FileNotFoundError:
                 continue  # Engram took it in at its start meanwhile
-            self._upload(state, meta.get("step"), dict(meta.get("metrics") or {}))
+            try:
+                self._upload(state, meta.get("step"), dict(meta.get("metrics") or {}), meta.get("generation"))
+            except EngramError as e:
+                if e.code != "stale_state":
+                    raise
+                # Of a line the learner was restored away from: dropped.
             meta_path.unlink(missing_ok=True)
             state_path.unlink(missing_ok=True)
 
@@ -345,13 +378,21 @@ class Run:
             sent += len(batch)
         return sent
 
-    def on_restore(self, callback: Callable[[bytes | None, int | None], None]) -> None:
-        """Calls `callback(state, step)` — in a background thread — whenever
-        this learner is restored from the timeline (in the UI, the CLI or the
-        API), with the restored state's bytes and step. Continue training from
-        them. The listener reconnects with backoff if Engram restarts."""
+    def on_restore(self, callback: Callable[[bytes | None, int | None], None] | None = None) -> None:
+        """Listens (in a background thread) for restores of this learner
+        from the timeline — in the UI, the CLI or the API. Each one is kept
+        for :meth:`restored`, which the training loop calls to take it; if
+        given, `callback(state, step)` is also called (in the listener's
+        thread) as a notification. The listener reconnects with backoff if
+        Engram restarts.
+
+        Until the run takes the restored state (:meth:`restored` or
+        :meth:`resume`), its saves are refused with ``stale_state``: a state
+        of the line the user restored away from never overwrites the
+        restore."""
         if self._listener is not None:
             raise EngramError("invalid_input", "on_restore is already set for this run")
+        self._on_restore = callback
 
         def listen() -> None:
             delay = 0.5
@@ -367,16 +408,40 @@ class Run:
                                 continue
                             event = json.loads(line[5:])
                             if event.get("type") == "restored" and self.name in event.get("engines", []):
-                                state = self.resume()
-                                info = self.info().get("live") or {}
-                                step = info.get("step")
-                                callback(state, None if step is None else int(step))
+                                self._take_restore_event()
                 except Exception:  # noqa: BLE001 — the listener must never die
                     self._closed.wait(delay)
                     delay = min(delay * 2, 30.0)
 
         self._listener = threading.Thread(target=listen, name=f"engram-restore-{self.name}", daemon=True)
         self._listener.start()
+
+    def _take_restore_event(self) -> None:
+        """Reads the restored state (not yet taken: the generation stays)."""
+        raw, headers = self._request("GET", self._path("/state"))
+        h = {k.lower(): v for k, v in headers.items()}
+        step = h.get("x-engram-step")
+        pending = (raw, None if step is None else int(step), int(h.get("x-engram-generation", "0")))
+        with self._lock:
+            self._pending_restore = pending
+        if self._on_restore is not None:
+            self._on_restore(pending[0], pending[1])
+
+    def restored(self) -> tuple[bytes, int | None] | None:
+        """The state (and step) of a restore of this learner from the
+        timeline that this run has not taken yet, or None. Call it in the
+        training loop (each step or episode) and continue from what it
+        returns: from then on, saves continue the restored line. Starts
+        listening on the first call (see :meth:`on_restore`)."""
+        if self._listener is None:
+            self.on_restore()
+        with self._lock:
+            pending, self._pending_restore = self._pending_restore, None
+        if pending is None:
+            return None
+        state, step, generation = pending
+        self.generation = generation
+        return state, step
 
     def close(self) -> None:
         """Sends buffered metrics and stops listening for restores."""

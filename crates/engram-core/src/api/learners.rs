@@ -38,6 +38,11 @@ pub struct SaveLearnerState {
     #[ts(type = "number | null")]
     pub step: Option<u64>,
     pub metrics: Metrics,
+    /// The learner's generation this state continues (from attach, resume
+    /// or a restore): a save from before a restore it has not taken is
+    /// refused (`stale_state`). Absent: not checked.
+    #[ts(type = "number | null")]
+    pub generation: Option<i64>,
 }
 
 /// [`SaveLearnerState`] as an HTTP query string: `step=…&metrics=<JSON object>`.
@@ -45,6 +50,7 @@ pub struct SaveLearnerState {
 pub struct SaveLearnerStateQuery {
     pub step: Option<u64>,
     pub metrics: Option<String>,
+    pub generation: Option<i64>,
 }
 
 impl TryFrom<SaveLearnerStateQuery> for SaveLearnerState {
@@ -61,6 +67,7 @@ impl TryFrom<SaveLearnerStateQuery> for SaveLearnerState {
         Ok(SaveLearnerState {
             step: q.step,
             metrics,
+            generation: q.generation,
         })
     }
 }
@@ -73,11 +80,13 @@ pub struct ReadLearnerState {
     pub backup: Option<i64>,
 }
 
-/// A learner's state: what it says of itself, and its bytes.
+/// A learner's state: what it says of itself, its bytes, and the learner's
+/// generation now (to name when it saves what continues from it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LearnerStateFile {
     pub state: LearnerState,
     pub bytes: Vec<u8>,
+    pub generation: i64,
 }
 
 /// One logged point: metrics at a step (and an instant; default now).
@@ -408,6 +417,7 @@ impl Api {
         }
         let info = written?;
         let state = NewLearnerState {
+            generation: meta.generation,
             object: info.checksum,
             size: info.size,
             step: meta.step,
@@ -435,16 +445,21 @@ impl Api {
         Ok(self
             .runtime()?
             .with_store(move |s| {
+                let learner = s.learner(&name)?;
                 let state = match req.backup {
                     Some(id) => s.backup_learner_state(id, &name)?,
-                    None => s.learner(&name)?.live.ok_or_else(|| Error::NotFound {
+                    None => learner.live.ok_or_else(|| Error::NotFound {
                         what: "saved state of learner",
                         id: name.clone(),
                     })?,
                 };
                 let sum = crate::Checksum::from_hex(&state.checksum)?;
                 let bytes = s.objects().read(&sum, MAX_LEARNER_STATE_BYTES)?;
-                Ok(LearnerStateFile { state, bytes })
+                Ok(LearnerStateFile {
+                    state,
+                    bytes,
+                    generation: learner.generation,
+                })
             })
             .await?)
     }

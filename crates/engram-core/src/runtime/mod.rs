@@ -243,6 +243,9 @@ impl Runtime {
                     if r.taken_in > 0 {
                         tracing::info!(saves = r.taken_in, "spooled learner saves taken in");
                     }
+                    if r.stale > 0 {
+                        tracing::warn!(saves = r.stale, "spooled learner saves from before a restore of their learner were dropped");
+                    }
                     for line in &r.left {
                         tracing::warn!(save = %line, "a spooled learner save was left in the spool");
                     }

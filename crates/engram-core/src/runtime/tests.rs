@@ -190,6 +190,7 @@ async fn learner_state_files_nobody_refers_to_are_collected_at_start_and_verify_
             .put(b"a state whose row never committed")
             .expect("put");
         let state = crate::store::NewLearnerState {
+            generation: None,
             object: kept.checksum,
             size: kept.size,
             step: Some(1),

@@ -545,6 +545,7 @@ fn store_with_learner() -> (tempfile::TempDir, Store, i64, Vec<u8>) {
         .save_learner_live(
             "q-table",
             &crate::store::NewLearnerState {
+                generation: None,
                 object: info.checksum,
                 size: info.size,
                 step: Some(4200),
@@ -681,6 +682,7 @@ fn a_damaged_or_conflicting_learner_state_is_refused_and_changes_nothing() {
         .save_learner_live(
             "q-table",
             &crate::store::NewLearnerState {
+                generation: None,
                 object: info.checksum,
                 size: 4,
                 step: None,

@@ -39,6 +39,10 @@ pub struct LearnerState {
 /// A state to make live: a durable object and what the learner said of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewLearnerState {
+    /// The learner's generation this state continues (see
+    /// [`LearnerInfo::generation`]); a save naming an older one is refused
+    /// as `stale_state`. None: not checked.
+    pub generation: Option<i64>,
     pub object: Checksum,
     pub size: u64,
     pub step: Option<u64>,
@@ -56,6 +60,11 @@ pub struct LearnerInfo {
     pub registered_at_ms: i64,
     /// Its newest durable state; null before its first save.
     pub live: Option<LearnerState>,
+    /// One more after each restore of it: a client resumes at a generation
+    /// and names it when it saves, so a save from before a restore the
+    /// learner has not taken yet cannot overwrite the restored state.
+    #[ts(type = "number")]
+    pub generation: i64,
     /// The command Engram runs it with, if it supervises it.
     #[serde(default)]
     pub command: Option<LearnerCommand>,
@@ -271,7 +280,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT l.name, l.format, l.registered_at,
                     s.object, s.size, s.step, s.metrics, s.saved_at,
-                    c.argv, c.workdir, c.autostart, l.metric_info
+                    c.argv, c.workdir, c.autostart, l.metric_info, l.generation
              FROM learners l LEFT JOIN learner_live s ON s.learner = l.name
                              LEFT JOIN learner_commands c ON c.learner = l.name
              WHERE ?1 IS NULL OR l.name = ?1 ORDER BY l.name",
@@ -299,6 +308,7 @@ impl Store {
                 },
                 process: None,
                 metric_info: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
+                generation: r.get(12)?,
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
@@ -393,6 +403,7 @@ impl Store {
         branch: Option<i64>,
     ) -> Result<LearnerState> {
         let NewLearnerState {
+            generation,
             object,
             size,
             step,
@@ -401,16 +412,28 @@ impl Store {
         let (size, step) = (*size, *step);
         let json = metrics_json(metrics)?;
         let tx = self.conn.transaction()?;
-        let known: bool = tx
-            .query_row("SELECT 1 FROM learners WHERE name = ?1", [name], |_| {
-                Ok(true)
-            })
-            .optional()?
-            .unwrap_or(false);
-        if !known {
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT generation FROM learners WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(current) = current else {
             return Err(Error::NotFound {
                 what: "learner",
                 id: name.to_string(),
+            });
+        };
+        // Checked in the save's own transaction: a restore cannot slip in
+        // between the check and the write.
+        if let Some(sent) = *generation
+            && sent != current
+        {
+            return Err(Error::StaleState {
+                learner: name.to_string(),
+                sent,
+                current,
             });
         }
         tx.execute(
@@ -477,6 +500,11 @@ impl Store {
                 format!("the state of {name} in backup {backup_id} is missing from objects/"),
             ));
         }
+        // A new generation: saves of the line restored away from are refused.
+        self.conn.execute(
+            "UPDATE learners SET generation = generation + 1 WHERE name = ?1",
+            [name],
+        )?;
         // An upsert: a learner known only from an imported backup has no
         // live row yet.
         self.conn.execute(

@@ -878,6 +878,7 @@ fn learners_attach_idempotently_and_every_backup_cut_holds_their_newest_state() 
     // An unknown learner's state is refused and nothing is stored.
     let obj = objects.put(b"q-table v1").expect("object");
     let new_state = |o: &crate::objects::ObjectInfo, step: u64| NewLearnerState {
+        generation: None,
         object: o.checksum,
         size: o.size,
         step: Some(step),
@@ -964,6 +965,7 @@ fn a_learner_command_is_kept_validated_and_its_format_settles_at_the_first_save(
         .save_learner_live(
             "q",
             &NewLearnerState {
+                generation: None,
                 object: info.checksum,
                 size: info.size,
                 step: Some(1),
@@ -1073,6 +1075,7 @@ fn restore_to_live_takes_learners_back_too_alone_or_with_the_engines() {
             .save_learner_live(
                 "q",
                 &NewLearnerState {
+                    generation: None,
                     object: info.checksum,
                     size: info.size,
                     step: Some(step),
@@ -1126,5 +1129,60 @@ fn restore_to_live_takes_learners_back_too_alone_or_with_the_engines() {
         store.count_backups().expect("n"),
         before,
         "no pre-restore backup for a refusal"
+    );
+}
+
+#[test]
+fn a_restore_starts_a_learners_next_generation_and_saves_of_the_old_one_are_refused() {
+    let (dir, mut store) = open_temp();
+    let objects = crate::objects::Objects::new(dir.path());
+    store.attach_learner("g", None, 1).expect("attach");
+    store
+        .save_live(
+            &[crate::store::EngineState {
+                engine: "zap".into(),
+                state: crate::codec::encode(1, &1u64).expect("encode"),
+                metrics: crate::store::Metrics::new(),
+            }],
+            1,
+        )
+        .expect("an engine's live state, for backups");
+    let save = |store: &mut Store, bytes: &[u8], step: u64, generation: Option<i64>| {
+        let info = objects.put(bytes).expect("put");
+        store.save_learner_live(
+            "g",
+            &NewLearnerState {
+                generation,
+                object: info.checksum,
+                size: info.size,
+                step: Some(step),
+                metrics: Metrics::new(),
+            },
+            10 + step as i64,
+            None,
+        )
+    };
+    save(&mut store, b"one", 1, Some(0)).expect("generation 0");
+    let b = store
+        .backup_live(BackupKind::Manual, 20, None, None)
+        .expect("backup");
+    save(&mut store, b"two", 2, Some(0)).expect("still 0");
+    assert_eq!(store.learner("g").expect("g").generation, 0);
+    store.restore_learner(b, "g", 30).expect("restore");
+    assert_eq!(store.learner("g").expect("g").generation, 1);
+    // The line restored away from: refused, and the restore stands.
+    let err = save(&mut store, b"three", 3, Some(0)).expect_err("stale");
+    assert_eq!(err.code(), "stale_state", "{err}");
+    assert!(err.to_string().contains("restored"), "{err}");
+    assert_eq!(
+        store.learner("g").expect("g").live.expect("live").step,
+        Some(1)
+    );
+    // The next generation, or no check at all, goes through.
+    save(&mut store, b"three", 3, Some(1)).expect("generation 1");
+    save(&mut store, b"four", 4, None).expect("unchecked");
+    assert_eq!(
+        store.learner("g").expect("g").live.expect("live").step,
+        Some(4)
     );
 }
