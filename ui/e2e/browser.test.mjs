@@ -384,8 +384,9 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   await chart.filter({ hasText: "browser-learner (learner): Success rate" }).waitFor({ timeout: 15_000 });
   await chart.locator("header b").filter({ hasText: "60.0 %" }).waitFor({ timeout: 15_000 });
   assert.equal(await chart.getAttribute("data-lines"), "1");
-  // Restore only the learner, from the list.
+  // Restore only the learner, from the list; the preview shows its step then and now.
   await row.click();
+  await page.getByTestId("preview-learners").filter({ hasText: /browser-learner\s*10\s*20/ }).waitFor();
   await page.getByTestId("restore").click();
   await page.getByTestId("restore-engine").selectOption("browser-learner");
   assert.match(await page.getByTestId("restore-summary").textContent(), /takes learner browser-learner back to its state in this backup/);

@@ -2,7 +2,7 @@
  * selection changes. Views read it; flows and events change it. */
 
 import { ApiError, connect } from "./api";
-import type { Backup, MetricInfo, MetricSeries, Metrics, RetentionOutlook, TimelineMark, TimelineView } from "./generated/api";
+import type { Backup, LearnerInfo, MetricInfo, MetricSeries, Metrics, RetentionOutlook, TimelineMark, TimelineView } from "./generated/api";
 
 export const api = connect();
 
@@ -20,6 +20,8 @@ export const state = {
   listOffset: 0,
   listTotal: 0,
   selected: null as Backup | null,
+  /** The learners as last loaded (their live steps, for the preview). */
+  learners: [] as LearnerInfo[],
   /** Learners' charted metrics (from the API's catalog; built-ins are fixed). */
   learnerCharts: [] as MetricInfo[],
   /** Stored history of each charted metric, by "engine/key". */

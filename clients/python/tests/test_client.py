@@ -301,3 +301,28 @@ def test_a_backup_exported_with_its_learner_imports_and_restores_elsewhere(serve
         assert there.resume() == state, fmt
         listed = json.loads(subprocess.run([str(ENGRAM), "learners", "list", "--json", "--data-dir", str(target)], check=True, capture_output=True, text=True).stdout)
         assert [(x["name"], x["format"], x["live"]["step"]) for x in listed] == [("travel", "engram.pack/1", 77)]
+
+
+
+def test_a_declared_milestone_keeps_the_first_saved_state_that_meets_it(server: Server) -> None:
+    run = engram.attach("ruled", milestones=[{"metric": "loss", "at_most": 0.1}], data_dir=server.data_dir)
+    assert run.info()["milestone_rules"] == [{"metric": "loss", "at_least": None, "at_most": 0.1}]
+
+    def mine() -> list[Any]:
+        page: Any = server.api("GET", "/api/backups?kind=breakthrough&limit=1000")
+        return [x for x in page["items"] if (x["breakthrough"] or {}).get("engine") == "ruled"]
+
+    run.save(b"not yet", step=1, metrics={"loss": 0.5})
+    run.save(b"no loss metric", step=2)
+    assert mine() == []
+    run.save(b"there", step=3, metrics={"loss": 0.08})
+    run.save(b"still there", step=4, metrics={"loss": 0.05})
+    got = mine()
+    assert len(got) == 1, got
+    assert got[0]["breakthrough"] == {"engine": "ruled", "rule": "loss <= 0.1", "metric": "loss", "value": 0.08, "step": 3}
+    assert run.resume(backup=got[0]["id"]) == b"there"
+    # Rules are checked: one bound, finite, a valid metric name.
+    for bad in ([{"metric": "loss"}], [{"metric": "loss", "at_least": 1, "at_most": 2}], [{"metric": "Bad", "at_least": 1}]):
+        with pytest.raises(engram.EngramError) as e:
+            engram.attach("ruled", milestones=bad, data_dir=server.data_dir)
+        assert e.value.code == "invalid_input", bad

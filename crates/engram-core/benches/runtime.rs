@@ -4,6 +4,9 @@
 //!   engine thread; encoding and writing happen elsewhere. Measured (a) as the
 //!   clone of the ≈1 MB reference state of the store benchmark and (b) inside
 //!   a real runtime autosaving every 20 ms for 5 s.
+//! - The same stall while a learner saves 256 MB states back to back through
+//!   the learner API (streamed into an object, hashed, fsynced, committed),
+//!   measured right after the quiet window, side by side.
 //! - Start to running: `Runtime::start` on a data directory with saved state
 //!   (lock, open, migrate, load + verify, restore, spawn) until the first
 //!   metrics event from the ticking engines.
@@ -62,7 +65,53 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pct(stalls.clone(), 0.5),
             pct(stalls, 0.99)
         );
-        runtime.shutdown().await?;
+        // The same, while a learner saves 256 MB states back to back.
+        let api = std::sync::Arc::new(engram_core::api::Api::new(runtime));
+        api.attach_learner(engram_core::api::AttachLearner {
+            name: "big".into(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.message)?;
+        let before = api.runtime().map_err(|e| e.message)?.capture_stalls().len();
+        let saver = {
+            let api = api.clone();
+            tokio::spawn(async move {
+                let mut saves = Vec::new();
+                let start = Instant::now();
+                let mut n = 0u64;
+                while start.elapsed() < Duration::from_secs(5) {
+                    n += 1;
+                    // 256 MB in 1 MiB chunks, different each time.
+                    let chunks = (0..256u64).map(move |i| {
+                        let mut c = vec![(i as u8) ^ (n as u8); 1 << 20];
+                        c[..8].copy_from_slice(&n.to_le_bytes());
+                        Ok::<Vec<u8>, std::io::Error>(c)
+                    });
+                    let t = Instant::now();
+                    api.save_learner_state(
+                        "big".into(),
+                        Default::default(),
+                        tokio_stream::iter(chunks),
+                    )
+                    .await
+                    .map_err(|e| e.message)?;
+                    saves.push(t.elapsed());
+                }
+                Ok::<Vec<Duration>, String>(saves)
+            })
+        };
+        let saves = saver.await??;
+        let during: Vec<Duration> = api.runtime().map_err(|e| e.message)?.capture_stalls()[before..].to_vec();
+        println!(
+            "engine stall per autosave while a learner saves 256 MB states back to back ({} saves, median {:.0} ms each; {} autosaves): p50 {:.3} ms, p99 {:.3} ms",
+            saves.len(),
+            pct(saves.clone(), 0.5),
+            during.len(),
+            pct(during.clone(), 0.5),
+            pct(during, 0.99)
+        );
+        api.stop().await.map_err(|e| e.message)?;
 
         let mut starts = Vec::new();
         for _ in 0..20 {

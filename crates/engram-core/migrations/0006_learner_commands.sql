@@ -17,3 +17,7 @@ ALTER TABLE learners ADD COLUMN metric_info TEXT NOT NULL DEFAULT '{}';
 -- an older generation (the learner has not taken the restored state yet)
 -- is refused, so it cannot overwrite what the user restored.
 ALTER TABLE learners ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+
+-- Milestone rules a learner declared: JSON array of {metric, at_least |
+-- at_most}; Engram checks each durable save's metrics against them.
+ALTER TABLE learners ADD COLUMN milestone_rules TEXT NOT NULL DEFAULT '[]';

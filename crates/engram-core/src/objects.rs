@@ -80,6 +80,8 @@ impl Objects {
             hasher: blake3::Hasher::new(),
             size: 0,
             limit: limit.min(MAX_OBJECT_BYTES),
+            since_sync: 0,
+            early_sync: None,
         })
     }
 
@@ -211,12 +213,21 @@ pub struct ObjectWriter {
     hasher: blake3::Hasher,
     size: u64,
     limit: u64,
+    /// Bytes written since writeback was last started.
+    since_sync: u64,
+    /// The helper thread writing back what is written so far.
+    early_sync: Option<std::thread::JoinHandle<()>>,
 }
+
+/// Every this many bytes, writeback of what is written starts beside the
+/// writing (an `fdatasync` on a duplicate handle in a helper thread).
+const EARLY_SYNC_BYTES: u64 = 16 << 20;
 
 impl ObjectWriter {
     /// Appends bytes; past the limit the object is refused (`too_large`).
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.size += bytes.len() as u64;
+        self.since_sync += bytes.len() as u64;
         if self.size > self.limit {
             return Err(Error::TooLarge {
                 what: "state",
@@ -232,7 +243,23 @@ impl ObjectWriter {
         file.write_all(bytes).map_err(|e| {
             self.file = None;
             Error::io("write", &self.tmp, e)
-        })
+        })?;
+        // Writeback starts early, beside the writing: the final fsync then
+        // waits for the tail only, not for the whole state.
+        if self.since_sync >= EARLY_SYNC_BYTES
+            && self.early_sync.as_ref().is_none_or(|h| h.is_finished())
+            && let Some(f) = self.file.as_ref()
+            && let Ok(dup) = f.try_clone()
+        {
+            if let Some(h) = self.early_sync.take() {
+                let _ = h.join(); // its outcome does not matter: finish syncs all
+            }
+            self.early_sync = Some(std::thread::spawn(move || {
+                let _ = dup.sync_data();
+            }));
+            self.since_sync = 0;
+        }
+        Ok(())
     }
 
     /// Makes the object durable and returns its address: fsync, rename into
@@ -243,6 +270,9 @@ impl ObjectWriter {
             .take()
             .ok_or_else(|| Error::Internal("object finished after it failed".into()))?;
         let checksum = Checksum(*self.hasher.finalize().as_bytes());
+        if let Some(h) = self.early_sync.take() {
+            let _ = h.join();
+        }
         let path = self.objects.path_of(&checksum);
         if path.is_file() {
             drop(file);

@@ -27,6 +27,10 @@ engines: Array<string>,
  */
 learners: Array<string>, 
 /**
+ * The step of each learner's state in it (those that gave one).
+ */
+learner_steps: Record<string, number>, 
+/**
  * Each engine's metrics at that instant.
  */
 metrics: { [key in string]: Metrics }, 
@@ -114,7 +118,12 @@ format: string | null,
  * What its metrics mean (label, unit, format, direction), for its
  * curves; replaces what it said before. Absent or empty: unchanged.
  */
-metrics: { [key in string]: LearnerMetric }, };
+metrics: { [key in string]: LearnerMetric }, 
+/**
+ * Milestones Engram watches its saves for (replaces the ones declared
+ * before; absent or empty: unchanged).
+ */
+milestones: Array<MilestoneRule>, };
 
 export type SaveLearnerState = { step: number | null, metrics: Metrics, 
 /**
@@ -173,7 +182,11 @@ process: ProcessStatus | null,
 /**
  * What it says its metrics mean.
  */
-metric_info: { [key in string]: LearnerMetric }, };
+metric_info: { [key in string]: LearnerMetric }, 
+/**
+ * The milestones it declared (checked at each durable save).
+ */
+milestone_rules: Array<MilestoneRule>, };
 
 export type LearnerCommand = { 
 /**
@@ -219,6 +232,16 @@ metric: string, value: number,
 step: number, };
 
 export type LearnerMetric = { label: string | null, unit: string | null, format: MetricFormat | null, higher_is_better: boolean | null, };
+
+export type MilestoneRule = { metric: string, 
+/**
+ * Reached when the metric is at least this…
+ */
+at_least: number | null, 
+/**
+ * …or at most this (exactly one of the two).
+ */
+at_most: number | null, };
 
 export type ProcessPhase = "running" | "restarting" | "stopping" | "stopped" | "finished";
 

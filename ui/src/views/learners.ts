@@ -12,7 +12,8 @@ import { formatBytes, formatTimestamp } from "../format";
 import type { LearnerInfo } from "../generated/api";
 import { commandText, processLine } from "../learners";
 import { attempt, toast } from "../notify";
-import { api } from "../state";
+import { api, state } from "../state";
+import { updatePreview } from "./preview";
 
 let loads = 0;
 let poll: ReturnType<typeof setTimeout> | null = null;
@@ -22,7 +23,9 @@ export async function loadLearners() {
   const mine = ++loads;
   const learners = await api.learners().catch(() => null);
   if (mine !== loads || learners === null) return;
+  state.learners = learners;
   renderLearners(learners);
+  updatePreview(); // its learners' "step now"
   if (poll !== null) clearTimeout(poll);
   poll = learners.some((l) => l.process?.phase === "running" || l.process?.phase === "restarting") ? setTimeout(() => void loadLearners(), POLL_MS) : null;
 }

@@ -25,6 +25,8 @@ interface LiveCells {
 }
 
 let cells: LiveCells[] = [];
+/** Each shown learner's "step now" cell, kept current by updatePreview. */
+let learnerCells: { name: string; now: HTMLElement }[] = [];
 let shown: { id: number; pinned: boolean; label: string | null } | null = null;
 /** The retention note of the shown backup: rewritten in place, never rebuilt. */
 let note: HTMLElement | null = null;
@@ -52,6 +54,7 @@ export function renderPreview(actions: PreviewActions) {
   shown = b ? { id: b.id, pinned: b.pinned, label: b.label } : null;
   note = null;
   cells = [];
+  learnerCells = [];
   const p = $("preview");
   p.classList.toggle("empty", !b);
   if (!b) {
@@ -88,6 +91,23 @@ export function renderPreview(actions: PreviewActions) {
     }
     nodes.push(t);
   }
+  if (b.learners.length > 0) {
+    // Learners: the step of each one's state in this backup beside its step now.
+    const t = el("table", { "data-testid": "preview-learners" });
+    const cap = el("tr");
+    cap.append(el("th", {}, "Learner"), el("th", {}, "step then"), el("th", {}, "step now"));
+    t.append(cap);
+    for (const name of b.learners) {
+      const then = b.learner_steps[name];
+      const now = el("td");
+      const row = el("tr");
+      row.append(el("td", {}, name), el("td", {}, then === undefined ? "—" : then.toLocaleString("en-US")), now);
+      t.append(row);
+      learnerCells.push({ name, now });
+    }
+    nodes.push(t);
+    updatePreview();
+  }
   const buttons = el("div", { class: "buttons" });
   const button = (label: string, testid: string, cls: string, run: (b: Backup) => void) => {
     const btn = el("button", { class: cls, "data-testid": testid }, label);
@@ -108,6 +128,10 @@ export function renderPreview(actions: PreviewActions) {
 
 /** Rewrites the "now" and "change" cells from the latest metrics. */
 export function updatePreview() {
+  for (const c of learnerCells) {
+    const step = state.learners.find((l) => l.name === c.name)?.live?.step ?? null;
+    c.now.textContent = step === null ? "—" : step.toLocaleString("en-US");
+  }
   for (const c of cells) {
     const current = state.now[c.info.engine]?.[c.info.key];
     c.now.textContent = current === undefined ? "—" : formatMetric(c.info.format, current);

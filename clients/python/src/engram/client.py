@@ -24,7 +24,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 __all__ = ["EngramError", "Run", "SavedState", "attach", "default_data_dir"]
 
@@ -95,6 +95,7 @@ class Run:
     token: str
     format: str | None = None
     metrics: dict[str, dict[str, Any]] | None = None
+    milestones: list[dict[str, Any]] | None = None
     #: The learner's generation this run continues: one more after each
     #: restore of it. Saves name it, so a save from before a restore this run
     #: has not taken is refused (``stale_state``) instead of undoing it.
@@ -159,6 +160,8 @@ class Run:
                 body["format"] = self.format
             if self.metrics:
                 body["metrics"] = self.metrics
+            if self.milestones:
+                body["milestones"] = self.milestones
             info = self._json("POST", "/api/learners", body)
             if self.generation is None:
                 self.generation = int(info.get("generation", 0))
@@ -459,6 +462,7 @@ def attach(
     *,
     format: str | None = None,
     metrics: Mapping[str, Mapping[str, Any]] | None = None,
+    milestones: Sequence[Mapping[str, Any]] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     url: str | None = None,
     token: str | None = None,
@@ -472,7 +476,10 @@ def attach(
     `raw` for a new learner). `metrics` says what your metrics mean, for
     their curves in the UI: ``{"success": {"label": "Success rate",
     "format": "percent", "higher_is_better": True, "unit": ""}}`` (formats:
-    integer, percent, decimal, milliseconds). When Engram is not running, the run works
+    integer, percent, decimal, milliseconds). `milestones` are rules Engram
+    checks every save's metrics against — ``[{"metric": "success",
+    "at_least": 0.9}]`` (or ``at_most``): the first saved state of a line of
+    history that meets one is kept in a protected backup. When Engram is not running, the run works
     from the data directory: saves are spooled (see :meth:`Run.save`)."""
     directory = Path(data_dir) if data_dir else (default_data_dir() if url is None else None)
     if url is None or token is None:
@@ -484,7 +491,8 @@ def attach(
         url = url or found_url
         token = token or found_token
     described = {str(k): dict(v) for k, v in (metrics or {}).items()} or None
-    run = Run(name=name, base=url.rstrip("/"), token=token, format=format, metrics=described, timeout=timeout, data_dir=directory)
+    rules = [dict(m) for m in milestones] if milestones else None
+    run = Run(name=name, base=url.rstrip("/"), token=token, format=format, metrics=described, milestones=rules, timeout=timeout, data_dir=directory)
     try:
         run._attach()
     except EngramError as e:

@@ -29,6 +29,10 @@ pub struct AttachLearner {
     /// curves; replaces what it said before. Absent or empty: unchanged.
     #[serde(default)]
     pub metrics: std::collections::BTreeMap<String, crate::store::LearnerMetric>,
+    /// Milestones Engram watches its saves for (replaces the ones declared
+    /// before; absent or empty: unchanged).
+    #[serde(default)]
+    pub milestones: Vec<crate::store::MilestoneRule>,
 }
 
 /// What a saved state says of itself (the bytes travel as the body).
@@ -186,14 +190,20 @@ impl Api {
     /// Registers a learner (idempotent) and says what it resumes from.
     pub async fn attach_learner(&self, req: AttachLearner) -> ApiResult<LearnerInfo> {
         crate::store::validate_metric_info(&req.metrics)?;
+        crate::store::validate_milestone_rules(&req.milestones)?;
         Ok(self
             .runtime()?
             .with_store(move |s| {
                 let l = s.attach_learner(&req.name, req.format.as_deref(), crate::now_ms())?;
-                if req.metrics.is_empty() {
+                if req.metrics.is_empty() && req.milestones.is_empty() {
                     return Ok(l);
                 }
-                s.set_learner_metric_info(&req.name, &req.metrics)?;
+                if !req.metrics.is_empty() {
+                    s.set_learner_metric_info(&req.name, &req.metrics)?;
+                }
+                if !req.milestones.is_empty() {
+                    s.set_learner_milestone_rules(&req.name, &req.milestones)?;
+                }
                 s.learner(&req.name)
             })
             .await?)
@@ -432,7 +442,42 @@ impl Api {
             })
             .await?;
         rt.supervisor().note_save(&name);
+        self.check_declared_milestones(&name, &saved).await;
         Ok(saved)
+    }
+
+    /// A saved state that meets a milestone rule its learner declared is
+    /// kept as that milestone (once per line of history). The save has
+    /// succeeded either way: a failure here is logged, not returned.
+    async fn check_declared_milestones(&self, name: &str, saved: &LearnerState) {
+        let Some(step) = saved.step else { return };
+        let Ok(rt) = self.runtime() else { return };
+        let n = name.to_string();
+        let rules = match rt
+            .with_store(move |s| Ok(s.learner(&n)?.milestone_rules))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        for rule in rules {
+            let Some(&value) = saved.metrics.get(&rule.metric) else {
+                continue;
+            };
+            if !rule.met_by(value) {
+                continue;
+            }
+            let req = ReportMilestone {
+                rule: rule.text(),
+                metric: rule.metric.clone(),
+                value,
+                step,
+            };
+            if let Err(e) = self.report_learner_milestone(name.to_string(), req).await {
+                // Say, a newer save came first: that one is checked itself.
+                tracing::info!(learner = %name, rule = %rule.text(), error = %e.message, "a declared milestone was not kept");
+            }
+        }
     }
 
     /// A learner's state and its bytes (checked against their checksum):

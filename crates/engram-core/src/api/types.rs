@@ -63,6 +63,9 @@ pub struct Backup {
     pub engines: Vec<String>,
     /// The learners (engines in other processes) it holds, by name.
     pub learners: Vec<String>,
+    /// The step of each learner's state in it (those that gave one).
+    #[ts(type = "Record<string, number>")]
+    pub learner_steps: BTreeMap<String, u64>,
     /// Each engine's metrics at that instant.
     pub metrics: BTreeMap<String, Metrics>,
     /// Encoded size of all its states, bytes.
@@ -85,6 +88,7 @@ impl From<&BackupInfo> for Backup {
             pinned: b.pinned,
             engines: b.engines.iter().map(|e| e.name.clone()).collect(),
             learners: b.learners.clone(),
+            learner_steps: b.learner_steps.clone(),
             metrics: b
                 .engines
                 .iter()

@@ -56,6 +56,7 @@ pub fn module() -> String {
         SetLearnerCommand::decl(&cfg),
         ReportMilestone::decl(&cfg),
         crate::store::LearnerMetric::decl(&cfg),
+        crate::store::MilestoneRule::decl(&cfg),
         crate::supervisor::ProcessPhase::decl(&cfg),
         crate::supervisor::ProcessStatus::decl(&cfg),
         TimelineQuery::decl(&cfg),

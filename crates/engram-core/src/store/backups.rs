@@ -201,7 +201,7 @@ impl Store {
             .engine_summaries(&[id])?
             .remove(&id)
             .unwrap_or_default();
-        b.learners = self.learner_names(&[id])?.remove(&id).unwrap_or_default();
+        b.set_learners(self.learner_names(&[id])?.remove(&id).unwrap_or_default());
         Ok(b)
     }
 

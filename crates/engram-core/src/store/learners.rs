@@ -74,6 +74,9 @@ pub struct LearnerInfo {
     /// What it says its metrics mean.
     #[serde(default)]
     pub metric_info: std::collections::BTreeMap<String, LearnerMetric>,
+    /// The milestones it declared (checked at each durable save).
+    #[serde(default)]
+    pub milestone_rules: Vec<MilestoneRule>,
 }
 
 /// What a learner says one of its metrics means (every field optional:
@@ -85,6 +88,67 @@ pub struct LearnerMetric {
     pub unit: Option<String>,
     pub format: Option<crate::engines::catalog::MetricFormat>,
     pub higher_is_better: Option<bool>,
+}
+
+/// A milestone a learner declares: Engram checks the metrics of each of
+/// its durable saves, and the first saved state of a line of history that
+/// meets it is kept in a protected `breakthrough` backup.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct MilestoneRule {
+    pub metric: String,
+    /// Reached when the metric is at least this…
+    #[serde(default)]
+    pub at_least: Option<f64>,
+    /// …or at most this (exactly one of the two).
+    #[serde(default)]
+    pub at_most: Option<f64>,
+}
+
+impl MilestoneRule {
+    /// How the rule reads (and is named in its backups): `success >= 0.9`.
+    pub fn text(&self) -> String {
+        match (self.at_least, self.at_most) {
+            (Some(v), _) => format!("{} >= {v}", self.metric),
+            (_, Some(v)) => format!("{} <= {v}", self.metric),
+            _ => self.metric.clone(),
+        }
+    }
+
+    /// True when `value` meets the rule.
+    pub fn met_by(&self, value: f64) -> bool {
+        match (self.at_least, self.at_most) {
+            (Some(v), None) => value >= v,
+            (None, Some(v)) => value <= v,
+            _ => false,
+        }
+    }
+}
+
+/// Checks declared milestone rules.
+pub fn validate_milestone_rules(rules: &[MilestoneRule]) -> Result<()> {
+    if rules.len() > MAX_DESCRIBED {
+        return Err(Error::InvalidInput(format!(
+            "at most {MAX_DESCRIBED} milestone rules"
+        )));
+    }
+    for r in rules {
+        validate_engine_name(&r.metric).map_err(|_| {
+            Error::InvalidInput(format!(
+                "invalid metric name {:?} in a milestone rule",
+                r.metric
+            ))
+        })?;
+        match (r.at_least, r.at_most) {
+            (Some(v), None) | (None, Some(v)) if v.is_finite() => {}
+            _ => {
+                return Err(Error::InvalidInput(format!(
+                    "milestone rule on {:?}: give exactly one finite at_least or at_most",
+                    r.metric
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The most metrics a learner may describe, and the longest label/unit.
@@ -280,7 +344,8 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT l.name, l.format, l.registered_at,
                     s.object, s.size, s.step, s.metrics, s.saved_at,
-                    c.argv, c.workdir, c.autostart, l.metric_info, l.generation
+                    c.argv, c.workdir, c.autostart, l.metric_info, l.generation,
+                    l.milestone_rules
              FROM learners l LEFT JOIN learner_live s ON s.learner = l.name
                              LEFT JOIN learner_commands c ON c.learner = l.name
              WHERE ?1 IS NULL OR l.name = ?1 ORDER BY l.name",
@@ -309,6 +374,7 @@ impl Store {
                 process: None,
                 metric_info: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
                 generation: r.get(12)?,
+                milestone_rules: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)
@@ -326,6 +392,23 @@ impl Store {
             .map_err(|e| Error::Internal(format!("encoding metric descriptions: {e}")))?;
         self.conn.execute(
             "UPDATE learners SET metric_info = ?2 WHERE name = ?1",
+            params![name, json],
+        )?;
+        Ok(())
+    }
+
+    /// Replaces a learner's declared milestone rules.
+    pub fn set_learner_milestone_rules(
+        &mut self,
+        name: &str,
+        rules: &[MilestoneRule],
+    ) -> Result<()> {
+        validate_milestone_rules(rules)?;
+        self.learner(name)?;
+        let json = serde_json::to_string(rules)
+            .map_err(|e| Error::Internal(format!("encoding milestone rules: {e}")))?;
+        self.conn.execute(
+            "UPDATE learners SET milestone_rules = ?2 WHERE name = ?1",
             params![name, json],
         )?;
         Ok(())

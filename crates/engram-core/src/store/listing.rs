@@ -13,6 +13,9 @@ use crate::codec::Checksum;
 use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
+/// A learner in a backup, and the step of its state there.
+pub(super) type LearnerStep = (String, Option<u64>);
+
 impl Store {
     /// Lists backups newest first, filtered and paged.
     pub fn list_backups(&self, q: &BackupQuery) -> Result<BackupPage> {
@@ -87,7 +90,7 @@ impl Store {
         let mut learners = self.learner_names(&ids)?;
         for b in &mut items {
             b.engines = summaries.remove(&b.id).unwrap_or_default();
-            b.learners = learners.remove(&b.id).unwrap_or_default();
+            b.set_learners(learners.remove(&b.id).unwrap_or_default());
         }
         let next = if items.len() == limit as usize {
             items.last().map(|b| Cursor {
@@ -138,6 +141,7 @@ impl Store {
                 pinned: r.get(4)?,
                 engines: Vec::new(),
                 learners: Vec::new(),
+                learner_steps: BTreeMap::new(),
                 breakthrough: breakthrough_at(r, 5)?,
                 origin: r.get(10)?,
             })
@@ -145,20 +149,26 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
-    /// The learners each backup holds, by backup id.
-    pub(super) fn learner_names(&self, ids: &[i64]) -> Result<BTreeMap<i64, Vec<String>>> {
-        let mut out: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    /// The learners each backup holds (with their steps), by backup id.
+    pub(super) fn learner_names(&self, ids: &[i64]) -> Result<BTreeMap<i64, Vec<LearnerStep>>> {
+        let mut out: BTreeMap<i64, Vec<LearnerStep>> = BTreeMap::new();
         if ids.is_empty() {
             return Ok(out);
         }
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT backup_id, learner FROM backup_learner_states
+            "SELECT backup_id, learner, step FROM backup_learner_states
              WHERE backup_id IN ({list}) ORDER BY backup_id, learner"
         ))?;
-        for row in stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))? {
-            let (id, name) = row?;
-            out.entry(id).or_default().push(name);
+        for row in stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<i64>>(2)?.map(|s| s.max(0) as u64),
+            ))
+        })? {
+            let (id, name, step) = row?;
+            out.entry(id).or_default().push((name, step));
         }
         Ok(out)
     }

@@ -48,7 +48,8 @@ pub use history::{HistoryBranch, MAX_SERIES_POINTS, MetricSeries, SeriesPoint};
 pub use integrity::{IntegrityReport, LiveLoad, LoadedState, SkipNote, StateSource, VerifyProblem};
 pub use learners::{
     BUILT_IN, ImportedLearner, LearnerCommand, LearnerInfo, LearnerMetric, LearnerState,
-    NewLearnerState, validate_learner_name, validate_metric_info,
+    MilestoneRule, NewLearnerState, validate_learner_name, validate_metric_info,
+    validate_milestone_rules,
 };
 pub use migrations::{SCHEMA_VERSION, schema_dump};
 pub use retention::{

@@ -150,9 +150,22 @@ pub struct BackupInfo {
     pub engines: Vec<EngineSummary>,
     /// The learners (engines in other processes) whose state it holds.
     pub learners: Vec<String>,
+    /// The step of each learner's state in it (learners that gave one).
+    pub learner_steps: BTreeMap<String, u64>,
     pub breakthrough: Option<Breakthrough>,
     /// For imported backups: JSON describing the source file's manifest.
     pub origin: Option<String>,
+}
+
+impl BackupInfo {
+    /// Sets the learners it holds, with their steps.
+    pub(crate) fn set_learners(&mut self, learners: Vec<(String, Option<u64>)>) {
+        self.learner_steps = learners
+            .iter()
+            .filter_map(|(n, s)| s.map(|s| (n.clone(), s)))
+            .collect();
+        self.learners = learners.into_iter().map(|(n, _)| n).collect();
+    }
 }
 
 /// Where a page of the backup list starts: just after this (created_at, id).
