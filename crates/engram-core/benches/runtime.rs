@@ -112,6 +112,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pct(during, 0.99)
         );
         api.stop().await.map_err(|e| e.message)?;
+        // The data directory's lock goes with the runtime (and its tasks).
+        drop(api);
+        tokio::time::sleep(Duration::from_millis(500)).await;
 
         let mut starts = Vec::new();
         for _ in 0..20 {

@@ -358,6 +358,36 @@ mod tests {
     }
 
     #[test]
+    fn a_state_written_past_several_early_writebacks_reads_back_exactly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let objects = Objects::new(dir.path());
+        let mut w = objects.writer(u64::MAX).expect("writer");
+        let mut all = Vec::new();
+        // 40 MiB in 1 MiB pieces: two early writebacks start on the way.
+        for i in 0..40u32 {
+            let piece: Vec<u8> = (0..1u32 << 20).map(|j| (j ^ i) as u8).collect();
+            w.write(&piece).expect("write");
+            all.extend_from_slice(&piece);
+        }
+        assert!(
+            w.early_sync.is_some(),
+            "writeback started beside the writing"
+        );
+        let info = w.finish().expect("finish");
+        assert_eq!(info.size, all.len() as u64);
+        assert_eq!(info.checksum, Checksum::of(&all));
+        assert_eq!(objects.read(&info.checksum, u64::MAX).expect("read"), all);
+        // A writer dropped with writeback under way leaves nothing behind.
+        let mut w = objects.writer(u64::MAX).expect("writer");
+        w.write(&vec![7u8; 20 << 20]).expect("write");
+        drop(w);
+        let tmp = std::fs::read_dir(dir.path().join("objects/tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(tmp, 0);
+    }
+
+    #[test]
     fn a_writer_past_its_limit_or_dropped_leaves_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let objects = Objects::new(dir.path());

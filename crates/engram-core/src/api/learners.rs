@@ -375,7 +375,7 @@ impl Api {
     ) -> ApiResult<LearnerState>
     where
         S: Stream<Item = Result<T, E>> + Unpin,
-        T: AsRef<[u8]>,
+        T: Into<Vec<u8>>,
         E: std::fmt::Display,
     {
         let rt = self.runtime()?;
@@ -405,7 +405,7 @@ impl Api {
         while let Some(chunk) = body.next().await {
             match chunk {
                 Ok(c) => {
-                    if tx.send(Chunk::Data(c.as_ref().to_vec())).await.is_err() {
+                    if tx.send(Chunk::Data(c.into())).await.is_err() {
                         break; // the writer failed: its error is below
                     }
                 }
