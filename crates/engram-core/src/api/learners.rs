@@ -163,6 +163,15 @@ impl SetLearnerCommand {
     }
 }
 
+/// Lowers the calling thread's scheduling priority (nice 10), on Linux.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // Best effort: on failure it runs at the normal priority.
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
+    }
+}
+
 /// A chunk on its way to the object writer, or the end of the state.
 enum Chunk {
     Data(Vec<u8>),
@@ -386,21 +395,33 @@ impl Api {
             .await?;
         let objects = Objects::new(rt.data_dir());
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(8);
-        let writer = tokio::task::spawn_blocking(move || {
-            let mut w = objects.writer(MAX_LEARNER_STATE_BYTES)?;
-            loop {
-                match rx.blocking_recv() {
-                    Some(Chunk::Data(d)) => w.write(&d)?,
-                    Some(Chunk::End) => return w.finish(),
-                    // The sender went away without an end: nothing is kept.
-                    None => {
-                        return Err(Error::InvalidInput(
-                            "the state was cut off before its end".into(),
-                        ));
+        // Its own thread, at a lower priority: hashing and writing a large
+        // state must not take the CPU from the engines' ticks and captures.
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("engram-learner-save".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                let _ = done_tx.send((move || {
+                    let mut w = objects.writer(MAX_LEARNER_STATE_BYTES)?;
+                    loop {
+                        match rx.blocking_recv() {
+                            Some(Chunk::Data(d)) => w.write(&d)?,
+                            Some(Chunk::End) => return w.finish(),
+                            // The sender went away without an end: nothing is kept.
+                            None => {
+                                return Err(Error::InvalidInput(
+                                    "the state was cut off before its end".into(),
+                                ));
+                            }
+                        }
                     }
-                }
-            }
-        });
+                })());
+            });
+        if let Err(e) = spawned {
+            return Err(Error::Internal(format!("the state writer did not start: {e}")).into());
+        }
+        let writer = done_rx;
         let mut broken = None;
         while let Some(chunk) = body.next().await {
             match chunk {
