@@ -64,6 +64,15 @@ function refreshAll(): Promise<void> {
   return queued;
 }
 
+/** The learners' series only (the built-in engines' come with events). */
+async function loadLearnerHistory() {
+  const z = zoomRange();
+  const series = await Promise.all(
+    state.learnerCharts.map((c) => api.metricSeries({ engine: c.engine, key: c.key, from_ms: z?.min ?? null, to_ms: z?.max ?? null, points: 600 })),
+  );
+  for (const s of series) state.history[`${s.engine}/${s.key}`] = s;
+}
+
 /** The learners' metrics to chart (new ones appear as they log). */
 async function loadLearnerCharts() {
   const catalog = await api.metricCatalog().catch(() => null);
@@ -135,7 +144,7 @@ function onEvent(e: EngramEvent) {
     case "saved":
       $("saved").textContent = `saved ${formatTimestamp(e.at_ms)} UTC`;
       void loadLearners();
-      if (state.learnerCharts.length > 0) void loadLearnerCharts().then(loadHistory).then(renderCharts);
+      if (state.learnerCharts.length > 0) void loadLearnerCharts().then(loadLearnerHistory).then(renderCharts);
       if (saveProblem !== null) {
         // Saves land again: the warning is over.
         saveProblem = null;

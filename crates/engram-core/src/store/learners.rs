@@ -416,8 +416,17 @@ impl Store {
 
     /// The names of the metrics a learner has in the metric history.
     pub fn learner_metric_keys(&self, name: &str) -> Result<Vec<String>> {
+        // One index seek per name (not a scan of every point): jump from
+        // each key to the next along the primary key (engine, key, …).
         let mut stmt = self.conn.prepare_cached(
-            "SELECT DISTINCT key FROM metric_points WHERE engine = ?1 ORDER BY key",
+            "WITH RECURSIVE k(key) AS (
+                 SELECT (SELECT key FROM metric_points WHERE engine = ?1 ORDER BY key LIMIT 1)
+                 UNION ALL
+                 SELECT (SELECT key FROM metric_points WHERE engine = ?1 AND key > k.key
+                         ORDER BY key LIMIT 1)
+                 FROM k WHERE k.key IS NOT NULL
+             )
+             SELECT key FROM k WHERE key IS NOT NULL",
         )?;
         let keys = stmt.query_map([name], |r| r.get(0))?;
         Ok(keys.collect::<std::result::Result<_, _>>()?)
