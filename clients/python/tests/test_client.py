@@ -326,3 +326,31 @@ def test_a_declared_milestone_keeps_the_first_saved_state_that_meets_it(server: 
         with pytest.raises(engram.EngramError) as e:
             engram.attach("ruled", milestones=bad, data_dir=server.data_dir)
         assert e.value.code == "invalid_input", bad
+
+
+def test_a_damaged_live_state_falls_back_to_the_newest_intact_backup(server: Server) -> None:
+    run = engram.attach("fragile", data_dir=server.data_dir)
+    run.save(b"good state at 5" * 100, step=5)
+    server.api("POST", "/api/backups", {"label": "holds step 5"})
+    saved = run.save(b"state at 9 that will rot" * 100, step=9)
+    obj = server.data_dir / "objects" / saved.checksum[:2] / saved.checksum[2:]
+    raw = bytearray(obj.read_bytes())
+    raw[10] ^= 0xFF
+    obj.write_bytes(bytes(raw))
+    # Resuming gets the newest state that reads back intact, and it is live now.
+    fresh = engram.attach("fragile", data_dir=server.data_dir)
+    assert fresh.resume() == b"good state at 5" * 100
+    info = fresh.info()
+    assert info["live"]["step"] == 5 and info["generation"] == 1
+    # The run that saved the rotten state is one generation behind: refused.
+    with pytest.raises(engram.EngramError) as e:
+        run.save(b"x", step=10)
+    assert e.value.code == "stale_state"
+    assert fresh.save(b"onwards", step=6).step == 6
+    # With no intact state anywhere, the damage is the answer.
+    lone = engram.attach("lone", data_dir=server.data_dir)
+    s = lone.save(b"only copy", step=1)
+    (server.data_dir / "objects" / s.checksum[:2] / s.checksum[2:]).unlink()
+    with pytest.raises(engram.EngramError) as e:
+        engram.attach("lone", data_dir=server.data_dir).resume()
+    assert e.value.code == "corrupt_state"

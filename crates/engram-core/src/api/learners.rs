@@ -508,26 +508,45 @@ impl Api {
         name: String,
         req: ReadLearnerState,
     ) -> ApiResult<LearnerStateFile> {
-        Ok(self
-            .runtime()?
+        let rt = self.runtime()?;
+        let n = name.clone();
+        let (file, fell_back) = rt
             .with_store(move |s| {
-                let learner = s.learner(&name)?;
-                let state = match req.backup {
-                    Some(id) => s.backup_learner_state(id, &name)?,
-                    None => learner.live.ok_or_else(|| Error::NotFound {
-                        what: "saved state of learner",
-                        id: name.clone(),
-                    })?,
+                let (state, bytes, fell_back) = match req.backup {
+                    Some(id) => {
+                        let state = s.backup_learner_state(id, &n)?;
+                        let sum = crate::Checksum::from_hex(&state.checksum)?;
+                        let bytes = s.objects().read(&sum, MAX_LEARNER_STATE_BYTES)?;
+                        (state, bytes, None)
+                    }
+                    // A damaged live state falls back to the newest intact backup.
+                    None => s.learner_live_or_fallback(&n, crate::now_ms())?,
                 };
-                let sum = crate::Checksum::from_hex(&state.checksum)?;
-                let bytes = s.objects().read(&sum, MAX_LEARNER_STATE_BYTES)?;
-                Ok(LearnerStateFile {
-                    state,
-                    bytes,
-                    generation: learner.generation,
-                })
+                let generation = s.learner(&n)?.generation;
+                Ok((
+                    LearnerStateFile {
+                        state,
+                        bytes,
+                        generation,
+                    },
+                    fell_back,
+                ))
             })
-            .await?)
+            .await?;
+        if let Some(id) = fell_back {
+            let message = format!(
+                "learner {name}'s saved state was damaged or missing; it resumes from its state in backup {id} (step {})",
+                file.state
+                    .step
+                    .map_or("unknown".to_string(), |s| s.to_string())
+            );
+            tracing::warn!("{message}");
+            rt.announce(crate::runtime::Event::Error {
+                code: crate::ErrorCode::CorruptState,
+                message,
+            });
+        }
+        Ok(file)
     }
 
     /// Adds logged metrics to the learner's history (one transaction).

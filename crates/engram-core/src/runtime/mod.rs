@@ -315,6 +315,11 @@ impl Runtime {
         })
     }
 
+    /// Tells every listener (the UI's event stream) of something.
+    pub(crate) fn announce(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
     /// Listens to events from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()

@@ -617,6 +617,53 @@ impl Store {
         Ok(state)
     }
 
+    /// A learner's live state and its bytes — or, when the live state's file
+    /// is damaged or missing, the newest backup's state of it that reads
+    /// back intact, made live (a restore: the learner's next generation).
+    /// Returns the backup fallen back to, if any. With none intact, the
+    /// damage is the error.
+    pub fn learner_live_or_fallback(
+        &mut self,
+        name: &str,
+        now_ms: i64,
+    ) -> Result<(LearnerState, Vec<u8>, Option<i64>)> {
+        let live = self.learner(name)?.live.ok_or_else(|| Error::NotFound {
+            what: "saved state of learner",
+            id: name.to_string(),
+        })?;
+        let limit = crate::api::MAX_LEARNER_STATE_BYTES;
+        let damage = match self
+            .objects()
+            .read(&Checksum::from_hex(&live.checksum)?, limit)
+        {
+            Ok(bytes) => return Ok((live, bytes, None)),
+            Err(e @ Error::CorruptState { .. }) => e,
+            Err(e) => return Err(e),
+        };
+        let ids: Vec<i64> = {
+            let mut stmt = self.conn.prepare_cached(
+                "SELECT s.backup_id FROM backup_learner_states s JOIN backups b ON b.id = s.backup_id
+                 WHERE s.learner = ?1 ORDER BY b.created_at DESC, b.id DESC",
+            )?;
+            stmt.query_map([name], |r| r.get(0))?
+                .collect::<std::result::Result<_, _>>()?
+        };
+        for id in ids {
+            let held = self.backup_learner_state(id, name)?;
+            if held.checksum == live.checksum {
+                continue; // the same damaged file
+            }
+            if let Ok(bytes) = self
+                .objects()
+                .read(&Checksum::from_hex(&held.checksum)?, limit)
+            {
+                let state = self.restore_learner(id, name, now_ms)?;
+                return Ok((state, bytes, Some(id)));
+            }
+        }
+        Err(damage)
+    }
+
     /// The learners a backup holds, by name.
     pub fn backup_learners(&self, backup_id: i64) -> Result<Vec<(String, LearnerState)>> {
         let mut stmt = self.conn.prepare_cached(
