@@ -9,7 +9,7 @@ import { $ } from "./dom";
 import { backupNowFlow, importFlow, learnerFlow, previewActions, setRefresh } from "./flows";
 import { CHARTS, formatValue } from "./engines";
 import { formatTimestamp } from "./format";
-import type { EngramEvent } from "./generated/api";
+import type { EngramEvent, MetricInfo } from "./generated/api";
 import { attempt, clearErrors, explain, SAVE_CODES, showError, toast } from "./notify";
 import { api, onSelect, reselect, select, state } from "./state";
 import { buildCards, updateCards } from "./views/cards";
@@ -41,10 +41,15 @@ async function loadTimeline(draw = true) {
 let historyLoads = 0;
 async function loadHistory() {
   const mine = ++historyLoads;
-  const z = zoomRange();
-  const series = await Promise.all(charted().map((c) => api.metricSeries({ engine: c.engine, key: c.key, from_ms: z?.min ?? null, to_ms: z?.max ?? null, points: 600 })));
+  const series = await loadSeries(charted());
   if (mine !== historyLoads) return;
   state.history = Object.fromEntries(series.map((s) => [`${s.engine}/${s.key}`, s]));
+}
+
+/** The series of these metrics over the zoomed range (else all of it). */
+function loadSeries(list: MetricInfo[]) {
+  const z = zoomRange();
+  return Promise.all(list.map((c) => api.metricSeries({ engine: c.engine, key: c.key, from_ms: z?.min ?? null, to_ms: z?.max ?? null, points: 600 })));
 }
 
 /** One refresh at a time; a change that arrives during one queues one more,
@@ -66,11 +71,7 @@ function refreshAll(): Promise<void> {
 
 /** The learners' series only (the built-in engines' come with events). */
 async function loadLearnerHistory() {
-  const z = zoomRange();
-  const series = await Promise.all(
-    state.learnerCharts.map((c) => api.metricSeries({ engine: c.engine, key: c.key, from_ms: z?.min ?? null, to_ms: z?.max ?? null, points: 600 })),
-  );
-  for (const s of series) state.history[`${s.engine}/${s.key}`] = s;
+  for (const s of await loadSeries(state.learnerCharts)) state.history[`${s.engine}/${s.key}`] = s;
 }
 
 /** The learners' metrics to chart (new ones appear as they log). */

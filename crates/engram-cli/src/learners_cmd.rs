@@ -239,7 +239,7 @@ impl Remote {
                 data_dir.display()
             ),
         };
-        let port = std::fs::read_to_string(data_dir.join("serve.port"))
+        let port = std::fs::read_to_string(data_dir.join(engram_http::PORT_FILE))
             .map_err(|e| unreachable(format!("serve.port: {e}")))?;
         let port: u16 = port
             .trim()

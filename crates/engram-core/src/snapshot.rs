@@ -504,41 +504,21 @@ fn parse_binary(bytes: &[u8]) -> Result<Snapshot> {
     let mut pos = end;
     let mut states = Vec::with_capacity(manifest.engines.len());
     for e in &manifest.engines {
-        let stored = e
-            .stored_size
-            .ok_or_else(|| bad(&format!("engine {} has no stored_size", e.name)))?;
-        let stop = (pos as u64)
-            .checked_add(stored)
-            .filter(|&s| s <= body.len() as u64)
-            .ok_or_else(|| {
-                bad(&format!(
-                    "state of {} runs past the end of the file",
-                    e.name
-                ))
-            })? as usize;
-        let raw = decompress_exact(&body[pos..stop], e.size)
-            .map_err(|err| Error::InvalidSnapshot(format!("state of {}: {err}", e.name)))?;
+        let raw = take_section(
+            body,
+            &mut pos,
+            e.stored_size,
+            e.size,
+            &format!("engine {}", e.name),
+            &e.name,
+        )?;
         states.push(check_state(e, raw)?);
-        pos = stop;
     }
     let mut learner_states = Vec::with_capacity(manifest.learners.len());
     for l in &manifest.learners {
-        let stored = l
-            .stored_size
-            .ok_or_else(|| bad(&format!("learner {} has no stored_size", l.name)))?;
-        let stop = (pos as u64)
-            .checked_add(stored)
-            .filter(|&s| s <= body.len() as u64)
-            .ok_or_else(|| {
-                bad(&format!(
-                    "state of learner {} runs past the end of the file",
-                    l.name
-                ))
-            })? as usize;
-        let raw = decompress_exact(&body[pos..stop], l.size)
-            .map_err(|err| Error::InvalidSnapshot(format!("state of learner {}: {err}", l.name)))?;
+        let name = format!("learner {}", l.name);
+        let raw = take_section(body, &mut pos, l.stored_size, l.size, &name, &name)?;
         learner_states.push(check_learner_state(l, raw)?);
-        pos = stop;
     }
     if pos != body.len() {
         return Err(bad(&format!(
@@ -602,18 +582,7 @@ fn parse_json(bytes: &[u8]) -> Result<Snapshot> {
             .states
             .get(&e.name)
             .ok_or_else(|| Error::InvalidSnapshot(format!("no state for engine {}", e.name)))?;
-        if s.data.len() as u64 > e.size.saturating_mul(4) / 3 + 8 {
-            return Err(Error::InvalidSnapshot(format!(
-                "state of {} is larger than its recorded size",
-                e.name
-            )));
-        }
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(&s.data)
-            .map_err(|err| {
-                Error::InvalidSnapshot(format!("state of {} is not valid base64: {err}", e.name))
-            })?;
-        states.push(check_state(e, raw)?);
+        states.push(check_state(e, decode_base64(&s.data, e.size, &e.name)?)?);
     }
     if json.learner_states.len() != manifest.learners.len() {
         return Err(Error::InvalidSnapshot(
@@ -626,20 +595,7 @@ fn parse_json(bytes: &[u8]) -> Result<Snapshot> {
             .learner_states
             .get(&l.name)
             .ok_or_else(|| Error::InvalidSnapshot(format!("no state for learner {}", l.name)))?;
-        if s.data.len() as u64 > l.size.saturating_mul(4) / 3 + 8 {
-            return Err(Error::InvalidSnapshot(format!(
-                "state of learner {} is larger than its recorded size",
-                l.name
-            )));
-        }
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(&s.data)
-            .map_err(|err| {
-                Error::InvalidSnapshot(format!(
-                    "state of learner {} is not valid base64: {err}",
-                    l.name
-                ))
-            })?;
+        let raw = decode_base64(&s.data, l.size, &format!("learner {}", l.name))?;
         learner_states.push(check_learner_state(l, raw)?);
     }
     Ok(Snapshot {
@@ -647,6 +603,44 @@ fn parse_json(bytes: &[u8]) -> Result<Snapshot> {
         states,
         learner_states,
     })
+}
+
+/// The next stored section of a binary snapshot (`what` names its owner in
+/// errors, `state_of` its state), decompressed to exactly `size` bytes.
+fn take_section(
+    body: &[u8],
+    pos: &mut usize,
+    stored: Option<u64>,
+    size: u64,
+    what: &str,
+    state_of: &str,
+) -> Result<Vec<u8>> {
+    let bad = |m: String| Error::InvalidSnapshot(m);
+    let stored = stored.ok_or_else(|| bad(format!("{what} has no stored_size")))?;
+    let stop = (*pos as u64)
+        .checked_add(stored)
+        .filter(|&s| s <= body.len() as u64)
+        .ok_or_else(|| bad(format!("state of {state_of} runs past the end of the file")))?
+        as usize;
+    let raw = decompress_exact(&body[*pos..stop], size)
+        .map_err(|err| bad(format!("state of {state_of}: {err}")))?;
+    *pos = stop;
+    Ok(raw)
+}
+
+/// A JSON snapshot's base64 state of (at most) `size` bytes; `state_of`
+/// names it in errors.
+fn decode_base64(data: &str, size: u64, state_of: &str) -> Result<Vec<u8>> {
+    if data.len() as u64 > size.saturating_mul(4) / 3 + 8 {
+        return Err(Error::InvalidSnapshot(format!(
+            "state of {state_of} is larger than its recorded size"
+        )));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|err| {
+            Error::InvalidSnapshot(format!("state of {state_of} is not valid base64: {err}"))
+        })
 }
 
 fn check_learner_state(l: &ManifestLearner, raw: Vec<u8>) -> Result<Vec<u8>> {

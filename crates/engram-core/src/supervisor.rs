@@ -240,6 +240,29 @@ impl Supervisor {
         self.starts.fetch_add(1, Ordering::SeqCst)
     }
 
+    /// Supervises `name` with `cmd` (replacing a different earlier command,
+    /// whose process is stopped first) and, if `cmd.autostart`, starts it
+    /// and waits as [`Supervisor::start_and_wait`] does.
+    pub async fn supervise_and_start(&self, name: &str, cmd: LearnerCommand) {
+        let start = cmd.autostart;
+        if self.with_slot(name, |s| {
+            s.command.argv != cmd.argv || s.command.workdir != cmd.workdir
+        }) == Some(true)
+        {
+            self.remove(name).await;
+        }
+        self.supervise(
+            name,
+            LearnerCommand {
+                autostart: false,
+                ..cmd
+            },
+        );
+        if start {
+            self.start_and_wait(name).await;
+        }
+    }
+
     /// Starts `name` as [`Supervisor::start`] does, and waits (at most a few
     /// seconds) until the start was tried: the answer then shows the
     /// process running, or why it could not start.

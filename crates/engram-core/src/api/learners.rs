@@ -318,13 +318,9 @@ impl Api {
             Ok(())
         })
         .await?;
+        // A new command (or the same again) starts a fresh process.
         rt.supervisor().remove(&name).await;
-        let mut paused = cmd.clone();
-        paused.autostart = false;
-        rt.supervisor().supervise(&name, paused);
-        if cmd.autostart {
-            rt.supervisor().start_and_wait(&name).await;
-        }
+        rt.supervisor().supervise_and_start(&name, cmd).await;
         self.learner(name).await
     }
 
@@ -345,12 +341,7 @@ impl Api {
         let cmd = rt
             .with_store(move |s| s.set_learner_autostart(&n, true))
             .await?;
-        if rt.supervisor().status(&name).is_none() {
-            let mut paused = cmd;
-            paused.autostart = false;
-            rt.supervisor().supervise(&name, paused);
-        }
-        rt.supervisor().start_and_wait(&name).await;
+        rt.supervisor().supervise_and_start(&name, cmd).await;
         self.learner(name).await
     }
 
@@ -455,32 +446,36 @@ impl Api {
             metrics: meta.metrics,
         };
         let n = name.clone();
-        let saved = rt
+        let (saved, rules) = rt
             .with_store(move |s| {
                 let now = crate::now_ms();
                 let branch = s.current_branch(now)?;
-                s.save_learner_live(&n, &state, now, Some(branch))
+                let saved = s.save_learner_live(&n, &state, now, Some(branch))?;
+                // Its declared milestones, read under the same lock (only
+                // a save with a step and metrics can meet one).
+                let rules = if saved.step.is_some() && !saved.metrics.is_empty() {
+                    s.learner(&n)?.milestone_rules
+                } else {
+                    Vec::new()
+                };
+                Ok((saved, rules))
             })
             .await?;
         rt.supervisor().note_save(&name);
-        self.check_declared_milestones(&name, &saved).await;
+        self.check_declared_milestones(&name, &saved, rules).await;
         Ok(saved)
     }
 
     /// A saved state that meets a milestone rule its learner declared is
     /// kept as that milestone (once per line of history). The save has
     /// succeeded either way: a failure here is logged, not returned.
-    async fn check_declared_milestones(&self, name: &str, saved: &LearnerState) {
+    async fn check_declared_milestones(
+        &self,
+        name: &str,
+        saved: &LearnerState,
+        rules: Vec<crate::store::MilestoneRule>,
+    ) {
         let Some(step) = saved.step else { return };
-        let Ok(rt) = self.runtime() else { return };
-        let n = name.to_string();
-        let rules = match rt
-            .with_store(move |s| Ok(s.learner(&n)?.milestone_rules))
-            .await
-        {
-            Ok(r) => r,
-            Err(_) => return,
-        };
         for rule in rules {
             let Some(&value) = saved.metrics.get(&rule.metric) else {
                 continue;

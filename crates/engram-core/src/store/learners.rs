@@ -387,14 +387,7 @@ impl Store {
         info: &std::collections::BTreeMap<String, LearnerMetric>,
     ) -> Result<()> {
         validate_metric_info(info)?;
-        self.learner(name)?;
-        let json = serde_json::to_string(info)
-            .map_err(|e| Error::Internal(format!("encoding metric descriptions: {e}")))?;
-        self.conn.execute(
-            "UPDATE learners SET metric_info = ?2 WHERE name = ?1",
-            params![name, json],
-        )?;
-        Ok(())
+        self.set_learner_json(name, "metric_info", info)
     }
 
     /// Replaces a learner's declared milestone rules.
@@ -404,11 +397,21 @@ impl Store {
         rules: &[MilestoneRule],
     ) -> Result<()> {
         validate_milestone_rules(rules)?;
+        self.set_learner_json(name, "milestone_rules", &rules)
+    }
+
+    /// Writes one of a learner's JSON columns (a fixed name, never input).
+    fn set_learner_json(
+        &mut self,
+        name: &str,
+        column: &'static str,
+        value: &impl Serialize,
+    ) -> Result<()> {
         self.learner(name)?;
-        let json = serde_json::to_string(rules)
-            .map_err(|e| Error::Internal(format!("encoding milestone rules: {e}")))?;
+        let json = serde_json::to_string(value)
+            .map_err(|e| Error::Internal(format!("encoding {column}: {e}")))?;
         self.conn.execute(
-            "UPDATE learners SET milestone_rules = ?2 WHERE name = ?1",
+            &format!("UPDATE learners SET {column} = ?2 WHERE name = ?1"),
             params![name, json],
         )?;
         Ok(())
