@@ -417,6 +417,12 @@ impl Ctx {
         }
     }
 
+    /// Counts a start as tried, once its outcome (running, or why not) is
+    /// in the status: [`Supervisor::start_and_wait`] answers from then on.
+    fn tried(&self) {
+        self.shared.attempts.send_modify(|n| *n += 1);
+    }
+
     fn pid_file(&self) -> PathBuf {
         self.dir.join(DIR).join(format!("{}.pid", self.name))
     }
@@ -529,7 +535,6 @@ async fn supervise(ctx: Ctx, mut want: watch::Receiver<Want>) {
                 continue;
             }
             let spawned = ctx.spawn();
-            ctx.shared.attempts.send_modify(|n| *n += 1);
             if let Ok(child) = &spawned {
                 let pid = child.id();
                 ctx.update(|s| {
@@ -551,6 +556,7 @@ async fn supervise(ctx: Ctx, mut want: watch::Receiver<Want>) {
                     s.last_exit = Some(why);
                     s.last_exit_at_ms = Some(crate::now_ms());
                 });
+                ctx.tried();
                 let delay = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 if !wait_to_restart(&ctx, &mut want, delay).await {
@@ -571,6 +577,7 @@ async fn supervise(ctx: Ctx, mut want: watch::Receiver<Want>) {
                 pid.unwrap_or(0)
             ),
         );
+        ctx.tried();
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let output = async {
             let out = async {
