@@ -193,6 +193,106 @@ async fn restore_takes_a_pre_restore_backup_and_continues_from_the_backup() {
     rt.shutdown().await.expect("shutdown");
 }
 
+/// A learner's live state at `step` (stored as the runtime's own saves are).
+async fn learner_saves(rt: &Runtime, name: &'static str, step: u64) {
+    rt.with_store(move |s| {
+        let now = engram_core::now_ms();
+        s.attach_learner(name, None, now)?;
+        let object = s.objects().put(format!("{name} at {step}").as_bytes())?;
+        let state = engram_core::store::NewLearnerState {
+            generation: None,
+            object: object.checksum,
+            size: object.size,
+            step: Some(step),
+            metrics: Default::default(),
+        };
+        s.save_learner_live(name, &state, now, None)?;
+        Ok(())
+    })
+    .await
+    .expect("learner save");
+}
+
+/// A learner's live step and generation.
+async fn learner_now(rt: &Runtime, name: &'static str) -> (Option<u64>, i64) {
+    let l = rt
+        .with_store(move |s| s.learner(name))
+        .await
+        .expect("learner");
+    (l.live.and_then(|l| l.step), l.generation)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_commits_engines_learners_and_history_together_or_not_at_all() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rt = Runtime::start(options(dir.path())).await.expect("start");
+    wait_for(&rt, "plans", |rt| plans(rt) >= 10.0).await;
+    learner_saves(&rt, "l", 1).await;
+    let backup = rt.backup_now(None).await.expect("backup");
+    let at_backup = backup
+        .engines
+        .iter()
+        .find(|e| e.name == "zap")
+        .expect("zap")
+        .metrics["plans_generated"];
+    learner_saves(&rt, "l", 2).await;
+    wait_for(&rt, "more plans", |rt| plans(rt) >= at_backup + 30.0).await;
+    let branch = || rt.with_store(|s| s.current_branch(engram_core::now_ms()));
+    let (branch_before, learner_before) =
+        (branch().await.expect("branch"), learner_now(&rt, "l").await);
+
+    // The last write of the restore's transaction fails (a trigger, from a
+    // second connection, refuses the new line of history): nothing of the
+    // restore becomes live, and the engines run on from where they were.
+    let db = rusqlite::Connection::open(dir.path().join("engram.db")).expect("second connection");
+    db.execute_batch(
+        "CREATE TRIGGER refuse_restore BEFORE INSERT ON history_branches
+         WHEN NEW.reason = 'restore' BEGIN SELECT RAISE(ABORT, 'injected: no restore'); END;",
+    )
+    .expect("trigger");
+    let err = rt
+        .restore(backup.id, None)
+        .await
+        .expect_err("the commit fails");
+    assert!(err.to_string().contains("injected"), "{err}");
+    assert_eq!(
+        learner_now(&rt, "l").await,
+        learner_before,
+        "the learner is not restored"
+    );
+    assert_eq!(
+        branch().await.expect("branch"),
+        branch_before,
+        "no new line of history"
+    );
+    let now = plans(&rt);
+    assert!(
+        now >= at_backup + 30.0,
+        "the engines were put back: {now} vs {at_backup}"
+    );
+    rt.save_now().await.expect("save");
+    let live = rt.with_store(|s| s.live_metrics()).await.expect("live");
+    assert!(
+        live["zap"].0["plans_generated"] >= at_backup + 30.0,
+        "the engines' live state is theirs, not the backup's: {live:?}"
+    );
+
+    // Without the fault the same restore takes engines and learner back
+    // together, and the learner starts its next generation.
+    db.execute_batch("DROP TRIGGER refuse_restore")
+        .expect("drop trigger");
+    let report = rt.restore(backup.id, None).await.expect("restore");
+    assert_eq!(report.engines, ["mdp_es", "orchestrator", "zap", "l"]);
+    assert_eq!(learner_now(&rt, "l").await, (Some(1), learner_before.1 + 1));
+    assert!(branch().await.expect("branch") > branch_before);
+    let now = plans(&rt);
+    assert!(
+        now < at_backup + 30.0,
+        "the engines went back: {now} vs {at_backup}"
+    );
+    rt.shutdown().await.expect("shutdown");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_reported_and_the_engines_keep_running() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -282,6 +282,22 @@ impl Scheduler {
         })
     }
 
+    /// Puts states into the running engines (not saved).
+    async fn restore_in_memory(
+        &self,
+        states: impl Iterator<Item = (String, crate::EncodedState)>,
+    ) -> Result<()> {
+        let payload: Vec<(String, crate::EncodedState)> = states.collect();
+        if payload.is_empty() {
+            return Ok(());
+        }
+        let (tx, rx) = oneshot::channel();
+        if !self.engine.send(EngineCmd::Restore(payload, tx)) {
+            return Err(engine_stopped());
+        }
+        rx.await.map_err(|_| engine_stopped())?
+    }
+
     async fn with_store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
@@ -407,6 +423,7 @@ impl Scheduler {
                 // A state its engine cannot run is refused before the
                 // pre-restore backup, so a refusal leaves no trace.
                 crate::engines::check_states(&states)?;
+                store.check_learner_objects(id, &learners)?;
                 Ok((states, learners))
             })
             .await?;
@@ -419,35 +436,61 @@ impl Scheduler {
                 None,
             )
             .await?;
-        let mut names: Vec<String> = states.iter().map(|s| s.engine.clone()).collect();
-        if !states.is_empty() {
-            let (tx, rx) = oneshot::channel();
-            let payload = states.into_iter().map(|s| (s.engine, s.state)).collect();
-            if !self.engine.send(EngineCmd::Restore(payload, tx)) {
-                return Err(engine_stopped());
-            }
-            rx.await.map_err(|_| engine_stopped())??;
-        }
-        // Learners: their state in the backup becomes live; each hears of it
-        // through the `restored` event that names it (and resumes from it).
-        if !learners.is_empty() {
-            let restored = learners.clone();
-            self.with_store(move |store| {
-                for name in &restored {
-                    store.restore_learner(id, name, crate::now_ms())?;
-                }
-                Ok(())
+        let engines: Vec<String> = states.iter().map(|s| s.engine.clone()).collect();
+        // The engines take the states in memory first (a state that cannot
+        // run fails here, before anything durable changes)...
+        self.restore_in_memory(states.iter().map(|s| (s.engine.clone(), s.state.clone())))
+            .await?;
+        // ...then engines, learners and the new line of metric history
+        // become live in one transaction: a crash leaves all of them
+        // restored, or none.
+        let lock = self.lock.clone();
+        let restored = learners.clone();
+        let committed = self
+            .with_store(move |store| {
+                lock.check()?;
+                let branch = store.make_restored_live(id, &states, &restored, crate::now_ms())?;
+                store.check_files()?;
+                Ok(branch)
             })
-            .await?;
-            names.extend(learners);
-        }
-        // A new line of metric history, then persist at once, so a crash
-        // now keeps the restored state.
-        let branch = self
-            .with_store(move |store| store.start_branch(crate::now_ms(), Some(id), "restore"))
-            .await?;
+            .await;
+        let branch = match committed {
+            Ok(branch) => branch,
+            Err(e) => {
+                // Nothing became live: the engines go back to the state
+                // they had (the pre-restore backup's).
+                let back = engines.clone();
+                let undo = self
+                    .with_store(move |store| {
+                        let mut states = store.backup_states(pre.id)?;
+                        states.retain(|s| back.contains(&s.engine));
+                        Ok(states)
+                    })
+                    .await;
+                match undo {
+                    Ok(states) => {
+                        if let Err(u) = self
+                            .restore_in_memory(states.into_iter().map(|s| (s.engine, s.state)))
+                            .await
+                        {
+                            tracing::error!(code = %u.code(), "could not put the engines back after a failed restore: {u}");
+                        }
+                    }
+                    Err(u) => {
+                        tracing::error!(code = %u.code(), "could not read the pre-restore backup after a failed restore: {u}")
+                    }
+                }
+                return Err(e);
+            }
+        };
         self.branch.store(branch, Ordering::SeqCst);
-        self.save().await?;
+        // The restore has committed; this save adds the first points of the
+        // new line of history (if it fails, the next autosave does it).
+        if let Err(e) = self.save().await {
+            tracing::warn!(code = %e.code(), "save after a restore failed: {e}");
+        }
+        let mut names = engines;
+        names.extend(learners);
         let report = RestoreReport {
             from_backup: id,
             engines: names.clone(),

@@ -150,18 +150,7 @@ impl Store {
             }
         }
         // A learner's state file must be there before anything changes.
-        for name in &learners {
-            let l = self.backup_learner_state(id, name)?;
-            if !self
-                .objects()
-                .contains(&crate::Checksum::from_hex(&l.checksum)?)
-            {
-                return Err(Error::corrupt(
-                    "learner state",
-                    format!("the state of {name} in backup {id} is missing from objects/"),
-                ));
-            }
-        }
+        self.check_learner_objects(id, &learners)?;
         let has_live =
             !self.live_metrics()?.is_empty() || self.learners()?.iter().any(|l| l.live.is_some());
         let pre = if has_live {
@@ -180,14 +169,7 @@ impl Store {
         } else {
             None
         };
-        if !states.is_empty() {
-            self.save_live(&states, now_ms)?;
-        }
-        for name in &learners {
-            self.restore_learner(id, name, now_ms)?;
-        }
-        // The restored state starts a new line of metric history.
-        self.start_branch(now_ms, Some(id), "restore")?;
+        self.make_restored_live(id, &states, &learners, now_ms)?;
         let mut names: Vec<String> = states.into_iter().map(|s| s.engine).collect();
         names.extend(learners);
         Ok((pre, names))

@@ -92,13 +92,7 @@ impl Store {
         reason: &str,
     ) -> Result<i64> {
         let tx = self.conn.transaction()?;
-        let parent: Option<i64> =
-            tx.query_row("SELECT max(id) FROM history_branches", [], |r| r.get(0))?;
-        tx.execute(
-            "INSERT INTO history_branches (started_at, parent, from_backup, reason) VALUES (?1, ?2, ?3, ?4)",
-            params![at_ms, parent, from_backup, reason],
-        )?;
-        let id = tx.last_insert_rowid();
+        let id = insert_branch(&tx, at_ms, from_backup, reason)?;
         tx.commit()?;
         Ok(id)
     }
@@ -389,6 +383,22 @@ fn lttb(points: &[SeriesPoint], n: usize) -> Vec<SeriesPoint> {
     }
     out.push(points[points.len() - 1].clone());
     out
+}
+
+/// Starts a new line of history inside the caller's transaction.
+pub(super) fn insert_branch(
+    tx: &rusqlite::Transaction<'_>,
+    at_ms: i64,
+    from_backup: Option<i64>,
+    reason: &str,
+) -> Result<i64> {
+    let parent: Option<i64> =
+        tx.query_row("SELECT max(id) FROM history_branches", [], |r| r.get(0))?;
+    tx.execute(
+        "INSERT INTO history_branches (started_at, parent, from_backup, reason) VALUES (?1, ?2, ?3, ?4)",
+        params![at_ms, parent, from_backup, reason],
+    )?;
+    Ok(tx.last_insert_rowid())
 }
 
 #[cfg(test)]

@@ -564,60 +564,67 @@ impl Store {
     /// A learner's state in a backup (`not_found` if the backup did not
     /// hold it).
     pub fn backup_learner_state(&self, backup_id: i64, name: &str) -> Result<LearnerState> {
-        self.conn
-            .prepare_cached(
-                "SELECT s.object, s.size, s.step, s.metrics, b.created_at
-                 FROM backup_learner_states s JOIN backups b ON b.id = s.backup_id
-                 WHERE s.backup_id = ?1 AND s.learner = ?2",
-            )?
-            .query_row(params![backup_id, name], |r| state_from_row(r, 0))
-            .optional()?
-            .ok_or_else(|| Error::NotFound {
-                what: "learner state in backup",
-                id: format!("{backup_id}/{name}"),
-            })
+        backup_learner_state_in(&self.conn, backup_id, name)
+    }
+
+    /// `corrupt_state` unless the state of each of `names` in backup
+    /// `backup_id` is there to be made live (checked before a restore
+    /// changes anything).
+    pub fn check_learner_objects(&self, backup_id: i64, names: &[String]) -> Result<()> {
+        for name in names {
+            let state = self.backup_learner_state(backup_id, name)?;
+            if !self
+                .objects()
+                .contains(&Checksum::from_hex(&state.checksum)?)
+            {
+                return Err(Error::corrupt(
+                    "learner state",
+                    format!("the state of {name} in backup {backup_id} is missing from objects/"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Makes a backup's state of a learner its live state again (a restore
-    /// from the timeline); the object must still be there. `not_found` if
-    /// the backup does not hold the learner.
+    /// from the timeline), in its next generation. `not_found` if the backup
+    /// does not hold the learner, `corrupt_state` if its file is gone.
     pub fn restore_learner(
         &mut self,
         backup_id: i64,
         name: &str,
         now_ms: i64,
     ) -> Result<LearnerState> {
-        let mut state = self.backup_learner_state(backup_id, name)?;
-        let object = Checksum::from_hex(&state.checksum)?;
-        if !self.objects().contains(&object) {
-            return Err(Error::corrupt(
-                "learner state",
-                format!("the state of {name} in backup {backup_id} is missing from objects/"),
-            ));
-        }
-        // A new generation: saves of the line restored away from are refused.
-        self.conn.execute(
-            "UPDATE learners SET generation = generation + 1 WHERE name = ?1",
-            [name],
-        )?;
-        // An upsert: a learner known only from an imported backup has no
-        // live row yet.
-        self.conn.execute(
-            "INSERT INTO learner_live (learner, object, size, step, metrics, saved_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (learner) DO UPDATE SET object = ?2, size = ?3, step = ?4,
-                 metrics = ?5, saved_at = ?6",
-            params![
-                name,
-                &object.0[..],
-                state.size.min(i64::MAX as u64) as i64,
-                state.step.map(|s| s.min(i64::MAX as u64) as i64),
-                metrics_json(&state.metrics)?,
-                now_ms
-            ],
-        )?;
-        state.saved_at_ms = now_ms;
+        self.check_learner_objects(backup_id, &[name.to_string()])?;
+        let tx = self.conn.transaction()?;
+        let state = restore_learner_row(&tx, backup_id, name, now_ms)?;
+        tx.commit()?;
         Ok(state)
+    }
+
+    /// A restore, made live in one transaction: the engines' `states` (from
+    /// backup `backup_id`) and the backup's state of each of `learners`
+    /// (each in its next generation) become the live state, and a new line
+    /// of metric history starts — all of it or, on any error, none. Returns
+    /// the new line's id. The learners' files are checked first.
+    pub fn make_restored_live(
+        &mut self,
+        backup_id: i64,
+        states: &[super::types::EngineState],
+        learners: &[String],
+        now_ms: i64,
+    ) -> Result<i64> {
+        self.check_learner_objects(backup_id, learners)?;
+        let tx = self.conn.transaction()?;
+        if !states.is_empty() {
+            super::live::upsert_live(&tx, states, now_ms, false)?;
+        }
+        for name in learners {
+            restore_learner_row(&tx, backup_id, name, now_ms)?;
+        }
+        let branch = super::history::insert_branch(&tx, now_ms, Some(backup_id), "restore")?;
+        tx.commit()?;
+        Ok(branch)
     }
 
     /// A learner's live state and its bytes — or, when the live state's file
@@ -743,4 +750,58 @@ pub(super) fn include_learners(tx: &rusqlite::Transaction<'_>, backup_id: i64) -
     )?
     .execute([backup_id])?;
     Ok(())
+}
+
+/// Makes a backup's state of a learner live (next generation), inside the
+/// caller's transaction.
+fn restore_learner_row(
+    tx: &rusqlite::Transaction<'_>,
+    backup_id: i64,
+    name: &str,
+    now_ms: i64,
+) -> Result<LearnerState> {
+    let mut state = backup_learner_state_in(tx, backup_id, name)?;
+    let object = Checksum::from_hex(&state.checksum)?;
+    // A new generation: saves of the line restored away from are refused.
+    tx.execute(
+        "UPDATE learners SET generation = generation + 1 WHERE name = ?1",
+        [name],
+    )?;
+    // An upsert: a learner known only from an imported backup has no live
+    // row yet.
+    tx.execute(
+        "INSERT INTO learner_live (learner, object, size, step, metrics, saved_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (learner) DO UPDATE SET object = ?2, size = ?3, step = ?4,
+             metrics = ?5, saved_at = ?6",
+        params![
+            name,
+            &object.0[..],
+            state.size.min(i64::MAX as u64) as i64,
+            state.step.map(|s| s.min(i64::MAX as u64) as i64),
+            metrics_json(&state.metrics)?,
+            now_ms
+        ],
+    )?;
+    state.saved_at_ms = now_ms;
+    Ok(state)
+}
+
+/// A backup's state of a learner (`not_found` if it holds none).
+fn backup_learner_state_in(
+    conn: &rusqlite::Connection,
+    backup_id: i64,
+    name: &str,
+) -> Result<LearnerState> {
+    conn.prepare_cached(
+        "SELECT s.object, s.size, s.step, s.metrics, b.created_at
+         FROM backup_learner_states s JOIN backups b ON b.id = s.backup_id
+         WHERE s.backup_id = ?1 AND s.learner = ?2",
+    )?
+    .query_row(params![backup_id, name], |r| state_from_row(r, 0))
+    .optional()?
+    .ok_or_else(|| Error::NotFound {
+        what: "learner state in backup",
+        id: format!("{backup_id}/{name}"),
+    })
 }
