@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import urllib.request
@@ -333,10 +334,19 @@ def test_a_damaged_live_state_falls_back_to_the_newest_intact_backup(server: Ser
     run.save(b"good state at 5" * 100, step=5)
     server.api("POST", "/api/backups", {"label": "holds step 5"})
     saved = run.save(b"state at 9 that will rot" * 100, step=9)
-    obj = server.data_dir / "objects" / saved.checksum[:2] / saved.checksum[2:]
-    raw = bytearray(obj.read_bytes())
-    raw[10] ^= 0xFF
-    obj.write_bytes(bytes(raw))
+    # A small state is kept inside the database: one byte of it rots there.
+    con = sqlite3.connect(server.data_dir / "engram.db", timeout=10)
+    with con:
+        (raw,) = con.execute(
+            "SELECT bytes FROM learner_inline_states WHERE hex(checksum) = upper(?)", (saved.checksum,)
+        ).fetchone()
+        rotten = bytearray(raw)
+        rotten[10] ^= 0xFF
+        con.execute(
+            "UPDATE learner_inline_states SET bytes = ? WHERE hex(checksum) = upper(?)",
+            (bytes(rotten), saved.checksum),
+        )
+    con.close()
     # Resuming gets the newest state that reads back intact, and it is live now.
     fresh = engram.attach("fragile", data_dir=server.data_dir)
     assert fresh.resume() == b"good state at 5" * 100
@@ -348,8 +358,9 @@ def test_a_damaged_live_state_falls_back_to_the_newest_intact_backup(server: Ser
     assert e.value.code == "stale_state"
     assert fresh.save(b"onwards", step=6).step == 6
     # With no intact state anywhere, the damage is the answer.
+    # A large state is a file; here it goes missing.
     lone = engram.attach("lone", data_dir=server.data_dir)
-    s = lone.save(b"only copy", step=1)
+    s = lone.save(b"only copy" * 500_000, step=1)
     (server.data_dir / "objects" / s.checksum[:2] / s.checksum[2:]).unlink()
     with pytest.raises(engram.EngramError) as e:
         engram.attach("lone", data_dir=server.data_dir).resume()

@@ -256,9 +256,7 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
     for (name, l) in &learners {
         let sum = Checksum::from_hex(&l.checksum)?;
         // Checked against its checksum as it is read.
-        let bytes = store
-            .objects()
-            .read(&sum, crate::api::MAX_LEARNER_STATE_BYTES)?;
+        let bytes = store.read_learner_bytes(&sum, crate::api::MAX_LEARNER_STATE_BYTES)?;
         let stored = match format {
             SnapshotFormat::Binary => {
                 let c = compress(&bytes)?;

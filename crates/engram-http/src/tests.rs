@@ -702,8 +702,10 @@ async fn idle_and_half_open_connections_are_capped_and_timed_out_so_the_api_keep
 async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     let h = harness().await;
     let objects_dir = h._dir.path().join("objects");
-    let count_objects = || -> usize {
-        std::fs::read_dir(&objects_dir)
+    let db = h._dir.path().join("engram.db");
+    // (files under objects/, states kept inside the database)
+    let count_objects = || -> (usize, usize) {
+        let files = std::fs::read_dir(&objects_dir)
             .map(|shards| {
                 shards
                     .flatten()
@@ -711,7 +713,16 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
                     .map(|s| std::fs::read_dir(s.path()).map_or(0, |e| e.count()))
                     .sum()
             })
-            .unwrap_or(0)
+            .unwrap_or(0);
+        let inline =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|c| {
+                    c.query_row("SELECT count(*) FROM learner_inline_states", [], |r| {
+                        r.get(0)
+                    })
+                })
+                .expect("count inline states");
+        (files, inline)
     };
     let attached = h
         .ok(
@@ -743,7 +754,11 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     assert_eq!(saved["size"], v1.len() as u64);
     assert_eq!(saved["step"], 5);
     assert_eq!(saved["checksum"], engram_core::Checksum::of(&v1).to_hex());
-    assert_eq!(count_objects(), 1);
+    assert_eq!(
+        count_objects(),
+        (0, 1),
+        "a small state is kept in the database"
+    );
     // Saving the same bytes again stores nothing new.
     let again = h
         .bytes(
@@ -753,7 +768,7 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         )
         .await;
     assert_eq!(again.status, 200);
-    assert_eq!(count_objects(), 1, "content-addressed: one copy");
+    assert_eq!(count_objects(), (0, 1), "content-addressed: one copy");
 
     let read = h
         .bytes(Method::GET, "/api/learners/frozenlake-q/state", vec![])
@@ -838,6 +853,59 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         .bytes(Method::GET, "/api/learners/frozenlake-q/state", vec![])
         .await;
     assert_eq!(back.body, v2);
+
+    // A state past the inline limit streams to a file, and reads back the
+    // same; a small state no row refers to any more goes in the save that
+    // let go of it (one a backup holds stays).
+    let big: Vec<u8> = (0..(engram_core::store::INLINE_STATE_BYTES as u32 / 4 + 1000))
+        .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
+        .collect();
+    let (files, inline) = count_objects();
+    assert_eq!(
+        h.bytes(
+            Method::PUT,
+            "/api/learners/frozenlake-q/state?step=20",
+            big.clone()
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        count_objects(),
+        (files + 1, inline),
+        "v2 stays: backups hold it"
+    );
+    let read = h
+        .bytes(Method::GET, "/api/learners/frozenlake-q/state", vec![])
+        .await;
+    assert!(read.body == big, "the large state reads back exactly");
+    assert_eq!(
+        h.bytes(
+            Method::PUT,
+            "/api/learners/frozenlake-q/state?step=21",
+            b"passing state".to_vec()
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(count_objects(), (files + 1, inline + 1));
+    assert_eq!(
+        h.bytes(
+            Method::PUT,
+            "/api/learners/frozenlake-q/state?step=22",
+            big.clone()
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        count_objects(),
+        (files + 1, inline),
+        "the passing state went; the file was not written twice"
+    );
     assert_eq!(
         h.ok(Method::GET, "/api/learners", "").await[0]["name"],
         "frozenlake-q"
@@ -935,11 +1003,26 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         .expect("request");
     let res = h.app.clone().oneshot(req).await.expect("infallible");
     assert_eq!(res.status().as_u16(), 400);
+    // The same for a large state, already streaming to a file.
+    let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
+        Ok(axum::body::Bytes::from(vec![7u8; 3 << 20])),
+        Ok(axum::body::Bytes::from(vec![8u8; 3 << 20])),
+        Err(std::io::Error::other("connection reset")),
+    ];
+    let req = HttpRequest::builder()
+        .method(Method::PUT)
+        .uri("/api/learners/frozenlake-q/state?step=99")
+        .header(header::HOST, HOST)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(HttpBody::from_stream(tokio_stream::iter(chunks)))
+        .expect("request");
+    let res = h.app.clone().oneshot(req).await.expect("infallible");
+    assert_eq!(res.status().as_u16(), 400);
     let tmp_left = std::fs::read_dir(objects_dir.join("tmp")).map_or(0, |d| d.count());
     assert_eq!(tmp_left, 0, "the partial upload's temporary file is gone");
     assert_eq!(count_objects(), before, "no refused state was stored");
     let still = h.ok(Method::GET, "/api/learners/frozenlake-q", "").await;
-    assert_eq!(still["live"]["step"], 9, "unchanged by the refusals");
+    assert_eq!(still["live"]["step"], 22, "unchanged by the refusals");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

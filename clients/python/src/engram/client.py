@@ -224,12 +224,22 @@ class Run:
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
             row = con.execute("SELECT hex(object) FROM learner_live WHERE learner = ?", (self.name,)).fetchone()
+            # A small state is kept inside the database; a larger one is a file.
+            inline = (
+                None
+                if row is None
+                else con.execute(
+                    "SELECT bytes FROM learner_inline_states WHERE hex(checksum) = ?", (row[0],)
+                ).fetchone()
+            )
         except sqlite3.Error:
-            row = None
+            row, inline = None, None
         finally:
             con.close()
         if row is None:
             return None
+        if inline is not None:
+            return bytes(inline[0])
         h = str(row[0]).lower()
         return (self.data_dir / "objects" / h[:2] / h[2:]).read_bytes()
 

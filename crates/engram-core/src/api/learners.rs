@@ -6,8 +6,11 @@
 
 use super::{Api, ApiResult};
 use crate::error::Error;
-use crate::objects::Objects;
-use crate::store::{LearnerCommand, LearnerInfo, LearnerState, Metrics, NewLearnerState};
+use crate::objects::{ObjectInfo, Objects};
+use crate::store::{
+    INLINE_STATE_BYTES, InlineState, LearnerCommand, LearnerInfo, LearnerState, Metrics,
+    NewLearnerState,
+};
 use serde::{Deserialize, Serialize};
 use tokio_stream::{Stream, StreamExt};
 use ts_rs::TS;
@@ -176,6 +179,60 @@ fn lower_this_threads_priority() {
 enum Chunk {
     Data(Vec<u8>),
     End,
+}
+
+/// A large state on its way into a file: hashed and written on its own
+/// thread, at a lower priority, so a large state does not take the CPU
+/// from the engines' ticks and captures.
+struct StateWriter {
+    tx: tokio::sync::mpsc::Sender<Chunk>,
+    done: tokio::sync::oneshot::Receiver<Result<ObjectInfo, Error>>,
+}
+
+impl StateWriter {
+    fn start(objects: Objects) -> Result<StateWriter, Error> {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(8);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("engram-learner-save".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                let _ = done_tx.send((move || {
+                    let mut w = objects.writer(MAX_LEARNER_STATE_BYTES)?;
+                    loop {
+                        match rx.blocking_recv() {
+                            Some(Chunk::Data(d)) => w.write(&d)?,
+                            Some(Chunk::End) => return w.finish(),
+                            // The sender went away without an end: nothing is kept.
+                            None => {
+                                return Err(Error::InvalidInput(
+                                    "the state was cut off before its end".into(),
+                                ));
+                            }
+                        }
+                    }
+                })());
+            })
+            .map_err(|e| Error::Internal(format!("the state writer did not start: {e}")))?;
+        Ok(StateWriter { tx, done })
+    }
+
+    /// False once the writer has failed (its error comes from `finish`).
+    async fn send(&self, bytes: Vec<u8>) -> bool {
+        self.tx.send(Chunk::Data(bytes)).await.is_ok()
+    }
+
+    /// The stored object; with `complete` false the state was cut off and
+    /// nothing is kept.
+    async fn finish(self, complete: bool) -> Result<ObjectInfo, Error> {
+        if complete {
+            let _ = self.tx.send(Chunk::End).await;
+        }
+        drop(self.tx);
+        self.done
+            .await
+            .map_err(|e| Error::Internal(format!("the state writer failed: {e}")))?
+    }
 }
 
 fn check_metrics(metrics: &Metrics) -> Result<(), Error> {
@@ -384,64 +441,61 @@ impl Api {
         let known = name.clone();
         rt.with_store(move |s| s.learner(&known).map(|_| ()))
             .await?;
-        let objects = Objects::new(rt.data_dir());
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(8);
-        // Its own thread, at a lower priority: hashing and writing a large
-        // state must not take the CPU from the engines' ticks and captures.
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-        let spawned = std::thread::Builder::new()
-            .name("engram-learner-save".into())
-            .spawn(move || {
-                lower_this_threads_priority();
-                let _ = done_tx.send((move || {
-                    let mut w = objects.writer(MAX_LEARNER_STATE_BYTES)?;
-                    loop {
-                        match rx.blocking_recv() {
-                            Some(Chunk::Data(d)) => w.write(&d)?,
-                            Some(Chunk::End) => return w.finish(),
-                            // The sender went away without an end: nothing is kept.
-                            None => {
-                                return Err(Error::InvalidInput(
-                                    "the state was cut off before its end".into(),
-                                ));
-                            }
-                        }
-                    }
-                })());
-            });
-        if let Err(e) = spawned {
-            return Err(Error::Internal(format!("the state writer did not start: {e}")).into());
-        }
-        let writer = done_rx;
+        // A small state is gathered in memory and kept inside the database
+        // (one fsync for the save); once it grows past that, it streams to
+        // a file.
+        let mut head: Vec<u8> = Vec::new();
+        let mut file: Option<StateWriter> = None;
         let mut broken = None;
         while let Some(chunk) = body.next().await {
-            match chunk {
-                Ok(c) => {
-                    if tx.send(Chunk::Data(c.into())).await.is_err() {
-                        break; // the writer failed: its error is below
-                    }
-                }
+            let c: Vec<u8> = match chunk {
+                Ok(c) => c.into(),
                 Err(e) => {
                     broken = Some(e.to_string());
                     break;
                 }
+            };
+            if file.is_none() && head.len() + c.len() <= INLINE_STATE_BYTES {
+                head.extend_from_slice(&c);
+                continue;
+            }
+            let w = match &mut file {
+                Some(w) => w,
+                None => {
+                    let w = StateWriter::start(Objects::new(rt.data_dir()))?;
+                    w.send(std::mem::take(&mut head)).await;
+                    file.insert(w)
+                }
+            };
+            if !w.send(c).await {
+                break; // the writer failed: its error is below
             }
         }
-        if broken.is_none() {
-            let _ = tx.send(Chunk::End).await;
-        }
-        drop(tx);
-        let written = writer
-            .await
-            .map_err(|e| Error::Internal(format!("the state writer failed: {e}")))?;
+        // A cut-off file is removed by its writer before this answers.
+        let written = match file {
+            Some(w) => Some(w.finish(broken.is_none()).await),
+            None => None,
+        };
         if let Some(e) = broken {
             return Err(Error::InvalidInput(format!("reading the state failed: {e}")).into());
         }
-        let info = written?;
+        let (object, size, inline) = match written {
+            Some(info) => {
+                let info = info?;
+                (info.checksum, info.size, None)
+            }
+            None => {
+                let state = tokio::task::spawn_blocking(move || InlineState::new(head))
+                    .await
+                    .map_err(|e| Error::Internal(format!("hashing the state failed: {e}")))?
+                    .ok_or_else(|| Error::Internal("an inline state grew too large".into()))?;
+                (state.checksum(), state.len(), Some(state))
+            }
+        };
         let state = NewLearnerState {
             generation: meta.generation,
-            object: info.checksum,
-            size: info.size,
+            object,
+            size,
             step: meta.step,
             metrics: meta.metrics,
         };
@@ -450,7 +504,12 @@ impl Api {
             .with_store(move |s| {
                 let now = crate::now_ms();
                 let branch = s.current_branch(now)?;
-                let saved = s.save_learner_live(&n, &state, now, Some(branch))?;
+                let saved = match &inline {
+                    Some(bytes) => {
+                        s.save_learner_live_inline(&n, &state, bytes, now, Some(branch))?
+                    }
+                    None => s.save_learner_live(&n, &state, now, Some(branch))?,
+                };
                 // Its declared milestones, read under the same lock (only
                 // a save with a step and metrics can meet one).
                 let rules = if saved.step.is_some() && !saved.metrics.is_empty() {
@@ -511,7 +570,7 @@ impl Api {
                     Some(id) => {
                         let state = s.backup_learner_state(id, &n)?;
                         let sum = crate::Checksum::from_hex(&state.checksum)?;
-                        let bytes = s.objects().read(&sum, MAX_LEARNER_STATE_BYTES)?;
+                        let bytes = s.read_learner_bytes(&sum, MAX_LEARNER_STATE_BYTES)?;
                         (state, bytes, None)
                     }
                     // A damaged live state falls back to the newest intact backup.

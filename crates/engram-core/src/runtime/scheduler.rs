@@ -383,7 +383,7 @@ impl Scheduler {
         let report = self
             .with_store(move |store| {
                 let report = store.apply_retention(&policy)?;
-                // Learner state files no row refers to any more go too
+                // Learner states no row refers to any more go too
                 // (under the store lock, so no reference appears meanwhile;
                 // young ones stay for saves not yet committed).
                 collect_objects(store);
@@ -535,13 +535,11 @@ impl Scheduler {
     }
 }
 
-/// Removes learner state objects no row refers to (older than
-/// [`crate::objects::GC_GRACE`]); a failure is logged, never fatal.
+/// Removes learner states no row refers to (inline ones at once, files
+/// once older than [`crate::objects::GC_GRACE`]); a failure is logged,
+/// never fatal.
 pub(super) fn collect_objects(store: &crate::Store) {
-    match store
-        .learner_objects()
-        .and_then(|keep| store.objects().collect(&keep))
-    {
+    match store.collect_learner_states() {
         Ok(0) => {}
         Ok(n) => tracing::info!(removed = n, "unreferenced learner state objects removed"),
         Err(e) => tracing::warn!(error = %e, "collecting learner state objects failed"),

@@ -257,7 +257,6 @@ impl Store {
     /// read and hashed once); a missing or damaged one is a problem of every
     /// live state and backup that names it.
     fn verify_learner_objects(&self, report: &mut IntegrityReport) -> Result<()> {
-        let objects = self.objects();
         let rows: Vec<(Option<i64>, String, Vec<u8>)> = self
             .conn()
             .prepare(
@@ -272,7 +271,7 @@ impl Store {
             report.states_checked += 1;
             let verdict = verdicts.entry(object.clone()).or_insert_with(|| {
                 crate::Checksum::from_slice(&object)
-                    .and_then(|c| objects.verify(&c))
+                    .and_then(|c| self.verify_learner_bytes(&c))
                     .err()
             });
             if let Some(e) = verdict {

@@ -497,6 +497,31 @@ impl Store {
         at_ms: i64,
         branch: Option<i64>,
     ) -> Result<LearnerState> {
+        self.save_learner_live_with(name, s, None, at_ms, branch)
+    }
+
+    /// The same, with a small state's bytes kept inside the database in
+    /// the same transaction: one fsync for the whole save. `s.object` and
+    /// `s.size` must be theirs.
+    pub fn save_learner_live_inline(
+        &mut self,
+        name: &str,
+        s: &NewLearnerState,
+        bytes: &super::InlineState,
+        at_ms: i64,
+        branch: Option<i64>,
+    ) -> Result<LearnerState> {
+        self.save_learner_live_with(name, s, Some(bytes), at_ms, branch)
+    }
+
+    fn save_learner_live_with(
+        &mut self,
+        name: &str,
+        s: &NewLearnerState,
+        inline: Option<&super::InlineState>,
+        at_ms: i64,
+        branch: Option<i64>,
+    ) -> Result<LearnerState> {
         let NewLearnerState {
             generation,
             object,
@@ -531,6 +556,21 @@ impl Store {
                 current,
             });
         }
+        if let Some(state) = inline {
+            if state.checksum() != *object || state.len() != size {
+                return Err(Error::Internal(
+                    "a state's bytes do not match the checksum and size given".into(),
+                ));
+            }
+            super::learner_bytes::put_inline(&tx, state)?;
+        }
+        let replaced: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT object FROM learner_live WHERE learner = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
         tx.execute(
             "INSERT INTO learner_live (learner, object, size, step, metrics, saved_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -545,6 +585,11 @@ impl Store {
                 at_ms
             ],
         )?;
+        if let Some(old) = replaced
+            && old[..] != object.0[..]
+        {
+            super::learner_bytes::release_inline(&tx, &old)?;
+        }
         if let Some(branch) = branch
             && !metrics.is_empty()
         {
@@ -573,13 +618,10 @@ impl Store {
     pub fn check_learner_objects(&self, backup_id: i64, names: &[String]) -> Result<()> {
         for name in names {
             let state = self.backup_learner_state(backup_id, name)?;
-            if !self
-                .objects()
-                .contains(&Checksum::from_hex(&state.checksum)?)
-            {
+            if !self.has_learner_bytes(&Checksum::from_hex(&state.checksum)?)? {
                 return Err(Error::corrupt(
                     "learner state",
-                    format!("the state of {name} in backup {backup_id} is missing from objects/"),
+                    format!("the state of {name} in backup {backup_id} is missing"),
                 ));
             }
         }
@@ -642,10 +684,7 @@ impl Store {
             id: name.to_string(),
         })?;
         let limit = crate::api::MAX_LEARNER_STATE_BYTES;
-        let damage = match self
-            .objects()
-            .read(&Checksum::from_hex(&live.checksum)?, limit)
-        {
+        let damage = match self.read_learner_bytes(&Checksum::from_hex(&live.checksum)?, limit) {
             Ok(bytes) => return Ok((live, bytes, None)),
             Err(e @ Error::CorruptState { .. }) => e,
             Err(e) => return Err(e),
@@ -663,9 +702,7 @@ impl Store {
             if held.checksum == live.checksum {
                 continue; // the same damaged file
             }
-            if let Ok(bytes) = self
-                .objects()
-                .read(&Checksum::from_hex(&held.checksum)?, limit)
+            if let Ok(bytes) = self.read_learner_bytes(&Checksum::from_hex(&held.checksum)?, limit)
             {
                 let state = self.restore_learner(id, name, now_ms)?;
                 return Ok((state, bytes, Some(id)));
@@ -762,6 +799,13 @@ fn restore_learner_row(
 ) -> Result<LearnerState> {
     let mut state = backup_learner_state_in(tx, backup_id, name)?;
     let object = Checksum::from_hex(&state.checksum)?;
+    let replaced: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT object FROM learner_live WHERE learner = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
     // A new generation: saves of the line restored away from are refused.
     tx.execute(
         "UPDATE learners SET generation = generation + 1 WHERE name = ?1",
@@ -783,6 +827,11 @@ fn restore_learner_row(
             now_ms
         ],
     )?;
+    if let Some(old) = replaced
+        && old[..] != object.0[..]
+    {
+        super::learner_bytes::release_inline(tx, &old)?;
+    }
     state.saved_at_ms = now_ms;
     Ok(state)
 }

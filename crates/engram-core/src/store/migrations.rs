@@ -31,6 +31,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0006_learner_commands.sql",
         include_str!("../../migrations/0006_learner_commands.sql"),
     ),
+    (
+        "0007_inline_learner_states.sql",
+        include_str!("../../migrations/0007_inline_learner_states.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

@@ -33,6 +33,7 @@ mod backups;
 pub(crate) mod blob;
 mod history;
 mod integrity;
+mod learner_bytes;
 mod learners;
 mod listing;
 mod live;
@@ -46,6 +47,7 @@ pub use backups::deletion_refusal;
 pub use blob::MAX_STATE_BYTES;
 pub use history::{HistoryBranch, MAX_SERIES_POINTS, MetricSeries, SeriesPoint};
 pub use integrity::{IntegrityReport, LiveLoad, LoadedState, SkipNote, StateSource, VerifyProblem};
+pub use learner_bytes::{INLINE_STATE_BYTES, InlineState};
 pub use learners::{
     BUILT_IN, ImportedLearner, LearnerCommand, LearnerInfo, LearnerMetric, LearnerState,
     MilestoneRule, NewLearnerState, validate_learner_name, validate_metric_info,

@@ -940,6 +940,106 @@ fn learners_attach_idempotently_and_every_backup_cut_holds_their_newest_state() 
 }
 
 #[test]
+fn small_learner_states_live_in_the_database_and_go_when_no_row_refers_to_them() {
+    let (_dir, mut store) = open_temp();
+    store.attach_learner("q", None, 1).expect("attach");
+    let inline = |bytes: &[u8]| super::InlineState::new(bytes.to_vec()).expect("small");
+    let meta = |st: &super::InlineState, step: u64| NewLearnerState {
+        generation: None,
+        object: st.checksum(),
+        size: st.len(),
+        step: Some(step),
+        metrics: Metrics::new(),
+    };
+    let inline_rows = |store: &Store| -> i64 {
+        store
+            .conn()
+            .query_row("SELECT count(*) FROM learner_inline_states", [], |r| {
+                r.get(0)
+            })
+            .expect("count")
+    };
+    let (a, b, c) = (inline(b"state a"), inline(b"state b"), inline(b"state c"));
+    store
+        .save_learner_live_inline("q", &meta(&a, 1), &a, 10, None)
+        .expect("save a");
+    assert_eq!(
+        store.read_learner_bytes(&a.checksum(), 100).expect("read"),
+        b"state a"
+    );
+    assert!(store.has_learner_bytes(&a.checksum()).expect("has"));
+    assert!(
+        !store.objects().contains(&a.checksum()),
+        "no file for a small state"
+    );
+    // A backup holds a; b replaces it as live (a stays), c replaces b (b goes).
+    let held = backup(&mut store, BackupKind::Manual, 20, &[state("zap", &[1.0])]);
+    store
+        .save_learner_live_inline("q", &meta(&b, 2), &b, 30, None)
+        .expect("save b");
+    assert_eq!(inline_rows(&store), 2);
+    store
+        .save_learner_live_inline("q", &meta(&c, 3), &c, 40, None)
+        .expect("save c");
+    assert_eq!(
+        inline_rows(&store),
+        2,
+        "b went with the save that let go of it"
+    );
+    assert!(!store.has_learner_bytes(&b.checksum()).expect("has"));
+    assert_eq!(
+        store
+            .read_learner_bytes(&b.checksum(), 100)
+            .expect_err("gone")
+            .code(),
+        "corrupt_state"
+    );
+    // Bytes that are not the state described are refused; nothing changes.
+    let err = store
+        .save_learner_live_inline("q", &meta(&a, 4), &b, 50, None)
+        .expect_err("mismatch");
+    assert_eq!(err.code(), "internal");
+    assert_eq!(
+        store.learner("q").expect("q").live.expect("live").step,
+        Some(3)
+    );
+    assert_eq!(inline_rows(&store), 2);
+    // Over the limit: not kept inline at all.
+    assert!(super::InlineState::new(vec![0; super::INLINE_STATE_BYTES + 1]).is_none());
+    // The backup's deletion frees a at the next collection.
+    store.delete_backups_unchecked(&[held]).expect("delete");
+    assert_eq!(store.collect_learner_states().expect("collect"), 1);
+    assert!(!store.has_learner_bytes(&a.checksum()).expect("has"));
+    assert!(
+        store.has_learner_bytes(&c.checksum()).expect("has"),
+        "live stays"
+    );
+    // A damaged inline state is found by its checksum, by reads and verify.
+    store
+        .conn()
+        .execute(
+            "UPDATE learner_inline_states SET bytes = ?1 WHERE checksum = ?2",
+            rusqlite::params![b"state C".to_vec(), &c.checksum().0[..]],
+        )
+        .expect("rot");
+    assert_eq!(
+        store
+            .read_learner_bytes(&c.checksum(), 100)
+            .expect_err("rotten")
+            .code(),
+        "corrupt_state"
+    );
+    let report = store.verify_all(false).expect("verify");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.engine.as_deref() == Some("q") && p.code == crate::ErrorCode::CorruptState),
+        "{report:?}"
+    );
+}
+
+#[test]
 fn a_learner_command_is_kept_validated_and_its_format_settles_at_the_first_save() {
     let (dir, mut store) = open_temp();
     let workdir = dir.path().display().to_string();

@@ -1,0 +1,144 @@
+//! Where a learner's state bytes live: small ones (up to
+//! [`INLINE_STATE_BYTES`]) inside the database, in the same transaction as
+//! the row that makes them live — one fsync per save —, larger ones as
+//! content-addressed files ([`crate::objects`]). Rows name either by the
+//! same blake3 checksum, and every reader goes through here, so nothing
+//! else needs to know which.
+//!
+//! An inline state no row refers to any more is deleted in the
+//! transaction that let go of it (a newer live save), or by
+//! [`Store::collect_learner_states`] after retention deleted backups.
+
+use super::Store;
+use crate::codec::Checksum;
+use crate::error::{Error, Result};
+use rusqlite::{OptionalExtension, Transaction, params};
+
+/// The largest state kept inside the database; larger ones are files.
+pub const INLINE_STATE_BYTES: usize = 4 << 20;
+
+/// A small state's bytes with their checksum (computed here, so the two
+/// always agree).
+#[derive(Clone, Debug)]
+pub struct InlineState {
+    checksum: Checksum,
+    bytes: Vec<u8>,
+}
+
+impl InlineState {
+    /// `None` if the bytes are too many to keep inline.
+    pub fn new(bytes: Vec<u8>) -> Option<InlineState> {
+        (bytes.len() <= INLINE_STATE_BYTES).then(|| InlineState {
+            checksum: Checksum::of(&bytes),
+            bytes,
+        })
+    }
+
+    pub fn checksum(&self) -> Checksum {
+        self.checksum
+    }
+
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
+impl Store {
+    /// A learner state's bytes (inline or a file), checked against their
+    /// checksum; at most `limit` bytes. Missing or damaged: `corrupt_state`.
+    pub fn read_learner_bytes(&self, c: &Checksum, limit: u64) -> Result<Vec<u8>> {
+        match self.inline_bytes(c)? {
+            Some(bytes) => {
+                if bytes.len() as u64 > limit {
+                    return Err(Error::TooLarge {
+                        what: "state object",
+                        size: bytes.len() as u64,
+                        limit,
+                    });
+                }
+                check_inline(c, &bytes)?;
+                Ok(bytes)
+            }
+            None => self.objects().read(c, limit),
+        }
+    }
+
+    /// Checks a learner state's bytes against their checksum.
+    pub fn verify_learner_bytes(&self, c: &Checksum) -> Result<()> {
+        match self.inline_bytes(c)? {
+            Some(bytes) => check_inline(c, &bytes),
+            None => self.objects().verify(c),
+        }
+    }
+
+    /// Whether a learner state's bytes are stored (not checked).
+    pub fn has_learner_bytes(&self, c: &Checksum) -> Result<bool> {
+        let inline: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM learner_inline_states WHERE checksum = ?1)",
+            )?
+            .query_row([&c.0[..]], |r| r.get(0))?;
+        Ok(inline || self.objects().contains(c))
+    }
+
+    /// Removes the learner states no row refers to: inline ones at once,
+    /// files once older than [`crate::objects::GC_GRACE`] (a save may have
+    /// written one and not committed its row yet). Returns how many went.
+    pub fn collect_learner_states(&self) -> Result<u64> {
+        let inline = self.conn.execute(
+            "DELETE FROM learner_inline_states WHERE checksum NOT IN
+               (SELECT object FROM learner_live UNION SELECT object FROM backup_learner_states)",
+            [],
+        )? as u64;
+        let keep = self.learner_objects()?;
+        Ok(inline + self.objects().collect(&keep)?)
+    }
+
+    fn inline_bytes(&self, c: &Checksum) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT bytes FROM learner_inline_states WHERE checksum = ?1")?
+            .query_row([&c.0[..]], |r| r.get(0))
+            .optional()?)
+    }
+}
+
+/// Stores a small state inside the caller's transaction (once per content).
+pub(super) fn put_inline(tx: &Transaction<'_>, state: &InlineState) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO learner_inline_states (checksum, bytes) VALUES (?1, ?2)
+         ON CONFLICT (checksum) DO NOTHING",
+    )?
+    .execute(params![&state.checksum.0[..], &state.bytes[..]])?;
+    Ok(())
+}
+
+/// Deletes an inline state if no row refers to it any more (inside the
+/// transaction that let go of it). A file is left to the collection.
+pub(super) fn release_inline(tx: &Transaction<'_>, object: &[u8]) -> Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM learner_inline_states WHERE checksum = ?1
+           AND NOT EXISTS (SELECT 1 FROM learner_live WHERE object = ?1)
+           AND NOT EXISTS (SELECT 1 FROM backup_learner_states WHERE object = ?1)",
+    )?
+    .execute([object])?;
+    Ok(())
+}
+
+fn check_inline(c: &Checksum, bytes: &[u8]) -> Result<()> {
+    if Checksum::of(bytes) != *c {
+        return Err(Error::corrupt(
+            "learner state",
+            format!(
+                "the state {} kept in the database does not match its checksum",
+                c.to_hex()
+            ),
+        ));
+    }
+    Ok(())
+}
