@@ -24,9 +24,19 @@ export function formatMetric(format: MetricFormat, v: number): string {
   }
 }
 
-/** The catalog entry of `engine`/`key`, if any. */
+/** The learners' metrics, as the core's catalog describes them now. */
+let learnerMetrics: MetricInfo[] = [];
+
+/** Takes the learners' part of the catalog (so their values, milestones
+ * included, print in the unit each learner gave). */
+export function setLearnerMetrics(list: MetricInfo[]): void {
+  learnerMetrics = list;
+}
+
+/** The catalog entry of `engine`/`key` (a built-in engine's or a
+ * learner's), if any. */
 export function metricInfo(engine: string, key: string): MetricInfo | undefined {
-  return METRICS.find((m) => m.engine === engine && m.key === key);
+  return METRICS.find((m) => m.engine === engine && m.key === key) ?? learnerMetrics.find((m) => m.engine === engine && m.key === key);
 }
 
 /** A metric's value as its catalog says, or a plain number for unknown ones. */

@@ -21,7 +21,7 @@ describe("formatTimestamp", () => {
   });
 });
 
-import { changeClass, formatMetric, metricInfo } from "./engines";
+import { changeClass, formatMetric, formatValue, metricInfo, setLearnerMetrics } from "./engines";
 
 describe("metric formats from the core's catalog", () => {
   it("prints values in their own unit", () => {
@@ -40,5 +40,16 @@ describe("metric formats from the core's catalog", () => {
     expect(changeClass(latency, 0.5)).toBe("bad");
     expect(changeClass(plans, 100)).toBe("");
     expect(changeClass(quality, -0.00001)).toBe("");
+  });
+});
+
+describe("a learner's metrics", () => {
+  it("print in the unit the learner described, once the catalog has them", () => {
+    expect(formatValue("frozenlake-q", "success", 0.93)).toBe("0.93");
+    setLearnerMetrics([{ engine: "frozenlake-q", key: "success", label: "Success", unit: "", format: "percent", higher_is_better: true, card: false, chart: true }]);
+    expect(formatValue("frozenlake-q", "success", 0.93)).toBe("93.0 %");
+    expect(formatValue("zap", "plans_generated", 22000)).toBe("22,000");
+    setLearnerMetrics([]);
+    expect(formatValue("frozenlake-q", "success", 0.93)).toBe("0.93");
   });
 });

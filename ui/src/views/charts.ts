@@ -19,7 +19,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { chartData } from "../chartdata";
 import { $, el } from "../dom";
-import { CHARTS, ENGINE_TITLES, formatMetric, formatValue } from "../engines";
+import { CHARTS, ENGINE_TITLES, formatMetric, formatValue, setLearnerMetrics } from "../engines";
 import { formatTimestamp } from "../format";
 import type { MetricInfo } from "../generated/api";
 import { state } from "../state";
@@ -64,6 +64,7 @@ export function charted(): MetricInfo[] {
 /** Takes the learners' charted metrics; when they changed, the plots are
  * made again (with a show/hide box per learner). True if they changed. */
 export function setLearnerCharts(list: MetricInfo[]): boolean {
+  setLearnerMetrics(list);
   const id = (l: MetricInfo[]) => l.map((m) => `${m.engine}/${m.key}/${m.label}/${m.format}`).join("|");
   if (id(list) === id(state.learnerCharts)) return false;
   state.learnerCharts = list;
