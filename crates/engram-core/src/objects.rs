@@ -6,15 +6,22 @@
 //!
 //! Durability: an object is written to `objects/tmp/`, hashed as it is
 //! written, fsynced, renamed into place and its directory fsynced — all
-//! before [`ObjectWriter::finish`] returns. Only then may a database row
-//! refer to it, so a committed row never names a missing file. The same
-//! content written again costs a hash and no second copy.
+//! before [`ObjectWriter::finish`] (or [`PendingObject::place`]) returns.
+//! Only then may a database row refer to it, so a committed row never names
+//! a missing file. The same content written again costs a hash and no
+//! second copy (and no fsync).
+//!
+//! Placing and removing happen under the store lock: a save puts its
+//! object in place right before the commit that refers to it
+//! ([`ObjectWriter::finish_pending`], then [`PendingObject::place`] in the
+//! commit's closure), and an object is removed only when no row refers to
+//! it ([`Objects::remove`] after the commit that let go of it,
+//! [`Objects::collect`]) — so a removal never takes the file a save is
+//! about to name. Only temporary files (writes in progress) wait
+//! [`GC_GRACE`] before they are collected.
 //!
 //! Reading checks the checksum ([`Objects::read`]), so a damaged file is a
-//! typed `corrupt` error, never wrong bytes. [`Objects::collect`] removes
-//! objects no row refers to, but never one younger than [`GC_GRACE`]: a
-//! save that finished writing its object but has not committed its row yet
-//! keeps it.
+//! typed `corrupt` error, never wrong bytes.
 //!
 //! Must not: know SQL or learners; hold state of its own beyond the root.
 
@@ -28,7 +35,8 @@ use std::time::Duration;
 
 /// The largest object accepted.
 pub const MAX_OBJECT_BYTES: u64 = 4 << 30;
-/// Objects (and temporary files) younger than this are never collected.
+/// Temporary files (writes in progress) younger than this are never
+/// collected.
 pub const GC_GRACE: Duration = Duration::from_secs(3600);
 
 /// The object directory of a data directory.
@@ -165,8 +173,21 @@ impl Objects {
         Ok(())
     }
 
-    /// Removes every object not in `keep` and every leftover temporary file,
-    /// except those younger than [`GC_GRACE`]. Returns how many went.
+    /// Removes an object (nothing if it is not there). The caller knows no
+    /// row refers to it, under the store lock.
+    pub fn remove(&self, c: &Checksum) -> Result<bool> {
+        let path = self.path_of(c);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("remove", &path, e)),
+        }
+    }
+
+    /// Removes every object not in `keep` (called under the store lock, so
+    /// no save can be placing one: see [`PendingObject::place`]) and every
+    /// leftover temporary file older than [`GC_GRACE`] (a save may still be
+    /// writing a younger one). Returns how many went.
     pub fn collect(&self, keep: &BTreeSet<Checksum>) -> Result<u64> {
         let Ok(shards) = std::fs::read_dir(&self.root) else {
             return Ok(0);
@@ -195,7 +216,10 @@ impl Objects {
                         .to_str()
                         .and_then(|rest| Checksum::from_hex(&format!("{prefix}{rest}")).ok())
                         .is_some_and(|c| keep.contains(&c));
-                if !keep_it && old(&path) && std::fs::remove_file(&path).is_ok() {
+                if !keep_it
+                    && (prefix != "tmp" || old(&path))
+                    && std::fs::remove_file(&path).is_ok()
+                {
                     removed += 1;
                 }
             }
@@ -264,7 +288,16 @@ impl ObjectWriter {
 
     /// Makes the object durable and returns its address: fsync, rename into
     /// place (unless the content is already stored), fsync the directory.
-    pub fn finish(mut self) -> Result<ObjectInfo> {
+    pub fn finish(self) -> Result<ObjectInfo> {
+        self.finish_pending()?.place()
+    }
+
+    /// Hashes and (unless the same content is stored already) fsyncs the
+    /// object, without putting it in place yet: [`PendingObject::place`]
+    /// does that — under the store lock, with the commit that refers to it,
+    /// so that a removal of an unreferenced object (also under the lock)
+    /// cannot come between the two.
+    pub fn finish_pending(mut self) -> Result<PendingObject> {
         let file = self
             .file
             .take()
@@ -273,40 +306,103 @@ impl ObjectWriter {
         if let Some(h) = self.early_sync.take() {
             let _ = h.join();
         }
-        let path = self.objects.path_of(&checksum);
+        // Stored already: no fsync unless it is gone by the time of `place`.
+        let synced = !self.objects.path_of(&checksum).is_file();
+        if synced {
+            file.sync_all()
+                .map_err(|e| Error::io("sync", &self.tmp, e))?;
+        }
+        drop(file);
+        Ok(PendingObject {
+            objects: self.objects.clone(),
+            tmp: std::mem::take(&mut self.tmp),
+            checksum,
+            size: self.size,
+            synced,
+        })
+    }
+}
+
+/// An object written (and fsynced, unless its content was stored already)
+/// but not in place yet. Dropped without [`PendingObject::place`], it
+/// leaves nothing.
+pub struct PendingObject {
+    objects: Objects,
+    tmp: PathBuf,
+    checksum: Checksum,
+    size: u64,
+    synced: bool,
+}
+
+impl PendingObject {
+    /// The object's checksum.
+    pub fn checksum(&self) -> Checksum {
+        self.checksum
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Puts the object in place, durably: renamed to its address and the
+    /// directory fsynced — or, when the same content is there, nothing
+    /// added.
+    pub fn place(mut self) -> Result<ObjectInfo> {
+        let path = self.objects.path_of(&self.checksum);
+        let tmp = std::mem::take(&mut self.tmp);
         if path.is_file() {
-            drop(file);
-            let _ = std::fs::remove_file(&self.tmp);
+            let _ = std::fs::remove_file(&tmp);
             return Ok(ObjectInfo {
-                checksum,
+                checksum: self.checksum,
                 size: self.size,
                 new: false,
             });
         }
-        file.sync_all()
-            .map_err(|e| Error::io("sync", &self.tmp, e))?;
-        drop(file);
+        if !self.synced {
+            // It was stored when written, and has been removed since.
+            File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io("sync", &tmp, e))?;
+        }
         let shard = path.parent().unwrap_or(&self.objects.root).to_path_buf();
         let made_shard = !shard.is_dir();
-        std::fs::create_dir_all(&shard).map_err(|e| Error::io("create", &shard, e))?;
-        std::fs::rename(&self.tmp, &path).map_err(|e| Error::io("rename into", &path, e))?;
+        let placed = std::fs::create_dir_all(&shard)
+            .map_err(|e| Error::io("create", &shard, e))
+            .and_then(|()| {
+                std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename into", &path, e))
+            });
+        if let Err(e) = placed {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
         sync_dir(&shard)?;
         if made_shard {
             sync_dir(&self.objects.root)?;
         }
         Ok(ObjectInfo {
-            checksum,
+            checksum: self.checksum,
             size: self.size,
             new: true,
         })
     }
 }
 
+impl Drop for PendingObject {
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 impl Drop for ObjectWriter {
     fn drop(&mut self) {
-        // Unfinished or failed: the temporary file goes. Finished: it was
-        // renamed away (or removed), and this finds nothing.
-        let _ = std::fs::remove_file(&self.tmp);
+        // Unfinished or failed: the temporary file goes. Finished: a
+        // PendingObject owns it now (the path here is empty).
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -405,28 +501,81 @@ mod tests {
     }
 
     #[test]
-    fn collection_keeps_referenced_and_young_objects() {
+    fn collection_keeps_referenced_objects_and_young_temporary_files() {
         let dir = tempfile::tempdir().expect("tempdir");
         let objects = Objects::new(dir.path());
         let kept = objects.put(b"kept").expect("put");
-        let young = objects.put(b"young").expect("put");
-        let old = objects.put(b"old").expect("put");
-        // Age the unreferenced one past the grace period.
-        let hex = old.checksum.to_hex();
-        let path = dir.path().join("objects").join(&hex[..2]).join(&hex[2..]);
+        let unreferenced = objects.put(b"unreferenced").expect("put");
+        // Writes in progress: one just begun, one left long ago.
+        let mut young = objects.writer(100).expect("writer");
+        young.write(b"in progress").expect("write");
+        let mut old = objects.writer(100).expect("writer");
+        old.write(b"abandoned").expect("write");
+        let old_tmp = old.tmp.clone();
+        std::mem::forget(old); // as if its process had died
         let past = std::time::SystemTime::now() - GC_GRACE - Duration::from_secs(60);
         File::options()
             .write(true)
-            .open(&path)
+            .open(&old_tmp)
             .and_then(|f| f.set_modified(past))
             .expect("age");
         let keep = BTreeSet::from([kept.checksum]);
-        assert_eq!(objects.collect(&keep).expect("gc"), 1);
+        assert_eq!(objects.collect(&keep).expect("gc"), 2);
         assert!(objects.contains(&kept.checksum));
         assert!(
-            objects.contains(&young.checksum),
-            "younger than the grace period"
+            !objects.contains(&unreferenced.checksum),
+            "no row names it: it goes at once (placing happens under the same lock)"
         );
-        assert!(!objects.contains(&old.checksum));
+        assert!(!old_tmp.exists(), "the abandoned write went");
+        assert!(young.tmp.exists(), "the write in progress stays");
+        young.write(b" and done").expect("write");
+        let done = young.finish().expect("finish");
+        assert_eq!(
+            objects.read(&done.checksum, 100).expect("read"),
+            b"in progress and done"
+        );
+    }
+
+    #[test]
+    fn a_pending_object_is_placed_even_if_its_twin_was_removed_meanwhile() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let objects = Objects::new(dir.path());
+        let twin = objects.put(b"same content").expect("put");
+        let mut w = objects.writer(100).expect("writer");
+        w.write(b"same content").expect("write");
+        // Finished while the twin is there: no fsync, not placed yet.
+        let pending = w.finish_pending().expect("pending");
+        assert_eq!(pending.checksum(), twin.checksum);
+        // The twin is removed (no row named it) before this save commits.
+        assert!(objects.remove(&twin.checksum).expect("remove"));
+        let placed = pending.place().expect("place");
+        assert!(placed.new, "its own copy is put in place");
+        assert_eq!(
+            objects.read(&placed.checksum, 100).expect("read"),
+            b"same content"
+        );
+        // Placed again with the object there: nothing added, no tmp left.
+        let mut w = objects.writer(100).expect("writer");
+        w.write(b"same content").expect("write");
+        assert!(
+            !w.finish_pending()
+                .expect("pending")
+                .place()
+                .expect("place")
+                .new
+        );
+        let tmp_left = std::fs::read_dir(dir.path().join("objects/tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(tmp_left, 0);
+        // A pending object dropped unplaced leaves nothing.
+        let mut w = objects.writer(100).expect("writer");
+        w.write(b"never committed").expect("write");
+        drop(w.finish_pending().expect("pending"));
+        let tmp_left = std::fs::read_dir(dir.path().join("objects/tmp"))
+            .expect("tmp")
+            .count();
+        assert_eq!(tmp_left, 0);
+        assert!(!objects.contains(&Checksum::of(b"never committed")));
     }
 }

@@ -855,8 +855,8 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     assert_eq!(back.body, v2);
 
     // A state past the inline limit streams to a file, and reads back the
-    // same; a small state no row refers to any more goes in the save that
-    // let go of it (one a backup holds stays).
+    // same; a state no row refers to any more (inline or a file) goes with
+    // the save that let go of it (one a backup holds stays).
     let big: Vec<u8> = (0..(engram_core::store::INLINE_STATE_BYTES as u32 / 4 + 1000))
         .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
         .collect();
@@ -890,7 +890,11 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         .status,
         200
     );
-    assert_eq!(count_objects(), (files + 1, inline + 1));
+    assert_eq!(
+        count_objects(),
+        (files, inline + 1),
+        "the large state's file went with the save that let go of it"
+    );
     assert_eq!(
         h.bytes(
             Method::PUT,
@@ -904,7 +908,7 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     assert_eq!(
         count_objects(),
         (files + 1, inline),
-        "the passing state went; the file was not written twice"
+        "the passing state went in the same way"
     );
     assert_eq!(
         h.ok(Method::GET, "/api/learners", "").await[0]["name"],

@@ -6,7 +6,7 @@
 
 use super::{Api, ApiResult};
 use crate::error::Error;
-use crate::objects::{ObjectInfo, Objects};
+use crate::objects::{Objects, PendingObject};
 use crate::store::{
     INLINE_STATE_BYTES, InlineState, LearnerCommand, LearnerInfo, LearnerState, Metrics,
     NewLearnerState,
@@ -181,12 +181,18 @@ enum Chunk {
     End,
 }
 
+/// Where a saved state's bytes go.
+enum Stored {
+    Inline(InlineState),
+    File(PendingObject),
+}
+
 /// A large state on its way into a file: hashed and written on its own
 /// thread, at a lower priority, so a large state does not take the CPU
 /// from the engines' ticks and captures.
 struct StateWriter {
     tx: tokio::sync::mpsc::Sender<Chunk>,
-    done: tokio::sync::oneshot::Receiver<Result<ObjectInfo, Error>>,
+    done: tokio::sync::oneshot::Receiver<Result<PendingObject, Error>>,
 }
 
 impl StateWriter {
@@ -202,7 +208,7 @@ impl StateWriter {
                     loop {
                         match rx.blocking_recv() {
                             Some(Chunk::Data(d)) => w.write(&d)?,
-                            Some(Chunk::End) => return w.finish(),
+                            Some(Chunk::End) => return w.finish_pending(),
                             // The sender went away without an end: nothing is kept.
                             None => {
                                 return Err(Error::InvalidInput(
@@ -222,9 +228,10 @@ impl StateWriter {
         self.tx.send(Chunk::Data(bytes)).await.is_ok()
     }
 
-    /// The stored object; with `complete` false the state was cut off and
-    /// nothing is kept.
-    async fn finish(self, complete: bool) -> Result<ObjectInfo, Error> {
+    /// The written object, to be put in place with the commit that refers
+    /// to it; with `complete` false the state was cut off and nothing is
+    /// kept.
+    async fn finish(self, complete: bool) -> Result<PendingObject, Error> {
         if complete {
             let _ = self.tx.send(Chunk::End).await;
         }
@@ -479,17 +486,17 @@ impl Api {
         if let Some(e) = broken {
             return Err(Error::InvalidInput(format!("reading the state failed: {e}")).into());
         }
-        let (object, size, inline) = match written {
-            Some(info) => {
-                let info = info?;
-                (info.checksum, info.size, None)
+        let (object, size, stored) = match written {
+            Some(pending) => {
+                let pending = pending?;
+                (pending.checksum(), pending.size(), Stored::File(pending))
             }
             None => {
                 let state = tokio::task::spawn_blocking(move || InlineState::new(head))
                     .await
                     .map_err(|e| Error::Internal(format!("hashing the state failed: {e}")))?
                     .ok_or_else(|| Error::Internal("an inline state grew too large".into()))?;
-                (state.checksum(), state.len(), Some(state))
+                (state.checksum(), state.len(), Stored::Inline(state))
             }
         };
         let state = NewLearnerState {
@@ -504,11 +511,27 @@ impl Api {
             .with_store(move |s| {
                 let now = crate::now_ms();
                 let branch = s.current_branch(now)?;
-                let saved = match &inline {
-                    Some(bytes) => {
-                        s.save_learner_live_inline(&n, &state, bytes, now, Some(branch))?
+                let saved = match stored {
+                    Stored::Inline(bytes) => {
+                        s.save_learner_live_inline(&n, &state, &bytes, now, Some(branch))?
                     }
-                    None => s.save_learner_live(&n, &state, now, Some(branch))?,
+                    // Put in place under the store lock, right before the
+                    // commit that refers to it: a removal of the same
+                    // content (unreferenced a moment ago) cannot come between.
+                    Stored::File(pending) => {
+                        let placed = pending.place()?;
+                        match s.save_learner_live(&n, &state, now, Some(branch)) {
+                            Ok(saved) => saved,
+                            Err(e) => {
+                                // Refused (a stale generation, say): a file
+                                // only this save added goes again.
+                                if placed.new {
+                                    let _ = s.objects().remove(&placed.checksum);
+                                }
+                                return Err(e);
+                            }
+                        }
+                    }
                 };
                 // Its declared milestones, read under the same lock (only
                 // a save with a step and metrics can meet one).

@@ -161,6 +161,10 @@ pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) 
                 busy_since.store(0, Ordering::SeqCst);
                 let failed = engines.take_failures();
                 if !failed.is_empty() {
+                    // Its last metrics first: what is shown of a paused
+                    // engine is where it stopped, not up to a period before.
+                    last_metrics = Some(Instant::now());
+                    publish_metrics(&engines, &events, &metrics);
                     publish_paused(&engines, &paused);
                 }
                 for (engine, why) in failed {

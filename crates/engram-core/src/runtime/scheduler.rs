@@ -383,9 +383,8 @@ impl Scheduler {
         let report = self
             .with_store(move |store| {
                 let report = store.apply_retention(&policy)?;
-                // Learner states no row refers to any more go too
-                // (under the store lock, so no reference appears meanwhile;
-                // young ones stay for saves not yet committed).
+                // Learner states no row refers to any more go too (under
+                // the store lock, where saves put their files in place).
                 collect_objects(store);
                 Ok(report)
             })
@@ -535,9 +534,8 @@ impl Scheduler {
     }
 }
 
-/// Removes learner states no row refers to (inline ones at once, files
-/// once older than [`crate::objects::GC_GRACE`]); a failure is logged,
-/// never fatal.
+/// Removes learner states no row refers to (and temporary files older than
+/// [`crate::objects::GC_GRACE`]); a failure is logged, never fatal.
 pub(super) fn collect_objects(store: &crate::Store) {
     match store.collect_learner_states() {
         Ok(0) => {}

@@ -5,9 +5,10 @@
 //! same blake3 checksum, and every reader goes through here, so nothing
 //! else needs to know which.
 //!
-//! An inline state no row refers to any more is deleted in the
-//! transaction that let go of it (a newer live save), or by
-//! [`Store::collect_learner_states`] after retention deleted backups.
+//! A state no row refers to any more goes with the save or restore that
+//! let go of it (inline: in its transaction; a file: right after its
+//! commit), or at [`Store::collect_learner_states`] after retention
+//! deleted backups.
 
 use super::Store;
 use crate::codec::Checksum;
@@ -86,9 +87,8 @@ impl Store {
         Ok(inline || self.objects().contains(c))
     }
 
-    /// Removes the learner states no row refers to: inline ones at once,
-    /// files once older than [`crate::objects::GC_GRACE`] (a save may have
-    /// written one and not committed its row yet). Returns how many went.
+    /// Removes the learner states no row refers to (and temporary files
+    /// older than [`crate::objects::GC_GRACE`]). Returns how many went.
     pub fn collect_learner_states(&self) -> Result<u64> {
         let inline = self.conn.execute(
             "DELETE FROM learner_inline_states WHERE checksum NOT IN
@@ -118,16 +118,37 @@ pub(super) fn put_inline(tx: &Transaction<'_>, state: &InlineState) -> Result<()
     Ok(())
 }
 
-/// Deletes an inline state if no row refers to it any more (inside the
-/// transaction that let go of it). A file is left to the collection.
-pub(super) fn release_inline(tx: &Transaction<'_>, object: &[u8]) -> Result<()> {
-    tx.prepare_cached(
-        "DELETE FROM learner_inline_states WHERE checksum = ?1
-           AND NOT EXISTS (SELECT 1 FROM learner_live WHERE object = ?1)
-           AND NOT EXISTS (SELECT 1 FROM backup_learner_states WHERE object = ?1)",
-    )?
-    .execute([object])?;
-    Ok(())
+/// Lets go of a state a row no longer names (inside the transaction that
+/// let go of it): if no row refers to it any more, its inline copy is
+/// deleted and its checksum returned, so that the caller removes its file
+/// too once the transaction has committed ([`Store::remove_freed`]).
+pub(super) fn release(tx: &Transaction<'_>, object: &[u8]) -> Result<Option<Checksum>> {
+    let referenced: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM learner_live WHERE object = ?1)
+                 OR EXISTS (SELECT 1 FROM backup_learner_states WHERE object = ?1)",
+        )?
+        .query_row([object], |r| r.get(0))?;
+    if referenced {
+        return Ok(None);
+    }
+    tx.prepare_cached("DELETE FROM learner_inline_states WHERE checksum = ?1")?
+        .execute([object])?;
+    Ok(Checksum::from_slice(object).ok())
+}
+
+impl Store {
+    /// Removes the file of a state no row refers to any more (after the
+    /// commit that let go of it; under the store lock, so no save is
+    /// placing the same content meanwhile). A failure only leaves garbage
+    /// for the next collection.
+    pub(super) fn remove_freed(&self, freed: Option<Checksum>) {
+        if let Some(c) = freed
+            && let Err(e) = self.objects().remove(&c)
+        {
+            tracing::warn!(error = %e, "removing an unreferenced learner state file failed");
+        }
+    }
 }
 
 fn check_inline(c: &Checksum, bytes: &[u8]) -> Result<()> {

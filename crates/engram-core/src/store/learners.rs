@@ -585,11 +585,10 @@ impl Store {
                 at_ms
             ],
         )?;
-        if let Some(old) = replaced
-            && old[..] != object.0[..]
-        {
-            super::learner_bytes::release_inline(&tx, &old)?;
-        }
+        let freed = match replaced {
+            Some(old) if old[..] != object.0[..] => super::learner_bytes::release(&tx, &old)?,
+            _ => None,
+        };
         if let Some(branch) = branch
             && !metrics.is_empty()
         {
@@ -597,6 +596,7 @@ impl Store {
             super::history::record_points(&tx, at_ms, branch, m.iter())?;
         }
         tx.commit()?;
+        self.remove_freed(freed);
         Ok(LearnerState {
             checksum: object.to_hex(),
             size,
@@ -639,8 +639,9 @@ impl Store {
     ) -> Result<LearnerState> {
         self.check_learner_objects(backup_id, &[name.to_string()])?;
         let tx = self.conn.transaction()?;
-        let state = restore_learner_row(&tx, backup_id, name, now_ms)?;
+        let (state, freed) = restore_learner_row(&tx, backup_id, name, now_ms)?;
         tx.commit()?;
+        self.remove_freed(freed);
         Ok(state)
     }
 
@@ -661,11 +662,15 @@ impl Store {
         if !states.is_empty() {
             super::live::upsert_live(&tx, states, now_ms, false)?;
         }
+        let mut freed = Vec::new();
         for name in learners {
-            restore_learner_row(&tx, backup_id, name, now_ms)?;
+            freed.push(restore_learner_row(&tx, backup_id, name, now_ms)?.1);
         }
         let branch = super::history::insert_branch(&tx, now_ms, Some(backup_id), "restore")?;
         tx.commit()?;
+        for f in freed {
+            self.remove_freed(f);
+        }
         Ok(branch)
     }
 
@@ -790,13 +795,14 @@ pub(super) fn include_learners(tx: &rusqlite::Transaction<'_>, backup_id: i64) -
 }
 
 /// Makes a backup's state of a learner live (next generation), inside the
-/// caller's transaction.
+/// caller's transaction; also returns the state it let go of, if no row
+/// refers to that any more (its file goes after the commit).
 fn restore_learner_row(
     tx: &rusqlite::Transaction<'_>,
     backup_id: i64,
     name: &str,
     now_ms: i64,
-) -> Result<LearnerState> {
+) -> Result<(LearnerState, Option<Checksum>)> {
     let mut state = backup_learner_state_in(tx, backup_id, name)?;
     let object = Checksum::from_hex(&state.checksum)?;
     let replaced: Option<Vec<u8>> = tx
@@ -827,13 +833,12 @@ fn restore_learner_row(
             now_ms
         ],
     )?;
-    if let Some(old) = replaced
-        && old[..] != object.0[..]
-    {
-        super::learner_bytes::release_inline(tx, &old)?;
-    }
+    let freed = match replaced {
+        Some(old) if old[..] != object.0[..] => super::learner_bytes::release(tx, &old)?,
+        _ => None,
+    };
     state.saved_at_ms = now_ms;
-    Ok(state)
+    Ok((state, freed))
 }
 
 /// A backup's state of a learner (`not_found` if it holds none).
