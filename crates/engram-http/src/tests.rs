@@ -756,8 +756,8 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     assert_eq!(saved["checksum"], engram_core::Checksum::of(&v1).to_hex());
     assert_eq!(
         count_objects(),
-        (0, 1),
-        "a small state is kept in the database"
+        (1, 0),
+        "a state past the inline size is a file"
     );
     // Saving the same bytes again stores nothing new.
     let again = h
@@ -768,7 +768,27 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         )
         .await;
     assert_eq!(again.status, 200);
-    assert_eq!(count_objects(), (0, 1), "content-addressed: one copy");
+    assert_eq!(count_objects(), (1, 0), "content-addressed: one copy");
+    // A small state is kept inside the database instead; the file no row
+    // names any more goes.
+    let small = h
+        .bytes(
+            Method::PUT,
+            "/api/learners/frozenlake-q/state?step=6",
+            b"a small state".to_vec(),
+        )
+        .await;
+    assert_eq!(small.status, 200);
+    assert_eq!(count_objects(), (0, 1));
+    let again = h
+        .bytes(
+            Method::PUT,
+            "/api/learners/frozenlake-q/state?step=6",
+            v1.clone(),
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    assert_eq!(count_objects(), (1, 0), "and the other way round");
 
     let read = h
         .bytes(Method::GET, "/api/learners/frozenlake-q/state", vec![])

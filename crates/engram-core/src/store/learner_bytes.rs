@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 /// The largest state kept inside the database; larger ones are files.
-pub const INLINE_STATE_BYTES: usize = 4 << 20;
+pub const INLINE_STATE_BYTES: usize = 128 << 10;
 
 /// A small state's bytes with their checksum (computed here, so the two
 /// always agree).
