@@ -10,8 +10,8 @@ in one run (BENCHMARKS.md, "Learner saves"):
 
     python3 bench/learner_save.py [ENGRAM_BIN]   (default target/release/engram)
 
-Medians (and the 90th percentile of `run.save`) of 41 runs at 1 MB, 5 at
-64 MB, 3 at 256 MB.
+Medians (and the 90th percentile of `run.save`) of 41 runs at 64 KiB and
+1 MB, 5 at 64 MB, 3 at 256 MB.
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def main() -> None:
         try:
             run = engram.attach("bench", data_dir=data)
             rows = []
-            for mb, n in ((1, 41), (64, 5), (256, 3)):
-                state = os.urandom(mb << 20)
+            for label, size, n in (("64 KiB", 64 << 10, 41), ("1 MB", 1 << 20, 41), ("64 MB", 64 << 20, 5), ("256 MB", 256 << 20, 3)):
+                state = os.urandom(size)
                 arr = np.frombuffer(state, dtype=np.uint8)
                 out = Path(tmp) / "out.bin"
                 # A new state each time (an unchanged one costs only its
@@ -82,8 +82,8 @@ def main() -> None:
                 t_file = timed(lambda: fsynced(out, lambda f: f.write(state)), n)
                 t_pickle = timed(lambda: fsynced(out, lambda f: pickle.dump(state, f, protocol=5)), n)
                 t_savez = timed(lambda: fsynced(out, lambda f: np.savez(f, state=arr)), n)
-                rows.append((mb, t_engram, p90, t_file, t_pickle, t_savez))
-                print(f"{mb} MB: engram {t_engram * 1000:.1f} ms, file+fsync {t_file * 1000:.1f} ms", file=sys.stderr)
+                rows.append((label, t_engram, p90, t_file, t_pickle, t_savez))
+                print(f"{label}: engram {t_engram * 1000:.1f} ms, file+fsync {t_file * 1000:.1f} ms", file=sys.stderr)
             calls = 200_000
             t = time.perf_counter()
             for i in range(calls):
@@ -95,8 +95,8 @@ def main() -> None:
             server.wait(timeout=60)
     print("| state | `run.save` (durable) | its p90 | file + fsync | ratio | `pickle.dump` + fsync | `numpy.savez` + fsync |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for mb, e, e90, f, p, z in rows:
-        print(f"| {mb} MB | {e * 1000:.1f} ms | {e90 * 1000:.1f} ms | {f * 1000:.1f} ms | {e / f:.2f}× | {p * 1000:.1f} ms | {z * 1000:.1f} ms |")
+    for label, e, e90, f, p, z in rows:
+        print(f"| {label} | {e * 1000:.1f} ms | {e90 * 1000:.1f} ms | {f * 1000:.1f} ms | {e / f:.2f}× | {p * 1000:.1f} ms | {z * 1000:.1f} ms |")
     print(f"\n`run.log` with two metrics: {per_log * 1e6:.2f} µs per call (median of one loop of {calls:,} calls)")
 
 
