@@ -399,6 +399,12 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   // The learner continues from the restored step.
   const next = await call("PUT", "/api/learners/browser-learner/state?step=11", "state at step 11", "application/octet-stream");
   assert.equal((await next.json()).step, 11);
+  // The storage view says what the learner's states take, and where.
+  await page.getByTestId("storage-panel").locator("summary").click();
+  const storage = page.getByTestId("storage-body").locator("p").filter({ hasText: "Learners' live states and backups name" });
+  await storage.waitFor({ timeout: 15_000 });
+  assert.match(await storage.textContent(), /\d+ distinct ones make up [\d.]+ [KM]?B .*: [\d.]+ [KM]?B inside the database, 0 B in files/);
+  await page.getByTestId("storage-panel").locator("summary").click();
 });
 
 test("a learner supervised from the UI: added with its command, its process and output shown, stopped, started, let go", async () => {

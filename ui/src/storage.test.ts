@@ -13,6 +13,10 @@ const report: StorageReport = {
   stored_bytes: 25 * 1024,
   live_bytes: 7 * 1024,
   history_points: 12345,
+  learner_states: 0,
+  learner_referenced_bytes: 0,
+  learner_inline_bytes: 0,
+  learner_file_bytes: 0,
   by_kind: [],
   growth: [
     { day_ms: 86_400_000, backups: 1000, added_bytes: 20 * 1024 },
@@ -28,6 +32,12 @@ describe("storage view", () => {
     expect(lines[1]).toContain("(deduplication 30×)");
     expect(lines[1]).toContain("stored compressed in 25 KB (4.0×)");
     expect(lines[2]).toContain("12,345 points");
+  });
+  it("says what learners' states take only when there are some", () => {
+    expect(storageLines(report)).toHaveLength(3);
+    const lines = storageLines({ ...report, learner_states: 3, learner_referenced_bytes: 40 * 1024 * 1024, learner_inline_bytes: 100 * 1024, learner_file_bytes: 10 * 1024 * 1024 - 100 * 1024 });
+    expect(lines).toHaveLength(4);
+    expect(lines[3]).toBe("Learners' live states and backups name 40 MB of states; 3 distinct ones make up 10 MB (deduplication 4.0×): 100 KB inside the database, 9.9 MB in files (objects/).");
   });
   it("never divides by zero", () => {
     expect(ratio(0, 0)).toBe("—");

@@ -13,11 +13,18 @@ export function ratio(whole: number, part: number): string {
 /** The sentences at the top of the storage view. */
 export function storageLines(r: StorageReport): string[] {
   const n = (x: number) => x.toLocaleString("en-US");
-  return [
+  const lines = [
     `Database ${formatBytes(r.db_bytes)} (${formatBytes(r.free_bytes)} of it free for reuse), write-ahead log ${formatBytes(r.wal_bytes)}.`,
     `${n(r.backups)} backups hold ${formatBytes(r.referenced_bytes)} of engine states; ${n(r.blobs)} distinct states make up ${formatBytes(r.unique_bytes)} (deduplication ${ratio(r.referenced_bytes, r.unique_bytes)}), stored compressed in ${formatBytes(r.stored_bytes)} (${ratio(r.unique_bytes, r.stored_bytes)}).`,
     `Live states ${formatBytes(r.live_bytes)}; metric history ${n(r.history_points)} points.`,
   ];
+  if (r.learner_states > 0) {
+    const unique = r.learner_inline_bytes + r.learner_file_bytes;
+    lines.push(
+      `Learners' live states and backups name ${formatBytes(r.learner_referenced_bytes)} of states; ${n(r.learner_states)} distinct ones make up ${formatBytes(unique)} (deduplication ${ratio(r.learner_referenced_bytes, unique)}): ${formatBytes(r.learner_inline_bytes)} inside the database, ${formatBytes(r.learner_file_bytes)} in files (objects/).`,
+    );
+  }
+  return lines;
 }
 
 /** Days (seconds, for the chart), the stored bytes added up to each day, and

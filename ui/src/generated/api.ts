@@ -366,6 +366,22 @@ live_bytes: number,
  */
 history_points: number, 
 /**
+ * Distinct learner states that learners' live states and backups name.
+ */
+learner_states: number, 
+/**
+ * What those names add up to, as if each were stored separately.
+ */
+learner_referenced_bytes: number, 
+/**
+ * The distinct learner states kept inside the database (small ones)...
+ */
+learner_inline_bytes: number, 
+/**
+ * ...and those kept as files under `objects/`.
+ */
+learner_file_bytes: number, 
+/**
  * Per backup kind: how many, and the stored bytes its backups added
  * (each content counted once, for the oldest backup that holds it).
  */

@@ -98,6 +98,18 @@ pub struct StorageReport {
     /// Stored metric history points (all resolutions).
     #[ts(type = "number")]
     pub history_points: u64,
+    /// Distinct learner states that learners' live states and backups name.
+    #[ts(type = "number")]
+    pub learner_states: u64,
+    /// What those names add up to, as if each were stored separately.
+    #[ts(type = "number")]
+    pub learner_referenced_bytes: u64,
+    /// The distinct learner states kept inside the database (small ones)...
+    #[ts(type = "number")]
+    pub learner_inline_bytes: u64,
+    /// ...and those kept as files under `objects/`.
+    #[ts(type = "number")]
+    pub learner_file_bytes: u64,
     /// Per backup kind: how many, and the stored bytes its backups added
     /// (each content counted once, for the oldest backup that holds it).
     pub by_kind: Vec<KindStorage>,
@@ -213,6 +225,21 @@ impl Store {
             }
             day_entry(&mut days, d).added_bytes += bytes;
         }
+        // Learner states: each distinct one counted once, by where it is kept.
+        let named = "SELECT object, size FROM learner_live
+                     UNION ALL SELECT object, size FROM backup_learner_states";
+        let (learner_states, learner_inline_bytes, learner_file_bytes): (i64, i64, i64) =
+            self.conn.query_row(
+                &format!(
+                    "SELECT count(*),
+                            coalesce(sum(CASE WHEN i.checksum IS NULL THEN 0 ELSE o.size END), 0),
+                            coalesce(sum(CASE WHEN i.checksum IS NULL THEN o.size ELSE 0 END), 0)
+                     FROM (SELECT object, max(size) AS size FROM ({named}) GROUP BY object) o
+                     LEFT JOIN learner_inline_states i ON i.checksum = o.object"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
         Ok(StorageReport {
             db_bytes: pragma("page_count")? * page,
             free_bytes: pragma("freelist_count")? * page,
@@ -226,6 +253,12 @@ impl Store {
             stored_bytes: one("SELECT coalesce(sum(length(data)), 0) FROM blobs")?,
             live_bytes: one("SELECT coalesce(sum(length(data)), 0) FROM live_states")?,
             history_points: one("SELECT count(*) FROM metric_points")?,
+            learner_states: learner_states.max(0) as u64,
+            learner_referenced_bytes: one(&format!(
+                "SELECT coalesce(sum(size), 0) FROM ({named})"
+            ))?,
+            learner_inline_bytes: learner_inline_bytes.max(0) as u64,
+            learner_file_bytes: learner_file_bytes.max(0) as u64,
             by_kind: by_kind.into_values().collect(),
             growth: days.into_values().collect(),
         })

@@ -786,6 +786,45 @@ fn storage_report_counts_dedup_and_growth() {
     assert_eq!(days, vec![(DAY, 2), (3 * DAY, 1)]);
     let grown: u64 = r.growth.iter().map(|d| d.added_bytes).sum();
     assert_eq!(grown, r.stored_bytes);
+    assert_eq!(
+        (r.learner_states, r.learner_referenced_bytes),
+        (0, 0),
+        "no learners yet"
+    );
+
+    // A learner: a small state (inline) that two backups and the live row
+    // name, then a large one (a file) live.
+    store.attach_learner("q", None, 1).expect("attach");
+    let small = super::InlineState::new(vec![7; 1000]).expect("small");
+    let meta = |object, size| NewLearnerState {
+        generation: None,
+        object,
+        size,
+        step: None,
+        metrics: Metrics::new(),
+    };
+    store
+        .save_learner_live_inline(
+            "q",
+            &meta(small.checksum(), 1000),
+            &small,
+            3 * DAY + 2,
+            None,
+        )
+        .expect("save small");
+    backup(&mut store, BackupKind::Manual, 3 * DAY + 3, &two);
+    backup(&mut store, BackupKind::Manual, 3 * DAY + 4, &two);
+    let big = store.objects().put(&vec![9; 300_000]).expect("file");
+    store
+        .save_learner_live("q", &meta(big.checksum, big.size), 3 * DAY + 5, None)
+        .expect("save big");
+    let r = store.storage_report().expect("report");
+    assert_eq!(r.learner_states, 2);
+    assert_eq!(r.learner_referenced_bytes, 2 * 1000 + 300_000);
+    assert_eq!(
+        (r.learner_inline_bytes, r.learner_file_bytes),
+        (1000, 300_000)
+    );
 }
 
 #[test]
