@@ -20,9 +20,15 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_paced(std::time::Duration::from_millis(1)).await
+}
+
+/// With engines ticking every `pace` (a slow pace: no breakthrough backup
+/// comes in the middle of a test that counts what backups hold).
+async fn harness_paced(pace: std::time::Duration) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut opts = RuntimeOptions::new(dir.path());
-    opts.pace = std::time::Duration::from_millis(1);
+    opts.pace = pace;
     let runtime = Runtime::start(opts).await.expect("start");
     let server = Arc::new(Server {
         api: Arc::new(Api::new(runtime)),
@@ -700,7 +706,7 @@ async fn idle_and_half_open_connections_are_capped_and_timed_out_so_the_api_keep
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
-    let h = harness().await;
+    let h = harness_paced(std::time::Duration::from_secs(3600)).await;
     let objects_dir = h._dir.path().join("objects");
     let db = h._dir.path().join("engram.db");
     // (files under objects/, states kept inside the database)
@@ -709,7 +715,7 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
             .map(|shards| {
                 shards
                     .flatten()
-                    .filter(|s| s.file_name() != "tmp")
+                    .filter(|s| s.file_name() != "tmp" && s.file_name() != "trash")
                     .map(|s| std::fs::read_dir(s.path()).map_or(0, |e| e.count()))
                     .sum()
             })
@@ -1013,35 +1019,35 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     )
     .await
     .refused(ErrorCode::Unauthorized);
-    // A client that breaks off mid-upload stores nothing.
-    let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
-        Ok(axum::body::Bytes::from_static(b"half of a st")),
-        Err(std::io::Error::other("connection reset")),
-    ];
-    let req = HttpRequest::builder()
-        .method(Method::PUT)
-        .uri("/api/learners/frozenlake-q/state?step=99")
-        .header(header::HOST, HOST)
-        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-        .body(HttpBody::from_stream(tokio_stream::iter(chunks)))
-        .expect("request");
-    let res = h.app.clone().oneshot(req).await.expect("infallible");
-    assert_eq!(res.status().as_u16(), 400);
-    // The same for a large state, already streaming to a file.
-    let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
-        Ok(axum::body::Bytes::from(vec![7u8; 3 << 20])),
-        Ok(axum::body::Bytes::from(vec![8u8; 3 << 20])),
-        Err(std::io::Error::other("connection reset")),
-    ];
-    let req = HttpRequest::builder()
-        .method(Method::PUT)
-        .uri("/api/learners/frozenlake-q/state?step=99")
-        .header(header::HOST, HOST)
-        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
-        .body(HttpBody::from_stream(tokio_stream::iter(chunks)))
-        .expect("request");
-    let res = h.app.clone().oneshot(req).await.expect("infallible");
-    assert_eq!(res.status().as_u16(), 400);
+    // A client that breaks off mid-upload stores nothing: a small state,
+    // and a large one already streaming to a file.
+    let cut_off = |parts: Vec<axum::body::Bytes>| {
+        let mut chunks: Vec<Result<axum::body::Bytes, std::io::Error>> =
+            parts.into_iter().map(Ok).collect();
+        chunks.push(Err(std::io::Error::other("connection reset")));
+        HttpRequest::builder()
+            .method(Method::PUT)
+            .uri("/api/learners/frozenlake-q/state?step=99")
+            .header(header::HOST, HOST)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(HttpBody::from_stream(tokio_stream::iter(chunks)))
+            .expect("request")
+    };
+    for parts in [
+        vec![axum::body::Bytes::from_static(b"half of a st")],
+        vec![
+            axum::body::Bytes::from(vec![7u8; 3 << 20]),
+            axum::body::Bytes::from(vec![8u8; 3 << 20]),
+        ],
+    ] {
+        let res = h
+            .app
+            .clone()
+            .oneshot(cut_off(parts))
+            .await
+            .expect("infallible");
+        assert_eq!(res.status().as_u16(), 400);
+    }
     let tmp_left = std::fs::read_dir(objects_dir.join("tmp")).map_or(0, |d| d.count());
     assert_eq!(tmp_left, 0, "the partial upload's temporary file is gone");
     assert_eq!(count_objects(), before, "no refused state was stored");

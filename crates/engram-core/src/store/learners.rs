@@ -564,31 +564,7 @@ impl Store {
             }
             super::learner_bytes::put_inline(&tx, state)?;
         }
-        let replaced: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT object FROM learner_live WHERE learner = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        tx.execute(
-            "INSERT INTO learner_live (learner, object, size, step, metrics, saved_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (learner) DO UPDATE SET object = excluded.object, size = excluded.size,
-               step = excluded.step, metrics = excluded.metrics, saved_at = excluded.saved_at",
-            params![
-                name,
-                &object.0[..],
-                size.min(i64::MAX as u64) as i64,
-                step.map(|s| s.min(i64::MAX as u64) as i64),
-                json,
-                at_ms
-            ],
-        )?;
-        let freed = match replaced {
-            Some(old) if old[..] != object.0[..] => super::learner_bytes::release(&tx, &old)?,
-            _ => None,
-        };
+        let freed = set_live_row(&tx, name, object, size, step, &json, at_ms)?;
         if let Some(branch) = branch
             && !metrics.is_empty()
         {
@@ -805,6 +781,37 @@ fn restore_learner_row(
 ) -> Result<(LearnerState, Option<Checksum>)> {
     let mut state = backup_learner_state_in(tx, backup_id, name)?;
     let object = Checksum::from_hex(&state.checksum)?;
+    // A new generation: saves of the line restored away from are refused.
+    tx.execute(
+        "UPDATE learners SET generation = generation + 1 WHERE name = ?1",
+        [name],
+    )?;
+    let freed = set_live_row(
+        tx,
+        name,
+        &object,
+        state.size,
+        state.step,
+        &metrics_json(&state.metrics)?,
+        now_ms,
+    )?;
+    state.saved_at_ms = now_ms;
+    Ok((state, freed))
+}
+
+/// Makes `object` a learner's live state inside the caller's transaction
+/// (an upsert: a learner known only from an imported backup has no live row
+/// yet); returns the state it let go of if no row refers to that any more
+/// (its inline copy is gone; its file goes after the commit).
+fn set_live_row(
+    tx: &rusqlite::Transaction<'_>,
+    name: &str,
+    object: &Checksum,
+    size: u64,
+    step: Option<u64>,
+    metrics_json: &str,
+    at_ms: i64,
+) -> Result<Option<Checksum>> {
     let replaced: Option<Vec<u8>> = tx
         .query_row(
             "SELECT object FROM learner_live WHERE learner = ?1",
@@ -812,33 +819,24 @@ fn restore_learner_row(
             |r| r.get(0),
         )
         .optional()?;
-    // A new generation: saves of the line restored away from are refused.
-    tx.execute(
-        "UPDATE learners SET generation = generation + 1 WHERE name = ?1",
-        [name],
-    )?;
-    // An upsert: a learner known only from an imported backup has no live
-    // row yet.
     tx.execute(
         "INSERT INTO learner_live (learner, object, size, step, metrics, saved_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (learner) DO UPDATE SET object = ?2, size = ?3, step = ?4,
-             metrics = ?5, saved_at = ?6",
+         ON CONFLICT (learner) DO UPDATE SET object = excluded.object, size = excluded.size,
+           step = excluded.step, metrics = excluded.metrics, saved_at = excluded.saved_at",
         params![
             name,
             &object.0[..],
-            state.size.min(i64::MAX as u64) as i64,
-            state.step.map(|s| s.min(i64::MAX as u64) as i64),
-            metrics_json(&state.metrics)?,
-            now_ms
+            size.min(i64::MAX as u64) as i64,
+            step.map(|s| s.min(i64::MAX as u64) as i64),
+            metrics_json,
+            at_ms
         ],
     )?;
-    let freed = match replaced {
-        Some(old) if old[..] != object.0[..] => super::learner_bytes::release(tx, &old)?,
-        _ => None,
-    };
-    state.saved_at_ms = now_ms;
-    Ok((state, freed))
+    match replaced {
+        Some(old) if old[..] != object.0[..] => super::learner_bytes::release(tx, &old),
+        _ => Ok(None),
+    }
 }
 
 /// A backup's state of a learner (`not_found` if it holds none).
