@@ -1056,6 +1056,69 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_live_learner_state_falls_back_to_a_backup_and_an_error_event_says_so() {
+    let h = harness_paced(std::time::Duration::from_secs(3600)).await;
+    let rt = h.server.api.runtime().expect("runtime");
+    h.ok(Method::POST, "/api/learners", r#"{"name":"fragile"}"#)
+        .await;
+    h.bytes(
+        Method::PUT,
+        "/api/learners/fragile/state?step=5",
+        b"good state".to_vec(),
+    )
+    .await;
+    let id = h.ok(Method::POST, "/api/backups", "{}").await["id"]
+        .as_i64()
+        .expect("id");
+    let rotten = h
+        .bytes(
+            Method::PUT,
+            "/api/learners/fragile/state?step=9",
+            b"state that will rot".to_vec(),
+        )
+        .await
+        .json();
+    // One byte of the live state (kept inside the database) rots.
+    let db = rusqlite::Connection::open(h._dir.path().join("engram.db")).expect("db");
+    let sum = engram_core::Checksum::from_hex(rotten["checksum"].as_str().expect("checksum"))
+        .expect("hex");
+    let changed = db
+        .execute(
+            "UPDATE learner_inline_states SET bytes = ?1 WHERE checksum = ?2",
+            rusqlite::params![b"state that will roT".to_vec(), &sum.0[..]],
+        )
+        .expect("rot");
+    assert_eq!(changed, 1);
+    let mut events = rt.subscribe();
+    let read = h
+        .bytes(Method::GET, "/api/learners/fragile/state", vec![])
+        .await;
+    assert_eq!(read.status, 200);
+    assert_eq!(read.body, b"good state", "the newest intact state");
+    assert_eq!(read.headers["x-engram-step"], "5");
+    let message = loop {
+        match events.try_recv() {
+            Ok(engram_core::runtime::Event::Error { code, message }) => {
+                assert_eq!(code, ErrorCode::CorruptState);
+                break message;
+            }
+            Ok(_) => continue,
+            Err(e) => panic!("no error event: {e}"),
+        }
+    };
+    assert!(
+        message.contains("fragile") && message.contains(&format!("backup {id}")),
+        "{message}"
+    );
+    // It is live now, in the learner's next generation.
+    let info = h.ok(Method::GET, "/api/learners/fragile", "").await;
+    assert_eq!(
+        (info["live"]["step"].as_u64(), info["generation"].as_i64()),
+        (Some(5), Some(1))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supervised_learners_start_stop_and_restart_around_a_restore_of_their_state() {
     let h = harness().await;
     h.server.api.supervise_learners().await.expect("supervise");
