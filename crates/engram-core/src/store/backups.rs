@@ -229,14 +229,20 @@ impl Store {
     }
 
     /// Deletes a backup the user no longer wants. Initial, breakthrough and
-    /// pinned backups are refused with the reason. Unreferenced blobs go too.
+    /// pinned backups are refused with the reason. Unreferenced blobs go
+    /// too, and so do the learner states only this backup named.
     pub fn delete_backup(&mut self, id: i64) -> Result<()> {
         let b = self.get_backup(id)?;
         if let Some(reason) = deletion_refusal(&b) {
             return Err(Error::Protected { id, reason });
         }
+        let named: Vec<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT object FROM backup_learner_states WHERE backup_id = ?1")?
+            .query_map([id], |r| r.get(0))?
+            .collect::<std::result::Result<_, _>>()?;
         self.delete_backups_unchecked(&[id])?;
-        Ok(())
+        self.release_states(&named)
     }
 
     /// Pins (`true`) or unpins a backup. Pinned backups are never deleted.

@@ -138,6 +138,22 @@ pub(super) fn release(tx: &Transaction<'_>, object: &[u8]) -> Result<Option<Chec
 }
 
 impl Store {
+    /// Lets go of states rows named a moment ago (a deleted backup's): each
+    /// one no row refers to any more goes (inline at once, its file after
+    /// the commit).
+    pub(super) fn release_states(&mut self, objects: &[Vec<u8>]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let mut freed = Vec::new();
+        for o in objects {
+            freed.push(release(&tx, o)?);
+        }
+        tx.commit()?;
+        for f in freed {
+            self.remove_freed(f);
+        }
+        Ok(())
+    }
+
     /// Removes the file of a state no row refers to any more (after the
     /// commit that let go of it; under the store lock, so no save is
     /// placing the same content meanwhile). A failure only leaves garbage

@@ -1045,10 +1045,32 @@ fn small_learner_states_live_in_the_database_and_go_when_no_row_refers_to_them()
     assert_eq!(inline_rows(&store), 2);
     // Over the limit: not kept inline at all.
     assert!(super::InlineState::new(vec![0; super::INLINE_STATE_BYTES + 1]).is_none());
-    // The backup's deletion frees a at the next collection.
-    store.delete_backups_unchecked(&[held]).expect("delete");
-    assert_eq!(store.collect_learner_states().expect("collect"), 1);
+    // The backup's deletion frees a at once (nothing left to collect).
+    store.delete_backup(held).expect("delete");
     assert!(!store.has_learner_bytes(&a.checksum()).expect("has"));
+    assert_eq!(store.collect_learner_states().expect("collect"), 0);
+    // The same for a file: kept while a backup names it, gone with it.
+    let big = store.objects().put(&vec![5; 300_000]).expect("file");
+    let file_meta = NewLearnerState {
+        generation: None,
+        object: big.checksum,
+        size: big.size,
+        step: Some(5),
+        metrics: Metrics::new(),
+    };
+    store
+        .save_learner_live("q", &file_meta, 60, None)
+        .expect("save file");
+    let holds_file = backup(&mut store, BackupKind::Manual, 70, &[state("zap", &[1.0])]);
+    store
+        .save_learner_live_inline("q", &meta(&c, 6), &c, 80, None)
+        .expect("save c again");
+    assert!(store.objects().contains(&big.checksum), "a backup names it");
+    store.delete_backup(holds_file).expect("delete");
+    assert!(
+        !store.objects().contains(&big.checksum),
+        "gone with its backup"
+    );
     assert!(
         store.has_learner_bytes(&c.checksum()).expect("has"),
         "live stays"
