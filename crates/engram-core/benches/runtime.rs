@@ -6,7 +6,8 @@
 //!   a real runtime autosaving every 20 ms for 5 s.
 //! - The same stall while a learner saves 256 MB states back to back through
 //!   the learner API (streamed into an object, hashed, fsynced, committed),
-//!   measured right after the quiet window, side by side.
+//!   measured right after the quiet window, side by side; then, as a
+//!   control, while the same chunks are only produced (nothing saved).
 //! - Start to running: `Runtime::start` on a data directory with saved state
 //!   (lock, open, migrate, load + verify, restore, spawn) until the first
 //!   metrics event from the ticking engines.
@@ -73,44 +74,62 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await
         .map_err(|e| e.message)?;
-        let before = api.runtime().map_err(|e| e.message)?.capture_stalls().len();
-        let saver = {
-            let api = api.clone();
-            tokio::spawn(async move {
-                let mut saves = Vec::new();
-                let start = Instant::now();
-                let mut n = 0u64;
-                while start.elapsed() < Duration::from_secs(5) {
-                    n += 1;
-                    // 256 MB in 1 MiB chunks, different each time.
-                    let chunks = (0..256u64).map(move |i| {
-                        let mut c = vec![(i as u8) ^ (n as u8); 1 << 20];
-                        c[..8].copy_from_slice(&n.to_le_bytes());
-                        Ok::<Vec<u8>, std::io::Error>(c)
-                    });
-                    let t = Instant::now();
-                    api.save_learner_state(
-                        "big".into(),
-                        Default::default(),
-                        tokio_stream::iter(chunks),
-                    )
-                    .await
-                    .map_err(|e| e.message)?;
-                    saves.push(t.elapsed());
-                }
-                Ok::<Vec<Duration>, String>(saves)
-            })
-        };
-        let saves = saver.await??;
-        let during: Vec<Duration> = api.runtime().map_err(|e| e.message)?.capture_stalls()[before..].to_vec();
-        println!(
-            "engine stall per autosave while a learner saves 256 MB states back to back ({} saves, median {:.0} ms each; {} autosaves): p50 {:.3} ms, p99 {:.3} ms",
-            saves.len(),
-            pct(saves.clone(), 0.5),
-            during.len(),
-            pct(during.clone(), 0.5),
-            pct(during, 0.99)
-        );
+        // Then, as a control, the same producer of 1 MiB chunks at normal
+        // priority with nothing saved: how much of the rise is the load of
+        // bytes arriving at all, on two cores.
+        for save in [true, false] {
+            let before = api.runtime().map_err(|e| e.message)?.capture_stalls().len();
+            let saver = {
+                let api = api.clone();
+                tokio::spawn(async move {
+                    let mut saves = Vec::new();
+                    let start = Instant::now();
+                    let mut n = 0u64;
+                    while start.elapsed() < Duration::from_secs(5) {
+                        n += 1;
+                        // 256 MB in 1 MiB chunks, different each time.
+                        let chunks = (0..256u64).map(move |i| {
+                            let mut c = vec![(i as u8) ^ (n as u8); 1 << 20];
+                            c[..8].copy_from_slice(&n.to_le_bytes());
+                            Ok::<Vec<u8>, std::io::Error>(c)
+                        });
+                        let t = Instant::now();
+                        if save {
+                            api.save_learner_state(
+                                "big".into(),
+                                Default::default(),
+                                tokio_stream::iter(chunks),
+                            )
+                            .await
+                            .map_err(|e| e.message)?;
+                        } else {
+                            for c in chunks {
+                                std::hint::black_box(&c);
+                                tokio::task::yield_now().await;
+                            }
+                        }
+                        saves.push(t.elapsed());
+                    }
+                    Ok::<Vec<Duration>, String>(saves)
+                })
+            };
+            let saves = saver.await??;
+            let during: Vec<Duration> =
+                api.runtime().map_err(|e| e.message)?.capture_stalls()[before..].to_vec();
+            println!(
+                "engine stall per autosave {} ({} rounds, median {:.0} ms each; {} autosaves): p50 {:.3} ms, p99 {:.3} ms",
+                if save {
+                    "while a learner saves 256 MB states back to back"
+                } else {
+                    "while a task at normal priority only produces the same chunks (control, nothing saved)"
+                },
+                saves.len(),
+                pct(saves.clone(), 0.5),
+                during.len(),
+                pct(during.clone(), 0.5),
+                pct(during, 0.99)
+            );
+        }
         api.stop().await.map_err(|e| e.message)?;
         // The data directory's lock goes with the runtime (and its tasks).
         drop(api);

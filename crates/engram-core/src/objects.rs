@@ -184,6 +184,7 @@ impl Objects {
                 let _ = std::thread::Builder::new()
                     .name("engram-unlink".into())
                     .spawn(move || {
+                        lower_this_threads_priority();
                         let _ = std::fs::remove_file(&dest);
                     });
                 Ok(true)
@@ -414,6 +415,17 @@ impl Drop for ObjectWriter {
         if !self.tmp.as_os_str().is_empty() {
             let _ = std::fs::remove_file(&self.tmp);
         }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (nice 19, the lowest),
+/// on Linux: for work beside the engines that must not take the CPU from
+/// their ticks and captures (writing and hashing a large state, freeing
+/// one). Best effort: on failure it runs at the normal priority.
+pub(crate) fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
     }
 }
 

@@ -166,15 +166,6 @@ impl SetLearnerCommand {
     }
 }
 
-/// Lowers the calling thread's scheduling priority (nice 10), on Linux.
-fn lower_this_threads_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        // Best effort: on failure it runs at the normal priority.
-        let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10);
-    }
-}
-
 /// A chunk on its way to the object writer, or the end of the state.
 enum Chunk {
     Data(Vec<u8>),
@@ -202,7 +193,7 @@ impl StateWriter {
         std::thread::Builder::new()
             .name("engram-learner-save".into())
             .spawn(move || {
-                lower_this_threads_priority();
+                crate::objects::lower_this_threads_priority();
                 let _ = done_tx.send((move || {
                     let mut w = objects.writer(MAX_LEARNER_STATE_BYTES)?;
                     loop {
