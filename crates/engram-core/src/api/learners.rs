@@ -418,10 +418,12 @@ impl Api {
         Ok(self.runtime()?.supervise_learners().await?)
     }
 
-    /// Saves a learner's state from a stream of byte chunks: written to a
-    /// content-addressed object (fsynced) and then made live (committed),
-    /// so it is durable when this returns. A stream that breaks off, or
-    /// grows past [`MAX_LEARNER_STATE_BYTES`], stores nothing.
+    /// Saves a learner's state from a stream of byte chunks, durable when
+    /// this returns: a small one (up to [`INLINE_STATE_BYTES`]) inside the
+    /// database in the commit that makes it live; a larger one streamed to
+    /// a content-addressed file (fsynced), put in place and then made live
+    /// (committed). A stream that breaks off, or grows past
+    /// [`MAX_LEARNER_STATE_BYTES`], stores nothing.
     pub async fn save_learner_state<S, T, E>(
         &self,
         name: String,
