@@ -221,17 +221,23 @@ impl Objects {
             };
             for entry in entries.flatten() {
                 let path = entry.path();
-                let keep_it = prefix != "tmp"
-                    && prefix != TRASH
-                    && entry
-                        .file_name()
-                        .to_str()
-                        .and_then(|rest| Checksum::from_hex(&format!("{prefix}{rest}")).ok())
-                        .is_some_and(|c| keep.contains(&c));
-                if !keep_it
-                    && (prefix != "tmp" || old(&path))
-                    && std::fs::remove_file(&path).is_ok()
-                {
+                let object = (prefix != "tmp" && prefix != TRASH)
+                    .then(|| {
+                        entry
+                            .file_name()
+                            .to_str()
+                            .map(|rest| format!("{prefix}{rest}"))
+                    })
+                    .flatten()
+                    .and_then(|hex| Checksum::from_hex(&hex).ok());
+                let gone = match object {
+                    Some(c) if keep.contains(&c) => false,
+                    // An object no row names: the same way as any removal.
+                    Some(c) => self.remove(&c).unwrap_or(false),
+                    None if prefix == "tmp" && !old(&path) => false,
+                    None => std::fs::remove_file(&path).is_ok(),
+                };
+                if gone {
                     removed += 1;
                 }
             }

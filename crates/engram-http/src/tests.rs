@@ -110,6 +110,18 @@ impl Harness {
         self.send(method, uri, Some(TOKEN), HOST, body).await
     }
 
+    /// Saves `body` as learner `name`'s state at `step`; it must be taken.
+    async fn save_state(&self, name: &str, step: u64, body: Vec<u8>) {
+        let a = self
+            .bytes(
+                Method::PUT,
+                &format!("/api/learners/{name}/state?step={step}"),
+                body,
+            )
+            .await;
+        assert_eq!(a.status, 200, "{}", a.json());
+    }
+
     async fn call(&self, method: Method, uri: &str, body: &str) -> Answer {
         self.send(method, uri, Some(TOKEN), HOST, body.as_bytes().to_vec())
             .await
@@ -766,34 +778,14 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         "a state past the inline size is a file"
     );
     // Saving the same bytes again stores nothing new.
-    let again = h
-        .bytes(
-            Method::PUT,
-            "/api/learners/frozenlake-q/state?step=6",
-            v1.clone(),
-        )
-        .await;
-    assert_eq!(again.status, 200);
+    h.save_state("frozenlake-q", 6, v1.clone()).await;
     assert_eq!(count_objects(), (1, 0), "content-addressed: one copy");
     // A small state is kept inside the database instead; the file no row
     // names any more goes.
-    let small = h
-        .bytes(
-            Method::PUT,
-            "/api/learners/frozenlake-q/state?step=6",
-            b"a small state".to_vec(),
-        )
+    h.save_state("frozenlake-q", 6, b"a small state".to_vec())
         .await;
-    assert_eq!(small.status, 200);
     assert_eq!(count_objects(), (0, 1));
-    let again = h
-        .bytes(
-            Method::PUT,
-            "/api/learners/frozenlake-q/state?step=6",
-            v1.clone(),
-        )
-        .await;
-    assert_eq!(again.status, 200);
+    h.save_state("frozenlake-q", 6, v1.clone()).await;
     assert_eq!(count_objects(), (1, 0), "and the other way round");
 
     let read = h
@@ -887,16 +879,7 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
         .collect();
     let (files, inline) = count_objects();
-    assert_eq!(
-        h.bytes(
-            Method::PUT,
-            "/api/learners/frozenlake-q/state?step=20",
-            big.clone()
-        )
-        .await
-        .status,
-        200
-    );
+    h.save_state("frozenlake-q", 20, big.clone()).await;
     assert_eq!(
         count_objects(),
         (files + 1, inline),
@@ -906,31 +889,14 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         .bytes(Method::GET, "/api/learners/frozenlake-q/state", vec![])
         .await;
     assert!(read.body == big, "the large state reads back exactly");
-    assert_eq!(
-        h.bytes(
-            Method::PUT,
-            "/api/learners/frozenlake-q/state?step=21",
-            b"passing state".to_vec()
-        )
-        .await
-        .status,
-        200
-    );
+    h.save_state("frozenlake-q", 21, b"passing state".to_vec())
+        .await;
     assert_eq!(
         count_objects(),
         (files, inline + 1),
         "the large state's file went with the save that let go of it"
     );
-    assert_eq!(
-        h.bytes(
-            Method::PUT,
-            "/api/learners/frozenlake-q/state?step=22",
-            big.clone()
-        )
-        .await
-        .status,
-        200
-    );
+    h.save_state("frozenlake-q", 22, big.clone()).await;
     assert_eq!(
         count_objects(),
         (files + 1, inline),

@@ -298,6 +298,19 @@ impl Scheduler {
         rx.await.map_err(|_| engine_stopped())?
     }
 
+    /// Puts `engines` back into the state a backup holds (in memory only).
+    async fn put_engines_back(&self, backup: i64, engines: Vec<String>) -> Result<()> {
+        let states = self
+            .with_store(move |store| {
+                let mut states = store.backup_states(backup)?;
+                states.retain(|s| engines.contains(&s.engine));
+                Ok(states)
+            })
+            .await?;
+        self.restore_in_memory(states.into_iter().map(|s| (s.engine, s.state)))
+            .await
+    }
+
     async fn with_store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,
@@ -458,26 +471,8 @@ impl Scheduler {
             Err(e) => {
                 // Nothing became live: the engines go back to the state
                 // they had (the pre-restore backup's).
-                let back = engines.clone();
-                let undo = self
-                    .with_store(move |store| {
-                        let mut states = store.backup_states(pre.id)?;
-                        states.retain(|s| back.contains(&s.engine));
-                        Ok(states)
-                    })
-                    .await;
-                match undo {
-                    Ok(states) => {
-                        if let Err(u) = self
-                            .restore_in_memory(states.into_iter().map(|s| (s.engine, s.state)))
-                            .await
-                        {
-                            tracing::error!(code = %u.code(), "could not put the engines back after a failed restore: {u}");
-                        }
-                    }
-                    Err(u) => {
-                        tracing::error!(code = %u.code(), "could not read the pre-restore backup after a failed restore: {u}")
-                    }
+                if let Err(u) = self.put_engines_back(pre.id, engines).await {
+                    tracing::error!(code = %u.code(), "could not put the engines back after a failed restore: {u}");
                 }
                 return Err(e);
             }

@@ -670,21 +670,22 @@ impl Store {
             Err(e @ Error::CorruptState { .. }) => e,
             Err(e) => return Err(e),
         };
-        let ids: Vec<i64> = {
+        let held: Vec<(i64, Vec<u8>)> = {
             let mut stmt = self.conn.prepare_cached(
-                "SELECT s.backup_id FROM backup_learner_states s JOIN backups b ON b.id = s.backup_id
+                "SELECT s.backup_id, s.object FROM backup_learner_states s
+                 JOIN backups b ON b.id = s.backup_id
                  WHERE s.learner = ?1 ORDER BY b.created_at DESC, b.id DESC",
             )?;
-            stmt.query_map([name], |r| r.get(0))?
+            stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<std::result::Result<_, _>>()?
         };
-        for id in ids {
-            let held = self.backup_learner_state(id, name)?;
-            if held.checksum == live.checksum {
-                continue; // the same damaged file
+        let damaged = Checksum::from_hex(&live.checksum)?;
+        for (id, object) in held {
+            let object = Checksum::from_slice(&object)?;
+            if object == damaged {
+                continue; // the same damaged state
             }
-            if let Ok(bytes) = self.read_learner_bytes(&Checksum::from_hex(&held.checksum)?, limit)
-            {
+            if let Ok(bytes) = self.read_learner_bytes(&object, limit) {
                 let state = self.restore_learner(id, name, now_ms)?;
                 return Ok((state, bytes, Some(id)));
             }
