@@ -1,9 +1,9 @@
 """Learner saves through the Python client beside plain files, side by side
 in one run (BENCHMARKS.md, "Learner saves"):
 
-- `run.save(state)` — durable when it returns (up to 4 MiB: one SQLite
+- `run.save(state)` — durable when it returns (up to 128 KiB: one SQLite
   commit that holds the bytes; larger: object fsynced + renamed + directory
-  fsynced, then the SQLite commit);
+  fsynced, then the SQLite commit), on one kept-alive connection;
 - the same bytes written to a file with fsync (the floor);
 - `pickle.dump` of the same bytes + fsync, and `numpy.savez` + fsync;
 - the cost of one `run.log(...)` call in a loop.

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -141,6 +142,23 @@ def test_a_save_that_returned_survives_a_sigkill_of_engram(server: Server) -> No
     resumed = engram.attach("durable", data_dir=server.data_dir)
     assert resumed.resume() == state
     assert resumed.info()["live"]["step"] == 7
+
+
+def test_a_run_keeps_its_connection_and_replaces_it_when_engram_restarts(server: Server) -> None:
+    run = engram.attach("kept", data_dir=server.data_dir)
+    run.save(b"one", step=1)
+    first = run._connection()[0].sock.getsockname()
+    run.save(b"two", step=2)
+    assert run._connection()[0].sock.getsockname() == first, "one connection for successive calls"
+    # Engram dies and starts again on the same port: the kept connection is
+    # dead; the next save goes through a new one (not to the spool).
+    port = urllib.parse.urlsplit(server.url).port
+    server.stop(signal.SIGKILL)
+    server.start()
+    assert urllib.parse.urlsplit(server.url).port == port, "restarted on its last port"
+    again = run.save(b"three", step=3)
+    assert not again.spooled
+    assert engram.attach("kept", data_dir=server.data_dir).resume() == b"three"
 
 
 def test_a_restore_from_the_timeline_reaches_the_learner_and_its_step_continues_from_there(server: Server) -> None:

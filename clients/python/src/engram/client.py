@@ -15,11 +15,13 @@ directory (`$ENGRAM_DATA_DIR`, else `$XDG_DATA_HOME/engram`, else
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import select
+import socket
 import threading
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -62,6 +64,18 @@ def default_data_dir() -> Path:
     if x:
         return Path(x) / "engram"
     return Path.home() / ".local/share/engram"
+
+
+def _still_open(conn: http.client.HTTPConnection) -> bool:
+    """An idle connection has nothing to read unless the server closed it
+    (its idle timeout, a restart): then its end of file is waiting."""
+    if conn.sock is None:
+        return False
+    if not hasattr(select, "poll"):
+        return True  # no poll here: a closed one fails and is retried once
+    p = select.poll()
+    p.register(conn.sock, select.POLLIN)
+    return not p.poll(0)
 
 
 def _discover(data_dir: Path) -> tuple[str, str]:
@@ -110,6 +124,7 @@ class Run:
     _on_restore: Callable[[bytes | None, int | None], None] | None = field(default=None, repr=False)
     _pending_restore: tuple[bytes, int | None, int] | None = field(default=None, repr=False)
     _closed: threading.Event = field(default_factory=threading.Event, repr=False)
+    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     # -- HTTP ----------------------------------------------------------------
 
@@ -120,24 +135,69 @@ class Run:
         body: bytes | None = None,
         content_type: str = "application/json",
     ) -> tuple[bytes, Mapping[str, str]]:
-        req = urllib.request.Request(self.base + path, data=body, method=method)
-        req.add_header("Authorization", f"Bearer {self.token}")
+        headers = {"Authorization": f"Bearer {self.token}"}
         if body is not None:
-            req.add_header("Content-Type", content_type)
+            headers["Content-Type"] = content_type
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as res:
-                return res.read(), dict(res.headers.items())
-        except urllib.error.HTTPError as e:
-            raw = e.read()
+            status, raw, got = self._exchange(method, path, body, headers)
+        except (OSError, http.client.HTTPException) as e:
+            if self._rediscover():
+                return self._request(method, path, body, content_type)
+            raise EngramError("unreachable", f"Engram at {self.base} is not reachable: {e}") from e
+        if status >= 400:
             try:
                 j = json.loads(raw)
                 raise EngramError(str(j["code"]), str(j["message"])) from None
             except (ValueError, KeyError, TypeError):
-                raise EngramError(f"http_{e.code}", raw.decode("utf-8", "replace")) from None
-        except (urllib.error.URLError, OSError) as e:
-            if self._rediscover():
-                return self._request(method, path, body, content_type)
-            raise EngramError("unreachable", f"Engram at {self.base} is not reachable: {e}") from e
+                raise EngramError(f"http_{status}", raw.decode("utf-8", "replace")) from None
+        return raw, got
+
+    def _exchange(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """One request on this thread's kept-alive connection (a new TCP
+        connection per call cost ~0.3 ms, a third of a 64 KiB save). A
+        connection the server closed while idle fails before the server
+        reads the request; that one is retried once on a new connection."""
+        for attempt in (0, 1):
+            conn, reused = self._connection()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                res = conn.getresponse()
+                raw = res.read()
+                if res.will_close:
+                    self._drop_connection()
+                return res.status, raw, dict(res.getheaders())
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                self._drop_connection()
+                if not reused or attempt == 1:
+                    raise
+            except BaseException:
+                self._drop_connection()
+                raise
+        raise AssertionError("unreachable: the second attempt returns or raises")
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection to `self.base` (made if there is none,
+        or Engram moved), and whether it was used before."""
+        held: tuple[str, http.client.HTTPConnection] | None = getattr(self._local, "conn", None)
+        if held is not None and held[0] == self.base and _still_open(held[1]):
+            return held[1], True
+        self._drop_connection()
+        u = urllib.parse.urlsplit(self.base)
+        conn = http.client.HTTPConnection(u.hostname or "127.0.0.1", u.port, timeout=self.timeout)
+        conn.connect()
+        # Headers and body go out in two writes: without this, Nagle's
+        # algorithm can hold the body's tail for the server's delayed ACK.
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._local.conn = (self.base, conn)
+        return conn, False
+
+    def _drop_connection(self) -> None:
+        held: tuple[str, http.client.HTTPConnection] | None = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if held is not None:
+            held[1].close()
 
     def _rediscover(self) -> bool:
         """Engram may have restarted on another port (or started at last):
@@ -460,6 +520,7 @@ class Run:
         """Sends buffered metrics and stops listening for restores."""
         self._closed.set()
         self.flush()
+        self._drop_connection()
 
     @property
     def dropped(self) -> int:
