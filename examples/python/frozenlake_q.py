@@ -5,7 +5,8 @@ counter are saved every `--save-every` episodes (durable when `save`
 returns); a restart — after a crash, a kill -9, a reboot — resumes from the
 last save and, because every random draw comes from the saved generator,
 ends bit-identical to a run that was never interrupted. A restore from
-Engram's timeline rolls it back the same way (`run.restored()`).
+Engram's timeline rolls it back the same way (`run.restored()`). Asked to
+stop from Engram (`run.stop_requested`), it stops after its next save.
 
     python3 examples/python/frozenlake_q.py --name frozenlake-q --episodes 3000
 
@@ -96,6 +97,10 @@ def main() -> None:
                 # Kept as a protected backup holding the state just saved;
                 # once per line of history (a restarted run gets the same one).
                 run.milestone(f"success_last_100 >= {goal}", metric="success_last_100", value=rate, step=episode)
+            if run.stop_requested:
+                # "Ask to stop" in Engram's UI (or `engram learners stop`):
+                # just saved, so nothing is lost; the next run resumes here.
+                break
     run.close()
     print(digest(q, rng, episode))
 

@@ -405,6 +405,18 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   await storage.waitFor({ timeout: 15_000 });
   assert.match(await storage.textContent(), /\d+ distinct ones make up [\d.]+ [KM]?B .*: [\d.]+ [KM]?B inside the database, 0 B in files/);
   await page.getByTestId("storage-panel").locator("summary").click();
+  // It runs outside Engram: "Ask to stop" records the request (its client's
+  // `run.stop_requested`), says so, and cannot be asked twice.
+  const ask = card.getByTestId("learner-ask-stop");
+  await ask.click();
+  await page.getByTestId("toast").filter({ hasText: "Asked learner browser-learner to stop" }).waitFor();
+  await card.getByTestId("learner-stop-asked").filter({ hasText: "it stops when its loop next checks" }).waitFor({ timeout: 15_000 });
+  assert.ok(await ask.isDisabled());
+  const info = await (await call("GET", "/api/learners/browser-learner")).json();
+  assert.equal(typeof info.stop_requested_at_ms, "number");
+  // Its next run (attaching again) is not asked.
+  await call("POST", "/api/learners", JSON.stringify({ name: "browser-learner" }));
+  await card.getByTestId("learner-stop-asked").waitFor({ state: "detached", timeout: 15_000 });
 });
 
 test("a learner supervised from the UI: added with its command, its process and output shown, stopped, started, let go", async () => {

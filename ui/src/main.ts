@@ -159,6 +159,7 @@ function onEvent(e: EngramEvent) {
       void refreshAll();
       break;
     case "learner_process":
+    case "learner_stop_requested":
       void loadLearners();
       break;
     case "breakthrough":

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import threading
+import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -159,6 +160,30 @@ def test_a_run_keeps_its_connection_and_replaces_it_when_engram_restarts(server:
     again = run.save(b"three", step=3)
     assert not again.spooled
     assert engram.attach("kept", data_dir=server.data_dir).resume() == b"three"
+
+
+def test_a_learner_outside_engram_sees_a_stop_request_and_its_next_run_does_not(server: Server) -> None:
+    # Asked before the run first looks: its first check asks Engram.
+    early = engram.attach("asked-early", data_dir=server.data_dir)
+    early.save(b"s", step=1)
+    server.api("POST", "/api/learners/asked-early/stop")
+    assert early.stop_requested
+    # Asked while the run listens: the event stream brings it.
+    run = engram.attach("asked", data_dir=server.data_dir)
+    run.save(b"s", step=1)
+    assert not run.stop_requested
+    info = server.api("POST", "/api/learners/asked/stop")
+    assert isinstance(info, dict) and info["stop_requested_at_ms"] is not None
+    deadline = time.monotonic() + 10
+    while not run.stop_requested and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert run.stop_requested
+    # The learner's next run is not asked to stop.
+    run.close()
+    again = engram.attach("asked", data_dir=server.data_dir)
+    assert not again.stop_requested
+    again.close()
+    early.close()
 
 
 def test_a_restore_from_the_timeline_reaches_the_learner_and_its_step_continues_from_there(server: Server) -> None:

@@ -41,7 +41,8 @@ pub enum LearnersCommand {
     Remove { name: String },
     /// Start a supervised learner (now, and at every launch).
     Start { name: String },
-    /// Stop a supervised learner and keep it stopped until started.
+    /// Stop a supervised learner and keep it stopped until started; ask one
+    /// that runs outside Engram to stop (it stops when its loop checks).
     Stop { name: String },
     /// Print a supervised learner's last output lines (its log file).
     Logs {
@@ -133,7 +134,14 @@ fn start_stop(
     };
     match remote {
         Some(r) => {
-            r?.call::<LearnerInfo>("POST", &format!("/api/learners/{name}/{verb}"), None)?;
+            let l =
+                r?.call::<LearnerInfo>("POST", &format!("/api/learners/{name}/{verb}"), None)?;
+            if !start && l.command.is_none() {
+                // It runs elsewhere: asked, not stopped (yet).
+                return out(format!(
+                    "learner {name} asked to stop: it runs outside Engram and stops when its loop next checks run.stop_requested"
+                ));
+            }
             out(format!("learner {name} {done}"))
         }
         None => {

@@ -1085,6 +1085,47 @@ async fn a_damaged_live_learner_state_falls_back_to_a_backup_and_an_error_event_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_outside_engram_is_asked_to_stop_until_it_attaches_again() {
+    let h = harness_paced(std::time::Duration::from_secs(3600)).await;
+    let rt = h.server.api.runtime().expect("runtime");
+    let attached = h
+        .ok(Method::POST, "/api/learners", r#"{"name":"elsewhere"}"#)
+        .await;
+    assert!(attached["stop_requested_at_ms"].is_null());
+    let mut events = rt.subscribe();
+    let before = engram_core::now_ms();
+    let asked = h.ok(Method::POST, "/api/learners/elsewhere/stop", "").await;
+    let at = asked["stop_requested_at_ms"].as_i64().expect("asked");
+    assert!(at >= before, "{asked}");
+    assert!(asked["command"].is_null() && asked["process"].is_null());
+    let announced = loop {
+        match events.try_recv() {
+            Ok(engram_core::runtime::Event::LearnerStopRequested { learner }) => break learner,
+            Ok(_) => continue,
+            Err(e) => panic!("no learner_stop_requested event: {e}"),
+        }
+    };
+    assert_eq!(announced, "elsewhere");
+    // It stands (a client that looks later sees it) …
+    let info = h.ok(Method::GET, "/api/learners/elsewhere", "").await;
+    assert_eq!(info["stop_requested_at_ms"].as_i64(), Some(at));
+    // … until the learner attaches again: a new run is not asked to stop.
+    let again = h
+        .ok(Method::POST, "/api/learners", r#"{"name":"elsewhere"}"#)
+        .await;
+    assert!(again["stop_requested_at_ms"].is_null(), "{again}");
+    // Unknown learners are refused, and nothing is announced for them.
+    h.call(Method::POST, "/api/learners/nobody/stop", "")
+        .await
+        .refused(ErrorCode::NotFound);
+    assert!(
+        !std::iter::from_fn(|| events.try_recv().ok())
+            .any(|e| matches!(e, engram_core::runtime::Event::LearnerStopRequested { .. })),
+        "a refused request is not announced"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supervised_learners_start_stop_and_restart_around_a_restore_of_their_state() {
     let h = harness().await;
     h.server.api.supervise_learners().await.expect("supervise");

@@ -186,7 +186,12 @@ metric_info: { [key in string]: LearnerMetric },
 /**
  * The milestones it declared (checked at each durable save).
  */
-milestone_rules: Array<MilestoneRule>, };
+milestone_rules: Array<MilestoneRule>, 
+/**
+ * When the user asked this learner to stop, if it runs outside Engram
+ * (no command) and has not attached again since; null otherwise.
+ */
+stop_requested_at_ms: number | null, };
 
 export type LearnerCommand = { 
 /**
@@ -583,7 +588,7 @@ card: boolean,
  */
 chart: boolean, };
 
-export type EngramEvent = { "type": "metrics", at_ms: number, engines: { [key in string]: Metrics }, } | { "type": "saved", at_ms: number, } | { "type": "backup_created", backup: Backup, } | { "type": "backups_deleted", ids: number[], } | { "type": "breakthrough", breakthrough: Breakthrough, backup_id: number | null, } | { "type": "restored", from_backup: number, engines: Array<string>, pre_restore_backup: number, } | { "type": "error", code: ErrorCode, message: string, } | { "type": "learner_process", learner: string, phase: ProcessPhase, };
+export type EngramEvent = { "type": "metrics", at_ms: number, engines: { [key in string]: Metrics }, } | { "type": "saved", at_ms: number, } | { "type": "backup_created", backup: Backup, } | { "type": "backups_deleted", ids: number[], } | { "type": "breakthrough", breakthrough: Breakthrough, backup_id: number | null, } | { "type": "restored", from_backup: number, engines: Array<string>, pre_restore_backup: number, } | { "type": "error", code: ErrorCode, message: string, } | { "type": "learner_process", learner: string, phase: ProcessPhase, } | { "type": "learner_stop_requested", learner: string, };
 
 /** Every backup kind, in timeline-legend order. */
 export const BACKUP_KINDS: readonly BackupKind[] = [

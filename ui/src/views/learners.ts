@@ -1,7 +1,8 @@
 /** Learners — training processes elsewhere that keep their state in Engram:
  * one card each with its format, step, last durable save, size and the
  * metrics of its last save; for a supervised one, its process (phase, pid,
- * restarts, last exit), its last output lines and Start/Stop/Remove. Hidden
+ * restarts, last exit), its last output lines and Start/Stop/Remove; for
+ * one that runs elsewhere, "Ask to stop" (and when it was asked). Hidden
  * while there are none; reloaded with the rest of the page, at every
  * autosave, when a process changes phase, and every few seconds while one
  * runs (its output). */
@@ -63,7 +64,19 @@ function renderLearners(learners: LearnerInfo[]) {
         row("Process", line, "learner-process");
         if (l.process && l.process.restarts > 0) row("Restarts", l.process.restarts.toLocaleString("en-US"));
       }
+      if (!l.command && l.stop_requested_at_ms !== null) row("Stop", `asked ${formatTimestamp(l.stop_requested_at_ms)} UTC — it stops when its loop next checks`, "learner-stop-asked");
       card.append(dl);
+      if (!l.command) {
+        // It runs elsewhere: Engram cannot signal it, only ask (its client's
+        // `run.stop_requested`); a new run of it clears the request.
+        const ask = el("button", { type: "button", "data-testid": "learner-ask-stop" }, "Ask to stop");
+        ask.disabled = l.stop_requested_at_ms !== null;
+        ask.title = "This learner runs outside Engram: it is asked to stop and stops when its training loop checks run.stop_requested.";
+        ask.addEventListener("click", () => void act("Ask learner to stop", () => api.stopLearner(l.name), (n) => `Asked learner ${n.name} to stop; it runs outside Engram and stops when its loop next checks.`));
+        const actions = el("div", { class: "row-actions" });
+        actions.append(ask);
+        card.append(actions);
+      }
       if (l.command) {
         const p = l.process;
         const up = p?.phase === "running" || p?.phase === "restarting" || p?.phase === "stopping";

@@ -124,6 +124,7 @@ class Run:
     _on_restore: Callable[[bytes | None, int | None], None] | None = field(default=None, repr=False)
     _pending_restore: tuple[bytes, int | None, int] | None = field(default=None, repr=False)
     _closed: threading.Event = field(default_factory=threading.Event, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     # -- HTTP ----------------------------------------------------------------
@@ -463,9 +464,38 @@ class Run:
         :meth:`resume`), its saves are refused with ``stale_state``: a state
         of the line the user restored away from never overwrites the
         restore."""
-        if self._listener is not None:
+        if self._on_restore is not None:
             raise EngramError("invalid_input", "on_restore is already set for this run")
         self._on_restore = callback
+        self._listen()
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once the user asked this learner to stop — the UI's "Ask to
+        stop", ``engram learners stop NAME`` or the API — when it runs
+        outside Engram (Engram stops a learner it runs itself). Check it in
+        the training loop; save and return when it turns true. The first
+        check asks Engram once and starts listening (see :meth:`on_restore`);
+        later ones read a flag (~0.1 µs). Engram keeps the request until the
+        learner attaches again (its next run)."""
+        if self._listener is None:
+            self._listen()
+            self._check_stop_request()
+        return self._stop.is_set()
+
+    def _check_stop_request(self) -> None:
+        """Reads whether a stop is asked (best effort: unreachable is no)."""
+        try:
+            if self._json("GET", self._path()).get("stop_requested_at_ms") is not None:
+                self._stop.set()
+        except EngramError:
+            pass
+
+    def _listen(self) -> None:
+        """Starts the listener thread (once): restores and stop requests of
+        this learner, from the event stream; it reconnects with backoff."""
+        if self._listener is not None:
+            return
 
         def listen() -> None:
             delay = 0.5
@@ -474,19 +504,25 @@ class Run:
                     url = f"{self.base}/api/events?token={urllib.parse.quote(self.token)}"
                     with urllib.request.urlopen(url, timeout=60) as stream:
                         delay = 0.5
+                        # Asked while this run was not listening (before it
+                        # started, or while Engram restarted)?
+                        self._check_stop_request()
                         for line in stream:
                             if self._closed.is_set():
                                 return
                             if not line.startswith(b"data:"):
                                 continue
                             event = json.loads(line[5:])
-                            if event.get("type") == "restored" and self.name in event.get("engines", []):
+                            kind = event.get("type")
+                            if kind == "restored" and self.name in event.get("engines", []):
                                 self._take_restore_event()
+                            elif kind == "learner_stop_requested" and event.get("learner") == self.name:
+                                self._stop.set()
                 except Exception:  # noqa: BLE001 — the listener must never die
                     self._closed.wait(delay)
                     delay = min(delay * 2, 30.0)
 
-        self._listener = threading.Thread(target=listen, name=f"engram-restore-{self.name}", daemon=True)
+        self._listener = threading.Thread(target=listen, name=f"engram-listen-{self.name}", daemon=True)
         self._listener.start()
 
     def _take_restore_event(self) -> None:
@@ -506,8 +542,7 @@ class Run:
         training loop (each step or episode) and continue from what it
         returns: from then on, saves continue the restored line. Starts
         listening on the first call (see :meth:`on_restore`)."""
-        if self._listener is None:
-            self.on_restore()
+        self._listen()
         with self._lock:
             pending, self._pending_restore = self._pending_restore, None
         if pending is None:
@@ -517,7 +552,8 @@ class Run:
         return state, step
 
     def close(self) -> None:
-        """Sends buffered metrics and stops listening for restores."""
+        """Sends buffered metrics and stops listening for restores and
+        stop requests."""
         self._closed.set()
         self.flush()
         self._drop_connection()

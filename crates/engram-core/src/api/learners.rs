@@ -400,11 +400,28 @@ impl Api {
         self.learner(name).await
     }
 
-    /// Stops a supervised learner's process (SIGTERM, SIGKILL after a
-    /// grace period) and keeps it stopped, across launches too, until it
-    /// is started again. Answers once the process has exited.
+    /// Stops a learner. One Engram supervises: its process is stopped
+    /// (SIGTERM, SIGKILL after a grace period) and kept stopped, across
+    /// launches too, until it is started again; answers once the process
+    /// has exited. One that runs elsewhere is asked to stop: the request is
+    /// kept (`stop_requested_at_ms`) until the learner attaches again, and
+    /// announced on the event stream (`learner_stop_requested`), where its
+    /// client sees it; answers at once.
     pub async fn stop_learner(&self, name: String) -> ApiResult<LearnerInfo> {
         let rt = self.runtime()?;
+        let n = name.clone();
+        let supervised = rt
+            .with_store(move |s| Ok(s.learner(&n)?.command.is_some()))
+            .await?;
+        if !supervised {
+            let n = name.clone();
+            rt.with_store(move |s| s.request_learner_stop(&n, crate::now_ms()))
+                .await?;
+            rt.announce(crate::runtime::Event::LearnerStopRequested {
+                learner: name.clone(),
+            });
+            return self.learner(name).await;
+        }
         let n = name.clone();
         rt.with_store(move |s| s.set_learner_autostart(&n, false))
             .await?;

@@ -145,6 +145,11 @@ pub enum Event {
         learner: String,
         phase: crate::supervisor::ProcessPhase,
     },
+    /// The user asked a learner that runs outside Engram to stop (its
+    /// client's `stop_requested` turns true).
+    LearnerStopRequested {
+        learner: String,
+    },
 }
 
 /// What happened at start-up.

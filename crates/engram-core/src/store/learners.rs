@@ -77,6 +77,11 @@ pub struct LearnerInfo {
     /// The milestones it declared (checked at each durable save).
     #[serde(default)]
     pub milestone_rules: Vec<MilestoneRule>,
+    /// When the user asked this learner to stop, if it runs outside Engram
+    /// (no command) and has not attached again since; null otherwise.
+    #[serde(default)]
+    #[ts(type = "number | null")]
+    pub stop_requested_at_ms: Option<i64>,
 }
 
 /// What a learner says one of its metrics means (every field optional:
@@ -321,7 +326,29 @@ impl Store {
                 )?;
             }
         }
+        // A new run: a stop asked of the previous one is not for it.
+        tx.execute(
+            "UPDATE learners SET stop_requested_at = NULL WHERE name = ?1",
+            [name],
+        )?;
         tx.commit()?;
+        self.learner(name)
+    }
+
+    /// Asks a learner that runs outside Engram to stop (its client sees the
+    /// request); the request stands until the learner attaches again. A
+    /// learner Engram supervises is stopped by the supervisor instead:
+    /// refused here (`invalid_input`).
+    pub fn request_learner_stop(&mut self, name: &str, now_ms: i64) -> Result<LearnerInfo> {
+        if self.learner(name)?.command.is_some() {
+            return Err(Error::InvalidInput(format!(
+                "learner {name:?} is supervised: stop its process instead"
+            )));
+        }
+        self.conn.execute(
+            "UPDATE learners SET stop_requested_at = ?2 WHERE name = ?1",
+            params![name, now_ms],
+        )?;
         self.learner(name)
     }
 
@@ -345,7 +372,7 @@ impl Store {
             "SELECT l.name, l.format, l.registered_at,
                     s.object, s.size, s.step, s.metrics, s.saved_at,
                     c.argv, c.workdir, c.autostart, l.metric_info, l.generation,
-                    l.milestone_rules
+                    l.milestone_rules, l.stop_requested_at
              FROM learners l LEFT JOIN learner_live s ON s.learner = l.name
                              LEFT JOIN learner_commands c ON c.learner = l.name
              WHERE ?1 IS NULL OR l.name = ?1 ORDER BY l.name",
@@ -375,6 +402,7 @@ impl Store {
                 metric_info: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
                 generation: r.get(12)?,
                 milestone_rules: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
+                stop_requested_at_ms: r.get(14)?,
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)

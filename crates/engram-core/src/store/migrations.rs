@@ -35,6 +35,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0007_inline_learner_states.sql",
         include_str!("../../migrations/0007_inline_learner_states.sql"),
     ),
+    (
+        "0008_learner_stop_requests.sql",
+        include_str!("../../migrations/0008_learner_stop_requests.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.
