@@ -116,3 +116,43 @@ fn learners_added_offline_start_with_engram_run_and_stopped_ones_do_not() {
         "writer ran\n"
     );
 }
+
+#[test]
+fn a_learner_outside_engram_is_asked_to_stop_through_the_running_engram() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    // Registered with a command, then let go: a learner that runs elsewhere.
+    assert!(add(&dir, "outside", &[], &["true"]).status.success());
+    assert!(
+        engram(&dir, &["learners", "remove", "outside"])
+            .status
+            .success()
+    );
+    // With Engram stopped nothing can reach it: a clear refusal, nothing kept.
+    fails(
+        &dir,
+        &["learners", "stop", "outside"],
+        "only while Engram runs",
+    );
+    assert!(learner(&dir, "outside")["stop_requested_at_ms"].is_null());
+    let mut running = spawn_run(&dir, &[]);
+    wait_until("engram run serves the learner API", || {
+        engram(&dir, &["learners", "list", "--json"])
+            .status
+            .success()
+            && ok_json(&dir, &["status", "--json"])["running"] == true
+    });
+    let out = engram(&dir, &["learners", "stop", "outside"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("outside asked to stop"), "{said}");
+    assert!(learner(&dir, "outside")["stop_requested_at_ms"].is_i64());
+    running.kill().expect("kill");
+    running.wait().expect("wait");
+    // The request is stored: it stands after Engram stops.
+    assert!(learner(&dir, "outside")["stop_requested_at_ms"].is_i64());
+}

@@ -170,6 +170,12 @@ impl Offline {
         autostart: bool,
     ) -> Result<crate::store::LearnerInfo> {
         let (mut store, _lock) = self.open_write()?;
+        if !autostart && store.learner(name)?.command.is_none() {
+            // Nothing here can reach a process Engram does not run.
+            return Err(crate::Error::InvalidInput(format!(
+                "learner {name:?} runs outside Engram: it can be asked to stop only while Engram runs"
+            )));
+        }
         store.set_learner_autostart(name, autostart)?;
         store.learner(name)
     }
