@@ -96,7 +96,7 @@ def test_a_backup_holds_the_state_of_its_instant(server: Server) -> None:
 
 
 def test_log_never_raises_and_flush_stores_the_points(server: Server) -> None:
-    run = engram.attach("logger", data_dir=server.data_dir)
+    run = engram.attach("logger", data_dir=server.data_dir, flush_every=0)  # only flush() sends
     for t in range(5):
         run.log({"reward": t / 4}, step=t)
     run.log({"reward": "not a number"})  # type: ignore[dict-item]
@@ -110,6 +110,34 @@ def test_log_never_raises_and_flush_stores_the_points(server: Server) -> None:
     run.timeout = 2
     run.log({"reward": 1.0})
     assert run.flush() == 0
+
+
+def test_logged_metrics_arrive_in_the_background_and_close_stops_the_flusher(server: Server) -> None:
+    run = engram.attach("flushed", data_dir=server.data_dir, flush_every=0.2)
+
+    def stored() -> int:
+        series = server.api("GET", "/api/metrics/series?engine=flushed&key=loss")
+        assert isinstance(series, dict)
+        return int(series["stored"])
+
+    # One point per millisecond at most (the history keeps one per instant).
+    for t in range(50):
+        run.log({"loss": 1.0 / (t + 1)}, step=t)
+        time.sleep(0.002)
+    # Neither flush() nor a save: the background flusher sends them.
+    deadline = time.monotonic() + 15
+    while stored() < 50 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stored() == 50
+    # flush() beside the flusher: nothing is lost.
+    for t in range(50, 250):
+        run.log({"loss": 1.0 / (t + 1)}, step=t)
+        time.sleep(0.002)
+        if t % 20 == 0:
+            run.flush()
+    run.close()
+    assert run._flusher is not None and not run._flusher.is_alive()
+    assert stored() == 250
 
 
 def test_refusals_are_typed_errors(server: Server, tmp_path: Path) -> None:

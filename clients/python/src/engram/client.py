@@ -116,6 +116,10 @@ class Run:
     generation: int | None = None
     timeout: float = 600.0
     data_dir: Path | None = None
+    #: Logged metrics are sent in the background this often (seconds), so
+    #: curves move while training runs and a crash loses at most this much;
+    #: 0: only by :meth:`flush` and each save.
+    flush_every: float = 1.0
     _attached: bool = field(default=False, repr=False)
     _points: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -125,6 +129,8 @@ class Run:
     _pending_restore: tuple[bytes, int | None, int] | None = field(default=None, repr=False)
     _closed: threading.Event = field(default_factory=threading.Event, repr=False)
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+    _flusher: threading.Thread | None = field(default=None, repr=False)
+    _flush_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     # -- HTTP ----------------------------------------------------------------
@@ -416,8 +422,9 @@ class Run:
             raise
 
     def log(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        """Buffers metrics at this instant; :meth:`flush` (or the next save)
-        sends them. Never blocks on the network and never raises."""
+        """Buffers metrics at this instant; a background thread sends them
+        every :attr:`flush_every` seconds (as do :meth:`flush` and each
+        save). Never blocks on the network and never raises."""
         try:
             point = {
                 "step": None if step is None else int(step),
@@ -433,24 +440,37 @@ class Run:
                 del self._points[:10_000]
                 self._dropped += 10_000
             self._points.append(point)
+            if self._flusher is None and self.flush_every > 0 and not self._closed.is_set():
+                self._flusher = threading.Thread(target=self._flush_in_background, name=f"engram-flush-{self.name}", daemon=True)
+                self._flusher.start()
+
+    def _flush_in_background(self) -> None:
+        while not self._closed.wait(self.flush_every):
+            if self._points:
+                try:
+                    self.flush()
+                except Exception:  # noqa: BLE001 — the flusher must never die
+                    pass
 
     def flush(self) -> int:
         """Sends the buffered metrics; returns how many were stored. A failure
-        keeps them buffered for the next call and is not raised."""
-        with self._lock:
-            points, self._points = self._points, []
-        sent = 0
-        while points:
-            batch = points[:10_000]
-            try:
-                self._json("POST", self._path("/metrics"), {"points": batch})
-            except EngramError:
-                with self._lock:
-                    self._points = points + self._points
-                return sent
-            points = points[10_000:]
-            sent += len(batch)
-        return sent
+        keeps them buffered for the next call and is not raised. One flush at
+        a time (the background one or a caller's), so points arrive in order."""
+        with self._flush_lock:
+            with self._lock:
+                points, self._points = self._points, []
+            sent = 0
+            while points:
+                batch = points[:10_000]
+                try:
+                    self._json("POST", self._path("/metrics"), {"points": batch})
+                except EngramError:
+                    with self._lock:
+                        self._points = points + self._points
+                    return sent
+                points = points[10_000:]
+                sent += len(batch)
+            return sent
 
     def on_restore(self, callback: Callable[[bytes | None, int | None], None] | None = None) -> None:
         """Listens (in a background thread) for restores of this learner
@@ -552,9 +572,11 @@ class Run:
         return state, step
 
     def close(self) -> None:
-        """Sends buffered metrics and stops listening for restores and
-        stop requests."""
+        """Sends buffered metrics and stops the background threads (the
+        metrics flusher; listening for restores and stop requests)."""
         self._closed.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=self.timeout)
         self.flush()
         self._drop_connection()
 
@@ -574,6 +596,7 @@ def attach(
     url: str | None = None,
     token: str | None = None,
     timeout: float = 600.0,
+    flush_every: float = 1.0,
 ) -> Run:
     """Attaches learner `name` to the Engram serving `data_dir` (found
     through its files), or at `url` with `token`. Attaching again is safe:
@@ -586,8 +609,10 @@ def attach(
     integer, percent, decimal, milliseconds). `milestones` are rules Engram
     checks every save's metrics against — ``[{"metric": "success",
     "at_least": 0.9}]`` (or ``at_most``): the first saved state of a line of
-    history that meets one is kept in a protected backup. When Engram is not running, the run works
-    from the data directory: saves are spooled (see :meth:`Run.save`)."""
+    history that meets one is kept in a protected backup. Logged metrics are
+    sent every `flush_every` seconds in the background (0: only at
+    :meth:`Run.flush` and each save). When Engram is not running, the run
+    works from the data directory: saves are spooled (see :meth:`Run.save`)."""
     directory = Path(data_dir) if data_dir else (default_data_dir() if url is None else None)
     if url is None or token is None:
         assert directory is not None
@@ -599,7 +624,17 @@ def attach(
         token = token or found_token
     described = {str(k): dict(v) for k, v in (metrics or {}).items()} or None
     rules = [dict(m) for m in milestones] if milestones else None
-    run = Run(name=name, base=url.rstrip("/"), token=token, format=format, metrics=described, milestones=rules, timeout=timeout, data_dir=directory)
+    run = Run(
+        name=name,
+        base=url.rstrip("/"),
+        token=token,
+        format=format,
+        metrics=described,
+        milestones=rules,
+        timeout=timeout,
+        data_dir=directory,
+        flush_every=flush_every,
+    )
     try:
         run._attach()
     except EngramError as e:
