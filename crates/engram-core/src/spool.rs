@@ -113,19 +113,37 @@ fn take_in(
         serde_json::from_slice(&std::fs::read(json).map_err(|e| Error::io("read", json, e))?)
             .map_err(|e| Error::InvalidInput(format!("not a spooled save's description: {e}")))?;
     store.attach_learner(name, meta.format.as_deref(), meta.at_ms)?;
+    let file = std::fs::File::open(state).map_err(|e| Error::io("open", state, e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io("read the size of", state, e))?
+        .len();
+    let branch = store.current_branch(crate::now_ms())?;
+    let new_state = |object, size| NewLearnerState {
+        generation: meta.generation,
+        object,
+        size,
+        step: meta.step,
+        metrics: meta.metrics.clone(),
+    };
+    // A small state goes inside the database, as a live save's does (one
+    // fsync, not three: a long spool is taken in that much sooner).
+    if size <= crate::store::INLINE_STATE_BYTES as u64 {
+        let mut bytes = Vec::with_capacity(size as usize);
+        std::io::Read::read_to_end(&mut std::io::Read::take(&file, size + 1), &mut bytes)
+            .map_err(|e| Error::io("read", state, e))?;
+        if let Some(inline) = crate::store::InlineState::new(bytes) {
+            let s = new_state(inline.checksum(), inline.len());
+            store.save_learner_live_inline(name, &s, &inline, meta.at_ms, Some(branch))?;
+            return Ok(());
+        }
+    }
     // Streamed: a spooled state may be far larger than memory allows twice.
     let file = std::fs::File::open(state).map_err(|e| Error::io("open", state, e))?;
     let info = objects.put_from(file, crate::objects::MAX_OBJECT_BYTES, state)?;
-    let branch = store.current_branch(crate::now_ms())?;
     store.save_learner_live(
         name,
-        &NewLearnerState {
-            generation: meta.generation,
-            object: info.checksum,
-            size: info.size,
-            step: meta.step,
-            metrics: meta.metrics,
-        },
+        &new_state(info.checksum, info.size),
         meta.at_ms,
         Some(branch),
     )?;
@@ -255,5 +273,48 @@ mod tests {
         );
         // Again: nothing new.
         assert_eq!(ingest(&mut store, dir.path()).expect("again").taken_in, 0);
+    }
+
+    #[test]
+    fn a_small_spooled_state_goes_inside_the_database_and_a_large_one_into_a_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path().join("engram.db")).expect("open");
+        let files = |d: &Path| {
+            walk(&d.join("objects"))
+                .into_iter()
+                .filter(|p| !p.starts_with(d.join("objects/trash")))
+                .count()
+        };
+        let small = vec![7u8; crate::store::INLINE_STATE_BYTES];
+        spool(dir.path(), "small", 1, &small, r#"{"step":1,"at_ms":1}"#);
+        assert_eq!(ingest(&mut store, dir.path()).expect("ingest").taken_in, 1);
+        assert_eq!(files(dir.path()), 0, "no object file for a small state");
+        let sum = crate::Checksum::of(&small);
+        assert_eq!(
+            store.read_learner_bytes(&sum, u64::MAX).expect("read"),
+            small
+        );
+        let large = vec![9u8; crate::store::INLINE_STATE_BYTES + 1];
+        spool(dir.path(), "large", 1, &large, r#"{"step":1,"at_ms":2}"#);
+        assert_eq!(ingest(&mut store, dir.path()).expect("ingest").taken_in, 1);
+        assert_eq!(files(dir.path()), 1, "a large state is a file");
+        let sum = crate::Checksum::of(&large);
+        assert_eq!(
+            store.read_learner_bytes(&sum, u64::MAX).expect("read"),
+            large
+        );
+    }
+
+    fn walk(d: &Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
     }
 }
