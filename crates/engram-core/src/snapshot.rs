@@ -909,20 +909,32 @@ impl Store {
                 )));
             }
         }
-        // The learners' bytes become objects (durable) before any row names them.
+        // A small learner state goes inside the database in the import's
+        // transaction; a larger one becomes an object (durable) before any
+        // row names it.
         let mut learners = Vec::with_capacity(snap.learner_states.len());
         for (l, bytes) in snap.manifest.learners.iter().zip(&snap.learner_states) {
-            let info = self.objects().put(bytes)?;
+            let inline = (bytes.len() <= crate::store::INLINE_STATE_BYTES)
+                .then(|| crate::store::InlineState::new(bytes.to_vec()))
+                .flatten();
+            let (object, size) = match &inline {
+                Some(i) => (i.checksum(), i.len()),
+                None => {
+                    let info = self.objects().put(bytes)?;
+                    (info.checksum, info.size)
+                }
+            };
             learners.push(crate::store::ImportedLearner {
                 name: l.name.clone(),
                 format: l.format.clone(),
                 state: crate::store::NewLearnerState {
                     generation: None,
-                    object: info.checksum,
-                    size: info.size,
+                    object,
+                    size,
                     step: l.step,
                     metrics: l.metrics.clone(),
                 },
+                inline,
             });
         }
         self.insert_imported(

@@ -524,6 +524,11 @@ fn the_json_manifest_is_bounded_like_the_binary_one() {
 
 /// A store whose backup also holds a learner's state (`q-table`, 300 KB).
 fn store_with_learner() -> (tempfile::TempDir, Store, i64, Vec<u8>) {
+    store_with_learner_of(300_000)
+}
+
+/// The same with a learner state of `size` bytes.
+fn store_with_learner_of(size: u32) -> (tempfile::TempDir, Store, i64, Vec<u8>) {
     let (dir, mut store, _) = sample_store();
     // A live state for each engine, so a cut has something to hold.
     store
@@ -536,7 +541,7 @@ fn store_with_learner() -> (tempfile::TempDir, Store, i64, Vec<u8>) {
             1_700_000_000_500,
         )
         .expect("live");
-    let bytes: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let bytes: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
     store
         .attach_learner("q-table", Some("engram.pack/1"), 1)
         .expect("attach");
@@ -608,6 +613,31 @@ fn learner_states_travel_with_their_backup_in_both_forms() {
     let (_d, plain, plain_id) = sample_store();
     let file = export_backup(&plain, plain_id, SnapshotFormat::Json).expect("export");
     assert_eq!(parse(&file).expect("parse").manifest.format_version, 1);
+}
+
+#[test]
+fn a_small_imported_learner_state_is_kept_inside_the_database() {
+    let (_dir, store, id, bytes) = store_with_learner_of(1000);
+    let file = export_backup(&store, id, SnapshotFormat::Binary).expect("export");
+    let snap = parse(&file).expect("parse");
+    let target_dir = tempfile::tempdir().expect("tempdir");
+    let mut target = Store::open(target_dir.path().join("engram.db")).expect("open");
+    let imported = target.import_snapshot(&snap, 5).expect("import");
+    let shards = std::fs::read_dir(target_dir.path().join("objects"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().len() == 2)
+        .count();
+    assert_eq!(shards, 0, "no object file for a 1000-byte state");
+    let live = target
+        .restore_learner(imported, "q-table", 6)
+        .expect("restore");
+    let sum = Checksum::from_hex(&live.checksum).expect("hex");
+    assert_eq!(
+        target.read_learner_bytes(&sum, u64::MAX).expect("read"),
+        bytes
+    );
 }
 
 #[test]

@@ -758,6 +758,9 @@ pub struct ImportedLearner {
     pub name: String,
     pub format: String,
     pub state: NewLearnerState,
+    /// Its bytes, when small enough to keep inside the database (else the
+    /// state is an object file already).
+    pub inline: Option<super::InlineState>,
 }
 
 /// Adds imported learner states to backup `backup_id` (in the import's
@@ -774,6 +777,9 @@ pub(super) fn insert_imported_learners(
              ON CONFLICT (name) DO NOTHING",
         )?
         .execute(params![l.name, l.format, now_ms])?;
+        if let Some(inline) = &l.inline {
+            super::learner_bytes::put_inline(tx, inline)?;
+        }
         tx.prepare_cached(
             "INSERT INTO backup_learner_states (backup_id, learner, object, size, step, metrics)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
