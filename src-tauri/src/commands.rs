@@ -6,8 +6,9 @@
 use engram_core::Error;
 use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
-    Hold, LabelRequest, ListBackups, RestoreReport, RestoreRequest, RetentionOutlook,
-    RetentionRequest, SeriesRequest, SetLearnerCommand, SettingField, Status, VerifyReport,
+    Hold, LabelRequest, LearnerStateExported, ListBackups, ReadLearnerState, RestoreReport,
+    RestoreRequest, RetentionOutlook, RetentionRequest, SeriesRequest, SetLearnerCommand,
+    SettingField, Status, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -140,6 +141,18 @@ pub async fn export_backup_to(
     path: std::path::PathBuf,
 ) -> ApiResult<Exported> {
     api.export_backup_to(id, request, path).await
+}
+
+/// Writes a learner's state (in a backup, or live) to the path the user
+/// chose in the native save dialog.
+#[tauri::command]
+pub async fn read_learner_state_to(
+    api: State<'_, Arc<Api>>,
+    name: String,
+    request: ReadLearnerState,
+    path: std::path::PathBuf,
+) -> ApiResult<LearnerStateExported> {
+    api.read_learner_state_to(name, request, path).await
 }
 
 /// The snapshot file arrives as the raw IPC body.

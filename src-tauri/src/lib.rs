@@ -34,6 +34,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::stop_learner,
         commands::export_backup,
         commands::export_backup_to,
+        commands::read_learner_state_to,
         commands::import_snapshot,
         commands::verify,
         commands::retention,

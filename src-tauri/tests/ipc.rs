@@ -130,6 +130,43 @@ fn commands_answer_with_the_api_types_and_errors() {
         .expect("json");
     assert_eq!(imported["kind"], "imported");
 
+    // A learner's state in a backup, saved where the user chose (the
+    // desktop's "Download"): its own bytes; never into the data directory.
+    let api = app.state::<std::sync::Arc<Api>>();
+    let held_state = tauri::async_runtime::block_on(async {
+        api.attach_learner(engram_core::api::AttachLearner {
+            name: "q".into(),
+            ..Default::default()
+        })
+        .await?;
+        let chunks = tokio_stream::iter([Ok::<_, std::io::Error>(b"q-table bytes".to_vec())]);
+        api.save_learner_state("q".into(), Default::default(), chunks)
+            .await?;
+        api.create_backup(engram_core::api::CreateBackup::default())
+            .await
+    })
+    .expect("a backup holding learner q");
+    let out = tempfile::tempdir().expect("tempdir");
+    let target = out.path().join("q.state");
+    let saved = ok(
+        "read_learner_state_to",
+        json!({"name": "q", "request": {"backup": held_state.id}, "path": target}),
+    );
+    assert_eq!(saved["bytes"], 13, "{saved}");
+    assert_eq!(saved["backup"], held_state.id, "{saved}");
+    assert_eq!(std::fs::read(&target).expect("written"), b"q-table bytes");
+    let inside = err(
+        "read_learner_state_to",
+        json!({"name": "q", "request": {"backup": held_state.id}, "path": dir.path().join("q.state")}).into(),
+    );
+    assert_eq!(inside["code"], "invalid_input", "{inside}");
+    assert!(!dir.path().join("q.state").exists());
+    let unknown = err(
+        "read_learner_state_to",
+        json!({"name": "nobody", "request": {}, "path": out.path().join("x")}).into(),
+    );
+    assert_eq!(unknown["code"], "not_found", "{unknown}");
+
     // Refusals carry the API's codes, unchanged.
     let bad = err(
         "import_snapshot",

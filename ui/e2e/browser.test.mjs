@@ -399,6 +399,16 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   // The learner continues from the restored step.
   const next = await call("PUT", "/api/learners/browser-learner/state?step=11", "state at step 11", "application/octet-stream");
   assert.equal((await next.json()).step, 11);
+  // Its state in that backup downloads as its own bytes (live is step 11 now).
+  await row.click();
+  const download = page.waitForEvent("download");
+  await page.getByTestId("preview-learners").getByTestId("preview-learner-state").click();
+  const file = await download;
+  assert.match(file.suggestedFilename(), /^browser-learner-backup-\d+\.state$/);
+  const saved = join(dataDir, "learner.state");
+  await file.saveAs(saved);
+  assert.equal(readFileSync(saved, "utf8"), "state at step 10");
+  await page.getByTestId("toast").filter({ hasText: "Saved learner browser-learner's state in backup" }).waitFor();
   // The storage view says what the learner's states take, and where.
   await page.getByTestId("storage-panel").locator("summary").click();
   const storage = page.getByTestId("storage-body").locator("p").filter({ hasText: "Learners' live states and backups name" });

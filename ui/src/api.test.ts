@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, HttpBackend, backupQueryString, connect, nextDelay } from "./api";
+import { ApiError, HttpBackend, backupQueryString, connect, learnerStateFileName, nextDelay } from "./api";
 
 interface Call {
   url: string;
@@ -109,5 +109,13 @@ describe("reconnection backoff", () => {
       waits.push(d);
     }
     expect(waits).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000]);
+  });
+});
+
+describe("learnerStateFileName", () => {
+  it("names the learner and the backup, with anything unsafe for a file name replaced", () => {
+    expect(learnerStateFileName("frozenlake-q", 12)).toBe("frozenlake-q-backup-12.state");
+    expect(learnerStateFileName("a/b\\c:d e", 3)).toBe("a_b_c_d_e-backup-3.state");
+    expect(learnerStateFileName("..", 1)).toBe("..-backup-1.state");
   });
 });

@@ -7,6 +7,7 @@ import type {
   Backup,
   Hold,
   LearnerInfo,
+  LearnerStateExported,
   SetLearnerCommand,
   StorageReport,
   TimelineQuery,
@@ -71,6 +72,9 @@ export interface Backend {
   /** Exports to a file the user picks (a download in a browser, a native
    * save dialog in the app). Resolves to where it went, or null if cancelled. */
   saveExport(id: number, format: ExportFormat): Promise<string | null>;
+  /** Saves a learner's state in a backup (its own bytes, checked) to a file
+   * the user picks, as `saveExport` does. Resolves to where it went, or null. */
+  saveLearnerState(name: string, backup: number): Promise<string | null>;
   importSnapshot(file: Blob): Promise<Backup>;
   verify(): Promise<VerifyReport>;
   /** Why each of these backups is kept, and whether the next periodic
@@ -210,16 +214,11 @@ export class HttpBackend implements Backend {
     return await res.blob();
   }
   async saveExport(id: number, format: ExportFormat) {
-    const blob = await this.exportBackup(id, format);
-    const name = exportFileName(id, format);
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(blob);
-    a.download = name;
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
-    return `${name} (${blob.size} bytes)`;
+    return download(await this.exportBackup(id, format), exportFileName(id, format));
+  }
+  async saveLearnerState(name: string, backup: number) {
+    const res = await this.request("GET", `/api/learners/${encodeURIComponent(name)}/state?backup=${backup}`);
+    return download(await res.blob(), learnerStateFileName(name, backup));
   }
   async importSnapshot(file: Blob) {
     const res = await this.request("POST", "/api/import", file, false);
@@ -369,6 +368,13 @@ export class TauriBackend implements Backend {
     const done = await this.call<{ path: string; bytes: number }>("export_backup_to", { id, request: { format }, path });
     return `${done.path} (${done.bytes} bytes)`;
   }
+  async saveLearnerState(name: string, backup: number) {
+    const { save } = await import("@tauri-apps/plugin-dialog");
+    const path = await save({ defaultPath: learnerStateFileName(name, backup) });
+    if (!path) return null;
+    const done = await this.call<LearnerStateExported>("read_learner_state_to", { name, request: { backup }, path });
+    return `${done.path} (${done.bytes} bytes)`;
+  }
   async importSnapshot(file: Blob) {
     return this.call<Backup>("import_snapshot", new Uint8Array(await file.arrayBuffer()));
   }
@@ -438,6 +444,24 @@ export class TauriBackend implements Backend {
       stop?.();
     };
   }
+}
+
+/** Offers bytes as a download in a browser; says what was offered. */
+function download(blob: Blob, name: string): string {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+  return `${name} (${blob.size} bytes)`;
+}
+
+/** The file name a learner's state in a backup is offered under (the name
+ * made safe for a file: anything but letters, digits, `.`, `_`, `-` is `_`). */
+export function learnerStateFileName(name: string, backup: number): string {
+  return `${name.replace(/[^A-Za-z0-9._-]/g, "_")}-backup-${backup}.state`;
 }
 
 /** The file name an export is offered under. */

@@ -130,9 +130,17 @@ export async function importFlow(file: File) {
 }
 
 /** The preview's buttons. */
+/** Saves one learner's state in a backup — its own bytes, in its own
+ * format — to a file (a download, or the app's save dialog). */
+export async function learnerStateFlow(b: Backup, learner: string) {
+  const where = await attempt("Download state", () => api.saveLearnerState(learner, b.id));
+  if (where) toast(`Saved learner ${learner}'s state in backup #${b.id} to ${where}.`);
+}
+
 export const previewActions = {
   restore: (b: Backup) => void restoreFlow(b),
   export: (b: Backup) => void exportFlow(b),
+  learnerState: (b: Backup, learner: string) => void learnerStateFlow(b, learner),
   pin: (b: Backup) => void pinFlow(b),
   label: (b: Backup) => void labelFlow(b),
   delete: (b: Backup) => void deleteFlow(b),

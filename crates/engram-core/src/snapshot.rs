@@ -368,6 +368,16 @@ pub fn export_to_file(store: &Store, id: i64, format: SnapshotFormat, path: &Pat
     Ok(bytes.len() as u64)
 }
 
+/// Writes exported bytes (a learner's state, say) to a file the user chose,
+/// with the same rules as a backup's export: never into the data
+/// directory or through a symbolic link, and atomically (the file is either
+/// its old self or the whole new content).
+pub fn write_export(store: &Store, path: &Path, bytes: &[u8]) -> Result<u64> {
+    check_export_target(store, path)?;
+    write_atomically(path, bytes)?;
+    Ok(bytes.len() as u64)
+}
+
 fn check_export_target(store: &Store, path: &Path) -> Result<()> {
     let refuse = |why: &str| {
         Err(Error::InvalidInput(format!(

@@ -135,6 +135,16 @@ generation: number | null, };
 
 export type ReadLearnerState = { backup: number | null, };
 
+export type LearnerStateExported = { learner: string, 
+/**
+ * The backup whose state it is; null: the live state.
+ */
+backup: number | null, path: string, bytes: number, 
+/**
+ * blake3 of the bytes written (checked against the stored state's).
+ */
+checksum: string, };
+
 export type LoggedPoint = { step: number | null, at_ms: number | null, metrics: Metrics, };
 
 export type LogMetrics = { points: Array<LoggedPoint>, };

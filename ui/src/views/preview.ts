@@ -12,6 +12,8 @@ import { select, state } from "../state";
 export interface PreviewActions {
   restore(b: Backup): void;
   export(b: Backup): void;
+  /** Save one learner's state in this backup to a file. */
+  learnerState(b: Backup, learner: string): void;
   pin(b: Backup): void;
   label(b: Backup): void;
   delete(b: Backup): void;
@@ -95,13 +97,18 @@ export function renderPreview(actions: PreviewActions) {
     // Learners: the step of each one's state in this backup beside its step now.
     const t = el("table", { "data-testid": "preview-learners" });
     const cap = el("tr");
-    cap.append(el("th", {}, "Learner"), el("th", {}, "step then"), el("th", {}, "step now"));
+    cap.append(el("th", {}, "Learner"), el("th", {}, "step then"), el("th", {}, "step now"), el("th", {}, "State"));
     t.append(cap);
     for (const name of b.learners) {
       const then = b.learner_steps[name];
       const now = el("td");
       const row = el("tr");
-      row.append(el("td", {}, name), el("td", {}, then === undefined ? "—" : then.toLocaleString("en-US")), now);
+      // Its own bytes, in its own format (to open in a notebook, say).
+      const save = el("button", { type: "button", "data-testid": "preview-learner-state", "aria-label": `Download ${name}'s state in backup #${b.id}` }, "Download");
+      save.addEventListener("click", () => actions.learnerState(b, name));
+      const cell = el("td");
+      cell.append(save);
+      row.append(el("td", {}, name), el("td", {}, then === undefined ? "—" : then.toLocaleString("en-US")), now, cell);
       t.append(row);
       learnerCells.push({ name, now });
     }

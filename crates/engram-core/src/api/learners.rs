@@ -96,6 +96,20 @@ pub struct LearnerStateFile {
     pub generation: i64,
 }
 
+/// A learner's state written to a file the user chose.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct LearnerStateExported {
+    pub learner: String,
+    /// The backup whose state it is; null: the live state.
+    #[ts(type = "number | null")]
+    pub backup: Option<i64>,
+    pub path: String,
+    #[ts(type = "number")]
+    pub bytes: u64,
+    /// blake3 of the bytes written (checked against the stored state's).
+    pub checksum: String,
+}
+
 /// One logged point: metrics at a step (and an instant; default now).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct LoggedPoint {
@@ -586,6 +600,33 @@ impl Api {
                 tracing::info!(learner = %name, rule = %rule.text(), error = %e.message, "a declared milestone was not kept");
             }
         }
+    }
+
+    /// Writes a learner's state (live, or the one a backup holds) to a
+    /// file the user chose — the desktop's "Download state": the checked
+    /// bytes, as [`Api::read_learner_state`] reads them, written atomically
+    /// (never into the data directory or through a symbolic link).
+    pub async fn read_learner_state_to(
+        &self,
+        name: String,
+        req: ReadLearnerState,
+        path: std::path::PathBuf,
+    ) -> ApiResult<LearnerStateExported> {
+        let backup = req.backup;
+        let file = self.read_learner_state(name.clone(), req).await?;
+        let shown = path.display().to_string();
+        let checksum = file.state.checksum.clone();
+        let bytes = self
+            .runtime()?
+            .with_store(move |s| crate::snapshot::write_export(s, &path, &file.bytes))
+            .await?;
+        Ok(LearnerStateExported {
+            learner: name,
+            backup,
+            path: shown,
+            bytes,
+            checksum,
+        })
     }
 
     /// A learner's state and its bytes (checked against their checksum):

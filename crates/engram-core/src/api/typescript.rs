@@ -47,6 +47,7 @@ pub fn module() -> String {
         AttachLearner::decl(&cfg),
         SaveLearnerState::decl(&cfg),
         ReadLearnerState::decl(&cfg),
+        LearnerStateExported::decl(&cfg),
         LoggedPoint::decl(&cfg),
         LogMetrics::decl(&cfg),
         Logged::decl(&cfg),
