@@ -1255,9 +1255,11 @@ async fn supervised_learners_start_stop_and_restart_around_a_restore_of_their_st
             "",
             ErrorCode::NotFound,
         ),
+        // (A stop of `sup` now asks it: it runs outside Engram — see
+        // a_learner_outside_engram_is_asked_to_stop_until_it_attaches_again.)
         (
             Method::POST,
-            "/api/learners/sup/stop",
+            "/api/learners/nobody/stop",
             "",
             ErrorCode::NotFound,
         ),
