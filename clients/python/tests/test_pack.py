@@ -63,3 +63,15 @@ def test_random_generators_come_back_bit_exactly() -> None:
     g2 = np.random.default_rng(0)
     set_numpy_rng_state(g2, state)
     assert g2.random(5).tobytes() == want_g.tobytes()
+
+
+def test_the_package_offers_pack_and_unpack_at_its_top_level() -> None:
+    import engram
+
+    blob = engram.pack({"episode": 7, "name": "q"})
+    assert engram.unpack(blob) == {"episode": 7, "name": "q"}
+    r = random.Random(5)
+    state = engram.python_random_state(r)
+    first = r.random()
+    engram.set_python_random_state(state, r)
+    assert r.random() == first
