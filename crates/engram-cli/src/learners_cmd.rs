@@ -6,7 +6,7 @@
 
 use crate::backups_cmd::{out, out_json};
 use clap::Subcommand;
-use engram_core::api::{Offline, SetLearnerCommand};
+use engram_core::api::{Offline, ReadLearnerState, SetLearnerCommand};
 use engram_core::runtime::DataDirLock;
 use engram_core::store::LearnerInfo;
 use engram_core::supervisor::ProcessPhase;
@@ -49,6 +49,19 @@ pub enum LearnersCommand {
         name: String,
         #[arg(long, default_value_t = 40)]
         lines: usize,
+    },
+    /// Write a learner's state — its own bytes, checked — to a file: the
+    /// live one, or the one backup ID holds. Works beside a running Engram.
+    Export {
+        name: String,
+        /// The backup whose state of the learner to write (default: live).
+        #[arg(long)]
+        backup: Option<i64>,
+        /// Where to write it (not inside the data directory).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -118,6 +131,24 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
         C::Start { name } => start_stop(&offline, running.then(remote), &name, true),
         C::Stop { name } => start_stop(&offline, running.then(remote), &name, false),
         C::Logs { name, lines } => logs(data_dir, &name, lines),
+        C::Export {
+            name,
+            backup,
+            out: path,
+            json,
+        } => {
+            let done = offline.read_learner_state_to(&name, ReadLearnerState { backup }, &path)?;
+            if json {
+                return out_json(&done);
+            }
+            out(format!(
+                "wrote learner {name}'s state{} to {} ({} bytes, blake3 {})",
+                backup.map_or(String::new(), |id| format!(" in backup {id}")),
+                done.path,
+                done.bytes,
+                done.checksum
+            ))
+        }
     }
 }
 

@@ -156,3 +156,96 @@ fn a_learner_outside_engram_is_asked_to_stop_through_the_running_engram() {
     // The request is stored: it stands after Engram stops.
     assert!(learner(&dir, "outside")["stop_requested_at_ms"].is_i64());
 }
+
+#[test]
+fn a_learners_state_exports_to_a_file_live_or_from_a_backup() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    // A learner's save spooled while Engram was away: taken in at start.
+    let spool = dir.join("spool").join("q");
+    std::fs::create_dir_all(&spool).expect("mkdir");
+    std::fs::write(spool.join("00000000000000000001.state"), b"q at 1").expect("w");
+    std::fs::write(
+        spool.join("00000000000000000001.json"),
+        r#"{"step":1,"at_ms":1000}"#,
+    )
+    .expect("w");
+    run_for(&dir, "1s");
+    let backup = ok_json(&dir, &["backups", "create", "--json"])["id"]
+        .as_i64()
+        .expect("id");
+    std::fs::create_dir_all(&spool).expect("mkdir");
+    std::fs::write(spool.join("00000000000000000002.state"), b"q at 2").expect("w");
+    std::fs::write(
+        spool.join("00000000000000000002.json"),
+        r#"{"step":2,"at_ms":2000}"#,
+    )
+    .expect("w");
+    run_for(&dir, "1s");
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    let live = out.join("live.state");
+    let said = engram(
+        &dir,
+        &[
+            "learners",
+            "export",
+            "q",
+            "--out",
+            live.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        said.status.success(),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    assert_eq!(std::fs::read(&live).expect("live"), b"q at 2");
+    let then = out.join("then.state");
+    let id = backup.to_string();
+    let j = ok_json(
+        &dir,
+        &[
+            "learners",
+            "export",
+            "q",
+            "--backup",
+            &id,
+            "--out",
+            then.to_str().expect("utf-8"),
+            "--json",
+        ],
+    );
+    assert_eq!(
+        (j["bytes"].as_u64(), j["backup"].as_i64()),
+        (Some(6), Some(backup))
+    );
+    assert_eq!(std::fs::read(&then).expect("then"), b"q at 1");
+    // Refusals: one clear line, nothing written.
+    let inside = dir.join("q.state");
+    fails(
+        &dir,
+        &[
+            "learners",
+            "export",
+            "q",
+            "--out",
+            inside.to_str().expect("utf-8"),
+        ],
+        "inside Engram's data directory",
+    );
+    assert!(!inside.exists());
+    let nowhere = out.join("x.state");
+    let p = nowhere.to_str().expect("utf-8");
+    fails(
+        &dir,
+        &["learners", "export", "nobody", "--out", p],
+        "[not_found]",
+    );
+    fails(
+        &dir,
+        &["learners", "export", "q", "--backup", "999999", "--out", p],
+        "[not_found]",
+    );
+    assert!(!nowhere.exists());
+}

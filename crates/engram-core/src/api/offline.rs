@@ -100,6 +100,36 @@ impl Offline {
         })
     }
 
+    /// Writes a learner's state — live, or the one a backup holds — to a
+    /// file: its checked bytes, atomically, never into the data directory.
+    /// Reads only (works beside a running Engram). A damaged live state is
+    /// `corrupt_state` here; the running Engram falls back to a backup's.
+    pub fn read_learner_state_to(
+        &self,
+        name: &str,
+        req: super::ReadLearnerState,
+        path: &Path,
+    ) -> Result<super::LearnerStateExported> {
+        let store = self.open_read()?;
+        let state = match req.backup {
+            Some(id) => store.backup_learner_state(id, name)?,
+            None => store.learner(name)?.live.ok_or_else(|| Error::NotFound {
+                what: "saved state of learner",
+                id: name.to_string(),
+            })?,
+        };
+        let sum = crate::Checksum::from_hex(&state.checksum)?;
+        let bytes = store.read_learner_bytes(&sum, super::MAX_LEARNER_STATE_BYTES)?;
+        let written = snapshot::write_export(&store, path, &bytes)?;
+        Ok(super::LearnerStateExported {
+            learner: name.to_string(),
+            backup: req.backup,
+            path: path.display().to_string(),
+            bytes: written,
+            checksum: state.checksum,
+        })
+    }
+
     /// Checks a snapshot file completely, then imports it as an `imported` backup.
     pub fn import_file(&self, file: &Path) -> Result<Backup> {
         // Checked before the lock is taken or the store touched.
