@@ -377,9 +377,12 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   await page.getByRole("button", { name: "Back up now" }).click();
   const row = page.locator("[data-testid=backup-row]").filter({ hasText: "learner at 10" });
   await row.waitFor();
-  await call("PUT", "/api/learners/browser-learner/state?step=20", "state at step 20", "application/octet-stream");
+  await call("PUT", `/api/learners/browser-learner/state?step=20&metrics=${encodeURIComponent('{"success":0.6}')}`, "state at step 20", "application/octet-stream");
   const card = page.getByTestId("learner-browser-learner");
   await card.filter({ hasText: "20" }).waitFor({ timeout: 15_000 }); // reloaded at the next autosave
+  // Its last save's metrics, named and formatted as it described them.
+  await card.locator("dt", { hasText: "Success rate" }).waitFor({ timeout: 15_000 });
+  await card.locator("dd", { hasText: "60.0 %" }).waitFor();
   const chart = page.getByTestId("chart-browser-learner-success");
   await chart.filter({ hasText: "browser-learner (learner): Success rate" }).waitFor({ timeout: 15_000 });
   await chart.locator("header b").filter({ hasText: "60.0 %" }).waitFor({ timeout: 15_000 });

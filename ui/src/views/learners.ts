@@ -8,6 +8,7 @@
  * runs (its output). */
 
 import { $, el } from "../dom";
+import { formatMetric, metricInfo } from "../engines";
 import { learnerFlow } from "../flows";
 import { formatBytes, formatTimestamp } from "../format";
 import type { LearnerInfo } from "../generated/api";
@@ -55,7 +56,12 @@ function renderLearners(learners: LearnerInfo[]) {
         row("Step", s.step === null ? "—" : s.step.toLocaleString("en-US"), "learner-step");
         row("Saved", `${formatTimestamp(s.saved_at_ms)} UTC`);
         row("State", formatBytes(s.size));
-        for (const [k, v] of Object.entries(s.metrics).slice(0, 6)) row(k, Number.isFinite(v) ? v.toLocaleString("en-US", { maximumFractionDigits: 4 }) : String(v));
+        // Named and formatted as the learner described them (else as logged).
+        for (const [k, v] of Object.entries(s.metrics).slice(0, 6)) {
+          const info = metricInfo(l.name, k);
+          const shown = info ? formatMetric(info.format, v) : Number.isFinite(v) ? v.toLocaleString("en-US", { maximumFractionDigits: 4 }) : String(v);
+          row(info?.label ?? k, shown);
+        }
       } else {
         row("State", "not saved yet");
       }
