@@ -163,7 +163,7 @@ class Run:
         self, method: str, path: str, body: bytes | None, headers: dict[str, str]
     ) -> tuple[int, bytes, dict[str, str]]:
         """One request on this thread's kept-alive connection (a new TCP
-        connection per call cost ~0.3 ms, a third of a 64 KiB save). A
+        connection per call cost 0.2–0.3 ms, a fifth of a 64 KiB save). A
         connection the server closed while idle fails before the server
         reads the request; that one is retried once on a new connection."""
         for attempt in (0, 1):
@@ -496,7 +496,7 @@ class Run:
         outside Engram (Engram stops a learner it runs itself). Check it in
         the training loop; save and return when it turns true. The first
         check asks Engram once and starts listening (see :meth:`on_restore`);
-        later ones read a flag (~0.1 µs). Engram keeps the request until the
+        later ones only read a flag. Engram keeps the request until the
         learner attaches again (its next run)."""
         if self._listener is None:
             self._listen()
