@@ -162,26 +162,19 @@ fn a_learners_state_exports_to_a_file_live_or_from_a_backup() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("data");
     // A learner's save spooled while Engram was away: taken in at start.
-    let spool = dir.join("spool").join("q");
-    std::fs::create_dir_all(&spool).expect("mkdir");
-    std::fs::write(spool.join("00000000000000000001.state"), b"q at 1").expect("w");
-    std::fs::write(
-        spool.join("00000000000000000001.json"),
-        r#"{"step":1,"at_ms":1000}"#,
-    )
-    .expect("w");
-    run_for(&dir, "1s");
+    let spooled_then_run = |step: u64, bytes: &[u8]| {
+        let spool = dir.join("spool").join("q");
+        std::fs::create_dir_all(&spool).expect("mkdir");
+        std::fs::write(spool.join(format!("{step:020}.state")), bytes).expect("state");
+        let meta = format!(r#"{{"step":{step},"at_ms":{}}}"#, step * 1000);
+        std::fs::write(spool.join(format!("{step:020}.json")), meta).expect("json");
+        run_for(&dir, "1s");
+    };
+    spooled_then_run(1, b"q at 1");
     let backup = ok_json(&dir, &["backups", "create", "--json"])["id"]
         .as_i64()
         .expect("id");
-    std::fs::create_dir_all(&spool).expect("mkdir");
-    std::fs::write(spool.join("00000000000000000002.state"), b"q at 2").expect("w");
-    std::fs::write(
-        spool.join("00000000000000000002.json"),
-        r#"{"step":2,"at_ms":2000}"#,
-    )
-    .expect("w");
-    run_for(&dir, "1s");
+    spooled_then_run(2, b"q at 2");
     let out = tmp.path().join("out");
     std::fs::create_dir_all(&out).expect("mkdir");
     let live = out.join("live.state");
