@@ -289,6 +289,32 @@ def test_with_engram_stopped_training_goes_on_and_every_save_arrives_in_order(se
     assert isinstance(series, dict) and len(series["points"]) == 1
 
 
+def test_with_engram_stopped_a_large_state_resumes_from_its_slot_or_its_object(server: Server) -> None:
+    run = engram.attach("offline-large", data_dir=server.data_dir)
+    first = os.urandom(1 << 20)
+    run.save(first, step=1)
+    server.api("POST", "/api/backups", {"label": "names the first state"})
+    second = os.urandom(1 << 20)
+    run.save(second, step=2)
+    server.stop()
+    run.timeout = 5
+    # The live state is held in a slot file; read from the data directory.
+    assert run.resume() == second
+    # Started and stopped again with a backup in between: the slot's state
+    # became an object; read from there.
+    server.start()
+    server.api("POST", "/api/backups", {"label": "names the second state"})
+    server.stop()
+    con = sqlite3.connect(server.data_dir / "engram.db")
+    (slot, object_hex) = con.execute(
+        "SELECT slot, lower(hex(object)) FROM learner_live WHERE learner = 'offline-large'"
+    ).fetchone()
+    con.close()
+    assert slot is None, "a backup made the slot's state an object"
+    assert (server.data_dir / "objects" / object_hex[:2] / object_hex[2:]).is_file()
+    assert engram.attach("offline-large", data_dir=server.data_dir).resume() == second
+
+
 def test_a_client_that_reconnects_sends_its_spool_before_its_next_save(server: Server) -> None:
     run = engram.attach("reconnect", data_dir=server.data_dir)
     server.stop()
@@ -429,10 +455,13 @@ def test_a_damaged_live_state_falls_back_to_the_newest_intact_backup(server: Ser
     assert e.value.code == "stale_state"
     assert fresh.save(b"onwards", step=6).step == 6
     # With no intact state anywhere, the damage is the answer.
-    # A large state is a file; here it goes missing.
+    # A large state is a file (held in one of the learner's slots until a
+    # backup names it); here it goes missing.
     lone = engram.attach("lone", data_dir=server.data_dir)
-    s = lone.save(b"only copy" * 500_000, step=1)
-    (server.data_dir / "objects" / s.checksum[:2] / s.checksum[2:]).unlink()
+    lone.save(b"only copy" * 500_000, step=1)
+    held = list((server.data_dir / "slots" / "lone").iterdir())
+    assert len(held) == 1
+    held[0].unlink()
     with pytest.raises(engram.EngramError) as e:
         engram.attach("lone", data_dir=server.data_dir).resume()
     assert e.value.code == "corrupt_state"

@@ -86,7 +86,117 @@ impl Objects {
             limit: limit.min(MAX_OBJECT_BYTES),
             since_sync: 0,
             early_sync: None,
+            slot: None,
         })
+    }
+
+    /// Where slot `slot` of learner `learner` lives:
+    /// `<data dir>/slots/<learner>/<slot>`.
+    fn slot_path(&self, learner: &str, slot: u8) -> PathBuf {
+        self.root
+            .parent()
+            .unwrap_or(&self.root)
+            .join(SLOTS)
+            .join(learner)
+            .join(slot.to_string())
+    }
+
+    /// Starts writing a learner's live state into one of its slots, in
+    /// place: a file that outlives each save and is overwritten by a later
+    /// one. The caller makes sure no row names what the slot holds (it is
+    /// neither live nor being written by another save). Overwriting a file
+    /// that exists needs only `fdatasync` to be durable — no new directory
+    /// entry, no allocation when the size is unchanged: measured here, 1 MB
+    /// in 0.3 ms, against 1.1 ms for a new file + fsync and 1.3–1.4 ms for
+    /// the temporary file + rename + directory fsync of [`Objects::writer`].
+    pub fn slot_writer(&self, learner: &str, slot: u8, limit: u64) -> Result<ObjectWriter> {
+        let path = self.slot_path(learner, slot);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        let made_dir = !dir.is_dir();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        let created = !path.is_file();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        Ok(ObjectWriter {
+            objects: self.clone(),
+            tmp: PathBuf::new(),
+            file: Some(file),
+            hasher: blake3::Hasher::new(),
+            size: 0,
+            limit: limit.min(MAX_OBJECT_BYTES),
+            since_sync: 0,
+            early_sync: None,
+            slot: Some(SlotFile {
+                path,
+                created,
+                made_dir,
+            }),
+        })
+    }
+
+    /// A slot's bytes if it holds `c` (checked); `None` if the file is
+    /// missing or holds something else (it was made an object, or
+    /// overwritten): the caller then looks for `c` by checksum.
+    pub fn read_slot(
+        &self,
+        learner: &str,
+        slot: u8,
+        c: &Checksum,
+        limit: u64,
+    ) -> Result<Option<Vec<u8>>> {
+        let path = self.slot_path(learner, slot);
+        let bytes = match std::fs::metadata(&path) {
+            Ok(m) if m.len() > limit => return Ok(None),
+            Ok(_) => std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("read", &path, e)),
+        };
+        Ok((Checksum::of(&bytes) == *c).then_some(bytes))
+    }
+
+    /// Whether a slot holds `c` (hashed as it is read, not kept).
+    pub fn slot_holds(&self, learner: &str, slot: u8, c: &Checksum) -> Result<bool> {
+        let path = self.slot_path(learner, slot);
+        let mut f = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io("open", &path, e)),
+        };
+        let mut hasher = blake3::Hasher::new();
+        std::io::copy(&mut f, &mut hasher).map_err(|e| Error::io("read", &path, e))?;
+        Ok(Checksum(*hasher.finalize().as_bytes()) == *c)
+    }
+
+    /// Makes what a slot holds an object (a backup is about to name it by
+    /// checksum, and the slot will be overwritten): the file is renamed into
+    /// place and both directories fsynced — no copy. Nothing if the object
+    /// is stored already or the slot does not hold `c`. Under the store
+    /// lock, like every placing.
+    pub fn adopt_slot(&self, learner: &str, slot: u8, c: &Checksum) -> Result<bool> {
+        let path = self.path_of(c);
+        if path.is_file() {
+            return Ok(false);
+        }
+        let from = self.slot_path(learner, slot);
+        if !self.slot_holds(learner, slot, c)? {
+            return Ok(false);
+        }
+        let shard = path.parent().unwrap_or(&self.root).to_path_buf();
+        let made_shard = !shard.is_dir();
+        std::fs::create_dir_all(&shard).map_err(|e| Error::io("create", &shard, e))?;
+        std::fs::rename(&from, &path).map_err(|e| Error::io("rename into", &path, e))?;
+        sync_dir(&shard)?;
+        if made_shard {
+            sync_dir(&self.root)?;
+        }
+        if let Some(dir) = from.parent() {
+            sync_dir(dir)?;
+        }
+        Ok(true)
     }
 
     /// Stores `bytes` (a convenience over [`Objects::writer`]).
@@ -259,6 +369,9 @@ pub struct ObjectWriter {
     since_sync: u64,
     /// The helper thread writing back what is written so far.
     early_sync: Option<std::thread::JoinHandle<()>>,
+    /// Writing a learner's slot in place (see [`Objects::slot_writer`]),
+    /// not a temporary file.
+    slot: Option<SlotFile>,
 }
 
 /// Every this many bytes, writeback of what is written starts beside the
@@ -282,9 +395,11 @@ impl ObjectWriter {
             .file
             .as_mut()
             .ok_or_else(|| Error::Internal("object written after it failed".into()))?;
+        let path = self.slot.as_ref().map_or(&self.tmp, |s| &s.path);
         file.write_all(bytes).map_err(|e| {
+            let e = Error::io("write", path, e);
             self.file = None;
-            Error::io("write", &self.tmp, e)
+            e
         })?;
         // Writeback starts early, beside the writing: the final fsync then
         // waits for the tail only, not for the whole state.
@@ -310,12 +425,56 @@ impl ObjectWriter {
         self.finish_pending()?.place()
     }
 
+    /// Finishes a slot written in place ([`Objects::slot_writer`]): cuts the
+    /// file to the state's size and makes it durable (`fdatasync`; a new
+    /// file: fsync and its directory too) — unless `unchanged_from` is the
+    /// state's own checksum (the same bytes are durable elsewhere already):
+    /// then [`WrittenSlot::make_durable`] does it if they turn out not to be.
+    pub fn finish_slot(mut self, unchanged_from: Option<Checksum>) -> Result<WrittenSlot> {
+        let slot = self
+            .slot
+            .take()
+            .ok_or_else(|| Error::Internal("finish_slot on an object writer".into()))?;
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::Internal("slot finished after it failed".into()))?;
+        let checksum = Checksum(*self.hasher.finalize().as_bytes());
+        if let Some(h) = self.early_sync.take() {
+            let _ = h.join();
+        }
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("read the size of", &slot.path, e))?
+            .len();
+        if len != self.size {
+            file.set_len(self.size)
+                .map_err(|e| Error::io("resize", &slot.path, e))?;
+        }
+        let written = WrittenSlot {
+            file: Some(file),
+            slot,
+            checksum,
+            size: self.size,
+            durable: false,
+        };
+        if unchanged_from == Some(checksum) {
+            return Ok(written);
+        }
+        let mut written = written;
+        written.make_durable()?;
+        Ok(written)
+    }
+
     /// Hashes and (unless the same content is stored already) fsyncs the
     /// object, without putting it in place yet: [`PendingObject::place`]
     /// does that — under the store lock, with the commit that refers to it,
     /// so that a removal of an unreferenced object (also under the lock)
     /// cannot come between the two.
     pub fn finish_pending(mut self) -> Result<PendingObject> {
+        if self.slot.is_some() {
+            return Err(Error::Internal("finish_pending on a slot writer".into()));
+        }
         let file = self
             .file
             .take()
@@ -338,6 +497,74 @@ impl ObjectWriter {
             size: self.size,
             synced,
         })
+    }
+}
+
+/// Where a slot writer writes, and what making it durable takes.
+#[derive(Debug)]
+struct SlotFile {
+    path: PathBuf,
+    /// The file is new: its directory entry must be made durable too.
+    created: bool,
+    /// So is the learner's slot directory.
+    made_dir: bool,
+}
+
+/// A learner's state written into a slot in place; durable once
+/// [`WrittenSlot::make_durable`] has run (which `finish_slot` does unless
+/// the state was unchanged).
+#[derive(Debug)]
+pub struct WrittenSlot {
+    file: Option<File>,
+    slot: SlotFile,
+    checksum: Checksum,
+    size: u64,
+    durable: bool,
+}
+
+impl WrittenSlot {
+    pub fn checksum(&self) -> Checksum {
+        self.checksum
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether its bytes are durable yet.
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// Makes the slot's bytes durable (once): `fdatasync`, or for a new file
+    /// fsync and its directory's (and the slots directory's) entries.
+    pub fn make_durable(&mut self) -> Result<()> {
+        if self.durable {
+            return Ok(());
+        }
+        let path = &self.slot.path;
+        let file = match self.file.take() {
+            Some(f) => f,
+            None => File::open(path).map_err(|e| Error::io("open", path, e))?,
+        };
+        if self.slot.created {
+            file.sync_all().map_err(|e| Error::io("sync", path, e))?;
+            if let Some(dir) = path.parent() {
+                sync_dir(dir)?;
+                if self.slot.made_dir
+                    && let Some(slots) = dir.parent()
+                {
+                    sync_dir(slots)?;
+                    if let Some(data) = slots.parent() {
+                        sync_dir(data)?;
+                    }
+                }
+            }
+        } else {
+            file.sync_data().map_err(|e| Error::io("sync", path, e))?;
+        }
+        self.durable = true;
+        Ok(())
     }
 }
 
@@ -437,6 +664,9 @@ pub(crate) fn lower_this_threads_priority() {
 
 /// Where removed objects wait for their unlink (see [`Objects::remove`]).
 const TRASH: &str = "trash";
+
+/// Where learners' slots live, beside `objects/` (see [`Objects::slot_writer`]).
+pub const SLOTS: &str = "slots";
 
 /// 24 random hex digits, for a temporary file's name.
 fn random_name() -> Result<String> {

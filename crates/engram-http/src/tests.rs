@@ -721,8 +721,9 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     let h = harness_paced(std::time::Duration::from_secs(3600)).await;
     let objects_dir = h._dir.path().join("objects");
     let db = h._dir.path().join("engram.db");
-    // (files under objects/, states kept inside the database)
-    let count_objects = || -> (usize, usize) {
+    // (files under objects/, states kept inside the database, the slot the
+    // live state is held in)
+    let count_objects = || -> (usize, usize, Option<i64>) {
         let files = std::fs::read_dir(&objects_dir)
             .map(|shards| {
                 shards
@@ -732,15 +733,22 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
                     .sum()
             })
             .unwrap_or(0);
-        let inline =
+        let c =
             rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .and_then(|c| {
-                    c.query_row("SELECT count(*) FROM learner_inline_states", [], |r| {
-                        r.get(0)
-                    })
-                })
-                .expect("count inline states");
-        (files, inline)
+                .expect("open");
+        let inline = c
+            .query_row("SELECT count(*) FROM learner_inline_states", [], |r| {
+                r.get(0)
+            })
+            .expect("count inline states");
+        let slot = c
+            .query_row(
+                "SELECT slot FROM learner_live WHERE learner = 'frozenlake-q'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap_or(None);
+        (files, inline, slot)
     };
     let attached = h
         .ok(
@@ -774,19 +782,18 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     assert_eq!(saved["checksum"], engram_core::Checksum::of(&v1).to_hex());
     assert_eq!(
         count_objects(),
-        (1, 0),
-        "a state past the inline size is a file"
+        (0, 0, Some(0)),
+        "a state past the inline size is held in a slot of the learner's"
     );
-    // Saving the same bytes again stores nothing new.
+    // Saving the same bytes again: it stays where it is.
     h.save_state("frozenlake-q", 6, v1.clone()).await;
-    assert_eq!(count_objects(), (1, 0), "content-addressed: one copy");
-    // A small state is kept inside the database instead; the file no row
-    // names any more goes.
+    assert_eq!(count_objects(), (0, 0, Some(0)), "unchanged: one copy");
+    // A small state is kept inside the database instead.
     h.save_state("frozenlake-q", 6, b"a small state".to_vec())
         .await;
-    assert_eq!(count_objects(), (0, 1));
+    assert_eq!(count_objects(), (0, 1, None));
     h.save_state("frozenlake-q", 6, v1.clone()).await;
-    assert_eq!(count_objects(), (1, 0), "and the other way round");
+    assert_eq!(count_objects(), (0, 0, Some(0)), "and the other way round");
 
     let read = h
         .bytes(Method::GET, "/api/learners/frozenlake-q/state", vec![])
@@ -805,6 +812,11 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         .ok(Method::POST, "/api/backups", r#"{"label":"cut"}"#)
         .await;
     let id = backup["id"].as_i64().expect("id");
+    assert_eq!(
+        count_objects(),
+        (1, 0, None),
+        "a cut makes the slot's state the object it names (renamed, not copied)"
+    );
     let v2 = b"the next q-table".to_vec();
     h.bytes(
         Method::PUT,
@@ -878,12 +890,12 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     let big: Vec<u8> = (0..(engram_core::store::INLINE_STATE_BYTES as u32 / 4 + 1000))
         .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
         .collect();
-    let (files, inline) = count_objects();
+    let (files, inline, _) = count_objects();
     h.save_state("frozenlake-q", 20, big.clone()).await;
     assert_eq!(
         count_objects(),
-        (files + 1, inline),
-        "v2 stays: backups hold it"
+        (files, inline, Some(0)),
+        "in a slot; v2 stays: backups hold it"
     );
     let read = h
         .bytes(Method::GET, "/api/learners/frozenlake-q/state", vec![])
@@ -893,14 +905,14 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
         .await;
     assert_eq!(
         count_objects(),
-        (files, inline + 1),
-        "the large state's file went with the save that let go of it"
+        (files, inline + 1, None),
+        "a state held in a slot leaves no file behind when let go"
     );
     h.save_state("frozenlake-q", 22, big.clone()).await;
     assert_eq!(
         count_objects(),
-        (files + 1, inline),
-        "the passing state went in the same way"
+        (files, inline, Some(0)),
+        "the passing state went with the save that let go of it"
     );
     assert_eq!(
         h.ok(Method::GET, "/api/learners", "").await[0]["name"],
@@ -1019,6 +1031,11 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     assert_eq!(count_objects(), before, "no refused state was stored");
     let still = h.ok(Method::GET, "/api/learners/frozenlake-q", "").await;
     assert_eq!(still["live"]["step"], 22, "unchanged by the refusals");
+    // The cut-off large upload wrote into another slot, never the live one.
+    let live = h
+        .bytes(Method::GET, "/api/learners/frozenlake-q/state", vec![])
+        .await;
+    assert!(live.body == big, "the live state reads back exactly");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

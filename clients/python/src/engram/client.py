@@ -288,26 +288,47 @@ class Run:
             return None
         import sqlite3
 
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
         try:
-            row = con.execute("SELECT hex(object) FROM learner_live WHERE learner = ?", (self.name,)).fetchone()
-            # A small state is kept inside the database; a larger one is a file.
-            inline = (
-                None
-                if row is None
-                else con.execute(
-                    "SELECT bytes FROM learner_inline_states WHERE hex(checksum) = ?", (row[0],)
-                ).fetchone()
-            )
-        except sqlite3.Error:
-            row, inline = None, None
-        finally:
-            con.close()
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+            try:
+                try:
+                    row = con.execute(
+                        "SELECT hex(object), size, slot FROM learner_live WHERE learner = ?", (self.name,)
+                    ).fetchone()
+                except sqlite3.OperationalError:  # a database from before slots
+                    row = con.execute(
+                        "SELECT hex(object), size, NULL FROM learner_live WHERE learner = ?", (self.name,)
+                    ).fetchone()
+                # A small state is kept inside the database; a larger one is a file.
+                inline = (
+                    None
+                    if row is None
+                    else con.execute(
+                        "SELECT bytes FROM learner_inline_states WHERE hex(checksum) = ?", (row[0],)
+                    ).fetchone()
+                )
+            finally:
+                con.close()
+        except sqlite3.Error as e:
+            # Not "nothing saved": starting over would spool saves that
+            # overwrite what the learner learned.
+            raise EngramError("unreachable", f"Engram is not running and {db} could not be read: {e}") from e
         if row is None:
             return None
         if inline is not None:
             return bytes(inline[0])
-        h = str(row[0]).lower()
+        h, size, slot = str(row[0]).lower(), int(row[1]), row[2]
+        if slot is not None:
+            # Held in one of the learner's slots (written in place; the row
+            # names it only once it is durable) — unless a backup has made it
+            # an object since.
+            held = self.data_dir / "slots" / self.name / str(int(slot))
+            try:
+                data = held.read_bytes()
+                if len(data) == size:
+                    return data
+            except FileNotFoundError:
+                pass
         return (self.data_dir / "objects" / h[:2] / h[2:]).read_bytes()
 
     def save(

@@ -5,13 +5,16 @@
 //! backup cut holds each learner's newest durable state.
 
 use super::{Api, ApiResult};
+use crate::Checksum;
 use crate::error::Error;
-use crate::objects::{Objects, PendingObject};
+use crate::objects::{Objects, PendingObject, WrittenSlot};
 use crate::store::{
     INLINE_STATE_BYTES, InlineState, LearnerCommand, LearnerInfo, LearnerState, Metrics,
     NewLearnerState,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use tokio_stream::{Stream, StreamExt};
 use ts_rs::TS;
 
@@ -190,6 +193,74 @@ enum Chunk {
 enum Stored {
     Inline(InlineState),
     File(PendingObject),
+    Slot(WrittenSlot, SlotClaim),
+}
+
+/// What a state writer leaves.
+enum Written {
+    File(PendingObject),
+    Slot(WrittenSlot),
+}
+
+/// How many slots a learner has: one holds its live state, the others are
+/// written by saves in progress (a save that finds none free writes a new
+/// object file instead).
+const SLOTS_PER_LEARNER: u8 = 4;
+
+/// Per learner, the slots saves in progress are writing.
+pub(crate) type SlotClaims = Arc<Mutex<HashMap<String, BTreeSet<u8>>>>;
+
+/// A slot a save in progress writes: neither the live one nor another
+/// save's. Claimed under the store lock (so the live slot it avoids is
+/// current), let go when the save is over — committed or not.
+struct SlotClaim {
+    claims: SlotClaims,
+    learner: String,
+    slot: u8,
+    /// The live state's checksum when claimed: the same bytes again need
+    /// no new durable copy.
+    live: Option<Checksum>,
+}
+
+impl SlotClaim {
+    /// Claims a free slot of `learner` (`None`: all in use), with the store
+    /// locked by the caller.
+    fn take(
+        claims: &SlotClaims,
+        store: &crate::Store,
+        learner: &str,
+    ) -> Result<Option<SlotClaim>, Error> {
+        let (live_slot, live) = store.learner_live_slot(learner)?;
+        let mut all = claims
+            .lock()
+            .map_err(|_| Error::Internal("the slot claims are poisoned".into()))?;
+        let taken = all.entry(learner.to_string()).or_default();
+        let Some(slot) =
+            (0..SLOTS_PER_LEARNER).find(|k| Some(*k) != live_slot && !taken.contains(k))
+        else {
+            return Ok(None);
+        };
+        taken.insert(slot);
+        Ok(Some(SlotClaim {
+            claims: claims.clone(),
+            learner: learner.to_string(),
+            slot,
+            live,
+        }))
+    }
+}
+
+impl Drop for SlotClaim {
+    fn drop(&mut self) {
+        if let Ok(mut all) = self.claims.lock()
+            && let Some(taken) = all.get_mut(&self.learner)
+        {
+            taken.remove(&self.slot);
+            if taken.is_empty() {
+                all.remove(&self.learner);
+            }
+        }
+    }
 }
 
 /// A large state on its way into a file: hashed and written on its own
@@ -197,11 +268,16 @@ enum Stored {
 /// from the engines' ticks and captures.
 struct StateWriter {
     tx: tokio::sync::mpsc::Sender<Chunk>,
-    done: tokio::sync::oneshot::Receiver<Result<PendingObject, Error>>,
+    done: tokio::sync::oneshot::Receiver<Result<Written, Error>>,
 }
 
 impl StateWriter {
-    fn start(objects: Objects) -> Result<StateWriter, Error> {
+    /// Writes into `slot` of `learner` in place if given (`unchanged_from`:
+    /// the live state's checksum), else into a new object file.
+    fn start(
+        objects: Objects,
+        slot: Option<(String, u8, Option<Checksum>)>,
+    ) -> Result<StateWriter, Error> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(8);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
@@ -209,11 +285,20 @@ impl StateWriter {
             .spawn(move || {
                 crate::objects::lower_this_threads_priority();
                 let _ = done_tx.send((move || {
-                    let mut w = objects.writer(MAX_LEARNER_STATE_BYTES)?;
+                    let (mut w, unchanged_from) = match &slot {
+                        Some((learner, k, live)) => (
+                            objects.slot_writer(learner, *k, MAX_LEARNER_STATE_BYTES)?,
+                            *live,
+                        ),
+                        None => (objects.writer(MAX_LEARNER_STATE_BYTES)?, None),
+                    };
                     loop {
                         match rx.blocking_recv() {
                             Some(Chunk::Data(d)) => w.write(&d)?,
-                            Some(Chunk::End) => return w.finish_pending(),
+                            Some(Chunk::End) if slot.is_some() => {
+                                return w.finish_slot(unchanged_from).map(Written::Slot);
+                            }
+                            Some(Chunk::End) => return w.finish_pending().map(Written::File),
                             // The sender went away without an end: nothing is kept.
                             None => {
                                 return Err(Error::InvalidInput(
@@ -236,7 +321,7 @@ impl StateWriter {
     /// The written object, to be put in place with the commit that refers
     /// to it; with `complete` false the state was cut off and nothing is
     /// kept.
-    async fn finish(self, complete: bool) -> Result<PendingObject, Error> {
+    async fn finish(self, complete: bool) -> Result<Written, Error> {
         if complete {
             let _ = self.tx.send(Chunk::End).await;
         }
@@ -477,6 +562,7 @@ impl Api {
         // a file.
         let mut head: Vec<u8> = Vec::new();
         let mut file: Option<StateWriter> = None;
+        let mut claim: Option<SlotClaim> = None;
         let mut broken = None;
         while let Some(chunk) = body.next().await {
             let c: Vec<u8> = match chunk {
@@ -493,7 +579,14 @@ impl Api {
             let w = match &mut file {
                 Some(w) => w,
                 None => {
-                    let w = StateWriter::start(Objects::new(rt.data_dir()))?;
+                    // Into a slot of the learner's (overwritten in place:
+                    // one fdatasync), or — all in use — a new object file.
+                    let (claims, n) = (self.slots.clone(), name.clone());
+                    claim = rt
+                        .with_store(move |s| SlotClaim::take(&claims, s, &n))
+                        .await?;
+                    let slot = claim.as_ref().map(|c| (name.clone(), c.slot, c.live));
+                    let w = StateWriter::start(Objects::new(rt.data_dir()), slot)?;
                     w.send(std::mem::take(&mut head)).await;
                     file.insert(w)
                 }
@@ -511,10 +604,17 @@ impl Api {
             return Err(Error::InvalidInput(format!("reading the state failed: {e}")).into());
         }
         let (object, size, stored) = match written {
-            Some(pending) => {
-                let pending = pending?;
-                (pending.checksum(), pending.size(), Stored::File(pending))
-            }
+            Some(w) => match (w?, claim) {
+                (Written::File(pending), _) => {
+                    (pending.checksum(), pending.size(), Stored::File(pending))
+                }
+                (Written::Slot(slot), Some(claim)) => {
+                    (slot.checksum(), slot.size(), Stored::Slot(slot, claim))
+                }
+                (Written::Slot(_), None) => {
+                    return Err(Error::Internal("a slot written without its claim".into()).into());
+                }
+            },
             None => {
                 let state = tokio::task::spawn_blocking(move || InlineState::new(head))
                     .await
@@ -538,6 +638,25 @@ impl Api {
                 let saved = match stored {
                     Stored::Inline(bytes) => {
                         s.save_learner_live_inline(&n, &state, &bytes, now, Some(branch))?
+                    }
+                    // Held in its slot; the claim is let go after the commit.
+                    Stored::Slot(mut slot, claim) => {
+                        let (live_slot, live) = s.learner_live_slot(&n)?;
+                        if slot.is_durable() {
+                            s.save_learner_live_in_slot(&n, &state, claim.slot, now, Some(branch))?
+                        } else if live == Some(slot.checksum()) {
+                            // Unchanged and still live: it stays where it is.
+                            match live_slot {
+                                Some(k) => {
+                                    s.save_learner_live_in_slot(&n, &state, k, now, Some(branch))?
+                                }
+                                None => s.save_learner_live(&n, &state, now, Some(branch))?,
+                            }
+                        } else {
+                            // The live state changed meanwhile: this copy must last.
+                            slot.make_durable()?;
+                            s.save_learner_live_in_slot(&n, &state, claim.slot, now, Some(branch))?
+                        }
                     }
                     // Put in place under the store lock, right before the
                     // commit that refers to it: a removal of the same

@@ -35,6 +35,9 @@ pub struct Api {
     /// memory (up to `snapshot::MAX_SNAPSHOT_STATE_BYTES`), so concurrent
     /// ones queue instead of adding up.
     imports: tokio::sync::Semaphore,
+    /// The slots each learner's saves in progress are writing (see
+    /// `learners::SlotClaim`).
+    slots: learners::SlotClaims,
 }
 
 impl Api {
@@ -43,6 +46,7 @@ impl Api {
         Api {
             runtime: Ok(runtime),
             imports: tokio::sync::Semaphore::new(1),
+            slots: Default::default(),
         }
     }
 
@@ -50,6 +54,7 @@ impl Api {
     pub async fn start(opts: RuntimeOptions) -> Api {
         Api {
             imports: tokio::sync::Semaphore::new(1),
+            slots: Default::default(),
             runtime: Runtime::start(opts).await.map_err(ApiError::from),
         }
     }

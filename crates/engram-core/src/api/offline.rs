@@ -119,7 +119,14 @@ impl Offline {
             })?,
         };
         let sum = crate::Checksum::from_hex(&state.checksum)?;
-        let bytes = store.read_learner_bytes(&sum, super::MAX_LEARNER_STATE_BYTES)?;
+        let limit = super::MAX_LEARNER_STATE_BYTES;
+        // Checked either way: beside a running Engram that has just
+        // overwritten the slot read here, this is `corrupt_state`, not
+        // wrong bytes (asking again reads the new live state).
+        let bytes = match req.backup {
+            Some(_) => store.read_learner_bytes(&sum, limit)?,
+            None => store.read_live_learner_bytes(name, &sum, limit)?,
+        };
         let written = snapshot::write_export(&store, path, &bytes)?;
         Ok(super::LearnerStateExported {
             learner: name.to_string(),

@@ -42,6 +42,7 @@ impl Store {
                 Some(pack(s.state.as_bytes())?)
             });
         }
+        let objects = self.objects();
         let tx = self.conn.transaction()?;
         let id = insert_backup_row(&tx, b, None)?;
         for (s, data) in b.states.iter().zip(compressed) {
@@ -61,7 +62,7 @@ impl Store {
         if let Some(at) = live_at {
             super::live::upsert_live(&tx, b.states, at, true)?;
         }
-        super::learners::include_learners(&tx, id)?;
+        super::learners::include_learners(&tx, &objects, id)?;
         tx.commit()?;
         Ok(id)
     }
@@ -83,6 +84,7 @@ impl Store {
             states: &[],
         };
         check_new_backup(&b)?;
+        let objects = self.objects();
         // IMMEDIATE: read the live cut and write the backup under one write lock.
         let tx = self
             .conn
@@ -118,7 +120,7 @@ impl Store {
             };
             insert_backup_state(&tx, id, &engine, blob, &parse_metrics(&metrics))?;
         }
-        super::learners::include_learners(&tx, id)?;
+        super::learners::include_learners(&tx, &objects, id)?;
         tx.commit()?;
         Ok(id)
     }

@@ -269,11 +269,20 @@ impl Store {
         let mut verdicts: std::collections::BTreeMap<Vec<u8>, Option<Error>> = Default::default();
         for (backup_id, learner, object) in rows {
             report.states_checked += 1;
-            let verdict = verdicts.entry(object.clone()).or_insert_with(|| {
+            // A live state may be held in the learner's slot (its own file).
+            let live = backup_id.is_none().then(|| {
                 crate::Checksum::from_slice(&object)
-                    .and_then(|c| self.verify_learner_bytes(&c))
+                    .and_then(|c| self.verify_live_learner_bytes(&learner, &c))
                     .err()
             });
+            let verdict = match &live {
+                Some(v) => v,
+                None => verdicts.entry(object.clone()).or_insert_with(|| {
+                    crate::Checksum::from_slice(&object)
+                        .and_then(|c| self.verify_learner_bytes(&c))
+                        .err()
+                }),
+            };
             if let Some(e) = verdict {
                 report.problems.push(VerifyProblem {
                     backup_id,

@@ -108,6 +108,14 @@ impl Store {
     }
 }
 
+/// Whether a state is kept inside the database (inside the caller's
+/// transaction).
+pub(super) fn is_inline(tx: &Transaction<'_>, c: &Checksum) -> Result<bool> {
+    Ok(tx
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM learner_inline_states WHERE checksum = ?1)")?
+        .query_row([&c.0[..]], |r| r.get(0))?)
+}
+
 /// Stores a small state inside the caller's transaction (once per content).
 pub(super) fn put_inline(tx: &Transaction<'_>, state: &InlineState) -> Result<()> {
     tx.prepare_cached(

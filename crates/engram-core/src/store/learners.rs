@@ -525,7 +525,64 @@ impl Store {
         at_ms: i64,
         branch: Option<i64>,
     ) -> Result<LearnerState> {
-        self.save_learner_live_with(name, s, None, at_ms, branch)
+        self.save_learner_live_with(name, s, None, None, at_ms, branch)
+    }
+
+    /// The same for a state held in one of the learner's slots (durable
+    /// already: see [`crate::objects::Objects::slot_writer`]).
+    pub fn save_learner_live_in_slot(
+        &mut self,
+        name: &str,
+        s: &NewLearnerState,
+        slot: u8,
+        at_ms: i64,
+        branch: Option<i64>,
+    ) -> Result<LearnerState> {
+        self.save_learner_live_with(name, s, None, Some(slot), at_ms, branch)
+    }
+
+    /// The slot a learner's live state is held in, and its checksum (none:
+    /// no live state, or it is found by checksum).
+    pub fn learner_live_slot(&self, name: &str) -> Result<(Option<u8>, Option<Checksum>)> {
+        let row: Option<(Option<i64>, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT slot, object FROM learner_live WHERE learner = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            Some((slot, object)) => (
+                slot.and_then(|s| u8::try_from(s).ok()),
+                Checksum::from_slice(&object).ok(),
+            ),
+            None => (None, None),
+        })
+    }
+
+    /// A learner's live state's bytes, checked: from its slot if it is held
+    /// in one, else (or if the slot no longer holds it) by checksum.
+    pub fn read_live_learner_bytes(&self, name: &str, c: &Checksum, limit: u64) -> Result<Vec<u8>> {
+        if let (Some(slot), Some(live)) = self.learner_live_slot(name)?
+            && live == *c
+            && let Some(bytes) = self.objects().read_slot(name, slot, c, limit)?
+        {
+            return Ok(bytes);
+        }
+        self.read_learner_bytes(c, limit)
+    }
+
+    /// Checks a learner's live state's bytes: in its slot if it is held in
+    /// one (and the slot still holds it), else by checksum.
+    pub fn verify_live_learner_bytes(&self, name: &str, c: &Checksum) -> Result<()> {
+        if let (Some(slot), Some(live)) = self.learner_live_slot(name)?
+            && live == *c
+            && self.objects().slot_holds(name, slot, c)?
+        {
+            return Ok(());
+        }
+        self.verify_learner_bytes(c)
     }
 
     /// The same, with a small state's bytes kept inside the database in
@@ -539,7 +596,7 @@ impl Store {
         at_ms: i64,
         branch: Option<i64>,
     ) -> Result<LearnerState> {
-        self.save_learner_live_with(name, s, Some(bytes), at_ms, branch)
+        self.save_learner_live_with(name, s, Some(bytes), None, at_ms, branch)
     }
 
     fn save_learner_live_with(
@@ -547,6 +604,7 @@ impl Store {
         name: &str,
         s: &NewLearnerState,
         inline: Option<&super::InlineState>,
+        slot: Option<u8>,
         at_ms: i64,
         branch: Option<i64>,
     ) -> Result<LearnerState> {
@@ -592,7 +650,7 @@ impl Store {
             }
             super::learner_bytes::put_inline(&tx, state)?;
         }
-        let freed = set_live_row(&tx, name, object, size, step, &json, at_ms)?;
+        let freed = set_live_row(&tx, name, object, size, step, &json, at_ms, slot)?;
         if let Some(branch) = branch
             && !metrics.is_empty()
         {
@@ -693,11 +751,12 @@ impl Store {
             id: name.to_string(),
         })?;
         let limit = crate::api::MAX_LEARNER_STATE_BYTES;
-        let damage = match self.read_learner_bytes(&Checksum::from_hex(&live.checksum)?, limit) {
-            Ok(bytes) => return Ok((live, bytes, None)),
-            Err(e @ Error::CorruptState { .. }) => e,
-            Err(e) => return Err(e),
-        };
+        let damage =
+            match self.read_live_learner_bytes(name, &Checksum::from_hex(&live.checksum)?, limit) {
+                Ok(bytes) => return Ok((live, bytes, None)),
+                Err(e @ Error::CorruptState { .. }) => e,
+                Err(e) => return Err(e),
+            };
         let held: Vec<(i64, Vec<u8>)> = {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT s.backup_id, s.object FROM backup_learner_states s
@@ -796,7 +855,30 @@ pub(super) fn insert_imported_learners(
     Ok(())
 }
 
-pub(super) fn include_learners(tx: &rusqlite::Transaction<'_>, backup_id: i64) -> Result<()> {
+pub(super) fn include_learners(
+    tx: &rusqlite::Transaction<'_>,
+    objects: &crate::objects::Objects,
+    backup_id: i64,
+) -> Result<()> {
+    // A backup names states by checksum, and a slot is overwritten later:
+    // a live state held in a slot becomes the object it is first (a
+    // rename), and is found by checksum from now on.
+    let held: Vec<(String, i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT learner, slot, object FROM learner_live WHERE slot IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    for (learner, slot, object) in held {
+        let (Ok(slot), Ok(c)) = (u8::try_from(slot), Checksum::from_slice(&object)) else {
+            continue;
+        };
+        objects.adopt_slot(&learner, slot, &c)?;
+        if objects.contains(&c) || super::learner_bytes::is_inline(tx, &c)? {
+            tx.execute(
+                "UPDATE learner_live SET slot = NULL WHERE learner = ?1",
+                [&learner],
+            )?;
+        }
+    }
     tx.prepare_cached(
         "INSERT INTO backup_learner_states (backup_id, learner, object, size, step, metrics)
          SELECT ?1, learner, object, size, step, metrics FROM learner_live",
@@ -829,6 +911,7 @@ fn restore_learner_row(
         state.step,
         &metrics_json(&state.metrics)?,
         now_ms,
+        None,
     )?;
     state.saved_at_ms = now_ms;
     Ok((state, freed))
@@ -838,6 +921,7 @@ fn restore_learner_row(
 /// (an upsert: a learner known only from an imported backup has no live row
 /// yet); returns the state it let go of if no row refers to that any more
 /// (its inline copy is gone; its file goes after the commit).
+#[allow(clippy::too_many_arguments)]
 fn set_live_row(
     tx: &rusqlite::Transaction<'_>,
     name: &str,
@@ -846,6 +930,7 @@ fn set_live_row(
     step: Option<u64>,
     metrics_json: &str,
     at_ms: i64,
+    slot: Option<u8>,
 ) -> Result<Option<Checksum>> {
     let replaced: Option<Vec<u8>> = tx
         .query_row(
@@ -855,17 +940,19 @@ fn set_live_row(
         )
         .optional()?;
     tx.execute(
-        "INSERT INTO learner_live (learner, object, size, step, metrics, saved_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO learner_live (learner, object, size, step, metrics, saved_at, slot)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (learner) DO UPDATE SET object = excluded.object, size = excluded.size,
-           step = excluded.step, metrics = excluded.metrics, saved_at = excluded.saved_at",
+           step = excluded.step, metrics = excluded.metrics, saved_at = excluded.saved_at,
+           slot = excluded.slot",
         params![
             name,
             &object.0[..],
             size.min(i64::MAX as u64) as i64,
             step.map(|s| s.min(i64::MAX as u64) as i64),
             metrics_json,
-            at_ms
+            at_ms,
+            slot.map(i64::from)
         ],
     )?;
     match replaced {

@@ -39,6 +39,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0008_learner_stop_requests.sql",
         include_str!("../../migrations/0008_learner_stop_requests.sql"),
     ),
+    (
+        "0009_learner_slots.sql",
+        include_str!("../../migrations/0009_learner_slots.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.
