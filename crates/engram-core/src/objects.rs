@@ -849,4 +849,68 @@ mod tests {
         assert_eq!(tmp_left, 0);
         assert!(!objects.contains(&Checksum::of(b"never committed")));
     }
+
+    #[test]
+    fn a_slot_is_overwritten_in_place_and_a_cut_makes_it_the_object_it_holds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let objects = Objects::new(dir.path());
+        let write = |bytes: &[u8], unchanged_from: Option<Checksum>| {
+            let mut w = objects.slot_writer("q", 1, 1 << 20).expect("writer");
+            for chunk in bytes.chunks(1000) {
+                w.write(chunk).expect("write");
+            }
+            w.finish_slot(unchanged_from).expect("finish")
+        };
+        let long: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        let first = write(&long, None);
+        assert!(first.is_durable());
+        let path = dir.path().join(SLOTS).join("q").join("1");
+        assert_eq!(std::fs::read(&path).expect("slot"), long);
+        let c1 = first.checksum();
+        // A shorter state overwrites it and the file is cut to its size.
+        let short = b"a shorter state".to_vec();
+        let second = write(&short, None);
+        assert_eq!(std::fs::read(&path).expect("slot"), short);
+        assert_eq!(
+            objects.read_slot("q", 1, &c1, u64::MAX).expect("read"),
+            None,
+            "not what it held"
+        );
+        let c2 = second.checksum();
+        assert_eq!(
+            objects.read_slot("q", 1, &c2, u64::MAX).expect("read"),
+            Some(short.clone())
+        );
+        assert_eq!(
+            objects.read_slot("q", 1, &c2, 3).expect("read"),
+            None,
+            "past the limit"
+        );
+        assert_eq!(
+            objects.read_slot("q", 0, &c2, u64::MAX).expect("read"),
+            None,
+            "no such slot"
+        );
+        // The same bytes as the live state: not made durable again, unless asked.
+        let mut same = write(&short, Some(c2));
+        assert!(!same.is_durable());
+        same.make_durable().expect("durable");
+        assert!(same.is_durable());
+        // A cut: the slot's file becomes the object (renamed, not copied).
+        assert!(objects.adopt_slot("q", 1, &c2).expect("adopt"));
+        assert!(!path.exists(), "the slot's file moved");
+        assert_eq!(objects.read(&c2, u64::MAX).expect("object"), short);
+        assert!(
+            !objects.adopt_slot("q", 1, &c2).expect("again"),
+            "stored already"
+        );
+        // A slot that does not hold the state is left alone.
+        write(&long, None);
+        assert!(
+            !objects
+                .adopt_slot("q", 1, &Checksum::of(b"other"))
+                .expect("adopt")
+        );
+        assert_eq!(std::fs::read(&path).expect("slot"), long);
+    }
 }

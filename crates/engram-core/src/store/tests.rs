@@ -1347,3 +1347,73 @@ fn a_restore_starts_a_learners_next_generation_and_saves_of_the_old_one_are_refu
         Some(4)
     );
 }
+
+#[test]
+fn a_live_state_held_in_a_slot_reads_verifies_and_becomes_an_object_at_a_cut() {
+    let (dir, mut store) = open_temp();
+    store.attach_learner("q", None, 1).expect("attach");
+    store
+        .save_live(&[state("zap", &[1.0])], 5)
+        .expect("an engine's live state, for backups");
+    let in_slot = |store: &mut Store, slot: u8, bytes: &[u8], step: u64| {
+        let mut w = store.objects().slot_writer("q", slot, 1 << 20).expect("w");
+        w.write(bytes).expect("write");
+        let held = w.finish_slot(None).expect("finish");
+        let meta = NewLearnerState {
+            generation: None,
+            object: held.checksum(),
+            size: held.size(),
+            step: Some(step),
+            metrics: Metrics::new(),
+        };
+        store
+            .save_learner_live_in_slot("q", &meta, slot, 10 + step as i64, None)
+            .expect("save");
+        held.checksum()
+    };
+    let slot_of = |store: &Store| store.learner_live_slot("q").expect("slot").0;
+    let a = in_slot(&mut store, 0, b"state a, held in slot 0", 1);
+    assert_eq!(slot_of(&store), Some(0));
+    assert_eq!(
+        store.read_live_learner_bytes("q", &a, 100).expect("read"),
+        b"state a, held in slot 0"
+    );
+    assert!(!store.objects().contains(&a), "no object file yet");
+    assert!(store.verify_all(false).expect("verify").problems.is_empty());
+    // A cut: the slot's file becomes the object the backup names.
+    let id = store
+        .backup_live(BackupKind::Manual, 20, None, None)
+        .expect("backup");
+    assert_eq!(slot_of(&store), None, "found by checksum from now on");
+    assert!(store.objects().contains(&a));
+    let held = store.backup_learner_state(id, "q").expect("held");
+    assert_eq!(held.checksum, a.to_hex());
+    assert_eq!(
+        store.read_live_learner_bytes("q", &a, 100).expect("read"),
+        b"state a, held in slot 0"
+    );
+    // The next save writes a slot again; the backup's object stays.
+    let b = in_slot(&mut store, 1, b"state b", 2);
+    assert_eq!(slot_of(&store), Some(1));
+    assert!(store.objects().contains(&a), "a backup names it");
+    assert!(store.verify_all(false).expect("verify").problems.is_empty());
+    // A slot that no longer holds the live state (damaged): verify says so,
+    // and resuming falls back to the newest backup's intact state.
+    std::fs::write(dir.path().join("slots/q/1"), b"state B").expect("rot");
+    let report = store.verify_all(false).expect("verify");
+    assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+    assert_eq!(report.problems[0].engine.as_deref(), Some("q"));
+    assert_eq!(
+        store
+            .read_live_learner_bytes("q", &b, 100)
+            .expect_err("damaged")
+            .code(),
+        "corrupt_state"
+    );
+    let (live, bytes, from) = store.learner_live_or_fallback("q", 30).expect("fallback");
+    assert_eq!(
+        (from, bytes.as_slice()),
+        (Some(id), &b"state a, held in slot 0"[..])
+    );
+    assert_eq!(live.checksum, a.to_hex());
+}
