@@ -4,6 +4,7 @@ and a SIGKILL of the server right after a save."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -212,6 +213,32 @@ def test_a_learner_outside_engram_sees_a_stop_request_and_its_next_run_does_not(
     assert not again.stop_requested
     again.close()
     early.close()
+
+
+def test_a_sigkill_in_the_middle_of_a_large_save_leaves_the_live_state_intact(server: Server) -> None:
+    run = engram.attach("torn", data_dir=server.data_dir)
+    live = os.urandom(3 << 20)
+    run.save(live, step=1)  # held in a slot of the learner's
+    # Another save streams into another slot; Engram dies in the middle of it.
+    base, _, query = server.url.partition("/?")
+    conn = http.client.HTTPConnection(urllib.parse.urlsplit(base).hostname or "", urllib.parse.urlsplit(base).port)
+    conn.putrequest("PUT", "/api/learners/torn/state?step=2")
+    conn.putheader("Authorization", f"Bearer {query.split('token=')[-1]}")
+    conn.putheader("Content-Length", str(64 << 20))
+    conn.endheaders()
+    for _ in range(16):
+        conn.send(b"\x5a" * (512 << 10))
+    slots = server.data_dir / "slots" / "torn"
+    deadline = time.monotonic() + 10
+    while sum(p.stat().st_size for p in slots.iterdir()) < len(live) + (4 << 20) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sum(p.stat().st_size for p in slots.iterdir()) >= len(live) + (4 << 20), "the second slot is being written"
+    server.stop(signal.SIGKILL)
+    conn.close()
+    server.start()
+    resumed = engram.attach("torn", data_dir=server.data_dir)
+    assert resumed.resume() == live
+    assert resumed.info()["live"]["step"] == 1
 
 
 def test_a_restore_from_the_timeline_reaches_the_learner_and_its_step_continues_from_there(server: Server) -> None:
