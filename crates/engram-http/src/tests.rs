@@ -1039,6 +1039,68 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_saves_of_one_learner_never_share_a_slot() {
+    let h = harness_paced(std::time::Duration::from_secs(3600)).await;
+    h.ok(Method::POST, "/api/learners", r#"{"name":"busy"}"#)
+        .await;
+    // Eight saves at once, each a distinct state past the inline size: four
+    // slots, so some find none free and write an object file instead.
+    let states: Vec<Vec<u8>> = (0..8u8)
+        .map(|i| {
+            (0..300_000u32)
+                .map(|j| (j as u8).wrapping_mul(31).wrapping_add(i))
+                .collect()
+        })
+        .collect();
+    let mut saves = tokio::task::JoinSet::new();
+    for (i, state) in states.iter().enumerate() {
+        // Sent in pieces, so the saves overlap while they stream.
+        let parts: Vec<Result<axum::body::Bytes, std::io::Error>> = state
+            .chunks(20_000)
+            .map(|c| Ok(axum::body::Bytes::copy_from_slice(c)))
+            .collect();
+        let req = HttpRequest::builder()
+            .method(Method::PUT)
+            .uri(format!("/api/learners/busy/state?step={i}"))
+            .header(header::HOST, HOST)
+            .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(HttpBody::from_stream(tokio_stream::iter(parts)))
+            .expect("request");
+        let app = h.app.clone();
+        saves.spawn(async move { app.oneshot(req).await.expect("infallible").status() });
+    }
+    while let Some(status) = saves.join_next().await {
+        assert_eq!(status.expect("joined").as_u16(), 200);
+    }
+    // Whichever committed last is live, and it reads back exactly: no two
+    // saves wrote into one file.
+    let info = h.ok(Method::GET, "/api/learners/busy", "").await;
+    let step = info["live"]["step"].as_u64().expect("step") as usize;
+    let live = h
+        .bytes(Method::GET, "/api/learners/busy/state", vec![])
+        .await;
+    assert_eq!(live.status, 200);
+    assert!(
+        live.body == states[step],
+        "the live state is save {step}'s, whole"
+    );
+    // A backup of it holds the same bytes.
+    let id = h.ok(Method::POST, "/api/backups", "{}").await["id"]
+        .as_i64()
+        .expect("id");
+    let held = h
+        .bytes(
+            Method::GET,
+            &format!("/api/learners/busy/state?backup={id}"),
+            vec![],
+        )
+        .await;
+    assert!(held.body == states[step]);
+    let slots = std::fs::read_dir(h._dir.path().join("slots/busy")).map_or(0, |d| d.count());
+    assert!(slots <= 4, "{slots} slot files");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_live_learner_state_falls_back_to_a_backup_and_an_error_event_says_so() {
     let h = harness_paced(std::time::Duration::from_secs(3600)).await;
     let rt = h.server.api.runtime().expect("runtime");
