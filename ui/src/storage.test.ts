@@ -17,6 +17,7 @@ const report: StorageReport = {
   learner_referenced_bytes: 0,
   learner_inline_bytes: 0,
   learner_file_bytes: 0,
+  learner_slot_bytes: 0,
   by_kind: [],
   growth: [
     { day_ms: 86_400_000, backups: 1000, added_bytes: 20 * 1024 },
@@ -37,7 +38,10 @@ describe("storage view", () => {
     expect(storageLines(report)).toHaveLength(3);
     const lines = storageLines({ ...report, learner_states: 3, learner_referenced_bytes: 40 * 1024 * 1024, learner_inline_bytes: 100 * 1024, learner_file_bytes: 10 * 1024 * 1024 - 100 * 1024 });
     expect(lines).toHaveLength(4);
-    expect(lines[3]).toBe("Learners' live states and backups name 40 MB of states; 3 distinct ones make up 10 MB (deduplication 4.0×): 100 KB inside the database, 9.9 MB in files (objects/).");
+    expect(lines[3]).toBe("Learners' live states and backups name 40 MB of states; 3 distinct ones make up 10 MB (deduplication 4.0×): 100 KB inside the database, 9.9 MB in files.");
+    const slots = storageLines({ ...report, learner_states: 1, learner_referenced_bytes: 1024, learner_file_bytes: 1024, learner_slot_bytes: 2 * 1024 * 1024 });
+    expect(slots).toHaveLength(5);
+    expect(slots[4]).toBe("Learners' slot files (each one's newest state, and the ones its saves overwrite in place) take 2.0 MB on disk.");
   });
   it("never divides by zero", () => {
     expect(ratio(0, 0)).toBe("—");

@@ -21,8 +21,9 @@ export function storageLines(r: StorageReport): string[] {
   if (r.learner_states > 0) {
     const unique = r.learner_inline_bytes + r.learner_file_bytes;
     lines.push(
-      `Learners' live states and backups name ${formatBytes(r.learner_referenced_bytes)} of states; ${n(r.learner_states)} distinct ones make up ${formatBytes(unique)} (deduplication ${ratio(r.learner_referenced_bytes, unique)}): ${formatBytes(r.learner_inline_bytes)} inside the database, ${formatBytes(r.learner_file_bytes)} in files (objects/).`,
+      `Learners' live states and backups name ${formatBytes(r.learner_referenced_bytes)} of states; ${n(r.learner_states)} distinct ones make up ${formatBytes(unique)} (deduplication ${ratio(r.learner_referenced_bytes, unique)}): ${formatBytes(r.learner_inline_bytes)} inside the database, ${formatBytes(r.learner_file_bytes)} in files.`,
     );
+    if (r.learner_slot_bytes > 0) lines.push(`Learners' slot files (each one's newest state, and the ones its saves overwrite in place) take ${formatBytes(r.learner_slot_bytes)} on disk.`);
   }
   return lines;
 }

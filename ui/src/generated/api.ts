@@ -393,9 +393,14 @@ learner_referenced_bytes: number,
  */
 learner_inline_bytes: number, 
 /**
- * ...and those kept as files under `objects/`.
+ * ...and those kept as files (under `objects/`, or a learner's slot).
  */
 learner_file_bytes: number, 
+/**
+ * What learners' slot files take on disk (`slots/`): each learner's
+ * live state and the slots its saves overwrite in place (up to four).
+ */
+learner_slot_bytes: number, 
 /**
  * Per backup kind: how many, and the stored bytes its backups added
  * (each content counted once, for the oldest backup that holds it).

@@ -107,9 +107,13 @@ pub struct StorageReport {
     /// The distinct learner states kept inside the database (small ones)...
     #[ts(type = "number")]
     pub learner_inline_bytes: u64,
-    /// ...and those kept as files under `objects/`.
+    /// ...and those kept as files (under `objects/`, or a learner's slot).
     #[ts(type = "number")]
     pub learner_file_bytes: u64,
+    /// What learners' slot files take on disk (`slots/`): each learner's
+    /// live state and the slots its saves overwrite in place (up to four).
+    #[ts(type = "number")]
+    pub learner_slot_bytes: u64,
     /// Per backup kind: how many, and the stored bytes its backups added
     /// (each content counted once, for the oldest backup that holds it).
     pub by_kind: Vec<KindStorage>,
@@ -259,8 +263,33 @@ impl Store {
             ))?,
             learner_inline_bytes: learner_inline_bytes.max(0) as u64,
             learner_file_bytes: learner_file_bytes.max(0) as u64,
+            learner_slot_bytes: self.slot_bytes(),
             by_kind: by_kind.into_values().collect(),
             growth: days.into_values().collect(),
         })
+    }
+
+    /// The bytes of every learner's slot files (what is unreadable counts
+    /// as nothing: this is a report, not a check).
+    fn slot_bytes(&self) -> u64 {
+        let root = self
+            .path()
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join(crate::objects::SLOTS);
+        std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|learner| {
+                std::fs::read_dir(learner.path())
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+            })
+            .filter_map(|f| f.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum()
     }
 }

@@ -825,6 +825,15 @@ fn storage_report_counts_dedup_and_growth() {
         (r.learner_inline_bytes, r.learner_file_bytes),
         (1000, 300_000)
     );
+    assert_eq!(r.learner_slot_bytes, 0, "no slot written");
+    // A slot file counts as what it takes on disk, live or not.
+    let mut w = store.objects().slot_writer("q", 2, 1 << 20).expect("w");
+    w.write(&[5; 4096]).expect("write");
+    w.finish_slot(None).expect("finish");
+    assert_eq!(
+        store.storage_report().expect("report").learner_slot_bytes,
+        4096
+    );
 }
 
 #[test]
