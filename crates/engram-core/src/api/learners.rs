@@ -553,16 +553,21 @@ impl Api {
     {
         let rt = self.runtime()?;
         check_metrics(&meta.metrics)?;
-        // Unknown learners are refused before a byte is written.
-        let known = name.clone();
-        rt.with_store(move |s| s.learner(&known).map(|_| ()))
+        // Unknown learners are refused before a byte is written; the slot
+        // a large state will go to is claimed in the same visit to the
+        // store (a small state lets it go unused).
+        let (known, claims) = (name.clone(), self.slots.clone());
+        let claim = rt
+            .with_store(move |s| {
+                s.learner(&known)?;
+                SlotClaim::take(&claims, s, &known)
+            })
             .await?;
         // A small state is gathered in memory and kept inside the database
         // (one fsync for the save); once it grows past that, it streams to
         // a file.
         let mut head: Vec<u8> = Vec::new();
         let mut file: Option<StateWriter> = None;
-        let mut claim: Option<SlotClaim> = None;
         let mut broken = None;
         while let Some(chunk) = body.next().await {
             let c: Vec<u8> = match chunk {
@@ -581,10 +586,6 @@ impl Api {
                 None => {
                     // Into a slot of the learner's (overwritten in place:
                     // one fdatasync), or — all in use — a new object file.
-                    let (claims, n) = (self.slots.clone(), name.clone());
-                    claim = rt
-                        .with_store(move |s| SlotClaim::take(&claims, s, &n))
-                        .await?;
                     let slot = claim.as_ref().map(|c| (name.clone(), c.slot, c.live));
                     let w = StateWriter::start(Objects::new(rt.data_dir()), slot)?;
                     w.send(std::mem::take(&mut head)).await;
