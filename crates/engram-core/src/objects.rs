@@ -425,6 +425,20 @@ impl ObjectWriter {
         self.finish_pending()?.place()
     }
 
+    /// The file written and the checksum of what was written, once the
+    /// early writeback (if any) is done.
+    fn end_writing(&mut self) -> Result<(File, Checksum)> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| Error::Internal("finished after a failed write".into()))?;
+        let checksum = Checksum(*self.hasher.finalize().as_bytes());
+        if let Some(h) = self.early_sync.take() {
+            let _ = h.join();
+        }
+        Ok((file, checksum))
+    }
+
     /// Finishes a slot written in place ([`Objects::slot_writer`]): cuts the
     /// file to the state's size and makes it durable (`fdatasync`; a new
     /// file: fsync and its directory too) — unless `unchanged_from` is the
@@ -435,14 +449,7 @@ impl ObjectWriter {
             .slot
             .take()
             .ok_or_else(|| Error::Internal("finish_slot on an object writer".into()))?;
-        let file = self
-            .file
-            .take()
-            .ok_or_else(|| Error::Internal("slot finished after it failed".into()))?;
-        let checksum = Checksum(*self.hasher.finalize().as_bytes());
-        if let Some(h) = self.early_sync.take() {
-            let _ = h.join();
-        }
+        let (file, checksum) = self.end_writing()?;
         let len = file
             .metadata()
             .map_err(|e| Error::io("read the size of", &slot.path, e))?
@@ -475,14 +482,7 @@ impl ObjectWriter {
         if self.slot.is_some() {
             return Err(Error::Internal("finish_pending on a slot writer".into()));
         }
-        let file = self
-            .file
-            .take()
-            .ok_or_else(|| Error::Internal("object finished after it failed".into()))?;
-        let checksum = Checksum(*self.hasher.finalize().as_bytes());
-        if let Some(h) = self.early_sync.take() {
-            let _ = h.join();
-        }
+        let (file, checksum) = self.end_writing()?;
         // Stored already: no fsync unless it is gone by the time of `place`.
         let synced = !self.objects.path_of(&checksum).is_file();
         if synced {
