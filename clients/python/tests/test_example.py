@@ -126,6 +126,46 @@ def test_supervised_and_killed_ten_times_the_example_ends_bit_identical_to_an_un
     assert a["q"].tobytes() == b["q"].tobytes() and a["rng"] == b["rng"] and a["episode"] == b["episode"] == episodes
 
 
+GRACEFUL = """
+import sys, time
+import engram
+run = engram.attach("graceful")
+state = run.resume()
+step = 0 if state is None else int(state)
+while not run.stop_requested:
+    step += 1
+    if step % 50 == 0:
+        run.save(str(step).encode(), step=step)
+    time.sleep(0.002)
+run.save(str(step).encode(), step=step)
+print("left at", step, flush=True)
+"""
+
+
+def test_a_supervised_learner_that_checks_stop_requested_saves_and_leaves_when_engram_stops_it(server: Server, tmp_path: Path) -> None:  # noqa: F811
+    script = tmp_path / "graceful.py"
+    script.write_text(GRACEFUL)
+    command = ["env", f"PYTHONPATH={ROOT / 'clients/python/src'}", sys.executable, str(script)]
+    subprocess.run(
+        [str(ENGRAM), "--data-dir", str(server.data_dir), "learners", "add", "graceful", "--workdir", str(tmp_path), "--", *command],
+        check=True,
+        capture_output=True,
+    )
+    wait_for("a save", lambda: (learner(server, "graceful")["live"] or {}).get("step", 0) >= 100, timeout=60)
+    # Engram stops it (SIGTERM): the loop sees stop_requested, saves its
+    # last step and exits 0 — before the SIGKILL 5 s later.
+    t = time.monotonic()
+    stopped = server.api("POST", "/api/learners/graceful/stop")
+    assert isinstance(stopped, dict) and stopped["process"]["phase"] == "stopped", stopped
+    assert time.monotonic() - t < 4, "it left on its own, not at the SIGKILL"
+    output = stopped["process"]["output"]
+    left = [line for line in output if line.startswith("left at ")]
+    assert left, output[-5:]
+    step = int(left[-1].split()[-1])
+    assert stopped["live"]["step"] == step, "its last step is saved, not only the last multiple of 50"
+    assert stopped["process"]["last_exit"] == "stopped by Engram", stopped["process"]
+
+
 def test_the_sb3_example_is_valid_python_using_only_client_calls_that_exist() -> None:
     """The SB3 example is not run here (PyTorch is too large); it must at
     least compile, and every `run.…` / `engram.…` call it makes must exist."""

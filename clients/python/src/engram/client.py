@@ -19,6 +19,7 @@ import http.client
 import json
 import os
 import select
+import signal
 import socket
 import threading
 import time
@@ -514,15 +515,31 @@ class Run:
     def stop_requested(self) -> bool:
         """True once the user asked this learner to stop — the UI's "Ask to
         stop", ``engram learners stop NAME`` or the API — when it runs
-        outside Engram (Engram stops a learner it runs itself). Check it in
-        the training loop; save and return when it turns true. The first
+        outside Engram; and, when Engram runs it, once Engram stops it (its
+        SIGTERM; Engram sends SIGKILL 5 s later). Check it in the training
+        loop; save and return when it turns true. The first
         check asks Engram once and starts listening (see :meth:`on_restore`);
         later ones only read a flag. Engram keeps the request until the
         learner attaches again (its next run)."""
         if self._listener is None:
             self._listen()
             self._check_stop_request()
+            self._stop_on_sigterm()
         return self._stop.is_set()
+
+    def _stop_on_sigterm(self) -> None:
+        """When Engram runs this learner (its supervisor names it in
+        ``ENGRAM_LEARNER``), Engram stops it with SIGTERM — SIGKILL 5 s
+        later. A loop that checks :attr:`stop_requested` may then save and
+        leave instead of dying mid-step: SIGTERM turns it true. Only from the
+        main thread, and only if nothing else handles SIGTERM already."""
+        if os.environ.get("ENGRAM_LEARNER") != self.name:
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: self._stop.set())
 
     def _check_stop_request(self) -> None:
         """Reads whether a stop is asked (best effort: unreachable is no)."""
