@@ -77,17 +77,7 @@ impl Objects {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io("create", &tmp, e))?;
-        Ok(ObjectWriter {
-            objects: self.clone(),
-            tmp,
-            file: Some(file),
-            hasher: blake3::Hasher::new(),
-            size: 0,
-            limit: limit.min(MAX_OBJECT_BYTES),
-            since_sync: 0,
-            early_sync: None,
-            slot: None,
-        })
+        Ok(ObjectWriter::new(self, tmp, file, limit, None))
     }
 
     /// Where slot `slot` of learner `learner` lives:
@@ -121,21 +111,18 @@ impl Objects {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io("open", &path, e))?;
-        Ok(ObjectWriter {
-            objects: self.clone(),
-            tmp: PathBuf::new(),
-            file: Some(file),
-            hasher: blake3::Hasher::new(),
-            size: 0,
-            limit: limit.min(MAX_OBJECT_BYTES),
-            since_sync: 0,
-            early_sync: None,
-            slot: Some(SlotFile {
-                path,
-                created,
-                made_dir,
-            }),
-        })
+        let slot = SlotFile {
+            path,
+            created,
+            made_dir,
+        };
+        Ok(ObjectWriter::new(
+            self,
+            PathBuf::new(),
+            file,
+            limit,
+            Some(slot),
+        ))
     }
 
     /// A slot's bytes if it holds `c` (checked); `None` if the file is
@@ -160,15 +147,7 @@ impl Objects {
 
     /// Whether a slot holds `c` (hashed as it is read, not kept).
     pub fn slot_holds(&self, learner: &str, slot: u8, c: &Checksum) -> Result<bool> {
-        let path = self.slot_path(learner, slot);
-        let mut f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(Error::io("open", &path, e)),
-        };
-        let mut hasher = blake3::Hasher::new();
-        std::io::copy(&mut f, &mut hasher).map_err(|e| Error::io("read", &path, e))?;
-        Ok(Checksum(*hasher.finalize().as_bytes()) == *c)
+        Ok(hash_file(&self.slot_path(learner, slot))? == Some(*c))
     }
 
     /// Makes what a slot holds an object (a backup is about to name it by
@@ -261,16 +240,13 @@ impl Objects {
     /// Checks an object against its checksum without keeping its bytes.
     pub fn verify(&self, c: &Checksum) -> Result<()> {
         let path = self.path_of(c);
-        let mut f = File::open(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::corrupt("state object", format!("{} is missing", path.display()))
-            } else {
-                Error::io("open", &path, e)
-            }
-        })?;
-        let mut hasher = blake3::Hasher::new();
-        std::io::copy(&mut f, &mut hasher).map_err(|e| Error::io("read", &path, e))?;
-        if Checksum(*hasher.finalize().as_bytes()) != *c {
+        let Some(found) = hash_file(&path)? else {
+            return Err(Error::corrupt(
+                "state object",
+                format!("{} is missing", path.display()),
+            ));
+        };
+        if found != *c {
             return Err(Error::corrupt(
                 "state object",
                 format!("{} does not match its checksum", path.display()),
@@ -379,6 +355,28 @@ pub struct ObjectWriter {
 const EARLY_SYNC_BYTES: u64 = 16 << 20;
 
 impl ObjectWriter {
+    /// A writer of `file` (a temporary file at `tmp`, or a slot), at most
+    /// `limit` bytes.
+    fn new(
+        objects: &Objects,
+        tmp: PathBuf,
+        file: File,
+        limit: u64,
+        slot: Option<SlotFile>,
+    ) -> ObjectWriter {
+        ObjectWriter {
+            objects: objects.clone(),
+            tmp,
+            file: Some(file),
+            hasher: blake3::Hasher::new(),
+            size: 0,
+            limit: limit.min(MAX_OBJECT_BYTES),
+            since_sync: 0,
+            early_sync: None,
+            slot,
+        }
+    }
+
     /// Appends bytes; past the limit the object is refused (`too_large`).
     pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.size += bytes.len() as u64;
@@ -667,6 +665,19 @@ const TRASH: &str = "trash";
 
 /// Where learners' slots live, beside `objects/` (see [`Objects::slot_writer`]).
 pub const SLOTS: &str = "slots";
+
+/// The checksum of a file's content, hashed as it is read (`None`: there
+/// is no such file).
+fn hash_file(path: &Path) -> Result<Option<Checksum>> {
+    let mut f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", path, e)),
+    };
+    let mut hasher = blake3::Hasher::new();
+    std::io::copy(&mut f, &mut hasher).map_err(|e| Error::io("read", path, e))?;
+    Ok(Some(Checksum(*hasher.finalize().as_bytes())))
+}
 
 /// 24 random hex digits, for a temporary file's name.
 fn random_name() -> Result<String> {

@@ -362,7 +362,7 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
 /// destroy: anything inside the data directory (the database, its WAL and
 /// SHM, the lock, the logs), a symlink, or anything but a regular file.
 pub fn export_to_file(store: &Store, id: i64, format: SnapshotFormat, path: &Path) -> Result<u64> {
-    check_export_target(store, path)?;
+    check_export_target(store.path().parent().unwrap_or(Path::new(".")), path)?;
     let bytes = export_backup(store, id, format)?;
     write_atomically(path, &bytes)?;
     Ok(bytes.len() as u64)
@@ -371,14 +371,15 @@ pub fn export_to_file(store: &Store, id: i64, format: SnapshotFormat, path: &Pat
 /// Writes exported bytes (a learner's state, say) to a file the user chose,
 /// with the same rules as a backup's export: never into the data
 /// directory or through a symbolic link, and atomically (the file is either
-/// its old self or the whole new content).
-pub fn write_export(store: &Store, path: &Path, bytes: &[u8]) -> Result<u64> {
-    check_export_target(store, path)?;
+/// its old self or the whole new content). Needs no store: written outside
+/// its lock.
+pub fn write_export(data_dir: &Path, path: &Path, bytes: &[u8]) -> Result<u64> {
+    check_export_target(data_dir, path)?;
     write_atomically(path, bytes)?;
     Ok(bytes.len() as u64)
 }
 
-fn check_export_target(store: &Store, path: &Path) -> Result<()> {
+fn check_export_target(data_dir: &Path, path: &Path) -> Result<()> {
     let refuse = |why: &str| {
         Err(Error::InvalidInput(format!(
             "will not export to {}: {why}",
@@ -392,10 +393,7 @@ fn check_export_target(store: &Store, path: &Path) -> Result<()> {
     }
     // Compare real directories: `..`, symlinked parents and relative paths
     // must not sneak a target into the data directory.
-    let data_dir = store
-        .path()
-        .parent()
-        .and_then(|d| std::fs::canonicalize(d).ok());
+    let data_dir = std::fs::canonicalize(data_dir).ok();
     let target_dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => std::fs::canonicalize(d),
         _ => std::env::current_dir(),

@@ -113,11 +113,7 @@ fn take_in(
         serde_json::from_slice(&std::fs::read(json).map_err(|e| Error::io("read", json, e))?)
             .map_err(|e| Error::InvalidInput(format!("not a spooled save's description: {e}")))?;
     store.attach_learner(name, meta.format.as_deref(), meta.at_ms)?;
-    let file = std::fs::File::open(state).map_err(|e| Error::io("open", state, e))?;
-    let size = file
-        .metadata()
-        .map_err(|e| Error::io("read the size of", state, e))?
-        .len();
+    let mut file = std::fs::File::open(state).map_err(|e| Error::io("open", state, e))?;
     let branch = store.current_branch(crate::now_ms())?;
     let new_state = |object, size| NewLearnerState {
         generation: meta.generation,
@@ -127,20 +123,25 @@ fn take_in(
         metrics: meta.metrics.clone(),
     };
     // A small state goes inside the database, as a live save's does (one
-    // fsync, not three: a long spool is taken in that much sooner).
-    if size <= crate::store::INLINE_STATE_BYTES as u64 {
-        let mut bytes = Vec::with_capacity(size as usize);
-        std::io::Read::read_to_end(&mut std::io::Read::take(&file, size + 1), &mut bytes)
-            .map_err(|e| Error::io("read", state, e))?;
-        if let Some(inline) = crate::store::InlineState::new(bytes) {
-            let s = new_state(inline.checksum(), inline.len());
-            store.save_learner_live_inline(name, &s, &inline, meta.at_ms, Some(branch))?;
-            return Ok(());
-        }
+    // fsync, not three: a long spool is taken in that much sooner). Read
+    // one byte past the limit to know which it is.
+    let mut head = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(&mut file, crate::store::INLINE_STATE_BYTES as u64 + 1),
+        &mut head,
+    )
+    .map_err(|e| Error::io("read", state, e))?;
+    if head.len() <= crate::store::INLINE_STATE_BYTES {
+        let inline = crate::store::InlineState::new(head)
+            .ok_or_else(|| Error::Internal("an inline state grew too large".into()))?;
+        let s = new_state(inline.checksum(), inline.len());
+        store.save_learner_live_inline(name, &s, &inline, meta.at_ms, Some(branch))?;
+        return Ok(());
     }
-    // Streamed: a spooled state may be far larger than memory allows twice.
-    let file = std::fs::File::open(state).map_err(|e| Error::io("open", state, e))?;
-    let info = objects.put_from(file, crate::objects::MAX_OBJECT_BYTES, state)?;
+    // Streamed (what was read first, then the rest): a spooled state may
+    // be far larger than memory allows twice.
+    let rest = std::io::Read::chain(&head[..], file);
+    let info = objects.put_from(rest, crate::objects::MAX_OBJECT_BYTES, state)?;
     store.save_learner_live(
         name,
         &new_state(info.checksum, info.size),

@@ -292,14 +292,11 @@ class Run:
         try:
             con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
             try:
+                live = "SELECT hex(object), size, {} FROM learner_live WHERE learner = ?"
                 try:
-                    row = con.execute(
-                        "SELECT hex(object), size, slot FROM learner_live WHERE learner = ?", (self.name,)
-                    ).fetchone()
+                    row = con.execute(live.format("slot"), (self.name,)).fetchone()
                 except sqlite3.OperationalError:  # a database from before slots
-                    row = con.execute(
-                        "SELECT hex(object), size, NULL FROM learner_live WHERE learner = ?", (self.name,)
-                    ).fetchone()
+                    row = con.execute(live.format("NULL"), (self.name,)).fetchone()
                 # A small state is kept inside the database; a larger one is a file.
                 inline = (
                     None

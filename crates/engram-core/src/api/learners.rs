@@ -199,7 +199,7 @@ enum Stored {
 /// What a state writer leaves.
 enum Written {
     File(PendingObject),
-    Slot(WrittenSlot),
+    Slot(WrittenSlot, SlotClaim),
 }
 
 /// How many slots a learner has: one holds its live state, the others are
@@ -272,12 +272,9 @@ struct StateWriter {
 }
 
 impl StateWriter {
-    /// Writes into `slot` of `learner` in place if given (`unchanged_from`:
-    /// the live state's checksum), else into a new object file.
-    fn start(
-        objects: Objects,
-        slot: Option<(String, u8, Option<Checksum>)>,
-    ) -> Result<StateWriter, Error> {
+    /// Writes into the claimed slot in place if there is one, else into a
+    /// new object file.
+    fn start(objects: Objects, claim: Option<SlotClaim>) -> Result<StateWriter, Error> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(8);
         let (done_tx, done) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
@@ -285,20 +282,21 @@ impl StateWriter {
             .spawn(move || {
                 crate::objects::lower_this_threads_priority();
                 let _ = done_tx.send((move || {
-                    let (mut w, unchanged_from) = match &slot {
-                        Some((learner, k, live)) => (
-                            objects.slot_writer(learner, *k, MAX_LEARNER_STATE_BYTES)?,
-                            *live,
-                        ),
-                        None => (objects.writer(MAX_LEARNER_STATE_BYTES)?, None),
+                    let mut w = match &claim {
+                        Some(c) => {
+                            objects.slot_writer(&c.learner, c.slot, MAX_LEARNER_STATE_BYTES)?
+                        }
+                        None => objects.writer(MAX_LEARNER_STATE_BYTES)?,
                     };
                     loop {
                         match rx.blocking_recv() {
                             Some(Chunk::Data(d)) => w.write(&d)?,
-                            Some(Chunk::End) if slot.is_some() => {
-                                return w.finish_slot(unchanged_from).map(Written::Slot);
+                            Some(Chunk::End) => {
+                                return match claim {
+                                    Some(c) => Ok(Written::Slot(w.finish_slot(c.live)?, c)),
+                                    None => w.finish_pending().map(Written::File),
+                                };
                             }
-                            Some(Chunk::End) => return w.finish_pending().map(Written::File),
                             // The sender went away without an end: nothing is kept.
                             None => {
                                 return Err(Error::InvalidInput(
@@ -509,13 +507,17 @@ impl Api {
     pub async fn stop_learner(&self, name: String) -> ApiResult<LearnerInfo> {
         let rt = self.runtime()?;
         let n = name.clone();
-        let supervised = rt
-            .with_store(move |s| Ok(s.learner(&n)?.command.is_some()))
+        // One visit to the store: a learner that runs elsewhere is asked.
+        let asked = rt
+            .with_store(move |s| {
+                if s.learner(&n)?.command.is_some() {
+                    return Ok(false);
+                }
+                s.request_learner_stop(&n, crate::now_ms())?;
+                Ok(true)
+            })
             .await?;
-        if !supervised {
-            let n = name.clone();
-            rt.with_store(move |s| s.request_learner_stop(&n, crate::now_ms()))
-                .await?;
+        if asked {
             rt.announce(crate::runtime::Event::LearnerStopRequested {
                 learner: name.clone(),
             });
@@ -557,7 +559,7 @@ impl Api {
         // a large state will go to is claimed in the same visit to the
         // store (a small state lets it go unused).
         let (known, claims) = (name.clone(), self.slots.clone());
-        let claim = rt
+        let mut claim = rt
             .with_store(move |s| {
                 s.learner(&known)?;
                 SlotClaim::take(&claims, s, &known)
@@ -586,8 +588,7 @@ impl Api {
                 None => {
                     // Into a slot of the learner's (overwritten in place:
                     // one fdatasync), or — all in use — a new object file.
-                    let slot = claim.as_ref().map(|c| (name.clone(), c.slot, c.live));
-                    let w = StateWriter::start(Objects::new(rt.data_dir()), slot)?;
+                    let w = StateWriter::start(Objects::new(rt.data_dir()), claim.take())?;
                     w.send(std::mem::take(&mut head)).await;
                     file.insert(w)
                 }
@@ -605,15 +606,12 @@ impl Api {
             return Err(Error::InvalidInput(format!("reading the state failed: {e}")).into());
         }
         let (object, size, stored) = match written {
-            Some(w) => match (w?, claim) {
-                (Written::File(pending), _) => {
+            Some(w) => match w? {
+                Written::File(pending) => {
                     (pending.checksum(), pending.size(), Stored::File(pending))
                 }
-                (Written::Slot(slot), Some(claim)) => {
+                Written::Slot(slot, claim) => {
                     (slot.checksum(), slot.size(), Stored::Slot(slot, claim))
-                }
-                (Written::Slot(_), None) => {
-                    return Err(Error::Internal("a slot written without its claim".into()).into());
                 }
             },
             None => {
@@ -643,20 +641,20 @@ impl Api {
                     // Held in its slot; the claim is let go after the commit.
                     Stored::Slot(mut slot, claim) => {
                         let (live_slot, live) = s.learner_live_slot(&n)?;
-                        if slot.is_durable() {
-                            s.save_learner_live_in_slot(&n, &state, claim.slot, now, Some(branch))?
-                        } else if live == Some(slot.checksum()) {
-                            // Unchanged and still live: it stays where it is.
-                            match live_slot {
-                                Some(k) => {
-                                    s.save_learner_live_in_slot(&n, &state, k, now, Some(branch))?
-                                }
-                                None => s.save_learner_live(&n, &state, now, Some(branch))?,
-                            }
+                        // Unchanged and still live: it stays where it is.
+                        // Else this copy must last (the live state may have
+                        // changed since the writer skipped making it durable).
+                        let held = if !slot.is_durable() && live == Some(slot.checksum()) {
+                            live_slot
                         } else {
-                            // The live state changed meanwhile: this copy must last.
                             slot.make_durable()?;
-                            s.save_learner_live_in_slot(&n, &state, claim.slot, now, Some(branch))?
+                            Some(claim.slot)
+                        };
+                        match held {
+                            Some(k) => {
+                                s.save_learner_live_in_slot(&n, &state, k, now, Some(branch))?
+                            }
+                            None => s.save_learner_live(&n, &state, now, Some(branch))?,
                         }
                     }
                     // Put in place under the store lock, right before the
@@ -736,10 +734,13 @@ impl Api {
         let file = self.read_learner_state(name.clone(), req).await?;
         let shown = path.display().to_string();
         let checksum = file.state.checksum.clone();
-        let bytes = self
-            .runtime()?
-            .with_store(move |s| crate::snapshot::write_export(s, &path, &file.bytes))
-            .await?;
+        // Written off the store lock (a state may be a gigabyte).
+        let data_dir = self.runtime()?.data_dir().to_path_buf();
+        let bytes = tokio::task::spawn_blocking(move || {
+            crate::snapshot::write_export(&data_dir, &path, &file.bytes)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("writing the state failed: {e}")))??;
         Ok(LearnerStateExported {
             learner: name,
             backup,

@@ -127,7 +127,8 @@ impl Offline {
             Some(_) => store.read_learner_bytes(&sum, limit)?,
             None => store.read_live_learner_bytes(name, &sum, limit)?,
         };
-        let written = snapshot::write_export(&store, path, &bytes)?;
+        drop(store);
+        let written = snapshot::write_export(&self.data_dir, path, &bytes)?;
         Ok(super::LearnerStateExported {
             learner: name.to_string(),
             backup: req.backup,
