@@ -241,6 +241,33 @@ def test_a_sigkill_in_the_middle_of_a_large_save_leaves_the_live_state_intact(se
     assert resumed.info()["live"]["step"] == 1
 
 
+def test_a_large_state_is_written_into_a_lent_slot_and_a_torn_or_voided_one_changes_nothing(server: Server) -> None:
+    run = engram.attach("lent", data_dir=server.data_dir)
+    first = os.urandom(1 << 20)
+    assert run.save(first, step=1).step == 1
+    # Written into a slot Engram lent; the answer lent the next one.
+    slots = server.data_dir / "slots" / "lent"
+    lent = [p for p in slots.iterdir() if p.name.startswith("lease-")]
+    assert len(lent) == 1, list(slots.iterdir())
+    assert run.resume() == first
+    # The learner dies halfway through writing its next state: the live
+    # state is untouched, and its next run voids what the dead one was lent.
+    with open(lent[0], "r+b") as f:
+        f.write(b"\x00" * (300 << 10))
+    again = engram.attach("lent", data_dir=server.data_dir)
+    assert again.resume() == first
+    assert not lent[0].exists()
+    # The old run's lease is void: its next save goes the other way, whole.
+    second = os.urandom(2 << 20)
+    assert run.save(second, step=2).step == 2
+    assert again.resume() == second
+    # And the save after that is lent a slot again.
+    third = os.urandom(1 << 20)
+    run.save(third, step=3)
+    assert again.resume() == third and again.info()["live"]["step"] == 3
+    assert any(p.name.startswith("lease-") for p in slots.iterdir())
+
+
 def test_a_restore_from_the_timeline_reaches_the_learner_and_its_step_continues_from_there(server: Server) -> None:
     run = engram.attach("restorable", data_dir=server.data_dir)
     run.save(b"step 10 state", step=10)
@@ -486,8 +513,10 @@ def test_a_damaged_live_state_falls_back_to_the_newest_intact_backup(server: Ser
     # backup names it); here it goes missing.
     lone = engram.attach("lone", data_dir=server.data_dir)
     lone.save(b"only copy" * 500_000, step=1)
-    held = list((server.data_dir / "slots" / "lone").iterdir())
-    assert len(held) == 1
+    # Beside it: the slot lent for the next save (empty) and its lent name.
+    files = sorted((server.data_dir / "slots" / "lone").iterdir())
+    held = [p for p in files if p.name.isdigit() and p.stat().st_size > 0]
+    assert len(held) == 1 and len(files) == 3, files
     held[0].unlink()
     with pytest.raises(engram.EngramError) as e:
         engram.attach("lone", data_dir=server.data_dir).resume()

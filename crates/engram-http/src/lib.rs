@@ -24,10 +24,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use engram_core::api::{
     Api, ApiError, ApiResult, AttachLearner, Backup, BackupPage, CreateBackup, Deleted, ExportFile,
-    ExportRequest, Hold, LabelRequest, LearnerStateFile, ListBackups, ListBackupsQuery, LogMetrics,
-    Logged, ReadLearnerState, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook,
-    RetentionQuery, RetentionRequest, SaveLearnerState, SaveLearnerStateQuery, SeriesRequest,
-    SetLearnerCommand, SettingField, Status, TimelineQueryForm, VerifyReport,
+    ExportRequest, Hold, LabelRequest, LearnerStateFile, LeasedSave, ListBackups, ListBackupsQuery,
+    LogMetrics, Logged, ReadLearnerState, ReportMilestone, RestoreReport, RestoreRequest,
+    RetentionOutlook, RetentionQuery, RetentionRequest, SaveLearnerState, SaveLearnerStateQuery,
+    SaveLeasedState, SaveLeasedStateQuery, SeriesRequest, SetLearnerCommand, SettingField,
+    SlotLease, Status, TimelineQueryForm, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -81,6 +82,11 @@ pub fn router(server: Shared) -> Router {
         .route(
             "/learners/{name}/state",
             get(read_learner_state).put(save_learner_state),
+        )
+        .route("/learners/{name}/lease", post(lease_learner_slot))
+        .route(
+            "/learners/{name}/state/leased",
+            post(save_leased_learner_state),
         )
         .route("/learners/{name}/metrics", post(log_learner_metrics))
         .route(
@@ -245,6 +251,18 @@ async fn save_learner_state(
             .save_learner_state(name, meta, body.into_data_stream())
             .await,
     )
+}
+
+async fn lease_learner_slot(State(s): State<Shared>, Name(name): Name) -> Reply<Option<SlotLease>> {
+    Reply(s.api.lease_learner_slot(name).await)
+}
+
+async fn save_leased_learner_state(
+    State(s): State<Shared>,
+    Name(name): Name,
+    Form(req, _): Form<SaveLeasedStateQuery, SaveLeasedState>,
+) -> Reply<LeasedSave> {
+    Reply(s.api.save_leased_learner_state(name, req).await)
 }
 
 async fn read_learner_state(

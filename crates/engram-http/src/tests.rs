@@ -1418,3 +1418,179 @@ async fn a_learners_metrics_join_the_catalog_as_it_described_them() {
         .await
         .expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_learner_saves_through_a_lent_slot_and_bad_leases_change_nothing() {
+    let h = harness_paced(std::time::Duration::from_secs(3600)).await;
+    h.ok(Method::POST, "/api/learners", r#"{"name":"near"}"#)
+        .await;
+    h.ok(Method::POST, "/api/learners", r#"{"name":"other"}"#)
+        .await;
+    let state = |seed: u8| -> Vec<u8> {
+        (0..400_000u32)
+            .map(|j| (j as u8).wrapping_mul(13).wrapping_add(seed))
+            .collect()
+    };
+    let live = async |name: &str| {
+        h.bytes(Method::GET, &format!("/api/learners/{name}/state"), vec![])
+            .await
+            .body
+    };
+    // Lent, written by "the learner" (this test), saved: durable and live.
+    let lease = h.ok(Method::POST, "/api/learners/near/lease", "").await;
+    let path = std::path::PathBuf::from(lease["path"].as_str().expect("path"));
+    assert!(path.is_absolute() && path.starts_with(h._dir.path().join("slots/near")));
+    std::fs::write(&path, state(1)).expect("write the lent slot");
+    let id = lease["lease"].as_str().expect("id").to_string();
+    let saved = h
+        .ok(
+            Method::POST,
+            &format!("/api/learners/near/state/leased?lease={id}&step=1&next=true"),
+            "",
+        )
+        .await;
+    assert_eq!(saved["saved"]["step"], 1);
+    assert_eq!(saved["saved"]["size"], 400_000);
+    assert!(live("near").await == state(1));
+    assert!(!path.exists(), "a lease's name goes with its save");
+    // The next slot came with the answer; a longer state cut shorter.
+    let next = &saved["next"];
+    let next_path = std::path::PathBuf::from(next["path"].as_str().expect("next path"));
+    assert_ne!(next_path, path);
+    let short = state(2)[..250_000].to_vec();
+    std::fs::write(&next_path, &short).expect("write");
+    let next_id = next["lease"].as_str().expect("next id").to_string();
+    let uri = format!("/api/learners/near/state/leased?lease={next_id}&step=2");
+    let saved = h.ok(Method::POST, &uri, "").await;
+    assert!(saved["next"].is_null(), "none asked for");
+    assert!(live("near").await == short);
+    // A lease is used once; an unknown one is not found: nothing changes.
+    h.call(Method::POST, &uri, "")
+        .await
+        .refused(ErrorCode::NotFound);
+    h.call(
+        Method::POST,
+        "/api/learners/near/state/leased?lease=nosuch&step=3",
+        "",
+    )
+    .await
+    .refused(ErrorCode::NotFound);
+    // Another learner's lease is refused and stays its own.
+    let theirs = h.ok(Method::POST, "/api/learners/other/lease", "").await;
+    let their_id = theirs["lease"].as_str().expect("id").to_string();
+    std::fs::write(theirs["path"].as_str().expect("path"), state(7)).expect("write");
+    h.call(
+        Method::POST,
+        &format!("/api/learners/near/state/leased?lease={their_id}&step=3"),
+        "",
+    )
+    .await
+    .refused(ErrorCode::InvalidInput);
+    assert!(live("near").await == short);
+    h.ok(
+        Method::POST,
+        &format!("/api/learners/other/state/leased?lease={their_id}&step=1"),
+        "",
+    )
+    .await;
+    assert!(live("other").await == state(7));
+    // A lease for an unknown learner, and bad metrics, are refused.
+    h.call(Method::POST, "/api/learners/nobody/lease", "")
+        .await
+        .refused(ErrorCode::NotFound);
+    // A learner that attaches again voids what its earlier run was lent:
+    // that run, still writing through the file it opened, reaches nothing
+    // anyone reads, and its save is not found.
+    let lease = h.ok(Method::POST, "/api/learners/near/lease", "").await;
+    let stray_path = lease["path"].as_str().expect("path").to_string();
+    let mut stray = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&stray_path)
+        .expect("open the lent slot");
+    h.ok(Method::POST, "/api/learners", r#"{"name":"near"}"#)
+        .await;
+    assert!(!std::path::Path::new(&stray_path).exists());
+    let fresh = h.ok(Method::POST, "/api/learners/near/lease", "").await;
+    std::fs::write(fresh["path"].as_str().expect("path"), state(3)).expect("write");
+    let fresh_id = fresh["lease"].as_str().expect("id");
+    h.ok(
+        Method::POST,
+        &format!("/api/learners/near/state/leased?lease={fresh_id}&step=3"),
+        "",
+    )
+    .await;
+    std::io::Write::write_all(&mut stray, &state(9)).expect("the stray run writes");
+    drop(stray);
+    let stray_id = lease["lease"].as_str().expect("id");
+    h.call(
+        Method::POST,
+        &format!("/api/learners/near/state/leased?lease={stray_id}&step=4"),
+        "",
+    )
+    .await
+    .refused(ErrorCode::NotFound);
+    assert!(
+        live("near").await == state(3),
+        "the stray write reached nothing"
+    );
+    // Lent slots are claimed: with the live one, four at most; then none
+    // is free and the learner sends its bytes instead.
+    let mut lent = Vec::new();
+    for _ in 0..3 {
+        let l = h.ok(Method::POST, "/api/learners/near/lease", "").await;
+        assert!(l["lease"].is_string(), "{l}");
+        lent.push(l);
+    }
+    assert!(
+        h.ok(Method::POST, "/api/learners/near/lease", "")
+            .await
+            .is_null()
+    );
+    h.save_state("near", 5, state(5)).await;
+    assert!(live("near").await == state(5));
+    // A state larger than the limit (a sparse file) is refused, the live
+    // state stays.
+    let big = &lent[0];
+    std::fs::File::create(big["path"].as_str().expect("path"))
+        .and_then(|f| f.set_len(engram_core::api::MAX_LEARNER_STATE_BYTES + 1))
+        .expect("a sparse file");
+    h.call(
+        Method::POST,
+        &format!(
+            "/api/learners/near/state/leased?lease={}&step=6",
+            big["lease"].as_str().expect("id")
+        ),
+        "",
+    )
+    .await
+    .refused(ErrorCode::TooLarge);
+    assert!(live("near").await == state(5));
+    // A backup holds the live state; the next start clears what was lent
+    // and every slot file no live state is held in.
+    let slots = h._dir.path().join("slots/near");
+    let names = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .expect("slots")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(names(&slots).iter().any(|n| n.starts_with("lease-")));
+    let data_dir = h._dir.path().to_path_buf();
+    h.server.api.stop().await.expect("stop");
+    let Harness { app, server, _dir } = h;
+    drop((app, server));
+    let mut opts = RuntimeOptions::new(&data_dir);
+    opts.pace = std::time::Duration::from_secs(3600);
+    let runtime = Runtime::start(opts).await.expect("restart");
+    let left = names(&slots);
+    // Step 5 went into an object file (no slot was free): none is live.
+    assert!(left.is_empty(), "{left:?}");
+    let api = Api::new(runtime);
+    let back = api
+        .read_learner_state("near".into(), Default::default())
+        .await
+        .expect("read after restart");
+    assert!(back.bytes == state(5));
+}

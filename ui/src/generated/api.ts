@@ -133,6 +133,19 @@ export type SaveLearnerState = { step: number | null, metrics: Metrics,
  */
 generation: number | null, };
 
+export type SlotLease = { 
+/**
+ * Names the lease when the state is saved.
+ */
+lease: string, 
+/**
+ * The file to write the state into (absolute), replacing what it
+ * holds: write from its start and cut it to the state's length.
+ */
+path: string, };
+
+export type LeasedSave = { saved: LearnerState, next: SlotLease | null, };
+
 export type ReadLearnerState = { backup: number | null, };
 
 export type LearnerStateExported = { learner: string, 

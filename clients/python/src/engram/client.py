@@ -42,6 +42,17 @@ class EngramError(Exception):
         self.message = message
 
 
+# States up to this size are kept inside Engram's database (one commit, as
+# the core's `INLINE_STATE_BYTES`); larger ones are written into a slot
+# Engram lends when this process shares its data directory.
+INLINE_STATE_BYTES = 128 * 1024
+# Up to this size a state is written into a lent slot; larger ones are sent
+# and written by Engram, which starts their writeback every 16 MiB while the
+# rest arrives (measured: 256 MB through a lent slot took 2.3x the floor,
+# sent 0.9-1.0x; 1 MB through a lent slot 1.3x, sent 1.6-2.5x).
+LEND_MAX_BYTES = 16 << 20
+
+
 @dataclass(frozen=True)
 class SavedState:
     """What Engram says of a stored state. `spooled`: Engram was not
@@ -133,6 +144,10 @@ class Run:
     _flusher: threading.Thread | None = field(default=None, repr=False)
     _flush_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _local: threading.local = field(default_factory=threading.local, repr=False)
+    # The slot Engram lent for the next large save, and whether lending
+    # works here (Engram's data directory is this machine's).
+    _lease: dict[str, str] | None = field(default=None, repr=False)
+    _lend: bool = field(default=True, repr=False)
 
     # -- HTTP ----------------------------------------------------------------
 
@@ -349,7 +364,12 @@ class Run:
             self._attach()
             self._replay_spool()
             self.flush()  # best effort: logged points first, in order
-            return self._upload(bytes(state), step, m)
+            data = bytes(state)
+            if INLINE_STATE_BYTES < len(data) <= LEND_MAX_BYTES and self._lend and self.data_dir is not None:
+                saved = self._save_leased(data, step, m)
+                if saved is not None:
+                    return saved
+            return self._upload(data, step, m)
         except EngramError as e:
             if e.code != "unreachable" or self.data_dir is None:
                 raise
@@ -367,6 +387,54 @@ class Run:
         suffix = "/state" + ("?" + urllib.parse.urlencode(q) if q else "")
         raw, _ = self._request("PUT", self._path(suffix), state, "application/octet-stream")
         return _state(json.loads(raw))
+
+    def _save_leased(self, state: bytes, step: int | None, metrics: dict[str, float]) -> SavedState | None:
+        """Writes a large state into a slot of this learner's that Engram
+        lent (a file in its data directory) and saves it there: the bytes
+        are copied once, into the page cache, instead of sent to Engram and
+        written by it. Engram hashes the slot, makes it durable and commits
+        it before it answers, with the slot lent for the next save. None
+        when no slot could be used (none free, the lease voided by a
+        restart of Engram or another run of this learner): the caller sends
+        the bytes instead."""
+        with self._lock:
+            lease, self._lease = self._lease, None
+        if lease is None:
+            lease = self._json("POST", self._path("/lease"))
+            if lease is None:
+                return None
+        try:
+            fd = os.open(lease["path"], os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            return None  # voided meanwhile: the next save asks again
+        except OSError:
+            self._lend = False  # not this process's to write: send the bytes from now on
+            return None
+        try:
+            view = memoryview(state)
+            done = 0
+            while done < len(view):
+                done += os.pwrite(fd, view[done:], done)
+            if os.fstat(fd).st_size != len(state):
+                os.ftruncate(fd, len(state))
+        finally:
+            os.close(fd)
+        q: dict[str, str] = {"lease": lease["lease"], "next": "true"}
+        if self.generation is not None:
+            q["generation"] = str(int(self.generation))
+        if step is not None:
+            q["step"] = str(int(step))
+        if metrics:
+            q["metrics"] = json.dumps(metrics)
+        try:
+            got = self._json("POST", self._path("/state/leased?" + urllib.parse.urlencode(q)))
+        except EngramError as e:
+            if e.code == "not_found":
+                return None  # the lease was voided: the bytes go the other way
+            raise
+        with self._lock:
+            self._lease = got.get("next")
+        return _state(got["saved"])
 
     # -- the spool -------------------------------------------------------------
 

@@ -7,7 +7,7 @@
 use super::{Api, ApiResult};
 use crate::Checksum;
 use crate::error::Error;
-use crate::objects::{Objects, PendingObject, WrittenSlot};
+use crate::objects::{LeasedSlot, Objects, PendingObject, WrittenSlot};
 use crate::store::{
     INLINE_STATE_BYTES, InlineState, LearnerCommand, LearnerInfo, LearnerState, Metrics,
     NewLearnerState,
@@ -80,6 +80,66 @@ impl TryFrom<SaveLearnerStateQuery> for SaveLearnerState {
             generation: q.generation,
         })
     }
+}
+
+/// A slot of the learner's own lent to it for its next save: it writes
+/// its state into `path` (a file in the data directory, so only a learner
+/// on this machine can) and saves it with [`Api::save_leased_learner_state`]
+/// — its bytes copied once, into the page cache, instead of sent through
+/// the loopback and written by Engram.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct SlotLease {
+    /// Names the lease when the state is saved.
+    pub lease: String,
+    /// The file to write the state into (absolute), replacing what it
+    /// holds: write from its start and cut it to the state's length.
+    pub path: String,
+}
+
+/// Save what the learner wrote into a leased slot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SaveLeasedState {
+    pub lease: String,
+    pub state: SaveLearnerState,
+    /// Lend the next slot with the answer (one round trip per save).
+    pub next: bool,
+}
+
+/// [`SaveLeasedState`] as an HTTP query string:
+/// `lease=…&step=…&metrics=<JSON object>&generation=…&next=true`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct SaveLeasedStateQuery {
+    pub lease: String,
+    pub step: Option<u64>,
+    pub metrics: Option<String>,
+    pub generation: Option<i64>,
+    #[serde(default)]
+    pub next: bool,
+}
+
+impl TryFrom<SaveLeasedStateQuery> for SaveLeasedState {
+    type Error = Error;
+    fn try_from(q: SaveLeasedStateQuery) -> Result<Self, Error> {
+        let state = SaveLearnerStateQuery {
+            step: q.step,
+            metrics: q.metrics,
+            generation: q.generation,
+        }
+        .try_into()?;
+        Ok(SaveLeasedState {
+            lease: q.lease,
+            state,
+            next: q.next,
+        })
+    }
+}
+
+/// What a leased save stored, and the slot lent for the next one (none
+/// asked for, or none free: send the bytes instead).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct LeasedSave {
+    pub saved: LearnerState,
+    pub next: Option<SlotLease>,
 }
 
 /// Which state to read: the live one, or the one a backup holds.
@@ -196,10 +256,58 @@ enum Stored {
     Slot(WrittenSlot, SlotClaim),
 }
 
-/// What a state writer leaves.
-enum Written {
-    File(PendingObject),
-    Slot(WrittenSlot, SlotClaim),
+impl Stored {
+    fn checksum(&self) -> Checksum {
+        match self {
+            Stored::Inline(s) => s.checksum(),
+            Stored::File(p) => p.checksum(),
+            Stored::Slot(w, _) => w.checksum(),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            Stored::Inline(s) => s.len(),
+            Stored::File(p) => p.size(),
+            Stored::Slot(w, _) => w.size(),
+        }
+    }
+}
+
+/// The slots lent to learners (see [`SlotLease`]), by lease id. Each holds
+/// its slot's claim, so no save of Engram's writes a lent slot; a lease
+/// ends with its save, or is voided when its learner attaches again (a new
+/// run: the run it was lent to is gone) or Engram restarts.
+pub(crate) type Leases = Arc<Mutex<HashMap<String, Lease>>>;
+
+/// A lent slot: its claim and its file's lent name.
+pub(crate) struct Lease {
+    claim: SlotClaim,
+    slot: LeasedSlot,
+}
+
+/// Voids the leases of a learner (it attached again: the run they were
+/// lent to is gone), under the store lock like every claim. A writer that
+/// still holds a voided slot's file writes into nothing anyone reads.
+fn void_leases(leases: &Leases, objects: &Objects, name: &str) -> Result<(), Error> {
+    let voided: Vec<Lease> = {
+        let mut all = leases
+            .lock()
+            .map_err(|_| Error::Internal("the leases are poisoned".into()))?;
+        let ids: Vec<String> = all
+            .iter()
+            .filter(|(_, l)| l.slot.learner == name)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.iter().filter_map(|id| all.remove(id)).collect()
+    };
+    // The file goes before the claim is let go: the slot's next user
+    // makes a new one.
+    for lease in voided {
+        objects.void_leased_slot(&lease.slot);
+        drop(lease.claim);
+    }
+    Ok(())
 }
 
 /// How many slots a learner has: one holds its live state, the others are
@@ -268,7 +376,7 @@ impl Drop for SlotClaim {
 /// from the engines' ticks and captures.
 struct StateWriter {
     tx: tokio::sync::mpsc::Sender<Chunk>,
-    done: tokio::sync::oneshot::Receiver<Result<Written, Error>>,
+    done: tokio::sync::oneshot::Receiver<Result<Stored, Error>>,
 }
 
 impl StateWriter {
@@ -293,8 +401,8 @@ impl StateWriter {
                             Some(Chunk::Data(d)) => w.write(&d)?,
                             Some(Chunk::End) => {
                                 return match claim {
-                                    Some(c) => Ok(Written::Slot(w.finish_slot(c.live)?, c)),
-                                    None => w.finish_pending().map(Written::File),
+                                    Some(c) => Ok(Stored::Slot(w.finish_slot(c.live)?, c)),
+                                    None => w.finish_pending().map(Stored::File),
                                 };
                             }
                             // The sender went away without an end: nothing is kept.
@@ -319,7 +427,7 @@ impl StateWriter {
     /// The written object, to be put in place with the commit that refers
     /// to it; with `complete` false the state was cut off and nothing is
     /// kept.
-    async fn finish(self, complete: bool) -> Result<Written, Error> {
+    async fn finish(self, complete: bool) -> Result<Stored, Error> {
         if complete {
             let _ = self.tx.send(Chunk::End).await;
         }
@@ -352,10 +460,12 @@ impl Api {
     pub async fn attach_learner(&self, req: AttachLearner) -> ApiResult<LearnerInfo> {
         crate::store::validate_metric_info(&req.metrics)?;
         crate::store::validate_milestone_rules(&req.milestones)?;
+        let leases = self.leases.clone();
         Ok(self
             .runtime()?
             .with_store(move |s| {
                 let l = s.attach_learner(&req.name, req.format.as_deref(), crate::now_ms())?;
+                void_leases(&leases, &s.objects(), &req.name)?;
                 if req.metrics.is_empty() && req.milestones.is_empty() {
                     return Ok(l);
                 }
@@ -605,27 +715,166 @@ impl Api {
         if let Some(e) = broken {
             return Err(Error::InvalidInput(format!("reading the state failed: {e}")).into());
         }
-        let (object, size, stored) = match written {
-            Some(w) => match w? {
-                Written::File(pending) => {
-                    (pending.checksum(), pending.size(), Stored::File(pending))
-                }
-                Written::Slot(slot, claim) => {
-                    (slot.checksum(), slot.size(), Stored::Slot(slot, claim))
-                }
-            },
+        let stored = match written {
+            Some(w) => w?,
             None => {
                 let state = tokio::task::spawn_blocking(move || InlineState::new(head))
                     .await
                     .map_err(|e| Error::Internal(format!("hashing the state failed: {e}")))?
                     .ok_or_else(|| Error::Internal("an inline state grew too large".into()))?;
-                (state.checksum(), state.len(), Stored::Inline(state))
+                Stored::Inline(state)
             }
         };
+        self.commit_learner_state(name, meta, stored).await
+    }
+
+    /// Lends one of the learner's slots to it for its next save (see
+    /// [`SlotLease`]); `None` when none is free (send the bytes instead).
+    pub async fn lease_learner_slot(&self, name: String) -> ApiResult<Option<SlotLease>> {
+        let rt = self.runtime()?;
+        let (known, claims) = (name.clone(), self.slots.clone());
+        let claim = rt
+            .with_store(move |s| {
+                s.learner(&known)?;
+                SlotClaim::take(&claims, s, &known)
+            })
+            .await?;
+        Ok(self.lend(claim).await?)
+    }
+
+    /// Lends a claimed slot: links its lent name and files the lease.
+    async fn lend(&self, claim: Option<SlotClaim>) -> Result<Option<SlotLease>, Error> {
+        let Some(claim) = claim else { return Ok(None) };
+        let data_dir = match self.runtime() {
+            Ok(rt) => rt.data_dir().to_path_buf(),
+            Err(e) => return Err(Error::Internal(e.message)),
+        };
+        let leases = self.leases.clone();
+        tokio::task::spawn_blocking(move || {
+            let id = crate::objects::random_name()?;
+            let slot = Objects::new(&data_dir).lease_slot(&claim.learner, claim.slot, &id)?;
+            let path = std::path::absolute(&slot.link)
+                .map_err(|e| Error::io("find the absolute path of", &slot.link, e))?;
+            leases
+                .lock()
+                .map_err(|_| Error::Internal("the leases are poisoned".into()))?
+                .insert(id.clone(), Lease { claim, slot });
+            Ok(Some(SlotLease {
+                lease: id,
+                path: path.display().to_string(),
+            }))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("lending a slot failed: {e}")))?
+    }
+
+    /// Saves what the learner wrote into a leased slot ([`SlotLease`]):
+    /// the lease ends, the slot is hashed and made durable (off the store
+    /// lock), then committed like any save — durable when this returns.
+    /// An unknown or voided lease is `not_found` (nothing changes: save the
+    /// bytes instead); one lent to another learner is refused and stays.
+    pub async fn save_leased_learner_state(
+        &self,
+        name: String,
+        req: SaveLeasedState,
+    ) -> ApiResult<LeasedSave> {
+        let rt = self.runtime()?;
+        check_metrics(&req.state.metrics)?;
+        let Lease { claim, slot } = {
+            let mut all = self
+                .leases
+                .lock()
+                .map_err(|_| Error::Internal("the leases are poisoned".into()))?;
+            match all.get(&req.lease) {
+                None => {
+                    return Err(Error::NotFound {
+                        what: "lease",
+                        id: req.lease,
+                    }
+                    .into());
+                }
+                Some(l) if l.slot.learner != name => {
+                    return Err(Error::InvalidInput(format!(
+                        "lease {} is not {name:?}'s",
+                        req.lease
+                    ))
+                    .into());
+                }
+                Some(_) => match all.remove(&req.lease) {
+                    Some(l) => l,
+                    None => return Err(Error::Internal("a lease went missing".into()).into()),
+                },
+            }
+        };
+        // Hashed and made durable off the store lock. (A lent slot holds a
+        // state the client chose to write itself, up to a few MiB: a
+        // moment's hashing, so not on a thread of its own at a low
+        // priority, as a large state sent in is.)
+        let objects = Objects::new(rt.data_dir());
+        let done = tokio::task::spawn_blocking(move || {
+            objects.take_leased_slot(slot, MAX_LEARNER_STATE_BYTES)
+        });
+        // The next slot is lent meanwhile: neither the live slot nor this
+        // one (still claimed), so it is free whether this save commits or
+        // not.
+        let lend_next = async {
+            if !req.next {
+                return None;
+            }
+            match self.lease_learner_slot(name.clone()).await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(learner = %name, error = %e.message, "the next slot was not lent");
+                    None
+                }
+            }
+        };
+        let (written, next) = tokio::join!(done, lend_next);
+        let committed = match written {
+            Ok(Ok(written)) => {
+                self.commit_learner_state(name, req.state, Stored::Slot(written, claim))
+                    .await
+            }
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(Error::Internal(format!("reading the leased slot failed: {e}")).into()),
+        };
+        match committed {
+            Ok(saved) => Ok(LeasedSave { saved, next }),
+            Err(e) => {
+                // Never seen by the learner: taken back.
+                if let Some(next) = next {
+                    self.take_back_lease(&next.lease);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends a lease no learner was told of: its name goes, its slot is
+    /// free again.
+    fn take_back_lease(&self, id: &str) {
+        let lease = match self.leases.lock() {
+            Ok(mut all) => all.remove(id),
+            Err(_) => None,
+        };
+        if let Some(lease) = lease {
+            let _ = std::fs::remove_file(&lease.slot.link);
+        }
+    }
+
+    /// Commits a saved state (its bytes in place: inline, an object file
+    /// or a slot) and checks the learner's declared milestones.
+    async fn commit_learner_state(
+        &self,
+        name: String,
+        meta: SaveLearnerState,
+        stored: Stored,
+    ) -> ApiResult<LearnerState> {
+        let rt = self.runtime()?;
         let state = NewLearnerState {
             generation: meta.generation,
-            object,
-            size,
+            object: stored.checksum(),
+            size: stored.size(),
             step: meta.step,
             metrics: meta.metrics,
         };

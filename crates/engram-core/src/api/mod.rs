@@ -38,6 +38,9 @@ pub struct Api {
     /// The slots each learner's saves in progress are writing (see
     /// `learners::SlotClaim`).
     slots: learners::SlotClaims,
+    /// The slots lent to learners for their next save (see
+    /// `learners::SlotLease`).
+    leases: learners::Leases,
 }
 
 impl Api {
@@ -47,6 +50,7 @@ impl Api {
             runtime: Ok(runtime),
             imports: tokio::sync::Semaphore::new(1),
             slots: Default::default(),
+            leases: Default::default(),
         }
     }
 
@@ -55,6 +59,7 @@ impl Api {
         Api {
             imports: tokio::sync::Semaphore::new(1),
             slots: Default::default(),
+            leases: Default::default(),
             runtime: Runtime::start(opts).await.map_err(ApiError::from),
         }
     }

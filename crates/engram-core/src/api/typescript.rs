@@ -46,6 +46,8 @@ pub fn module() -> String {
         Hold::decl(&cfg),
         AttachLearner::decl(&cfg),
         SaveLearnerState::decl(&cfg),
+        SlotLease::decl(&cfg),
+        LeasedSave::decl(&cfg),
         ReadLearnerState::decl(&cfg),
         LearnerStateExported::decl(&cfg),
         LoggedPoint::decl(&cfg),

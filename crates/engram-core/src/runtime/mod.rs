@@ -235,6 +235,14 @@ impl Runtime {
             // Learner state files left unreferenced (e.g. by a crash between
             // an object and its row) go at start, as after every retention.
             scheduler::collect_objects(&store);
+            // Slot files no live state is held in, and the names of slots
+            // lent by an earlier run: a learner of that run still writing
+            // must not reach a slot a save of this run will use.
+            match store.clear_unused_slots() {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "unused learner slot files removed"),
+                Err(e) => tracing::warn!(error = %e, "clearing unused learner slots failed"),
+            }
             let dir = db.parent().unwrap_or(Path::new(".")).to_path_buf();
             // Learners an earlier Engram left running (it was killed) stop
             // first: none spools after this, none runs twice.

@@ -75,9 +75,10 @@ pub struct MetricSeries {
 impl Store {
     /// The branch new points belong to: the newest, or a first one.
     pub fn current_branch(&mut self, now_ms: i64) -> Result<i64> {
-        let newest: Option<i64> =
-            self.conn
-                .query_row("SELECT max(id) FROM history_branches", [], |r| r.get(0))?;
+        let newest: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT max(id) FROM history_branches")?
+            .query_row([], |r| r.get(0))?;
         match newest {
             Some(id) => Ok(id),
             None => self.start_branch(now_ms, None, "start"),

@@ -541,16 +541,30 @@ impl Store {
         self.save_learner_live_with(name, s, None, Some(slot), at_ms, branch)
     }
 
+    /// At start, before saves or leases: removes the slot files no live
+    /// state is held in and the names of leases an earlier run lent (see
+    /// [`crate::objects::Objects::clear_slots`]). Returns how many went.
+    pub fn clear_unused_slots(&self) -> Result<usize> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT learner, slot FROM learner_live WHERE slot IS NOT NULL")?;
+        let live = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .filter_map(|r| match r {
+                Ok((l, k)) => u8::try_from(k).ok().map(|k| Ok((l, k))),
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<std::result::Result<std::collections::HashMap<_, _>, _>>()?;
+        self.objects().clear_slots(&live)
+    }
+
     /// The slot a learner's live state is held in, and its checksum (none:
     /// no live state, or it is found by checksum).
     pub fn learner_live_slot(&self, name: &str) -> Result<(Option<u8>, Option<Checksum>)> {
         let row: Option<(Option<i64>, Vec<u8>)> = self
             .conn
-            .query_row(
-                "SELECT slot, object FROM learner_live WHERE learner = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached("SELECT slot, object FROM learner_live WHERE learner = ?1")?
+            .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         Ok(match row {
             Some((slot, object)) => (
@@ -619,11 +633,8 @@ impl Store {
         let json = metrics_json(metrics)?;
         let tx = self.conn.transaction()?;
         let current: Option<i64> = tx
-            .query_row(
-                "SELECT generation FROM learners WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT generation FROM learners WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
             .optional()?;
         let Some(current) = current else {
             return Err(Error::NotFound {
@@ -932,29 +943,27 @@ fn set_live_row(
     at_ms: i64,
     slot: Option<u8>,
 ) -> Result<Option<Checksum>> {
+    // Prepared once per connection: a save runs these every time.
     let replaced: Option<Vec<u8>> = tx
-        .query_row(
-            "SELECT object FROM learner_live WHERE learner = ?1",
-            [name],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT object FROM learner_live WHERE learner = ?1")?
+        .query_row([name], |r| r.get(0))
         .optional()?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO learner_live (learner, object, size, step, metrics, saved_at, slot)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (learner) DO UPDATE SET object = excluded.object, size = excluded.size,
            step = excluded.step, metrics = excluded.metrics, saved_at = excluded.saved_at,
            slot = excluded.slot",
-        params![
-            name,
-            &object.0[..],
-            size.min(i64::MAX as u64) as i64,
-            step.map(|s| s.min(i64::MAX as u64) as i64),
-            metrics_json,
-            at_ms,
-            slot.map(i64::from)
-        ],
-    )?;
+    )?
+    .execute(params![
+        name,
+        &object.0[..],
+        size.min(i64::MAX as u64) as i64,
+        step.map(|s| s.min(i64::MAX as u64) as i64),
+        metrics_json,
+        at_ms,
+        slot.map(i64::from)
+    ])?;
     match replaced {
         Some(old) if old[..] != object.0[..] => super::learner_bytes::release(tx, &old),
         _ => Ok(None),
