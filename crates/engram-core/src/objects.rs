@@ -216,30 +216,50 @@ impl Objects {
     /// must not reach a slot a later save will use. Returns how many files
     /// went.
     pub fn clear_slots(&self, live: &std::collections::HashMap<String, u8>) -> Result<usize> {
+        let mut removed = 0;
+        for (learner, slot, path) in self.slot_files()? {
+            let keep = slot.is_some_and(|k| live.get(&learner) == Some(&k));
+            if !keep && std::fs::remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The bytes the learners' slot files hold (a lent name is the same
+    /// file again, not counted; what is unreadable counts as nothing: this
+    /// is for a report, not a check).
+    pub fn slot_bytes(&self) -> u64 {
+        self.slot_files()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, slot, _)| slot.is_some())
+            .filter_map(|(_, _, path)| std::fs::metadata(path).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Every file in the slot directories: its learner, its slot (`None`:
+    /// a lent name or something else) and its path.
+    fn slot_files(&self) -> Result<Vec<(String, Option<u8>, PathBuf)>> {
         let slots = self.root.parent().unwrap_or(&self.root).join(SLOTS);
         let learners = match std::fs::read_dir(&slots) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Error::io("read", &slots, e)),
         };
-        let mut removed = 0;
+        let mut all = Vec::new();
         for learner in learners.flatten() {
             let name = learner.file_name().to_string_lossy().into_owned();
             let Ok(files) = std::fs::read_dir(learner.path()) else {
                 continue;
             };
             for f in files.flatten() {
-                let file = f.file_name().to_string_lossy().into_owned();
-                let keep = file
-                    .parse::<u8>()
-                    .ok()
-                    .is_some_and(|k| live.get(&name) == Some(&k));
-                if !keep && std::fs::remove_file(f.path()).is_ok() {
-                    removed += 1;
-                }
+                let slot = f.file_name().to_string_lossy().parse::<u8>().ok();
+                all.push((name.clone(), slot, f.path()));
             }
         }
-        Ok(removed)
+        Ok(all)
     }
 
     /// A slot's bytes if it holds `c` (checked); `None` if the file is

@@ -1459,6 +1459,9 @@ async fn a_learner_saves_through_a_lent_slot_and_bad_leases_change_nothing() {
     assert_ne!(next_path, path);
     let short = state(2)[..250_000].to_vec();
     std::fs::write(&next_path, &short).expect("write");
+    // The storage view counts each slot file once (not again by its lent name).
+    let storage = h.ok(Method::GET, "/api/storage", "").await;
+    assert_eq!(storage["learner_slot_bytes"], 650_000, "{storage}");
     let next_id = next["lease"].as_str().expect("next id").to_string();
     let uri = format!("/api/learners/near/state/leased?lease={next_id}&step=2");
     let saved = h.ok(Method::POST, &uri, "").await;

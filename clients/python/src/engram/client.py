@@ -400,7 +400,15 @@ class Run:
         with self._lock:
             lease, self._lease = self._lease, None
         if lease is None:
-            lease = self._json("POST", self._path("/lease"))
+            try:
+                lease = self._json("POST", self._path("/lease"))
+            except EngramError as e:
+                if e.code == "unreachable":
+                    raise
+                # Refused (an Engram that does not lend, a file system
+                # without links): send the bytes from now on.
+                self._lend = False
+                return None
             if lease is None:
                 return None
         try:

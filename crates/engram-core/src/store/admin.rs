@@ -263,33 +263,9 @@ impl Store {
             ))?,
             learner_inline_bytes: learner_inline_bytes.max(0) as u64,
             learner_file_bytes: learner_file_bytes.max(0) as u64,
-            learner_slot_bytes: self.slot_bytes(),
+            learner_slot_bytes: self.objects().slot_bytes(),
             by_kind: by_kind.into_values().collect(),
             growth: days.into_values().collect(),
         })
-    }
-
-    /// The bytes of every learner's slot files (what is unreadable counts
-    /// as nothing: this is a report, not a check).
-    fn slot_bytes(&self) -> u64 {
-        let root = self
-            .path()
-            .parent()
-            .unwrap_or(std::path::Path::new("."))
-            .join(crate::objects::SLOTS);
-        std::fs::read_dir(root)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .flat_map(|learner| {
-                std::fs::read_dir(learner.path())
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-            })
-            .filter_map(|f| f.metadata().ok())
-            .filter(|m| m.is_file())
-            .map(|m| m.len())
-            .sum()
     }
 }
