@@ -399,6 +399,7 @@ class Run:
         the bytes instead."""
         with self._lock:
             lease, self._lease = self._lease, None
+        fresh = lease is None
         if lease is None:
             try:
                 lease = self._json("POST", self._path("/lease"))
@@ -414,7 +415,13 @@ class Run:
         try:
             fd = os.open(lease["path"], os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
-            return None  # voided meanwhile: the next save asks again
+            # A lease carried from the last save may have been voided
+            # since (Engram restarted, another run attached): ask again next
+            # time. One lent just now that is not there: this is not
+            # Engram's machine (or not its data directory).
+            if fresh:
+                self._lend = False
+            return None
         except OSError:
             self._lend = False  # not this process's to write: send the bytes from now on
             return None
