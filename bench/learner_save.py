@@ -2,10 +2,13 @@
 in one run (BENCHMARKS.md, "Learner saves"):
 
 - `run.save(state)` — durable when it returns (up to 128 KiB: one SQLite
-  commit that holds the bytes; larger: object fsynced + renamed + directory
-  fsynced, then the SQLite commit), on one kept-alive connection;
+  commit that holds the bytes; up to 16 MiB: written by the client into a
+  slot Engram lent, hashed and fdatasynced by Engram, then the commit;
+  larger: sent, written into a slot and fdatasynced, then the commit), on
+  one kept-alive connection;
 - the same bytes written to a file with fsync (the floor);
 - `pickle.dump` of the same bytes + fsync, and `numpy.savez` + fsync;
+- 1 MB saves lent against sent, in blocks (the client's private switch);
 - the cost of one `run.log(...)` call in a loop.
 
     python3 bench/learner_save.py [ENGRAM_BIN]   (default target/release/engram)
@@ -84,6 +87,25 @@ def main() -> None:
                 t_savez = timed(lambda: fsynced(out, lambda f: np.savez(f, state=arr)), n)
                 rows.append((label, t_engram, p90, t_file, t_pickle, t_savez))
                 print(f"{label}: engram {t_engram * 1000:.1f} ms, file+fsync {t_file * 1000:.1f} ms", file=sys.stderr)
+            # 1 MB saves written into a lent slot against the same saves
+            # sent (the client's private switch), and the floor: in blocks
+            # of 51, four rounds, as a training loop saves.
+            ab: dict[str, list[float]] = {"lent": [], "sent": [], "file": []}
+            base = os.urandom(1 << 20)
+            n_ab = 0
+            for _ in range(4):
+                for way in ab:
+                    for _ in range(51):
+                        n_ab += 1
+                        st = base[:-8] + n_ab.to_bytes(8, "little")
+                        t = time.perf_counter()
+                        if way == "file":
+                            fsynced(out, lambda f: f.write(st))
+                        else:
+                            run._lend = way == "lent"
+                            run.save(st, step=1_000_000 + n_ab)
+                        ab[way].append(time.perf_counter() - t)
+            run._lend = True
             calls = 200_000
             t = time.perf_counter()
             for i in range(calls):
@@ -97,6 +119,8 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|")
     for label, e, e90, f, p, z in rows:
         print(f"| {label} | {e * 1000:.1f} ms | {e90 * 1000:.1f} ms | {f * 1000:.1f} ms | {e / f:.2f}× | {p * 1000:.1f} ms | {z * 1000:.1f} ms |")
+    floor = statistics.median(ab["file"])
+    print("\n1 MB in blocks: " + ", ".join(f"{way} {statistics.median(v) * 1000:.2f} ms ({statistics.median(v) / floor:.2f}×)" for way, v in ab.items()))
     print(f"\n`run.log` with two metrics: {per_log * 1e6:.2f} µs per call (median of one loop of {calls:,} calls)")
 
 
