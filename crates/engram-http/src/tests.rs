@@ -1436,19 +1436,20 @@ async fn a_learner_saves_through_a_lent_slot_and_bad_leases_change_nothing() {
             .await
             .body
     };
+    // Saves what was written into lease `id` of learner `name`.
+    let leased = async |name: &str, id: &str, query: &str| {
+        let uri = format!("/api/learners/{name}/state/leased?lease={id}&{query}");
+        h.call(Method::POST, &uri, "").await
+    };
     // Lent, written by "the learner" (this test), saved: durable and live.
     let lease = h.ok(Method::POST, "/api/learners/near/lease", "").await;
     let path = std::path::PathBuf::from(lease["path"].as_str().expect("path"));
     assert!(path.is_absolute() && path.starts_with(h._dir.path().join("slots/near")));
     std::fs::write(&path, state(1)).expect("write the lent slot");
     let id = lease["lease"].as_str().expect("id").to_string();
-    let saved = h
-        .ok(
-            Method::POST,
-            &format!("/api/learners/near/state/leased?lease={id}&step=1&next=true"),
-            "",
-        )
-        .await;
+    let saved = leased("near", &id, "step=1&next=true").await;
+    assert_eq!(saved.status, 200);
+    let saved = saved.json();
     assert_eq!(saved["saved"]["step"], 1);
     assert_eq!(saved["saved"]["size"], 400_000);
     assert!(live("near").await == state(1));
@@ -1463,41 +1464,36 @@ async fn a_learner_saves_through_a_lent_slot_and_bad_leases_change_nothing() {
     let storage = h.ok(Method::GET, "/api/storage", "").await;
     assert_eq!(storage["learner_slot_bytes"], 650_000, "{storage}");
     let next_id = next["lease"].as_str().expect("next id").to_string();
-    let uri = format!("/api/learners/near/state/leased?lease={next_id}&step=2");
-    let saved = h.ok(Method::POST, &uri, "").await;
-    assert!(saved["next"].is_null(), "none asked for");
+    let saved = leased("near", &next_id, "step=2").await;
+    assert_eq!(saved.status, 200);
+    assert!(saved.json()["next"].is_null(), "none asked for");
     assert!(live("near").await == short);
     // A lease is used once; an unknown one is not found: nothing changes.
-    h.call(Method::POST, &uri, "")
+    leased("near", &next_id, "step=2")
         .await
         .refused(ErrorCode::NotFound);
-    h.call(
-        Method::POST,
-        "/api/learners/near/state/leased?lease=nosuch&step=3",
-        "",
-    )
-    .await
-    .refused(ErrorCode::NotFound);
+    leased("near", "nosuch", "step=3")
+        .await
+        .refused(ErrorCode::NotFound);
     // Another learner's lease is refused and stays its own.
     let theirs = h.ok(Method::POST, "/api/learners/other/lease", "").await;
     let their_id = theirs["lease"].as_str().expect("id").to_string();
     std::fs::write(theirs["path"].as_str().expect("path"), state(7)).expect("write");
-    h.call(
-        Method::POST,
-        &format!("/api/learners/near/state/leased?lease={their_id}&step=3"),
-        "",
+    leased("near", &their_id, "step=3")
+        .await
+        .refused(ErrorCode::InvalidInput);
+    assert!(live("near").await == short);
+    // Bad metrics are refused before the lease is touched.
+    leased(
+        "other",
+        &their_id,
+        "step=1&metrics=%7B%22Bad%20Key%22%3A1%7D",
     )
     .await
     .refused(ErrorCode::InvalidInput);
-    assert!(live("near").await == short);
-    h.ok(
-        Method::POST,
-        &format!("/api/learners/other/state/leased?lease={their_id}&step=1"),
-        "",
-    )
-    .await;
+    assert_eq!(leased("other", &their_id, "step=1").await.status, 200);
     assert!(live("other").await == state(7));
-    // A lease for an unknown learner, and bad metrics, are refused.
+    // A lease for an unknown learner is refused.
     h.call(Method::POST, "/api/learners/nobody/lease", "")
         .await
         .refused(ErrorCode::NotFound);
@@ -1516,22 +1512,13 @@ async fn a_learner_saves_through_a_lent_slot_and_bad_leases_change_nothing() {
     let fresh = h.ok(Method::POST, "/api/learners/near/lease", "").await;
     std::fs::write(fresh["path"].as_str().expect("path"), state(3)).expect("write");
     let fresh_id = fresh["lease"].as_str().expect("id");
-    h.ok(
-        Method::POST,
-        &format!("/api/learners/near/state/leased?lease={fresh_id}&step=3"),
-        "",
-    )
-    .await;
+    assert_eq!(leased("near", fresh_id, "step=3").await.status, 200);
     std::io::Write::write_all(&mut stray, &state(9)).expect("the stray run writes");
     drop(stray);
     let stray_id = lease["lease"].as_str().expect("id");
-    h.call(
-        Method::POST,
-        &format!("/api/learners/near/state/leased?lease={stray_id}&step=4"),
-        "",
-    )
-    .await
-    .refused(ErrorCode::NotFound);
+    leased("near", stray_id, "step=4")
+        .await
+        .refused(ErrorCode::NotFound);
     assert!(
         live("near").await == state(3),
         "the stray write reached nothing"
@@ -1557,19 +1544,12 @@ async fn a_learner_saves_through_a_lent_slot_and_bad_leases_change_nothing() {
     std::fs::File::create(big["path"].as_str().expect("path"))
         .and_then(|f| f.set_len(engram_core::api::MAX_LEARNER_STATE_BYTES + 1))
         .expect("a sparse file");
-    h.call(
-        Method::POST,
-        &format!(
-            "/api/learners/near/state/leased?lease={}&step=6",
-            big["lease"].as_str().expect("id")
-        ),
-        "",
-    )
-    .await
-    .refused(ErrorCode::TooLarge);
+    leased("near", big["lease"].as_str().expect("id"), "step=6")
+        .await
+        .refused(ErrorCode::TooLarge);
     assert!(live("near").await == state(5));
-    // A backup holds the live state; the next start clears what was lent
-    // and every slot file no live state is held in.
+    // The next start clears what was lent and every slot file no live
+    // state is held in; the live state reads back.
     let slots = h._dir.path().join("slots/near");
     let names = |d: &std::path::Path| -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(d)

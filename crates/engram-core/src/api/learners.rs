@@ -286,14 +286,21 @@ pub(crate) struct Lease {
     slot: LeasedSlot,
 }
 
+/// The leases, locked.
+fn lock_leases(
+    leases: &Leases,
+) -> Result<std::sync::MutexGuard<'_, HashMap<String, Lease>>, Error> {
+    leases
+        .lock()
+        .map_err(|_| Error::Internal("the leases are poisoned".into()))
+}
+
 /// Voids the leases of a learner (it attached again: the run they were
 /// lent to is gone), under the store lock like every claim. A writer that
 /// still holds a voided slot's file writes into nothing anyone reads.
 fn void_leases(leases: &Leases, objects: &Objects, name: &str) -> Result<(), Error> {
     let voided: Vec<Lease> = {
-        let mut all = leases
-            .lock()
-            .map_err(|_| Error::Internal("the leases are poisoned".into()))?;
+        let mut all = lock_leases(leases)?;
         let ids: Vec<String> = all
             .iter()
             .filter(|(_, l)| l.slot.learner == name)
@@ -755,10 +762,7 @@ impl Api {
             let slot = Objects::new(&data_dir).lease_slot(&claim.learner, claim.slot, &id)?;
             let path = std::path::absolute(&slot.link)
                 .map_err(|e| Error::io("find the absolute path of", &slot.link, e))?;
-            leases
-                .lock()
-                .map_err(|_| Error::Internal("the leases are poisoned".into()))?
-                .insert(id.clone(), Lease { claim, slot });
+            lock_leases(&leases)?.insert(id.clone(), Lease { claim, slot });
             Ok(Some(SlotLease {
                 lease: id,
                 path: path.display().to_string(),
@@ -781,10 +785,7 @@ impl Api {
         let rt = self.runtime()?;
         check_metrics(&req.state.metrics)?;
         let Lease { claim, slot } = {
-            let mut all = self
-                .leases
-                .lock()
-                .map_err(|_| Error::Internal("the leases are poisoned".into()))?;
+            let mut all = lock_leases(&self.leases)?;
             match all.get(&req.lease) {
                 None => {
                     return Err(Error::NotFound {
@@ -853,10 +854,9 @@ impl Api {
     /// Ends a lease no learner was told of: its name goes, its slot is
     /// free again.
     fn take_back_lease(&self, id: &str) {
-        let lease = match self.leases.lock() {
-            Ok(mut all) => all.remove(id),
-            Err(_) => None,
-        };
+        let lease = lock_leases(&self.leases)
+            .ok()
+            .and_then(|mut all| all.remove(id));
         if let Some(lease) = lease {
             let _ = std::fs::remove_file(&lease.slot.link);
         }
