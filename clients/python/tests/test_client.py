@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -266,6 +267,28 @@ def test_a_large_state_is_written_into_a_lent_slot_and_a_torn_or_voided_one_chan
     run.save(third, step=3)
     assert again.resume() == third and again.info()["live"]["step"] == 3
     assert any(p.name.startswith("lease-") for p in slots.iterdir())
+
+
+def test_a_lent_slot_this_process_cannot_write_sends_the_state_instead(server: Server) -> None:
+    run = engram.attach("cramped", data_dir=server.data_dir)
+    run.save(os.urandom(1 << 20), step=1)  # lent; the next slot comes with the answer
+    # This process may write at most 256 KiB per file (Python ignores
+    # SIGXFSZ: the write fails with EFBIG, as on a full disk).
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, hard))
+    state = os.urandom(1 << 20)
+    try:
+        saved = run.save(state, step=2)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert not saved.spooled and saved.step == 2
+    assert run.resume() == state
+    # The slot stayed lent: the next save writes into it.
+    third = os.urandom(1 << 20)
+    run.save(third, step=3)
+    assert run.resume() == third
+    lent = [p for p in (server.data_dir / "slots" / "cramped").iterdir() if p.name.startswith("lease-")]
+    assert len(lent) == 1
 
 
 def test_a_restore_from_the_timeline_reaches_the_learner_and_its_step_continues_from_there(server: Server) -> None:

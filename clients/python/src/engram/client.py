@@ -426,14 +426,21 @@ class Run:
             self._lend = False  # not this process's to write: send the bytes from now on
             return None
         try:
-            view = memoryview(state)
-            done = 0
-            while done < len(view):
-                done += os.pwrite(fd, view[done:], done)
-            if os.fstat(fd).st_size != len(state):
-                os.ftruncate(fd, len(state))
-        finally:
-            os.close(fd)
+            try:
+                view = memoryview(state)
+                done = 0
+                while done < len(view):
+                    done += os.pwrite(fd, view[done:], done)
+                if os.fstat(fd).st_size != len(state):
+                    os.ftruncate(fd, len(state))
+            finally:
+                os.close(fd)
+        except OSError:
+            # Writing failed (a full disk, say): this state is sent instead
+            # (Engram answers for its disk); the slot stays lent for the next.
+            with self._lock:
+                self._lease = lease
+            return None
         q: dict[str, str] = {"lease": lease["lease"], "next": "true"}
         if self.generation is not None:
             q["generation"] = str(int(self.generation))
