@@ -49,7 +49,7 @@ INLINE_STATE_BYTES = 128 * 1024
 # Up to this size a state is written into a lent slot; larger ones are sent
 # and written by Engram, which starts their writeback every 16 MiB while the
 # rest arrives (measured: 256 MB through a lent slot took 2.3x the floor,
-# sent 0.9-1.0x; 1 MB through a lent slot 1.3x, sent 1.6-2.5x).
+# sent 0.8-1.0x; 1 MB through a lent slot 1.2-1.7x, sent 1.4-2.5x).
 LEND_MAX_BYTES = 16 << 20
 
 
@@ -375,7 +375,8 @@ class Run:
                 raise
             return self._spool(bytes(state), step, m)
 
-    def _upload(self, state: bytes, step: int | None, metrics: dict[str, float], generation: int | None = None) -> SavedState:
+    def _save_query(self, step: int | None, metrics: dict[str, float], generation: int | None = None) -> dict[str, str]:
+        """What a save says of its state, as query parameters."""
         q: dict[str, str] = {}
         g = self.generation if generation is None else generation
         if g is not None:
@@ -384,6 +385,10 @@ class Run:
             q["step"] = str(int(step))
         if metrics:
             q["metrics"] = json.dumps(metrics)
+        return q
+
+    def _upload(self, state: bytes, step: int | None, metrics: dict[str, float], generation: int | None = None) -> SavedState:
+        q = self._save_query(step, metrics, generation)
         suffix = "/state" + ("?" + urllib.parse.urlencode(q) if q else "")
         raw, _ = self._request("PUT", self._path(suffix), state, "application/octet-stream")
         return _state(json.loads(raw))
@@ -441,13 +446,7 @@ class Run:
             with self._lock:
                 self._lease = lease
             return None
-        q: dict[str, str] = {"lease": lease["lease"], "next": "true"}
-        if self.generation is not None:
-            q["generation"] = str(int(self.generation))
-        if step is not None:
-            q["step"] = str(int(step))
-        if metrics:
-            q["metrics"] = json.dumps(metrics)
+        q = {"lease": lease["lease"], "next": "true", **self._save_query(step, metrics)}
         try:
             got = self._json("POST", self._path("/state/leased?" + urllib.parse.urlencode(q)))
         except EngramError as e:
