@@ -1493,10 +1493,18 @@ async fn a_learner_saves_through_a_lent_slot_and_bad_leases_change_nothing() {
     .refused(ErrorCode::InvalidInput);
     assert_eq!(leased("other", &their_id, "step=1").await.status, 200);
     assert!(live("other").await == state(7));
-    // A lease for an unknown learner is refused.
+    // A lease for an unknown learner is refused; so is one without the token.
     h.call(Method::POST, "/api/learners/nobody/lease", "")
         .await
         .refused(ErrorCode::NotFound);
+    for uri in [
+        "/api/learners/near/lease",
+        "/api/learners/near/state/leased?lease=x&step=1",
+    ] {
+        h.send(Method::POST, uri, Some("wrong"), HOST, vec![])
+            .await
+            .refused(ErrorCode::Unauthorized);
+    }
     // A learner that attaches again voids what its earlier run was lent:
     // that run, still writing through the file it opened, reaches nothing
     // anyone reads, and its save is not found.
