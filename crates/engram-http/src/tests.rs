@@ -1531,6 +1531,13 @@ async fn a_learner_saves_through_a_lent_slot_and_bad_leases_change_nothing() {
         live("near").await == state(3),
         "the stray write reached nothing"
     );
+    // A large lent state (hashed on a thread of its own) is kept whole too.
+    let large: Vec<u8> = (0..(17u32 << 20)).map(|j| (j % 251) as u8).collect();
+    let l = h.ok(Method::POST, "/api/learners/near/lease", "").await;
+    std::fs::write(l["path"].as_str().expect("path"), &large).expect("write");
+    let id = l["lease"].as_str().expect("id");
+    assert_eq!(leased("near", id, "step=4").await.status, 200);
+    assert!(live("near").await == large);
     // Lent slots are claimed: with the live one, four at most; then none
     // is free and the learner sends its bytes instead.
     let mut lent = Vec::new();

@@ -20,6 +20,9 @@ use ts_rs::TS;
 
 /// The largest learner state accepted.
 pub const MAX_LEARNER_STATE_BYTES: u64 = 1 << 30;
+/// A lent slot holding more than this is hashed on a thread of its own at
+/// a low priority (a smaller one on the blocking pool).
+const LARGE_STATE_BYTES: u64 = 16 << 20;
 /// The most points one `log` call may carry.
 pub const MAX_LOG_POINTS: usize = 10_000;
 
@@ -807,14 +810,28 @@ impl Api {
                 },
             }
         };
-        // Hashed and made durable off the store lock. (A lent slot holds a
-        // state the client chose to write itself, up to a few MiB: a
-        // moment's hashing, so not on a thread of its own at a low
-        // priority, as a large state sent in is.)
+        // Hashed and made durable off the store lock: a state of a few MiB
+        // (what the Python client lends) on a thread of the blocking pool —
+        // a moment's hashing; a larger one, as a large state sent in, on a
+        // thread of its own at a low priority, so that its hashing does not
+        // take the CPU from the engines.
         let objects = Objects::new(rt.data_dir());
-        let done = tokio::task::spawn_blocking(move || {
-            objects.take_leased_slot(slot, MAX_LEARNER_STATE_BYTES)
-        });
+        let large = std::fs::metadata(&slot.link).is_ok_and(|m| m.len() > LARGE_STATE_BYTES);
+        let (done_tx, done) = tokio::sync::oneshot::channel();
+        let take = move || {
+            if large {
+                crate::objects::lower_this_threads_priority();
+            }
+            let _ = done_tx.send(objects.take_leased_slot(slot, MAX_LEARNER_STATE_BYTES));
+        };
+        if large {
+            std::thread::Builder::new()
+                .name("engram-leased-save".into())
+                .spawn(take)
+                .map_err(|e| Error::Internal(format!("the state reader did not start: {e}")))?;
+        } else {
+            drop(tokio::task::spawn_blocking(take));
+        }
         // The next slot is lent meanwhile: neither the live slot nor this
         // one (still claimed), so it is free whether this save commits or
         // not.
