@@ -83,12 +83,12 @@ impl Objects {
     /// Where slot `slot` of learner `learner` lives:
     /// `<data dir>/slots/<learner>/<slot>`.
     fn slot_path(&self, learner: &str, slot: u8) -> PathBuf {
-        self.root
-            .parent()
-            .unwrap_or(&self.root)
-            .join(SLOTS)
-            .join(learner)
-            .join(slot.to_string())
+        self.slots_root().join(learner).join(slot.to_string())
+    }
+
+    /// `<data dir>/slots`.
+    fn slots_root(&self) -> PathBuf {
+        self.root.parent().unwrap_or(&self.root).join(SLOTS)
     }
 
     /// Starts writing a learner's live state into one of its slots, in
@@ -150,6 +150,9 @@ impl Objects {
         drop(file);
         let link = slot_file.path.with_file_name(format!("{LEASE_PREFIX}{id}"));
         std::fs::hard_link(&slot_file.path, &link).map_err(|e| Error::io("link", &link, e))?;
+        // Absolute: the writer runs elsewhere, in a directory of its own.
+        let link = std::path::absolute(&link)
+            .map_err(|e| Error::io("find the absolute path of", &link, e))?;
         Ok(LeasedSlot {
             learner: learner.to_string(),
             slot,
@@ -242,7 +245,7 @@ impl Objects {
     /// Every file in the slot directories: its learner, its slot (`None`:
     /// a lent name or something else) and its path.
     fn slot_files(&self) -> Result<Vec<(String, Option<u8>, PathBuf)>> {
-        let slots = self.root.parent().unwrap_or(&self.root).join(SLOTS);
+        let slots = self.slots_root();
         let learners = match std::fs::read_dir(&slots) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -644,9 +647,21 @@ const LEASE_PREFIX: &str = "lease-";
 pub struct LeasedSlot {
     pub learner: String,
     pub slot: u8,
-    /// The name the writer opens.
-    pub link: PathBuf,
+    /// The name the writer opens (absolute).
+    link: PathBuf,
     file: SlotFile,
+}
+
+impl LeasedSlot {
+    /// The name the writer opens (absolute).
+    pub fn path(&self) -> &Path {
+        &self.link
+    }
+
+    /// How many bytes the writer has left in it so far (0 if unreadable).
+    pub fn written_len(&self) -> u64 {
+        std::fs::metadata(&self.link).map_or(0, |m| m.len())
+    }
 }
 
 /// Where a slot writer writes, and what making it durable takes.

@@ -286,24 +286,22 @@ mod tests {
                 .filter(|p| !p.starts_with(d.join("objects/trash")))
                 .count()
         };
-        let small = vec![7u8; crate::store::INLINE_STATE_BYTES];
-        spool(dir.path(), "small", 1, &small, r#"{"step":1,"at_ms":1}"#);
-        assert_eq!(ingest(&mut store, dir.path()).expect("ingest").taken_in, 1);
-        assert_eq!(files(dir.path()), 0, "no object file for a small state");
-        let sum = crate::Checksum::of(&small);
-        assert_eq!(
-            store.read_learner_bytes(&sum, u64::MAX).expect("read"),
-            small
-        );
-        let large = vec![9u8; crate::store::INLINE_STATE_BYTES + 1];
-        spool(dir.path(), "large", 1, &large, r#"{"step":1,"at_ms":2}"#);
-        assert_eq!(ingest(&mut store, dir.path()).expect("ingest").taken_in, 1);
-        assert_eq!(files(dir.path()), 1, "a large state is a file");
-        let sum = crate::Checksum::of(&large);
-        assert_eq!(
-            store.read_learner_bytes(&sum, u64::MAX).expect("read"),
-            large
-        );
+        // (learner, state, object files after it is taken in)
+        let cases = [
+            ("small", vec![7u8; crate::store::INLINE_STATE_BYTES], 0),
+            ("large", vec![9u8; crate::store::INLINE_STATE_BYTES + 1], 1),
+        ];
+        for (at_ms, (name, state, object_files)) in cases.into_iter().enumerate() {
+            let meta = format!(r#"{{"step":1,"at_ms":{}}}"#, at_ms + 1);
+            spool(dir.path(), name, 1, &state, &meta);
+            assert_eq!(ingest(&mut store, dir.path()).expect("ingest").taken_in, 1);
+            assert_eq!(files(dir.path()), object_files, "{name}");
+            let sum = crate::Checksum::of(&state);
+            assert_eq!(
+                store.read_learner_bytes(&sum, u64::MAX).expect("read"),
+                state
+            );
+        }
     }
 
     fn walk(d: &Path) -> Vec<std::path::PathBuf> {

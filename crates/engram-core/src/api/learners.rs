@@ -176,6 +176,26 @@ pub struct LearnerStateExported {
     pub checksum: String,
 }
 
+/// Writes a learner's state's checked bytes to a file the user chose
+/// (never into `data_dir`; atomically) and says what was written.
+pub(super) fn export_learner_state(
+    data_dir: &std::path::Path,
+    learner: &str,
+    backup: Option<i64>,
+    state: &LearnerState,
+    bytes: &[u8],
+    path: &std::path::Path,
+) -> Result<LearnerStateExported, Error> {
+    let written = crate::snapshot::write_export(data_dir, path, bytes)?;
+    Ok(LearnerStateExported {
+        learner: learner.to_string(),
+        backup,
+        path: path.display().to_string(),
+        bytes: written,
+        checksum: state.checksum.clone(),
+    })
+}
+
 /// One logged point: metrics at a step (and an instant; default now).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct LoggedPoint {
@@ -629,19 +649,14 @@ impl Api {
         let n = name.clone();
         // One visit to the store: a learner that runs elsewhere is asked.
         let asked = rt
-            .with_store(move |s| {
-                if s.learner(&n)?.command.is_some() {
-                    return Ok(false);
-                }
-                s.request_learner_stop(&n, crate::now_ms())?;
-                Ok(true)
-            })
+            .with_store(move |s| s.request_learner_stop(&n, crate::now_ms()))
             .await?;
-        if asked {
+        if let Some(mut info) = asked {
             rt.announce(crate::runtime::Event::LearnerStopRequested {
                 learner: name.clone(),
             });
-            return self.learner(name).await;
+            info.process = rt.supervisor().status(&info.name);
+            return Ok(info);
         }
         let n = name.clone();
         rt.with_store(move |s| s.set_learner_autostart(&n, false))
@@ -678,13 +693,7 @@ impl Api {
         // Unknown learners are refused before a byte is written; the slot
         // a large state will go to is claimed in the same visit to the
         // store (a small state lets it go unused).
-        let (known, claims) = (name.clone(), self.slots.clone());
-        let mut claim = rt
-            .with_store(move |s| {
-                s.learner(&known)?;
-                SlotClaim::take(&claims, s, &known)
-            })
-            .await?;
+        let mut claim = self.claim_slot(&name).await?;
         // A small state is gathered in memory and kept inside the database
         // (one fsync for the save); once it grows past that, it streams to
         // a file.
@@ -741,38 +750,34 @@ impl Api {
     /// Lends one of the learner's slots to it for its next save (see
     /// [`SlotLease`]); `None` when none is free (send the bytes instead).
     pub async fn lease_learner_slot(&self, name: String) -> ApiResult<Option<SlotLease>> {
-        let rt = self.runtime()?;
-        let (known, claims) = (name.clone(), self.slots.clone());
-        let claim = rt
+        let objects = Objects::new(self.runtime()?.data_dir());
+        let Some(claim) = self.claim_slot(&name).await? else {
+            return Ok(None);
+        };
+        // Links the slot's lent name and files the lease.
+        let leases = self.leases.clone();
+        tokio::task::spawn_blocking(move || {
+            let id = crate::objects::random_name()?;
+            let slot = objects.lease_slot(&claim.learner, claim.slot, &id)?;
+            let path = slot.path().display().to_string();
+            lock_leases(&leases)?.insert(id.clone(), Lease { claim, slot });
+            Ok(Some(SlotLease { lease: id, path }))
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("lending a slot failed: {e}")))?
+    }
+
+    /// Checks that the learner is known and claims a free slot of its
+    /// (`None`: all in use), in one visit to the store.
+    async fn claim_slot(&self, name: &str) -> ApiResult<Option<SlotClaim>> {
+        let (known, claims) = (name.to_string(), self.slots.clone());
+        Ok(self
+            .runtime()?
             .with_store(move |s| {
                 s.learner(&known)?;
                 SlotClaim::take(&claims, s, &known)
             })
-            .await?;
-        Ok(self.lend(claim).await?)
-    }
-
-    /// Lends a claimed slot: links its lent name and files the lease.
-    async fn lend(&self, claim: Option<SlotClaim>) -> Result<Option<SlotLease>, Error> {
-        let Some(claim) = claim else { return Ok(None) };
-        let data_dir = match self.runtime() {
-            Ok(rt) => rt.data_dir().to_path_buf(),
-            Err(e) => return Err(Error::Internal(e.message)),
-        };
-        let leases = self.leases.clone();
-        tokio::task::spawn_blocking(move || {
-            let id = crate::objects::random_name()?;
-            let slot = Objects::new(&data_dir).lease_slot(&claim.learner, claim.slot, &id)?;
-            let path = std::path::absolute(&slot.link)
-                .map_err(|e| Error::io("find the absolute path of", &slot.link, e))?;
-            lock_leases(&leases)?.insert(id.clone(), Lease { claim, slot });
-            Ok(Some(SlotLease {
-                lease: id,
-                path: path.display().to_string(),
-            }))
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("lending a slot failed: {e}")))?
+            .await?)
     }
 
     /// Saves what the learner wrote into a leased slot ([`SlotLease`]):
@@ -787,16 +792,9 @@ impl Api {
     ) -> ApiResult<LeasedSave> {
         let rt = self.runtime()?;
         check_metrics(&req.state.metrics)?;
-        let Lease { claim, slot } = {
+        let lease = {
             let mut all = lock_leases(&self.leases)?;
             match all.get(&req.lease) {
-                None => {
-                    return Err(Error::NotFound {
-                        what: "lease",
-                        id: req.lease,
-                    }
-                    .into());
-                }
                 Some(l) if l.slot.learner != name => {
                     return Err(Error::InvalidInput(format!(
                         "lease {} is not {name:?}'s",
@@ -804,11 +802,15 @@ impl Api {
                     ))
                     .into());
                 }
-                Some(_) => match all.remove(&req.lease) {
-                    Some(l) => l,
-                    None => return Err(Error::Internal("a lease went missing".into()).into()),
-                },
+                _ => all.remove(&req.lease),
             }
+        };
+        let Some(Lease { claim, slot }) = lease else {
+            return Err(Error::NotFound {
+                what: "lease",
+                id: req.lease,
+            }
+            .into());
         };
         // Hashed and made durable off the store lock: a state of a few MiB
         // (what the Python client lends) on a thread of the blocking pool —
@@ -816,7 +818,7 @@ impl Api {
         // thread of its own at a low priority, so that its hashing does not
         // take the CPU from the engines.
         let objects = Objects::new(rt.data_dir());
-        let large = std::fs::metadata(&slot.link).is_ok_and(|m| m.len() > LARGE_STATE_BYTES);
+        let large = slot.written_len() > LARGE_STATE_BYTES;
         let (done_tx, done) = tokio::sync::oneshot::channel();
         let take = move || {
             if large {
@@ -868,14 +870,14 @@ impl Api {
         }
     }
 
-    /// Ends a lease no learner was told of: its name goes, its slot is
-    /// free again.
+    /// Ends a lease no learner was told of (voided like any other: its
+    /// name and its slot's file go, its slot is free again).
     fn take_back_lease(&self, id: &str) {
         let lease = lock_leases(&self.leases)
             .ok()
             .and_then(|mut all| all.remove(id));
-        if let Some(lease) = lease {
-            let _ = std::fs::remove_file(&lease.slot.link);
+        if let (Some(lease), Ok(rt)) = (lease, self.runtime()) {
+            Objects::new(rt.data_dir()).void_leased_slot(&lease.slot);
         }
     }
 
@@ -998,22 +1000,13 @@ impl Api {
     ) -> ApiResult<LearnerStateExported> {
         let backup = req.backup;
         let file = self.read_learner_state(name.clone(), req).await?;
-        let shown = path.display().to_string();
-        let checksum = file.state.checksum.clone();
         // Written off the store lock (a state may be a gigabyte).
         let data_dir = self.runtime()?.data_dir().to_path_buf();
-        let bytes = tokio::task::spawn_blocking(move || {
-            crate::snapshot::write_export(&data_dir, &path, &file.bytes)
+        Ok(tokio::task::spawn_blocking(move || {
+            export_learner_state(&data_dir, &name, backup, &file.state, &file.bytes, &path)
         })
         .await
-        .map_err(|e| Error::Internal(format!("writing the state failed: {e}")))??;
-        Ok(LearnerStateExported {
-            learner: name,
-            backup,
-            path: shown,
-            bytes,
-            checksum,
-        })
+        .map_err(|e| Error::Internal(format!("writing the state failed: {e}")))??)
     }
 
     /// A learner's state and its bytes (checked against their checksum):

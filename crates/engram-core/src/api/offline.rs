@@ -128,14 +128,14 @@ impl Offline {
             None => store.read_live_learner_bytes(name, &sum, limit)?,
         };
         drop(store);
-        let written = snapshot::write_export(&self.data_dir, path, &bytes)?;
-        Ok(super::LearnerStateExported {
-            learner: name.to_string(),
-            backup: req.backup,
-            path: path.display().to_string(),
-            bytes: written,
-            checksum: state.checksum,
-        })
+        super::learners::export_learner_state(
+            &self.data_dir,
+            name,
+            req.backup,
+            &state,
+            &bytes,
+            path,
+        )
     }
 
     /// Checks a snapshot file completely, then imports it as an `imported` backup.

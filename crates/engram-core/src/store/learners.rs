@@ -338,18 +338,16 @@ impl Store {
     /// Asks a learner that runs outside Engram to stop (its client sees the
     /// request); the request stands until the learner attaches again. A
     /// learner Engram supervises is stopped by the supervisor instead:
-    /// refused here (`invalid_input`).
-    pub fn request_learner_stop(&mut self, name: &str, now_ms: i64) -> Result<LearnerInfo> {
+    /// nothing is recorded and the answer is `None`.
+    pub fn request_learner_stop(&mut self, name: &str, now_ms: i64) -> Result<Option<LearnerInfo>> {
         if self.learner(name)?.command.is_some() {
-            return Err(Error::InvalidInput(format!(
-                "learner {name:?} is supervised: stop its process instead"
-            )));
+            return Ok(None);
         }
         self.conn.execute(
             "UPDATE learners SET stop_requested_at = ?2 WHERE name = ?1",
             params![name, now_ms],
         )?;
-        self.learner(name)
+        self.learner(name).map(Some)
     }
 
     /// One learner and its live state; unknown names are `not_found`.
@@ -578,8 +576,7 @@ impl Store {
     /// A learner's live state's bytes, checked: from its slot if it is held
     /// in one, else (or if the slot no longer holds it) by checksum.
     pub fn read_live_learner_bytes(&self, name: &str, c: &Checksum, limit: u64) -> Result<Vec<u8>> {
-        if let (Some(slot), Some(live)) = self.learner_live_slot(name)?
-            && live == *c
+        if let Some(slot) = self.live_slot_of(name, c)?
             && let Some(bytes) = self.objects().read_slot(name, slot, c, limit)?
         {
             return Ok(bytes);
@@ -590,13 +587,20 @@ impl Store {
     /// Checks a learner's live state's bytes: in its slot if it is held in
     /// one (and the slot still holds it), else by checksum.
     pub fn verify_live_learner_bytes(&self, name: &str, c: &Checksum) -> Result<()> {
-        if let (Some(slot), Some(live)) = self.learner_live_slot(name)?
-            && live == *c
+        if let Some(slot) = self.live_slot_of(name, c)?
             && self.objects().slot_holds(name, slot, c)?
         {
             return Ok(());
         }
         self.verify_learner_bytes(c)
+    }
+
+    /// The slot the learner's live state is held in, if that state is `c`.
+    fn live_slot_of(&self, name: &str, c: &Checksum) -> Result<Option<u8>> {
+        Ok(match self.learner_live_slot(name)? {
+            (Some(slot), Some(live)) if live == *c => Some(slot),
+            _ => None,
+        })
     }
 
     /// The same, with a small state's bytes kept inside the database in
