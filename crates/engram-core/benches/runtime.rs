@@ -4,10 +4,12 @@
 //!   engine thread; encoding and writing happen elsewhere. Measured (a) as the
 //!   clone of the ≈1 MB reference state of the store benchmark and (b) inside
 //!   a real runtime autosaving every 20 ms for 5 s.
-//! - The same stall while a learner saves 256 MB states back to back through
-//!   the learner API (streamed into an object, hashed, fsynced, committed),
-//!   measured right after the quiet window, side by side; then, as a
-//!   control, while the same chunks are only produced (nothing saved).
+//! - The same stall quiet, while a learner saves 256 MB states back to back
+//!   through the learner API (streamed into a slot, hashed, fsynced,
+//!   committed), and, as a control, while the same chunks are only produced
+//!   (nothing saved): three rounds of the three, side by side, pooled.
+//! - What a capture copies: the clone of the engine set (and of each engine)
+//!   after 5,000 ticks, outside a runtime.
 //! - Start to running: `Runtime::start` on a data directory with saved state
 //!   (lock, open, migrate, load + verify, restore, spawn) until the first
 //!   metrics event from the ticking engines.
@@ -21,6 +23,38 @@ use common::{percentile_ms, reference_state};
 
 fn pct(v: Vec<Duration>, p: f64) -> f64 {
     percentile_ms(&v, p)
+}
+
+/// What a capture copies: the engine set after 5,000 ticks (full replay
+/// and histories), cloned as a whole and engine by engine (medians of 500).
+fn engine_set_clones() {
+    use engram_core::engines::{EngineSet, EnginesConfig, FakeClock};
+    let mut set = EngineSet::new(EnginesConfig::default(), 3);
+    let mut clock = FakeClock { now: 0, step: 1000 };
+    for _ in 0..5000 {
+        std::hint::black_box(set.tick(&mut clock));
+    }
+    let mut times: [Vec<Duration>; 4] = Default::default();
+    for _ in 0..500 {
+        let t = Instant::now();
+        drop(std::hint::black_box(set.clone()));
+        times[0].push(t.elapsed());
+        let t = Instant::now();
+        drop(std::hint::black_box(set.zap.clone()));
+        times[1].push(t.elapsed());
+        let t = Instant::now();
+        drop(std::hint::black_box(set.mdp_es.clone()));
+        times[2].push(t.elapsed());
+        let t = Instant::now();
+        drop(std::hint::black_box(set.orchestrator.clone()));
+        times[3].push(t.elapsed());
+    }
+    let [all, zap, mdp, orch] = times.map(|t| pct(t, 0.5));
+    println!(
+        "capture (clone) of the engine set after 5000 ticks ({} replay samples, {} routed calls kept): median {all:.4} ms (zap {zap:.4}, mdp_es {mdp:.4}, orchestrator {orch:.4})",
+        set.zap.replay.len(),
+        set.orchestrator.history.len(),
+    );
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,6 +71,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(clones.clone(), 0.5),
         pct(clones, 0.99)
     );
+
+    engine_set_clones();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -66,7 +102,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pct(stalls.clone(), 0.5),
             pct(stalls, 0.99)
         );
-        // The same, while a learner saves 256 MB states back to back.
+        // Then three conditions side by side, in rounds (quiet, a learner
+        // saving 256 MB states back to back, and — the control — the same
+        // 1 MiB chunks only produced at normal priority, nothing saved: how
+        // much of any rise is the load of bytes arriving at all, on two
+        // cores), pooled over the rounds.
         let api = std::sync::Arc::new(engram_core::api::Api::new(runtime));
         api.attach_learner(engram_core::api::AttachLearner {
             name: "big".into(),
@@ -74,18 +114,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await
         .map_err(|e| e.message)?;
-        // Then, as a control, the same producer of 1 MiB chunks at normal
-        // priority with nothing saved: how much of the rise is the load of
-        // bytes arriving at all, on two cores.
-        for save in [true, false] {
-            let before = api.runtime().map_err(|e| e.message)?.capture_stalls().len();
-            let saver = {
-                let api = api.clone();
-                tokio::spawn(async move {
+        let labels = [
+            "quiet",
+            "while a learner saves 256 MB states back to back",
+            "while a task only produces the same chunks (control, nothing saved)",
+        ];
+        let mut pooled: [Vec<Duration>; 3] = Default::default();
+        let mut round_p99: [Vec<String>; 3] = Default::default();
+        let mut save_times = Vec::new();
+        for _round in 0..3 {
+            for (which, pool) in pooled.iter_mut().enumerate() {
+                let before = api.runtime().map_err(|e| e.message)?.capture_stalls().len();
+                let api2 = api.clone();
+                let saves = tokio::spawn(async move {
                     let mut saves = Vec::new();
                     let start = Instant::now();
                     let mut n = 0u64;
-                    while start.elapsed() < Duration::from_secs(5) {
+                    while start.elapsed() < Duration::from_secs(4) {
+                        if which == 0 {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
                         n += 1;
                         // 256 MB in 1 MiB chunks, different each time.
                         let chunks = (0..256u64).map(move |i| {
@@ -94,42 +143,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             Ok::<Vec<u8>, std::io::Error>(c)
                         });
                         let t = Instant::now();
-                        if save {
-                            api.save_learner_state(
+                        if which == 1 {
+                            api2.save_learner_state(
                                 "big".into(),
                                 Default::default(),
                                 tokio_stream::iter(chunks),
                             )
                             .await
                             .map_err(|e| e.message)?;
+                            saves.push(t.elapsed());
                         } else {
                             for c in chunks {
                                 std::hint::black_box(&c);
                                 tokio::task::yield_now().await;
                             }
                         }
-                        saves.push(t.elapsed());
                     }
                     Ok::<Vec<Duration>, String>(saves)
                 })
-            };
-            let saves = saver.await??;
-            let during: Vec<Duration> =
-                api.runtime().map_err(|e| e.message)?.capture_stalls()[before..].to_vec();
+                .await??;
+                save_times.extend(saves);
+                let during: Vec<Duration> =
+                    api.runtime().map_err(|e| e.message)?.capture_stalls()[before..].to_vec();
+                round_p99[which].push(format!("{:.3}", pct(during.clone(), 0.99)));
+                pool.extend(during);
+            }
+        }
+        for (which, pool) in pooled.into_iter().enumerate() {
             println!(
-                "engine stall per autosave {} ({} rounds, median {:.0} ms each; {} autosaves): p50 {:.3} ms, p99 {:.3} ms",
-                if save {
-                    "while a learner saves 256 MB states back to back"
-                } else {
-                    "while a task at normal priority only produces the same chunks (control, nothing saved)"
-                },
-                saves.len(),
-                pct(saves.clone(), 0.5),
-                during.len(),
-                pct(during.clone(), 0.5),
-                pct(during, 0.99)
+                "engine stall per autosave, {} (3 rounds of 4 s, {} autosaves): p50 {:.3} ms, p99 {:.3} ms (each round's p99: {} ms)",
+                labels[which],
+                pool.len(),
+                pct(pool.clone(), 0.5),
+                pct(pool, 0.99),
+                round_p99[which].join(" / ")
             );
         }
+        println!(
+            "  (the learner's 256 MB saves meanwhile: {} saves, median {:.0} ms each)",
+            save_times.len(),
+            pct(save_times, 0.5)
+        );
         api.stop().await.map_err(|e| e.message)?;
         // The data directory's lock goes with the runtime (and its tasks).
         drop(api);

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::store::{Breakthrough, Metrics};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// Engine name of the orchestrator.
 pub const NAME: &str = "orchestrator";
@@ -91,7 +92,10 @@ pub struct EdgeTotals {
 pub struct Orchestrator {
     pub config: OrchestratorConfig,
     pub registry: BTreeMap<String, SystemInfo>,
-    pub history: VecDeque<CallRecord>,
+    /// Each record shared, not owned: a capture of the engines (on the
+    /// engine thread, each autosave) copies a pointer per record instead
+    /// of three strings. Encoded exactly as a `VecDeque<CallRecord>`.
+    pub history: VecDeque<Arc<CallRecord>>,
     /// Keyed `"caller->callee"`.
     pub edges: BTreeMap<String, EdgeTotals>,
     pub calls: u64,
@@ -166,14 +170,14 @@ impl Orchestrator {
         push_bounded(
             &mut self.history,
             self.config.history_cap,
-            CallRecord {
+            Arc::new(CallRecord {
                 caller: caller.to_string(),
                 callee: callee.to_string(),
                 method: method.to_string(),
                 latency_ns: latency,
                 error,
                 at_ns: end,
-            },
+            }),
         );
         if self.calls >= self.next_breakthrough {
             self.pending.push(Breakthrough {
@@ -308,6 +312,27 @@ mod tests {
         assert_eq!(o.edges["zap->mdp_es"].calls, 2);
         assert_eq!(o.history[1].error.as_deref(), Some("not_found"));
         assert_eq!(o.history[0].latency_ns, 10);
+    }
+
+    #[test]
+    fn shared_call_records_encode_exactly_as_owned_ones() {
+        // States stored before the records were shared must read back, and
+        // new ones must read in older builds: the encoding is the same.
+        let mut o = Orchestrator::new(OrchestratorConfig::default());
+        o.register("mdp_es", &["request_concepts"]);
+        let mut clock = FakeClock { now: 0, step: 10 };
+        let _: Result<u32> = o.route("zap", "mdp_es", "request_concepts", &mut clock, || Ok(7));
+        let _: Result<u32> = o.route("zap", "nobody", "x", &mut clock, || Ok(1));
+        let owned: VecDeque<CallRecord> = o.history.iter().map(|r| (**r).clone()).collect();
+        let shared = crate::codec::encode(1, &o.history).expect("encode");
+        assert_eq!(shared.as_bytes(), crate::codec::encode(1, &owned).expect("encode").as_bytes());
+        let back: VecDeque<Arc<CallRecord>> = crate::codec::EncodedState::from_bytes(
+            crate::codec::encode(1, &owned).expect("encode").as_bytes().to_vec(),
+        )
+        .expect("valid")
+        .decode()
+        .expect("decode");
+        assert_eq!(back, o.history);
     }
 
     #[test]
