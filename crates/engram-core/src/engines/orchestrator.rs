@@ -325,9 +325,15 @@ mod tests {
         let _: Result<u32> = o.route("zap", "nobody", "x", &mut clock, || Ok(1));
         let owned: VecDeque<CallRecord> = o.history.iter().map(|r| (**r).clone()).collect();
         let shared = crate::codec::encode(1, &o.history).expect("encode");
-        assert_eq!(shared.as_bytes(), crate::codec::encode(1, &owned).expect("encode").as_bytes());
+        assert_eq!(
+            shared.as_bytes(),
+            crate::codec::encode(1, &owned).expect("encode").as_bytes()
+        );
         let back: VecDeque<Arc<CallRecord>> = crate::codec::EncodedState::from_bytes(
-            crate::codec::encode(1, &owned).expect("encode").as_bytes().to_vec(),
+            crate::codec::encode(1, &owned)
+                .expect("encode")
+                .as_bytes()
+                .to_vec(),
         )
         .expect("valid")
         .decode()

@@ -40,7 +40,7 @@ pub(crate) struct BreakthroughCut {
 pub(crate) struct EngineHandle {
     tx: Sender<EngineCmd>,
     /// Durations of captures (the engines' stall), for the benchmark.
-    pub stalls: Arc<Mutex<Vec<Duration>>>,
+    pub stalls: Arc<Mutex<Vec<CaptureStall>>>,
 }
 
 impl EngineHandle {
@@ -108,9 +108,9 @@ pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) 
                 };
                 match cmd {
                     Ok(EngineCmd::Capture(reply)) => {
-                        let t = Instant::now();
+                        let t = StallTimer::start();
                         let copy = engines.clone();
-                        record_stall(&stalls, t.elapsed());
+                        record_stall(&stalls, t.stop());
                         let _ = reply.send(copy);
                         continue;
                     }
@@ -173,9 +173,9 @@ pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) 
                     let _ = failures.send((engine, why));
                 }
                 if !fired.is_empty() {
-                    let t = Instant::now();
+                    let t = StallTimer::start();
                     let cut = engines.clone();
-                    record_stall(&stalls, t.elapsed());
+                    record_stall(&stalls, t.stop());
                     let _ = breakthroughs.send(BreakthroughCut {
                         breakthroughs: fired,
                         engines: cut,
@@ -240,7 +240,59 @@ fn watch_for_stalls(
     }
 }
 
-fn record_stall(stalls: &Mutex<Vec<Duration>>, d: Duration) {
+/// How long the engines waited for one capture of their state.
+#[derive(Clone, Copy, Debug)]
+pub struct CaptureStall {
+    /// From start to end, as the engines felt it (including any time the
+    /// thread was not running: another thread had the CPU).
+    pub wall: Duration,
+    /// The engine thread's own CPU time in it: what the copy itself cost,
+    /// whatever else the machine was doing (on Linux; elsewhere the wall
+    /// time).
+    pub on_cpu: Duration,
+}
+
+/// Times one capture in wall and thread CPU time.
+struct StallTimer {
+    wall: Instant,
+    cpu: Option<Duration>,
+}
+
+impl StallTimer {
+    fn start() -> StallTimer {
+        StallTimer {
+            cpu: thread_cpu_time(),
+            wall: Instant::now(),
+        }
+    }
+
+    fn stop(self) -> CaptureStall {
+        let wall = self.wall.elapsed();
+        let on_cpu = match (self.cpu, thread_cpu_time()) {
+            (Some(a), Some(b)) => b.saturating_sub(a),
+            _ => wall,
+        };
+        CaptureStall { wall, on_cpu }
+    }
+}
+
+/// The calling thread's CPU time so far (Linux; `None` elsewhere).
+fn thread_cpu_time() -> Option<Duration> {
+    #[cfg(target_os = "linux")]
+    {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Some(Duration::new(
+            u64::try_from(t.tv_sec).ok()?,
+            u32::try_from(t.tv_nsec).ok()?,
+        ))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
+    }
+}
+
+fn record_stall(stalls: &Mutex<Vec<CaptureStall>>, d: CaptureStall) {
     if let Ok(mut s) = stalls.lock() {
         if s.len() >= 10_000 {
             s.drain(..5_000);

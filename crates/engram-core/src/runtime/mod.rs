@@ -18,6 +18,7 @@ mod lock;
 mod scheduler;
 mod settings;
 
+pub use engine_thread::CaptureStall;
 pub use lock::DataDirLock;
 pub use settings::Settings;
 
@@ -206,7 +207,7 @@ pub struct Runtime {
     paused: Arc<Mutex<BTreeMap<String, String>>>,
     startup: StartupReport,
     scheduler: Option<tokio::task::JoinHandle<()>>,
-    stalls: Arc<Mutex<Vec<Duration>>>,
+    stalls: Arc<Mutex<Vec<CaptureStall>>>,
     initial_settings: Settings,
     _lock: Arc<DataDirLock>,
     data_dir: PathBuf,
@@ -358,7 +359,7 @@ impl Runtime {
     }
 
     /// How long the engines waited for each capture (newest last, bounded).
-    pub fn capture_stalls(&self) -> Vec<Duration> {
+    pub fn capture_stalls(&self) -> Vec<CaptureStall> {
         self.stalls.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
