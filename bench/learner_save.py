@@ -7,7 +7,8 @@ in one run (BENCHMARKS.md, "Learner saves"):
   larger: sent, written into a slot and fdatasynced, then the commit), on
   one kept-alive connection;
 - the same bytes written to a file with fsync (the floor);
-- `pickle.dump` of the same bytes + fsync, and `numpy.savez` + fsync;
+- `pickle.dump` of the same bytes + fsync, and `numpy.savez` + fsync —
+  the four taking turns, one of each per round;
 - 1 MB saves lent against sent, in blocks (the client's private switch);
 - the cost of one `run.log(...)` call in a loop.
 
@@ -43,19 +44,6 @@ def fsynced(path: Path, write: object) -> None:
         os.fsync(f.fileno())
 
 
-def timed(f: object, n: int) -> float:
-    return statistics.median(samples_of(f, n))
-
-
-def samples_of(f: object, n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        t = time.perf_counter()
-        f()  # type: ignore[operator]
-        samples.append(time.perf_counter() - t)
-    return samples
-
-
 def main() -> None:
     binary = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target/release/engram"
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,19 +56,27 @@ def main() -> None:
             rows = []
             for label, size, n in (("64 KiB", 64 << 10, 41), ("1 MB", 1 << 20, 41), ("64 MB", 64 << 20, 8), ("256 MB", 256 << 20, 6)):
                 state = os.urandom(size)
-                arr = np.frombuffer(state, dtype=np.uint8)
                 out = Path(tmp) / "out.bin"
                 # A new state each time (an unchanged one costs only its
                 # hash), made before the clock starts: building a 256 MB
                 # bytes object is not the save's cost.
                 states = [state[:-8] + i.to_bytes(8, "little") for i in range(n)]
-                step = [0]
-
-                def save() -> None:
-                    run.save(states[step[0]], step=step[0])
-                    step[0] += 1
-
-                in_order = samples_of(save, n)
+                # The four ways take turns, one of each per round, so that
+                # whatever the disk does over the run falls on all of them
+                # alike (side by side, not one after another).
+                ways: dict[str, list[float]] = {"engram": [], "file": [], "pickle": [], "savez": []}
+                for i in range(n):
+                    b = states[i]
+                    for way, save in (
+                        ("engram", lambda: run.save(b, step=i)),
+                        ("file", lambda: fsynced(out, lambda f: f.write(b))),
+                        ("pickle", lambda: fsynced(out, lambda f: pickle.dump(b, f, protocol=5))),
+                        ("savez", lambda: fsynced(out, lambda f: np.savez(f, state=np.frombuffer(b, dtype=np.uint8)))),
+                    ):
+                        t = time.perf_counter()
+                        save()
+                        ways[way].append(time.perf_counter() - t)
+                in_order = ways["engram"]
                 engram_samples = sorted(in_order)
                 t_engram = statistics.median(engram_samples)
                 p90 = engram_samples[min(n - 1, (9 * n) // 10)]
@@ -89,9 +85,7 @@ def main() -> None:
                 # (growing one is slow on a machine whose memory is new to
                 # it, see BENCHMARKS.md).
                 t_steady = statistics.median(in_order[3:])
-                t_file = timed(lambda: fsynced(out, lambda f: f.write(state)), n)
-                t_pickle = timed(lambda: fsynced(out, lambda f: pickle.dump(state, f, protocol=5)), n)
-                t_savez = timed(lambda: fsynced(out, lambda f: np.savez(f, state=arr)), n)
+                t_file, t_pickle, t_savez = (statistics.median(ways[w]) for w in ("file", "pickle", "savez"))
                 rows.append((label, t_engram, p90, t_steady, t_file, t_pickle, t_savez))
                 print(f"{label}: engram {t_engram * 1000:.1f} ms, file+fsync {t_file * 1000:.1f} ms", file=sys.stderr)
             # 1 MB saves written into a lent slot against the same saves
@@ -124,8 +118,8 @@ def main() -> None:
             server.wait(timeout=60)
     print("| state | `run.save` (durable) | its p90 | file + fsync | ratio | after the first 3 saves | its ratio | `pickle.dump` + fsync | `numpy.savez` + fsync |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for label, e, e90, st, f, p, z in rows:
-        print(f"| {label} | {e * 1000:.1f} ms | {e90 * 1000:.1f} ms | {f * 1000:.1f} ms | {e / f:.2f}× | {st * 1000:.1f} ms | {st / f:.2f}× | {p * 1000:.1f} ms | {z * 1000:.1f} ms |")
+    for label, e, e90, steady, f, p, z in rows:
+        print(f"| {label} | {e * 1000:.1f} ms | {e90 * 1000:.1f} ms | {f * 1000:.1f} ms | {e / f:.2f}× | {steady * 1000:.1f} ms | {steady / f:.2f}× | {p * 1000:.1f} ms | {z * 1000:.1f} ms |")
     floor = statistics.median(ab["file"])
     print("\n1 MB in blocks: " + ", ".join(f"{way} {statistics.median(v) * 1000:.2f} ms ({statistics.median(v) / floor:.2f}×)" for way, v in ab.items()))
     print(f"\n`run.log` with two metrics: {per_log * 1e6:.2f} µs per call (median of one loop of {calls:,} calls)")

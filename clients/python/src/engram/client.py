@@ -148,6 +148,10 @@ class Run:
     # works here (Engram's data directory is this machine's).
     _lease: dict[str, str] | None = field(default=None, repr=False)
     _lend: bool = field(default=True, repr=False)
+    # Whether the spool may hold saves for this learner: at first (an
+    # earlier run may have spooled some), and after this run spooled one.
+    # Looking costs a directory listing, a tenth of a 1 MB save.
+    _spool_maybe: bool = field(default=True, repr=False)
 
     # -- HTTP ----------------------------------------------------------------
 
@@ -473,6 +477,7 @@ class Run:
         return sorted(p for p in d.glob("*.json") if len(p.stem) == 20 and p.stem.isdigit())
 
     def _spool(self, state: bytes, step: int | None, metrics: dict[str, float]) -> SavedState:
+        self._spool_maybe = True
         d = self._spool_dir()
         d.mkdir(parents=True, exist_ok=True)
         existing = [int(p.stem) for p in d.glob("*.state") if p.stem.isdigit()]
@@ -490,6 +495,8 @@ class Run:
 
     def _replay_spool(self) -> None:
         """Sends spooled saves, oldest first, each removed once Engram has it."""
+        if not self._spool_maybe:
+            return
         for meta_path in self._spooled():
             state_path = meta_path.with_suffix(".state")
             try:
@@ -505,6 +512,7 @@ class Run:
                 # Of a line the learner was restored away from: dropped.
             meta_path.unlink(missing_ok=True)
             state_path.unlink(missing_ok=True)
+        self._spool_maybe = False
 
     def milestone(self, rule: str, *, metric: str, value: float, step: int) -> int | None:
         """Records that the state saved last (at `step`) reached a milestone
