@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -63,16 +64,18 @@ def main() -> None:
                 states = [state[:-8] + i.to_bytes(8, "little") for i in range(n)]
                 # The four ways take turns, one of each per round, so that
                 # whatever the disk does over the run falls on all of them
-                # alike (side by side, not one after another).
+                # alike (side by side, not one after another); the order
+                # turns each round, so none always follows the same one.
                 ways: dict[str, list[float]] = {"engram": [], "file": [], "pickle": [], "savez": []}
                 for i in range(n):
                     b = states[i]
-                    for way, save in (
+                    order: list[tuple[str, Callable[[], object]]] = [
                         ("engram", lambda: run.save(b, step=i)),
                         ("file", lambda: fsynced(out, lambda f: f.write(b))),
                         ("pickle", lambda: fsynced(out, lambda f: pickle.dump(b, f, protocol=5))),
                         ("savez", lambda: fsynced(out, lambda f: np.savez(f, state=np.frombuffer(b, dtype=np.uint8)))),
-                    ):
+                    ]
+                    for way, save in order[i % 4 :] + order[: i % 4]:
                         t = time.perf_counter()
                         save()
                         ways[way].append(time.perf_counter() - t)
