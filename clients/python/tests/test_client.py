@@ -11,6 +11,7 @@ import resource
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -267,6 +268,22 @@ def test_a_large_state_is_written_into_a_lent_slot_and_a_torn_or_voided_one_chan
     run.save(third, step=3)
     assert again.resume() == third and again.info()["live"]["step"] == 3
     assert any(p.name.startswith("lease-") for p in slots.iterdir())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
+def test_the_writeback_head_start_calls_linux_correctly(tmp_path: Path) -> None:
+    # The head start a lent save gives Engram's fdatasync is only a hint,
+    # so a broken binding would fail silently: it must be found on Linux,
+    # and accept a real file's range (wrong argument types make EINVAL).
+    from engram.client import _sync_file_range
+
+    f = _sync_file_range()
+    assert f is not None
+    with open(tmp_path / "slot", "wb") as out:
+        out.write(os.urandom(1 << 20))
+        out.flush()
+        assert f(out.fileno(), 0, 1 << 20, 2) == 0
+        assert f(out.fileno(), 0, 1 << 20, 0xFF) == -1  # flags it does not know: refused
 
 
 def test_a_lent_slot_this_process_cannot_write_sends_the_state_instead(server: Server) -> None:
