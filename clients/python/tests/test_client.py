@@ -275,14 +275,14 @@ def test_the_writeback_head_start_calls_linux_correctly(tmp_path: Path) -> None:
     # The head start a lent save gives Engram's fdatasync is only a hint,
     # so a broken binding would fail silently: it must be found on Linux,
     # and accept a real file's range (wrong argument types make EINVAL).
-    from engram.client import _sync_file_range
+    from engram.client import _SYNC_FILE_RANGE_WRITE, _sync_file_range
 
     f = _sync_file_range()
     assert f is not None
     with open(tmp_path / "slot", "wb") as out:
         out.write(os.urandom(1 << 20))
         out.flush()
-        assert f(out.fileno(), 0, 1 << 20, 2) == 0
+        assert f(out.fileno(), 0, 1 << 20, _SYNC_FILE_RANGE_WRITE) == 0
         assert f(out.fileno(), 0, 1 << 20, 0xFF) == -1  # flags it does not know: refused
 
 

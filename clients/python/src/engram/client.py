@@ -779,6 +779,9 @@ def attach(
     return run
 
 
+_SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writeback, do not wait
+
+
 @functools.cache
 def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
     """Linux's `sync_file_range` through ctypes (None elsewhere)."""
@@ -786,7 +789,7 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
         import ctypes
 
         f = ctypes.CDLL(None, use_errno=True).sync_file_range
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return None
     f.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
     f.restype = ctypes.c_int
@@ -800,7 +803,7 @@ def _start_writeback(fd: int, size: int) -> None:
     of them left to wait for."""
     f = _sync_file_range()
     if f is not None:
-        f(fd, 0, size, 2)
+        f(fd, 0, size, _SYNC_FILE_RANGE_WRITE)
 
 
 def _write_durably(path: Path, data: bytes) -> None:
