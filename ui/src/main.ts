@@ -11,7 +11,7 @@ import { CHARTS, formatValue } from "./engines";
 import { formatTimestamp } from "./format";
 import type { EngramEvent, MetricInfo } from "./generated/api";
 import { attempt, clearErrors, explain, SAVE_CODES, showError, toast } from "./notify";
-import { api, onSelect, reselect, select, state } from "./state";
+import { api, onSelect, reselect, select, selectionMark, state } from "./state";
 import { buildCards, updateCards } from "./views/cards";
 import { buildCharts, charted, renderCharts, setLearnerCharts, zoomRange } from "./views/charts";
 import { buildFilters, filters, loadList, markRollsOff, markSelected as markRow } from "./views/list";
@@ -83,10 +83,11 @@ async function loadLearnerCharts() {
 }
 
 async function refreshOnce() {
+  const mark = selectionMark();
   try {
     await loadLearnerCharts();
     await Promise.all([loadList("same"), loadTimeline(false), loadHistory()]);
-    await reselect();
+    await reselect(mark);
     renderPreview(previewActions);
     // Drawn once both are in: the axis spans the backups and the history.
     renderTimeline();

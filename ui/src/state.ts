@@ -38,20 +38,34 @@ export function onSelect(f: () => void) {
   selectionListeners.push(f);
 }
 
+/** How many times a backup was selected (or its selection replaced by a
+ * flow's answer, say after a pin) since the page opened. */
+let selections = 0;
+
 /** Selects a backup (or none) and tells every listener. */
 export function select(b: Backup | null) {
+  selections++;
   state.selected = b;
   for (const f of selectionListeners) f();
 }
 
+/** Where the selection stands now: give it to {@link reselect} from a
+ * reload that starts now. */
+export function selectionMark(): number {
+  return selections;
+}
+
 /** Re-reads the selected backup after a reload (it may have changed or
- * gone: then nothing is selected). */
-export async function reselect() {
+ * gone: then nothing is selected) — unless it was selected again since the
+ * reload began (`mark`, from {@link selectionMark}): then what the reload
+ * read may be older than what the page shows (a pin answered meanwhile),
+ * and putting it back would flip the preview's buttons under a click. */
+export async function reselect(mark: number) {
   const id = state.selected?.id;
-  if (id === undefined) return;
+  if (id === undefined || selections !== mark) return;
   const fresh =
     state.list.find((b) => b.id === id) ??
     // Gone: nothing selected. Not reachable: keep what the preview shows.
     (await api.getBackup(id).catch((e: unknown) => (e instanceof ApiError && e.code === "not_found" ? null : state.selected)));
-  if (state.selected?.id === id) state.selected = fresh;
+  if (state.selected?.id === id && selections === mark) state.selected = fresh;
 }
