@@ -846,7 +846,9 @@ fn hash_file(path: &Path) -> Result<Option<Checksum>> {
 
 /// The checksum of what a reader gives, and how many bytes it gave. Read
 /// in pieces of up to 1 MiB, so blake3 hashes many chunks at once (with
-/// `io::copy`'s 8 KiB pieces, 1 MB took twice as long here).
+/// `io::copy`'s 8 KiB pieces, 1 MB took twice as long here; blake3's own
+/// `update_reader` reads 64 KiB at a time: the same at 1 MB, 12 % slower
+/// at 64 MB — 15.9 against 14.2 ms, twice, from the page cache).
 fn hash_reader(r: &mut impl Read) -> std::io::Result<(Checksum, u64)> {
     let mut hasher = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -50,7 +50,8 @@ INLINE_STATE_BYTES = 128 * 1024
 # Up to this size a state is written into a lent slot; larger ones are sent
 # and written by Engram, which starts their writeback every 16 MiB while the
 # rest arrives (measured: 256 MB through a lent slot took 2.3x the floor,
-# sent 0.8-1.0x; 1 MB through a lent slot 1.2-1.7x, sent 1.4-2.5x).
+# sent 0.8-1.0x; 1 MB lent with the writeback head start 1.03-1.05x side by
+# side with the floor, sent 1.4-2.3x in blocks; BENCHMARKS.md).
 LEND_MAX_BYTES = 16 << 20
 
 
@@ -365,11 +366,11 @@ class Run:
         :meth:`on_restore` callback, gives the restored state to continue
         from)."""
         m = {str(k): float(v) for k, v in (metrics or {}).items()}
+        data = bytes(state)
         try:
             self._attach()
             self._replay_spool()
             self.flush()  # best effort: logged points first, in order
-            data = bytes(state)
             if INLINE_STATE_BYTES < len(data) <= LEND_MAX_BYTES and self._lend and self.data_dir is not None:
                 saved = self._save_leased(data, step, m)
                 if saved is not None:
@@ -378,7 +379,7 @@ class Run:
         except EngramError as e:
             if e.code != "unreachable" or self.data_dir is None:
                 raise
-            return self._spool(bytes(state), step, m)
+            return self._spool(data, step, m)
 
     def _save_query(self, step: int | None, metrics: dict[str, float], generation: int | None = None) -> dict[str, str]:
         """What a save says of its state, as query parameters."""

@@ -309,6 +309,17 @@ pub(crate) struct Lease {
     slot: LeasedSlot,
 }
 
+impl Lease {
+    /// Ends the lease without a save: its name and its slot's file go
+    /// before its claim is let go (the slot's next user makes a new file),
+    /// so a writer that still holds the file writes into nothing anyone
+    /// reads.
+    fn void(self, objects: &Objects) {
+        objects.void_leased_slot(&self.slot);
+        drop(self.claim);
+    }
+}
+
 /// The leases, locked.
 fn lock_leases(
     leases: &Leases,
@@ -322,20 +333,12 @@ fn lock_leases(
 /// lent to is gone), under the store lock like every claim. A writer that
 /// still holds a voided slot's file writes into nothing anyone reads.
 fn void_leases(leases: &Leases, objects: &Objects, name: &str) -> Result<(), Error> {
-    let voided: Vec<Lease> = {
-        let mut all = lock_leases(leases)?;
-        let ids: Vec<String> = all
-            .iter()
-            .filter(|(_, l)| l.slot.learner == name)
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.iter().filter_map(|id| all.remove(id)).collect()
-    };
-    // The file goes before the claim is let go: the slot's next user
-    // makes a new one.
+    let voided: Vec<Lease> = lock_leases(leases)?
+        .extract_if(|_, l| l.slot.learner == name)
+        .map(|(_, l)| l)
+        .collect();
     for lease in voided {
-        objects.void_leased_slot(&lease.slot);
-        drop(lease.claim);
+        lease.void(objects);
     }
     Ok(())
 }
@@ -877,7 +880,7 @@ impl Api {
             .ok()
             .and_then(|mut all| all.remove(id));
         if let (Some(lease), Ok(rt)) = (lease, self.runtime()) {
-            Objects::new(rt.data_dir()).void_leased_slot(&lease.slot);
+            lease.void(&Objects::new(rt.data_dir()));
         }
     }
 
