@@ -12,7 +12,9 @@ use engram_core::api::{
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
-use engram_core::store::{LearnerInfo, MetricSeries, StorageReport, TimelineQuery, TimelineView};
+use engram_core::store::{
+    LearnerInfo, MetricSeries, RemovedLearner, StorageReport, TimelineQuery, TimelineView,
+};
 use std::sync::Arc;
 use tauri::State;
 use tauri::ipc::{InvokeBody, Request, Response};
@@ -100,6 +102,11 @@ pub async fn remove_learner_command(
     name: String,
 ) -> ApiResult<LearnerInfo> {
     api.remove_learner_command(name).await
+}
+
+#[tauri::command]
+pub async fn remove_learner(api: State<'_, Arc<Api>>, name: String) -> ApiResult<RemovedLearner> {
+    api.remove_learner(name).await
 }
 
 #[tauri::command]

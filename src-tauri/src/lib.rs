@@ -30,6 +30,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::learner,
         commands::set_learner_command,
         commands::remove_learner_command,
+        commands::remove_learner,
         commands::start_learner,
         commands::stop_learner,
         commands::export_backup,

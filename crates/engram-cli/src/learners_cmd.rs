@@ -8,7 +8,7 @@ use crate::backups_cmd::{out, out_json};
 use clap::Subcommand;
 use engram_core::api::{Offline, ReadLearnerState, SetLearnerCommand};
 use engram_core::runtime::DataDirLock;
-use engram_core::store::LearnerInfo;
+use engram_core::store::{LearnerInfo, RemovedLearner};
 use engram_core::supervisor::ProcessPhase;
 use engram_core::{Error, ErrorCode, Result, rfc3339};
 use std::path::{Path, PathBuf};
@@ -39,6 +39,14 @@ pub enum LearnersCommand {
     },
     /// Stop supervising a learner (its process stops; its states stay).
     Remove { name: String },
+    /// Delete a learner: its process stops, its live state, command and
+    /// metric history go, and it is listed no more. Backups that hold states
+    /// of it keep them: restoring one brings it back.
+    Delete {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Start a supervised learner (now, and at every launch).
     Start { name: String },
     /// Stop a supervised learner and keep it stopped until started; ask one
@@ -127,6 +135,27 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
             out(format!(
                 "learner {name} is no longer supervised (its states stay)"
             ))
+        }
+        C::Delete { name, json } => {
+            let removed = if running {
+                remote()?.call::<RemovedLearner>(
+                    "DELETE",
+                    &format!("/api/learners/{name}"),
+                    None,
+                )?
+            } else {
+                offline.remove_learner(&name)?
+            };
+            if json {
+                return out_json(&removed);
+            }
+            out(match removed.newest_backup_id {
+                Some(id) => format!(
+                    "learner {name} deleted; {} backup(s) still hold states of it — restoring one (the newest is {id}) brings it back",
+                    removed.backups
+                ),
+                None => format!("learner {name} deleted; no backup held a state of it"),
+            })
         }
         C::Start { name } => start_stop(&offline, running.then(remote), &name, true),
         C::Stop { name } => start_stop(&offline, running.then(remote), &name, false),

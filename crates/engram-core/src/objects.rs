@@ -229,6 +229,19 @@ impl Objects {
         Ok(removed)
     }
 
+    /// Removes a deleted learner's slot files and lent names (its
+    /// directory under `slots/`). A writer that still holds one writes into
+    /// a file no one reads; a save of it that opens its slot afterwards
+    /// leaves a file the next start's [`Objects::clear_slots`] removes.
+    pub fn remove_slots(&self, learner: &str) -> Result<()> {
+        let dir = self.slots_root().join(learner);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", &dir, e)),
+        }
+    }
+
     /// The bytes the learners' slot files hold (a lent name is the same
     /// file again, not counted; what is unreadable counts as nothing: this
     /// is for a report, not a check).

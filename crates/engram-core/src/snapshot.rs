@@ -268,7 +268,7 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
         };
         learner_entries.push(ManifestLearner {
             name: name.clone(),
-            format: store.learner(name)?.format,
+            format: store.learner_record(name)?.format,
             checksum: l.checksum.clone(),
             size: l.size,
             stored_size: stored,
@@ -908,7 +908,7 @@ impl Store {
         // A learner here that keeps its states in another format is refused
         // before anything is written.
         for l in &snap.manifest.learners {
-            if let Ok(known) = self.learner(&l.name)
+            if let Ok(known) = self.learner_record(&l.name)
                 && known.format != l.format
             {
                 return Err(Error::InvalidSnapshot(format!(

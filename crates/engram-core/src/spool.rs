@@ -10,6 +10,8 @@
 //! taken in as a normal learner save (object, then row), then its JSON and
 //! state files are removed; a crash in between takes it in again at the next
 //! start, which changes nothing (same content, same step, same instant).
+//! A save of a run from before a restore of its learner, or before the
+//! learner was deleted, is dropped (`stale`).
 //! A save that cannot be taken in (another format for the name, bad JSON,
 //! a name that breaks the rules) stays where it is and is reported.
 
@@ -112,6 +114,19 @@ fn take_in(
     let meta: Meta =
         serde_json::from_slice(&std::fs::read(json).map_err(|e| Error::io("read", json, e))?)
             .map_err(|e| Error::InvalidInput(format!("not a spooled save's description: {e}")))?;
+    // A save of a run from before the learner was deleted does not bring
+    // it back (the attach below would).
+    if let Ok(kept) = store.learner_record(name)
+        && kept.removed
+        && let Some(sent) = meta.generation
+        && sent != kept.generation
+    {
+        return Err(Error::StaleState {
+            learner: name.to_string(),
+            sent,
+            current: kept.generation,
+        });
+    }
     store.attach_learner(name, meta.format.as_deref(), meta.at_ms)?;
     let mut file = std::fs::File::open(state).map_err(|e| Error::io("open", state, e))?;
     let branch = store.current_branch(crate::now_ms())?;
@@ -216,6 +231,44 @@ mod tests {
                 .count(),
             0,
             "the stale one is gone, not left to block later ones"
+        );
+    }
+
+    #[test]
+    fn spooled_saves_of_a_run_from_before_its_learner_was_deleted_do_not_bring_it_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path().join("engram.db")).expect("open");
+        let generation = store
+            .attach_learner("l", None, 1)
+            .expect("attach")
+            .generation;
+        spool(
+            dir.path(),
+            "l",
+            1,
+            b"old run",
+            &format!(r#"{{"step":1,"at_ms":1000,"generation":{generation}}}"#),
+        );
+        store.remove_learner("l", 1500).expect("deleted offline");
+        let r = ingest(&mut store, dir.path()).expect("ingest");
+        assert_eq!((r.taken_in, r.stale, r.left.len()), (0, 1, 0), "{r:?}");
+        assert_eq!(
+            store.learner("l").expect_err("still deleted").code(),
+            "not_found"
+        );
+        // A new run (it attached after the deletion: no older generation)
+        // is the learner again.
+        spool(dir.path(), "l", 2, b"new run", r#"{"step":1,"at_ms":2000}"#);
+        let r = ingest(&mut store, dir.path()).expect("ingest");
+        assert_eq!((r.taken_in, r.stale), (1, 0), "{r:?}");
+        assert_eq!(
+            store
+                .learner("l")
+                .expect("back")
+                .live
+                .expect("live")
+                .checksum,
+            crate::Checksum::of(b"new run").to_hex()
         );
     }
 

@@ -33,7 +33,8 @@ use engram_core::api::{
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
 use engram_core::store::{
-    LearnerInfo, LearnerState, MetricSeries, StorageReport, TimelineQuery, TimelineView,
+    LearnerInfo, LearnerState, MetricSeries, RemovedLearner, StorageReport, TimelineQuery,
+    TimelineView,
 };
 use engram_core::{Error, ErrorCode, snapshot};
 use serde::de::DeserializeOwned;
@@ -78,7 +79,7 @@ pub fn router(server: Shared) -> Router {
         )
         .route("/timeline", get(timeline))
         .route("/learners", get(learners).post(attach_learner))
-        .route("/learners/{name}", get(learner))
+        .route("/learners/{name}", get(learner).delete(remove_learner))
         .route(
             "/learners/{name}/state",
             get(read_learner_state).put(save_learner_state),
@@ -216,6 +217,10 @@ async fn set_learner_command(
     Body(req): Body<SetLearnerCommand>,
 ) -> Reply<LearnerInfo> {
     Reply(s.api.set_learner_command(name, req).await)
+}
+
+async fn remove_learner(State(s): State<Shared>, Name(name): Name) -> Reply<RemovedLearner> {
+    Reply(s.api.remove_learner(name).await)
 }
 
 async fn remove_learner_command(State(s): State<Shared>, Name(name): Name) -> Reply<LearnerInfo> {

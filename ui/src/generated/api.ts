@@ -216,6 +216,16 @@ milestone_rules: Array<MilestoneRule>,
  */
 stop_requested_at_ms: number | null, };
 
+export type RemovedLearner = { name: string, 
+/**
+ * How many backups hold a state of it.
+ */
+backups: number, 
+/**
+ * The newest of them (null: none — its state is gone for good).
+ */
+newest_backup_id: number | null, };
+
 export type LearnerCommand = { 
 /**
  * The program and its arguments (no shell: `["sh", "-c", "…"]` for one).
@@ -616,7 +626,7 @@ card: boolean,
  */
 chart: boolean, };
 
-export type EngramEvent = { "type": "metrics", at_ms: number, engines: { [key in string]: Metrics }, } | { "type": "saved", at_ms: number, } | { "type": "backup_created", backup: Backup, } | { "type": "backups_deleted", ids: number[], } | { "type": "breakthrough", breakthrough: Breakthrough, backup_id: number | null, } | { "type": "restored", from_backup: number, engines: Array<string>, pre_restore_backup: number, } | { "type": "error", code: ErrorCode, message: string, } | { "type": "learner_process", learner: string, phase: ProcessPhase, } | { "type": "learner_stop_requested", learner: string, };
+export type EngramEvent = { "type": "metrics", at_ms: number, engines: { [key in string]: Metrics }, } | { "type": "saved", at_ms: number, } | { "type": "backup_created", backup: Backup, } | { "type": "backups_deleted", ids: number[], } | { "type": "breakthrough", breakthrough: Breakthrough, backup_id: number | null, } | { "type": "restored", from_backup: number, engines: Array<string>, pre_restore_backup: number, } | { "type": "error", code: ErrorCode, message: string, } | { "type": "learner_process", learner: string, phase: ProcessPhase, } | { "type": "learner_stop_requested", learner: string, } | { "type": "learner_removed", learner: string, };
 
 /** Every backup kind, in timeline-legend order. */
 export const BACKUP_KINDS: readonly BackupKind[] = [

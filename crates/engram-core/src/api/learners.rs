@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::objects::{LeasedSlot, Objects, PendingObject, WrittenSlot};
 use crate::store::{
     INLINE_STATE_BYTES, InlineState, LearnerCommand, LearnerInfo, LearnerState, Metrics,
-    NewLearnerState,
+    NewLearnerState, RemovedLearner,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
@@ -628,6 +628,33 @@ impl Api {
         self.learner(name).await
     }
 
+    /// Deletes a learner: a supervised one's process is stopped first
+    /// (and Engram stops supervising it), then in one transaction its live
+    /// state, command, metric history and stop request go (see
+    /// [`crate::Store::remove_learner`]); its lent slots are voided and its
+    /// slot files removed. Backups that hold states of it keep them — the
+    /// answer says which; restoring one brings the learner back, as does an
+    /// attach under its name (a fresh start). Its client hears of it on the
+    /// event stream (`learner_removed`) and its saves are refused from now
+    /// on. Unknown (or already deleted) names are `not_found`, and nothing
+    /// is stopped.
+    pub async fn remove_learner(&self, name: String) -> ApiResult<RemovedLearner> {
+        let rt = self.runtime()?;
+        let n = name.clone();
+        rt.with_store(move |s| s.learner(&n)).await?;
+        rt.supervisor().remove(&name).await;
+        let (n, leases) = (name.clone(), self.leases.clone());
+        let removed = rt
+            .with_store(move |s| {
+                let removed = s.remove_learner(&n, crate::now_ms())?;
+                void_leases(&leases, &s.objects(), &n)?;
+                Ok(removed)
+            })
+            .await?;
+        rt.announce(crate::runtime::Event::LearnerRemoved { learner: name });
+        Ok(removed)
+    }
+
     /// Starts a supervised learner now (a stopped or finished one too), and
     /// at every launch from now on.
     pub async fn start_learner(&self, name: String) -> ApiResult<LearnerInfo> {
@@ -1033,7 +1060,8 @@ impl Api {
                     // A damaged live state falls back to the newest intact backup.
                     None => s.learner_live_or_fallback(&n, crate::now_ms())?,
                 };
-                let generation = s.learner(&n)?.generation;
+                // A deleted learner's states in backups can be read too.
+                let generation = s.learner_record(&n)?.generation;
                 Ok((
                     LearnerStateFile {
                         state,

@@ -201,6 +201,13 @@ impl Offline {
         store.learner(name)
     }
 
+    /// Deletes a learner (see [`super::Api::remove_learner`]; with Engram
+    /// stopped, no process of it is Engram's to stop).
+    pub fn remove_learner(&self, name: &str) -> Result<crate::store::RemovedLearner> {
+        let (mut store, _lock) = self.open_write()?;
+        store.remove_learner(name, crate::now_ms())
+    }
+
     /// Whether a supervised learner starts at the next launch.
     pub fn set_learner_autostart(
         &self,

@@ -55,6 +55,7 @@ pub fn module() -> String {
         Logged::decl(&cfg),
         LearnerState::decl(&cfg),
         LearnerInfo::decl(&cfg),
+        crate::store::RemovedLearner::decl(&cfg),
         crate::store::LearnerCommand::decl(&cfg),
         SetLearnerCommand::decl(&cfg),
         ReportMilestone::decl(&cfg),

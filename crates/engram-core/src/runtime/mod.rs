@@ -151,6 +151,11 @@ pub enum Event {
     LearnerStopRequested {
         learner: String,
     },
+    /// The user deleted a learner (its client's `stop_requested` turns
+    /// true; its saves are refused from now on).
+    LearnerRemoved {
+        learner: String,
+    },
 }
 
 /// What happened at start-up.

@@ -98,11 +98,9 @@ impl Store {
         Ok(id)
     }
 
-    /// The label of a breakthrough backup on `branch`: none the first time a
-    /// rule fires; when the same milestone was recorded before (on a line of
-    /// history a restore left), it says so.
     /// The breakthrough backup of `engine` for `rule` taken on `branch`
-    /// (since it started), if there is one.
+    /// (since it started), if there is one — for a learner, only since it
+    /// was registered (a deleted learner attached again counts afresh).
     pub fn milestone_on_branch(
         &self,
         engine: &str,
@@ -115,6 +113,8 @@ impl Store {
                 "SELECT b.id FROM backups b, history_branches h
                  WHERE h.id = ?3 AND b.kind = 'breakthrough' AND b.bt_engine = ?1
                    AND b.bt_rule = ?2 AND b.created_at >= h.started_at
+                   AND b.created_at >= coalesce(
+                       (SELECT registered_at FROM learners WHERE name = ?1), 0)
                  ORDER BY b.id LIMIT 1",
                 params![engine, rule, branch],
                 |r| r.get(0),
@@ -122,6 +122,9 @@ impl Store {
             .optional()?)
     }
 
+    /// The label of a breakthrough backup on `branch`: none the first time a
+    /// rule fires; when the same milestone was recorded before (on a line of
+    /// history a restore left), it says so.
     pub fn repeat_milestone_label(
         &self,
         bt: &super::Breakthrough,

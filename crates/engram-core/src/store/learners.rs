@@ -84,6 +84,31 @@ pub struct LearnerInfo {
     pub stop_requested_at_ms: Option<i64>,
 }
 
+/// What is kept of every learner, a deleted one too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LearnerRecord {
+    /// See [`LearnerInfo::format`].
+    pub format: String,
+    /// See [`LearnerInfo::generation`].
+    pub generation: i64,
+    /// Deleted (see [`crate::Store::remove_learner`]).
+    pub removed: bool,
+}
+
+/// What deleting a learner left: the backups that still hold states of it
+/// (restoring one of them, or attaching under the same name, brings the
+/// learner back).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct RemovedLearner {
+    pub name: String,
+    /// How many backups hold a state of it.
+    #[ts(type = "number")]
+    pub backups: i64,
+    /// The newest of them (null: none — its state is gone for good).
+    #[ts(type = "number | null")]
+    pub newest_backup_id: Option<i64>,
+}
+
 /// What a learner says one of its metrics means (every field optional:
 /// the metric's name, no unit, three decimals, no direction).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
@@ -293,11 +318,22 @@ impl Store {
             validate_format(f)?;
         }
         let tx = self.conn.transaction()?;
-        let existing: Option<String> = tx
-            .query_row("SELECT format FROM learners WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
+        let existing: Option<(String, Option<i64>)> = tx
+            .query_row(
+                "SELECT format, removed_at FROM learners WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
+        // A deleted learner attached again is registered anew (its
+        // milestones count afresh); its backups are its again.
+        if let Some((_, Some(_))) = existing {
+            tx.execute(
+                "UPDATE learners SET removed_at = NULL, registered_at = ?2 WHERE name = ?1",
+                params![name, now_ms],
+            )?;
+        }
+        let existing = existing.map(|(format, _)| format);
         match (existing, format) {
             (Some(f), Some(format)) if f != format => {
                 // The format is fixed by the first saved state: until then
@@ -365,6 +401,78 @@ impl Store {
         self.learners_where(None)
     }
 
+    /// A learner's format and generation — a deleted one's too (backups
+    /// may hold its states); unknown names are `not_found`.
+    pub fn learner_record(&self, name: &str) -> Result<LearnerRecord> {
+        self.conn
+            .prepare_cached(
+                "SELECT format, generation, removed_at IS NOT NULL FROM learners WHERE name = ?1",
+            )?
+            .query_row([name], |r| {
+                Ok(LearnerRecord {
+                    format: r.get(0)?,
+                    generation: r.get(1)?,
+                    removed: r.get(2)?,
+                })
+            })
+            .optional()?
+            .ok_or_else(|| Error::NotFound {
+                what: "learner",
+                id: name.to_string(),
+            })
+    }
+
+    /// Deletes a learner (unknown or deleted: `not_found`), in one
+    /// transaction: its live state (its file goes when nothing else names
+    /// it), its command, its metric history and any stop request go, its
+    /// generation moves on (a save of the deleted run is refused), and it
+    /// is listed no more. Backups that hold states of it keep them, so its
+    /// row stays (see migration 0010); the answer says which. Its slot
+    /// files go after the commit. The caller stops its process first.
+    pub fn remove_learner(&mut self, name: &str, now_ms: i64) -> Result<RemovedLearner> {
+        self.learner(name)?;
+        let tx = self.conn.transaction()?;
+        let live: Option<Vec<u8>> = tx
+            .query_row(
+                "DELETE FROM learner_live WHERE learner = ?1 RETURNING object",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let freed = match live {
+            Some(object) => super::learner_bytes::release(&tx, &object)?,
+            None => None,
+        };
+        tx.execute("DELETE FROM learner_commands WHERE learner = ?1", [name])?;
+        tx.execute("DELETE FROM metric_points WHERE engine = ?1", [name])?;
+        tx.execute(
+            "UPDATE learners SET removed_at = ?2, stop_requested_at = NULL,
+                 generation = generation + 1
+             WHERE name = ?1",
+            params![name, now_ms],
+        )?;
+        let (backups, newest_backup_id) = tx.query_row(
+            "SELECT count(*),
+                    (SELECT s.backup_id FROM backup_learner_states s
+                     JOIN backups b ON b.id = s.backup_id
+                     WHERE s.learner = ?1 ORDER BY b.created_at DESC, b.id DESC LIMIT 1)
+             FROM backup_learner_states WHERE learner = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        tx.commit()?;
+        self.remove_freed(freed);
+        if let Err(e) = self.objects().remove_slots(name) {
+            // Garbage only: the next start clears slot files no row names.
+            tracing::warn!(learner = name, error = %e, "a deleted learner's slot files stay");
+        }
+        Ok(RemovedLearner {
+            name: name.to_string(),
+            backups,
+            newest_backup_id,
+        })
+    }
+
     fn learners_where(&self, name: Option<&str>) -> Result<Vec<LearnerInfo>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT l.name, l.format, l.registered_at,
@@ -373,7 +481,7 @@ impl Store {
                     l.milestone_rules, l.stop_requested_at
              FROM learners l LEFT JOIN learner_live s ON s.learner = l.name
                              LEFT JOIN learner_commands c ON c.learner = l.name
-             WHERE ?1 IS NULL OR l.name = ?1 ORDER BY l.name",
+             WHERE l.removed_at IS NULL AND (?1 IS NULL OR l.name = ?1) ORDER BY l.name",
         )?;
         let rows = stmt.query_map([name], |r| {
             let has_state = r.get::<_, Option<Vec<u8>>>(3)?.is_some();
@@ -637,7 +745,9 @@ impl Store {
         let json = metrics_json(metrics)?;
         let tx = self.conn.transaction()?;
         let current: Option<i64> = tx
-            .prepare_cached("SELECT generation FROM learners WHERE name = ?1")?
+            .prepare_cached(
+                "SELECT generation FROM learners WHERE name = ?1 AND removed_at IS NULL",
+            )?
             .query_row([name], |r| r.get(0))
             .optional()?;
         let Some(current) = current else {
@@ -914,8 +1024,9 @@ fn restore_learner_row(
     let mut state = backup_learner_state_in(tx, backup_id, name)?;
     let object = Checksum::from_hex(&state.checksum)?;
     // A new generation: saves of the line restored away from are refused.
+    // A deleted learner is back.
     tx.execute(
-        "UPDATE learners SET generation = generation + 1 WHERE name = ?1",
+        "UPDATE learners SET generation = generation + 1, removed_at = NULL WHERE name = ?1",
         [name],
     )?;
     let freed = set_live_row(

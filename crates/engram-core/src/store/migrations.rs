@@ -43,6 +43,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0009_learner_slots.sql",
         include_str!("../../migrations/0009_learner_slots.sql"),
     ),
+    (
+        "0010_learner_removal.sql",
+        include_str!("../../migrations/0010_learner_removal.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

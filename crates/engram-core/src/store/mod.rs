@@ -49,9 +49,9 @@ pub use history::{HistoryBranch, MAX_SERIES_POINTS, MetricSeries, SeriesPoint};
 pub use integrity::{IntegrityReport, LiveLoad, LoadedState, SkipNote, StateSource, VerifyProblem};
 pub use learner_bytes::{INLINE_STATE_BYTES, InlineState};
 pub use learners::{
-    BUILT_IN, ImportedLearner, LearnerCommand, LearnerInfo, LearnerMetric, LearnerState,
-    MilestoneRule, NewLearnerState, validate_learner_name, validate_metric_info,
-    validate_milestone_rules,
+    BUILT_IN, ImportedLearner, LearnerCommand, LearnerInfo, LearnerMetric, LearnerRecord,
+    LearnerState, MilestoneRule, NewLearnerState, RemovedLearner, validate_learner_name,
+    validate_metric_info, validate_milestone_rules,
 };
 pub use migrations::{SCHEMA_VERSION, schema_dump};
 pub use retention::{

@@ -1426,3 +1426,155 @@ fn a_live_state_held_in_a_slot_reads_verifies_and_becomes_an_object_at_a_cut() {
     );
     assert_eq!(live.checksum, a.to_hex());
 }
+
+#[test]
+fn a_deleted_learner_is_gone_from_every_list_yet_its_backups_keep_it_and_bring_it_back() {
+    let (dir, mut store) = open_temp();
+    let objects = crate::objects::Objects::new(dir.path());
+    store
+        .attach_learner("q", Some("engram.pack/1"), 10)
+        .expect("attach");
+    store.attach_learner("other", None, 10).expect("attach");
+    let branch = store.current_branch(10).expect("branch");
+    let save = |store: &mut Store, name: &str, bytes: &[u8], step: u64, at: i64| {
+        let info = objects.put(bytes).expect("put");
+        store
+            .save_learner_live(
+                name,
+                &NewLearnerState {
+                    generation: None,
+                    object: info.checksum,
+                    size: info.size,
+                    step: Some(step),
+                    metrics: Metrics::from([("success".to_string(), step as f64)]),
+                },
+                at,
+                Some(branch),
+            )
+            .expect("save");
+        info.checksum
+    };
+    store
+        .save_live(&[state("zap", &[1.0])], 11)
+        .expect("engines");
+    let in_backup = save(&mut store, "q", b"q at 1", 1, 11);
+    save(&mut store, "other", b"other at 1", 1, 11);
+    let b = store
+        .backup_live(BackupKind::Manual, 12, None, None)
+        .expect("backup");
+    let newer = save(&mut store, "q", b"q at 2", 2, 13);
+    let cmd = LearnerCommand {
+        argv: vec!["python3".into(), "train.py".into()],
+        workdir: dir.path().display().to_string(),
+        autostart: true,
+    };
+    store.set_learner_command("q", &cmd, 14).expect("command");
+    let lent = objects.lease_slot("q", 1, "abc").expect("a slot file");
+    assert!(lent.path().exists());
+    let generation = store.learner("q").expect("q").generation;
+
+    let removed = store.remove_learner("q", 20).expect("delete");
+    assert_eq!(
+        removed,
+        RemovedLearner {
+            name: "q".into(),
+            backups: 1,
+            newest_backup_id: Some(b),
+        }
+    );
+    // Gone from every list and lookup; the other learner is untouched.
+    let names: Vec<String> = store
+        .learners()
+        .expect("list")
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(names, vec!["other".to_string()]);
+    assert_eq!(store.learner("q").expect_err("gone").code(), "not_found");
+    assert_eq!(
+        store.remove_learner("q", 21).expect_err("twice").code(),
+        "not_found"
+    );
+    assert_eq!(
+        store
+            .set_learner_autostart("q", true)
+            .expect_err("no command")
+            .code(),
+        "not_found"
+    );
+    // Its saves are refused; its newer state's file, its slot files and its
+    // metric history went; the backup's state and the other learner stay.
+    let info = objects.put(b"q at 3").expect("put");
+    let refused = store
+        .save_learner_live(
+            "q",
+            &NewLearnerState {
+                generation: Some(generation),
+                object: info.checksum,
+                size: info.size,
+                step: Some(3),
+                metrics: Metrics::new(),
+            },
+            22,
+            None,
+        )
+        .expect_err("deleted");
+    assert_eq!(refused.code(), "not_found");
+    objects.remove(&info.checksum).expect("tidy");
+    assert!(!objects.contains(&newer), "its live state's file went");
+    assert!(objects.contains(&in_backup), "the backup's state stays");
+    assert!(
+        !dir.path().join("slots").join("q").exists(),
+        "its slot files went"
+    );
+    assert!(
+        store
+            .metric_series("q", "success", 0, i64::MAX, 10)
+            .expect("series")
+            .points
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .metric_series("other", "success", 0, i64::MAX, 10)
+            .expect("series")
+            .points
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.learner_objects().expect("objects").len(),
+        2,
+        "the backup's state of q and other's live state"
+    );
+    // The backup still reads it, in its format.
+    assert_eq!(
+        store.backup_learner_state(b, "q").expect("held").step,
+        Some(1)
+    );
+    let record = store.learner_record("q").expect("kept");
+    assert_eq!(
+        (record.format.as_str(), record.removed),
+        ("engram.pack/1", true)
+    );
+    assert!(
+        record.generation > generation,
+        "a save of the deleted run is stale"
+    );
+    // A restore of that backup brings it back, at the backup's state.
+    store.restore_to_live(b, Some("q"), 30).expect("restore");
+    let back = store.learner("q").expect("back");
+    assert_eq!(back.live.expect("live").step, Some(1));
+    assert!(back.command.is_none(), "its command stays deleted");
+    // Deleted again, then attached under the same name: a fresh learner.
+    store.remove_learner("q", 40).expect("delete again");
+    let fresh = store.attach_learner("q", None, 50).expect("attach");
+    assert_eq!(
+        (
+            fresh.live.is_none(),
+            fresh.registered_at_ms,
+            fresh.format.as_str()
+        ),
+        (true, 50, "engram.pack/1")
+    );
+}
