@@ -1592,3 +1592,105 @@ async fn a_learner_saves_through_a_lent_slot_and_bad_leases_change_nothing() {
         .expect("read after restart");
     assert!(back.bytes == state(5));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_learner_stops_goes_and_comes_back_only_from_a_backup_or_a_new_attach() {
+    let h = harness_paced(std::time::Duration::from_secs(3600)).await;
+    let rt = h.server.api.runtime().expect("runtime");
+    h.server.api.supervise_learners().await.expect("supervise");
+    let added = h
+        .ok(
+            Method::PUT,
+            "/api/learners/gone/command",
+            r#"{"argv":["sh","-c","exec sleep 300"]}"#,
+        )
+        .await;
+    let pid = added["process"]["pid"].as_u64().expect("running") as i32;
+    h.ok(Method::POST, "/api/learners", r#"{"name":"stays"}"#)
+        .await;
+    h.save_state("gone", 1, b"gone at 1".to_vec()).await;
+    h.save_state("stays", 1, b"stays at 1".to_vec()).await;
+    let backup = h.ok(Method::POST, "/api/backups", "{}").await["id"]
+        .as_i64()
+        .expect("id");
+    h.save_state("gone", 2, vec![7; 400_000]).await;
+    let lease = h.ok(Method::POST, "/api/learners/gone/lease", "").await;
+    let lent = std::path::PathBuf::from(lease["path"].as_str().expect("path"));
+    let mut events = rt.subscribe();
+
+    let removed = h.ok(Method::DELETE, "/api/learners/gone", "").await;
+    assert_eq!(
+        removed,
+        json!({"name": "gone", "backups": 1, "newest_backup_id": backup})
+    );
+    // Its process was stopped before the answer (a zombie is reaped: gone).
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "its process {pid} still runs"
+    );
+    let announced = std::iter::from_fn(|| events.try_recv().ok()).any(|e| {
+        matches!(e, engram_core::runtime::Event::LearnerRemoved { ref learner } if learner == "gone")
+    });
+    assert!(announced, "learner_removed is announced");
+    let listed = h.ok(Method::GET, "/api/learners", "").await;
+    let names: Vec<&str> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|l| l["name"].as_str())
+        .collect();
+    assert_eq!(names, ["stays"]);
+    // Everything about it now answers not_found, and nothing is stored.
+    for (method, uri) in [
+        (Method::GET, "/api/learners/gone".to_string()),
+        (Method::DELETE, "/api/learners/gone".to_string()),
+        (Method::GET, "/api/learners/gone/state".to_string()),
+        (Method::PUT, "/api/learners/gone/state?step=3".to_string()),
+        (Method::POST, "/api/learners/gone/start".to_string()),
+        (
+            Method::POST,
+            format!(
+                "/api/learners/gone/state/leased?lease={}&step=3",
+                lease["lease"].as_str().expect("id")
+            ),
+        ),
+        (Method::DELETE, "/api/learners/nobody".to_string()),
+        // A name no learner can have is no learner's.
+        (Method::DELETE, "/api/learners/a%20b".to_string()),
+    ] {
+        h.call(method, &uri, "").await.refused(ErrorCode::NotFound);
+    }
+    assert!(!lent.exists(), "its lent slot was voided");
+    assert!(
+        !h._dir.path().join("slots/gone").exists(),
+        "its slot files went"
+    );
+    let stays = h.ok(Method::GET, "/api/learners/stays", "").await;
+    assert_eq!(stays["live"]["step"], 1);
+    // The backup still holds its state, readable …
+    let held = h
+        .bytes(
+            Method::GET,
+            &format!("/api/learners/gone/state?backup={backup}"),
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        (held.status, held.body.as_slice()),
+        (200, &b"gone at 1"[..])
+    );
+    // … and a restore of it brings the learner back at that state
+    // (unsupervised: its command was deleted with it).
+    h.ok(
+        Method::POST,
+        &format!("/api/backups/{backup}/restore"),
+        r#"{"engine":"gone"}"#,
+    )
+    .await;
+    let back = h.ok(Method::GET, "/api/learners/gone", "").await;
+    assert_eq!(back["live"]["step"], 1, "{back}");
+    assert!(
+        back["command"].is_null() && back["process"].is_null(),
+        "{back}"
+    );
+}
