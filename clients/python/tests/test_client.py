@@ -217,6 +217,37 @@ def test_a_learner_outside_engram_sees_a_stop_request_and_its_next_run_does_not(
     early.close()
 
 
+def test_a_deleted_learner_is_told_to_stop_and_its_saves_are_refused(server: Server) -> None:
+    listening = engram.attach("deleted-live", data_dir=server.data_dir)
+    listening.save(b"s", step=1)
+    assert not listening.stop_requested  # listens from here on
+    later = engram.attach("deleted-later", data_dir=server.data_dir)
+    later.save(b"s", step=1)
+    for name in ("deleted-live", "deleted-later"):
+        removed = server.api("DELETE", f"/api/learners/{name}")
+        assert removed == {"name": name, "backups": 0, "newest_backup_id": None}
+    # The run that listens hears it on the event stream ...
+    deadline = time.monotonic() + 10
+    while not listening.stop_requested and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert listening.stop_requested
+    # ... one that looks afterwards asks Engram: its learner is gone.
+    assert later.stop_requested
+    # Its saves are refused (not spooled: Engram answered), nothing is stored.
+    with pytest.raises(engram.EngramError) as refused:
+        later.save(b"after", step=2)
+    assert refused.value.code == "not_found"
+    learners = server.api("GET", "/api/learners")
+    assert isinstance(learners, list) and learners == []
+    assert not (server.data_dir / "spool" / "deleted-later").exists()
+    # A new run under the name starts afresh.
+    later.close()
+    fresh = engram.attach("deleted-later", data_dir=server.data_dir)
+    assert fresh.resume() is None and not fresh.stop_requested
+    fresh.close()
+    listening.close()
+
+
 def test_a_sigkill_in_the_middle_of_a_large_save_leaves_the_live_state_intact(server: Server) -> None:
     run = engram.attach("torn", data_dir=server.data_dir)
     live = os.urandom(3 << 20)

@@ -613,7 +613,9 @@ class Run:
         """True once the user asked this learner to stop — the UI's "Ask to
         stop", ``engram learners stop NAME`` or the API — when it runs
         outside Engram; and, when Engram runs it, once Engram stops it (its
-        SIGTERM; Engram sends SIGKILL 5 s later). Check it in the training
+        SIGTERM; Engram sends SIGKILL 5 s later); and once the user deleted
+        the learner (its saves are refused from then on, ``not_found``).
+        Check it in the training
         loop; save and return when it turns true. The first
         check asks Engram once and starts listening (see :meth:`on_restore`);
         later ones only read a flag. Engram keeps the request until the
@@ -639,12 +641,14 @@ class Run:
         signal.signal(signal.SIGTERM, lambda _signum, _frame: self._stop.set())
 
     def _check_stop_request(self) -> None:
-        """Reads whether a stop is asked (best effort: unreachable is no)."""
+        """Reads whether a stop is asked, or the learner was deleted since
+        this run attached (best effort: unreachable is no)."""
         try:
             if self._json("GET", self._path()).get("stop_requested_at_ms") is not None:
                 self._stop.set()
-        except EngramError:
-            pass
+        except EngramError as e:
+            if e.code == "not_found" and self._attached:
+                self._stop.set()
 
     def _listen(self) -> None:
         """Starts the listener thread (once): restores and stop requests of
@@ -671,7 +675,10 @@ class Run:
                             kind = event.get("type")
                             if kind == "restored" and self.name in event.get("engines", []):
                                 self._take_restore_event()
-                            elif kind == "learner_stop_requested" and event.get("learner") == self.name:
+                            elif (
+                                kind in ("learner_stop_requested", "learner_removed")
+                                and event.get("learner") == self.name
+                            ):
                                 self._stop.set()
                 except Exception:  # noqa: BLE001 — the listener must never die
                     self._closed.wait(delay)
