@@ -465,4 +465,47 @@ test("a learner supervised from the UI: added with its command, its process and 
   await page.getByTestId("learner-name").fill("empty");
   await page.getByTestId("confirm-ok").click();
   await page.getByText("the command is empty").waitFor();
+  // Deleted from its card: nothing saved, so nothing to back up first.
+  await card.getByTestId("learner-delete").click();
+  assert.match(await page.locator("#confirm-text").textContent(), /Its live state, its curves and its command are deleted/);
+  assert.ok(await page.getByTestId("learner-delete-backup").isHidden());
+  await page.getByTestId("confirm-ok").click();
+  await page.getByTestId("toast").filter({ hasText: "Deleted learner ui-sup. No backup held it: its state is gone." }).waitFor();
+  await card.waitFor({ state: "detached", timeout: 15_000 });
+});
+
+test("deleting a learner from its card backs it up first; its card and curves go; restoring that backup brings it back", async () => {
+  const token = new URL(url).searchParams.get("token");
+  const origin = new URL(url).origin;
+  const call = (method, path, body, type = "application/json") =>
+    fetch(`${origin}${path}`, { method, headers: { Authorization: `Bearer ${token}`, "Content-Type": type }, body });
+  assert.ok((await call("POST", "/api/learners", JSON.stringify({ name: "doomed" }))).ok);
+  assert.ok((await call("POST", "/api/learners/doomed/metrics", JSON.stringify({ points: [{ at_ms: Date.now() - 1000, metrics: { reward: 1 } }] }))).ok);
+  assert.ok((await call("PUT", "/api/learners/doomed/state?step=5", "doomed at 5", "application/octet-stream")).ok);
+  const card = page.getByTestId("learner-doomed");
+  await card.filter({ hasText: "5" }).waitFor({ timeout: 15_000 });
+  const chart = page.getByTestId("chart-doomed-reward");
+  await chart.waitFor({ timeout: 15_000 });
+  await card.getByTestId("learner-delete").click();
+  const first = page.getByTestId("learner-delete-backup");
+  assert.ok(await first.isChecked(), "backing up first is the default for a learner with a state");
+  assert.deepEqual(await seriousA11yFindings(page), [], "delete-learner dialog");
+  await page.getByTestId("confirm-ok").click();
+  const told = page.getByTestId("toast").filter({ hasText: /Deleted learner doomed\. Backup #\d+ holds its newest state/ });
+  await told.waitFor();
+  const id = Number((await told.textContent()).match(/Backup #(\d+)/)[1]);
+  await card.waitFor({ state: "detached", timeout: 15_000 });
+  await chart.waitFor({ state: "detached", timeout: 15_000 });
+  assert.equal((await call("GET", "/api/learners/doomed")).status, 404);
+  // That backup, restored for the learner alone, brings it back at step 5.
+  const row = rows().filter({ hasText: "before deleting learner doomed" });
+  await row.click();
+  await page.getByTestId("preview-learners").filter({ hasText: /doomed\s*5/ }).waitFor();
+  await page.getByTestId("restore").click();
+  await page.getByTestId("restore-engine").selectOption("doomed");
+  await page.getByTestId("confirm-ok").click();
+  await page.getByTestId("toast").filter({ hasText: `Restored doomed from backup #${id}` }).waitFor();
+  await card.locator("dd").filter({ hasText: /^5$/ }).waitFor({ timeout: 15_000 });
+  const state = await call("GET", "/api/learners/doomed/state");
+  assert.equal(await state.text(), "doomed at 5");
 });

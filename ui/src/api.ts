@@ -8,6 +8,7 @@ import type {
   Hold,
   LearnerInfo,
   LearnerStateExported,
+  RemovedLearner,
   SetLearnerCommand,
   StorageReport,
   TimelineQuery,
@@ -94,6 +95,9 @@ export interface Backend {
   setLearnerCommand(name: string, req: SetLearnerCommand): Promise<LearnerInfo>;
   /** Stop supervising (the process stops; the states stay). */
   removeLearnerCommand(name: string): Promise<LearnerInfo>;
+  /** Delete a learner: its process stops; its live state, curves and
+   * command go; backups keep its states (a restore brings it back). */
+  removeLearner(name: string): Promise<RemovedLearner>;
   startLearner(name: string): Promise<LearnerInfo>;
   /** Resolves once the process has exited. */
   stopLearner(name: string): Promise<LearnerInfo>;
@@ -251,6 +255,9 @@ export class HttpBackend implements Backend {
   removeLearnerCommand(name: string) {
     return this.json<LearnerInfo>("DELETE", `/api/learners/${encodeURIComponent(name)}/command`);
   }
+  removeLearner(name: string) {
+    return this.json<RemovedLearner>("DELETE", `/api/learners/${encodeURIComponent(name)}`);
+  }
   startLearner(name: string) {
     return this.json<LearnerInfo>("POST", `/api/learners/${encodeURIComponent(name)}/start`);
   }
@@ -404,6 +411,9 @@ export class TauriBackend implements Backend {
   }
   removeLearnerCommand(name: string) {
     return this.call<LearnerInfo>("remove_learner_command", { name });
+  }
+  removeLearner(name: string) {
+    return this.call<RemovedLearner>("remove_learner", { name });
   }
   startLearner(name: string) {
     return this.call<LearnerInfo>("start_learner", { name });

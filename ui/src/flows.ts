@@ -5,7 +5,7 @@ import { ApiError, type ExportFormat } from "./api";
 import { $, el } from "./dom";
 import { ENGINE_TITLES } from "./engines";
 import type { Backup, LearnerInfo } from "./generated/api";
-import { commandText, processLine, shellCommand } from "./learners";
+import { commandText, deletedLearnerText, deleteLearnerText, processLine, shellCommand } from "./learners";
 import { attempt, explain, showError, toast } from "./notify";
 import { api, select, state } from "./state";
 import { restoreSummary } from "./summary";
@@ -179,4 +179,24 @@ export async function learnerFlow(existing?: LearnerInfo) {
   }
   const l = await attempt(existing ? "Change command" : "Add learner", () => api.setLearnerCommand(name.value.trim(), req));
   if (l) toast(`Learner ${l.name}: ${processLine(l.process, l.command, Date.now()) ?? "supervised"}.`);
+}
+
+/** Delete a learner, after a backup of its newest state unless the user
+ * unticks it (a failed backup deletes nothing). */
+export async function deleteLearnerFlow(l: LearnerInfo) {
+  const first = el("input", { type: "checkbox", "data-testid": "learner-delete-backup" }) as HTMLInputElement;
+  first.checked = l.live !== null;
+  const label = el("label", {});
+  label.append(first, document.createTextNode(" Back up first (keeps its newest state, to bring it back)"));
+  label.hidden = l.live === null;
+  if (!(await ask(`Delete learner ${l.name}?`, deleteLearnerText(l), label))) return;
+  let backup: number | null = null;
+  if (first.checked && l.live !== null) {
+    const b = await attempt("Back up before deleting", () => api.backupNow(`before deleting learner ${l.name}`));
+    if (!b) return;
+    backup = b.id;
+  }
+  const r = await attempt("Delete learner", () => api.removeLearner(l.name));
+  if (r) toast(deletedLearnerText(r, backup));
+  await refresh();
 }

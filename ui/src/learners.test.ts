@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { LearnerCommand, ProcessStatus } from "./generated/api";
-import { commandText, processLine, shellCommand, span } from "./learners";
+import type { LearnerCommand, LearnerInfo, ProcessStatus } from "./generated/api";
+import { commandText, deletedLearnerText, deleteLearnerText, processLine, shellCommand, span } from "./learners";
 
 const base: ProcessStatus = {
   phase: "running",
@@ -42,5 +42,37 @@ describe("commands", () => {
   });
   it("spans", () => {
     expect([span(400), span(12_000), span(7_200_000), span(5 * 86_400_000)]).toEqual(["0.4 s", "12 s", "2 h", "5 d"]);
+  });
+});
+
+describe("deleting a learner", () => {
+  const learner: LearnerInfo = {
+    name: "q",
+    format: "raw",
+    registered_at_ms: 0,
+    live: null,
+    generation: 0,
+    command: null,
+    process: null,
+    metric_info: {},
+    milestone_rules: [],
+    stop_requested_at_ms: null,
+  };
+  it("says Engram stops a supervised learner, and that one elsewhere is told to stop", () => {
+    const supervised = deleteLearnerText({ ...learner, command: cmd });
+    expect(supervised).toMatch(/^Engram stops its process/);
+    expect(supervised).not.toMatch(/elsewhere/);
+    const elsewhere = deleteLearnerText(learner);
+    expect(elsewhere).not.toMatch(/stops its process/);
+    expect(elsewhere).toMatch(/told to stop and its saves are refused/);
+    for (const t of [supervised, elsewhere]) expect(t).toMatch(/restoring one brings it back/);
+  });
+  it("says where its states are kept, or that they are gone", () => {
+    const none = { name: "q", backups: 0, newest_backup_id: null };
+    expect(deletedLearnerText(none, null)).toBe("Deleted learner q. No backup held it: its state is gone.");
+    expect(deletedLearnerText({ name: "q", backups: 1, newest_backup_id: 7 }, null)).toBe("Deleted learner q. 1 backup holds its states (the newest is #7): restore one to bring it back.");
+    expect(deletedLearnerText({ name: "q", backups: 1200, newest_backup_id: 9 }, null)).toMatch(/1,200 backups hold its states \(the newest is #9\)/);
+    // The backup taken just before holds its newest state: that is the one to name.
+    expect(deletedLearnerText({ name: "q", backups: 3, newest_backup_id: 12 }, 12)).toBe("Deleted learner q. Backup #12 holds its newest state: restore it to bring the learner back.");
   });
 });

@@ -1,7 +1,23 @@
-/** A supervised learner's process in words, and the command line the UI
- * takes for a new one. Pure. */
+/** A supervised learner's process in words, the command line the UI
+ * takes for a new one, and what deleting one does and did. Pure. */
 
-import type { LearnerCommand, ProcessStatus } from "./generated/api";
+import type { LearnerCommand, LearnerInfo, ProcessStatus, RemovedLearner } from "./generated/api";
+
+/** What deleting learner `l` does, said before the user confirms. */
+export function deleteLearnerText(l: LearnerInfo): string {
+  const process = l.command ? "Engram stops its process and no longer runs it. " : "";
+  const saves = l.command ? "" : " If it still runs elsewhere, it is told to stop and its saves are refused.";
+  return `${process}Its live state, its curves and its command are deleted.${saves} Backups that hold it keep its states: restoring one brings it back.`;
+}
+
+/** What deleting did, for the toast: `backup` is the one taken just before
+ * (it holds the learner's newest state), if the user asked for one. */
+export function deletedLearnerText(r: RemovedLearner, backup: number | null): string {
+  if (backup !== null) return `Deleted learner ${r.name}. Backup #${backup} holds its newest state: restore it to bring the learner back.`;
+  if (r.newest_backup_id === null) return `Deleted learner ${r.name}. No backup held it: its state is gone.`;
+  const n = r.backups === 1 ? "1 backup holds" : `${r.backups.toLocaleString("en-US")} backups hold`;
+  return `Deleted learner ${r.name}. ${n} its states (the newest is #${r.newest_backup_id}): restore one to bring it back.`;
+}
 
 /** "running (pid 4242) for 3 min", "restarting in 2 s — killed by signal 9",
  * "stopped", "finished — exit status 0", "starts with Engram"; null for a

@@ -157,6 +157,7 @@ function onEvent(e: EngramEvent) {
     case "backup_created":
     case "backups_deleted":
     case "restored":
+    case "learner_removed":
       void refreshAll();
       break;
     case "learner_process":

@@ -2,14 +2,15 @@
  * one card each with its format, step, last durable save, size and the
  * metrics of its last save; for a supervised one, its process (phase, pid,
  * restarts, last exit), its last output lines and Start/Stop/Remove; for
- * one that runs elsewhere, "Ask to stop" (and when it was asked). Hidden
+ * one that runs elsewhere, "Ask to stop" (and when it was asked); for
+ * either, "Delete…". Hidden
  * while there are none; reloaded with the rest of the page, at every
  * autosave, when a process changes phase, and every few seconds while one
  * runs (its output). */
 
 import { $, el } from "../dom";
 import { formatMetric, metricInfo } from "../engines";
-import { learnerFlow } from "../flows";
+import { deleteLearnerFlow, learnerFlow } from "../flows";
 import { formatBytes, formatTimestamp } from "../format";
 import type { LearnerInfo } from "../generated/api";
 import { commandText, processLine } from "../learners";
@@ -80,7 +81,7 @@ function renderLearners(learners: LearnerInfo[]) {
         ask.title = "This learner runs outside Engram: it is asked to stop and stops when its training loop checks run.stop_requested.";
         ask.addEventListener("click", () => void act("Ask learner to stop", () => api.stopLearner(l.name), (n) => `Asked learner ${n.name} to stop; it runs outside Engram and stops when its loop next checks.`));
         const actions = el("div", { class: "row-actions" });
-        actions.append(ask);
+        actions.append(ask, deleteButton(l));
         card.append(actions);
       }
       if (l.command) {
@@ -99,7 +100,7 @@ function renderLearners(learners: LearnerInfo[]) {
         edit.addEventListener("click", () => void learnerFlow(l).then(loadLearners));
         const remove = el("button", { type: "button", "data-testid": "learner-remove" }, "Stop supervising");
         remove.addEventListener("click", () => void act("Stop supervising", () => api.removeLearnerCommand(l.name), (n) => `Engram no longer runs ${n.name}; its saved states stay.`));
-        actions.append(start, stop, edit, remove);
+        actions.append(start, stop, edit, remove, deleteButton(l));
         card.append(el("p", { class: "muted command", title: l.command.workdir }, commandText(l.command)), actions);
         if (p && p.output.length > 0) {
           const details = el("details", { "data-learner": l.name, "data-testid": "learner-output" });
@@ -111,4 +112,11 @@ function renderLearners(learners: LearnerInfo[]) {
       return card;
     }),
   );
+}
+
+/** "Delete…": the learner goes (after a backup, unless unticked). */
+function deleteButton(l: LearnerInfo): HTMLElement {
+  const b = el("button", { type: "button", class: "danger", "data-testid": "learner-delete" }, "Delete…");
+  b.addEventListener("click", () => void deleteLearnerFlow(l).then(loadLearners));
+  return b;
 }
