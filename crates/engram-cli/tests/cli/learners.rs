@@ -115,6 +115,23 @@ fn learners_added_offline_start_with_engram_run_and_stopped_ones_do_not() {
         std::fs::read_to_string(work.join("runs.txt")).expect("runs"),
         "writer ran\n"
     );
+
+    // Deleted with Engram stopped: listed no more, once.
+    let del = engram(&dir, &["learners", "delete", "idle"]);
+    assert!(
+        del.status.success(),
+        "{}",
+        String::from_utf8_lossy(&del.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&del.stdout)
+            .contains("learner idle deleted; no backup held a state of it")
+    );
+    assert!(learner(&dir, "idle").is_null());
+    assert!(!learner(&dir, "writer").is_null(), "the other stays");
+    fails(&dir, &["learners", "delete", "idle"], "[not_found]");
+    run_for(&dir, "2s");
+    assert!(!work.join("idle.txt").exists(), "its command went with it");
 }
 
 #[test]
@@ -151,10 +168,23 @@ fn a_learner_outside_engram_is_asked_to_stop_through_the_running_engram() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("outside asked to stop"), "{said}");
     assert!(learner(&dir, "outside")["stop_requested_at_ms"].is_i64());
+    // A second learner, deleted through the running Engram.
+    assert!(
+        add(&dir, "passing", &[], &["sleep", "300"])
+            .status
+            .success()
+    );
+    let del = ok_json(&dir, &["learners", "delete", "passing", "--json"]);
+    assert_eq!(
+        del,
+        serde_json::json!({"name": "passing", "backups": 0, "newest_backup_id": null})
+    );
+    assert!(learner(&dir, "passing").is_null());
     running.kill().expect("kill");
     running.wait().expect("wait");
     // The request is stored: it stands after Engram stops.
     assert!(learner(&dir, "outside")["stop_requested_at_ms"].is_i64());
+    assert!(learner(&dir, "passing").is_null(), "the deletion is stored");
 }
 
 #[test]
