@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,34 @@ def test_log_never_raises_and_flush_stores_the_points(server: Server) -> None:
     run.timeout = 2
     run.log({"reward": 1.0})
     assert run.flush() == 0
+
+
+def test_a_point_engram_would_refuse_is_dropped_and_never_holds_back_the_others(server: Server) -> None:
+    run = engram.attach("picky", data_dir=server.data_dir, flush_every=0)
+    run.log({"loss": 0.5}, step=1)
+    time.sleep(0.002)  # one point per metric and millisecond
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        run.log({"train/loss": 0.4}, step=2)  # names Engram refuses
+        run.log({"train/loss": 0.4}, step=3)
+        run.log({"Loss": 0.3}, step=4)
+    assert [str(w.message).split("'")[1] for w in said] == ["train/loss", "Loss"], "once per name"
+    run.log({"loss": float("nan")}, step=5)  # not JSON
+    run.log({"loss": float("inf")}, step=6)
+    run.log({"loss": 0.2}, step=7)
+    assert run.dropped == 5
+    assert run.flush() == 2
+    series = server.api("GET", "/api/metrics/series?engine=picky&key=loss")
+    assert isinstance(series, dict)
+    assert [p["value"] for p in series["points"]] == [0.5, 0.2]
+    # A batch Engram refuses anyway (here: its learner was deleted) is
+    # dropped and counted, not retried forever ahead of later points.
+    server.api("DELETE", "/api/learners/picky")
+    run.log({"loss": 0.1}, step=8)
+    assert run.flush() == 0
+    assert run.dropped == 6
+    assert run.flush() == 0 and run.dropped == 6, "nothing is left to send"
+    run.close()
 
 
 def test_logged_metrics_arrive_in_the_background_and_close_stops_the_flusher(server: Server) -> None:

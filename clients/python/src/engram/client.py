@@ -18,7 +18,9 @@ from __future__ import annotations
 import functools
 import http.client
 import json
+import math
 import os
+import re
 import select
 import signal
 import socket
@@ -26,6 +28,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -53,6 +56,15 @@ INLINE_STATE_BYTES = 128 * 1024
 # sent 0.8-1.0x; 1 MB lent with the writeback head start 1.03-1.05x side by
 # side with the floor, sent 1.4-2.3x in blocks; BENCHMARKS.md).
 LEND_MAX_BYTES = 16 << 20
+
+#: What Engram accepts as a metric's name (as for a learner's: 1-64 of
+#: a-z, 0-9, ``_`` and ``-``) and how many metrics one point may hold (the
+#: core's ``MAX_METRICS``).
+_METRIC_NAME = re.compile(r"[a-z0-9_-]{1,64}")
+MAX_METRICS_PER_POINT = 1024
+
+#: Refusals a retry cannot turn into a success: the batch is dropped.
+_PERMANENT_REFUSALS = frozenset({"not_found", "invalid_input", "too_large"})
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,8 @@ class Run:
     _points: list[dict[str, Any]] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _dropped: int = field(default=0, repr=False)
+    _warned: set[str] = field(default_factory=set, repr=False)
+    _good_names: set[str] = field(default_factory=set, repr=False)
     _listener: threading.Thread | None = field(default=None, repr=False)
     _on_restore: Callable[[bytes | None, int | None], None] | None = field(default=None, repr=False)
     _pending_restore: tuple[bytes, int | None, int] | None = field(default=None, repr=False)
@@ -553,6 +567,24 @@ class Run:
         except (TypeError, ValueError):
             self._dropped += 1
             return
+        # What Engram would refuse is dropped here: a refused batch would
+        # take the good points with it.
+        values: dict[str, float] = point["metrics"]  # type: ignore[assignment]
+        bad: list[str] = []
+        if not self._good_names.issuperset(values):
+            bad = [k for k in values if not _METRIC_NAME.fullmatch(k)]
+            if not bad and len(self._good_names) < 10_000:
+                self._good_names.update(values)
+        if bad or len(values) > MAX_METRICS_PER_POINT or not all(map(math.isfinite, values.values())):
+            for k in bad:
+                if k not in self._warned:
+                    self._warned.add(k)
+                    warnings.warn(
+                        f"engram: metric name {k!r} is not accepted (1-64 characters of a-z, 0-9, _ and -); its points are dropped",
+                        stacklevel=2,
+                    )
+            self._dropped += 1
+            return
         with self._lock:
             if len(self._points) >= 100_000:
                 # Bounded: the oldest go first when Engram is away for long.
@@ -583,7 +615,14 @@ class Run:
                 batch = points[:10_000]
                 try:
                     self._json("POST", self._path("/metrics"), {"points": batch})
-                except EngramError:
+                except EngramError as e:
+                    if e.code in _PERMANENT_REFUSALS:
+                        # Refused as it is (the learner was deleted, say):
+                        # counted, not retried ahead of later points.
+                        with self._lock:
+                            self._dropped += len(batch)
+                        points = points[10_000:]
+                        continue
                     with self._lock:
                         self._points = points + self._points
                     return sent
@@ -724,7 +763,9 @@ class Run:
 
     @property
     def dropped(self) -> int:
-        """Points dropped: not numbers, or the buffer overflowed."""
+        """Points dropped: not finite numbers, a metric name Engram does not
+        accept (warned about once per name), refused by Engram (its learner
+        was deleted, say), or the buffer overflowed."""
         return self._dropped
 
 
