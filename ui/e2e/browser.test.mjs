@@ -370,7 +370,7 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   await call(
     "POST",
     "/api/learners",
-    JSON.stringify({ name: "browser-learner", format: "raw", metrics: { success: { label: "Success rate", format: "percent", higher_is_better: true } } }),
+    JSON.stringify({ name: "browser-learner", format: "raw", metrics: { success: { label: "Success rate", format: "percent", higher_is_better: true } }, milestones: [{ metric: "success", at_least: 0.9 }] }),
   );
   // What it logs is drawn as a curve, named and formatted as it said.
   const now = Date.now();
@@ -387,6 +387,8 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   // Its last save's metrics, named and formatted as it described them.
   await card.locator("dt", { hasText: "Success rate" }).waitFor({ timeout: 15_000 });
   await card.locator("dd", { hasText: "60.0 %" }).waitFor();
+  // The milestone it declared, read as it described the metric.
+  assert.equal(await card.getByTestId("learner-milestones").textContent(), "Success rate ≥ 90.0 %");
   const chart = page.getByTestId("chart-browser-learner-success");
   await chart.filter({ hasText: "browser-learner (learner): Success rate" }).waitFor({ timeout: 15_000 });
   await chart.locator("header b").filter({ hasText: "60.0 %" }).waitFor({ timeout: 15_000 });
@@ -500,7 +502,7 @@ test("deleting a learner from its card backs it up first; its card and curves go
   // That backup, restored for the learner alone, brings it back at step 5.
   const row = rows().filter({ hasText: "before deleting learner doomed" });
   await row.click();
-  await page.getByTestId("preview-learners").filter({ hasText: /doomed\s*5/ }).waitFor();
+  await page.getByTestId("preview-learners").filter({ hasText: /doomed\s*5\s*deleted/ }).waitFor();
   await page.getByTestId("restore").click();
   await page.getByTestId("restore-engine").selectOption("doomed");
   await page.getByTestId("confirm-ok").click();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { LearnerCommand, LearnerInfo, ProcessStatus } from "./generated/api";
-import { commandText, deletedLearnerText, deleteLearnerText, processLine, shellCommand, span } from "./learners";
+import type { LearnerCommand, LearnerInfo, MetricInfo, ProcessStatus } from "./generated/api";
+import { commandText, deletedLearnerText, deleteLearnerText, processLine, ruleText, shellCommand, span } from "./learners";
 
 const base: ProcessStatus = {
   phase: "running",
@@ -74,5 +74,13 @@ describe("deleting a learner", () => {
     expect(deletedLearnerText({ name: "q", backups: 1200, newest_backup_id: 9 }, null)).toMatch(/1,200 backups hold its states \(the newest is #9\)/);
     // The backup taken just before holds its newest state: that is the one to name.
     expect(deletedLearnerText({ name: "q", backups: 3, newest_backup_id: 12 }, 12)).toBe("Deleted learner q. Backup #12 holds its newest state: restore it to bring the learner back.");
+  });
+});
+
+describe("ruleText", () => {
+  it("reads a declared rule with its metric's label and format, else plainly", () => {
+    const info: MetricInfo = { engine: "q", key: "success", label: "Success rate", unit: "", format: "percent", higher_is_better: true, card: true, chart: true };
+    expect(ruleText({ metric: "success", at_least: 0.9, at_most: null }, info)).toBe("Success rate ≥ 90.0 %");
+    expect(ruleText({ metric: "loss", at_least: null, at_most: 0.05 }, undefined)).toBe("loss ≤ 0.05");
   });
 });

@@ -1,7 +1,18 @@
 /** A supervised learner's process in words, the command line the UI
  * takes for a new one, and what deleting one does and did. Pure. */
 
-import type { LearnerCommand, LearnerInfo, ProcessStatus, RemovedLearner } from "./generated/api";
+import { formatMetric } from "./engines";
+import type { LearnerCommand, LearnerInfo, MetricInfo, MilestoneRule, ProcessStatus, RemovedLearner } from "./generated/api";
+
+/** A declared milestone rule as the user reads it: "Success rate ≥ 90.0 %"
+ * with the metric described (label, format), else "success ≥ 0.9". */
+export function ruleText(rule: MilestoneRule, info: MetricInfo | undefined): string {
+  const name = info?.label ?? rule.metric;
+  const v = rule.at_least ?? rule.at_most;
+  if (v === null) return name;
+  const shown = info ? formatMetric(info.format, v) : String(v);
+  return `${name} ${rule.at_least !== null ? "≥" : "≤"} ${shown}`;
+}
 
 /** What deleting learner `l` does, said before the user confirms. */
 export function deleteLearnerText(l: LearnerInfo): string {

@@ -20,8 +20,9 @@ export const state = {
   listOffset: 0,
   listTotal: 0,
   selected: null as Backup | null,
-  /** The learners as last loaded (their live steps, for the preview). */
-  learners: [] as LearnerInfo[],
+  /** The learners as last loaded (their live steps, for the preview);
+   * null until the first load. */
+  learners: null as LearnerInfo[] | null,
   /** Learners' charted metrics (from the API's catalog; built-ins are fixed). */
   learnerCharts: [] as MetricInfo[],
   /** Stored history of each charted metric, by "engine/key". */

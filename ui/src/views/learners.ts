@@ -13,7 +13,7 @@ import { formatMetric, metricInfo } from "../engines";
 import { deleteLearnerFlow, learnerFlow } from "../flows";
 import { formatBytes, formatTimestamp } from "../format";
 import type { LearnerInfo } from "../generated/api";
-import { commandText, processLine } from "../learners";
+import { commandText, processLine, ruleText } from "../learners";
 import { attempt, toast } from "../notify";
 import { api, state } from "../state";
 import { updatePreview } from "./preview";
@@ -66,6 +66,9 @@ function renderLearners(learners: LearnerInfo[]) {
       } else {
         row("State", "not saved yet");
       }
+      // The milestones it declared: a breakthrough backup keeps the first
+      // saved state that meets each (once per line of history).
+      if (l.milestone_rules.length > 0) row("Milestones", l.milestone_rules.map((r) => ruleText(r, metricInfo(l.name, r.metric))).join("; "), "learner-milestones");
       const line = processLine(l.process, l.command, Date.now());
       if (line !== null) {
         row("Process", line, "learner-process");

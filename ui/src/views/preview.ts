@@ -136,8 +136,11 @@ export function renderPreview(actions: PreviewActions) {
 /** Rewrites the "now" and "change" cells from the latest metrics. */
 export function updatePreview() {
   for (const c of learnerCells) {
-    const step = state.learners.find((l) => l.name === c.name)?.live?.step ?? null;
-    c.now.textContent = step === null ? "—" : step.toLocaleString("en-US");
+    const known = state.learners?.find((l) => l.name === c.name);
+    const step = known?.live?.step ?? null;
+    // A learner deleted since: this backup can bring it back.
+    if (state.learners !== null && known === undefined) c.now.textContent = "deleted";
+    else c.now.textContent = step === null ? "—" : step.toLocaleString("en-US");
   }
   for (const c of cells) {
     const current = state.now[c.info.engine]?.[c.info.key];

@@ -56,6 +56,9 @@ INLINE_STATE_BYTES = 128 * 1024
 # sent 0.8-1.0x; 1 MB lent with the writeback head start 1.03-1.05x side by
 # side with the floor, sent 1.4-2.3x in blocks; BENCHMARKS.md).
 LEND_MAX_BYTES = 16 << 20
+# A lent state's writeback is started every this many bytes as it is
+# written (as Engram's own writer does for a state it is sent).
+WRITEBACK_EVERY = 16 << 20
 
 #: What Engram accepts as a metric's name (as for a learner's: 1-64 of
 #: a-z, 0-9, ``_`` and ``-``) and how many metrics one point may hold (the
@@ -454,11 +457,16 @@ class Run:
             try:
                 view = memoryview(state)
                 done = 0
+                # Each 16 MiB goes to the disk while the next is written:
+                # Engram's fdatasync then waits for the tail only.
                 while done < len(view):
-                    done += os.pwrite(fd, view[done:], done)
+                    start = done
+                    end = min(len(view), start + WRITEBACK_EVERY)
+                    while done < end:
+                        done += os.pwrite(fd, view[done:end], done)
+                    _start_writeback(fd, start, end - start)
                 if os.fstat(fd).st_size != len(state):
                     os.ftruncate(fd, len(state))
-                _start_writeback(fd, len(state))
             finally:
                 os.close(fd)
         except OSError:
@@ -845,14 +853,14 @@ def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
     return f
 
 
-def _start_writeback(fd: int, size: int) -> None:
-    """Starts writing back the first `size` bytes of `fd` without waiting
-    (`SYNC_FILE_RANGE_WRITE`; nothing where there is no such call). Only a
-    head start: Engram's `fdatasync` makes the bytes durable, and has less
-    of them left to wait for."""
+def _start_writeback(fd: int, offset: int, size: int) -> None:
+    """Starts writing back `size` bytes of `fd` from `offset` without
+    waiting (`SYNC_FILE_RANGE_WRITE`; nothing where there is no such call).
+    Only a head start: Engram's `fdatasync` makes the bytes durable, and has
+    less of them left to wait for."""
     f = _sync_file_range()
     if f is not None:
-        f(fd, 0, size, _SYNC_FILE_RANGE_WRITE)
+        f(fd, offset, size, _SYNC_FILE_RANGE_WRITE)
 
 
 def _write_durably(path: Path, data: bytes) -> None:
