@@ -2,13 +2,14 @@
 in one run (BENCHMARKS.md, "Learner saves"):
 
 - `run.save(state)` — durable when it returns (up to 128 KiB: one SQLite
-  commit that holds the bytes; up to 16 MiB: written by the client into a
-  slot Engram lent, hashed and fdatasynced by Engram, then the commit;
-  larger: sent, written into a slot and fdatasynced, then the commit), on
-  one kept-alive connection;
+  commit that holds the bytes; larger: written by the client into a slot
+  Engram lent, its writeback started every 16 MiB, hashed and fdatasynced
+  by Engram, then the commit), on one kept-alive connection;
+- the same saves sent instead (the client's private switch: streamed to
+  Engram, which writes them into a slot, fdatasync, commit);
 - the same bytes written to a file with fsync (the floor);
 - `pickle.dump` of the same bytes + fsync, and `numpy.savez` + fsync —
-  the four taking turns, one of each per round;
+  the five taking turns, one of each per round;
 - 1 MB saves lent against sent, in blocks (the client's private switch);
 - the cost of one `run.log(...)` call in a loop.
 
@@ -61,21 +62,30 @@ def main() -> None:
                 # A new state each time (an unchanged one costs only its
                 # hash), made before the clock starts: building a 256 MB
                 # bytes object is not the save's cost.
-                states = [state[:-8] + i.to_bytes(8, "little") for i in range(n)]
+                states = [state[:-8] + i.to_bytes(8, "little") for i in range(2 * n)]
                 # The four ways take turns, one of each per round, so that
                 # whatever the disk does over the run falls on all of them
                 # alike (side by side, not one after another); the order
                 # turns each round, so none always follows the same one.
-                ways: dict[str, list[float]] = {"engram": [], "file": [], "pickle": [], "savez": []}
+                ways: dict[str, list[float]] = {"engram": [], "sent": [], "file": [], "pickle": [], "savez": []}
+
+                def sent(b: bytes, step: int) -> None:
+                    run._lend = False
+                    try:
+                        run.save(b, step=step)
+                    finally:
+                        run._lend = True
+
                 for i in range(n):
-                    b = states[i]
+                    b, other = states[2 * i], states[2 * i + 1]
                     order: list[tuple[str, Callable[[], object]]] = [
-                        ("engram", lambda: run.save(b, step=i)),
+                        ("engram", lambda: run.save(b, step=2 * i)),
+                        ("sent", lambda: sent(other, 2 * i + 1)),
                         ("file", lambda: fsynced(out, lambda f: f.write(b))),
                         ("pickle", lambda: fsynced(out, lambda f: pickle.dump(b, f, protocol=5))),
                         ("savez", lambda: fsynced(out, lambda f: np.savez(f, state=np.frombuffer(b, dtype=np.uint8)))),
                     ]
-                    for way, save in order[i % 4 :] + order[: i % 4]:
+                    for way, save in order[i % 5 :] + order[: i % 5]:
                         t = time.perf_counter()
                         save()
                         ways[way].append(time.perf_counter() - t)
@@ -88,8 +98,8 @@ def main() -> None:
                 # (growing one is slow on a machine whose memory is new to
                 # it, see BENCHMARKS.md).
                 t_steady = statistics.median(in_order[3:])
-                t_file, t_pickle, t_savez = (statistics.median(ways[w]) for w in ("file", "pickle", "savez"))
-                rows.append((label, t_engram, p90, t_steady, t_file, t_pickle, t_savez))
+                t_sent, t_file, t_pickle, t_savez = (statistics.median(ways[w]) for w in ("sent", "file", "pickle", "savez"))
+                rows.append((label, t_engram, p90, t_steady, t_sent, t_file, t_pickle, t_savez))
                 print(f"{label}: engram {t_engram * 1000:.1f} ms, file+fsync {t_file * 1000:.1f} ms", file=sys.stderr)
             # 1 MB saves written into a lent slot against the same saves
             # sent (the client's private switch), and the floor: in blocks
@@ -119,10 +129,10 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait(timeout=60)
-    print("| state | `run.save` (durable) | its p90 | file + fsync | ratio | after the first 3 saves | its ratio | `pickle.dump` + fsync | `numpy.savez` + fsync |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for label, e, e90, steady, f, p, z in rows:
-        print(f"| {label} | {e * 1000:.1f} ms | {e90 * 1000:.1f} ms | {f * 1000:.1f} ms | {e / f:.2f}× | {steady * 1000:.1f} ms | {steady / f:.2f}× | {p * 1000:.1f} ms | {z * 1000:.1f} ms |")
+    print("| state | `run.save` (durable) | its p90 | file + fsync | ratio | after the first 3 saves | its ratio | sent instead | its ratio | `pickle.dump` + fsync | `numpy.savez` + fsync |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for label, e, e90, steady, sn, f, p, z in rows:
+        print(f"| {label} | {e * 1000:.1f} ms | {e90 * 1000:.1f} ms | {f * 1000:.1f} ms | {e / f:.2f}× | {steady * 1000:.1f} ms | {steady / f:.2f}× | {sn * 1000:.1f} ms | {sn / f:.2f}× | {p * 1000:.1f} ms | {z * 1000:.1f} ms |")
     floor = statistics.median(ab["file"])
     print("\n1 MB in blocks: " + ", ".join(f"{way} {statistics.median(v) * 1000:.2f} ms ({statistics.median(v) / floor:.2f}×)" for way, v in ab.items()))
     print(f"\n`run.log` with two metrics: {per_log * 1e6:.2f} µs per call (median of one loop of {calls:,} calls)")

@@ -50,12 +50,14 @@ class EngramError(Exception):
 # the core's `INLINE_STATE_BYTES`); larger ones are written into a slot
 # Engram lends when this process shares its data directory.
 INLINE_STATE_BYTES = 128 * 1024
-# Up to this size a state is written into a lent slot; larger ones are sent
-# and written by Engram, which starts their writeback every 16 MiB while the
-# rest arrives (measured: 256 MB through a lent slot took 2.3x the floor,
-# sent 0.8-1.0x; 1 MB lent with the writeback head start 1.03-1.05x side by
-# side with the floor, sent 1.4-2.3x in blocks; BENCHMARKS.md).
-LEND_MAX_BYTES = 16 << 20
+# Up to this size (the core's `MAX_LEARNER_STATE_BYTES`: Engram keeps
+# nothing larger) a state is written into a slot Engram lends, instead of
+# sent: one copy, into the page cache, and Engram only hashes it and makes
+# it durable. Measured side by side (BENCHMARKS.md): 1 MB 1.03-1.05x the
+# floor (file + fsync) with the writeback head start; 64 MiB 0.46x and
+# 256 MiB 0.60x after the first saves (the slot files grown), sent 0.78x
+# and 0.98x.
+LEND_MAX_BYTES = 1 << 30
 # A lent state's writeback is started every this many bytes as it is
 # written (as Engram's own writer does for a state it is sent).
 WRITEBACK_EVERY = 16 << 20
