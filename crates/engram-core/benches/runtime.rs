@@ -7,7 +7,9 @@
 //! - The same stall quiet, while a learner saves 256 MB states back to back
 //!   through the learner API (streamed into a slot, hashed, fsynced,
 //!   committed), and, as a control, while the same chunks are only produced
-//!   (nothing saved): three rounds of the three, side by side, pooled.
+//!   (nothing saved), and while a learner writes them into a slot Engram
+//!   lent (as the Python client does) and saves it (hashed, fsynced,
+//!   committed): three rounds of the four, side by side, pooled.
 //! - What a capture copies: the clone of the engine set (and of each engine)
 //!   after 5,000 ticks, outside a runtime.
 //! - Start to running: `Runtime::start` on a data directory with saved state
@@ -118,9 +120,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "quiet",
             "while a learner saves 256 MB states back to back",
             "while a task only produces the same chunks (control, nothing saved)",
+            "while a learner writes 256 MB states into lent slots and saves them",
         ];
-        let mut pooled: [Vec<engram_core::runtime::CaptureStall>; 3] = Default::default();
-        let mut round_p99: [Vec<String>; 3] = Default::default();
+        let mut pooled: [Vec<engram_core::runtime::CaptureStall>; 4] = Default::default();
+        let mut round_p99: [Vec<String>; 4] = Default::default();
+        let mut lent_times = Vec::new();
         let mut save_times = Vec::new();
         for _round in 0..3 {
             for (which, pool) in pooled.iter_mut().enumerate() {
@@ -143,7 +147,49 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             Ok::<Vec<u8>, std::io::Error>(c)
                         });
                         let t = Instant::now();
-                        if which == 1 {
+                        if which == 3 {
+                            // The learner's part (another process's, in
+                            // life): the chunks written into the lent file.
+                            let lease = api2
+                                .lease_learner_slot("big".into())
+                                .await
+                                .map_err(|e| e.message)?
+                                .ok_or("no slot to lend")?;
+                            let path = lease.path.clone();
+                            tokio::task::spawn_blocking(move || {
+                                use std::io::{Seek, Write};
+                                let mut f = std::fs::OpenOptions::new().write(true).open(&path)?;
+                                // Its writeback started every 16 MiB as it
+                                // writes (the Python client's
+                                // sync_file_range; here, without `unsafe`,
+                                // an fdatasync on a duplicate handle in a
+                                // helper thread, one at a time).
+                                let mut flushing: Option<std::thread::JoinHandle<std::io::Result<()>>> = None;
+                                for (i, c) in chunks.enumerate() {
+                                    f.write_all(&c?)?;
+                                    if i % 16 == 15 && flushing.as_ref().is_none_or(|h| h.is_finished()) {
+                                        let dup = f.try_clone()?;
+                                        flushing = Some(std::thread::spawn(move || dup.sync_data()));
+                                    }
+                                }
+                                let len = f.stream_position()?;
+                                f.set_len(len)
+                            })
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .map_err(|e| e.to_string())?;
+                            api2.save_leased_learner_state(
+                                "big".into(),
+                                engram_core::api::SaveLeasedState {
+                                    lease: lease.lease,
+                                    state: Default::default(),
+                                    next: false,
+                                },
+                            )
+                            .await
+                            .map_err(|e| e.message)?;
+                            saves.push(t.elapsed());
+                        } else if which == 1 {
                             api2.save_learner_state(
                                 "big".into(),
                                 Default::default(),
@@ -162,7 +208,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     Ok::<Vec<Duration>, String>(saves)
                 })
                 .await??;
-                save_times.extend(saves);
+                if which == 3 {
+                    lent_times.extend(saves);
+                } else {
+                    save_times.extend(saves);
+                }
                 let during = api.runtime().map_err(|e| e.message)?.capture_stalls()[before..].to_vec();
                 round_p99[which].push(format!(
                     "{:.3}",
@@ -186,9 +236,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
         }
         println!(
-            "  (the learner's 256 MB saves meanwhile: {} saves, median {:.0} ms each)",
+            "  (the learner's 256 MB saves meanwhile: {} sent, median {:.0} ms each; {} lent, median {:.0} ms each with the writing)",
             save_times.len(),
-            pct(save_times, 0.5)
+            pct(save_times, 0.5),
+            lent_times.len(),
+            pct(lent_times, 0.5)
         );
         api.stop().await.map_err(|e| e.message)?;
         // The data directory's lock goes with the runtime (and its tasks).
