@@ -360,6 +360,10 @@ def test_a_lent_slot_this_process_cannot_write_sends_the_state_instead(server: S
         resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
     assert not saved.spooled and saved.step == 2
     assert run.resume() == state
+    # What the failed write left in the lent slot was let go (on a full
+    # disk it would hold the space the sent state needs).
+    lent = [p for p in (server.data_dir / "slots" / "cramped").iterdir() if p.name.startswith("lease-")]
+    assert [p.stat().st_size for p in lent] == [0]
     # The slot stayed lent: the next save writes into it.
     third = os.urandom(1 << 20)
     run.save(third, step=3)

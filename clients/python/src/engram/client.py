@@ -459,16 +459,25 @@ class Run:
             try:
                 view = memoryview(state)
                 done = 0
-                # Each 16 MiB goes to the disk while the next is written:
-                # Engram's fdatasync then waits for the tail only.
-                while done < len(view):
-                    start = done
-                    end = min(len(view), start + WRITEBACK_EVERY)
-                    while done < end:
-                        done += os.pwrite(fd, view[done:end], done)
-                    _start_writeback(fd, start, end - start)
-                if os.fstat(fd).st_size != len(state):
-                    os.ftruncate(fd, len(state))
+                try:
+                    # Each 16 MiB goes to the disk while the next is
+                    # written: Engram's fdatasync then waits for the tail.
+                    while done < len(view):
+                        start = done
+                        end = min(len(view), start + WRITEBACK_EVERY)
+                        while done < end:
+                            done += os.pwrite(fd, view[done:end], done)
+                        _start_writeback(fd, start, end - start)
+                    if os.fstat(fd).st_size != len(state):
+                        os.ftruncate(fd, len(state))
+                except OSError:
+                    # What was written would only hold the space a full
+                    # disk lacks (up to a whole state): let it go first.
+                    try:
+                        os.ftruncate(fd, 0)
+                    except OSError:
+                        pass
+                    raise
             finally:
                 os.close(fd)
         except OSError:
