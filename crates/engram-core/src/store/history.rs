@@ -72,6 +72,12 @@ pub struct MetricSeries {
     pub branches: Vec<HistoryBranch>,
 }
 
+/// A learner's milestones count from when it was registered: one deleted
+/// and attached again under its name starts afresh (`?1`: the engine;
+/// built-in engines have no row).
+const SINCE_REGISTERED: &str =
+    "AND b.created_at >= coalesce((SELECT registered_at FROM learners WHERE name = ?1), 0)";
+
 impl Store {
     /// The branch new points belong to: the newest, or a first one.
     pub fn current_branch(&mut self, now_ms: i64) -> Result<i64> {
@@ -100,7 +106,7 @@ impl Store {
 
     /// The breakthrough backup of `engine` for `rule` taken on `branch`
     /// (since it started), if there is one — for a learner, only since it
-    /// was registered (a deleted learner attached again counts afresh).
+    /// was registered ([`SINCE_REGISTERED`]).
     pub fn milestone_on_branch(
         &self,
         engine: &str,
@@ -110,12 +116,12 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT b.id FROM backups b, history_branches h
-                 WHERE h.id = ?3 AND b.kind = 'breakthrough' AND b.bt_engine = ?1
-                   AND b.bt_rule = ?2 AND b.created_at >= h.started_at
-                   AND b.created_at >= coalesce(
-                       (SELECT registered_at FROM learners WHERE name = ?1), 0)
-                 ORDER BY b.id LIMIT 1",
+                &format!(
+                    "SELECT b.id FROM backups b, history_branches h
+                     WHERE h.id = ?3 AND b.kind = 'breakthrough' AND b.bt_engine = ?1
+                       AND b.bt_rule = ?2 AND b.created_at >= h.started_at {SINCE_REGISTERED}
+                     ORDER BY b.id LIMIT 1"
+                ),
                 params![engine, rule, branch],
                 |r| r.get(0),
             )
@@ -124,14 +130,18 @@ impl Store {
 
     /// The label of a breakthrough backup on `branch`: none the first time a
     /// rule fires; when the same milestone was recorded before (on a line of
-    /// history a restore left), it says so.
+    /// history a restore left; for a learner, since it was registered), it
+    /// says so.
     pub fn repeat_milestone_label(
         &self,
         bt: &super::Breakthrough,
         branch: i64,
     ) -> Result<Option<String>> {
         let before: i64 = self.conn.query_row(
-            "SELECT count(*) FROM backups WHERE kind = 'breakthrough' AND bt_engine = ?1 AND bt_rule = ?2",
+            &format!(
+                "SELECT count(*) FROM backups b
+                 WHERE kind = 'breakthrough' AND bt_engine = ?1 AND bt_rule = ?2 {SINCE_REGISTERED}"
+            ),
             params![bt.engine, bt.rule],
             |r| r.get(0),
         )?;

@@ -1578,3 +1578,62 @@ fn a_deleted_learner_is_gone_from_every_list_yet_its_backups_keep_it_and_bring_i
         (true, 50, "engram.pack/1")
     );
 }
+
+#[test]
+fn a_learner_deleted_and_attached_again_reaches_its_milestones_afresh() {
+    let (_dir, mut store) = open_temp();
+    store.attach_learner("q", None, 10).expect("attach");
+    let branch = store.current_branch(10).expect("branch");
+    let bt = Breakthrough {
+        engine: "q".into(),
+        rule: "success >= 0.9".into(),
+        metric: "success".into(),
+        value: 0.95,
+        step: 7,
+    };
+    let reached = store
+        .create_backup(&NewBackup {
+            kind: BackupKind::Breakthrough,
+            created_at_ms: 20,
+            label: None,
+            breakthrough: Some(bt.clone()),
+            states: &[state("zap", &[1.0])],
+        })
+        .expect("breakthrough");
+    assert_eq!(
+        store.milestone_on_branch("q", &bt.rule, branch).expect("q"),
+        Some(reached),
+        "reached once on this line"
+    );
+    assert!(
+        store
+            .repeat_milestone_label(&bt, branch)
+            .expect("label")
+            .is_some()
+    );
+    store.remove_learner("q", 30).expect("delete");
+    store.attach_learner("q", None, 40).expect("a new q");
+    // The same line of history, but a new learner: not reached yet, and
+    // its first time is not "again".
+    assert_eq!(
+        store.milestone_on_branch("q", &bt.rule, branch).expect("q"),
+        None
+    );
+    assert_eq!(
+        store.repeat_milestone_label(&bt, branch).expect("label"),
+        None
+    );
+    // A built-in engine (no learner row) is counted as ever.
+    let zap = backup(
+        &mut store,
+        BackupKind::Breakthrough,
+        50,
+        &[state("zap", &[1.0])],
+    );
+    assert_eq!(
+        store
+            .milestone_on_branch("zap", "success_rate>=0.9", branch)
+            .expect("zap"),
+        Some(zap)
+    );
+}
