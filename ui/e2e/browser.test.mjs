@@ -493,7 +493,7 @@ test("deleting a learner from its card backs it up first; its card and curves go
   assert.ok(await first.isChecked(), "backing up first is the default for a learner with a state");
   assert.deepEqual(await seriousA11yFindings(page), [], "delete-learner dialog");
   await page.getByTestId("confirm-ok").click();
-  const told = page.getByTestId("toast").filter({ hasText: /Deleted learner doomed\. Backup #\d+ holds its newest state/ });
+  const told = page.getByTestId("toast").filter({ hasText: /Deleted learner doomed\. Backup #\d+ holds its state from just before/ });
   await told.waitFor();
   const id = Number((await told.textContent()).match(/Backup #(\d+)/)[1]);
   await card.waitFor({ state: "detached", timeout: 15_000 });

@@ -187,7 +187,7 @@ export async function deleteLearnerFlow(l: LearnerInfo) {
   const first = el("input", { type: "checkbox", "data-testid": "learner-delete-backup" }) as HTMLInputElement;
   first.checked = l.live !== null;
   const label = el("label", {});
-  label.append(first, document.createTextNode(" Back up first (keeps its newest state, to bring it back)"));
+  label.append(first, document.createTextNode(" Back up first (keeps its state, to bring it back)"));
   label.hidden = l.live === null;
   if (!(await ask(`Delete learner ${l.name}?`, deleteLearnerText(l), label))) return;
   let backup: number | null = null;

@@ -72,8 +72,8 @@ describe("deleting a learner", () => {
     expect(deletedLearnerText(none, null)).toBe("Deleted learner q. No backup held it: its state is gone.");
     expect(deletedLearnerText({ name: "q", backups: 1, newest_backup_id: 7 }, null)).toBe("Deleted learner q. 1 backup holds its states (the newest is #7): restore one to bring it back.");
     expect(deletedLearnerText({ name: "q", backups: 1200, newest_backup_id: 9 }, null)).toMatch(/1,200 backups hold its states \(the newest is #9\)/);
-    // The backup taken just before holds its newest state: that is the one to name.
-    expect(deletedLearnerText({ name: "q", backups: 3, newest_backup_id: 12 }, 12)).toBe("Deleted learner q. Backup #12 holds its newest state: restore it to bring the learner back.");
+    // The backup taken just before holds its state from just before: that is the one to name.
+    expect(deletedLearnerText({ name: "q", backups: 3, newest_backup_id: 12 }, 12)).toBe("Deleted learner q. Backup #12 holds its state from just before: restore it to bring the learner back.");
   });
 });
 

@@ -22,9 +22,9 @@ export function deleteLearnerText(l: LearnerInfo): string {
 }
 
 /** What deleting did, for the toast: `backup` is the one taken just before
- * (it holds the learner's newest state), if the user asked for one. */
+ * (it holds the learner's state from just before), if the user asked for one. */
 export function deletedLearnerText(r: RemovedLearner, backup: number | null): string {
-  if (backup !== null) return `Deleted learner ${r.name}. Backup #${backup} holds its newest state: restore it to bring the learner back.`;
+  if (backup !== null) return `Deleted learner ${r.name}. Backup #${backup} holds its state from just before: restore it to bring the learner back.`;
   if (r.newest_backup_id === null) return `Deleted learner ${r.name}. No backup held it: its state is gone.`;
   const n = r.backups === 1 ? "1 backup holds" : `${r.backups.toLocaleString("en-US")} backups hold`;
   return `Deleted learner ${r.name}. ${n} its states (the newest is #${r.newest_backup_id}): restore one to bring it back.`;
