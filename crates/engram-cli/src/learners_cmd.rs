@@ -272,9 +272,7 @@ fn phase_word(p: ProcessPhase) -> &'static str {
 /// The last `lines` lines of a learner's log file.
 fn logs(data_dir: &Path, name: &str, lines: usize) -> Result<()> {
     engram_core::store::validate_learner_name(name)?;
-    let path = data_dir
-        .join(engram_core::supervisor::DIR)
-        .join(format!("{name}.log"));
+    let path = engram_core::supervisor::log_path(data_dir, name);
     let text = match std::fs::read(&path) {
         Ok(b) => String::from_utf8_lossy(&b).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

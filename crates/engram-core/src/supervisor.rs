@@ -428,7 +428,7 @@ impl Ctx {
     }
 
     fn log_file(&self) -> PathBuf {
-        self.dir.join(DIR).join(format!("{}.log", self.name))
+        log_path(&self.dir, &self.name)
     }
 
     fn spawn(&self) -> std::io::Result<tokio::process::Child> {
@@ -792,6 +792,25 @@ fn process_start_time(pid: u32) -> Option<String> {
     // after it are counted from its last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19).map(str::to_string)
+}
+
+/// A supervised learner's output: `<data dir>/learners/<name>.log` (the
+/// one before it, rotated, beside it as `<name>.log.1`).
+pub fn log_path(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join(DIR).join(format!("{name}.log"))
+}
+
+/// Removes a deleted learner's output (its log and the rotated one).
+/// Best effort: what cannot be removed is only left behind.
+pub fn remove_logs(data_dir: &Path, name: &str) {
+    let log = log_path(data_dir, name);
+    for path in [log.with_extension("log.1"), log] {
+        if let Err(e) = std::fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(file = %path.display(), error = %e, "a deleted learner's log stays");
+        }
+    }
 }
 
 /// Stops learner processes a previous run of Engram left behind (it was

@@ -1606,6 +1606,10 @@ async fn a_deleted_learner_stops_goes_and_comes_back_only_from_a_backup_or_a_new
         )
         .await;
     let pid = added["process"]["pid"].as_u64().expect("running") as i32;
+    assert!(
+        engram_core::supervisor::log_path(h._dir.path(), "gone").exists(),
+        "its output is kept while it is a learner"
+    );
     h.ok(Method::POST, "/api/learners", r#"{"name":"stays"}"#)
         .await;
     h.save_state("gone", 1, b"gone at 1".to_vec()).await;
@@ -1664,6 +1668,10 @@ async fn a_deleted_learner_stops_goes_and_comes_back_only_from_a_backup_or_a_new
     assert!(
         !h._dir.path().join("slots/gone").exists(),
         "its slot files went"
+    );
+    assert!(
+        !engram_core::supervisor::log_path(h._dir.path(), "gone").exists(),
+        "its output went"
     );
     let stays = h.ok(Method::GET, "/api/learners/stays", "").await;
     assert_eq!(stays["live"]["step"], 1);

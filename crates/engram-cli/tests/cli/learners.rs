@@ -132,6 +132,15 @@ fn learners_added_offline_start_with_engram_run_and_stopped_ones_do_not() {
     fails(&dir, &["learners", "delete", "idle"], "[not_found]");
     run_for(&dir, "2s");
     assert!(!work.join("idle.txt").exists(), "its command went with it");
+    // A learner that ran: its output goes with it.
+    assert!(dir.join("learners/writer.log").exists());
+    assert!(
+        engram(&dir, &["learners", "delete", "writer"])
+            .status
+            .success()
+    );
+    assert!(!dir.join("learners/writer.log").exists());
+    fails(&dir, &["learners", "logs", "writer"], "[not_found]");
 }
 
 #[test]

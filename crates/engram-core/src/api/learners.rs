@@ -631,8 +631,8 @@ impl Api {
     /// Deletes a learner: a supervised one's process is stopped first
     /// (and Engram stops supervising it), then in one transaction its live
     /// state, command, metric history and stop request go (see
-    /// [`crate::Store::remove_learner`]); its lent slots are voided and its
-    /// slot files removed. Backups that hold states of it keep them — the
+    /// [`crate::Store::remove_learner`]); its lent slots are voided, its
+    /// slot files and its output (log files) removed. Backups that hold states of it keep them — the
     /// answer says which; restoring one brings the learner back, as does an
     /// attach under its name (a fresh start). Its client hears of it on the
     /// event stream (`learner_removed`) and its saves are refused from now
@@ -651,6 +651,7 @@ impl Api {
                 Ok(removed)
             })
             .await?;
+        crate::supervisor::remove_logs(rt.data_dir(), &name);
         rt.announce(crate::runtime::Event::LearnerRemoved { learner: name });
         Ok(removed)
     }

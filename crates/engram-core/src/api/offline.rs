@@ -205,7 +205,9 @@ impl Offline {
     /// stopped, no process of it is Engram's to stop).
     pub fn remove_learner(&self, name: &str) -> Result<crate::store::RemovedLearner> {
         let (mut store, _lock) = self.open_write()?;
-        store.remove_learner(name, crate::now_ms())
+        let removed = store.remove_learner(name, crate::now_ms())?;
+        crate::supervisor::remove_logs(&self.data_dir, name);
+        Ok(removed)
     }
 
     /// Whether a supervised learner starts at the next launch.
