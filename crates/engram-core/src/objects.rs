@@ -115,7 +115,6 @@ impl Objects {
     fn open_slot(&self, learner: &str, slot: u8) -> Result<(File, SlotFile)> {
         let path = self.slot_path(learner, slot);
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        let made_dir = !dir.is_dir();
         std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
         let created = !path.is_file();
         let file = std::fs::OpenOptions::new()
@@ -124,14 +123,7 @@ impl Objects {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io("open", &path, e))?;
-        Ok((
-            file,
-            SlotFile {
-                path,
-                created,
-                made_dir,
-            },
-        ))
+        Ok((file, SlotFile { path, created }))
     }
 
     /// Lends a learner's slot to a writer in another process on this
@@ -678,13 +670,26 @@ impl LeasedSlot {
 }
 
 /// Where a slot writer writes, and what making it durable takes.
+///
+/// A slot file that exists has a durable directory entry: a later save
+/// that finds it only `fdatasync`s it. So a file made here whose entry was
+/// never made durable (its save failed, was cut off, or kept nothing — the
+/// same bytes were live already) goes when this is dropped: otherwise that
+/// later save would commit a row naming a file a power cut could unlink.
 #[derive(Debug)]
 struct SlotFile {
     path: PathBuf,
-    /// The file is new: its directory entry must be made durable too.
+    /// The file is new: its directory entry must be made durable too (and
+    /// those of the directories above it, which may be new as well).
     created: bool,
-    /// So is the learner's slot directory.
-    made_dir: bool,
+}
+
+impl Drop for SlotFile {
+    fn drop(&mut self) {
+        if self.created {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// A learner's state written into a slot in place; durable once
@@ -714,7 +719,8 @@ impl WrittenSlot {
     }
 
     /// Makes the slot's bytes durable (once): `fdatasync`, or for a new file
-    /// fsync and its directory's (and the slots directory's) entries.
+    /// fsync and the entries of it and its directories (`slots/<learner>`,
+    /// `slots`).
     pub fn make_durable(&mut self) -> Result<()> {
         if self.durable {
             return Ok(());
@@ -725,18 +731,23 @@ impl WrittenSlot {
             None => File::open(path).map_err(|e| Error::io("open", path, e))?,
         };
         if self.slot.created {
+            // A new file: its entry, and those of its directories — always,
+            // not only when this save made them: another save of the same
+            // learner may have made the learner's directory a moment ago
+            // and not made it durable yet. A few new files per learner
+            // (its slots; one after each backup cut), so a few fsyncs more.
             file.sync_all().map_err(|e| Error::io("sync", path, e))?;
             if let Some(dir) = path.parent() {
                 sync_dir(dir)?;
-                if self.slot.made_dir
-                    && let Some(slots) = dir.parent()
-                {
+                if let Some(slots) = dir.parent() {
                     sync_dir(slots)?;
                     if let Some(data) = slots.parent() {
                         sync_dir(data)?;
                     }
                 }
             }
+            // Its entry is durable: it stays (see SlotFile).
+            self.slot.created = false;
         } else {
             file.sync_data().map_err(|e| Error::io("sync", path, e))?;
         }
@@ -1060,6 +1071,48 @@ mod tests {
             .count();
         assert_eq!(tmp_left, 0);
         assert!(!objects.contains(&Checksum::of(b"never committed")));
+    }
+
+    #[test]
+    fn a_new_slot_file_whose_entry_was_not_made_durable_does_not_outlive_its_save() {
+        // A slot file that exists is only fdatasynced by the next save into
+        // it: one whose directory entry never became durable must not be
+        // left for that save to commit.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let objects = Objects::new(dir.path());
+        let path = |k: u8| dir.path().join(SLOTS).join("q").join(k.to_string());
+        // Cut off before its end.
+        let mut w = objects.slot_writer("q", 0, 1 << 20).expect("writer");
+        w.write(b"half a state").expect("write");
+        drop(w);
+        assert!(!path(0).exists(), "a cut-off save's new file goes");
+        // Finished, but nothing kept (the same bytes are live elsewhere):
+        // not made durable, so it goes when dropped.
+        let mut w = objects.slot_writer("q", 1, 1 << 20).expect("writer");
+        w.write(b"the live bytes").expect("write");
+        let same = Checksum::of(b"the live bytes");
+        let unchanged = w.finish_slot(Some(same)).expect("finish");
+        assert!(!unchanged.is_durable() && path(1).exists());
+        drop(unchanged);
+        assert!(!path(1).exists(), "an unchanged save's new file goes");
+        // A lent slot whose save fails (too large here) leaves no file.
+        let lent = objects.lease_slot("q", 2, "abc").expect("lend");
+        std::fs::write(lent.path(), vec![7u8; 100]).expect("the learner writes");
+        let err = objects.take_leased_slot(lent, 10).expect_err("too large");
+        assert_eq!(err.code(), "too_large");
+        assert!(!path(2).exists(), "a failed lent save's new file goes");
+        // Made durable: it stays, and a later failed save into it (no
+        // longer new, its entry durable) leaves it where it is.
+        let mut w = objects.slot_writer("q", 3, 1 << 20).expect("writer");
+        w.write(b"kept").expect("write");
+        let kept = w.finish_slot(None).expect("finish");
+        assert!(kept.is_durable());
+        drop(kept);
+        assert!(path(3).exists());
+        let mut w = objects.slot_writer("q", 3, 1 << 20).expect("writer");
+        w.write(b"cut").expect("write");
+        drop(w);
+        assert!(path(3).exists(), "an existing slot file stays");
     }
 
     #[test]
