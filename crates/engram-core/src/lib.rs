@@ -17,6 +17,7 @@ pub mod api;
 pub mod codec;
 pub mod engines;
 pub mod error;
+pub mod iotrace;
 pub mod objects;
 pub mod runtime;
 pub mod snapshot;

@@ -27,6 +27,7 @@
 
 use crate::codec::Checksum;
 use crate::error::{Error, Result};
+use crate::iotrace::{self, Op};
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{Read, Write};
@@ -62,7 +63,7 @@ impl Objects {
         }
     }
 
-    fn path_of(&self, c: &Checksum) -> PathBuf {
+    pub(crate) fn path_of(&self, c: &Checksum) -> PathBuf {
         let hex = c.to_hex();
         self.root.join(&hex[..2]).join(&hex[2..])
     }
@@ -77,12 +78,13 @@ impl Objects {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io("create", &tmp, e))?;
+        iotrace::record(Op::Create(tmp.clone()));
         Ok(ObjectWriter::new(self, tmp, file, limit, None))
     }
 
     /// Where slot `slot` of learner `learner` lives:
     /// `<data dir>/slots/<learner>/<slot>`.
-    fn slot_path(&self, learner: &str, slot: u8) -> PathBuf {
+    pub(crate) fn slot_path(&self, learner: &str, slot: u8) -> PathBuf {
         self.slots_root().join(learner).join(slot.to_string())
     }
 
@@ -115,7 +117,7 @@ impl Objects {
     fn open_slot(&self, learner: &str, slot: u8) -> Result<(File, SlotFile)> {
         let path = self.slot_path(learner, slot);
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+        make_dirs(&dir)?;
         let created = !path.is_file();
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -123,6 +125,9 @@ impl Objects {
             .truncate(false)
             .open(&path)
             .map_err(|e| Error::io("open", &path, e))?;
+        if created {
+            iotrace::record(Op::Create(path.clone()));
+        }
         Ok((file, SlotFile { path, created }))
     }
 
@@ -142,6 +147,10 @@ impl Objects {
         drop(file);
         let link = slot_file.path.with_file_name(format!("{LEASE_PREFIX}{id}"));
         std::fs::hard_link(&slot_file.path, &link).map_err(|e| Error::io("link", &link, e))?;
+        iotrace::record(Op::Link {
+            from: slot_file.path.clone(),
+            to: link.clone(),
+        });
         // Absolute: the writer runs elsewhere, in a directory of its own.
         let link = std::path::absolute(&link)
             .map_err(|e| Error::io("find the absolute path of", &link, e))?;
@@ -159,6 +168,7 @@ impl Objects {
     pub fn take_leased_slot(&self, leased: LeasedSlot, limit: u64) -> Result<WrittenSlot> {
         let LeasedSlot { link, file, .. } = leased;
         std::fs::remove_file(&link).map_err(|e| Error::io("remove", &link, e))?;
+        iotrace::record(Op::Remove(link.clone()));
         let f = File::open(&file.path).map_err(|e| Error::io("open", &file.path, e))?;
         let size = f
             .metadata()
@@ -174,7 +184,12 @@ impl Objects {
         // Written back while it is hashed (the writer is done with it); a
         // new file's directory entries are made durable afterwards.
         let syncing = match f.try_clone() {
-            Ok(dup) if !file.created => Some(std::thread::spawn(move || dup.sync_data())),
+            Ok(dup) if !file.created => {
+                let path = file.path.clone();
+                Some(std::thread::spawn(move || {
+                    iotrace::sync_file(&dup, &path, false)
+                }))
+            }
             _ => None,
         };
         let (checksum, read) =
@@ -200,8 +215,8 @@ impl Objects {
     /// go (the next use of the slot makes a new file), so a writer that
     /// still holds the file writes into nothing anyone reads.
     pub fn void_leased_slot(&self, leased: &LeasedSlot) {
-        let _ = std::fs::remove_file(&leased.link);
-        let _ = std::fs::remove_file(&leased.file.path);
+        remove_traced(&leased.link);
+        remove_traced(&leased.file.path);
     }
 
     /// At start, before anything is lent: removes every lease's name left
@@ -214,7 +229,7 @@ impl Objects {
         let mut removed = 0;
         for (learner, slot, path) in self.slot_files()? {
             let keep = slot.is_some_and(|k| live.get(&learner) == Some(&k));
-            if !keep && std::fs::remove_file(&path).is_ok() {
+            if !keep && remove_traced(&path) {
                 removed += 1;
             }
         }
@@ -311,8 +326,12 @@ impl Objects {
         }
         let shard = path.parent().unwrap_or(&self.root).to_path_buf();
         let made_shard = !shard.is_dir();
-        std::fs::create_dir_all(&shard).map_err(|e| Error::io("create", &shard, e))?;
+        make_dirs(&shard)?;
         std::fs::rename(&from, &path).map_err(|e| Error::io("rename into", &path, e))?;
+        iotrace::record(Op::Rename {
+            from: from.clone(),
+            to: path.clone(),
+        });
         sync_dir(&shard)?;
         if made_shard {
             sync_dir(&self.root)?;
@@ -412,6 +431,7 @@ impl Objects {
         let dest = trash.join(format!("{}-{}", c.to_hex(), random_name()?));
         match std::fs::rename(&path, &dest) {
             Ok(()) => {
+                iotrace::record(Op::Remove(path.clone()));
                 let _ = std::thread::Builder::new()
                     .name("engram-unlink".into())
                     .spawn(move || {
@@ -544,6 +564,7 @@ impl ObjectWriter {
             self.file = None;
             e
         })?;
+        iotrace::record(Op::Write(path.clone()));
         // Writeback starts early, beside the writing: the final fsync then
         // waits for the tail only, not for the whole state.
         if self.since_sync >= EARLY_SYNC_BYTES
@@ -554,8 +575,9 @@ impl ObjectWriter {
             if let Some(h) = self.early_sync.take() {
                 let _ = h.join(); // its outcome does not matter: finish syncs all
             }
+            let path = path.clone();
             self.early_sync = Some(std::thread::spawn(move || {
-                let _ = dup.sync_data();
+                let _ = iotrace::sync_file(&dup, &path, false);
             }));
             self.since_sync = 0;
         }
@@ -600,6 +622,7 @@ impl ObjectWriter {
         if len != self.size {
             file.set_len(self.size)
                 .map_err(|e| Error::io("resize", &slot.path, e))?;
+            iotrace::record(Op::Write(slot.path.clone()));
         }
         let written = WrittenSlot {
             file: Some(file),
@@ -629,7 +652,7 @@ impl ObjectWriter {
         // Stored already: no fsync unless it is gone by the time of `place`.
         let synced = !self.objects.path_of(&checksum).is_file();
         if synced {
-            file.sync_all()
+            iotrace::sync_file(&file, &self.tmp, true)
                 .map_err(|e| Error::io("sync", &self.tmp, e))?;
         }
         drop(file);
@@ -687,7 +710,7 @@ struct SlotFile {
 impl Drop for SlotFile {
     fn drop(&mut self) {
         if self.created {
-            let _ = std::fs::remove_file(&self.path);
+            remove_traced(&self.path);
         }
     }
 }
@@ -736,7 +759,7 @@ impl WrittenSlot {
             // learner may have made the learner's directory a moment ago
             // and not made it durable yet. A few new files per learner
             // (its slots; one after each backup cut), so a few fsyncs more.
-            file.sync_all().map_err(|e| Error::io("sync", path, e))?;
+            iotrace::sync_file(&file, path, true).map_err(|e| Error::io("sync", path, e))?;
             if let Some(dir) = path.parent() {
                 sync_dir(dir)?;
                 if let Some(slots) = dir.parent() {
@@ -749,7 +772,7 @@ impl WrittenSlot {
             // Its entry is durable: it stays (see SlotFile).
             self.slot.created = false;
         } else {
-            file.sync_data().map_err(|e| Error::io("sync", path, e))?;
+            iotrace::sync_file(&file, path, false).map_err(|e| Error::io("sync", path, e))?;
         }
         self.durable = true;
         Ok(())
@@ -785,7 +808,7 @@ impl PendingObject {
         let path = self.objects.path_of(&self.checksum);
         let tmp = std::mem::take(&mut self.tmp);
         if path.is_file() {
-            let _ = std::fs::remove_file(&tmp);
+            remove_traced(&tmp);
             return Ok(ObjectInfo {
                 checksum: self.checksum,
                 size: self.size,
@@ -795,20 +818,22 @@ impl PendingObject {
         if !self.synced {
             // It was stored when written, and has been removed since.
             File::open(&tmp)
-                .and_then(|f| f.sync_all())
+                .and_then(|f| iotrace::sync_file(&f, &tmp, true))
                 .map_err(|e| Error::io("sync", &tmp, e))?;
         }
         let shard = path.parent().unwrap_or(&self.objects.root).to_path_buf();
         let made_shard = !shard.is_dir();
-        let placed = std::fs::create_dir_all(&shard)
-            .map_err(|e| Error::io("create", &shard, e))
-            .and_then(|()| {
-                std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename into", &path, e))
-            });
+        let placed = make_dirs(&shard).and_then(|()| {
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io("rename into", &path, e))
+        });
         if let Err(e) = placed {
-            let _ = std::fs::remove_file(&tmp);
+            remove_traced(&tmp);
             return Err(e);
         }
+        iotrace::record(Op::Rename {
+            from: tmp.clone(),
+            to: path.clone(),
+        });
         sync_dir(&shard)?;
         if made_shard {
             sync_dir(&self.objects.root)?;
@@ -824,7 +849,7 @@ impl PendingObject {
 impl Drop for PendingObject {
     fn drop(&mut self) {
         if !self.tmp.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.tmp);
+            remove_traced(&self.tmp);
         }
     }
 }
@@ -834,7 +859,7 @@ impl Drop for ObjectWriter {
         // Unfinished or failed: the temporary file goes. Finished: a
         // PendingObject owns it now (the path here is empty).
         if !self.tmp.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.tmp);
+            remove_traced(&self.tmp);
         }
     }
 }
@@ -902,9 +927,41 @@ pub(crate) fn random_name() -> Result<String> {
 
 /// Makes a directory's entries (a rename, a new file) durable.
 fn sync_dir(dir: &Path) -> Result<()> {
+    let started = iotrace::begin();
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("sync", dir, e))
+        .map_err(|e| Error::io("sync", dir, e))?;
+    iotrace::record(Op::SyncDir {
+        path: dir.to_path_buf(),
+        started,
+    });
+    Ok(())
+}
+
+/// `create_dir_all`, with each directory it made in the trace.
+fn make_dirs(dir: &Path) -> Result<()> {
+    let new: Vec<PathBuf> = if iotrace::armed() {
+        dir.ancestors()
+            .take_while(|d| !d.is_dir())
+            .map(Path::to_path_buf)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    for d in new.into_iter().rev() {
+        iotrace::record(Op::MkDir(d));
+    }
+    Ok(())
+}
+
+/// Removes a file (true if it went), the name's end in the trace.
+fn remove_traced(path: &Path) -> bool {
+    let gone = std::fs::remove_file(path).is_ok();
+    if gone {
+        iotrace::record(Op::Remove(path.to_path_buf()));
+    }
+    gone
 }
 
 #[cfg(test)]

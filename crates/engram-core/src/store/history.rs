@@ -106,7 +106,7 @@ impl Store {
 
     /// The breakthrough backup of `engine` for `rule` taken on `branch`
     /// (since it started), if there is one — for a learner, only since it
-    /// was registered ([`SINCE_REGISTERED`]).
+    /// was registered (a deleted learner attached again counts afresh).
     pub fn milestone_on_branch(
         &self,
         engine: &str,

@@ -743,6 +743,8 @@ impl Store {
         } = s;
         let (size, step) = (*size, *step);
         let json = metrics_json(metrics)?;
+        // For the power-loss check only (see crate::iotrace).
+        let traced = crate::iotrace::armed().then(|| self.objects());
         let tx = self.conn.transaction()?;
         let current: Option<i64> = tx
             .prepare_cached(
@@ -776,6 +778,11 @@ impl Store {
             super::learner_bytes::put_inline(&tx, state)?;
         }
         let freed = set_live_row(&tx, name, object, size, step, &json, at_ms, slot)?;
+        if let Some(objects) = &traced
+            && inline.is_none()
+        {
+            trace_commit(&tx, objects, name, object, slot)?;
+        }
         if let Some(branch) = branch
             && !metrics.is_empty()
         {
@@ -1009,6 +1016,34 @@ pub(super) fn include_learners(
          SELECT ?1, learner, object, size, step, metrics FROM learner_live",
     )?
     .execute([backup_id])?;
+    if crate::iotrace::armed() {
+        let named: Vec<(String, Vec<u8>)> = tx
+            .prepare("SELECT learner, object FROM learner_live")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<std::result::Result<_, _>>()?;
+        for (learner, object) in named {
+            trace_commit(tx, objects, &learner, &Checksum::from_slice(&object)?, None)?;
+        }
+    }
+    Ok(())
+}
+
+/// For the power-loss check ([`crate::iotrace`]): the file a row about to
+/// be committed names (its slot's, or its object's — none for a state
+/// kept inside the database).
+fn trace_commit(
+    tx: &rusqlite::Transaction<'_>,
+    objects: &crate::objects::Objects,
+    learner: &str,
+    object: &Checksum,
+    slot: Option<u8>,
+) -> Result<()> {
+    let named = match slot {
+        Some(k) => objects.slot_path(learner, k),
+        None if super::learner_bytes::is_inline(tx, object)? => return Ok(()),
+        None => objects.path_of(object),
+    };
+    crate::iotrace::record(crate::iotrace::Op::Commit(named));
     Ok(())
 }
 
