@@ -96,6 +96,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 states: &states,
             },
             t,
+            &[],
         )?;
         if i % 1000 == 999 {
             store.set_pinned(id, true)?;

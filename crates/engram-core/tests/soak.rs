@@ -98,6 +98,7 @@ fn soak(days: i64) -> Figures {
                     states: &states,
                 },
                 t,
+                &[],
             )
             .expect("periodic backup");
         store.apply_retention(&policy).expect("retention");

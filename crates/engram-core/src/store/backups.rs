@@ -19,18 +19,31 @@ impl Store {
     /// Writes one backup — all of its engine states — in one transaction.
     /// States already stored (same checksum) are not stored again.
     pub fn create_backup(&mut self, b: &NewBackup<'_>) -> Result<i64> {
-        self.write_backup(b, None)
+        self.write_backup(b, None, &[])
     }
 
     /// Writes a backup of a cut captured at `captured_at_ms` and, in the same
     /// transaction, makes the cut the live state wherever the live state is
     /// not newer. A crash after this returns never resumes from a state older
     /// than the backup (and never records its milestone a second time).
-    pub fn create_backup_as_live(&mut self, b: &NewBackup<'_>, captured_at_ms: i64) -> Result<i64> {
-        self.write_backup(b, Some(captured_at_ms))
+    /// `proofs`: the learners' live slots hashed off the lock a moment ago
+    /// ([`crate::objects::Objects::prove_slot`]), not hashed again here if
+    /// unchanged.
+    pub fn create_backup_as_live(
+        &mut self,
+        b: &NewBackup<'_>,
+        captured_at_ms: i64,
+        proofs: &[crate::objects::SlotProof],
+    ) -> Result<i64> {
+        self.write_backup(b, Some(captured_at_ms), proofs)
     }
 
-    fn write_backup(&mut self, b: &NewBackup<'_>, live_at: Option<i64>) -> Result<i64> {
+    fn write_backup(
+        &mut self,
+        b: &NewBackup<'_>,
+        live_at: Option<i64>,
+        proofs: &[crate::objects::SlotProof],
+    ) -> Result<i64> {
         check_new_backup(b)?;
         // Compress outside the transaction, only what is not stored yet.
         let mut compressed: Vec<Option<(i64, Vec<u8>)>> = Vec::with_capacity(b.states.len());
@@ -62,7 +75,7 @@ impl Store {
         if let Some(at) = live_at {
             super::live::upsert_live(&tx, b.states, at, true)?;
         }
-        super::learners::include_learners(&tx, &objects, id)?;
+        super::learners::include_learners(&tx, &objects, id, proofs)?;
         tx.commit()?;
         Ok(id)
     }
@@ -120,7 +133,7 @@ impl Store {
             };
             insert_backup_state(&tx, id, &engine, blob, &parse_metrics(&metrics))?;
         }
-        super::learners::include_learners(&tx, &objects, id)?;
+        super::learners::include_learners(&tx, &objects, id, &[])?;
         tx.commit()?;
         Ok(id)
     }

@@ -647,20 +647,38 @@ impl Store {
         self.save_learner_live_with(name, s, None, Some(slot), at_ms, branch)
     }
 
+    /// The live states held in slots: learner, slot and checksum (what a
+    /// backup cut will adopt; see [`crate::objects::Objects::prove_slot`]).
+    pub fn live_slots(&self) -> Result<Vec<(String, u8, Checksum)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT learner, slot, object FROM learner_live WHERE slot IS NOT NULL")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (learner, slot, object) = row?;
+            if let (Ok(slot), Ok(c)) = (u8::try_from(slot), Checksum::from_slice(&object)) {
+                out.push((learner, slot, c));
+            }
+        }
+        Ok(out)
+    }
+
     /// At start, before saves or leases: removes the slot files no live
     /// state is held in and the names of leases an earlier run lent (see
     /// [`crate::objects::Objects::clear_slots`]). Returns how many went.
     pub fn clear_unused_slots(&self) -> Result<usize> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT learner, slot FROM learner_live WHERE slot IS NOT NULL")?;
-        let live = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-            .filter_map(|r| match r {
-                Ok((l, k)) => u8::try_from(k).ok().map(|k| Ok((l, k))),
-                Err(e) => Some(Err(e)),
-            })
-            .collect::<std::result::Result<std::collections::HashMap<_, _>, _>>()?;
+        let live = self
+            .live_slots()?
+            .into_iter()
+            .map(|(learner, slot, _)| (learner, slot))
+            .collect();
         self.objects().clear_slots(&live)
     }
 
@@ -991,6 +1009,7 @@ pub(super) fn include_learners(
     tx: &rusqlite::Transaction<'_>,
     objects: &crate::objects::Objects,
     backup_id: i64,
+    proofs: &[crate::objects::SlotProof],
 ) -> Result<()> {
     // A backup names states by checksum, and a slot is overwritten later:
     // a live state held in a slot becomes the object it is first (a
@@ -1003,7 +1022,7 @@ pub(super) fn include_learners(
         let (Ok(slot), Ok(c)) = (u8::try_from(slot), Checksum::from_slice(&object)) else {
             continue;
         };
-        objects.adopt_slot(&learner, slot, &c)?;
+        objects.adopt_slot(&learner, slot, &c, proofs)?;
         if objects.contains(&c) || super::learner_bytes::is_inline(tx, &c)? {
             tx.execute(
                 "UPDATE learner_live SET slot = NULL WHERE learner = ?1",
