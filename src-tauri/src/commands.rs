@@ -8,7 +8,7 @@ use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
     Hold, LabelRequest, LearnerStateExported, ListBackups, ReadLearnerState, RestoreReport,
     RestoreRequest, RetentionOutlook, RetentionRequest, SeriesRequest, SetLearnerCommand,
-    SettingField, Status, VerifyReport,
+    SetMilestoneRules, SettingField, Status, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -102,6 +102,15 @@ pub async fn remove_learner_command(
     name: String,
 ) -> ApiResult<LearnerInfo> {
     api.remove_learner_command(name).await
+}
+
+#[tauri::command]
+pub async fn set_learner_milestone_rules(
+    api: State<'_, Arc<Api>>,
+    name: String,
+    request: SetMilestoneRules,
+) -> ApiResult<LearnerInfo> {
+    api.set_learner_milestone_rules(name, request).await
 }
 
 #[tauri::command]

@@ -31,6 +31,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::set_learner_command,
         commands::remove_learner_command,
         commands::remove_learner,
+        commands::set_learner_milestone_rules,
         commands::start_learner,
         commands::stop_learner,
         commands::export_backup,

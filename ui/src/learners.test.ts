@@ -56,6 +56,8 @@ describe("deleting a learner", () => {
     process: null,
     metric_info: {},
     milestone_rules: [],
+    declared_milestone_rules: [],
+    milestone_rules_set_here: false,
     stop_requested_at_ms: null,
   };
   it("says Engram stops a supervised learner, and that one elsewhere is told to stop", () => {

@@ -6,9 +6,9 @@
 
 use crate::backups_cmd::{out, out_json};
 use clap::Subcommand;
-use engram_core::api::{Offline, ReadLearnerState, SetLearnerCommand};
+use engram_core::api::{Offline, ReadLearnerState, SetLearnerCommand, SetMilestoneRules};
 use engram_core::runtime::DataDirLock;
-use engram_core::store::{LearnerInfo, RemovedLearner};
+use engram_core::store::{LearnerInfo, MilestoneRule, RemovedLearner};
 use engram_core::supervisor::ProcessPhase;
 use engram_core::{Error, ErrorCode, Result, rfc3339};
 use std::path::{Path, PathBuf};
@@ -44,6 +44,21 @@ pub enum LearnersCommand {
     /// of it keep them: restoring one brings it back.
     Delete {
         name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a learner's milestone rules in Engram — they win over the ones
+    /// it declares: `engram learners milestones q "success >= 0.9"`.
+    /// `--none`: no milestones; `--reset`: the learner's own again.
+    Milestones {
+        name: String,
+        /// Rules: `metric >= value` or `metric <= value`.
+        #[arg(conflicts_with_all = ["none", "reset"], required_unless_present_any = ["none", "reset"])]
+        rules: Vec<String>,
+        #[arg(long, conflicts_with = "reset")]
+        none: bool,
+        #[arg(long)]
+        reset: bool,
         #[arg(long)]
         json: bool,
     },
@@ -156,6 +171,55 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
                 ),
                 None => format!("learner {name} deleted; no backup held a state of it"),
             })
+        }
+        C::Milestones {
+            name,
+            rules,
+            none,
+            reset,
+            json,
+        } => {
+            let req = SetMilestoneRules {
+                rules: if reset {
+                    None
+                } else if none {
+                    Some(Vec::new())
+                } else {
+                    Some(
+                        rules
+                            .iter()
+                            .map(|r| MilestoneRule::parse(r))
+                            .collect::<Result<_>>()?,
+                    )
+                },
+            };
+            let l: LearnerInfo = if running {
+                let body = serde_json::to_value(&req).map_err(|e| Error::Encode(e.to_string()))?;
+                remote()?.call(
+                    "PUT",
+                    &format!("/api/learners/{name}/milestone-rules"),
+                    Some(body),
+                )?
+            } else {
+                offline.set_learner_milestone_rules(&name, req)?
+            };
+            if json {
+                return out_json(&l);
+            }
+            let listed: Vec<String> = l.milestone_rules.iter().map(MilestoneRule::text).collect();
+            out(format!(
+                "learner {name}'s milestones{}: {}",
+                if l.milestone_rules_set_here {
+                    " (set in Engram)"
+                } else {
+                    " (its own)"
+                },
+                if listed.is_empty() {
+                    "none".to_string()
+                } else {
+                    listed.join("; ")
+                }
+            ))
         }
         C::Start { name } => start_stop(&offline, running.then(remote), &name, true),
         C::Stop { name } => start_stop(&offline, running.then(remote), &name, false),

@@ -27,8 +27,8 @@ use engram_core::api::{
     ExportRequest, Hold, LabelRequest, LearnerStateFile, LeasedSave, ListBackups, ListBackupsQuery,
     LogMetrics, Logged, ReadLearnerState, ReportMilestone, RestoreReport, RestoreRequest,
     RetentionOutlook, RetentionQuery, RetentionRequest, SaveLearnerState, SaveLearnerStateQuery,
-    SaveLeasedState, SaveLeasedStateQuery, SeriesRequest, SetLearnerCommand, SettingField,
-    SlotLease, Status, TimelineQueryForm, VerifyReport,
+    SaveLeasedState, SaveLeasedStateQuery, SeriesRequest, SetLearnerCommand, SetMilestoneRules,
+    SettingField, SlotLease, Status, TimelineQueryForm, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -97,6 +97,10 @@ pub fn router(server: Shared) -> Router {
         .route(
             "/learners/{name}/milestones",
             post(report_learner_milestone),
+        )
+        .route(
+            "/learners/{name}/milestone-rules",
+            put(set_learner_milestone_rules),
         )
         .route("/learners/{name}/start", post(start_learner))
         .route("/learners/{name}/stop", post(stop_learner))
@@ -217,6 +221,14 @@ async fn set_learner_command(
     Body(req): Body<SetLearnerCommand>,
 ) -> Reply<LearnerInfo> {
     Reply(s.api.set_learner_command(name, req).await)
+}
+
+async fn set_learner_milestone_rules(
+    State(s): State<Shared>,
+    Name(name): Name,
+    Body(req): Body<SetMilestoneRules>,
+) -> Reply<LearnerInfo> {
+    Reply(s.api.set_learner_milestone_rules(name, req).await)
 }
 
 async fn remove_learner(State(s): State<Shared>, Name(name): Name) -> Reply<RemovedLearner> {

@@ -1702,3 +1702,88 @@ async fn a_deleted_learner_stops_goes_and_comes_back_only_from_a_backup_or_a_new
         "{back}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn milestone_rules_set_in_engram_are_the_ones_a_save_is_checked_against() {
+    let h = harness_paced(std::time::Duration::from_secs(3600)).await;
+    h.ok(
+        Method::POST,
+        "/api/learners",
+        r#"{"name":"ruled","milestones":[{"metric":"success","at_least":0.9}]}"#,
+    )
+    .await;
+    let set = h
+        .ok(
+            Method::PUT,
+            "/api/learners/ruled/milestone-rules",
+            r#"{"rules":[{"metric":"success","at_least":0.5}]}"#,
+        )
+        .await;
+    assert_eq!(
+        set["milestone_rules"],
+        json!([{"metric": "success", "at_least": 0.5, "at_most": null}])
+    );
+    assert_eq!(set["declared_milestone_rules"][0]["at_least"], 0.9);
+    assert_eq!(set["milestone_rules_set_here"], true);
+    // The learner attaching again (a restart) keeps what was set here.
+    let again = h
+        .ok(
+            Method::POST,
+            "/api/learners",
+            r#"{"name":"ruled","milestones":[{"metric":"success","at_least":0.9}]}"#,
+        )
+        .await;
+    assert_eq!(again["milestone_rules"][0]["at_least"], 0.5);
+    // A save at 0.6 meets the rule set here (not the learner's 0.9).
+    let saved = h
+        .bytes(
+            Method::PUT,
+            &format!(
+                "/api/learners/ruled/state?step=7&metrics={}",
+                "%7B%22success%22%3A0.6%7D"
+            ),
+            b"at 0.6".to_vec(),
+        )
+        .await;
+    assert_eq!(saved.status, 200, "{}", saved.json());
+    let list = h
+        .ok(Method::GET, "/api/backups?kinds=breakthrough", "")
+        .await;
+    let rules: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|b| b["breakthrough"]["rule"].as_str())
+        .collect();
+    assert_eq!(rules, ["success >= 0.5"], "{list}");
+    // Back to the learner's own; refusals change nothing.
+    let reset = h
+        .ok(
+            Method::PUT,
+            "/api/learners/ruled/milestone-rules",
+            r#"{"rules":null}"#,
+        )
+        .await;
+    assert_eq!(reset["milestone_rules"][0]["at_least"], 0.9);
+    assert_eq!(reset["milestone_rules_set_here"], false);
+    for (uri, body, code) in [
+        (
+            "/api/learners/ruled/milestone-rules",
+            r#"{"rules":[{"metric":"success"}]}"#,
+            ErrorCode::InvalidInput,
+        ),
+        (
+            "/api/learners/ruled/milestone-rules",
+            r#"{"rules":"success >= 1"}"#,
+            ErrorCode::InvalidInput,
+        ),
+        (
+            "/api/learners/nobody/milestone-rules",
+            r#"{"rules":[]}"#,
+            ErrorCode::NotFound,
+        ),
+    ] {
+        h.call(Method::PUT, uri, body).await.refused(code);
+    }
+    assert_eq!(h.ok(Method::GET, "/api/learners/ruled", "").await, reset);
+}

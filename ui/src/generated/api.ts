@@ -207,9 +207,19 @@ process: ProcessStatus | null,
  */
 metric_info: { [key in string]: LearnerMetric }, 
 /**
- * The milestones it declared (checked at each durable save).
+ * The milestones checked at each durable save: the ones set in
+ * Engram, if any were, else the ones the learner declared.
  */
 milestone_rules: Array<MilestoneRule>, 
+/**
+ * The milestones the learner declared when it attached.
+ */
+declared_milestone_rules: Array<MilestoneRule>, 
+/**
+ * True when the rules were set in Engram (the UI, the CLI or the API)
+ * and win over the learner's own.
+ */
+milestone_rules_set_here: boolean, 
 /**
  * When the user asked this learner to stop, if it runs outside Engram
  * (no command) and has not attached again since; null otherwise.
@@ -253,6 +263,12 @@ workdir: string | null,
  * Its state format, when the learner is new (as in [`AttachLearner`]).
  */
 format: string | null, };
+
+export type SetMilestoneRules = { 
+/**
+ * The rules (an empty list: no milestones); null: the learner's own.
+ */
+rules: Array<MilestoneRule> | null, };
 
 export type ReportMilestone = { 
 /**

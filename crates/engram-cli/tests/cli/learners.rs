@@ -116,6 +116,32 @@ fn learners_added_offline_start_with_engram_run_and_stopped_ones_do_not() {
         "writer ran\n"
     );
 
+    // Milestones set in Engram (offline here), then the learner's own again.
+    let set = engram(
+        &dir,
+        &[
+            "learners",
+            "milestones",
+            "idle",
+            "success >= 0.9",
+            "loss<=0.1",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&set.stdout)
+            .contains("idle's milestones (set in Engram): success >= 0.9; loss <= 0.1"),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    assert_eq!(learner(&dir, "idle")["milestone_rules_set_here"], true);
+    fails(
+        &dir,
+        &["learners", "milestones", "idle", "success > 0.9"],
+        "[invalid_input]",
+    );
+    let reset = engram(&dir, &["learners", "milestones", "idle", "--reset"]);
+    assert!(String::from_utf8_lossy(&reset.stdout).contains("(its own): none"));
+
     // Deleted with Engram stopped: listed no more, once.
     let del = engram(&dir, &["learners", "delete", "idle"]);
     assert!(

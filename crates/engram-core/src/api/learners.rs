@@ -239,6 +239,14 @@ pub struct ReportMilestone {
 /// The longest milestone rule text.
 const MAX_RULE_CHARS: usize = 200;
 
+/// Set a learner's milestone rules in Engram (they win over the ones it
+/// declares), or with `rules` null go back to the learner's own.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct SetMilestoneRules {
+    /// The rules (an empty list: no milestones); null: the learner's own.
+    pub rules: Option<Vec<crate::store::MilestoneRule>>,
+}
+
 /// Supervise a learner: the command Engram starts it with.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct SetLearnerCommand {
@@ -619,6 +627,22 @@ impl Api {
         self.learner(name).await
     }
 
+    /// Sets a learner's milestone rules in Engram, or goes back to the ones
+    /// it declares (`rules` null). Rules set here stay across its attaches
+    /// (its own are kept beside them, as it declared them) and are checked
+    /// from its next durable save on.
+    pub async fn set_learner_milestone_rules(
+        &self,
+        name: String,
+        req: SetMilestoneRules,
+    ) -> ApiResult<LearnerInfo> {
+        let n = name.clone();
+        self.runtime()?
+            .with_store(move |s| s.set_user_milestone_rules(&n, req.rules.as_deref()))
+            .await?;
+        self.learner(name).await
+    }
+
     /// Stops supervising a learner (its process is stopped; its states stay).
     pub async fn remove_learner_command(&self, name: String) -> ApiResult<LearnerInfo> {
         let rt = self.runtime()?;
@@ -974,8 +998,9 @@ impl Api {
                         }
                     }
                 };
-                // Its declared milestones, read under the same lock (only
-                // a save with a step and metrics can meet one).
+                // Its milestones (set in Engram, else its own), read under
+                // the same lock (only a save with a step and metrics can
+                // meet one).
                 let rules = if saved.step.is_some() && !saved.metrics.is_empty() {
                     s.learner(&n)?.milestone_rules
                 } else {
@@ -989,8 +1014,8 @@ impl Api {
         Ok(saved)
     }
 
-    /// A saved state that meets a milestone rule its learner declared is
-    /// kept as that milestone (once per line of history). The save has
+    /// A saved state that meets one of its learner's milestone rules (set
+    /// in Engram, else declared) is kept as that milestone (once per line of history). The save has
     /// succeeded either way: a failure here is logged, not returned.
     async fn check_declared_milestones(
         &self,

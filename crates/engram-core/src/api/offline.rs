@@ -201,6 +201,18 @@ impl Offline {
         store.learner(name)
     }
 
+    /// Sets a learner's milestone rules in Engram, or goes back to its own
+    /// (see [`super::Api::set_learner_milestone_rules`]).
+    pub fn set_learner_milestone_rules(
+        &self,
+        name: &str,
+        req: super::SetMilestoneRules,
+    ) -> Result<crate::store::LearnerInfo> {
+        let (mut store, _lock) = self.open_write()?;
+        store.set_user_milestone_rules(name, req.rules.as_deref())?;
+        store.learner(name)
+    }
+
     /// Deletes a learner (see [`super::Api::remove_learner`]; with Engram
     /// stopped, no process of it is Engram's to stop).
     pub fn remove_learner(&self, name: &str) -> Result<crate::store::RemovedLearner> {

@@ -58,6 +58,7 @@ pub fn module() -> String {
         crate::store::RemovedLearner::decl(&cfg),
         crate::store::LearnerCommand::decl(&cfg),
         SetLearnerCommand::decl(&cfg),
+        SetMilestoneRules::decl(&cfg),
         ReportMilestone::decl(&cfg),
         crate::store::LearnerMetric::decl(&cfg),
         crate::store::MilestoneRule::decl(&cfg),

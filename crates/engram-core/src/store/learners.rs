@@ -74,9 +74,17 @@ pub struct LearnerInfo {
     /// What it says its metrics mean.
     #[serde(default)]
     pub metric_info: std::collections::BTreeMap<String, LearnerMetric>,
-    /// The milestones it declared (checked at each durable save).
+    /// The milestones checked at each durable save: the ones set in
+    /// Engram, if any were, else the ones the learner declared.
     #[serde(default)]
     pub milestone_rules: Vec<MilestoneRule>,
+    /// The milestones the learner declared when it attached.
+    #[serde(default)]
+    pub declared_milestone_rules: Vec<MilestoneRule>,
+    /// True when the rules were set in Engram (the UI, the CLI or the API)
+    /// and win over the learner's own.
+    #[serde(default)]
+    pub milestone_rules_set_here: bool,
     /// When the user asked this learner to stop, if it runs outside Engram
     /// (no command) and has not attached again since; null otherwise.
     #[serde(default)]
@@ -142,6 +150,28 @@ impl MilestoneRule {
             (_, Some(v)) => format!("{} <= {v}", self.metric),
             _ => self.metric.clone(),
         }
+    }
+
+    /// Reads a rule as [`MilestoneRule::text`] writes it — `success >= 0.9`,
+    /// `loss <= 0.05` (`≥` and `≤` too; spaces optional) — and checks it.
+    pub fn parse(text: &str) -> Result<MilestoneRule> {
+        let bad = || {
+            Error::InvalidInput(format!(
+                "not a milestone rule: {text:?} (write `metric >= value` or `metric <= value`)"
+            ))
+        };
+        let (metric, value, at_least) = [(">=", true), ("≥", true), ("<=", false), ("≤", false)]
+            .iter()
+            .find_map(|(op, up)| text.split_once(op).map(|(m, v)| (m, v, *up)))
+            .ok_or_else(bad)?;
+        let value: f64 = value.trim().parse().map_err(|_| bad())?;
+        let rule = MilestoneRule {
+            metric: metric.trim().to_string(),
+            at_least: at_least.then_some(value),
+            at_most: (!at_least).then_some(value),
+        };
+        validate_milestone_rules(std::slice::from_ref(&rule))?;
+        Ok(rule)
     }
 
     /// True when `value` meets the rule.
@@ -447,7 +477,7 @@ impl Store {
         tx.execute("DELETE FROM metric_points WHERE engine = ?1", [name])?;
         tx.execute(
             "UPDATE learners SET removed_at = ?2, stop_requested_at = NULL,
-                 generation = generation + 1
+                 user_milestone_rules = NULL, generation = generation + 1
              WHERE name = ?1",
             params![name, now_ms],
         )?;
@@ -478,7 +508,7 @@ impl Store {
             "SELECT l.name, l.format, l.registered_at,
                     s.object, s.size, s.step, s.metrics, s.saved_at,
                     c.argv, c.workdir, c.autostart, l.metric_info, l.generation,
-                    l.milestone_rules, l.stop_requested_at
+                    l.milestone_rules, l.stop_requested_at, l.user_milestone_rules
              FROM learners l LEFT JOIN learner_live s ON s.learner = l.name
                              LEFT JOIN learner_commands c ON c.learner = l.name
              WHERE l.removed_at IS NULL AND (?1 IS NULL OR l.name = ?1) ORDER BY l.name",
@@ -507,7 +537,13 @@ impl Store {
                 process: None,
                 metric_info: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
                 generation: r.get(12)?,
-                milestone_rules: serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
+                declared_milestone_rules: serde_json::from_str(&r.get::<_, String>(13)?)
+                    .unwrap_or_default(),
+                milestone_rules_set_here: r.get::<_, Option<String>>(15)?.is_some(),
+                milestone_rules: match r.get::<_, Option<String>>(15)? {
+                    Some(set) => serde_json::from_str(&set).unwrap_or_default(),
+                    None => serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
+                },
                 stop_requested_at_ms: r.get(14)?,
             })
         })?;
@@ -522,6 +558,29 @@ impl Store {
     ) -> Result<()> {
         validate_metric_info(info)?;
         self.set_learner_json(name, "metric_info", info)
+    }
+
+    /// Sets the milestone rules for a learner in Engram (they win over the
+    /// ones it declares, until reset with `None`; `Some(&[])`: none).
+    pub fn set_user_milestone_rules(
+        &mut self,
+        name: &str,
+        rules: Option<&[MilestoneRule]>,
+    ) -> Result<()> {
+        match rules {
+            Some(rules) => {
+                validate_milestone_rules(rules)?;
+                self.set_learner_json(name, "user_milestone_rules", &rules)
+            }
+            None => {
+                self.learner(name)?;
+                self.conn.execute(
+                    "UPDATE learners SET user_milestone_rules = NULL WHERE name = ?1",
+                    [name],
+                )?;
+                Ok(())
+            }
+        }
     }
 
     /// Replaces a learner's declared milestone rules.

@@ -47,6 +47,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0010_learner_removal.sql",
         include_str!("../../migrations/0010_learner_removal.sql"),
     ),
+    (
+        "0011_user_milestone_rules.sql",
+        include_str!("../../migrations/0011_user_milestone_rules.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

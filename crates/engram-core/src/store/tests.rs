@@ -1637,3 +1637,90 @@ fn a_learner_deleted_and_attached_again_reaches_its_milestones_afresh() {
         Some(zap)
     );
 }
+
+#[test]
+fn milestone_rules_set_in_engram_win_over_the_learners_own_until_reset() {
+    let (_dir, mut store) = open_temp();
+    let rule = |t: &str| MilestoneRule::parse(t).expect(t);
+    assert_eq!(
+        rule("success >= 0.9"),
+        MilestoneRule {
+            metric: "success".into(),
+            at_least: Some(0.9),
+            at_most: None
+        }
+    );
+    assert_eq!(rule("loss≤0.05").at_most, Some(0.05));
+    for bad in [
+        "success > 0.9",
+        "success >= x",
+        "Bad Name >= 1",
+        ">= 1",
+        "loss <= inf",
+    ] {
+        assert_eq!(
+            MilestoneRule::parse(bad).expect_err(bad).code(),
+            "invalid_input",
+            "{bad}"
+        );
+    }
+    store.attach_learner("q", None, 1).expect("attach");
+    store
+        .set_learner_milestone_rules("q", &[rule("success >= 0.9")])
+        .expect("declared");
+    let own = store.learner("q").expect("q");
+    assert_eq!(own.milestone_rules, vec![rule("success >= 0.9")]);
+    assert!(!own.milestone_rules_set_here);
+    // Set in Engram: they apply, and the learner declaring its own again
+    // (a restart) changes only what it declared.
+    store
+        .set_user_milestone_rules("q", Some(&[rule("success >= 0.5"), rule("loss <= 0.1")]))
+        .expect("set");
+    store
+        .set_learner_milestone_rules("q", &[rule("success >= 0.95")])
+        .expect("declared again");
+    let set = store.learner("q").expect("q");
+    assert_eq!(
+        set.milestone_rules,
+        vec![rule("success >= 0.5"), rule("loss <= 0.1")]
+    );
+    assert_eq!(set.declared_milestone_rules, vec![rule("success >= 0.95")]);
+    assert!(set.milestone_rules_set_here);
+    // None at all, set here; then back to the learner's own.
+    store
+        .set_user_milestone_rules("q", Some(&[]))
+        .expect("none");
+    assert!(store.learner("q").expect("q").milestone_rules.is_empty());
+    store.set_user_milestone_rules("q", None).expect("reset");
+    let back = store.learner("q").expect("q");
+    assert_eq!(back.milestone_rules, vec![rule("success >= 0.95")]);
+    assert!(!back.milestone_rules_set_here);
+    // Refusals change nothing.
+    let bad = MilestoneRule {
+        metric: "x".into(),
+        at_least: Some(1.0),
+        at_most: Some(2.0),
+    };
+    assert_eq!(
+        store
+            .set_user_milestone_rules("q", Some(&[bad]))
+            .expect_err("both")
+            .code(),
+        "invalid_input"
+    );
+    assert_eq!(
+        store
+            .set_user_milestone_rules("nobody", Some(&[]))
+            .expect_err("unknown")
+            .code(),
+        "not_found"
+    );
+    assert_eq!(store.learner("q").expect("q"), back);
+    // Deleted: what was set here goes with it.
+    store
+        .set_user_milestone_rules("q", Some(&[]))
+        .expect("none");
+    store.remove_learner("q", 5).expect("delete");
+    let fresh = store.attach_learner("q", None, 6).expect("again");
+    assert!(!fresh.milestone_rules_set_here);
+}
