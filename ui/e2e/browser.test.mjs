@@ -389,6 +389,18 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   await card.locator("dd", { hasText: "60.0 %" }).waitFor();
   // The milestone it declared, read as it described the metric.
   assert.equal(await card.getByTestId("learner-milestones").textContent(), "Success rate ≥ 90.0 %");
+  // Set here instead (they win over its own), then its own again.
+  await card.getByTestId("learner-milestones-edit").click();
+  assert.deepEqual(await seriousA11yFindings(page), [], "milestones dialog");
+  await page.getByTestId("milestones-rules").fill("success >= 0.5");
+  assert.ok(await page.getByTestId("milestones-here").isChecked(), "typing picks the rules set here");
+  await page.getByTestId("confirm-ok").click();
+  await page.getByTestId("toast").filter({ hasText: "Learner browser-learner's milestones (set here): Success rate ≥ 50.0 %." }).waitFor();
+  await card.getByTestId("learner-milestones").filter({ hasText: "Success rate ≥ 50.0 % (set here)" }).waitFor();
+  await card.getByTestId("learner-milestones-edit").click();
+  await page.getByTestId("milestones-own").check();
+  await page.getByTestId("confirm-ok").click();
+  await card.getByTestId("learner-milestones").filter({ hasText: /^Success rate ≥ 90\.0 %$/ }).waitFor();
   const chart = page.getByTestId("chart-browser-learner-success");
   await chart.filter({ hasText: "browser-learner (learner): Success rate" }).waitFor({ timeout: 15_000 });
   await chart.locator("header b").filter({ hasText: "60.0 %" }).waitFor({ timeout: 15_000 });

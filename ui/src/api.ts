@@ -10,6 +10,7 @@ import type {
   LearnerStateExported,
   RemovedLearner,
   SetLearnerCommand,
+  SetMilestoneRules,
   StorageReport,
   TimelineQuery,
   TimelineView,
@@ -95,6 +96,9 @@ export interface Backend {
   setLearnerCommand(name: string, req: SetLearnerCommand): Promise<LearnerInfo>;
   /** Stop supervising (the process stops; the states stay). */
   removeLearnerCommand(name: string): Promise<LearnerInfo>;
+  /** Set a learner's milestone rules in Engram (they win over its own), or
+   * with `rules` null go back to the learner's own. */
+  setLearnerMilestoneRules(name: string, req: SetMilestoneRules): Promise<LearnerInfo>;
   /** Delete a learner: its process stops; its live state, curves and
    * command go; backups keep its states (a restore brings it back). */
   removeLearner(name: string): Promise<RemovedLearner>;
@@ -258,6 +262,9 @@ export class HttpBackend implements Backend {
   removeLearner(name: string) {
     return this.json<RemovedLearner>("DELETE", `/api/learners/${encodeURIComponent(name)}`);
   }
+  setLearnerMilestoneRules(name: string, req: SetMilestoneRules) {
+    return this.json<LearnerInfo>("PUT", `/api/learners/${encodeURIComponent(name)}/milestone-rules`, req);
+  }
   startLearner(name: string) {
     return this.json<LearnerInfo>("POST", `/api/learners/${encodeURIComponent(name)}/start`);
   }
@@ -414,6 +421,9 @@ export class TauriBackend implements Backend {
   }
   removeLearner(name: string) {
     return this.call<RemovedLearner>("remove_learner", { name });
+  }
+  setLearnerMilestoneRules(name: string, req: SetMilestoneRules) {
+    return this.call<LearnerInfo>("set_learner_milestone_rules", { name, request: req });
   }
   startLearner(name: string) {
     return this.call<LearnerInfo>("start_learner", { name });

@@ -3,9 +3,9 @@
 
 import { ApiError, type ExportFormat } from "./api";
 import { $, el } from "./dom";
-import { ENGINE_TITLES } from "./engines";
-import type { Backup, LearnerInfo } from "./generated/api";
-import { commandText, deletedLearnerText, deleteLearnerText, processLine, shellCommand } from "./learners";
+import { ENGINE_TITLES, metricInfo } from "./engines";
+import type { Backup, LearnerInfo, MilestoneRule } from "./generated/api";
+import { commandText, deletedLearnerText, deleteLearnerText, parseRules, processLine, rulesText, ruleText, shellCommand } from "./learners";
 import { attempt, explain, showError, toast } from "./notify";
 import { api, select, state } from "./state";
 import { restoreSummary } from "./summary";
@@ -199,4 +199,46 @@ export async function deleteLearnerFlow(l: LearnerInfo) {
   const r = await attempt("Delete learner", () => api.removeLearner(l.name));
   if (r) toast(deletedLearnerText(r, backup));
   await refresh();
+}
+
+/** A learner's milestone rules: its own (as it declares them), or ones set
+ * here, which win over its own across its restarts until reset. */
+export async function milestonesFlow(l: LearnerInfo) {
+  const form = el("div", { class: "form" });
+  const own = l.declared_milestone_rules.map((r) => ruleText(r, metricInfo(l.name, r.metric))).join("; ") || "none";
+  const choice = (value: string, text: string, checked: boolean) => {
+    const input = el("input", { type: "radio", name: "milestone-source", value, "data-testid": `milestones-${value}` }) as HTMLInputElement;
+    input.checked = checked;
+    const label = el("label", {});
+    label.append(input, document.createTextNode(` ${text}`));
+    form.append(label);
+    return input;
+  };
+  choice("own", `The learner's own: ${own}`, !l.milestone_rules_set_here);
+  const here = choice("here", "These, set here:", l.milestone_rules_set_here);
+  const rules = el("input", {
+    type: "text",
+    "data-testid": "milestones-rules",
+    "aria-label": "Milestone rules",
+    placeholder: "success >= 0.9; loss <= 0.05",
+    value: rulesText(l.milestone_rules),
+  }) as HTMLInputElement;
+  rules.addEventListener("input", () => (here.checked = true));
+  form.append(rules);
+  const text = "A durable save that meets a rule is kept as a milestone (a breakthrough backup), once per line of history. Empty: no milestones.";
+  if (!(await ask(`Milestones of learner ${l.name}`, text, form))) return;
+  let req: { rules: MilestoneRule[] | null } = { rules: null };
+  if (here.checked) {
+    const parsed = parseRules(rules.value);
+    if ("error" in parsed) {
+      showError(`Milestones: ${parsed.error}.`);
+      return;
+    }
+    req = { rules: parsed.rules };
+  }
+  const n = await attempt("Set milestones", () => api.setLearnerMilestoneRules(l.name, req));
+  if (n) {
+    const now = n.milestone_rules.map((r) => ruleText(r, metricInfo(n.name, r.metric))).join("; ") || "none";
+    toast(`Learner ${n.name}'s milestones${n.milestone_rules_set_here ? " (set here)" : " (its own)"}: ${now}.`);
+  }
 }

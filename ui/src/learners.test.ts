@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { LearnerCommand, LearnerInfo, MetricInfo, ProcessStatus } from "./generated/api";
-import { commandText, deletedLearnerText, deleteLearnerText, processLine, ruleText, shellCommand, span } from "./learners";
+import { commandText, deletedLearnerText, deleteLearnerText, parseRules, processLine, rulesText, ruleText, shellCommand, span } from "./learners";
 
 const base: ProcessStatus = {
   phase: "running",
@@ -84,5 +84,26 @@ describe("ruleText", () => {
     const info: MetricInfo = { engine: "q", key: "success", label: "Success rate", unit: "", format: "percent", higher_is_better: true, card: true, chart: true };
     expect(ruleText({ metric: "success", at_least: 0.9, at_most: null }, info)).toBe("Success rate ≥ 90.0 %");
     expect(ruleText({ metric: "loss", at_least: null, at_most: 0.05 }, undefined)).toBe("loss ≤ 0.05");
+  });
+});
+
+describe("parseRules", () => {
+  it("reads rules as typed, one per ; or line, and writes them back the same way", () => {
+    const got = parseRules("success >= 0.9; loss≤0.05\n\n  steps <= 1e6 ");
+    expect(got).toEqual({
+      rules: [
+        { metric: "success", at_least: 0.9, at_most: null },
+        { metric: "loss", at_least: null, at_most: 0.05 },
+        { metric: "steps", at_least: null, at_most: 1e6 },
+      ],
+    });
+    if ("rules" in got) expect(parseRules(rulesText(got.rules))).toEqual(got);
+    expect(parseRules("  ")).toEqual({ rules: [] });
+  });
+  it("names the first bad rule", () => {
+    for (const bad of ["success > 0.9", "Success >= 1", "train/loss <= 1", "loss <= x", "loss <= Infinity", "loss <="]) {
+      const got = parseRules(`ok >= 1; ${bad}`);
+      expect("error" in got && got.error.startsWith(`“${bad.trim()}” is not a rule`), bad).toBe(true);
+    }
   });
 });

@@ -14,6 +14,28 @@ export function ruleText(rule: MilestoneRule, info: MetricInfo | undefined): str
   return `${name} ${rule.at_least !== null ? "≥" : "≤"} ${shown}`;
 }
 
+/** Rules as the user types them, one per `;` or line: `success >= 0.9`,
+ * `loss ≤ 0.05`. The rules, or what is wrong with the first bad one. */
+export function parseRules(text: string): { rules: MilestoneRule[] } | { error: string } {
+  const rules: MilestoneRule[] = [];
+  for (const part of text.split(/[;\n]/)) {
+    const t = part.trim();
+    if (t === "") continue;
+    const m = /^([a-z0-9_-]{1,64})\s*(>=|≥|<=|≤)\s*(\S+)$/.exec(t);
+    const [metric, op, value] = m ? [m[1] ?? "", m[2] ?? "", m[3] ?? ""] : ["", "", ""];
+    const v = Number(value);
+    if (!m || value === "" || !Number.isFinite(v)) return { error: `“${t}” is not a rule: write a metric name (a-z, 0-9, _ and -), >= or <=, and a number — success >= 0.9` };
+    const up = op === ">=" || op === "≥";
+    rules.push({ metric, at_least: up ? v : null, at_most: up ? null : v });
+  }
+  return { rules };
+}
+
+/** Rules as `parseRules` reads them back: `success >= 0.9; loss <= 0.05`. */
+export function rulesText(rules: MilestoneRule[]): string {
+  return rules.map((r) => (r.at_least !== null ? `${r.metric} >= ${r.at_least}` : `${r.metric} <= ${r.at_most}`)).join("; ");
+}
+
 /** What deleting learner `l` does, said before the user confirms. */
 export function deleteLearnerText(l: LearnerInfo): string {
   const process = l.command ? "Engram stops its process and no longer runs it. " : "";

@@ -10,7 +10,7 @@
 
 import { $, el } from "../dom";
 import { formatMetric, metricInfo } from "../engines";
-import { deleteLearnerFlow, learnerFlow } from "../flows";
+import { deleteLearnerFlow, learnerFlow, milestonesFlow } from "../flows";
 import { formatBytes, formatTimestamp } from "../format";
 import type { LearnerInfo } from "../generated/api";
 import { commandText, processLine, ruleText } from "../learners";
@@ -68,7 +68,10 @@ function renderLearners(learners: LearnerInfo[]) {
       }
       // The milestones it declared: a breakthrough backup keeps the first
       // saved state that meets each (once per line of history).
-      if (l.milestone_rules.length > 0) row("Milestones", l.milestone_rules.map((r) => ruleText(r, metricInfo(l.name, r.metric))).join("; "), "learner-milestones");
+      if (l.milestone_rules.length > 0 || l.milestone_rules_set_here) {
+        const rules = l.milestone_rules.map((r) => ruleText(r, metricInfo(l.name, r.metric))).join("; ") || "none";
+        row("Milestones", l.milestone_rules_set_here ? `${rules} (set here)` : rules, "learner-milestones");
+      }
       const line = processLine(l.process, l.command, Date.now());
       if (line !== null) {
         row("Process", line, "learner-process");
@@ -84,7 +87,7 @@ function renderLearners(learners: LearnerInfo[]) {
         ask.title = "This learner runs outside Engram: it is asked to stop and stops when its training loop checks run.stop_requested.";
         ask.addEventListener("click", () => void act("Ask learner to stop", () => api.stopLearner(l.name), (n) => `Asked learner ${n.name} to stop; it runs outside Engram and stops when its loop next checks.`));
         const actions = el("div", { class: "row-actions" });
-        actions.append(ask, deleteButton(l));
+        actions.append(ask, milestonesButton(l), deleteButton(l));
         card.append(actions);
       }
       if (l.command) {
@@ -103,7 +106,7 @@ function renderLearners(learners: LearnerInfo[]) {
         edit.addEventListener("click", () => void learnerFlow(l).then(loadLearners));
         const remove = el("button", { type: "button", "data-testid": "learner-remove" }, "Stop supervising");
         remove.addEventListener("click", () => void act("Stop supervising", () => api.removeLearnerCommand(l.name), (n) => `Engram no longer runs ${n.name}; its saved states stay.`));
-        actions.append(start, stop, edit, remove, deleteButton(l));
+        actions.append(start, stop, edit, remove, milestonesButton(l), deleteButton(l));
         card.append(el("p", { class: "muted command", title: l.command.workdir }, commandText(l.command)), actions);
         if (p && p.output.length > 0) {
           const details = el("details", { "data-learner": l.name, "data-testid": "learner-output" });
@@ -121,5 +124,12 @@ function renderLearners(learners: LearnerInfo[]) {
 function deleteButton(l: LearnerInfo): HTMLElement {
   const b = el("button", { type: "button", class: "danger", "data-testid": "learner-delete" }, "Delete…");
   b.addEventListener("click", () => void deleteLearnerFlow(l).then(loadLearners));
+  return b;
+}
+
+/** "Milestones…": the rules its saves are checked against. */
+function milestonesButton(l: LearnerInfo): HTMLElement {
+  const b = el("button", { type: "button", "data-testid": "learner-milestones-edit" }, "Milestones…");
+  b.addEventListener("click", () => void milestonesFlow(l).then(loadLearners));
   return b;
 }
