@@ -28,6 +28,16 @@ fn state(seed: u8, n: usize) -> Vec<u8> {
         .collect()
 }
 
+async fn attach(api: &Api, name: &str) {
+    api.attach_learner(AttachLearner {
+        name: name.into(),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.message)
+    .expect("attach");
+}
+
 async fn save(api: &Api, name: &str, bytes: Vec<u8>) -> Result<(), String> {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         bytes.chunks(256 << 10).map(|c| Ok(c.to_vec())).collect();
@@ -48,13 +58,7 @@ async fn every_commit_names_a_learner_state_file_a_power_cut_would_keep() {
     let runtime = Runtime::start(options(&dir)).await.expect("start");
     let api = std::sync::Arc::new(Api::new(runtime));
     iotrace::arm(&dir);
-    api.attach_learner(AttachLearner {
-        name: "l".into(),
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| e.message)
-    .expect("attach");
+    attach(&api, "l").await;
 
     // Sent: into new slot files, then into existing ones (overwritten in
     // place), the same bytes again (kept nothing), and four at once (the
@@ -76,13 +80,7 @@ async fn every_commit_names_a_learner_state_file_a_power_cut_would_keep() {
     // Cut off half-way — a new learner's first save, into a new slot
     // file: whatever it left must not fool the next save into that slot.
     for name in ["l", "m"] {
-        api.attach_learner(AttachLearner {
-            name: name.into(),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.message)
-        .expect("attach");
+        attach(&api, name).await;
         let cut: Vec<Result<Vec<u8>, std::io::Error>> = vec![
             Ok(state(20, 300 << 10)),
             Err(std::io::Error::other("the learner died")),
@@ -104,13 +102,7 @@ async fn every_commit_names_a_learner_state_file_a_power_cut_would_keep() {
     // Lent: the learner writes the slot (its writes traced as the client's
     // would be), once too large (refused: a new learner's first slot
     // file), then as it should.
-    api.attach_learner(AttachLearner {
-        name: "n".into(),
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| e.message)
-    .expect("attach");
+    attach(&api, "n").await;
     let lend = async || {
         api.lease_learner_slot("n".into())
             .await
