@@ -53,10 +53,9 @@ INLINE_STATE_BYTES = 128 * 1024
 # Up to this size (the core's `MAX_LEARNER_STATE_BYTES`: Engram keeps
 # nothing larger) a state is written into a slot Engram lends, instead of
 # sent: one copy, into the page cache, and Engram only hashes it and makes
-# it durable. Measured side by side (BENCHMARKS.md): 1 MB 1.03-1.05x the
-# floor (file + fsync) with the writeback head start; 64 MiB 0.46x and
-# 256 MiB 0.60x after the first saves (the slot files grown), sent 0.78x
-# and 0.98x.
+# it durable. Measured side by side (bench/learner_save.py, BENCHMARKS.md):
+# the floor (file + fsync) times 1.11-1.20 at 1 MB, 0.50-0.56 at 64 MB and
+# 0.47-0.53 at 256 MB lent, against 1.41-1.60, 0.74-0.91 and 0.66-0.75 sent.
 LEND_MAX_BYTES = 1 << 30
 # A lent state's writeback is started every this many bytes as it is
 # written (as Engram's own writer does for a state it is sent).
