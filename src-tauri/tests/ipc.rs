@@ -109,6 +109,25 @@ fn commands_answer_with_the_api_types_and_errors() {
         json!({"name": "sup", "request": {"argv": []}}).into(),
     );
     assert_eq!(bad["code"], "invalid_input", "{bad}");
+    // Milestone rules set here, then the learner deleted.
+    let ruled = ok(
+        "set_learner_milestone_rules",
+        json!({"name": "sup", "request": {"rules": [{"metric": "success", "at_least": 0.5}]}}),
+    );
+    assert_eq!(ruled["milestone_rules_set_here"], true, "{ruled}");
+    assert_eq!(ruled["milestone_rules"][0]["at_least"], 0.5, "{ruled}");
+    let bad_rule = err(
+        "set_learner_milestone_rules",
+        json!({"name": "sup", "request": {"rules": [{"metric": "success"}]}}).into(),
+    );
+    assert_eq!(bad_rule["code"], "invalid_input", "{bad_rule}");
+    let gone = ok("remove_learner", json!({"name": "sup"}));
+    assert_eq!(
+        gone,
+        json!({"name": "sup", "backups": 0, "newest_backup_id": null})
+    );
+    let twice = err("remove_learner", json!({"name": "sup"}).into());
+    assert_eq!(twice["code"], "not_found", "{twice}");
 
     let storage = ok("storage", json!({}));
     assert_eq!(storage["backups"], 2, "{storage}");

@@ -128,4 +128,26 @@ test("the app serves the learner API: a learner added from the CLI runs under th
   await waitFor("the learner's save", async () => desk()?.live?.step === 7 && desk()?.process?.phase === "finished");
   assert.ok(desk().process.output.includes("saved at 7"), JSON.stringify(desk().process));
   await waitFor("its card", async () => (await text("[data-testid=learner-desk]")).includes("desk"));
+  // Through the window's IPC: milestone rules set here, then the learner
+  // deleted (a backup of its state taken first).
+  // Into the middle of the window first: at its edge, the sticky header or
+  // an open preview can take the click ("element click intercepted").
+  const click = async (selector) => {
+    await wd("POST", `/session/${session}/execute/sync`, { script: "document.querySelector(arguments[0]).scrollIntoView({ block: 'center' })", args: [selector] });
+    await wd("POST", `/session/${session}/element/${await find(selector)}/click`, {});
+  };
+  await click("[data-testid=learner-desk] [data-testid=learner-milestones-edit]");
+  await waitFor("the milestones dialog", async () => (await text("[data-testid=confirm]")).includes("Milestones of learner desk"));
+  await wd("POST", `/session/${session}/element/${await find("[data-testid=milestones-rules]")}/value`, { text: "success >= 0.8" });
+  await click("[data-testid=milestones-here]");
+  await click("[data-testid=confirm-ok]");
+  await waitFor("the rules set here", async () => desk()?.milestone_rules_set_here === true && desk()?.milestone_rules?.[0]?.at_least === 0.8);
+  const manual = () => JSON.parse(execFileSync(engram, ["backups", "list", "--json", "--kind", "manual", "--data-dir", dataDir]).toString()).length;
+  const backups = manual();
+  await click("[data-testid=learner-desk] [data-testid=learner-delete]");
+  await waitFor("the delete dialog", async () => (await text("[data-testid=confirm]")).includes("Delete learner desk?"));
+  await click("[data-testid=confirm-ok]");
+  await waitFor("the learner gone", async () => desk() === undefined);
+  assert.equal(manual(), backups + 1, "a backup of its state was taken first");
+  await waitFor("its card gone", async () => !(await text("#learners")).includes("desk"));
 });
