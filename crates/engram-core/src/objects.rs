@@ -71,7 +71,7 @@ impl Objects {
     /// Starts a new object of at most `limit` bytes.
     pub fn writer(&self, limit: u64) -> Result<ObjectWriter> {
         let tmp_dir = self.root.join("tmp");
-        std::fs::create_dir_all(&tmp_dir).map_err(|e| Error::io("create", &tmp_dir, e))?;
+        make_dirs(&tmp_dir)?;
         let tmp = tmp_dir.join(random_name()?);
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -373,7 +373,7 @@ impl Objects {
         });
         sync_dir(&shard)?;
         if made_shard {
-            sync_dir(&self.root)?;
+            self.sync_new_shard()?;
         }
         if let Some(dir) = from.parent() {
             sync_dir(dir)?;
@@ -454,6 +454,16 @@ impl Objects {
                 "state object",
                 format!("{} does not match its checksum", path.display()),
             ));
+        }
+        Ok(())
+    }
+
+    /// Makes a new shard's name durable, and `objects/`'s own (it may be
+    /// as new: the data directory's first object). Once per shard.
+    fn sync_new_shard(&self) -> Result<()> {
+        sync_dir(&self.root)?;
+        if let Some(data) = self.root.parent() {
+            sync_dir(data)?;
         }
         Ok(())
     }
@@ -910,7 +920,7 @@ impl PendingObject {
         });
         sync_dir(&shard)?;
         if made_shard {
-            sync_dir(&self.objects.root)?;
+            self.objects.sync_new_shard()?;
         }
         Ok(ObjectInfo {
             checksum: self.checksum,

@@ -173,8 +173,28 @@ async fn every_commit_names_a_learner_state_file_a_power_cut_would_keep() {
         .live
         .expect("live");
     assert_eq!(live.step, Some(60), "the spooled save was taken in");
-    runtime.shutdown().await.expect("shutdown");
 
+    // The newest backup (it holds every learner), exported.
+    let api = Api::new(runtime);
+    let newest = api
+        .list_backups(Default::default())
+        .await
+        .map_err(|e| e.message)
+        .expect("list")
+        .items[0]
+        .id;
+    let snapshot = api
+        .export_backup(
+            newest,
+            engram_core::api::ExportRequest {
+                format: engram_core::snapshot::SnapshotFormat::Binary,
+            },
+        )
+        .await
+        .map_err(|e| e.message)
+        .expect("export")
+        .bytes;
+    api.stop().await.map_err(|e| e.message).expect("stop");
     let trace = iotrace::disarm();
     let commits = trace
         .iter()
@@ -188,6 +208,26 @@ async fn every_commit_names_a_learner_state_file_a_power_cut_would_keep() {
     assert!(commits >= 25, "{commits} commits traced");
     assert!(made_here >= 10, "{made_here} files made");
     let problems = iotrace::check(&dir, &trace);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+
+    // Imported into another data directory: its learners' states become
+    // files there, named by the import's commit.
+    let other = tmp.path().join("other");
+    let runtime = Runtime::start(options(&other)).await.expect("start");
+    let api = Api::new(runtime);
+    iotrace::arm(&other);
+    api.import_snapshot(&snapshot)
+        .await
+        .map_err(|e| e.message)
+        .expect("import");
+    let trace = iotrace::disarm();
+    api.stop().await.map_err(|e| e.message).expect("stop");
+    let commits = trace
+        .iter()
+        .filter(|(_, op)| matches!(op, Op::Commit(_)))
+        .count();
+    assert!(commits >= 3, "{commits} imported learner states traced");
+    let problems = iotrace::check(&other, &trace);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 

@@ -300,6 +300,7 @@ impl Store {
             .iter()
             .map(|s| pack(s.state.as_bytes()))
             .collect::<Result<Vec<_>>>()?;
+        let traced = crate::iotrace::armed().then(|| self.objects());
         let tx = self.conn.transaction()?;
         let id = insert_backup_row(&tx, b, Some(origin))?;
         for (s, packed) in b.states.iter().zip(compressed) {
@@ -307,6 +308,11 @@ impl Store {
             insert_backup_state(&tx, id, &s.engine, blob, &s.metrics)?;
         }
         super::learners::insert_imported_learners(&tx, id, learners, b.created_at_ms)?;
+        if let Some(objects) = &traced {
+            for l in learners.iter().filter(|l| l.inline.is_none()) {
+                super::learners::trace_commit(&tx, objects, &l.name, &l.state.object, None)?;
+            }
+        }
         tx.commit()?;
         Ok(id)
     }

@@ -1109,7 +1109,7 @@ pub(super) fn include_learners(
 /// For the power-loss check ([`crate::iotrace`]): the file a row about to
 /// be committed names (its slot's, or its object's — none for a state
 /// kept inside the database).
-fn trace_commit(
+pub(super) fn trace_commit(
     tx: &rusqlite::Transaction<'_>,
     objects: &crate::objects::Objects,
     learner: &str,
