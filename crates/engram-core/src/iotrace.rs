@@ -95,19 +95,21 @@ pub(crate) fn sync_file(file: &std::fs::File, path: &Path, all: bool) -> std::io
     } else {
         file.sync_data()?;
     }
-    record(Op::Sync {
+    record(|| Op::Sync {
         path: path.to_path_buf(),
         started,
     });
     Ok(())
 }
 
-/// Records a step (nothing unless armed and the step concerns a path under
-/// the armed directory).
-pub fn record(op: Op) {
+/// Records the step `op` makes (nothing unless armed and the step concerns
+/// a path under the armed directory; disarmed, `op` is not even called —
+/// a save's every write passes here).
+pub fn record(op: impl FnOnce() -> Op) {
     if !armed() {
         return;
     }
+    let op = op();
     let path = match &op {
         Op::Create(p) | Op::MkDir(p) | Op::Write(p) | Op::Remove(p) | Op::Commit(p) => p,
         Op::Sync { path, .. } | Op::SyncDir { path, .. } => path,

@@ -78,7 +78,7 @@ impl Objects {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io("create", &tmp, e))?;
-        iotrace::record(Op::Create(tmp.clone()));
+        iotrace::record(|| Op::Create(tmp.clone()));
         Ok(ObjectWriter::new(self, tmp, file, limit, None))
     }
 
@@ -126,7 +126,7 @@ impl Objects {
             .open(&path)
             .map_err(|e| Error::io("open", &path, e))?;
         if created {
-            iotrace::record(Op::Create(path.clone()));
+            iotrace::record(|| Op::Create(path.clone()));
         }
         Ok((file, SlotFile { path, created }))
     }
@@ -147,7 +147,7 @@ impl Objects {
         drop(file);
         let link = slot_file.path.with_file_name(format!("{LEASE_PREFIX}{id}"));
         std::fs::hard_link(&slot_file.path, &link).map_err(|e| Error::io("link", &link, e))?;
-        iotrace::record(Op::Link {
+        iotrace::record(|| Op::Link {
             from: slot_file.path.clone(),
             to: link.clone(),
         });
@@ -168,7 +168,7 @@ impl Objects {
     pub fn take_leased_slot(&self, leased: LeasedSlot, limit: u64) -> Result<WrittenSlot> {
         let LeasedSlot { link, file, .. } = leased;
         std::fs::remove_file(&link).map_err(|e| Error::io("remove", &link, e))?;
-        iotrace::record(Op::Remove(link.clone()));
+        iotrace::record(|| Op::Remove(link.clone()));
         let f = File::open(&file.path).map_err(|e| Error::io("open", &file.path, e))?;
         let size = f
             .metadata()
@@ -367,7 +367,7 @@ impl Objects {
         let made_shard = !shard.is_dir();
         make_dirs(&shard)?;
         std::fs::rename(&from, &path).map_err(|e| Error::io("rename into", &path, e))?;
-        iotrace::record(Op::Rename {
+        iotrace::record(|| Op::Rename {
             from: from.clone(),
             to: path.clone(),
         });
@@ -480,7 +480,7 @@ impl Objects {
         let dest = trash.join(format!("{}-{}", c.to_hex(), random_name()?));
         match std::fs::rename(&path, &dest) {
             Ok(()) => {
-                iotrace::record(Op::Remove(path.clone()));
+                iotrace::record(|| Op::Remove(path.clone()));
                 let _ = std::thread::Builder::new()
                     .name("engram-unlink".into())
                     .spawn(move || {
@@ -613,7 +613,7 @@ impl ObjectWriter {
             self.file = None;
             e
         })?;
-        iotrace::record(Op::Write(path.clone()));
+        iotrace::record(|| Op::Write(path.clone()));
         // Writeback starts early, beside the writing: the final fsync then
         // waits for the tail only, not for the whole state.
         if self.since_sync >= EARLY_SYNC_BYTES
@@ -671,7 +671,7 @@ impl ObjectWriter {
         if len != self.size {
             file.set_len(self.size)
                 .map_err(|e| Error::io("resize", &slot.path, e))?;
-            iotrace::record(Op::Write(slot.path.clone()));
+            iotrace::record(|| Op::Write(slot.path.clone()));
         }
         let written = WrittenSlot {
             file: Some(file),
@@ -914,7 +914,7 @@ impl PendingObject {
             remove_traced(&tmp);
             return Err(e);
         }
-        iotrace::record(Op::Rename {
+        iotrace::record(|| Op::Rename {
             from: tmp.clone(),
             to: path.clone(),
         });
@@ -1015,7 +1015,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io("sync", dir, e))?;
-    iotrace::record(Op::SyncDir {
+    iotrace::record(|| Op::SyncDir {
         path: dir.to_path_buf(),
         started,
     });
@@ -1034,7 +1034,7 @@ fn make_dirs(dir: &Path) -> Result<()> {
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
     for d in new.into_iter().rev() {
-        iotrace::record(Op::MkDir(d));
+        iotrace::record(|| Op::MkDir(d));
     }
     Ok(())
 }
@@ -1043,7 +1043,7 @@ fn make_dirs(dir: &Path) -> Result<()> {
 fn remove_traced(path: &Path) -> bool {
     let gone = std::fs::remove_file(path).is_ok();
     if gone {
-        iotrace::record(Op::Remove(path.to_path_buf()));
+        iotrace::record(|| Op::Remove(path.to_path_buf()));
     }
     gone
 }

@@ -112,7 +112,7 @@ async fn every_commit_names_a_learner_state_file_a_power_cut_would_keep() {
     };
     let write_lent = |path: &str, bytes: &[u8]| {
         std::fs::write(path, bytes).expect("the learner writes");
-        iotrace::record(Op::Write(path.into()));
+        iotrace::record(|| Op::Write(path.into()));
     };
     let save_lent = async |lease: String| {
         api.save_leased_learner_state(
@@ -134,7 +134,7 @@ async fn every_commit_names_a_learner_state_file_a_power_cut_would_keep() {
         .open(&lease.path)
         .and_then(|f| f.set_len((1 << 30) + 1))
         .expect("grow");
-    iotrace::record(Op::Write(lease.path.as_str().into()));
+    iotrace::record(|| Op::Write(lease.path.as_str().into()));
     save_lent(lease.lease).await.expect_err("too large");
     for seed in 40..44 {
         let lease = lend().await;

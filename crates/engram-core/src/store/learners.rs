@@ -1121,7 +1121,7 @@ pub(super) fn trace_commit(
         None if super::learner_bytes::is_inline(tx, object)? => return Ok(()),
         None => objects.path_of(object),
     };
-    crate::iotrace::record(crate::iotrace::Op::Commit(named));
+    crate::iotrace::record(|| crate::iotrace::Op::Commit(named));
     Ok(())
 }
 
