@@ -3,9 +3,9 @@
 
 import { ApiError, type ExportFormat } from "./api";
 import { $, el } from "./dom";
-import { ENGINE_TITLES, metricInfo } from "./engines";
+import { ENGINE_TITLES } from "./engines";
 import type { Backup, LearnerInfo, MilestoneRule } from "./generated/api";
-import { commandText, deletedLearnerText, deleteLearnerText, parseRules, processLine, rulesText, ruleText, shellCommand } from "./learners";
+import { commandText, deletedLearnerText, deleteLearnerText, parseRules, processLine, rulesLine, rulesText, shellCommand } from "./learners";
 import { attempt, explain, showError, toast } from "./notify";
 import { api, select, state } from "./state";
 import { restoreSummary } from "./summary";
@@ -205,7 +205,7 @@ export async function deleteLearnerFlow(l: LearnerInfo) {
  * here, which win over its own across its restarts until reset. */
 export async function milestonesFlow(l: LearnerInfo) {
   const form = el("div", { class: "form" });
-  const own = l.declared_milestone_rules.map((r) => ruleText(r, metricInfo(l.name, r.metric))).join("; ") || "none";
+  const own = rulesLine(l.name, l.declared_milestone_rules);
   const choice = (value: string, text: string, checked: boolean) => {
     const input = el("input", { type: "radio", name: "milestone-source", value, "data-testid": `milestones-${value}` }) as HTMLInputElement;
     input.checked = checked;
@@ -238,7 +238,7 @@ export async function milestonesFlow(l: LearnerInfo) {
   }
   const n = await attempt("Set milestones", () => api.setLearnerMilestoneRules(l.name, req));
   if (n) {
-    const now = n.milestone_rules.map((r) => ruleText(r, metricInfo(n.name, r.metric))).join("; ") || "none";
+    const now = rulesLine(n.name, n.milestone_rules);
     toast(`Learner ${n.name}'s milestones${n.milestone_rules_set_here ? " (set here)" : " (its own)"}: ${now}.`);
   }
 }

@@ -1,7 +1,7 @@
 /** A supervised learner's process in words, the command line the UI
  * takes for a new one, and what deleting one does and did. Pure. */
 
-import { formatMetric } from "./engines";
+import { formatMetric, metricInfo } from "./engines";
 import type { LearnerCommand, LearnerInfo, MetricInfo, MilestoneRule, ProcessStatus, RemovedLearner } from "./generated/api";
 
 /** A declared milestone rule as the user reads it: "Success rate ≥ 90.0 %"
@@ -12,6 +12,12 @@ export function ruleText(rule: MilestoneRule, info: MetricInfo | undefined): str
   if (v === null) return name;
   const shown = info ? formatMetric(info.format, v) : String(v);
   return `${name} ${rule.at_least !== null ? "≥" : "≤"} ${shown}`;
+}
+
+/** A learner's rules read as its metrics are described, "; " between
+ * them ("none" for none). */
+export function rulesLine(learner: string, rules: MilestoneRule[]): string {
+  return rules.map((r) => ruleText(r, metricInfo(learner, r.metric))).join("; ") || "none";
 }
 
 /** Rules as the user types them, one per `;` or line: `success >= 0.9`,

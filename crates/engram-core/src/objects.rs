@@ -85,7 +85,12 @@ impl Objects {
     /// Where slot `slot` of learner `learner` lives:
     /// `<data dir>/slots/<learner>/<slot>`.
     pub(crate) fn slot_path(&self, learner: &str, slot: u8) -> PathBuf {
-        self.slots_root().join(learner).join(slot.to_string())
+        self.learner_slots(learner).join(slot.to_string())
+    }
+
+    /// `<data dir>/slots/<learner>`.
+    fn learner_slots(&self, learner: &str) -> PathBuf {
+        self.slots_root().join(learner)
     }
 
     /// `<data dir>/slots`.
@@ -241,7 +246,7 @@ impl Objects {
     /// a file no one reads; a save of it that opens its slot afterwards
     /// leaves a file the next start's [`Objects::clear_slots`] removes.
     pub fn remove_slots(&self, learner: &str) -> Result<()> {
-        let dir = self.slots_root().join(learner);
+        let dir = self.learner_slots(learner);
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -371,10 +376,9 @@ impl Objects {
             from: from.clone(),
             to: path.clone(),
         });
-        sync_dir(&shard)?;
-        if made_shard {
-            self.sync_new_shard()?;
-        }
+        // A new shard's name too, and `objects/`'s own (it may be as new:
+        // the data directory's first object).
+        sync_dirs_up(&shard, if made_shard { 2 } else { 0 })?;
         if let Some(dir) = from.parent() {
             sync_dir(dir)?;
         }
@@ -454,16 +458,6 @@ impl Objects {
                 "state object",
                 format!("{} does not match its checksum", path.display()),
             ));
-        }
-        Ok(())
-    }
-
-    /// Makes a new shard's name durable, and `objects/`'s own (it may be
-    /// as new: the data directory's first object). Once per shard.
-    fn sync_new_shard(&self) -> Result<()> {
-        sync_dir(&self.root)?;
-        if let Some(data) = self.root.parent() {
-            sync_dir(data)?;
         }
         Ok(())
     }
@@ -845,13 +839,7 @@ impl WrittenSlot {
             // (its slots; one after each backup cut), so a few fsyncs more.
             iotrace::sync_file(&file, path, true).map_err(|e| Error::io("sync", path, e))?;
             if let Some(dir) = path.parent() {
-                sync_dir(dir)?;
-                if let Some(slots) = dir.parent() {
-                    sync_dir(slots)?;
-                    if let Some(data) = slots.parent() {
-                        sync_dir(data)?;
-                    }
-                }
+                sync_dirs_up(dir, 2)?;
             }
             // Its entry is durable: it stays (see SlotFile).
             self.slot.created = false;
@@ -918,10 +906,8 @@ impl PendingObject {
             from: tmp.clone(),
             to: path.clone(),
         });
-        sync_dir(&shard)?;
-        if made_shard {
-            self.objects.sync_new_shard()?;
-        }
+        // A new shard: see adopt_slot.
+        sync_dirs_up(&shard, if made_shard { 2 } else { 0 })?;
         Ok(ObjectInfo {
             checksum: self.checksum,
             size: self.size,
@@ -957,6 +943,22 @@ pub(crate) fn lower_this_threads_priority() {
     {
         let _ = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 19);
     }
+}
+
+/// Runs `f` on a thread of its own at the lowest priority (see
+/// [`lower_this_threads_priority`]); its result comes through the receiver.
+pub(crate) fn on_low_priority_thread<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<T>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            lower_this_threads_priority();
+            let _ = tx.send(f());
+        })?;
+    Ok(rx)
 }
 
 /// Where removed objects wait for their unlink (see [`Objects::remove`]).
@@ -1019,6 +1021,15 @@ fn sync_dir(dir: &Path) -> Result<()> {
         path: dir.to_path_buf(),
         started,
     });
+    Ok(())
+}
+
+/// Makes `dir`'s entries durable, and those of the `above` directories
+/// over it (whose entries for the ones below may be as new).
+fn sync_dirs_up(dir: &Path, above: usize) -> Result<()> {
+    for d in dir.ancestors().take(above + 1) {
+        sync_dir(d)?;
+    }
     Ok(())
 }
 

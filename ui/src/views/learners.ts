@@ -13,7 +13,7 @@ import { formatMetric, metricInfo } from "../engines";
 import { deleteLearnerFlow, learnerFlow, milestonesFlow } from "../flows";
 import { formatBytes, formatTimestamp } from "../format";
 import type { LearnerInfo } from "../generated/api";
-import { commandText, processLine, ruleText } from "../learners";
+import { commandText, processLine, rulesLine } from "../learners";
 import { attempt, toast } from "../notify";
 import { api, state } from "../state";
 import { updatePreview } from "./preview";
@@ -69,7 +69,7 @@ function renderLearners(learners: LearnerInfo[]) {
       // The milestones it declared: a breakthrough backup keeps the first
       // saved state that meets each (once per line of history).
       if (l.milestone_rules.length > 0 || l.milestone_rules_set_here) {
-        const rules = l.milestone_rules.map((r) => ruleText(r, metricInfo(l.name, r.metric))).join("; ") || "none";
+        const rules = rulesLine(l.name, l.milestone_rules);
         row("Milestones", l.milestone_rules_set_here ? `${rules} (set here)` : rules, "learner-milestones");
       }
       const line = processLine(l.process, l.command, Date.now());

@@ -868,27 +868,21 @@ impl Api {
             .into());
         };
         // Hashed and made durable off the store lock: a state of a few MiB
-        // (what the Python client lends) on a thread of the blocking pool —
-        // a moment's hashing; a larger one, as a large state sent in, on a
-        // thread of its own at a low priority, so that its hashing does not
-        // take the CPU from the engines.
+        // on a thread of the blocking pool — a moment's hashing; a larger
+        // one, as a large state sent in, on a thread of its own at a low
+        // priority, so that its hashing does not take the CPU from the
+        // engines.
         let objects = Objects::new(rt.data_dir());
-        let large = slot.written_len() > LARGE_STATE_BYTES;
-        let (done_tx, done) = tokio::sync::oneshot::channel();
-        let take = move || {
-            if large {
-                crate::objects::lower_this_threads_priority();
-            }
-            let _ = done_tx.send(objects.take_leased_slot(slot, MAX_LEARNER_STATE_BYTES));
-        };
-        if large {
-            std::thread::Builder::new()
-                .name("engram-leased-save".into())
-                .spawn(take)
-                .map_err(|e| Error::Internal(format!("the state reader did not start: {e}")))?;
+        let slot_len = slot.written_len();
+        let take = move || objects.take_leased_slot(slot, MAX_LEARNER_STATE_BYTES);
+        let done = if slot_len > LARGE_STATE_BYTES {
+            crate::objects::on_low_priority_thread("engram-leased-save", take)
+                .map_err(|e| Error::Internal(format!("the state reader did not start: {e}")))?
         } else {
-            drop(tokio::task::spawn_blocking(take));
-        }
+            let (done_tx, done) = tokio::sync::oneshot::channel();
+            drop(tokio::task::spawn_blocking(move || done_tx.send(take())));
+            done
+        };
         // The next slot is lent meanwhile: neither the live slot nor this
         // one (still claimed), so it is free whether this save commits or
         // not.

@@ -406,21 +406,16 @@ impl Scheduler {
             return Vec::new();
         }
         let objects = crate::objects::Objects::new(&self.opts.data_dir);
-        let (tx, rx) = oneshot::channel();
-        let started = std::thread::Builder::new()
-            .name("engram-slot-proofs".into())
-            .spawn(move || {
-                crate::objects::lower_this_threads_priority();
-                let proofs: Vec<_> = slots
-                    .iter()
-                    .filter_map(|(l, k, c)| objects.prove_slot(l, *k, c).ok().flatten())
-                    .collect();
-                let _ = tx.send(proofs);
-            });
-        if started.is_err() {
-            return Vec::new();
+        let prove = move || {
+            slots
+                .iter()
+                .filter_map(|(l, k, c)| objects.prove_slot(l, *k, c).ok().flatten())
+                .collect()
+        };
+        match crate::objects::on_low_priority_thread("engram-slot-proofs", prove) {
+            Ok(proofs) => proofs.await.unwrap_or_default(),
+            Err(_) => Vec::new(),
         }
-        rx.await.unwrap_or_default()
     }
 
     async fn retention(&self) -> Result<()> {

@@ -515,6 +515,12 @@ impl Store {
         )?;
         let rows = stmt.query_map([name], |r| {
             let has_state = r.get::<_, Option<Vec<u8>>>(3)?.is_some();
+            // Milestone rules: the learner's, and any set in Engram (which win).
+            let declared: Vec<MilestoneRule> =
+                serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default();
+            let set_here: Option<Vec<MilestoneRule>> = r
+                .get::<_, Option<String>>(15)?
+                .map(|j| serde_json::from_str(&j).unwrap_or_default());
             Ok(LearnerInfo {
                 name: r.get(0)?,
                 format: r.get(1)?,
@@ -537,13 +543,9 @@ impl Store {
                 process: None,
                 metric_info: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
                 generation: r.get(12)?,
-                declared_milestone_rules: serde_json::from_str(&r.get::<_, String>(13)?)
-                    .unwrap_or_default(),
-                milestone_rules_set_here: r.get::<_, Option<String>>(15)?.is_some(),
-                milestone_rules: match r.get::<_, Option<String>>(15)? {
-                    Some(set) => serde_json::from_str(&set).unwrap_or_default(),
-                    None => serde_json::from_str(&r.get::<_, String>(13)?).unwrap_or_default(),
-                },
+                milestone_rules: set_here.clone().unwrap_or_else(|| declared.clone()),
+                milestone_rules_set_here: set_here.is_some(),
+                declared_milestone_rules: declared,
                 stop_requested_at_ms: r.get(14)?,
             })
         })?;
@@ -709,24 +711,7 @@ impl Store {
     /// The live states held in slots: learner, slot and checksum (what a
     /// backup cut will adopt; see [`crate::objects::Objects::prove_slot`]).
     pub fn live_slots(&self) -> Result<Vec<(String, u8, Checksum)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT learner, slot, object FROM learner_live WHERE slot IS NOT NULL")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (learner, slot, object) = row?;
-            if let (Ok(slot), Ok(c)) = (u8::try_from(slot), Checksum::from_slice(&object)) {
-                out.push((learner, slot, c));
-            }
-        }
-        Ok(out)
+        live_slots_in(&self.conn)
     }
 
     /// At start, before saves or leases: removes the slot files no live
@@ -1064,6 +1049,28 @@ pub(super) fn insert_imported_learners(
     Ok(())
 }
 
+/// The live states held in slots (see [`Store::live_slots`]), read
+/// through `conn` (a transaction too).
+fn live_slots_in(conn: &rusqlite::Connection) -> Result<Vec<(String, u8, Checksum)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT learner, slot, object FROM learner_live WHERE slot IS NOT NULL")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (learner, slot, object) = row?;
+        if let (Ok(slot), Ok(c)) = (u8::try_from(slot), Checksum::from_slice(&object)) {
+            out.push((learner, slot, c));
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn include_learners(
     tx: &rusqlite::Transaction<'_>,
     objects: &crate::objects::Objects,
@@ -1073,14 +1080,7 @@ pub(super) fn include_learners(
     // A backup names states by checksum, and a slot is overwritten later:
     // a live state held in a slot becomes the object it is first (a
     // rename), and is found by checksum from now on.
-    let held: Vec<(String, i64, Vec<u8>)> = tx
-        .prepare_cached("SELECT learner, slot, object FROM learner_live WHERE slot IS NOT NULL")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<std::result::Result<_, _>>()?;
-    for (learner, slot, object) in held {
-        let (Ok(slot), Ok(c)) = (u8::try_from(slot), Checksum::from_slice(&object)) else {
-            continue;
-        };
+    for (learner, slot, c) in live_slots_in(tx)? {
         objects.adopt_slot(&learner, slot, &c, proofs)?;
         if objects.contains(&c) || super::learner_bytes::is_inline(tx, &c)? {
             tx.execute(
