@@ -11,11 +11,11 @@ use super::envs::{CartPole, EnvSpec, TabularModel};
 use super::grid::{Features, GridTask, N_FEATURES};
 use super::orchestrator::check_schema;
 use super::rng::Rng;
-use super::{MilestoneLog, push_bounded};
+use super::{Bounded, MilestoneLog};
 use crate::error::{Error, Result};
 use crate::store::{Breakthrough, Metrics};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Engine name.
 pub const NAME: &str = "mdp_es";
@@ -267,7 +267,7 @@ pub struct EsState {
     /// 500, in [0, 1]). It only changes when a candidate validates higher.
     pub best_fitness: f64,
     /// Mean training fitness of each generation (bounded).
-    pub fitness_history: VecDeque<f64>,
+    pub fitness_history: Bounded<f64>,
     /// Seed of the validation set's own RNG stream.
     #[serde(default)]
     pub validation_seed: u64,
@@ -293,14 +293,14 @@ pub struct MdpEs {
     pub episode_steps: u32,
     pub epsilon: f64,
     pub alpha: f64,
-    pub history: VecDeque<HistoryEntry>,
+    pub history: Bounded<HistoryEntry>,
     pub es: EsState,
     pub ticks: u64,
     pub episodes: u64,
     pub policy_updates: u64,
     pub total_reward: f64,
     /// 1.0 / 0.0 per recent episode (reward > 0), last 100.
-    pub recent_outcomes: VecDeque<f64>,
+    pub recent_outcomes: Bounded<f64>,
     /// Linear concept model: features -> value.
     pub concept_weights: Vec<f64>,
     /// The greedy policy's exact evaluation, last computed.
@@ -308,14 +308,16 @@ pub struct MdpEs {
     pub q_eval: QEval,
     #[serde(default)]
     pub milestones: MilestoneLog,
+    /// Derived: the environment's model (shared, so a capture does not copy
+    /// its tables).
     #[serde(skip)]
-    model: Option<TabularModel>,
+    model: Option<Arc<TabularModel>>,
     /// Derived: the optimal return under the time limit (computed once).
     #[serde(skip)]
     optimal: Option<f64>,
     /// Derived: the validation set's starts (rebuilt from `validation_seed`).
     #[serde(skip)]
-    validation: Option<Vec<CartPole>>,
+    validation: Option<Arc<[CartPole]>>,
     #[serde(skip)]
     pending: Vec<Breakthrough>,
 }
@@ -334,14 +336,14 @@ impl MdpEs {
             n_actions,
             state: None,
             episode_steps: 0,
-            history: VecDeque::new(),
+            history: Bounded::new(),
             es: EsState {
                 theta: vec![0.0; POLICY_PARAMS],
                 population: Vec::new(),
                 generation: 0,
                 best_individual: vec![0.0; POLICY_PARAMS],
                 best_fitness: 0.0,
-                fitness_history: VecDeque::new(),
+                fitness_history: Bounded::new(),
                 // Its own stream: validation never draws from training's.
                 validation_seed: seed ^ 0x7A11_DA7E_5EED_0001,
                 validated: true,
@@ -351,11 +353,11 @@ impl MdpEs {
             episodes: 0,
             policy_updates: 0,
             total_reward: 0.0,
-            recent_outcomes: VecDeque::new(),
+            recent_outcomes: Bounded::new(),
             concept_weights: vec![0.0; N_FEATURES],
             q_eval: QEval::default(),
             milestones: MilestoneLog::default(),
-            model: Some(model),
+            model: Some(Arc::new(model)),
             optimal: None,
             validation: None,
             pending: Vec::new(),
@@ -386,7 +388,7 @@ impl MdpEs {
     pub fn evaluate_q(&mut self) {
         let policy = self.greedy_policy();
         let cfg = &self.config.q;
-        let model = self.model.get_or_insert_with(|| cfg.env.build());
+        let model = self.model.get_or_insert_with(|| Arc::new(cfg.env.build()));
         let horizon = cfg.env.max_episode_steps();
         let optimal = *self
             .optimal
@@ -430,7 +432,7 @@ impl MdpEs {
     pub fn q_step(&mut self) {
         // Field-by-field borrows: the model is derived state, rebuilt on demand.
         let cfg = &self.config.q;
-        let model = self.model.get_or_insert_with(|| cfg.env.build());
+        let model = self.model.get_or_insert_with(|| Arc::new(cfg.env.build()));
         let rng = &mut self.rng;
         let n_a = self.n_actions as usize;
         let s = match self.state {
@@ -457,8 +459,7 @@ impl MdpEs {
         *q += self.alpha * (t.reward + cfg.gamma * future - *q);
         self.policy_updates += 1;
         self.total_reward += t.reward;
-        push_bounded(
-            &mut self.history,
+        self.history.push(
             self.config.history_cap,
             HistoryEntry {
                 s,
@@ -470,11 +471,8 @@ impl MdpEs {
         self.episode_steps += 1;
         if t.terminated || self.episode_steps >= cfg.env.max_episode_steps() {
             self.episodes += 1;
-            push_bounded(
-                &mut self.recent_outcomes,
-                100,
-                if t.reward > 0.0 { 1.0 } else { 0.0 },
-            );
+            self.recent_outcomes
+                .push(100, if t.reward > 0.0 { 1.0 } else { 0.0 });
             self.epsilon = (self.epsilon * cfg.epsilon_decay).max(cfg.epsilon_min);
             self.alpha = (self.alpha * cfg.alpha_decay).max(cfg.alpha_min);
             self.state = None;
@@ -536,11 +534,9 @@ impl MdpEs {
             }
         }
         let mean = fitness.iter().sum::<f64>() / n;
-        push_bounded(
-            &mut self.es.fitness_history,
-            self.config.fitness_history_cap,
-            mean,
-        );
+        self.es
+            .fitness_history
+            .push(self.config.fitness_history_cap, mean);
         self.es.population = population;
         self.es.generation += 1;
         self.policy_updates += 1;
@@ -692,7 +688,7 @@ impl MdpEs {
         e.config.check(&Bounds::new(NAME))?;
         let model = e.config.q.env.build();
         e.check_with(&model)?;
-        e.model = Some(model);
+        e.model = Some(Arc::new(model));
         Ok(e)
     }
 

@@ -22,7 +22,6 @@ pub mod zap;
 pub use set::{ENGINE_NAMES, EngineSet, EnginesConfig, check_state, check_states, is_builtin};
 
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
 
 /// A monotonic time source, in nanoseconds. The engines measure planning time
 /// and call latency with it; tests pass a [`FakeClock`] so runs are exactly
@@ -112,21 +111,79 @@ impl EdgeTrigger {
     }
 }
 
-/// Pushes onto a bounded buffer, dropping the oldest beyond `cap`.
-pub(crate) fn push_bounded<T>(buf: &mut VecDeque<T>, cap: usize, item: T) {
-    if cap == 0 {
-        buf.clear();
-        return;
+/// A bounded first-in-first-out buffer (replay buffer, histories) whose
+/// copy shares its contents: a persistent vector ([`imbl::Vector`], chunks
+/// of 64 behind reference counts), so the capture the engine thread makes
+/// for every save copies a few pointers, not the buffer; the next push after
+/// a copy copies only the chunk it writes into.
+///
+/// Encoded exactly as a `VecDeque<T>` (a sequence), so states written before
+/// it read the same and encode to the same bytes. Decoding goes through a
+/// `Vec<T>` — serde's cautious preallocation, whatever the length a file
+/// claims.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bounded<T: Clone>(imbl::Vector<T>);
+
+impl<T: Clone> Bounded<T> {
+    pub fn new() -> Self {
+        Bounded(imbl::Vector::new())
     }
-    while buf.len() >= cap {
-        buf.pop_front();
+
+    /// Pushes `item`, dropping the oldest beyond `cap` (`cap` 0 keeps
+    /// nothing).
+    pub fn push(&mut self, cap: usize, item: T) {
+        if cap == 0 {
+            self.0.clear();
+            return;
+        }
+        while self.0.len() >= cap {
+            self.0.pop_front();
+        }
+        self.0.push_back(item);
     }
-    buf.push_back(item);
+}
+
+impl<T: Clone> Default for Bounded<T> {
+    fn default() -> Self {
+        Bounded::new()
+    }
+}
+
+impl<T: Clone> std::ops::Deref for Bounded<T> {
+    type Target = imbl::Vector<T>;
+    fn deref(&self) -> &imbl::Vector<T> {
+        &self.0
+    }
+}
+
+impl<T: Clone> FromIterator<T> for Bounded<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Bounded(iter.into_iter().collect())
+    }
+}
+
+impl<T: Clone> Extend<T> for Bounded<T> {
+    fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
+        self.0.extend(iter)
+    }
+}
+
+impl<T: Clone + Serialize> Serialize for Bounded<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de, T: Clone + Deserialize<'de>> Deserialize<'de> for Bounded<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Vec::<T>::deserialize(d).map(|v| Bounded(imbl::Vector::from(v)))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
 
     #[test]
     fn milestones_fire_once_per_rule_even_when_the_condition_returns() {
@@ -156,12 +213,40 @@ mod tests {
 
     #[test]
     fn bounded_push_keeps_the_newest() {
-        let mut b = VecDeque::new();
+        let mut b = Bounded::new();
         for i in 0..10 {
-            push_bounded(&mut b, 3, i);
+            b.push(3, i);
         }
-        assert_eq!(b, [7, 8, 9]);
-        push_bounded(&mut b, 0, 1);
+        assert_eq!(b.iter().copied().collect::<Vec<_>>(), [7, 8, 9]);
+        b.push(0, 1);
         assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_bounded_buffer_encodes_exactly_as_a_deque_and_its_copy_is_independent() {
+        let mut b = Bounded::new();
+        let mut d = VecDeque::new();
+        for i in 0..1000u32 {
+            b.push(300, (i, f64::from(i) / 7.0));
+            if d.len() >= 300 {
+                d.pop_front();
+            }
+            d.push_back((i, f64::from(i) / 7.0));
+        }
+        let bytes = crate::codec::encode(1, &b).expect("encode");
+        assert_eq!(bytes, crate::codec::encode(1, &d).expect("encode"));
+        let back: Bounded<(u32, f64)> = bytes.decode().expect("decode");
+        assert_eq!(back, b);
+        // A copy (what a capture takes) keeps what it saw while the
+        // original moves on.
+        let copy = b.clone();
+        for i in 1000..1100u32 {
+            b.push(300, (i, 0.0));
+        }
+        assert_eq!(copy.len(), 300);
+        assert_eq!(copy[0].0, 700);
+        assert_eq!(copy[299].0, 999);
+        assert_eq!(b[0].0, 800);
+        assert_eq!(bytes, crate::codec::encode(1, &copy).expect("encode"));
     }
 }

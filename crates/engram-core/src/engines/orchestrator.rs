@@ -4,11 +4,11 @@
 //! with per-edge totals, and reports a breakthrough every N calls.
 
 use super::bounds::{Bounds, MAX_BUFFER, MAX_COUNTER};
-use super::{Clock, push_bounded};
+use super::{Bounded, Clock};
 use crate::error::{Error, Result};
 use crate::store::{Breakthrough, Metrics};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Engine name of the orchestrator.
@@ -92,10 +92,11 @@ pub struct EdgeTotals {
 pub struct Orchestrator {
     pub config: OrchestratorConfig,
     pub registry: BTreeMap<String, SystemInfo>,
-    /// Each record shared, not owned: a capture of the engines (on the
-    /// engine thread, each autosave) copies a pointer per record instead
-    /// of three strings. Encoded exactly as a `VecDeque<CallRecord>`.
-    pub history: VecDeque<Arc<CallRecord>>,
+    /// A persistent vector of shared records: a capture of the engines (on
+    /// the engine thread, each autosave) copies a pointer per 64 records,
+    /// and the push after it copies pointers, not three strings a record.
+    /// Encoded exactly as a `VecDeque<CallRecord>`.
+    pub history: Bounded<Arc<CallRecord>>,
     /// Keyed `"caller->callee"`.
     pub edges: BTreeMap<String, EdgeTotals>,
     pub calls: u64,
@@ -112,7 +113,7 @@ impl Orchestrator {
         Orchestrator {
             config,
             registry: BTreeMap::new(),
-            history: VecDeque::new(),
+            history: Bounded::new(),
             edges: BTreeMap::new(),
             calls: 0,
             failures: 0,
@@ -167,8 +168,7 @@ impl Orchestrator {
             self.failures += 1;
             edge.failures += 1;
         }
-        push_bounded(
-            &mut self.history,
+        self.history.push(
             self.config.history_cap,
             Arc::new(CallRecord {
                 caller: caller.to_string(),
@@ -323,11 +323,12 @@ mod tests {
         let mut clock = FakeClock { now: 0, step: 10 };
         let _: Result<u32> = o.route("zap", "mdp_es", "request_concepts", &mut clock, || Ok(7));
         let _: Result<u32> = o.route("zap", "nobody", "x", &mut clock, || Ok(1));
-        let owned: VecDeque<CallRecord> = o.history.iter().map(|r| (**r).clone()).collect();
+        let owned: std::collections::VecDeque<CallRecord> =
+            o.history.iter().map(|r| (**r).clone()).collect();
         let owned = crate::codec::encode(1, &owned).expect("encode");
         let shared = crate::codec::encode(1, &o.history).expect("encode");
         assert_eq!(shared.as_bytes(), owned.as_bytes());
-        let back: VecDeque<Arc<CallRecord>> = owned.decode().expect("decode");
+        let back: Bounded<Arc<CallRecord>> = owned.decode().expect("decode");
         assert_eq!(back, o.history);
     }
 

@@ -13,11 +13,11 @@ use super::grid::{Features, GridTask, N_FEATURES, TaskGenConfig};
 use super::mdp_es::MdpEs;
 use super::orchestrator::check_schema;
 use super::rng::Rng;
-use super::{Clock, FakeClock, MilestoneLog, push_bounded};
+use super::{Bounded, Clock, FakeClock, MilestoneLog};
 use crate::error::{Error, Result};
 use crate::store::{Breakthrough, Metrics};
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Engine name.
 pub const NAME: &str = "zap";
@@ -202,8 +202,8 @@ pub struct Zap {
     pub rng: Rng,
     /// Learned value function: linear in the cell features.
     pub weights: Vec<f64>,
-    pub replay: VecDeque<Sample>,
-    pub plan_history: VecDeque<PlanRecord>,
+    pub replay: Bounded<Sample>,
+    pub plan_history: Bounded<PlanRecord>,
     pub plans_generated: u64,
     pub successful_plans: u64,
     pub failed_plans: u64,
@@ -214,7 +214,7 @@ pub struct Zap {
     pub total_reward: f64,
     pub value_updates: u64,
     /// Success of the last 100 plans (independent of the history cap).
-    pub recent: VecDeque<bool>,
+    pub recent: Bounded<bool>,
     /// The last evaluation on the held-out maps.
     #[serde(default)]
     pub heldout: HeldOutEval,
@@ -222,7 +222,8 @@ pub struct Zap {
     pub milestones: MilestoneLog,
     /// Derived: the held-out maps and their mean optimum (rebuilt on demand).
     #[serde(skip)]
-    heldout_set: Option<(Vec<GridTask>, f64)>,
+    /// Shared, so a capture does not copy the maps.
+    heldout_set: Option<Arc<(Vec<GridTask>, f64)>>,
     #[serde(skip)]
     pending: Vec<Breakthrough>,
 }
@@ -244,8 +245,8 @@ impl Zap {
             config,
             rng: Rng::new(seed),
             weights: vec![0.0; N_FEATURES],
-            replay: VecDeque::new(),
-            plan_history: VecDeque::new(),
+            replay: Bounded::new(),
+            plan_history: Bounded::new(),
             plans_generated: 0,
             successful_plans: 0,
             failed_plans: 0,
@@ -254,7 +255,7 @@ impl Zap {
             score: 0.0,
             total_reward: 0.0,
             value_updates: 0,
-            recent: VecDeque::new(),
+            recent: Bounded::new(),
             heldout: HeldOutEval::default(),
             milestones: MilestoneLog::default(),
             heldout_set: None,
@@ -302,13 +303,16 @@ impl Zap {
     /// map's optimum, and checks the milestone rule.
     pub fn evaluate_heldout(&mut self, ctx: &mut dyn PlanContext) {
         let (n, cfg) = (self.config.heldout_maps.max(1), self.config.tasks.clone());
-        let (tasks, optimal) = self.heldout_set.take().unwrap_or_else(|| {
-            let tasks = held_out_tasks(&cfg, n, HELDOUT_SEED);
-            let optimal = tasks.iter().map(GridTask::optimal_success).sum::<f64>() / n as f64;
-            (tasks, optimal)
-        });
-        let success = self.evaluate(&tasks, HELDOUT_SEED ^ 1, ctx);
-        self.heldout_set = Some((tasks, optimal));
+        let set = self
+            .heldout_set
+            .get_or_insert_with(|| {
+                let tasks = held_out_tasks(&cfg, n, HELDOUT_SEED);
+                let optimal = tasks.iter().map(GridTask::optimal_success).sum::<f64>() / n as f64;
+                Arc::new((tasks, optimal))
+            })
+            .clone();
+        let (tasks, optimal) = (&set.0, set.1);
+        let success = self.evaluate(tasks, HELDOUT_SEED ^ 1, ctx);
         let vs_optimal = if optimal > 0.0 {
             (success / optimal).min(1.0)
         } else {
@@ -505,9 +509,8 @@ impl Zap {
         self.confidence_sum += o.confidence;
         self.total_reward += o.reward;
         self.score += 0.05 * (o.reward - self.score);
-        push_bounded(&mut self.recent, 100, o.success);
-        push_bounded(
-            &mut self.plan_history,
+        self.recent.push(100, o.success);
+        self.plan_history.push(
             self.config.plan_history_cap,
             PlanRecord {
                 task: self.plans_generated,
@@ -529,8 +532,7 @@ impl Zap {
             } else {
                 0.0
             };
-            push_bounded(
-                &mut self.replay,
+            self.replay.push(
                 self.config.replay_cap,
                 Sample {
                     features: features[pos],
