@@ -8,7 +8,7 @@ use engram_core::api::{
     Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
     Hold, LabelRequest, LearnerStateExported, ListBackups, ReadLearnerState, RestoreReport,
     RestoreRequest, RetentionOutlook, RetentionRequest, SeriesRequest, SetLearnerCommand,
-    SetMilestoneRules, SettingField, Status, VerifyReport,
+    SetMetricInfo, SetMilestoneRules, SettingField, Status, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -111,6 +111,15 @@ pub async fn set_learner_milestone_rules(
     request: SetMilestoneRules,
 ) -> ApiResult<LearnerInfo> {
     api.set_learner_milestone_rules(name, request).await
+}
+
+#[tauri::command]
+pub async fn set_learner_metric_info(
+    api: State<'_, Arc<Api>>,
+    name: String,
+    request: SetMetricInfo,
+) -> ApiResult<LearnerInfo> {
+    api.set_learner_metric_info(name, request).await
 }
 
 #[tauri::command]

@@ -32,6 +32,7 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
         commands::remove_learner_command,
         commands::remove_learner,
         commands::set_learner_milestone_rules,
+        commands::set_learner_metric_info,
         commands::start_learner,
         commands::stop_learner,
         commands::export_backup,

@@ -27,8 +27,8 @@ use engram_core::api::{
     ExportRequest, Hold, LabelRequest, LearnerStateFile, LeasedSave, ListBackups, ListBackupsQuery,
     LogMetrics, Logged, ReadLearnerState, ReportMilestone, RestoreReport, RestoreRequest,
     RetentionOutlook, RetentionQuery, RetentionRequest, SaveLearnerState, SaveLearnerStateQuery,
-    SaveLeasedState, SaveLeasedStateQuery, SeriesRequest, SetLearnerCommand, SetMilestoneRules,
-    SettingField, SlotLease, Status, TimelineQueryForm, VerifyReport,
+    SaveLeasedState, SaveLeasedStateQuery, SeriesRequest, SetLearnerCommand, SetMetricInfo,
+    SetMilestoneRules, SettingField, SlotLease, Status, TimelineQueryForm, VerifyReport,
 };
 use engram_core::engines::catalog::MetricInfo;
 use engram_core::runtime::Settings;
@@ -102,6 +102,7 @@ pub fn router(server: Shared) -> Router {
             "/learners/{name}/milestone-rules",
             put(set_learner_milestone_rules),
         )
+        .route("/learners/{name}/metric-info", put(set_learner_metric_info))
         .route("/learners/{name}/start", post(start_learner))
         .route("/learners/{name}/stop", post(stop_learner))
         .route("/storage", get(storage))
@@ -229,6 +230,14 @@ async fn set_learner_milestone_rules(
     Body(req): Body<SetMilestoneRules>,
 ) -> Reply<LearnerInfo> {
     Reply(s.api.set_learner_milestone_rules(name, req).await)
+}
+
+async fn set_learner_metric_info(
+    State(s): State<Shared>,
+    Name(name): Name,
+    Body(req): Body<SetMetricInfo>,
+) -> Reply<LearnerInfo> {
+    Reply(s.api.set_learner_metric_info(name, req).await)
 }
 
 async fn remove_learner(State(s): State<Shared>, Name(name): Name) -> Reply<RemovedLearner> {

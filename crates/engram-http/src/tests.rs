@@ -1787,3 +1787,77 @@ async fn milestone_rules_set_in_engram_are_the_ones_a_save_is_checked_against() 
     }
     assert_eq!(h.ok(Method::GET, "/api/learners/ruled", "").await, reset);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metric_descriptions_set_in_engram_are_what_the_catalog_says() {
+    let h = harness_paced(std::time::Duration::from_secs(3600)).await;
+    let attach = r#"{"name":"described","metrics":{"success":{"label":"Success rate","format":"percent","higher_is_better":true},"loss":{"label":"Loss"}}}"#;
+    h.ok(Method::POST, "/api/learners", attach).await;
+    let set = h
+        .ok(
+            Method::PUT,
+            "/api/learners/described/metric-info",
+            r#"{"metrics":{"loss":{"label":"TD loss","unit":"nats","format":"decimal","higher_is_better":false}}}"#,
+        )
+        .await;
+    assert_eq!(set["metric_info"]["loss"]["label"], "TD loss");
+    assert_eq!(set["metric_info"]["success"]["label"], "Success rate");
+    assert_eq!(set["declared_metric_info"]["loss"]["label"], "Loss");
+    assert_eq!(set["metric_info_set_here"], json!(["loss"]));
+    // The learner attaching again (a restart) keeps what was set here, and
+    // the catalog — what the UI draws its curves and cards from — says it.
+    let again = h.ok(Method::POST, "/api/learners", attach).await;
+    assert_eq!(again["metric_info"]["loss"]["unit"], "nats");
+    let catalog = h.ok(Method::GET, "/api/metrics/catalog", "").await;
+    let loss = catalog
+        .as_array()
+        .expect("catalog")
+        .iter()
+        .find(|m| m["engine"] == "described" && m["key"] == "loss")
+        .expect("loss in the catalog")
+        .clone();
+    assert_eq!(
+        (&loss["label"], &loss["unit"], &loss["higher_is_better"]),
+        (&json!("TD loss"), &json!("nats"), &json!(false)),
+        "{loss}"
+    );
+    // Refusals change nothing.
+    for (uri, body, code) in [
+        (
+            "/api/learners/described/metric-info",
+            r#"{"metrics":{"Bad Name":{}}}"#,
+            ErrorCode::InvalidInput,
+        ),
+        (
+            "/api/learners/described/metric-info",
+            r#"{"metrics":{"loss":{"format":"furlongs"}}}"#,
+            ErrorCode::InvalidInput,
+        ),
+        (
+            "/api/learners/described/metric-info",
+            r#"{"metrics":{"loss":{"label":"a\u0007b"}}}"#,
+            ErrorCode::InvalidInput,
+        ),
+        (
+            "/api/learners/nobody/metric-info",
+            r#"{"metrics":null}"#,
+            ErrorCode::NotFound,
+        ),
+    ] {
+        h.call(Method::PUT, uri, body).await.refused(code);
+    }
+    assert_eq!(
+        h.ok(Method::GET, "/api/learners/described", "").await,
+        again
+    );
+    // Back to the learner's own.
+    let reset = h
+        .ok(
+            Method::PUT,
+            "/api/learners/described/metric-info",
+            r#"{"metrics":null}"#,
+        )
+        .await;
+    assert_eq!(reset["metric_info"]["loss"]["label"], "Loss");
+    assert_eq!(reset["metric_info_set_here"], json!([]));
+}

@@ -203,9 +203,19 @@ command: LearnerCommand | null,
  */
 process: ProcessStatus | null, 
 /**
- * What it says its metrics mean.
+ * What its metrics mean: as described in Engram, where a metric was,
+ * else as the learner says.
  */
 metric_info: { [key in string]: LearnerMetric }, 
+/**
+ * What the learner says its metrics mean (at its last attach).
+ */
+declared_metric_info: { [key in string]: LearnerMetric }, 
+/**
+ * The metrics described in Engram (the UI, the CLI or the API): their
+ * descriptions win over the learner's own.
+ */
+metric_info_set_here: Array<string>, 
 /**
  * The milestones checked at each durable save: the ones set in
  * Engram, if any were, else the ones the learner declared.
@@ -269,6 +279,13 @@ export type SetMilestoneRules = {
  * The rules (an empty list: no milestones); null: the learner's own.
  */
 rules: Array<MilestoneRule> | null, };
+
+export type SetMetricInfo = { 
+/**
+ * Metric name → its description (the whole of it: fields left null
+ * mean "none", not "the learner's"); null or empty: the learner's own.
+ */
+metrics: { [key in string]: LearnerMetric } | null, };
 
 export type ReportMilestone = { 
 /**

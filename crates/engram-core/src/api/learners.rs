@@ -247,6 +247,16 @@ pub struct SetMilestoneRules {
     pub rules: Option<Vec<crate::store::MilestoneRule>>,
 }
 
+/// Describe a learner's metrics in Engram (each entry wins over what the
+/// learner says of that metric), or with `metrics` null go back to the
+/// learner's own descriptions.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct SetMetricInfo {
+    /// Metric name → its description (the whole of it: fields left null
+    /// mean "none", not "the learner's"); null or empty: the learner's own.
+    pub metrics: Option<std::collections::BTreeMap<String, crate::store::LearnerMetric>>,
+}
+
 /// Supervise a learner: the command Engram starts it with.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct SetLearnerCommand {
@@ -639,6 +649,22 @@ impl Api {
         let n = name.clone();
         self.runtime()?
             .with_store(move |s| s.set_user_milestone_rules(&n, req.rules.as_deref()))
+            .await?;
+        self.learner(name).await
+    }
+
+    /// Describes a learner's metrics in Engram, or goes back to what it
+    /// says of them (`metrics` null). Descriptions set here stay across its
+    /// attaches (its own are kept beside them) and are what the charts,
+    /// cards and milestones read.
+    pub async fn set_learner_metric_info(
+        &self,
+        name: String,
+        req: SetMetricInfo,
+    ) -> ApiResult<LearnerInfo> {
+        let n = name.clone();
+        self.runtime()?
+            .with_store(move |s| s.set_user_metric_info(&n, req.metrics.as_ref()))
             .await?;
         self.learner(name).await
     }

@@ -213,6 +213,18 @@ impl Offline {
         store.learner(name)
     }
 
+    /// Describes a learner's metrics in Engram, or goes back to its own
+    /// (see [`super::Api::set_learner_metric_info`]).
+    pub fn set_learner_metric_info(
+        &self,
+        name: &str,
+        req: super::SetMetricInfo,
+    ) -> Result<crate::store::LearnerInfo> {
+        let (mut store, _lock) = self.open_write()?;
+        store.set_user_metric_info(name, req.metrics.as_ref())?;
+        store.learner(name)
+    }
+
     /// Deletes a learner (see [`super::Api::remove_learner`]; with Engram
     /// stopped, no process of it is Engram's to stop).
     pub fn remove_learner(&self, name: &str) -> Result<crate::store::RemovedLearner> {

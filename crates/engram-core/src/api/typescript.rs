@@ -59,6 +59,7 @@ pub fn module() -> String {
         crate::store::LearnerCommand::decl(&cfg),
         SetLearnerCommand::decl(&cfg),
         SetMilestoneRules::decl(&cfg),
+        SetMetricInfo::decl(&cfg),
         ReportMilestone::decl(&cfg),
         crate::store::LearnerMetric::decl(&cfg),
         crate::store::MilestoneRule::decl(&cfg),

@@ -71,9 +71,17 @@ pub struct LearnerInfo {
     /// Its process, while Engram supervises it (filled in by the API).
     #[serde(default)]
     pub process: Option<crate::supervisor::ProcessStatus>,
-    /// What it says its metrics mean.
+    /// What its metrics mean: as described in Engram, where a metric was,
+    /// else as the learner says.
     #[serde(default)]
     pub metric_info: std::collections::BTreeMap<String, LearnerMetric>,
+    /// What the learner says its metrics mean (at its last attach).
+    #[serde(default)]
+    pub declared_metric_info: std::collections::BTreeMap<String, LearnerMetric>,
+    /// The metrics described in Engram (the UI, the CLI or the API): their
+    /// descriptions win over the learner's own.
+    #[serde(default)]
+    pub metric_info_set_here: Vec<String>,
     /// The milestones checked at each durable save: the ones set in
     /// Engram, if any were, else the ones the learner declared.
     #[serde(default)]
@@ -477,7 +485,8 @@ impl Store {
         tx.execute("DELETE FROM metric_points WHERE engine = ?1", [name])?;
         tx.execute(
             "UPDATE learners SET removed_at = ?2, stop_requested_at = NULL,
-                 user_milestone_rules = NULL, generation = generation + 1
+                 user_milestone_rules = NULL, user_metric_info = NULL,
+                 generation = generation + 1
              WHERE name = ?1",
             params![name, now_ms],
         )?;
@@ -508,7 +517,8 @@ impl Store {
             "SELECT l.name, l.format, l.registered_at,
                     s.object, s.size, s.step, s.metrics, s.saved_at,
                     c.argv, c.workdir, c.autostart, l.metric_info, l.generation,
-                    l.milestone_rules, l.stop_requested_at, l.user_milestone_rules
+                    l.milestone_rules, l.stop_requested_at, l.user_milestone_rules,
+                    l.user_metric_info
              FROM learners l LEFT JOIN learner_live s ON s.learner = l.name
                              LEFT JOIN learner_commands c ON c.learner = l.name
              WHERE l.removed_at IS NULL AND (?1 IS NULL OR l.name = ?1) ORDER BY l.name",
@@ -521,6 +531,16 @@ impl Store {
             let set_here: Option<Vec<MilestoneRule>> = r
                 .get::<_, Option<String>>(15)?
                 .map(|j| serde_json::from_str(&j).unwrap_or_default());
+            // Metric descriptions: the learner's, each overridden by one
+            // set in Engram.
+            let declared_info: std::collections::BTreeMap<String, LearnerMetric> =
+                serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default();
+            let info_here: std::collections::BTreeMap<String, LearnerMetric> = r
+                .get::<_, Option<String>>(16)?
+                .and_then(|j| serde_json::from_str(&j).ok())
+                .unwrap_or_default();
+            let mut metric_info = declared_info.clone();
+            metric_info.extend(info_here.clone());
             Ok(LearnerInfo {
                 name: r.get(0)?,
                 format: r.get(1)?,
@@ -541,7 +561,9 @@ impl Store {
                     None => None,
                 },
                 process: None,
-                metric_info: serde_json::from_str(&r.get::<_, String>(11)?).unwrap_or_default(),
+                metric_info,
+                declared_metric_info: declared_info,
+                metric_info_set_here: info_here.into_keys().collect(),
                 generation: r.get(12)?,
                 milestone_rules: set_here.clone().unwrap_or_else(|| declared.clone()),
                 milestone_rules_set_here: set_here.is_some(),
@@ -560,6 +582,30 @@ impl Store {
     ) -> Result<()> {
         validate_metric_info(info)?;
         self.set_learner_json(name, "metric_info", info)
+    }
+
+    /// Describes a learner's metrics in Engram: each entry wins over what
+    /// the learner says of that metric, across its attaches, until reset
+    /// with `None` (an empty map is the same: nothing described here).
+    pub fn set_user_metric_info(
+        &mut self,
+        name: &str,
+        info: Option<&std::collections::BTreeMap<String, LearnerMetric>>,
+    ) -> Result<()> {
+        match info {
+            Some(info) if !info.is_empty() => {
+                validate_metric_info(info)?;
+                self.set_learner_json(name, "user_metric_info", info)
+            }
+            _ => {
+                self.learner(name)?;
+                self.conn.execute(
+                    "UPDATE learners SET user_metric_info = NULL WHERE name = ?1",
+                    [name],
+                )?;
+                Ok(())
+            }
+        }
     }
 
     /// Sets the milestone rules for a learner in Engram (they win over the

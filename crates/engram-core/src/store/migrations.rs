@@ -51,6 +51,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0011_user_milestone_rules.sql",
         include_str!("../../migrations/0011_user_milestone_rules.sql"),
     ),
+    (
+        "0012_user_metric_info.sql",
+        include_str!("../../migrations/0012_user_metric_info.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

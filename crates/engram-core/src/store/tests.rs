@@ -1724,3 +1724,102 @@ fn milestone_rules_set_in_engram_win_over_the_learners_own_until_reset() {
     let fresh = store.attach_learner("q", None, 6).expect("again");
     assert!(!fresh.milestone_rules_set_here);
 }
+
+#[test]
+fn metric_descriptions_set_in_engram_win_over_the_learners_own_until_reset() {
+    use crate::engines::catalog::MetricFormat;
+    use std::collections::BTreeMap;
+    let (_d, mut store) = open_temp();
+    let said = |label: &str| LearnerMetric {
+        label: Some(label.into()),
+        unit: None,
+        format: Some(MetricFormat::Percent),
+        higher_is_better: Some(true),
+    };
+    store.attach_learner("q", None, 1).expect("attach");
+    store
+        .set_learner_metric_info(
+            "q",
+            &BTreeMap::from([
+                ("success".to_string(), said("Success rate")),
+                ("loss".to_string(), said("Loss")),
+            ]),
+        )
+        .expect("declared");
+    // Described here: that metric's description wins, as a whole; the
+    // others stay the learner's; the learner saying its own again (a
+    // restart) changes only what it said.
+    let loss = LearnerMetric {
+        label: Some("TD loss".into()),
+        unit: Some("nats".into()),
+        format: Some(MetricFormat::Decimal),
+        higher_is_better: Some(false),
+    };
+    store
+        .set_user_metric_info(
+            "q",
+            Some(&BTreeMap::from([("loss".to_string(), loss.clone())])),
+        )
+        .expect("set");
+    store
+        .set_learner_metric_info(
+            "q",
+            &BTreeMap::from([
+                ("success".to_string(), said("Success")),
+                ("loss".to_string(), said("Loss (said again)")),
+            ]),
+        )
+        .expect("declared again");
+    let set = store.learner("q").expect("q");
+    assert_eq!(set.metric_info["loss"], loss);
+    assert_eq!(set.metric_info["success"], said("Success"));
+    assert_eq!(set.declared_metric_info["loss"], said("Loss (said again)"));
+    assert_eq!(set.metric_info_set_here, vec!["loss".to_string()]);
+    // Refusals change nothing.
+    for (bad, code) in [
+        (
+            BTreeMap::from([("Bad Name".to_string(), loss.clone())]),
+            "invalid_input",
+        ),
+        (
+            BTreeMap::from([(
+                "loss".to_string(),
+                LearnerMetric {
+                    label: Some("a\u{7}b".into()),
+                    ..Default::default()
+                },
+            )]),
+            "invalid_input",
+        ),
+    ] {
+        assert_eq!(
+            store
+                .set_user_metric_info("q", Some(&bad))
+                .expect_err("bad")
+                .code(),
+            code
+        );
+    }
+    assert_eq!(
+        store
+            .set_user_metric_info("nobody", None)
+            .expect_err("unknown")
+            .code(),
+        "not_found"
+    );
+    assert_eq!(store.learner("q").expect("q"), set);
+    // Reset (an empty map is the same): the learner's own again.
+    store
+        .set_user_metric_info("q", Some(&BTreeMap::new()))
+        .expect("reset");
+    let back = store.learner("q").expect("q");
+    assert_eq!(back.metric_info, back.declared_metric_info);
+    assert!(back.metric_info_set_here.is_empty());
+    // Deleted: what was described here goes with it.
+    store
+        .set_user_metric_info("q", Some(&BTreeMap::from([("loss".to_string(), loss)])))
+        .expect("set");
+    store.remove_learner("q", 5).expect("delete");
+    let fresh = store.attach_learner("q", None, 6).expect("again");
+    assert!(fresh.metric_info_set_here.is_empty());
+}
