@@ -6,9 +6,12 @@
 
 use crate::backups_cmd::{out, out_json};
 use clap::Subcommand;
-use engram_core::api::{Offline, ReadLearnerState, SetLearnerCommand, SetMilestoneRules};
+use engram_core::api::{
+    Offline, ReadLearnerState, SetLearnerCommand, SetMetricInfo, SetMilestoneRules,
+};
+use engram_core::engines::catalog::MetricFormat;
 use engram_core::runtime::DataDirLock;
-use engram_core::store::{LearnerInfo, MilestoneRule, RemovedLearner};
+use engram_core::store::{LearnerInfo, LearnerMetric, MilestoneRule, RemovedLearner};
 use engram_core::supervisor::ProcessPhase;
 use engram_core::{Error, ErrorCode, Result, rfc3339};
 use std::path::{Path, PathBuf};
@@ -62,6 +65,34 @@ pub enum LearnersCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Describe one of a learner's metrics in Engram — this description
+    /// wins, as a whole, over what the learner says of it:
+    /// `engram learners describe q loss --label "TD loss" --lower-is-better`.
+    /// `--reset`: the learner's own description again (of METRIC, or with
+    /// no METRIC of every metric).
+    Describe {
+        name: String,
+        /// The metric (omit with --reset: all of them).
+        #[arg(required_unless_present = "reset")]
+        metric: Option<String>,
+        /// How it is named in the cards and charts (default: its name).
+        #[arg(long, conflicts_with = "reset")]
+        label: Option<String>,
+        /// Printed after its value.
+        #[arg(long, conflicts_with = "reset")]
+        unit: Option<String>,
+        /// How its value is printed (default: decimal).
+        #[arg(long, value_enum, conflicts_with = "reset")]
+        format: Option<MetricFormat>,
+        #[arg(long, conflicts_with_all = ["lower_is_better", "reset"])]
+        higher_is_better: bool,
+        #[arg(long, conflicts_with = "reset")]
+        lower_is_better: bool,
+        #[arg(long)]
+        reset: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Start a supervised learner (now, and at every launch).
     Start { name: String },
     /// Stop a supervised learner and keep it stopped until started; ask one
@@ -86,6 +117,29 @@ pub enum LearnersCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A metric's description in a line: `TD loss (nats, decimal, lower is
+/// better)`.
+fn describe(metric: &str, d: &LearnerMetric) -> String {
+    let format = match d.format.unwrap_or(MetricFormat::Decimal) {
+        MetricFormat::Integer => "integer",
+        MetricFormat::Percent => "percent",
+        MetricFormat::Decimal => "decimal",
+        MetricFormat::Milliseconds => "milliseconds",
+    };
+    let mut parts: Vec<&str> = d.unit.iter().map(String::as_str).collect();
+    parts.push(format);
+    parts.push(match d.higher_is_better {
+        Some(true) => "higher is better",
+        Some(false) => "lower is better",
+        None => "no direction",
+    });
+    format!(
+        "{} ({})",
+        d.label.as_deref().unwrap_or(metric),
+        parts.join(", ")
+    )
 }
 
 pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
@@ -220,6 +274,87 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
                     listed.join("; ")
                 }
             ))
+        }
+        C::Describe {
+            name,
+            metric,
+            label,
+            unit,
+            format,
+            higher_is_better,
+            lower_is_better,
+            reset,
+            json,
+        } => {
+            // Read, change one entry, write the whole: the API takes every
+            // metric described here at once.
+            let now: LearnerInfo = if running {
+                remote()?.call("GET", &format!("/api/learners/{name}"), None)?
+            } else {
+                offline.learner(&name)?
+            };
+            let mut here: std::collections::BTreeMap<String, LearnerMetric> = now
+                .metric_info
+                .into_iter()
+                .filter(|(k, _)| now.metric_info_set_here.contains(k))
+                .collect();
+            match (&metric, reset) {
+                (None, _) => here.clear(),
+                (Some(m), true) => {
+                    here.remove(m);
+                }
+                (Some(m), false) => {
+                    here.insert(
+                        m.clone(),
+                        LearnerMetric {
+                            label,
+                            unit,
+                            format,
+                            higher_is_better: (higher_is_better || lower_is_better)
+                                .then_some(higher_is_better),
+                        },
+                    );
+                }
+            }
+            let req = SetMetricInfo {
+                metrics: Some(here),
+            };
+            let l: LearnerInfo = if running {
+                let body = serde_json::to_value(&req).map_err(|e| Error::Encode(e.to_string()))?;
+                remote()?.call(
+                    "PUT",
+                    &format!("/api/learners/{name}/metric-info"),
+                    Some(body),
+                )?
+            } else {
+                offline.set_learner_metric_info(&name, req)?
+            };
+            if json {
+                return out_json(&l);
+            }
+            let shown: Vec<String> = match &metric {
+                Some(m) => vec![m.clone()],
+                None => l.metric_info.keys().cloned().collect(),
+            };
+            if shown.is_empty() {
+                return out(format!("learner {name} describes none of its metrics"));
+            }
+            out(shown
+                .iter()
+                .map(|m| {
+                    let d = l.metric_info.get(m).cloned().unwrap_or_default();
+                    format!(
+                        "learner {name}'s metric {m}: {}{}",
+                        describe(m, &d),
+                        if l.metric_info_set_here.contains(m) {
+                            " (described in Engram)"
+                        } else {
+                            " (its own)"
+                        }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n"))
         }
         C::Start { name } => start_stop(&offline, running.then(remote), &name, true),
         C::Stop { name } => start_stop(&offline, running.then(remote), &name, false),

@@ -142,6 +142,75 @@ fn learners_added_offline_start_with_engram_run_and_stopped_ones_do_not() {
     let reset = engram(&dir, &["learners", "milestones", "idle", "--reset"]);
     assert!(String::from_utf8_lossy(&reset.stdout).contains("(its own): none"));
 
+    // A metric described in Engram (offline here), one reset, then all.
+    let said = engram(
+        &dir,
+        &[
+            "learners",
+            "describe",
+            "idle",
+            "loss",
+            "--label",
+            "TD loss",
+            "--unit",
+            "nats",
+            "--lower-is-better",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&said.stdout).contains(
+            "idle's metric loss: TD loss (nats, decimal, lower is better) (described in Engram)"
+        ),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    assert!(
+        engram(
+            &dir,
+            &[
+                "learners", "describe", "idle", "success", "--format", "percent"
+            ]
+        )
+        .status
+        .success()
+    );
+    let idle = learner(&dir, "idle");
+    assert_eq!(
+        idle["metric_info_set_here"],
+        serde_json::json!(["loss", "success"])
+    );
+    assert_eq!(idle["metric_info"]["success"]["format"], "percent");
+    fails(
+        &dir,
+        &["learners", "describe", "idle", "Bad Name", "--label", "x"],
+        "[invalid_input]",
+    );
+    fails(
+        &dir,
+        &["learners", "describe", "nobody", "loss", "--label", "x"],
+        "[not_found]",
+    );
+    let one = engram(&dir, &["learners", "describe", "idle", "loss", "--reset"]);
+    assert!(
+        String::from_utf8_lossy(&one.stdout)
+            .contains("idle's metric loss: loss (decimal, no direction) (its own)"),
+        "{}",
+        String::from_utf8_lossy(&one.stdout)
+    );
+    assert_eq!(
+        learner(&dir, "idle")["metric_info_set_here"],
+        serde_json::json!(["success"])
+    );
+    assert!(
+        engram(&dir, &["learners", "describe", "idle", "--reset"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        learner(&dir, "idle")["metric_info_set_here"],
+        serde_json::json!([])
+    );
+
     // Deleted with Engram stopped: listed no more, once.
     let del = engram(&dir, &["learners", "delete", "idle"]);
     assert!(
@@ -203,6 +272,23 @@ fn a_learner_outside_engram_is_asked_to_stop_through_the_running_engram() {
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("outside asked to stop"), "{said}");
     assert!(learner(&dir, "outside")["stop_requested_at_ms"].is_i64());
+    // A metric described through the running Engram.
+    let d = ok_json(
+        &dir,
+        &[
+            "learners",
+            "describe",
+            "outside",
+            "reward",
+            "--label",
+            "Reward",
+            "--higher-is-better",
+            "--json",
+        ],
+    );
+    assert_eq!(d["metric_info"]["reward"]["label"], "Reward");
+    assert_eq!(d["metric_info"]["reward"]["higher_is_better"], true);
+    assert_eq!(d["metric_info_set_here"], serde_json::json!(["reward"]));
     // A second learner, deleted through the running Engram.
     assert!(
         add(&dir, "passing", &[], &["sleep", "300"])

@@ -178,6 +178,11 @@ impl Offline {
         self.open_read()?.learners()
     }
 
+    /// One learner (`not_found` for an unknown or deleted one).
+    pub fn learner(&self, name: &str) -> Result<crate::store::LearnerInfo> {
+        self.open_read()?.learner(name)
+    }
+
     /// Sets a learner's command (it starts at the next launch).
     pub fn set_learner_command(
         &self,

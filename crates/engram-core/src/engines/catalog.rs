@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a metric's value is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum MetricFormat {
     /// A count: `12,345`.
