@@ -381,7 +381,7 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   await page.getByRole("button", { name: "Back up now" }).click();
   const row = page.locator("[data-testid=backup-row]").filter({ hasText: "learner at 10" });
   await row.waitFor();
-  await call("PUT", `/api/learners/browser-learner/state?step=20&metrics=${encodeURIComponent('{"success":0.6}')}`, "state at step 20", "application/octet-stream");
+  await call("PUT", `/api/learners/browser-learner/state?step=20&metrics=${encodeURIComponent('{"success":0.6,"reward":1}')}`, "state at step 20", "application/octet-stream");
   const card = page.getByTestId("learner-browser-learner");
   await card.filter({ hasText: "20" }).waitFor({ timeout: 15_000 }); // reloaded at the next autosave
   // Its last save's metrics, named and formatted as it described them.
@@ -404,7 +404,32 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   const chart = page.getByTestId("chart-browser-learner-success");
   await chart.filter({ hasText: "browser-learner (learner): Success rate" }).waitFor({ timeout: 15_000 });
   await chart.locator("header b").filter({ hasText: "60.0 %" }).waitFor({ timeout: 15_000 });
+  // Its metric described here instead (named and printed otherwise on the
+  // card, the chart and the milestones), then as the learner says again.
+  await card.getByTestId("learner-metrics-edit").click();
+  assert.deepEqual(await seriousA11yFindings(page), [], "metrics dialog");
+  assert.ok(!(await page.getByTestId("metric-here-success").isChecked()), "as the learner says");
+  assert.equal(await page.getByTestId("metric-label-success").inputValue(), "Success rate");
+  await page.getByTestId("metric-label-success").fill("Win rate");
+  await page.getByTestId("metric-format-success").selectOption("decimal");
+  assert.ok(await page.getByTestId("metric-here-success").isChecked(), "editing picks the description set here");
+  await page.getByTestId("confirm-ok").click();
+  await page.getByTestId("toast").filter({ hasText: "Learner browser-learner's metrics: success described here." }).waitFor();
+  await card.locator("dt", { hasText: "Win rate" }).waitFor({ timeout: 15_000 });
+  await card.locator("dd", { hasText: /^0\.600$/ }).waitFor();
+  await chart.filter({ hasText: "browser-learner (learner): Win rate" }).waitFor({ timeout: 15_000 });
+  assert.equal(await card.getByTestId("learner-milestones").textContent(), "Win rate ≥ 0.900");
+  await card.getByTestId("learner-metrics-edit").click();
+  await page.getByTestId("metric-here-success").uncheck();
+  assert.equal(await page.getByTestId("metric-label-success").inputValue(), "Success rate", "unticked: the learner's own shows again");
+  await page.getByTestId("confirm-ok").click();
+  await page.getByTestId("toast").filter({ hasText: "Learner browser-learner's metrics: all as the learner describes them." }).waitFor();
+  await card.locator("dt", { hasText: "Success rate" }).waitFor({ timeout: 15_000 });
+  await chart.filter({ hasText: "browser-learner (learner): Success rate" }).waitFor({ timeout: 15_000 });
   assert.equal(await chart.getAttribute("data-lines"), "1");
+  // A metric with one point so far: a point on two minutes of axis (uPlot
+  // alone padded a lone instant to 1,000 days).
+  await page.waitForFunction(() => document.querySelector("[data-testid=chart-browser-learner-reward]")?.getAttribute("data-x-span") === "120", null, { timeout: 15_000 });
   // Restore only the learner, from the list; the preview shows its step then and now.
   await row.click();
   await page.getByTestId("preview-learners").filter({ hasText: /browser-learner\s*10\s*20/ }).waitFor();

@@ -171,7 +171,7 @@ function createPlots(host: HTMLElement) {
       {
         ...size(box),
         cursor: { sync: { key: "engram-charts" }, drag: { x: true, y: false } },
-        scales: { x: { time: true }, y: { distr: logScale ? 3 : 1 } },
+        scales: { x: { time: true, range: loneInstant }, y: { distr: logScale ? 3 : 1 } },
         legend: { live: true },
         axes: [
           { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,0.15)" } },
@@ -187,11 +187,19 @@ function createPlots(host: HTMLElement) {
         ],
         series: [
           { label: "time", value: (_u, ts) => (ts === null ? "—" : `${formatTimestamp(ts * 1000)} UTC`) },
-          { label: "now", stroke: "#2f6fde", width: 1.75, value: (_u, v) => fmt(v), spanGaps: false, points: { show: false } },
-          { label: "before a restore", stroke: "rgba(128,128,128,0.55)", width: 1.25, dash: [4, 3], value: (_u, v) => fmt(v), spanGaps: false, points: { show: false } },
+          { label: "now", stroke: "#2f6fde", width: 1.75, value: (_u, v) => fmt(v), spanGaps: false, points: { show: fewPoints } },
+          { label: "before a restore", stroke: "rgba(128,128,128,0.55)", width: 1.25, dash: [4, 3], value: (_u, v) => fmt(v), spanGaps: false, points: { show: fewPoints } },
         ],
         hooks: {
-          setScale: [(self, key) => key === "x" && zoomFrom(self)],
+          setScale: [
+            (self, key) => {
+              if (key !== "x") return;
+              // For tests and tools: how many seconds the time axis spans.
+              const { min, max } = self.scales.x ?? {};
+              if (typeof min === "number" && typeof max === "number") box.dataset.xSpan = String(Math.round(max - min));
+              zoomFrom(self);
+            },
+          ],
           draw: [(self) => placeMarks(plots.find((p) => p.u === self))],
         },
       },
@@ -204,6 +212,23 @@ function createPlots(host: HTMLElement) {
     u.over.append(marks);
     plots.push({ info, u, box, latest, marks });
   }
+}
+
+/** The time axis of a chart with one instant (a learner's first save):
+ * a minute either side — uPlot pads a lone timestamp to 1,000 days
+ * (86,400 / its 0.001 s unit), which drew years of empty axis. */
+function loneInstant(u: uPlot, min: number, max: number): uPlot.Range.MinMax {
+  const xs = u.data[0];
+  return xs.length === 1 && min === xs[0] && max - min === 86_400_000 ? [min - 60, min + 60] : [min, max];
+}
+
+/** Points are drawn only where a line cannot show the values: two or
+ * fewer in view (a line needs two, and one alone draws nothing). */
+function fewPoints(u: uPlot, seriesIdx: number, i0: number, i1: number): boolean {
+  const values = u.data[seriesIdx] ?? [];
+  let n = 0;
+  for (let i = i0; i <= i1 && n < 3; i++) if (values[i] !== null && values[i] !== undefined) n++;
+  return n < 3;
 }
 
 /** A chart was zoomed (dragged): every chart and the timeline follow. */
