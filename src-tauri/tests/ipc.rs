@@ -121,6 +121,25 @@ fn commands_answer_with_the_api_types_and_errors() {
         json!({"name": "sup", "request": {"rules": [{"metric": "success"}]}}).into(),
     );
     assert_eq!(bad_rule["code"], "invalid_input", "{bad_rule}");
+    // A metric described here.
+    let described = ok(
+        "set_learner_metric_info",
+        json!({"name": "sup", "request": {"metrics": {"loss": {"label": "TD loss", "unit": null, "format": "decimal", "higher_is_better": false}}}}),
+    );
+    assert_eq!(
+        described["metric_info_set_here"],
+        json!(["loss"]),
+        "{described}"
+    );
+    assert_eq!(
+        described["metric_info"]["loss"]["label"], "TD loss",
+        "{described}"
+    );
+    let bad_info = err(
+        "set_learner_metric_info",
+        json!({"name": "sup", "request": {"metrics": {"Bad Name": {}}}}).into(),
+    );
+    assert_eq!(bad_info["code"], "invalid_input", "{bad_info}");
     let gone = ok("remove_learner", json!({"name": "sup"}));
     assert_eq!(
         gone,

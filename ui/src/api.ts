@@ -10,6 +10,7 @@ import type {
   LearnerStateExported,
   RemovedLearner,
   SetLearnerCommand,
+  SetMetricInfo,
   SetMilestoneRules,
   StorageReport,
   TimelineQuery,
@@ -99,6 +100,9 @@ export interface Backend {
   /** Set a learner's milestone rules in Engram (they win over its own), or
    * with `rules` null go back to the learner's own. */
   setLearnerMilestoneRules(name: string, req: SetMilestoneRules): Promise<LearnerInfo>;
+  /** Describe a learner's metrics in Engram (each wins over its own), or
+   * with `metrics` null go back to the learner's own descriptions. */
+  setLearnerMetricInfo(name: string, req: SetMetricInfo): Promise<LearnerInfo>;
   /** Delete a learner: its process stops; its live state, curves and
    * command go; backups keep its states (a restore brings it back). */
   removeLearner(name: string): Promise<RemovedLearner>;
@@ -265,6 +269,9 @@ export class HttpBackend implements Backend {
   setLearnerMilestoneRules(name: string, req: SetMilestoneRules) {
     return this.json<LearnerInfo>("PUT", `/api/learners/${encodeURIComponent(name)}/milestone-rules`, req);
   }
+  setLearnerMetricInfo(name: string, req: SetMetricInfo) {
+    return this.json<LearnerInfo>("PUT", `/api/learners/${encodeURIComponent(name)}/metric-info`, req);
+  }
   startLearner(name: string) {
     return this.json<LearnerInfo>("POST", `/api/learners/${encodeURIComponent(name)}/start`);
   }
@@ -424,6 +431,9 @@ export class TauriBackend implements Backend {
   }
   setLearnerMilestoneRules(name: string, req: SetMilestoneRules) {
     return this.call<LearnerInfo>("set_learner_milestone_rules", { name, request: req });
+  }
+  setLearnerMetricInfo(name: string, req: SetMetricInfo) {
+    return this.call<LearnerInfo>("set_learner_metric_info", { name, request: req });
   }
   startLearner(name: string) {
     return this.call<LearnerInfo>("start_learner", { name });

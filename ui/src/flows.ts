@@ -5,7 +5,7 @@ import { ApiError, type ExportFormat } from "./api";
 import { $, el } from "./dom";
 import { ENGINE_TITLES } from "./engines";
 import type { Backup, LearnerInfo, MilestoneRule } from "./generated/api";
-import { commandText, deletedLearnerText, deleteLearnerText, parseRules, processLine, rulesLine, rulesText, shellCommand } from "./learners";
+import { commandText, deletedLearnerText, deleteLearnerText, type MetricRow, metricInfoRequest, metricRows, parseRules, processLine, rulesLine, rulesText, shellCommand } from "./learners";
 import { attempt, explain, showError, toast } from "./notify";
 import { api, select, state } from "./state";
 import { restoreSummary } from "./summary";
@@ -241,4 +241,92 @@ export async function milestonesFlow(l: LearnerInfo) {
     const now = rulesLine(n.name, n.milestone_rules);
     toast(`Learner ${n.name}'s milestones${n.milestone_rules_set_here ? " (set here)" : " (its own)"}: ${now}.`);
   }
+}
+
+/** How a learner's metrics are named and printed: each as the learner
+ * describes it, or as described here (wins over its own across its
+ * restarts until unticked). Cards, charts and milestones read it. */
+export async function metricsFlow(l: LearnerInfo) {
+  const logged = state.learnerCharts.filter((m) => m.engine === l.name).map((m) => m.key);
+  const rows = metricRows(l, logged);
+  const form = el("div", { class: "form metric-rows", "data-testid": "metrics-form" });
+  const read: (() => MetricRow)[] = [];
+  for (const row of rows) {
+    const own = l.declared_metric_info[row.key];
+    const set = el("fieldset", { class: "metric-row", "data-metric": row.key });
+    set.append(el("legend", {}, row.key));
+    const here = el("input", { type: "checkbox", "data-testid": `metric-here-${row.key}` }) as HTMLInputElement;
+    here.checked = row.here;
+    const hereLabel = el("label", { class: "inline" });
+    hereLabel.append(here, document.createTextNode(" Described here (else as the learner says)"));
+    const text = (what: string, value: string, placeholder: string) => {
+      const input = el("input", { type: "text", "data-testid": `metric-${what}-${row.key}`, maxlength: "100", placeholder, value }) as HTMLInputElement;
+      const label = el("label", {}, what === "label" ? "Name" : "Unit");
+      label.append(input);
+      return { input, label };
+    };
+    const choice = (what: string, title: string, options: [string, string][], value: string) => {
+      const select = el("select", { "data-testid": `metric-${what}-${row.key}` }) as HTMLSelectElement;
+      for (const [v, t] of options) select.append(el("option", { value: v }, t));
+      select.value = value;
+      const label = el("label", {}, title);
+      label.append(select);
+      return { select, label };
+    };
+    const label = text("label", row.label, row.key);
+    const unit = text("unit", row.unit, "none");
+    const format = choice(
+      "format",
+      "Printed as",
+      [
+        ["", "decimal (default)"],
+        ["decimal", "decimal: 0.953"],
+        ["percent", "percent: 73.5 %"],
+        ["integer", "integer: 12,345"],
+        ["milliseconds", "milliseconds: 1.25 ms"],
+      ],
+      row.format,
+    );
+    const direction = choice(
+      "direction",
+      "Better when",
+      [
+        ["", "no direction"],
+        ["higher", "higher"],
+        ["lower", "lower"],
+      ],
+      row.direction,
+    );
+    // Editing a field sets it here; unticking shows the learner's own again.
+    for (const f of [label.input, unit.input, format.select, direction.select]) f.addEventListener("input", () => (here.checked = true));
+    here.addEventListener("change", () => {
+      if (here.checked) return;
+      label.input.value = own?.label ?? "";
+      unit.input.value = own?.unit ?? "";
+      format.select.value = own?.format ?? "";
+      direction.select.value = own?.higher_is_better === true ? "higher" : own?.higher_is_better === false ? "lower" : "";
+    });
+    set.append(hereLabel, label.label, unit.label, format.label, direction.label);
+    form.append(set);
+    read.push(() => ({
+      key: row.key,
+      label: label.input.value,
+      unit: unit.input.value,
+      format: format.select.value as MetricRow["format"],
+      direction: direction.select.value as MetricRow["direction"],
+      here: here.checked,
+    }));
+  }
+  const intro =
+    rows.length === 0
+      ? "This learner has not described or logged a metric yet."
+      : "How each metric is named and printed on the cards, charts and milestones: as the learner describes it, or as described here, which wins until unticked.";
+  if (!(await ask(`Metrics of learner ${l.name}`, intro, rows.length === 0 ? undefined : form))) return;
+  if (rows.length === 0) return;
+  const n = await attempt("Describe metrics", () => api.setLearnerMetricInfo(l.name, metricInfoRequest(read.map((r) => r()))));
+  if (n) {
+    const here = n.metric_info_set_here;
+    toast(`Learner ${n.name}'s metrics: ${here.length === 0 ? "all as the learner describes them" : `${here.join(", ")} described here`}.`);
+  }
+  await refresh();
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { LearnerCommand, LearnerInfo, MetricInfo, ProcessStatus } from "./generated/api";
-import { commandText, deletedLearnerText, deleteLearnerText, parseRules, processLine, rulesText, ruleText, shellCommand, span } from "./learners";
+import { commandText, deletedLearnerText, deleteLearnerText, metricInfoRequest, metricRows, parseRules, processLine, rulesText, ruleText, shellCommand, span } from "./learners";
 
 const base: ProcessStatus = {
   phase: "running",
@@ -55,6 +55,8 @@ describe("deleting a learner", () => {
     command: null,
     process: null,
     metric_info: {},
+    declared_metric_info: {},
+    metric_info_set_here: [],
     milestone_rules: [],
     declared_milestone_rules: [],
     milestone_rules_set_here: false,
@@ -105,5 +107,39 @@ describe("parseRules", () => {
       const got = parseRules(`ok >= 1; ${bad}`);
       expect("error" in got && got.error.startsWith(`“${bad.trim()}” is not a rule`), bad).toBe(true);
     }
+  });
+});
+
+describe("describing a learner's metrics", () => {
+  const said = { label: "Success rate", unit: null, format: "percent" as const, higher_is_better: true };
+  const learner: LearnerInfo = {
+    name: "q",
+    format: "raw",
+    registered_at_ms: 0,
+    live: { checksum: "00", size: 1, step: 3, metrics: { reward: 1, success: 0.5 }, saved_at_ms: 0 },
+    generation: 0,
+    command: null,
+    process: null,
+    metric_info: { success: said, loss: { label: "TD loss", unit: "nats", format: null, higher_is_better: false } },
+    declared_metric_info: { success: said },
+    metric_info_set_here: ["loss"],
+    milestone_rules: [],
+    declared_milestone_rules: [],
+    milestone_rules_set_here: false,
+    stop_requested_at_ms: null,
+  };
+  it("lists every metric it described, was described here or logged, once, by name", () => {
+    const rows = metricRows(learner, ["steps", "success"]);
+    expect(rows.map((r) => r.key)).toEqual(["loss", "reward", "steps", "success"]);
+    expect(rows[0]).toEqual({ key: "loss", label: "TD loss", unit: "nats", format: "", direction: "lower", here: true });
+    expect(rows[1]).toEqual({ key: "reward", label: "", unit: "", format: "", direction: "", here: false });
+    expect(rows[3]).toMatchObject({ label: "Success rate", format: "percent", direction: "higher", here: false });
+  });
+  it("sends only the rows set here, whole, empty fields as none; none at all resets", () => {
+    const rows = metricRows(learner, []);
+    expect(metricInfoRequest(rows)).toEqual({ metrics: { loss: { label: "TD loss", unit: "nats", format: null, higher_is_better: false } } });
+    const edited = rows.map((r) => (r.key === "reward" ? { ...r, label: "  Reward ", format: "decimal" as const, here: true } : r));
+    expect(metricInfoRequest(edited).metrics?.reward).toEqual({ label: "Reward", unit: null, format: "decimal", higher_is_better: null });
+    expect(metricInfoRequest(rows.map((r) => ({ ...r, here: false })))).toEqual({ metrics: null });
   });
 });

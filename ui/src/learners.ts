@@ -2,7 +2,7 @@
  * takes for a new one, and what deleting one does and did. Pure. */
 
 import { formatMetric, metricInfo } from "./engines";
-import type { LearnerCommand, LearnerInfo, MetricInfo, MilestoneRule, ProcessStatus, RemovedLearner } from "./generated/api";
+import type { LearnerCommand, LearnerInfo, LearnerMetric, MetricFormat, MetricInfo, MilestoneRule, ProcessStatus, RemovedLearner, SetMetricInfo } from "./generated/api";
 
 /** A declared milestone rule as the user reads it: "Success rate ≥ 90.0 %"
  * with the metric described (label, format), else "success ≥ 0.9". */
@@ -101,4 +101,49 @@ export function commandText(cmd: LearnerCommand): string {
   const a = cmd.argv;
   if (a.length === 3 && a[0] === "sh" && a[1] === "-c") return a[2] ?? "";
   return a.map((w) => (/^[\w./=:@%+-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`)).join(" ");
+}
+
+/** One metric's row in the "Metrics…" dialog: the description shown (set
+ * here, else the learner's own) and whether it is set here. */
+export interface MetricRow {
+  key: string;
+  label: string;
+  unit: string;
+  format: MetricFormat | "";
+  /** "higher" | "lower" | "" (no direction). */
+  direction: "higher" | "lower" | "";
+  here: boolean;
+}
+
+/** Every metric a learner described, was described here or logged (its
+ * live state's, and `logged` — the catalog's keys of it), in name order. */
+export function metricRows(l: LearnerInfo, logged: string[]): MetricRow[] {
+  const keys = new Set([...Object.keys(l.metric_info), ...Object.keys(l.live?.metrics ?? {}), ...logged]);
+  return [...keys].sort().map((key) => {
+    const d = l.metric_info[key];
+    return {
+      key,
+      label: d?.label ?? "",
+      unit: d?.unit ?? "",
+      format: d?.format ?? "",
+      direction: d?.higher_is_better === true ? "higher" : d?.higher_is_better === false ? "lower" : "",
+      here: l.metric_info_set_here.includes(key),
+    };
+  });
+}
+
+/** The request that sets the rows marked "here" (none: the learner's own
+ * descriptions again). Empty fields are "none". */
+export function metricInfoRequest(rows: MetricRow[]): SetMetricInfo {
+  const metrics: Record<string, LearnerMetric> = {};
+  for (const r of rows) {
+    if (!r.here) continue;
+    metrics[r.key] = {
+      label: r.label.trim() || null,
+      unit: r.unit.trim() || null,
+      format: r.format || null,
+      higher_is_better: r.direction === "" ? null : r.direction === "higher",
+    };
+  }
+  return { metrics: Object.keys(metrics).length > 0 ? metrics : null };
 }

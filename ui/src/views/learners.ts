@@ -10,7 +10,7 @@
 
 import { $, el } from "../dom";
 import { formatMetric, metricInfo } from "../engines";
-import { deleteLearnerFlow, learnerFlow, milestonesFlow } from "../flows";
+import { deleteLearnerFlow, learnerFlow, metricsFlow, milestonesFlow } from "../flows";
 import { formatBytes, formatTimestamp } from "../format";
 import type { LearnerInfo } from "../generated/api";
 import { commandText, processLine, rulesLine } from "../learners";
@@ -87,7 +87,7 @@ function renderLearners(learners: LearnerInfo[]) {
         ask.title = "This learner runs outside Engram: it is asked to stop and stops when its training loop checks run.stop_requested.";
         ask.addEventListener("click", () => void act("Ask learner to stop", () => api.stopLearner(l.name), (n) => `Asked learner ${n.name} to stop; it runs outside Engram and stops when its loop next checks.`));
         const actions = el("div", { class: "row-actions" });
-        actions.append(ask, milestonesButton(l), deleteButton(l));
+        actions.append(ask, milestonesButton(l), metricsButton(l), deleteButton(l));
         card.append(actions);
       }
       if (l.command) {
@@ -106,7 +106,7 @@ function renderLearners(learners: LearnerInfo[]) {
         edit.addEventListener("click", () => void learnerFlow(l).then(loadLearners));
         const remove = el("button", { type: "button", "data-testid": "learner-remove" }, "Stop supervising");
         remove.addEventListener("click", () => void act("Stop supervising", () => api.removeLearnerCommand(l.name), (n) => `Engram no longer runs ${n.name}; its saved states stay.`));
-        actions.append(start, stop, edit, remove, milestonesButton(l), deleteButton(l));
+        actions.append(start, stop, edit, remove, milestonesButton(l), metricsButton(l), deleteButton(l));
         card.append(el("p", { class: "muted command", title: l.command.workdir }, commandText(l.command)), actions);
         if (p && p.output.length > 0) {
           const details = el("details", { "data-learner": l.name, "data-testid": "learner-output" });
@@ -131,5 +131,12 @@ function deleteButton(l: LearnerInfo): HTMLElement {
 function milestonesButton(l: LearnerInfo): HTMLElement {
   const b = el("button", { type: "button", "data-testid": "learner-milestones-edit" }, "Milestones…");
   b.addEventListener("click", () => void milestonesFlow(l).then(loadLearners));
+  return b;
+}
+
+/** "Metrics…": how its metrics are named and printed. */
+function metricsButton(l: LearnerInfo): HTMLElement {
+  const b = el("button", { type: "button", "data-testid": "learner-metrics-edit" }, "Metrics…");
+  b.addEventListener("click", () => void metricsFlow(l));
   return b;
 }
