@@ -120,7 +120,7 @@ test("keyboard only in the window: open a backup from the list and restore it", 
 
 test("the app serves the learner API: a learner added from the CLI runs under the app, saves, and shows as a card", async () => {
   const root = join(import.meta.dirname, "..", "..");
-  const script = "import engram; r = engram.attach('desk'); r.save(b'state', step=7); r.close(); print('saved at 7')";
+  const script = "import engram; r = engram.attach('desk'); r.save(b'state', step=7, metrics={'loss': 0.5}); r.close(); print('saved at 7')";
   // `engram learners add` finds the running app through the data directory.
   execFileSync(engram, ["learners", "add", "desk", "--data-dir", dataDir, "--", "env", `PYTHONPATH=${join(root, "clients/python/src")}`, "python3", "-c", script]);
   const desk = () =>
@@ -142,6 +142,13 @@ test("the app serves the learner API: a learner added from the CLI runs under th
   await click("[data-testid=milestones-here]");
   await click("[data-testid=confirm-ok]");
   await waitFor("the rules set here", async () => desk()?.milestone_rules_set_here === true && desk()?.milestone_rules?.[0]?.at_least === 0.8);
+  // A metric described here (typing a name picks "described here").
+  await click("[data-testid=learner-desk] [data-testid=learner-metrics-edit]");
+  await waitFor("the metrics dialog", async () => (await text("[data-testid=confirm]")).includes("Metrics of learner desk"));
+  await wd("POST", `/session/${session}/element/${await find("[data-testid=metric-label-loss]")}/value`, { text: "TD loss" });
+  await click("[data-testid=confirm-ok]");
+  await waitFor("the metric described here", async () => desk()?.metric_info?.loss?.label === "TD loss" && desk()?.metric_info_set_here?.[0] === "loss");
+  await waitFor("its card says it", async () => (await text("[data-testid=learner-desk]")).includes("TD loss"));
   const manual = () => JSON.parse(execFileSync(engram, ["backups", "list", "--json", "--kind", "manual", "--data-dir", dataDir]).toString()).length;
   const backups = manual();
   await click("[data-testid=learner-desk] [data-testid=learner-delete]");
