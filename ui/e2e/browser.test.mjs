@@ -442,6 +442,9 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   assert.equal(await state.text(), "state at step 10");
   assert.equal(state.headers.get("x-engram-step"), "10");
   await card.locator("dd").filter({ hasText: /^10$/ }).waitFor({ timeout: 15_000 });
+  // The chart's headline is the current line's latest value: none since the
+  // restore (60.0 % belongs to the line restored away from).
+  await chart.locator("header b").filter({ hasText: /^—$/ }).waitFor({ timeout: 15_000 });
   // The learner continues from the restored step.
   const next = await call("PUT", "/api/learners/browser-learner/state?step=11", "state at step 11", "application/octet-stream");
   assert.equal((await next.json()).step, 11);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chartData, smooth } from "./chartdata";
+import { chartData, smooth, widenFlat } from "./chartdata";
 
 describe("smoothing", () => {
   it("is the data itself at weight 0, and debiased (no pull towards zero) above it", () => {
@@ -32,5 +32,22 @@ describe("chart data", () => {
   it("leaves out what a log axis cannot show", () => {
     const [, cur] = chartData(pts, 2, 0, true);
     expect(cur[4]).toBeNull();
+  });
+});
+
+describe("widenFlat", () => {
+  it("gives flat data an axis its format can label, from 0 up for data that never goes below 0", () => {
+    expect(widenFlat("percent", 0, 0)).toEqual([0, 0.02]);
+    const [lo, hi] = widenFlat("decimal", 0.9999, 1)!;
+    expect(lo).toBeCloseTo(0.98995, 6);
+    expect(hi).toBeCloseTo(1.00995, 6);
+    expect(widenFlat("integer", 7, 7)).toEqual([0, 20]);
+    expect(widenFlat("integer", -3, -3)).toEqual([-13, 7]);
+  });
+  it("leaves data its format prints apart, and no data, to the default range", () => {
+    expect(widenFlat("percent", 0, 0.5)).toBeNull();
+    expect(widenFlat("decimal", 0.95, 1)).toBeNull();
+    expect(widenFlat("integer", 0, 100)).toBeNull();
+    expect(widenFlat("percent", null, null)).toBeNull();
   });
 });

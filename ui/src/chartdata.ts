@@ -3,7 +3,25 @@
  * earlier ones — abandoned by a restore — as two series, broken at every
  * change of branch). */
 
+import type { MetricFormat } from "./generated/api";
 import type { ChartPoint } from "./timeline";
+
+/** The smallest step each format prints (0.1 %, 0.001, 1, 0.1 µs). */
+const RESOLUTION: Record<MetricFormat, number> = { percent: 0.001, decimal: 0.001, integer: 1, milliseconds: 0.0001 };
+
+/** A value axis for data flatter than its format can print apart — a
+ * metric at 0.0 % from the start, a fitness at 1.000 — spans twenty of its
+ * printed steps around the data (from 0 up for data that never goes
+ * below 0, so a share never reads "-1.0 %"), so its labels differ; null
+ * for anything wider (the default range applies). */
+export function widenFlat(format: MetricFormat, min: number | null, max: number | null): [number, number] | null {
+  if (min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max)) return null;
+  const span = RESOLUTION[format] * 20;
+  if (max - min >= span) return null;
+  const lo = (min + max) / 2 - span / 2;
+  if (min >= 0 && lo < 0) return [0, span];
+  return [lo, lo + span];
+}
 
 /** Exponential moving average with TensorBoard's debiasing: weight 0 is
  * the raw data, 0.99 very smooth; the first points are not pulled towards

@@ -17,7 +17,7 @@
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { chartData } from "../chartdata";
+import { chartData, widenFlat } from "../chartdata";
 import { $, el } from "../dom";
 import { CHARTS, ENGINE_TITLES, formatMetric, formatValue, setLearnerMetrics } from "../engines";
 import { formatTimestamp } from "../format";
@@ -171,7 +171,12 @@ function createPlots(host: HTMLElement) {
       {
         ...size(box),
         cursor: { sync: { key: "engram-charts" }, drag: { x: true, y: false } },
-        scales: { x: { time: true, range: loneInstant }, y: { distr: logScale ? 3 : 1 } },
+        scales: {
+          x: { time: true, range: loneInstant },
+          // A flat line (0.0 % from the start) gets an axis its labels can
+          // tell apart; otherwise uPlot's own padded range.
+          y: logScale ? { distr: 3 } : { distr: 1, range: (_u, min, max) => widenFlat(info.format, min, max) ?? uPlot.rangeNum(min, max, 0.1, true) },
+        },
         legend: { live: true },
         axes: [
           { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,0.15)" } },
@@ -292,8 +297,11 @@ export function renderCharts() {
     }
     // For tests and tools: how many lines of history the chart draws.
     p.box.dataset.lines = String(new Set(points.map((q) => q.branch)).size);
-    // A learner's latest value is its last logged point.
-    const latest = state.now[p.info.engine]?.[p.info.key] ?? points[points.length - 1]?.v;
+    // A learner's latest value is its last point on the current line of
+    // history: after a restore, none until it logs again (the values of
+    // the line restored away from are not its value now).
+    let latest = state.now[p.info.engine]?.[p.info.key];
+    for (let i = points.length - 1; latest === undefined && i >= 0; i--) if (points[i]!.branch === current) latest = points[i]!.v;
     p.latest.textContent = latest === undefined ? "—" : formatMetric(p.info.format, latest);
   }
   // Only the latest is kept (User Timing entries are never dropped otherwise).
