@@ -241,6 +241,12 @@ test("small windows: at 800×560 and 420 px nothing overflows sideways and the p
     await small.locator("[data-testid=backup-row]").first().waitFor();
     const overflow = () => small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok((await overflow()) <= 0, `${viewport.width}px: ${await overflow()} px of horizontal overflow`);
+    // The timeline is drawn at its own width (a fixed width stretched
+    // squashed its marks and labels), and a backup's label keeps room.
+    const [drawn, shown] = await small.locator("#timeline").evaluate((e) => [Number(e.getAttribute("viewBox").split(" ")[2]), Math.round(e.getBoundingClientRect().width)]);
+    assert.equal(drawn, shown, `${viewport.width}px: the timeline's own width`);
+    const label = await small.locator("[data-testid=backup-row] td.what").first().evaluate((e) => e.getBoundingClientRect().width);
+    assert.ok(label >= 100, `${viewport.width}px: the label column is ${label} px wide`);
     await small.locator("[data-testid=backup-row]").last().click();
     const inView = await small.getByTestId("preview").evaluate((e) => {
       const r = e.getBoundingClientRect();

@@ -107,7 +107,11 @@ function renderRows() {
       if (state.selected?.id === b.id) tr.classList.add("selected");
       const kind = el("td");
       kind.append(kindLabel(b.kind));
-      tr.append(el("td", {}, String(b.id)), kind, el("td", { class: "when" }, formatTimestamp(b.created_at_ms)), el("td", { class: "what" }, describe(b)), pinCell(b.pinned));
+      // Date and time each unbroken: a narrow window puts one over the other.
+      const when = el("td", { class: "when" });
+      const [day, time] = formatTimestamp(b.created_at_ms).split(" ");
+      when.append(el("span", {}, day ?? ""), document.createTextNode(" "), el("span", {}, time ?? ""));
+      tr.append(el("td", {}, String(b.id)), kind, when, el("td", { class: "what" }, describe(b)), pinCell(b.pinned));
       // Reachable by keyboard: Tab to the list, arrows between rows,
       // Enter or Space to open one in the preview.
       tr.tabIndex = 0;

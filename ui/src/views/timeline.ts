@@ -23,12 +23,20 @@ import { api, select, state } from "../state";
 import { dayRange, densityBars, layoutMarks, ticks, type TimeScale } from "../timeline";
 import { sharedScale, zoomTo } from "./charts";
 
-/** The SVG's own coordinates (it stretches to the page's width). */
-const WIDTH = 1200;
+/** The SVG's width in its own units: its width on the page, measured at
+ * each draw (and redrawn when it changes), so text and marks keep their
+ * size — a fixed 1,200 stretched to a narrow window squashed them. */
+let width = 1200;
 const HEIGHT = 84;
 const BASE = 60;
-/** Buckets over the axis: one per 4 units. */
-export const BUCKETS = WIDTH / 4;
+/** Buckets over the axis (the density bars when there are too many
+ * backups to mark each). */
+export const BUCKETS = 300;
+
+function measure(host: Element): number {
+  const w = Math.round(host.getBoundingClientRect().width);
+  return w > 0 ? w : 1200;
+}
 /** Ranges holding at most this many backups are drawn one mark each. */
 export const MARKS = 1500;
 
@@ -51,7 +59,7 @@ export function buildTimeline() {
   let brush: SVGRectElement | null = null;
   const toUnits = (ev: PointerEvent) => {
     const r = host.getBoundingClientRect();
-    return ((ev.clientX - r.left) / Math.max(1, r.width)) * WIDTH;
+    return ((ev.clientX - r.left) / Math.max(1, r.width)) * width;
   };
   host.addEventListener("pointerdown", (ev) => {
     // Anywhere but on a mark (a bar is fine: a click on it zooms into it,
@@ -77,7 +85,7 @@ export function buildTimeline() {
     brush?.remove();
     brush = null;
     if (b - a < 4) return; // a click, not a drag
-    const scale = sharedScale(WIDTH);
+    const scale = sharedScale(width);
     zoomTo({ min: timeAt(scale, a), max: timeAt(scale, b) });
   };
   host.addEventListener("pointerup", end);
@@ -87,6 +95,16 @@ export function buildTimeline() {
     brush = null;
   });
   host.addEventListener("dblclick", () => zoomTo(null));
+  // A new width (the window resized): drawn again at its size.
+  let pending = false;
+  new ResizeObserver(() => {
+    if (pending || measure(host) === width) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      renderTimeline();
+    });
+  }).observe(host);
   const go = () => {
     const day = dayRange($<HTMLInputElement>("jump-date").value);
     if (day) zoomTo(day);
@@ -149,18 +167,20 @@ export function renderTimeline() {
   const started = performance.now();
   const host = $("timeline") as unknown as SVGSVGElement;
   const view = state.timelineView;
-  const scale = sharedScale(WIDTH);
-  host.setAttribute("viewBox", `0 0 ${WIDTH} ${HEIGHT}`);
+  width = measure(host);
+  const scale = sharedScale(width);
+  host.setAttribute("viewBox", `0 0 ${width} ${HEIGHT}`);
   host.setAttribute("preserveAspectRatio", "none");
-  const nodes: Element[] = [svg("line", { class: "axis", x1: 0, x2: WIDTH, y1: BASE, y2: BASE })];
-  for (const t of ticks(scale, 6)) {
-    const text = svg("text", { x: Math.min(Math.max(t.x, 30), WIDTH - 30), y: 78, "text-anchor": "middle" });
+  const nodes: Element[] = [svg("line", { class: "axis", x1: 0, x2: width, y1: BASE, y2: BASE })];
+  // A label per ~170 px (six at most): they never run into each other.
+  for (const t of ticks(scale, Math.max(1, Math.min(6, Math.floor(width / 170))))) {
+    const text = svg("text", { x: Math.min(Math.max(t.x, 30), width - 30), y: 78, "text-anchor": "middle" });
     text.textContent = t.label;
     nodes.push(text);
   }
   if (view && !view.complete) {
     for (const bar of densityBars(view.buckets, scale, BASE, 44, BACKUP_KINDS)) {
-      if (bar.x + bar.w < 0 || bar.x > WIDTH) continue;
+      if (bar.x + bar.w < 0 || bar.x > width) continue;
       const g = svg("g", { class: "bar" });
       for (const s of bar.segments) {
         g.append(svg("rect", { x: bar.x, y: s.y, width: bar.w, height: s.h, fill: `var(--k-${s.kind})` }));
@@ -173,7 +193,7 @@ export function renderTimeline() {
   }
   const byId = new Map(state.timeline.map((t) => [t.id, t]));
   for (const m of layoutMarks(state.timeline, scale)) {
-    if (m.x < -5 || m.x > WIDTH + 5) continue;
+    if (m.x < -5 || m.x > width + 5) continue;
     const mark = byId.get(m.id);
     if (!mark) continue;
     // Over density bars, the marks of their own ride above them.
