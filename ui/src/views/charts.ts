@@ -171,6 +171,7 @@ function createPlots(host: HTMLElement) {
       {
         ...size(box),
         cursor: { sync: { key: "engram-charts" }, drag: { x: true, y: false } },
+        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
         scales: {
           x: { time: true, range: loneInstant },
           // A flat line (0.0 % from the start) gets an axis its labels can
@@ -179,7 +180,8 @@ function createPlots(host: HTMLElement) {
         },
         legend: { live: true },
         axes: [
-          { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,0.15)" } },
+          // UTC and 24-hour, as every other time in the UI.
+          { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,0.15)" }, values: TIME_STAMPS },
           {
             stroke: "currentColor",
             grid: { stroke: "rgba(128,128,128,0.15)" },
@@ -218,6 +220,23 @@ function createPlots(host: HTMLElement) {
     plots.push({ info, u, box, latest, marks });
   }
 }
+
+/** The time axis's labels, by tick increment (seconds): uPlot's table
+ * with ISO dates and 24-hour times — [increment, label, then the second
+ * line when the year, month, day, hour, minute or second rolls over (the
+ * first tick counts as every rollover), and 1: add it to the label].
+ * Below a day the year is left out: the first tick's second line stays
+ * short enough (~60 px) not to run into the next tick's at uPlot's 50 px
+ * spacing (uPlot's own "11/27/26 8:01pm" did). */
+const TIME_STAMPS: uPlot.Axis.TimeValuesConfig = [
+  [31_536_000, "{YYYY}", null, null, null, null, null, null, 1],
+  [2_419_200, "{MMM}", "\n{YYYY}", null, null, null, null, null, 1],
+  [86_400, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
+  [3_600, "{HH}:{mm}", "\n{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [60, "{HH}:{mm}", "\n{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
+  [1, ":{ss}", "\n{MM}-{DD} {HH}:{mm}", null, "\n{MM}-{DD} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
+  [0.001, ":{ss}.{fff}", "\n{MM}-{DD} {HH}:{mm}", null, "\n{MM}-{DD} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
+];
 
 /** The time axis of a chart with one instant (a learner's first save):
  * a minute either side — uPlot pads a lone timestamp to 1,000 days
