@@ -439,6 +439,8 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   // Restore only the learner, from the list; the preview shows its step then and now.
   await row.click();
   await page.getByTestId("preview-learners").filter({ hasText: /browser-learner\s*10\s*20/ }).waitFor();
+  // Its metrics then (none were saved with step 10) beside its live state's.
+  await page.getByTestId("preview-learner-browser-learner").filter({ hasText: /Success rate\s*—\s*60\.0 %/ }).waitFor();
   await page.getByTestId("restore").click();
   await page.getByTestId("restore-engine").selectOption("browser-learner");
   assert.match(await page.getByTestId("restore-summary").textContent(), /takes learner browser-learner back to its state in this backup/);

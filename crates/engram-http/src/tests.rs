@@ -1756,6 +1756,14 @@ async fn milestone_rules_set_in_engram_are_the_ones_a_save_is_checked_against() 
         .filter_map(|b| b["breakthrough"]["rule"].as_str())
         .collect();
     assert_eq!(rules, ["success >= 0.5"], "{list}");
+    // The backup says what the learner's state in it was: step and metrics.
+    let kept = &list["items"][0];
+    assert_eq!(kept["learner_steps"]["ruled"], 7, "{kept}");
+    assert_eq!(
+        kept["learner_metrics"]["ruled"],
+        json!({"success": 0.6}),
+        "{kept}"
+    );
     // Back to the learner's own; refusals change nothing.
     let reset = h
         .ok(

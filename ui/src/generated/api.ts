@@ -35,6 +35,11 @@ learner_steps: Record<string, number>,
  */
 metrics: { [key in string]: Metrics }, 
 /**
+ * The metrics each learner saved with its state in it (those that
+ * gave any).
+ */
+learner_metrics: { [key in string]: Metrics }, 
+/**
  * Encoded size of all its states, bytes.
  */
 size: number, breakthrough: Breakthrough | null, 

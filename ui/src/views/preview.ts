@@ -3,7 +3,7 @@
  * rewrites the "now" and "change" cells, so buttons and focus stay put. */
 
 import { $, el, kindLabel } from "../dom";
-import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue, isNoChange } from "../engines";
+import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue, isNoChange, metricInfo } from "../engines";
 import { formatBytes, formatTimestamp } from "../format";
 import type { Backup, MetricInfo } from "../generated/api";
 import { select, state } from "../state";
@@ -22,14 +22,54 @@ export interface PreviewActions {
 interface LiveCells {
   info: MetricInfo;
   then: number | undefined;
+  /** Its value now (a built-in engine's live metrics, a learner's live
+   * state's). */
+  current: () => number | undefined;
   now: HTMLElement;
   change: HTMLElement;
+}
+
+/** A table of metrics then, now and the change; its rows join `cells`.
+ * With `all`, a row known neither then nor now is kept (its value may
+ * come). */
+function metricsTable(testid: string, title: string, rows: { info: MetricInfo; then: number | undefined; current: () => number | undefined }[], all = false): HTMLElement {
+  const t = el("table", { "data-testid": testid });
+  const cap = el("tr");
+  cap.append(el("th", {}, title), el("th", {}, "then"), el("th", {}, "now"), el("th", {}, "change"));
+  t.append(cap);
+  for (const r of rows) {
+    if (!all && r.then === undefined && r.current() === undefined) continue;
+    const now = el("td");
+    const change = el("td");
+    const row = el("tr");
+    row.append(el("td", {}, r.info.label), el("td", {}, r.then === undefined ? "—" : formatMetric(r.info.format, r.then)), now, change);
+    t.append(row);
+    cells.push({ ...r, now, change });
+  }
+  return t;
 }
 
 let cells: LiveCells[] = [];
 /** Each shown learner's "step now" cell, kept current by updatePreview. */
 let learnerCells: { name: string; now: HTMLElement }[] = [];
 let shown: { id: number; pinned: boolean; label: string | null } | null = null;
+/** What built the shown preview, and the learners' metrics it has rows for:
+ * when those change (the learner list or the catalog arrived after the
+ * selection), it is built again. */
+let builtWith: PreviewActions | null = null;
+let learnerKeys = "";
+
+/** A learner's metrics a preview of `b` shows: what it saved then, saves
+ * now, or has logged (the catalog's). */
+function learnerMetricKeys(b: Backup, name: string): string[] {
+  const live = state.learners?.find((l) => l.name === name)?.live?.metrics ?? {};
+  const logged = state.learnerCharts.filter((m) => m.engine === name).map((m) => m.key);
+  return [...new Set([...Object.keys(b.learner_metrics[name] ?? {}), ...Object.keys(live), ...logged])].sort();
+}
+
+function learnerKeysOf(b: Backup): string {
+  return b.learners.map((n) => `${n}:${learnerMetricKeys(b, n).join(",")}`).join(";");
+}
 /** The retention note of the shown backup: rewritten in place, never rebuilt. */
 let note: HTMLElement | null = null;
 
@@ -46,7 +86,7 @@ export function updateRetentionNote(id: number) {
 }
 
 /** Rebuilds the preview when the selection (or what it shows of it) changed. */
-export function renderPreview(actions: PreviewActions) {
+export function renderPreview(actions: PreviewActions): void {
   const b = state.selected;
   const same = b && shown && shown.id === b.id && shown.pinned === b.pinned && shown.label === b.label;
   if (same) {
@@ -54,6 +94,8 @@ export function renderPreview(actions: PreviewActions) {
     return updatePreview();
   }
   shown = b ? { id: b.id, pinned: b.pinned, label: b.label } : null;
+  builtWith = actions;
+  learnerKeys = b ? learnerKeysOf(b) : "";
   note = null;
   cells = [];
   learnerCells = [];
@@ -77,21 +119,8 @@ export function renderPreview(actions: PreviewActions) {
     nodes.push(el("p", {}, `Milestone: ${bt.rule} — ${bt.metric} = ${formatValue(bt.engine, bt.metric, bt.value)} at step ${bt.step.toLocaleString("en-US")}`));
   }
   for (const engine of b.engines) {
-    const t = el("table", { "data-testid": `preview-${engine}` });
-    const cap = el("tr");
-    cap.append(el("th", {}, ENGINE_TITLES[engine] ?? engine), el("th", {}, "then"), el("th", {}, "now"), el("th", {}, "change"));
-    t.append(cap);
-    for (const info of cardMetrics(engine)) {
-      const then = b.metrics[engine]?.[info.key];
-      if (then === undefined && state.now[engine]?.[info.key] === undefined) continue;
-      const now = el("td");
-      const change = el("td");
-      const row = el("tr");
-      row.append(el("td", {}, info.label), el("td", {}, then === undefined ? "—" : formatMetric(info.format, then)), now, change);
-      t.append(row);
-      cells.push({ info, then, now, change });
-    }
-    nodes.push(t);
+    const rows = cardMetrics(engine).map((info) => ({ info, then: b.metrics[engine]?.[info.key], current: () => state.now[engine]?.[info.key] }));
+    nodes.push(metricsTable(`preview-${engine}`, ENGINE_TITLES[engine] ?? engine, rows));
   }
   if (b.learners.length > 0) {
     // Learners: the step of each one's state in this backup beside its step now.
@@ -113,6 +142,20 @@ export function renderPreview(actions: PreviewActions) {
       learnerCells.push({ name, now });
     }
     nodes.push(t);
+    // Each learner's metrics in its state then, beside its live state's now
+    // (named and printed as it, or Engram, describes them).
+    for (const name of b.learners) {
+      const live = () => state.learners?.find((l) => l.name === name)?.live?.metrics;
+      const then = b.learner_metrics[name] ?? {};
+      const keys = learnerMetricKeys(b, name);
+      if (keys.length === 0) continue;
+      const rows = keys.map((key) => ({
+        info: metricInfo(name, key) ?? { engine: name, key, label: key, unit: "", format: "decimal" as const, higher_is_better: null, card: false, chart: true },
+        then: then[key],
+        current: () => live()?.[key],
+      }));
+      nodes.push(metricsTable(`preview-learner-${name}`, `${name} (learner)`, rows, true));
+    }
     updatePreview();
   }
   const buttons = el("div", { class: "buttons" });
@@ -134,7 +177,12 @@ export function renderPreview(actions: PreviewActions) {
 }
 
 /** Rewrites the "now" and "change" cells from the latest metrics. */
-export function updatePreview() {
+export function updatePreview(): void {
+  const b = state.selected;
+  if (b && builtWith && shown?.id === b.id && learnerKeysOf(b) !== learnerKeys) {
+    shown = null;
+    return renderPreview(builtWith);
+  }
   for (const c of learnerCells) {
     const known = state.learners?.find((l) => l.name === c.name);
     const step = known?.live?.step ?? null;
@@ -143,7 +191,7 @@ export function updatePreview() {
     else c.now.textContent = step === null ? "—" : step.toLocaleString("en-US");
   }
   for (const c of cells) {
-    const current = state.now[c.info.engine]?.[c.info.key];
+    const current = c.current();
     c.now.textContent = current === undefined ? "—" : formatMetric(c.info.format, current);
     const delta = c.then !== undefined && current !== undefined ? current - c.then : undefined;
     if (delta === undefined) {

@@ -68,6 +68,9 @@ pub struct Backup {
     pub learner_steps: BTreeMap<String, u64>,
     /// Each engine's metrics at that instant.
     pub metrics: BTreeMap<String, Metrics>,
+    /// The metrics each learner saved with its state in it (those that
+    /// gave any).
+    pub learner_metrics: BTreeMap<String, Metrics>,
     /// Encoded size of all its states, bytes.
     #[ts(type = "number")]
     pub size: u64,
@@ -89,6 +92,7 @@ impl From<&BackupInfo> for Backup {
             engines: b.engines.iter().map(|e| e.name.clone()).collect(),
             learners: b.learners.clone(),
             learner_steps: b.learner_steps.clone(),
+            learner_metrics: b.learner_metrics.clone(),
             metrics: b
                 .engines
                 .iter()

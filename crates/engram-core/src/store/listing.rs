@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use std::collections::BTreeMap;
 
 /// A learner in a backup, and the step of its state there.
-pub(super) type LearnerStep = (String, Option<u64>);
+/// A learner a backup holds: its name, and its state's step and metrics.
+pub(super) type LearnerStep = (String, Option<u64>, super::Metrics);
 
 impl Store {
     /// Lists backups newest first, filtered and paged.
@@ -142,6 +143,7 @@ impl Store {
                 engines: Vec::new(),
                 learners: Vec::new(),
                 learner_steps: BTreeMap::new(),
+                learner_metrics: BTreeMap::new(),
                 breakthrough: breakthrough_at(r, 5)?,
                 origin: r.get(10)?,
             })
@@ -157,7 +159,7 @@ impl Store {
         }
         let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT backup_id, learner, step FROM backup_learner_states
+            "SELECT backup_id, learner, step, metrics FROM backup_learner_states
              WHERE backup_id IN ({list}) ORDER BY backup_id, learner"
         ))?;
         for row in stmt.query_map([], |r| {
@@ -165,10 +167,13 @@ impl Store {
                 r.get::<_, i64>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<i64>>(2)?.map(|s| s.max(0) as u64),
+                // Written by this build from checked metrics; anything
+                // else reads as none rather than failing the listing.
+                serde_json::from_str(&r.get::<_, String>(3)?).unwrap_or_default(),
             ))
         })? {
-            let (id, name, step) = row?;
-            out.entry(id).or_default().push((name, step));
+            let (id, name, step, metrics) = row?;
+            out.entry(id).or_default().push((name, step, metrics));
         }
         Ok(out)
     }

@@ -152,19 +152,30 @@ pub struct BackupInfo {
     pub learners: Vec<String>,
     /// The step of each learner's state in it (learners that gave one).
     pub learner_steps: BTreeMap<String, u64>,
+    /// The metrics each learner saved with its state in it (learners that
+    /// gave any).
+    #[serde(default)]
+    pub learner_metrics: BTreeMap<String, Metrics>,
     pub breakthrough: Option<Breakthrough>,
     /// For imported backups: JSON describing the source file's manifest.
     pub origin: Option<String>,
 }
 
 impl BackupInfo {
-    /// Sets the learners it holds, with their steps.
-    pub(crate) fn set_learners(&mut self, learners: Vec<(String, Option<u64>)>) {
-        self.learner_steps = learners
-            .iter()
-            .filter_map(|(n, s)| s.map(|s| (n.clone(), s)))
-            .collect();
-        self.learners = learners.into_iter().map(|(n, _)| n).collect();
+    /// Sets the learners it holds, with their steps and metrics.
+    pub(crate) fn set_learners(&mut self, learners: Vec<(String, Option<u64>, Metrics)>) {
+        self.learners = Vec::with_capacity(learners.len());
+        self.learner_steps.clear();
+        self.learner_metrics.clear();
+        for (name, step, metrics) in learners {
+            if let Some(step) = step {
+                self.learner_steps.insert(name.clone(), step);
+            }
+            if !metrics.is_empty() {
+                self.learner_metrics.insert(name.clone(), metrics);
+            }
+            self.learners.push(name);
+        }
     }
 }
 
