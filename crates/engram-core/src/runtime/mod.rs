@@ -118,7 +118,8 @@ pub enum Event {
         at_ms: i64,
     },
     BackupCreated {
-        backup: crate::api::Backup,
+        // Boxed: the largest payload, kept out of every other event's size.
+        backup: Box<crate::api::Backup>,
     },
     BackupsDeleted {
         #[ts(type = "number[]")]

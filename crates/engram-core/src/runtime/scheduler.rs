@@ -388,7 +388,7 @@ impl Scheduler {
             .await?;
         tracing::info!(id = info.id, kind = %info.kind, "backup created");
         let _ = self.events.send(Event::BackupCreated {
-            backup: crate::api::Backup::from(&info),
+            backup: Box::new(crate::api::Backup::from(&info)),
         });
         Ok(info)
     }
