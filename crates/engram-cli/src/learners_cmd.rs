@@ -174,8 +174,7 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
                 format,
             };
             let l = if running {
-                let body = serde_json::to_value(&req).map_err(|e| Error::Encode(e.to_string()))?;
-                remote()?.call("PUT", &format!("/api/learners/{name}/command"), Some(body))?
+                remote()?.put(&format!("/api/learners/{name}/command"), &req)?
             } else {
                 offline.set_learner_command(&name, req)?
             };
@@ -248,12 +247,7 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
                 },
             };
             let l: LearnerInfo = if running {
-                let body = serde_json::to_value(&req).map_err(|e| Error::Encode(e.to_string()))?;
-                remote()?.call(
-                    "PUT",
-                    &format!("/api/learners/{name}/milestone-rules"),
-                    Some(body),
-                )?
+                remote()?.put(&format!("/api/learners/{name}/milestone-rules"), &req)?
             } else {
                 offline.set_learner_milestone_rules(&name, req)?
             };
@@ -320,12 +314,7 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
                 metrics: Some(here),
             };
             let l: LearnerInfo = if running {
-                let body = serde_json::to_value(&req).map_err(|e| Error::Encode(e.to_string()))?;
-                remote()?.call(
-                    "PUT",
-                    &format!("/api/learners/{name}/metric-info"),
-                    Some(body),
-                )?
+                remote()?.put(&format!("/api/learners/{name}/metric-info"), &req)?
             } else {
                 offline.set_learner_metric_info(&name, req)?
             };
@@ -496,6 +485,16 @@ struct Remote {
 }
 
 impl Remote {
+    /// PUTs `req` as JSON to `path` of the running Engram.
+    fn put<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        req: &impl serde::Serialize,
+    ) -> Result<T> {
+        let body = serde_json::to_value(req).map_err(|e| Error::Encode(e.to_string()))?;
+        self.call("PUT", path, Some(body))
+    }
+
     fn find(data_dir: &Path) -> Result<Remote> {
         let unreachable = |why: String| Error::Remote {
             code: ErrorCode::Locked,
