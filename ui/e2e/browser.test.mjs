@@ -471,6 +471,10 @@ test("a learner shows as a card, and a restore from the timeline rolls it back; 
   const storage = page.getByTestId("storage-body").locator("p").filter({ hasText: "Learners' live states and backups name" });
   await storage.waitFor({ timeout: 15_000 });
   assert.match(await storage.textContent(), /\d+ distinct ones make up [\d.]+ [KM]?B .*: [\d.]+ [KM]?B inside the database, 0 B in files/);
+  // The backups are from one day (two, across midnight): the growth chart
+  // spans a few days, not the 1,000 uPlot alone pads one day to.
+  const span = Number(await page.getByTestId("storage-growth").getAttribute("data-x-span"));
+  assert.ok(span > 0 && span <= 3 * 86_400, `the growth chart spans ${span} s`);
   await page.getByTestId("storage-panel").locator("summary").click();
   // It runs outside Engram: "Ask to stop" records the request (its client's
   // `run.stop_requested`), says so, and cannot be asked twice.

@@ -18,6 +18,7 @@
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { chartData, widenFlat } from "../chartdata";
+import { loneInstant, recordSpan, TIME_STAMPS, utc } from "./timeaxis";
 import { $, el } from "../dom";
 import { CHARTS, ENGINE_TITLES, formatMetric, formatValue, setLearnerMetrics } from "../engines";
 import { formatTimestamp } from "../format";
@@ -171,9 +172,10 @@ function createPlots(host: HTMLElement) {
       {
         ...size(box),
         cursor: { sync: { key: "engram-charts" }, drag: { x: true, y: false } },
-        tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+        tzDate: utc,
         scales: {
-          x: { time: true, range: loneInstant },
+          // One instant alone (a learner's first save): a minute either side.
+          x: { time: true, range: loneInstant(60) },
           // A flat line (0.0 % from the start) gets an axis its labels can
           // tell apart; otherwise uPlot's own padded range.
           y: logScale ? { distr: 3 } : { distr: 1, range: (_u, min, max) => widenFlat(info.format, min, max) ?? uPlot.rangeNum(min, max, 0.1, true) },
@@ -198,15 +200,7 @@ function createPlots(host: HTMLElement) {
           { label: "before a restore", stroke: "rgba(128,128,128,0.55)", width: 1.25, dash: [4, 3], value: (_u, v) => fmt(v), spanGaps: false, points: { show: fewPoints } },
         ],
         hooks: {
-          setScale: [
-            (self, key) => {
-              if (key !== "x") return;
-              // For tests and tools: how many seconds the time axis spans.
-              const { min, max } = self.scales.x ?? {};
-              if (typeof min === "number" && typeof max === "number") box.dataset.xSpan = String(Math.round(max - min));
-              zoomFrom(self);
-            },
-          ],
+          setScale: [recordSpan(box), (self, key) => key === "x" && zoomFrom(self)],
           draw: [(self) => placeMarks(plots.find((p) => p.u === self))],
         },
       },
@@ -219,31 +213,6 @@ function createPlots(host: HTMLElement) {
     u.over.append(marks);
     plots.push({ info, u, box, latest, marks });
   }
-}
-
-/** The time axis's labels, by tick increment (seconds): uPlot's table
- * with ISO dates and 24-hour times — [increment, label, then the second
- * line when the year, month, day, hour, minute or second rolls over (the
- * first tick counts as every rollover), and 1: add it to the label].
- * Below a day the year is left out: the first tick's second line stays
- * short enough (~60 px) not to run into the next tick's at uPlot's 50 px
- * spacing (uPlot's own "11/27/26 8:01pm" did). */
-const TIME_STAMPS: uPlot.Axis.TimeValuesConfig = [
-  [31_536_000, "{YYYY}", null, null, null, null, null, null, 1],
-  [2_419_200, "{MMM}", "\n{YYYY}", null, null, null, null, null, 1],
-  [86_400, "{MM}-{DD}", "\n{YYYY}", null, null, null, null, null, 1],
-  [3_600, "{HH}:{mm}", "\n{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
-  [60, "{HH}:{mm}", "\n{MM}-{DD}", null, "\n{MM}-{DD}", null, null, null, 1],
-  [1, ":{ss}", "\n{MM}-{DD} {HH}:{mm}", null, "\n{MM}-{DD} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
-  [0.001, ":{ss}.{fff}", "\n{MM}-{DD} {HH}:{mm}", null, "\n{MM}-{DD} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
-];
-
-/** The time axis of a chart with one instant (a learner's first save):
- * a minute either side — uPlot pads a lone timestamp to 1,000 days
- * (86,400 / its 0.001 s unit), which drew years of empty axis. */
-function loneInstant(u: uPlot, min: number, max: number): uPlot.Range.MinMax {
-  const xs = u.data[0];
-  return xs.length === 1 && min === xs[0] && max - min === 86_400_000 ? [min - 60, min + 60] : [min, max];
 }
 
 /** Points are drawn only where a line cannot show the values: two or

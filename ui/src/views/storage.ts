@@ -5,6 +5,7 @@
  * each change while open. */
 
 import uPlot from "uplot";
+import { loneInstant, recordSpan, TIME_STAMPS, utc } from "./timeaxis";
 import { $, el, kindLabel } from "../dom";
 import { formatBytes, formatTimestamp } from "../format";
 import { explain } from "../notify";
@@ -49,9 +50,12 @@ export async function refreshStorage() {
         {
           width: Math.max(240, Math.min(body.clientWidth, 900)),
           height: 160,
-          scales: { x: { time: true }, bytes: {}, count: {} },
+          tzDate: utc,
+          hooks: { setScale: [recordSpan(chart)] },
+          // One day alone (a new data directory): a day either side.
+          scales: { x: { time: true, range: loneInstant(86_400) }, bytes: {}, count: {} },
           axes: [
-            { stroke: "currentColor" },
+            { stroke: "currentColor", values: TIME_STAMPS },
             { scale: "bytes", stroke: "currentColor", size: 64, values: (_u, s) => s.map((v) => formatBytes(v)) },
             { scale: "count", side: 1, stroke: "currentColor", grid: { show: false } },
           ],
