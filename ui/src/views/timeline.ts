@@ -23,9 +23,12 @@ import { api, select, state } from "../state";
 import { dayRange, densityBars, layoutMarks, ticks, type TimeScale } from "../timeline";
 import { sharedScale, zoomTo } from "./charts";
 
-/** The SVG's width in its own units: its width on the page, measured at
- * each draw (and redrawn when it changes), so text and marks keep their
- * size — a fixed 1,200 stretched to a narrow window squashed them. */
+/** The SVG's width in its own units: its width on the page, so text and
+ * marks keep their size — a fixed 1,200 stretched to a narrow window
+ * squashed them. Measured once when the page is built (nothing drawn
+ * yet, so the layout it forces is cheap) and then kept by a
+ * ResizeObserver, which redraws when it changes: a draw never forces a
+ * layout of the whole page. */
 let width = 1200;
 const HEIGHT = 84;
 const BASE = 60;
@@ -96,14 +99,12 @@ export function buildTimeline() {
   });
   host.addEventListener("dblclick", () => zoomTo(null));
   // A new width (the window resized): drawn again at its size.
-  let pending = false;
-  new ResizeObserver(() => {
-    if (pending || measure(host) === width) return;
-    pending = true;
-    requestAnimationFrame(() => {
-      pending = false;
-      renderTimeline();
-    });
+  width = measure(host);
+  new ResizeObserver((entries) => {
+    const w = Math.round(entries[entries.length - 1]?.contentRect.width ?? 0);
+    if (w <= 0 || w === width) return;
+    width = w;
+    renderTimeline();
   }).observe(host);
   const go = () => {
     const day = dayRange($<HTMLInputElement>("jump-date").value);
@@ -167,7 +168,6 @@ export function renderTimeline() {
   const started = performance.now();
   const host = $("timeline") as unknown as SVGSVGElement;
   const view = state.timelineView;
-  width = measure(host);
   const scale = sharedScale(width);
   host.setAttribute("viewBox", `0 0 ${width} ${HEIGHT}`);
   host.setAttribute("preserveAspectRatio", "none");
