@@ -33,6 +33,11 @@ export function setLearnerMetrics(list: MetricInfo[]): void {
   learnerMetrics = list;
 }
 
+/** A learner's metrics in the catalog (described or logged), by key. */
+export function learnerMetricKeys(learner: string): string[] {
+  return learnerMetrics.filter((m) => m.engine === learner).map((m) => m.key);
+}
+
 /** The catalog entry of `engine`/`key` (a built-in engine's or a
  * learner's), if any. */
 export function metricInfo(engine: string, key: string): MetricInfo | undefined {

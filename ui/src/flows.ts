@@ -3,7 +3,7 @@
 
 import { ApiError, type ExportFormat } from "./api";
 import { $, el } from "./dom";
-import { ENGINE_TITLES } from "./engines";
+import { ENGINE_TITLES, learnerMetricKeys } from "./engines";
 import type { Backup, LearnerInfo, MilestoneRule } from "./generated/api";
 import { commandText, deletedLearnerText, deleteLearnerText, type MetricRow, metricInfoRequest, metricRows, parseRules, processLine, rulesLine, rulesText, shellCommand } from "./learners";
 import { attempt, explain, showError, toast } from "./notify";
@@ -247,8 +247,7 @@ export async function milestonesFlow(l: LearnerInfo) {
  * describes it, or as described here (wins over its own across its
  * restarts until unticked). Cards, charts and milestones read it. */
 export async function metricsFlow(l: LearnerInfo) {
-  const logged = state.learnerCharts.filter((m) => m.engine === l.name).map((m) => m.key);
-  const rows = metricRows(l, logged);
+  const rows = metricRows(l, learnerMetricKeys(l.name));
   const form = el("div", { class: "form metric-rows", "data-testid": "metrics-form" });
   const read: (() => MetricRow)[] = [];
   for (const row of rows) {

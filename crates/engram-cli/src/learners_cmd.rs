@@ -122,14 +122,12 @@ pub enum LearnersCommand {
 /// A metric's description in a line: `TD loss (nats, decimal, lower is
 /// better)`.
 fn describe(metric: &str, d: &LearnerMetric) -> String {
-    let format = match d.format.unwrap_or(MetricFormat::Decimal) {
-        MetricFormat::Integer => "integer",
-        MetricFormat::Percent => "percent",
-        MetricFormat::Decimal => "decimal",
-        MetricFormat::Milliseconds => "milliseconds",
-    };
+    // The name `--format` takes (clap's, the same as the API's).
+    let format = clap::ValueEnum::to_possible_value(&d.format.unwrap_or(MetricFormat::Decimal))
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
     let mut parts: Vec<&str> = d.unit.iter().map(String::as_str).collect();
-    parts.push(format);
+    parts.push(&format);
     parts.push(match d.higher_is_better {
         Some(true) => "higher is better",
         Some(false) => "lower is better",

@@ -3,7 +3,7 @@
  * rewrites the "now" and "change" cells, so buttons and focus stay put. */
 
 import { $, el, kindLabel } from "../dom";
-import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue, isNoChange, metricInfo } from "../engines";
+import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue, isNoChange, learnerMetricKeys, metricInfo } from "../engines";
 import { formatBytes, formatTimestamp } from "../format";
 import type { Backup, MetricInfo } from "../generated/api";
 import { select, state } from "../state";
@@ -61,14 +61,13 @@ let learnerKeys = "";
 
 /** A learner's metrics a preview of `b` shows: what it saved then, saves
  * now, or has logged (the catalog's). */
-function learnerMetricKeys(b: Backup, name: string): string[] {
+function shownMetricKeys(b: Backup, name: string): string[] {
   const live = state.learners?.find((l) => l.name === name)?.live?.metrics ?? {};
-  const logged = state.learnerCharts.filter((m) => m.engine === name).map((m) => m.key);
-  return [...new Set([...Object.keys(b.learner_metrics[name] ?? {}), ...Object.keys(live), ...logged])].sort();
+  return [...new Set([...Object.keys(b.learner_metrics[name] ?? {}), ...Object.keys(live), ...learnerMetricKeys(name)])].sort();
 }
 
 function learnerKeysOf(b: Backup): string {
-  return b.learners.map((n) => `${n}:${learnerMetricKeys(b, n).join(",")}`).join(";");
+  return b.learners.map((n) => `${n}:${shownMetricKeys(b, n).join(",")}`).join(";");
 }
 /** The retention note of the shown backup: rewritten in place, never rebuilt. */
 let note: HTMLElement | null = null;
@@ -147,7 +146,7 @@ export function renderPreview(actions: PreviewActions): void {
     for (const name of b.learners) {
       const live = () => state.learners?.find((l) => l.name === name)?.live?.metrics;
       const then = b.learner_metrics[name] ?? {};
-      const keys = learnerMetricKeys(b, name);
+      const keys = shownMetricKeys(b, name);
       if (keys.length === 0) continue;
       const rows = keys.map((key) => ({
         info: metricInfo(name, key) ?? { engine: name, key, label: key, unit: "", format: "decimal" as const, higher_is_better: null, card: false, chart: true },

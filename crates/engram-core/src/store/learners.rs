@@ -539,8 +539,9 @@ impl Store {
                 .get::<_, Option<String>>(16)?
                 .and_then(|j| serde_json::from_str(&j).ok())
                 .unwrap_or_default();
+            let metric_info_set_here: Vec<String> = info_here.keys().cloned().collect();
             let mut metric_info = declared_info.clone();
-            metric_info.extend(info_here.clone());
+            metric_info.extend(info_here);
             Ok(LearnerInfo {
                 name: r.get(0)?,
                 format: r.get(1)?,
@@ -563,7 +564,7 @@ impl Store {
                 process: None,
                 metric_info,
                 declared_metric_info: declared_info,
-                metric_info_set_here: info_here.into_keys().collect(),
+                metric_info_set_here,
                 generation: r.get(12)?,
                 milestone_rules: set_here.clone().unwrap_or_else(|| declared.clone()),
                 milestone_rules_set_here: set_here.is_some(),
@@ -597,14 +598,7 @@ impl Store {
                 validate_metric_info(info)?;
                 self.set_learner_json(name, "user_metric_info", info)
             }
-            _ => {
-                self.learner(name)?;
-                self.conn.execute(
-                    "UPDATE learners SET user_metric_info = NULL WHERE name = ?1",
-                    [name],
-                )?;
-                Ok(())
-            }
+            _ => self.clear_learner_json(name, "user_metric_info"),
         }
     }
 
@@ -620,14 +614,7 @@ impl Store {
                 validate_milestone_rules(rules)?;
                 self.set_learner_json(name, "user_milestone_rules", &rules)
             }
-            None => {
-                self.learner(name)?;
-                self.conn.execute(
-                    "UPDATE learners SET user_milestone_rules = NULL WHERE name = ?1",
-                    [name],
-                )?;
-                Ok(())
-            }
+            None => self.clear_learner_json(name, "user_milestone_rules"),
         }
     }
 
@@ -639,6 +626,17 @@ impl Store {
     ) -> Result<()> {
         validate_milestone_rules(rules)?;
         self.set_learner_json(name, "milestone_rules", &rules)
+    }
+
+    /// Empties one of a learner's JSON columns (a fixed name, never input):
+    /// what was set in Engram gives way to the learner's own again.
+    fn clear_learner_json(&mut self, name: &str, column: &'static str) -> Result<()> {
+        self.learner(name)?;
+        self.conn.execute(
+            &format!("UPDATE learners SET {column} = NULL WHERE name = ?1"),
+            [name],
+        )?;
+        Ok(())
     }
 
     /// Writes one of a learner's JSON columns (a fixed name, never input).
