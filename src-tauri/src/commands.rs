@@ -1,150 +1,91 @@
-//! The desktop app's IPC commands. Each takes the API from Tauri's state,
-//! calls one `engram_core::api` function and returns its typed result or
-//! `ApiError` (`{code, message}`) — nothing else. Bytes cross as raw IPC
-//! bodies (`tauri::ipc::Request` / `Response`), not JSON arrays of numbers.
+//! The desktop app's IPC commands, from the core's declaration of
+//! operations: [`handler`] dispatches every declared operation by name to
+//! one generic call ([`run`]) — the key from its argument (`id`, `name`),
+//! the request from `request` (absent: the default), the API's typed result
+//! or its `{code, message}`. The few commands that move bytes (raw IPC
+//! bodies, not JSON arrays of numbers) or write a file the user chose in a
+//! native dialog are written out below.
 
 use engram_core::Error;
 use engram_core::api::{
-    Api, ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported,
-    Hold, LabelRequest, LearnerStateExported, ListBackups, ReadLearnerState, RestoreReport,
-    RestoreRequest, RetentionOutlook, RetentionRequest, SeriesRequest, SetLearnerCommand,
-    SetMetricInfo, SetMilestoneRules, SettingField, Status, VerifyReport,
+    Api, ApiError, ApiResult, Backup, ExportRequest, Exported, LearnerStateExported, Operation,
+    ReadLearnerState, op,
 };
-use engram_core::engines::catalog::MetricInfo;
-use engram_core::runtime::Settings;
-use engram_core::store::{
-    LearnerInfo, MetricSeries, RemovedLearner, StorageReport, TimelineQuery, TimelineView,
-};
+use serde_json::Value;
 use std::sync::Arc;
-use tauri::State;
-use tauri::ipc::{InvokeBody, Request, Response};
+use tauri::ipc::{Invoke, InvokeBody, InvokeError, Request, Response};
+use tauri::{Manager, Runtime, State};
 
-#[tauri::command]
-pub async fn status(api: State<'_, Arc<Api>>) -> ApiResult<Status> {
-    api.status().await
+/// The invoke handler: every declared operation, then the byte commands.
+pub fn handler<R: Runtime>() -> impl Fn(Invoke<R>) -> bool + Send + Sync + 'static {
+    let bytes: fn(Invoke<R>) -> bool = tauri::generate_handler![
+        export_backup,
+        export_backup_to,
+        read_learner_state_to,
+        import_snapshot,
+    ];
+    move |invoke: Invoke<R>| {
+        let command = invoke.message.command().to_string();
+        macro_rules! dispatch {
+            ($($name:ident)*) => {
+                match command.as_str() {
+                    $(stringify!($name) => run::<op::$name, R>(invoke),)*
+                    _ => return bytes(invoke),
+                }
+            };
+        }
+        engram_core::for_each_operation_name!(dispatch);
+        true
+    }
 }
 
-#[tauri::command]
-pub async fn list_backups(api: State<'_, Arc<Api>>, query: ListBackups) -> ApiResult<BackupPage> {
-    api.list_backups(query).await
+/// One declared operation: its arguments parsed, the API called, the
+/// answer or the error sent back.
+fn run<O: Operation, R: Runtime>(invoke: Invoke<R>) {
+    let Some(api) = invoke
+        .message
+        .webview()
+        .try_state::<Arc<Api>>()
+        .map(|s| s.inner().clone())
+    else {
+        let e: ApiError = Error::Internal("the API is not managed by this app".into()).into();
+        return invoke.resolver.reject(e);
+    };
+    match arguments::<O>(invoke.message.payload()) {
+        Ok((key, request)) => invoke.resolver.respond_async(async move {
+            O::call(&api, key, request).await.map_err(InvokeError::from)
+        }),
+        Err(e) => invoke.resolver.reject(e),
+    }
 }
 
-#[tauri::command]
-pub async fn get_backup(api: State<'_, Arc<Api>>, id: i64) -> ApiResult<Backup> {
-    api.get_backup(id).await
-}
-
-#[tauri::command]
-pub async fn create_backup(api: State<'_, Arc<Api>>, request: CreateBackup) -> ApiResult<Backup> {
-    api.create_backup(request).await
-}
-
-#[tauri::command]
-pub async fn restore_backup(
-    api: State<'_, Arc<Api>>,
-    id: i64,
-    request: RestoreRequest,
-) -> ApiResult<RestoreReport> {
-    api.restore_backup(id, request).await
-}
-
-#[tauri::command]
-pub async fn set_pinned(api: State<'_, Arc<Api>>, id: i64, pinned: bool) -> ApiResult<Backup> {
-    api.set_pinned(id, pinned).await
-}
-
-#[tauri::command]
-pub async fn set_label(
-    api: State<'_, Arc<Api>>,
-    id: i64,
-    request: LabelRequest,
-) -> ApiResult<Backup> {
-    api.set_label(id, request).await
-}
-
-#[tauri::command]
-pub async fn hold_backup(api: State<'_, Arc<Api>>, id: i64) -> ApiResult<Hold> {
-    api.hold_backup(id).await
-}
-
-#[tauri::command]
-pub async fn release_backup(api: State<'_, Arc<Api>>, id: i64) -> ApiResult<Hold> {
-    api.release_backup(id).await
-}
-
-#[tauri::command]
-pub async fn timeline(api: State<'_, Arc<Api>>, query: TimelineQuery) -> ApiResult<TimelineView> {
-    api.timeline(query).await
-}
-
-#[tauri::command]
-pub async fn learners(api: State<'_, Arc<Api>>) -> ApiResult<Vec<LearnerInfo>> {
-    api.learners().await
-}
-
-#[tauri::command]
-pub async fn learner(api: State<'_, Arc<Api>>, name: String) -> ApiResult<LearnerInfo> {
-    api.learner(name).await
-}
-
-#[tauri::command]
-pub async fn set_learner_command(
-    api: State<'_, Arc<Api>>,
-    name: String,
-    request: SetLearnerCommand,
-) -> ApiResult<LearnerInfo> {
-    api.set_learner_command(name, request).await
-}
-
-#[tauri::command]
-pub async fn remove_learner_command(
-    api: State<'_, Arc<Api>>,
-    name: String,
-) -> ApiResult<LearnerInfo> {
-    api.remove_learner_command(name).await
-}
-
-#[tauri::command]
-pub async fn set_learner_milestone_rules(
-    api: State<'_, Arc<Api>>,
-    name: String,
-    request: SetMilestoneRules,
-) -> ApiResult<LearnerInfo> {
-    api.set_learner_milestone_rules(name, request).await
-}
-
-#[tauri::command]
-pub async fn set_learner_metric_info(
-    api: State<'_, Arc<Api>>,
-    name: String,
-    request: SetMetricInfo,
-) -> ApiResult<LearnerInfo> {
-    api.set_learner_metric_info(name, request).await
-}
-
-#[tauri::command]
-pub async fn remove_learner(api: State<'_, Arc<Api>>, name: String) -> ApiResult<RemovedLearner> {
-    api.remove_learner(name).await
-}
-
-#[tauri::command]
-pub async fn start_learner(api: State<'_, Arc<Api>>, name: String) -> ApiResult<LearnerInfo> {
-    api.start_learner(name).await
-}
-
-#[tauri::command]
-pub async fn stop_learner(api: State<'_, Arc<Api>>, name: String) -> ApiResult<LearnerInfo> {
-    api.stop_learner(name).await
-}
-
-#[tauri::command]
-pub async fn storage(api: State<'_, Arc<Api>>) -> ApiResult<StorageReport> {
-    api.storage().await
-}
-
-#[tauri::command]
-pub async fn delete_backup(api: State<'_, Arc<Api>>, id: i64) -> ApiResult<Deleted> {
-    api.delete_backup(id).await
+/// `{ <key>: …, request: … }`; a missing request is the default one.
+fn arguments<O: Operation>(body: &InvokeBody) -> ApiResult<(O::Key, O::Request)> {
+    let empty = serde_json::Map::new();
+    let args = match body {
+        InvokeBody::Json(Value::Object(map)) => map,
+        InvokeBody::Json(Value::Null) => &empty,
+        _ => {
+            return Err(Error::InvalidInput(format!(
+                "{} expects its arguments as a JSON object",
+                O::NAME
+            ))
+            .into());
+        }
+    };
+    let bad = |what: &str, e: serde_json::Error| -> ApiError {
+        Error::InvalidInput(format!("{}: {what}: {e}", O::NAME)).into()
+    };
+    let key = match O::KEY {
+        None => serde_json::from_value(Value::Null).map_err(|e| bad("key", e))?,
+        Some(k) => serde_json::from_value(args.get(k).cloned().unwrap_or(Value::Null))
+            .map_err(|e| bad(k, e))?,
+    };
+    let request = match args.get("request") {
+        None | Some(Value::Null) => O::Request::default(),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| bad("request", e))?,
+    };
+    Ok((key, request))
 }
 
 /// The export's bytes as a raw IPC response (an `ArrayBuffer` in the page).
@@ -187,51 +128,6 @@ pub async fn import_snapshot(api: State<'_, Arc<Api>>, body: Request<'_>) -> Api
         InvokeBody::Raw(bytes) => api.import_snapshot(bytes).await,
         InvokeBody::Json(_) => Err(not_raw()),
     }
-}
-
-#[tauri::command]
-pub async fn verify(api: State<'_, Arc<Api>>) -> ApiResult<VerifyReport> {
-    api.verify().await
-}
-
-#[tauri::command]
-pub async fn retention(
-    api: State<'_, Arc<Api>>,
-    request: Option<RetentionRequest>,
-) -> ApiResult<Vec<RetentionOutlook>> {
-    api.retention(request.unwrap_or_default()).await
-}
-
-#[tauri::command]
-pub async fn get_settings(api: State<'_, Arc<Api>>) -> ApiResult<Settings> {
-    api.settings().await
-}
-
-/// Changes only the settings it names.
-#[tauri::command]
-pub async fn put_settings(
-    api: State<'_, Arc<Api>>,
-    settings: serde_json::Value,
-) -> ApiResult<Settings> {
-    api.patch_settings(settings).await
-}
-
-#[tauri::command]
-pub fn settings_schema(api: State<'_, Arc<Api>>) -> Vec<SettingField> {
-    api.settings_schema()
-}
-
-#[tauri::command]
-pub async fn metric_series(
-    api: State<'_, Arc<Api>>,
-    request: SeriesRequest,
-) -> ApiResult<MetricSeries> {
-    api.metric_series(request).await
-}
-
-#[tauri::command]
-pub async fn metric_catalog(api: State<'_, Arc<Api>>) -> ApiResult<Vec<MetricInfo>> {
-    api.metric_catalog().await
 }
 
 fn not_raw() -> ApiError {

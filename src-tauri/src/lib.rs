@@ -13,40 +13,7 @@ use tauri::{Manager, RunEvent};
 
 /// Registers every command (shared by the app and its mock-runtime test).
 pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
-    builder.invoke_handler(tauri::generate_handler![
-        commands::status,
-        commands::list_backups,
-        commands::get_backup,
-        commands::create_backup,
-        commands::restore_backup,
-        commands::set_pinned,
-        commands::set_label,
-        commands::delete_backup,
-        commands::hold_backup,
-        commands::release_backup,
-        commands::timeline,
-        commands::storage,
-        commands::learners,
-        commands::learner,
-        commands::set_learner_command,
-        commands::remove_learner_command,
-        commands::remove_learner,
-        commands::set_learner_milestone_rules,
-        commands::set_learner_metric_info,
-        commands::start_learner,
-        commands::stop_learner,
-        commands::export_backup,
-        commands::export_backup_to,
-        commands::read_learner_state_to,
-        commands::import_snapshot,
-        commands::verify,
-        commands::retention,
-        commands::get_settings,
-        commands::put_settings,
-        commands::settings_schema,
-        commands::metric_catalog,
-        commands::metric_series,
-    ])
+    builder.invoke_handler(commands::handler())
 }
 
 /// Starts the API on the data directory (`$ENGRAM_DATA_DIR`, else the

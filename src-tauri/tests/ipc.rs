@@ -52,7 +52,7 @@ fn commands_answer_with_the_api_types_and_errors() {
 
     let page = ok(
         "list_backups",
-        json!({"query": {"kinds": ["initial"], "limit": 10}}),
+        json!({"request": {"kinds": ["initial"], "limit": 10}}),
     );
     assert_eq!(page["total"], 1, "{page}");
     assert_eq!(page["items"][0]["kind"], "initial");
@@ -71,12 +71,12 @@ fn commands_answer_with_the_api_types_and_errors() {
     assert_eq!(hold_err["code"], "not_found", "{hold_err}");
     let found = ok(
         "list_backups",
-        json!({"query": {"text": "FROM IPC", "pinned": false}}),
+        json!({"request": {"text": "FROM IPC", "pinned": false}}),
     );
     assert_eq!(found["total"], 1, "{found}");
     let t = ok(
         "timeline",
-        json!({"query": {"kinds": ["manual"], "buckets": 10}}),
+        json!({"request": {"kinds": ["manual"], "buckets": 10}}),
     );
     assert_eq!(
         (t["in_range"].as_u64(), t["complete"].as_bool()),
@@ -222,9 +222,9 @@ fn commands_answer_with_the_api_types_and_errors() {
 
     let schema = ok("settings_schema", json!({}));
     assert!(schema.as_array().is_some_and(|f| f.len() >= 10));
-    let mut settings = ok("get_settings", json!({}));
+    let mut settings = ok("settings", json!({}));
     settings["orchestrator_every"] = json!(0);
-    let refused = err("put_settings", json!({"settings": settings}).into());
+    let refused = err("patch_settings", json!({"request": settings}).into());
     assert_eq!(refused["code"], "invalid_input");
     assert!(
         refused["message"]

@@ -1,11 +1,12 @@
 //! `engram status` and `engram backups …`: one function per subcommand, each
-//! a call to the core's offline API (`engram_core::api::Offline`) and a
-//! printout. Reads work while the engines run; changes are refused (`locked`)
-//! while another process holds the data directory.
+//! one declared operation through the [`Door`] (the running Engram when
+//! there is one, else the data directory) and a printout.
 
+use crate::door::Door;
 use clap::Subcommand;
 use engram_core::api::{
-    Backup, CreateBackup, ExportRequest, LabelRequest, ListBackups, Offline, RestoreRequest,
+    Backup, CreateBackup, ExportRequest, LabelRequest, ListBackups, NoKey, RestoreRequest, byte_op,
+    op,
 };
 use engram_core::engines::catalog::metric_info;
 use engram_core::snapshot::SnapshotFormat;
@@ -84,7 +85,7 @@ pub enum BackupsCommand {
     Delete { id: i64 },
 }
 
-pub fn run(api: &Offline, cmd: BackupsCommand) -> Result<()> {
+pub fn run(api: &Door, cmd: BackupsCommand) -> Result<()> {
     use BackupsCommand as C;
     match cmd {
         C::List {
@@ -117,8 +118,8 @@ pub fn run(api: &Offline, cmd: BackupsCommand) -> Result<()> {
 }
 
 /// `engram status`.
-pub fn status(api: &Offline, json: bool) -> Result<()> {
-    let s = api.status()?;
+pub fn status(api: &Door, json: bool) -> Result<()> {
+    let s = api.call::<op::status>(NoKey, ())?;
     if json {
         return out_json(&s);
     }
@@ -141,8 +142,8 @@ pub fn status(api: &Offline, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn list(api: &Offline, json: bool, req: ListBackups, limit: Option<u64>) -> Result<()> {
-    let items = api.list_backups(req, limit)?;
+fn list(api: &Door, json: bool, req: ListBackups, limit: Option<u64>) -> Result<()> {
+    let items = all_backups(api, req, limit)?;
     if json {
         return out_json(&items);
     }
@@ -163,6 +164,23 @@ fn list(api: &Offline, json: bool, req: ListBackups, limit: Option<u64>) -> Resu
     Ok(())
 }
 
+/// Backups newest first, following pages until `max` (all when None).
+fn all_backups(api: &Door, mut req: ListBackups, max: Option<u64>) -> Result<Vec<Backup>> {
+    let max = max.unwrap_or(u64::MAX);
+    req.limit = Some(1000);
+    let mut items = Vec::new();
+    loop {
+        let page = api.call::<op::list_backups>(NoKey, req.clone())?;
+        items.extend(page.items);
+        match page.next {
+            Some(c) if (items.len() as u64) < max => req.after = Some(c),
+            _ => break,
+        }
+    }
+    items.truncate(max.min(usize::MAX as u64) as usize);
+    Ok(items)
+}
+
 fn describe(b: &Backup) -> String {
     match (&b.breakthrough, &b.label) {
         (Some(bt), _) => {
@@ -176,8 +194,8 @@ fn describe(b: &Backup) -> String {
     }
 }
 
-fn create(api: &Offline, label: Option<String>, json: bool) -> Result<()> {
-    let b = api.create_backup(CreateBackup { label })?;
+fn create(api: &Door, label: Option<String>, json: bool) -> Result<()> {
+    let b = api.call::<op::create_backup>(NoKey, CreateBackup { label })?;
     if json {
         out_json(&b)
     } else {
@@ -185,8 +203,8 @@ fn create(api: &Offline, label: Option<String>, json: bool) -> Result<()> {
     }
 }
 
-fn restore(api: &Offline, id: i64, engine: Option<String>, json: bool) -> Result<()> {
-    let r = api.restore_backup(id, RestoreRequest { engine })?;
+fn restore(api: &Door, id: i64, engine: Option<String>, json: bool) -> Result<()> {
+    let r = api.call::<op::restore_backup>(id, RestoreRequest { engine })?;
     if json {
         return out_json(&r);
     }
@@ -199,16 +217,38 @@ fn restore(api: &Offline, id: i64, engine: Option<String>, json: bool) -> Result
     ))
 }
 
-fn export(api: &Offline, id: i64, path: PathBuf, format: SnapshotFormat) -> Result<()> {
-    let e = api.export_backup_to(id, ExportRequest { format }, &path)?;
+/// Reads the data directory directly, beside a running Engram too.
+fn export(api: &Door, id: i64, path: PathBuf, format: SnapshotFormat) -> Result<()> {
+    let e = api
+        .offline()
+        .export_backup_to(id, ExportRequest { format }, &path)?;
     out(format!(
         "exported backup {id} to {} ({} bytes)",
         e.path, e.bytes
     ))
 }
 
-fn import(api: &Offline, file: PathBuf, json: bool) -> Result<()> {
-    let b = api.import_file(&file)?;
+fn import(api: &Door, file: PathBuf, json: bool) -> Result<()> {
+    let b = match api.remote_for::<byte_op::import_snapshot>() {
+        None => api.offline().import_file(&file)?,
+        Some(client) => {
+            let client = client?;
+            // The running Engram checks it completely; only its size is
+            // checked here, before it is read into memory.
+            let len = std::fs::metadata(&file)
+                .map_err(|e| Error::io("read", &file, e))?
+                .len();
+            if len > engram_core::snapshot::MAX_SNAPSHOT_BYTES {
+                return Err(Error::TooLarge {
+                    what: "snapshot file",
+                    size: len,
+                    limit: engram_core::snapshot::MAX_SNAPSHOT_BYTES,
+                });
+            }
+            let bytes = std::fs::read(&file).map_err(|e| Error::io("read", &file, e))?;
+            client.send_bytes::<byte_op::import_snapshot, Backup>(None, "", &bytes)?
+        }
+    };
     if json {
         out_json(&b)
     } else {
@@ -216,8 +256,8 @@ fn import(api: &Offline, file: PathBuf, json: bool) -> Result<()> {
     }
 }
 
-fn verify(api: &Offline, json: bool) -> Result<()> {
-    let report = api.verify()?;
+fn verify(api: &Door, json: bool) -> Result<()> {
+    let report = api.call::<op::verify>(NoKey, ())?;
     if json {
         out_json(&report)?;
     } else {
@@ -245,8 +285,12 @@ fn verify(api: &Offline, json: bool) -> Result<()> {
     }
 }
 
-fn pin(api: &Offline, id: i64, pinned: bool) -> Result<()> {
-    let b = api.set_pinned(id, pinned)?;
+fn pin(api: &Door, id: i64, pinned: bool) -> Result<()> {
+    let b = if pinned {
+        api.call::<op::pin_backup>(id, ())?
+    } else {
+        api.call::<op::unpin_backup>(id, ())?
+    };
     out(format!(
         "{} backup {}",
         if pinned { "pinned" } else { "unpinned" },
@@ -254,16 +298,16 @@ fn pin(api: &Offline, id: i64, pinned: bool) -> Result<()> {
     ))
 }
 
-fn label_backup(api: &Offline, id: i64, label: Option<String>) -> Result<()> {
-    let b = api.set_label(id, LabelRequest { label })?;
+fn label_backup(api: &Door, id: i64, label: Option<String>) -> Result<()> {
+    let b = api.call::<op::set_label>(id, LabelRequest { label })?;
     match &b.label {
         Some(l) => out(format!("labelled backup {} {l:?}", b.id)),
         None => out(format!("cleared the label of backup {}", b.id)),
     }
 }
 
-fn delete(api: &Offline, id: i64) -> Result<()> {
-    let d = api.delete_backup(id)?;
+fn delete(api: &Door, id: i64) -> Result<()> {
+    let d = api.call::<op::delete_backup>(id, ())?;
     out(format!("deleted backup {}", d.deleted))
 }
 

@@ -1,19 +1,20 @@
-//! `engram learners …`: list learners and supervise them. With Engram
-//! stopped, changes go into the data directory (a learner added now starts
-//! at the next launch); while `engram serve` (or the app) holds it, they go
-//! to that process through its loopback API, so its supervisor acts at once
-//! — there is never a second writer.
+//! `engram learners …`: list learners and supervise them. Each subcommand
+//! is one declared operation through the [`Door`]: with Engram stopped,
+//! changes go into the data directory (a learner added now starts at the
+//! next launch); while `engram serve` (or the app) holds it, they go to that
+//! process through its loopback API, so its supervisor acts at once — there
+//! is never a second writer.
 
 use crate::backups_cmd::{out, out_json};
+use crate::door::Door;
 use clap::Subcommand;
 use engram_core::api::{
-    Offline, ReadLearnerState, SetLearnerCommand, SetMetricInfo, SetMilestoneRules,
+    NoKey, ReadLearnerState, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, op,
 };
 use engram_core::engines::catalog::MetricFormat;
-use engram_core::runtime::DataDirLock;
-use engram_core::store::{LearnerInfo, LearnerMetric, MilestoneRule, RemovedLearner};
+use engram_core::store::{LearnerInfo, LearnerMetric, MilestoneRule};
 use engram_core::supervisor::ProcessPhase;
-use engram_core::{Error, ErrorCode, Result, rfc3339};
+use engram_core::{Error, Result, rfc3339};
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
@@ -140,20 +141,11 @@ fn describe(metric: &str, d: &LearnerMetric) -> String {
     )
 }
 
-pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
+pub fn run(door: &Door, data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
     use LearnersCommand as C;
-    let offline = Offline::new(data_dir);
-    let running = DataDirLock::is_held(data_dir).is_some();
-    let remote = || Remote::find(data_dir);
+    let running = door.running();
     match cmd {
-        C::List { json } => {
-            let all = if running {
-                remote()?.call("GET", "/api/learners", None)?
-            } else {
-                offline.learners()?
-            };
-            list(&all, json)
-        }
+        C::List { json } => list(&door.call::<op::learners>(NoKey, ())?, json),
         C::Add {
             name,
             format,
@@ -171,11 +163,7 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
                 workdir: Some(workdir.display().to_string()),
                 format,
             };
-            let l = if running {
-                remote()?.put(&format!("/api/learners/{name}/command"), &req)?
-            } else {
-                offline.set_learner_command(&name, req)?
-            };
+            let l = door.call::<op::set_learner_command>(name.clone(), req)?;
             if json {
                 return out_json(&l);
             }
@@ -189,29 +177,13 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
             ))
         }
         C::Remove { name } => {
-            if running {
-                remote()?.call::<LearnerInfo>(
-                    "DELETE",
-                    &format!("/api/learners/{name}/command"),
-                    None,
-                )?;
-            } else {
-                offline.remove_learner_command(&name)?;
-            }
+            door.call::<op::remove_learner_command>(name.clone(), ())?;
             out(format!(
                 "learner {name} is no longer supervised (its states stay)"
             ))
         }
         C::Delete { name, json } => {
-            let removed = if running {
-                remote()?.call::<RemovedLearner>(
-                    "DELETE",
-                    &format!("/api/learners/{name}"),
-                    None,
-                )?
-            } else {
-                offline.remove_learner(&name)?
-            };
+            let removed = door.call::<op::remove_learner>(name.clone(), ())?;
             if json {
                 return out_json(&removed);
             }
@@ -244,11 +216,7 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
                     )
                 },
             };
-            let l: LearnerInfo = if running {
-                remote()?.put(&format!("/api/learners/{name}/milestone-rules"), &req)?
-            } else {
-                offline.set_learner_milestone_rules(&name, req)?
-            };
+            let l = door.call::<op::set_learner_milestone_rules>(name.clone(), req)?;
             if json {
                 return out_json(&l);
             }
@@ -280,11 +248,7 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
         } => {
             // Read, change one entry, write the whole: the API takes every
             // metric described here at once.
-            let now: LearnerInfo = if running {
-                remote()?.call("GET", &format!("/api/learners/{name}"), None)?
-            } else {
-                offline.learner(&name)?
-            };
+            let now = door.call::<op::learner>(name.clone(), ())?;
             let mut here: std::collections::BTreeMap<String, LearnerMetric> = now
                 .metric_info
                 .into_iter()
@@ -311,11 +275,7 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
             let req = SetMetricInfo {
                 metrics: Some(here),
             };
-            let l: LearnerInfo = if running {
-                remote()?.put(&format!("/api/learners/{name}/metric-info"), &req)?
-            } else {
-                offline.set_learner_metric_info(&name, req)?
-            };
+            let l = door.call::<op::set_learner_metric_info>(name.clone(), req)?;
             if json {
                 return out_json(&l);
             }
@@ -343,8 +303,8 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
                 .collect::<Vec<_>>()
                 .join("\n"))
         }
-        C::Start { name } => start_stop(&offline, running.then(remote), &name, true),
-        C::Stop { name } => start_stop(&offline, running.then(remote), &name, false),
+        C::Start { name } => start_stop(door, &name, true),
+        C::Stop { name } => start_stop(door, &name, false),
         C::Logs { name, lines } => logs(data_dir, &name, lines),
         C::Export {
             name,
@@ -352,7 +312,9 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
             out: path,
             json,
         } => {
-            let done = offline.read_learner_state_to(&name, ReadLearnerState { backup }, &path)?;
+            let done =
+                door.offline()
+                    .read_learner_state_to(&name, ReadLearnerState { backup }, &path)?;
             if json {
                 return out_json(&done);
             }
@@ -367,41 +329,32 @@ pub fn run(data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
     }
 }
 
-fn start_stop(
-    offline: &Offline,
-    remote: Option<Result<Remote>>,
-    name: &str,
-    start: bool,
-) -> Result<()> {
-    let (verb, done) = if start {
-        ("start", "started")
+fn start_stop(door: &Door, name: &str, start: bool) -> Result<()> {
+    let l = if start {
+        door.call::<op::start_learner>(name.to_string(), ())?
     } else {
-        ("stop", "stopped")
+        door.call::<op::stop_learner>(name.to_string(), ())?
     };
-    match remote {
-        Some(r) => {
-            let l =
-                r?.call::<LearnerInfo>("POST", &format!("/api/learners/{name}/{verb}"), None)?;
-            if !start && l.command.is_none() {
-                // It runs elsewhere: asked, not stopped (yet).
-                return out(format!(
-                    "learner {name} asked to stop: it runs outside Engram and stops when its loop next checks run.stop_requested"
-                ));
+    if !door.running() {
+        return out(format!(
+            "learner {name} {}",
+            if start {
+                "starts when Engram does"
+            } else {
+                "stays stopped when Engram starts"
             }
-            out(format!("learner {name} {done}"))
-        }
-        None => {
-            offline.set_learner_autostart(name, start)?;
-            out(format!(
-                "learner {name} {}",
-                if start {
-                    "starts when Engram does"
-                } else {
-                    "stays stopped when Engram starts"
-                }
-            ))
-        }
+        ));
     }
+    if !start && l.command.is_none() {
+        // It runs elsewhere: asked, not stopped (yet).
+        return out(format!(
+            "learner {name} asked to stop: it runs outside Engram and stops when its loop next checks run.stop_requested"
+        ));
+    }
+    out(format!(
+        "learner {name} {}",
+        if start { "started" } else { "stopped" }
+    ))
 }
 
 fn list(all: &[LearnerInfo], json: bool) -> Result<()> {
@@ -474,97 +427,4 @@ fn logs(data_dir: &Path, name: &str, lines: usize) -> Result<()> {
         out(l)?;
     }
     Ok(())
-}
-
-/// The running Engram's API, found through the data directory.
-struct Remote {
-    base: String,
-    token: String,
-}
-
-impl Remote {
-    /// PUTs `req` as JSON to `path` of the running Engram.
-    fn put<T: serde::de::DeserializeOwned>(
-        &self,
-        path: &str,
-        req: &impl serde::Serialize,
-    ) -> Result<T> {
-        let body = serde_json::to_value(req).map_err(|e| Error::Encode(e.to_string()))?;
-        self.call("PUT", path, Some(body))
-    }
-
-    fn find(data_dir: &Path) -> Result<Remote> {
-        let unreachable = |why: String| Error::Remote {
-            code: ErrorCode::Locked,
-            message: format!(
-                "Engram runs on {} but its API cannot be reached ({why}); is it `engram serve` or the app?",
-                data_dir.display()
-            ),
-        };
-        let port = std::fs::read_to_string(data_dir.join(engram_http::PORT_FILE))
-            .map_err(|e| unreachable(format!("serve.port: {e}")))?;
-        let port: u16 = port
-            .trim()
-            .parse()
-            .map_err(|_| unreachable("serve.port holds no port".into()))?;
-        let token = std::fs::read_to_string(data_dir.join(engram_core::access::TOKEN_FILE))
-            .map_err(|e| unreachable(format!("access.token: {e}")))?;
-        Ok(Remote {
-            base: format!("http://127.0.0.1:{port}"),
-            token: token.trim().to_string(),
-        })
-    }
-
-    /// One request; the answer, or the API's error as this process's.
-    fn call<T: serde::de::DeserializeOwned>(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<T> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(60)))
-            .build()
-            .into();
-        let url = format!("{}{path}", self.base);
-        let auth = format!("Bearer {}", self.token);
-        let sent = match (method, body) {
-            ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
-            ("DELETE", _) => agent.delete(&url).header("Authorization", &auth).call(),
-            (m, body) => {
-                let req = match m {
-                    "PUT" => agent.put(&url),
-                    _ => agent.post(&url),
-                }
-                .header("Authorization", &auth);
-                match body {
-                    Some(b) => req.send_json(b),
-                    None => req.send_empty(),
-                }
-            }
-        };
-        let mut resp = sent.map_err(|e| Error::Remote {
-            code: ErrorCode::Locked,
-            message: format!(
-                "the running Engram's API did not answer at {}: {e}",
-                self.base
-            ),
-        })?;
-        let ok = resp.status().is_success();
-        let text = resp
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| Error::io("read", url.clone(), std::io::Error::other(e)))?;
-        if ok {
-            serde_json::from_str(&text).map_err(|e| Error::Internal(format!("reading {url}: {e}")))
-        } else {
-            let e: engram_core::api::ApiError = serde_json::from_str(&text)
-                .map_err(|_| Error::Internal(format!("{url} answered {text:.200}")))?;
-            Err(Error::Remote {
-                code: e.code,
-                message: e.message,
-            })
-        }
-    }
 }

@@ -3,6 +3,7 @@
 //! [code]: message`) and a non-zero exit, and leaves stored data unchanged.
 
 mod backups_cmd;
+mod door;
 mod env_cmd;
 mod learners_cmd;
 mod run_cmd;
@@ -10,7 +11,6 @@ mod serve_cmd;
 
 use clap::{Parser, Subcommand};
 use engram_core::Error;
-use engram_core::api::Offline;
 use engram_core::runtime::default_data_dir;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,9 +63,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(&data_dir, args),
         Command::Serve(args) => serve_cmd::serve(&data_dir, args),
-        Command::Status { json } => backups_cmd::status(&Offline::new(&data_dir), json),
-        Command::Backups { command } => backups_cmd::run(&Offline::new(&data_dir), command),
-        Command::Learners { command } => learners_cmd::run(&data_dir, command),
+        Command::Status { json } => backups_cmd::status(&door::Door::new(&data_dir), json),
+        Command::Backups { command } => backups_cmd::run(&door::Door::new(&data_dir), command),
+        Command::Learners { command } => {
+            learners_cmd::run(&door::Door::new(&data_dir), &data_dir, command)
+        }
         Command::Env { command } => env_cmd::run(command),
     };
     match result {

@@ -3,8 +3,13 @@
 //! real SQLite file.
 
 use super::*;
+use crate::reply::error_response;
 use axum::body::Body as HttpBody;
+use axum::http::header;
 use axum::http::{Method, Request as HttpRequest};
+use engram_core::ErrorCode;
+use engram_core::api::ApiError;
+use engram_core::runtime::Settings;
 use engram_core::runtime::{Runtime, RuntimeOptions};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};

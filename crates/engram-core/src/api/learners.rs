@@ -59,7 +59,7 @@ pub struct SaveLearnerState {
 }
 
 /// [`SaveLearnerState`] as an HTTP query string: `step=…&metrics=<JSON object>`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SaveLearnerStateQuery {
     pub step: Option<u64>,
     pub metrics: Option<String>,
@@ -100,7 +100,8 @@ pub struct SlotLease {
 }
 
 /// Save what the learner wrote into a leased slot.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default)]
 pub struct SaveLeasedState {
     pub lease: String,
     pub state: SaveLearnerState,
@@ -110,7 +111,7 @@ pub struct SaveLeasedState {
 
 /// [`SaveLeasedState`] as an HTTP query string:
 /// `lease=…&step=…&metrics=<JSON object>&generation=…&next=true`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct SaveLeasedStateQuery {
     pub lease: String,
     pub step: Option<u64>,
@@ -118,6 +119,34 @@ pub struct SaveLeasedStateQuery {
     pub generation: Option<i64>,
     #[serde(default)]
     pub next: bool,
+}
+
+impl super::QueryForm<SaveLeasedState> for SaveLeasedStateQuery {
+    fn into_request(self) -> crate::Result<SaveLeasedState> {
+        self.try_into()
+    }
+    fn from_request(r: &SaveLeasedState) -> Self {
+        let state = SaveLearnerStateQuery::from(&r.state);
+        SaveLeasedStateQuery {
+            lease: r.lease.clone(),
+            step: state.step,
+            metrics: state.metrics,
+            generation: state.generation,
+            next: r.next,
+        }
+    }
+}
+
+impl From<&SaveLearnerState> for SaveLearnerStateQuery {
+    fn from(s: &SaveLearnerState) -> Self {
+        SaveLearnerStateQuery {
+            step: s.step,
+            // A map of names to numbers always encodes.
+            metrics: (!s.metrics.is_empty())
+                .then(|| serde_json::to_string(&s.metrics).unwrap_or_default()),
+            generation: s.generation,
+        }
+    }
 }
 
 impl TryFrom<SaveLeasedStateQuery> for SaveLeasedState {

@@ -13,11 +13,15 @@
 
 mod learners;
 mod offline;
+pub mod operations;
 pub mod types;
 pub mod typescript;
 
 pub use learners::*;
 pub use offline::Offline;
+pub use operations::{
+    ByteOperation, NoKey, Operation, QueryForm, RequestIn, Runs, SettingsPatch, byte_op, op,
+};
 pub use types::*;
 
 use crate::runtime::{Event, Runtime, RuntimeOptions, Settings};
@@ -140,9 +144,15 @@ impl Api {
         })
     }
 
-    /// Pins (retention never deletes it) or unpins a backup.
-    pub async fn set_pinned(&self, id: i64, pinned: bool) -> ApiResult<Backup> {
-        self.change_backup(id, move |s| s.set_pinned(id, pinned))
+    /// Pins a backup: retention never deletes it.
+    pub async fn pin_backup(&self, id: i64) -> ApiResult<Backup> {
+        self.change_backup(id, move |s| s.set_pinned(id, true))
+            .await
+    }
+
+    /// Unpins a backup.
+    pub async fn unpin_backup(&self, id: i64) -> ApiResult<Backup> {
+        self.change_backup(id, move |s| s.set_pinned(id, false))
             .await
     }
 
@@ -281,15 +291,15 @@ impl Api {
 
     /// Changes only the settings `patch` names (a JSON object, nested like
     /// the settings); an unknown name or a value out of range changes nothing.
-    pub async fn patch_settings(&self, patch: serde_json::Value) -> ApiResult<Settings> {
+    pub async fn patch_settings(&self, patch: SettingsPatch) -> ApiResult<Settings> {
         let current = self.settings().await?;
         let merged = current.patched(&patch)?;
         self.update_settings(merged).await
     }
 
     /// What each setting is, its range and help text.
-    pub fn settings_schema(&self) -> Vec<SettingField> {
-        Settings::fields()
+    pub async fn settings_schema(&self) -> ApiResult<Vec<SettingField>> {
+        Ok(Settings::fields())
     }
 
     /// One metric's history across restarts, downsampled, with its branches.

@@ -4,7 +4,7 @@
 //! writer lock and are refused (`locked`) while `run`/`serve`/the app hold it.
 
 use super::{
-    Backup, CreateBackup, Deleted, ExportRequest, Exported, LabelRequest, ListBackups,
+    Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported, LabelRequest, ListBackups,
     RestoreReport, RestoreRequest, Status, VerifyReport, engine_statuses,
 };
 use crate::error::{Error, Result};
@@ -44,23 +44,21 @@ impl Offline {
         })
     }
 
-    /// Backups newest first, following pages until `max` (all when None).
-    pub fn list_backups(&self, req: ListBackups, max: Option<u64>) -> Result<Vec<Backup>> {
-        let store = self.open_read()?;
-        let mut q = req.into_query();
-        q.limit = 1000;
-        let max = max.unwrap_or(u64::MAX);
-        let mut items = Vec::new();
-        loop {
-            let page = store.list_backups(&q)?;
-            items.extend(page.items.iter().map(Backup::from));
-            match page.next {
-                Some(c) if (items.len() as u64) < max => q.after = Some(c),
-                _ => break,
-            }
-        }
-        items.truncate(max.min(usize::MAX as u64) as usize);
-        Ok(items)
+    /// One page of backups, newest first.
+    pub fn list_backups(&self, req: ListBackups) -> Result<BackupPage> {
+        Ok(super::page_view(
+            &self.open_read()?.list_backups(&req.into_query())?,
+        ))
+    }
+
+    /// One backup.
+    pub fn get_backup(&self, id: i64) -> Result<Backup> {
+        Ok(Backup::from(&self.open_read()?.get_backup(id)?))
+    }
+
+    /// What each setting is, its range and help text.
+    pub fn settings_schema(&self) -> Result<Vec<super::SettingField>> {
+        Ok(crate::runtime::Settings::fields())
     }
 
     /// A `manual` backup of the saved live state.
@@ -152,8 +150,17 @@ impl Offline {
         self.open_read()?.verify_all(true)
     }
 
-    /// Pins or unpins a backup.
-    pub fn set_pinned(&self, id: i64, pinned: bool) -> Result<Backup> {
+    /// Pins a backup.
+    pub fn pin_backup(&self, id: i64) -> Result<Backup> {
+        self.set_pinned(id, true)
+    }
+
+    /// Unpins a backup.
+    pub fn unpin_backup(&self, id: i64) -> Result<Backup> {
+        self.set_pinned(id, false)
+    }
+
+    fn set_pinned(&self, id: i64, pinned: bool) -> Result<Backup> {
         let (mut store, _lock) = self.open_write()?;
         store.set_pinned(id, pinned)?;
         Ok(Backup::from(&store.get_backup(id)?))
@@ -179,68 +186,78 @@ impl Offline {
     }
 
     /// One learner (`not_found` for an unknown or deleted one).
-    pub fn learner(&self, name: &str) -> Result<crate::store::LearnerInfo> {
-        self.open_read()?.learner(name)
+    pub fn learner(&self, name: String) -> Result<crate::store::LearnerInfo> {
+        self.open_read()?.learner(&name)
     }
 
     /// Sets a learner's command (it starts at the next launch).
     pub fn set_learner_command(
         &self,
-        name: &str,
+        name: String,
         req: super::SetLearnerCommand,
     ) -> Result<crate::store::LearnerInfo> {
         let (mut store, _lock) = self.open_write_or_create()?;
         let cmd = req.command(&self.data_dir);
         let now = crate::now_ms();
-        store.set_learner_command(name, &cmd, now)?;
+        store.set_learner_command(&name, &cmd, now)?;
         if req.format.is_some() {
-            store.attach_learner(name, req.format.as_deref(), now)?;
+            store.attach_learner(&name, req.format.as_deref(), now)?;
         }
-        store.learner(name)
+        store.learner(&name)
     }
 
     /// Forgets a learner's command.
-    pub fn remove_learner_command(&self, name: &str) -> Result<crate::store::LearnerInfo> {
+    pub fn remove_learner_command(&self, name: String) -> Result<crate::store::LearnerInfo> {
         let (mut store, _lock) = self.open_write()?;
-        store.remove_learner_command(name)?;
-        store.learner(name)
+        store.remove_learner_command(&name)?;
+        store.learner(&name)
     }
 
     /// Sets a learner's milestone rules in Engram, or goes back to its own
     /// (see [`super::Api::set_learner_milestone_rules`]).
     pub fn set_learner_milestone_rules(
         &self,
-        name: &str,
+        name: String,
         req: super::SetMilestoneRules,
     ) -> Result<crate::store::LearnerInfo> {
         let (mut store, _lock) = self.open_write()?;
-        store.set_user_milestone_rules(name, req.rules.as_deref())?;
-        store.learner(name)
+        store.set_user_milestone_rules(&name, req.rules.as_deref())?;
+        store.learner(&name)
     }
 
     /// Describes a learner's metrics in Engram, or goes back to its own
     /// (see [`super::Api::set_learner_metric_info`]).
     pub fn set_learner_metric_info(
         &self,
-        name: &str,
+        name: String,
         req: super::SetMetricInfo,
     ) -> Result<crate::store::LearnerInfo> {
         let (mut store, _lock) = self.open_write()?;
-        store.set_user_metric_info(name, req.metrics.as_ref())?;
-        store.learner(name)
+        store.set_user_metric_info(&name, req.metrics.as_ref())?;
+        store.learner(&name)
     }
 
     /// Deletes a learner (see [`super::Api::remove_learner`]; with Engram
     /// stopped, no process of it is Engram's to stop).
-    pub fn remove_learner(&self, name: &str) -> Result<crate::store::RemovedLearner> {
+    pub fn remove_learner(&self, name: String) -> Result<crate::store::RemovedLearner> {
         let (mut store, _lock) = self.open_write()?;
-        let removed = store.remove_learner(name, crate::now_ms())?;
-        crate::supervisor::remove_logs(&self.data_dir, name);
+        let removed = store.remove_learner(&name, crate::now_ms())?;
+        crate::supervisor::remove_logs(&self.data_dir, &name);
         Ok(removed)
     }
 
+    /// A supervised learner starts at the next launch (and every one after).
+    pub fn start_learner(&self, name: String) -> Result<crate::store::LearnerInfo> {
+        self.set_learner_autostart(&name, true)
+    }
+
+    /// A supervised learner stays stopped at the next launch.
+    pub fn stop_learner(&self, name: String) -> Result<crate::store::LearnerInfo> {
+        self.set_learner_autostart(&name, false)
+    }
+
     /// Whether a supervised learner starts at the next launch.
-    pub fn set_learner_autostart(
+    fn set_learner_autostart(
         &self,
         name: &str,
         autostart: bool,

@@ -47,8 +47,12 @@ async fn one_status_shape_online_and_offline_and_locked_stays_locked() {
         .expect("create");
     assert_eq!(made.kind, crate::BackupKind::Manual);
     let listed = offline
-        .list_backups(ListBackups::default(), Some(1))
-        .expect("list");
+        .list_backups(ListBackups {
+            limit: Some(1),
+            ..Default::default()
+        })
+        .expect("list")
+        .items;
     assert_eq!(listed, vec![made.clone()]);
     let r = offline
         .restore_backup(made.id, RestoreRequest::default())

@@ -142,7 +142,7 @@ pub struct ListBackups {
 }
 
 /// [`ListBackups`] as an HTTP query string: `kind=a,b&engine=…&limit=…&offset=…&after_created_at_ms=…&after_id=…&q=…&pinned=true`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ListBackupsQuery {
     pub kind: Option<String>,
     pub engine: Option<String>,
@@ -164,13 +164,74 @@ fn parse_kinds(kinds: Option<&str>) -> Result<Vec<BackupKind>, Error> {
 
 /// [`TimelineQuery`](crate::store::TimelineQuery) as an HTTP query string:
 /// `kind=a,b&from_ms=…&to_ms=…&buckets=…&marks=…`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TimelineQueryForm {
     pub kind: Option<String>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
     pub buckets: Option<u32>,
     pub marks: Option<u32>,
+}
+
+/// Backup kinds as a query string gives them: `a,b` (none: absent).
+fn join_kinds(kinds: &[BackupKind]) -> Option<String> {
+    (!kinds.is_empty()).then(|| {
+        kinds
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    })
+}
+
+impl super::QueryForm<crate::store::TimelineQuery> for TimelineQueryForm {
+    fn into_request(self) -> Result<crate::store::TimelineQuery, Error> {
+        self.try_into()
+    }
+    fn from_request(q: &crate::store::TimelineQuery) -> Self {
+        TimelineQueryForm {
+            kind: join_kinds(&q.kinds),
+            from_ms: q.from_ms,
+            to_ms: q.to_ms,
+            buckets: q.buckets,
+            marks: q.marks,
+        }
+    }
+}
+
+impl super::QueryForm<ListBackups> for ListBackupsQuery {
+    fn into_request(self) -> Result<ListBackups, Error> {
+        self.try_into()
+    }
+    fn from_request(q: &ListBackups) -> Self {
+        ListBackupsQuery {
+            kind: join_kinds(&q.kinds),
+            engine: q.engine.clone(),
+            limit: q.limit,
+            offset: q.offset,
+            after_created_at_ms: q.after.map(|c| c.created_at_ms),
+            after_id: q.after.map(|c| c.id),
+            q: q.text.clone(),
+            pinned: q.pinned.then_some(true),
+        }
+    }
+}
+
+impl super::QueryForm<RetentionRequest> for RetentionQuery {
+    fn into_request(self) -> Result<RetentionRequest, Error> {
+        self.try_into()
+    }
+    fn from_request(r: &RetentionRequest) -> Self {
+        RetentionQuery {
+            ids: (!r.ids.is_empty()).then(|| {
+                r.ids
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
+        }
+    }
 }
 
 impl TryFrom<TimelineQueryForm> for crate::store::TimelineQuery {
@@ -273,7 +334,7 @@ pub struct RetentionRequest {
 }
 
 /// [`RetentionRequest`] as an HTTP query string: `ids=1,2,3`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RetentionQuery {
     pub ids: Option<String>,
 }
