@@ -238,3 +238,38 @@ fn commands_answer_with_the_api_types_and_errors() {
     let stopped = err("create_backup", json!({"request": {}}).into());
     assert_eq!(stopped["code"], "runtime_stopped", "{stopped}");
 }
+
+#[path = "../../crates/engram-core/tests/support/walk.rs"]
+mod walk;
+
+/// Every declared operation through Tauri's own IPC: its key under its
+/// declared name, its request as `request`.
+#[test]
+fn every_declared_operation_answers_through_ipc() {
+    use engram_core::api::operations::declared;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = RuntimeOptions::new(dir.path());
+    opts.pace = std::time::Duration::from_millis(20);
+    let api = tauri::async_runtime::block_on(Api::start(opts));
+    assert!(api.runtime().is_ok(), "runtime starts");
+    let app = engram_desktop::with_commands(mock_builder())
+        .build(mock_context(noop_assets()))
+        .expect("app");
+    app.manage(std::sync::Arc::new(api));
+    let window = WebviewWindowBuilder::new(&app, "main", Default::default())
+        .build()
+        .expect("window");
+    let routes = declared();
+    walk::walk(|name, key, req| {
+        let d = routes.iter().find(|d| d.name == name).expect("declared");
+        let mut args = serde_json::Map::new();
+        if let Some(k) = d.key {
+            args.insert(k.to_string(), key.clone());
+        }
+        if !req.is_null() {
+            args.insert("request".into(), req.clone());
+        }
+        get_ipc_response(&window, request(name, Value::Object(args).into()))
+            .map(|r| r.deserialize::<Value>().expect("json"))
+    });
+}

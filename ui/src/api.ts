@@ -1,8 +1,19 @@
 /** The one module that talks to the backend. Inside the desktop app it uses
  * Tauri IPC; in a browser it uses the `engram serve` HTTP API and its event
- * stream. Nothing else in the UI knows which. */
+ * stream. Nothing else in the UI knows which.
+ *
+ * Every operation, its route and its types come from the core's
+ * declaration (`generated/operations.ts`): each transport moves any call
+ * the same way (`Transport`), so neither lists operations by hand. The
+ * `Backend` methods below are the UI's names for them (a listing query
+ * with defaults, pin as a flag); only byte transfers, native dialogs and
+ * the event stream are written per transport. */
 
+import { BYTE_OPERATIONS, OPERATIONS, operations, type OperationName, type Operations, type QueryForms, type Transport } from "./generated/operations";
 import type {
+  CreateBackup,
+  ListBackups,
+  RestoreRequest,
   RetentionOutlook,
   Backup,
   Hold,
@@ -131,7 +142,7 @@ export function nextDelay(ms: number): number {
 }
 
 /** Builds the query string of a backup listing. */
-export function backupQueryString(q: BackupQuery): string {
+export function backupQueryString(q: BackupQuery | ListBackups): string {
   const p = new URLSearchParams();
   if (q.kinds && q.kinds.length > 0) p.set("kind", q.kinds.join(","));
   if (q.engine) p.set("engine", q.engine);
@@ -157,16 +168,163 @@ export function timelineQueryString(q: TimelineQuery): string {
   return p.toString();
 }
 
+/** The query strings of the requests that are not flat (the Rust side's
+ * `*Query` forms read them). */
+export const QUERY_FORMS: QueryForms = {
+  list_backups: backupQueryString,
+  timeline: timelineQueryString,
+  retention: (r) => (r.ids.length > 0 ? `ids=${r.ids.join(",")}` : ""),
+  save_leased_learner_state: (r) => {
+    const p = new URLSearchParams({ lease: r.lease });
+    if (r.state.step !== null) p.set("step", String(r.state.step));
+    if (Object.keys(r.state.metrics).length > 0) p.set("metrics", JSON.stringify(r.state.metrics));
+    if (r.state.generation !== null) p.set("generation", String(r.state.generation));
+    if (r.next) p.set("next", "true");
+    return p.toString();
+  },
+};
+
+/** A flat request as a query string: its non-null fields, in order. */
+function flatQuery(request: unknown): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries((request ?? {}) as Record<string, unknown>)) {
+    if (v !== null && v !== undefined) p.set(k, String(v));
+  }
+  return p.toString();
+}
+
+/** A declared path with its key put in. */
+function fill(path: string, key: "id" | "name" | null, value: number | string | null): string {
+  return key === null ? path : path.replace(`{${key}}`, encodeURIComponent(String(value)));
+}
+
 type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
+/** The UI's names for the operations, over either transport. */
+abstract class OperationsBackend {
+  protected readonly ops: Operations;
+  constructor(transport: Transport) {
+    this.ops = operations(transport);
+  }
+  status() {
+    return this.ops.status();
+  }
+  listBackups(q: BackupQuery) {
+    const request: ListBackups = {
+      kinds: q.kinds ?? [],
+      engine: q.engine ?? null,
+      limit: q.limit ?? 50,
+      offset: q.offset ?? null,
+      after: q.after ?? null,
+      text: q.text ?? null,
+      pinned: q.pinned ?? false,
+    };
+    return this.ops.list_backups(request);
+  }
+  getBackup(id: number) {
+    return this.ops.get_backup(id);
+  }
+  backupNow(label?: string) {
+    // An absent field is the request's default (the Rust side's `serde(default)`).
+    return this.ops.create_backup((label ? { label } : {}) as CreateBackup);
+  }
+  restore(id: number, engine?: string) {
+    return this.ops.restore_backup(id, (engine ? { engine } : {}) as RestoreRequest);
+  }
+  setPinned(id: number, pinned: boolean) {
+    return pinned ? this.ops.pin_backup(id) : this.ops.unpin_backup(id);
+  }
+  setLabel(id: number, label: string | null) {
+    return this.ops.set_label(id, { label });
+  }
+  async deleteBackup(id: number) {
+    await this.ops.delete_backup(id);
+  }
+  verify() {
+    return this.ops.verify();
+  }
+  retention(ids?: number[]) {
+    return this.ops.retention({ ids: ids ?? [] });
+  }
+  hold(id: number) {
+    return this.ops.hold_backup(id);
+  }
+  release(id: number) {
+    return this.ops.release_backup(id);
+  }
+  timeline(q: TimelineQuery) {
+    return this.ops.timeline(q);
+  }
+  storage() {
+    return this.ops.storage();
+  }
+  learners() {
+    return this.ops.learners();
+  }
+  setLearnerCommand(name: string, req: SetLearnerCommand) {
+    return this.ops.set_learner_command(name, req);
+  }
+  removeLearnerCommand(name: string) {
+    return this.ops.remove_learner_command(name);
+  }
+  removeLearner(name: string) {
+    return this.ops.remove_learner(name);
+  }
+  setLearnerMilestoneRules(name: string, req: SetMilestoneRules) {
+    return this.ops.set_learner_milestone_rules(name, req);
+  }
+  setLearnerMetricInfo(name: string, req: SetMetricInfo) {
+    return this.ops.set_learner_metric_info(name, req);
+  }
+  startLearner(name: string) {
+    return this.ops.start_learner(name);
+  }
+  stopLearner(name: string) {
+    return this.ops.stop_learner(name);
+  }
+  getSettings() {
+    return this.ops.settings();
+  }
+  putSettings(s: Settings) {
+    return this.ops.patch_settings(s);
+  }
+  settingsSchema() {
+    return this.ops.settings_schema();
+  }
+  metricSeries(req: SeriesRequest) {
+    return this.ops.metric_series(req);
+  }
+  metricCatalog() {
+    return this.ops.metric_catalog();
+  }
+}
+
 /** The `engram serve` API: every request carries the token. */
-export class HttpBackend implements Backend {
+export class HttpBackend extends OperationsBackend implements Backend {
   readonly kind = "http" as const;
   constructor(
     private readonly base: string,
     private readonly token: string,
     private readonly fetchImpl: FetchLike = (i, init) => fetch(i, init),
-  ) {}
+  ) {
+    super((op, key, request) => this.send(op, key, request));
+  }
+
+  /** One declared operation: its path, its request in the query or the body. */
+  private async send(op: OperationName, key: number | string | null, request: unknown): Promise<unknown> {
+    const route = OPERATIONS[op];
+    let path = fill(route.path, route.key, key);
+    let body: string | undefined;
+    if (route.request === "query") {
+      const forms = QUERY_FORMS as unknown as Record<string, (r: unknown) => string>;
+      const query = route.query_form ? forms[op]!(request) : flatQuery(request);
+      if (query) path += `?${query}`;
+    } else if (route.request === "body") {
+      body = JSON.stringify(request);
+    }
+    const res = await this.request(route.method, `/api${path}`, body);
+    return (await res.json()) as unknown;
+  }
 
   private async request(method: string, path: string, body?: BodyInit, json = true): Promise<Response> {
     const headers: Record<string, string> = { Authorization: `Bearer ${this.token}` };
@@ -192,116 +350,30 @@ export class HttpBackend implements Backend {
     return res;
   }
 
-  private async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.request(method, path, body === undefined ? undefined : JSON.stringify(body));
-    return (await res.json()) as T;
-  }
-
-  status() {
-    return this.json<Status>("GET", "/api/status");
-  }
-  listBackups(q: BackupQuery) {
-    return this.json<BackupPage>("GET", `/api/backups?${backupQueryString(q)}`);
-  }
-  getBackup(id: number) {
-    return this.json<Backup>("GET", `/api/backups/${id}`);
-  }
-  backupNow(label?: string) {
-    return this.json<Backup>("POST", "/api/backups", label ? { label } : {});
-  }
-  restore(id: number, engine?: string) {
-    return this.json<RestoreReport>("POST", `/api/backups/${id}/restore`, engine ? { engine } : {});
-  }
-  setPinned(id: number, pinned: boolean) {
-    return this.json<Backup>("POST", `/api/backups/${id}/${pinned ? "pin" : "unpin"}`);
-  }
-  setLabel(id: number, label: string | null) {
-    return this.json<Backup>("PUT", `/api/backups/${id}/label`, { label });
-  }
-  async deleteBackup(id: number) {
-    await this.request("DELETE", `/api/backups/${id}`);
-  }
   async exportBackup(id: number, format: ExportFormat) {
-    const res = await this.request("GET", `/api/backups/${id}/export?format=${format}`);
+    const { method, path } = BYTE_OPERATIONS.export_backup;
+    const res = await this.request(method, `/api${fill(path, "id", id)}?format=${format}`);
     return await res.blob();
   }
   async saveExport(id: number, format: ExportFormat) {
     return download(await this.exportBackup(id, format), exportFileName(id, format));
   }
   async saveLearnerState(name: string, backup: number) {
-    const res = await this.request("GET", `/api/learners/${encodeURIComponent(name)}/state?backup=${backup}`);
+    const { method, path } = BYTE_OPERATIONS.read_learner_state;
+    const res = await this.request(method, `/api${fill(path, "name", name)}?backup=${backup}`);
     return download(await res.blob(), learnerStateFileName(name, backup));
   }
   async importSnapshot(file: Blob) {
-    const res = await this.request("POST", "/api/import", file, false);
+    const { method, path } = BYTE_OPERATIONS.import_snapshot;
+    const res = await this.request(method, `/api${path}`, file, false);
     return (await res.json()) as Backup;
-  }
-  verify() {
-    return this.json<VerifyReport>("POST", "/api/verify");
-  }
-  retention(ids?: number[]) {
-    return this.json<RetentionOutlook[]>("GET", `/api/retention${ids ? `?ids=${ids.join(",")}` : ""}`);
-  }
-  hold(id: number) {
-    return this.json<Hold>("POST", `/api/backups/${id}/hold`);
-  }
-  release(id: number) {
-    return this.json<Hold>("DELETE", `/api/backups/${id}/hold`);
-  }
-  timeline(q: TimelineQuery) {
-    return this.json<TimelineView>("GET", `/api/timeline?${timelineQueryString(q)}`);
-  }
-  storage() {
-    return this.json<StorageReport>("GET", "/api/storage");
-  }
-  learners() {
-    return this.json<LearnerInfo[]>("GET", "/api/learners");
-  }
-  setLearnerCommand(name: string, req: SetLearnerCommand) {
-    return this.json<LearnerInfo>("PUT", `/api/learners/${encodeURIComponent(name)}/command`, req);
-  }
-  removeLearnerCommand(name: string) {
-    return this.json<LearnerInfo>("DELETE", `/api/learners/${encodeURIComponent(name)}/command`);
-  }
-  removeLearner(name: string) {
-    return this.json<RemovedLearner>("DELETE", `/api/learners/${encodeURIComponent(name)}`);
-  }
-  setLearnerMilestoneRules(name: string, req: SetMilestoneRules) {
-    return this.json<LearnerInfo>("PUT", `/api/learners/${encodeURIComponent(name)}/milestone-rules`, req);
-  }
-  setLearnerMetricInfo(name: string, req: SetMetricInfo) {
-    return this.json<LearnerInfo>("PUT", `/api/learners/${encodeURIComponent(name)}/metric-info`, req);
-  }
-  startLearner(name: string) {
-    return this.json<LearnerInfo>("POST", `/api/learners/${encodeURIComponent(name)}/start`);
-  }
-  stopLearner(name: string) {
-    return this.json<LearnerInfo>("POST", `/api/learners/${encodeURIComponent(name)}/stop`);
-  }
-  getSettings() {
-    return this.json<Settings>("GET", "/api/settings");
-  }
-  putSettings(s: Settings) {
-    return this.json<Settings>("PUT", "/api/settings", s);
-  }
-  settingsSchema() {
-    return this.json<SettingField[]>("GET", "/api/settings/schema");
-  }
-  metricSeries(req: SeriesRequest) {
-    const p = new URLSearchParams({ engine: req.engine, key: req.key });
-    if (req.from_ms !== null) p.set("from_ms", String(req.from_ms));
-    if (req.to_ms !== null) p.set("to_ms", String(req.to_ms));
-    if (req.points !== null) p.set("points", String(req.points));
-    return this.json<MetricSeries>("GET", `/api/metrics/series?${p.toString()}`);
-  }  metricCatalog() {
-    return this.json<MetricInfo[]>("GET", "/api/metrics/catalog");
   }
 
   subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void, onOpen?: () => void) {
     // Our own reconnection, with exponential backoff (0.5 s … 30 s): the
     // browser's gives up for good on an HTTP error such as a 401 during a
     // restart, and retries a dead server at a fixed pace.
-    const url = `${this.base}/api/events?token=${encodeURIComponent(this.token)}`;
+    const url = `${this.base}/api${BYTE_OPERATIONS.events.path}?token=${encodeURIComponent(this.token)}`;
     let source: EventSource | undefined;
     let timer: number | undefined;
     let delay = RECONNECT_MIN_MS;
@@ -338,8 +410,18 @@ export class HttpBackend implements Backend {
 
 /** Inside the desktop app: Tauri commands and events. Bytes cross as raw
  * IPC bodies, never as JSON arrays of numbers. */
-export class TauriBackend implements Backend {
+export class TauriBackend extends OperationsBackend implements Backend {
   readonly kind = "tauri" as const;
+  constructor() {
+    // One declared operation: its key under its own name, its request as `request`.
+    super((op, key, request) => {
+      const route = OPERATIONS[op];
+      const args: Record<string, unknown> = {};
+      if (route.key !== null) args[route.key] = key;
+      if (route.request !== "nothing") args.request = request;
+      return this.call<unknown>(op, args);
+    });
+  }
   private async call<T>(cmd: string, args?: Record<string, unknown> | Uint8Array): Promise<T> {
     const { invoke } = await import("@tauri-apps/api/core");
     try {
@@ -348,32 +430,6 @@ export class TauriBackend implements Backend {
       const err = e as { code?: ErrorCode; message?: string };
       throw new ApiError(err.code ?? "ipc", err.message ?? String(e));
     }
-  }
-  status() {
-    return this.call<Status>("status");
-  }
-  listBackups(q: BackupQuery) {
-    return this.call<BackupPage>("list_backups", {
-      query: { kinds: q.kinds ?? [], engine: q.engine ?? null, limit: q.limit ?? 50, offset: q.offset ?? null, after: q.after ?? null, text: q.text ?? null, pinned: q.pinned ?? false },
-    });
-  }
-  getBackup(id: number) {
-    return this.call<Backup>("get_backup", { id });
-  }
-  backupNow(label?: string) {
-    return this.call<Backup>("create_backup", { request: { label: label ?? null } });
-  }
-  restore(id: number, engine?: string) {
-    return this.call<RestoreReport>("restore_backup", { id, request: { engine: engine ?? null } });
-  }
-  setPinned(id: number, pinned: boolean) {
-    return this.call<Backup>("set_pinned", { id, pinned });
-  }
-  setLabel(id: number, label: string | null) {
-    return this.call<Backup>("set_label", { id, request: { label } });
-  }
-  async deleteBackup(id: number) {
-    await this.call<unknown>("delete_backup", { id });
   }
   async exportBackup(id: number, format: ExportFormat) {
     const bytes = await this.call<ArrayBuffer>("export_backup", { id, request: { format } });
@@ -398,63 +454,6 @@ export class TauriBackend implements Backend {
   }
   async importSnapshot(file: Blob) {
     return this.call<Backup>("import_snapshot", new Uint8Array(await file.arrayBuffer()));
-  }
-  verify() {
-    return this.call<VerifyReport>("verify");
-  }
-  retention(ids?: number[]) {
-    return this.call<RetentionOutlook[]>("retention", { request: { ids: ids ?? [] } });
-  }
-  hold(id: number) {
-    return this.call<Hold>("hold_backup", { id });
-  }
-  release(id: number) {
-    return this.call<Hold>("release_backup", { id });
-  }
-  timeline(q: TimelineQuery) {
-    return this.call<TimelineView>("timeline", { query: q });
-  }
-  storage() {
-    return this.call<StorageReport>("storage");
-  }
-  learners() {
-    return this.call<LearnerInfo[]>("learners");
-  }
-  setLearnerCommand(name: string, req: SetLearnerCommand) {
-    return this.call<LearnerInfo>("set_learner_command", { name, request: req });
-  }
-  removeLearnerCommand(name: string) {
-    return this.call<LearnerInfo>("remove_learner_command", { name });
-  }
-  removeLearner(name: string) {
-    return this.call<RemovedLearner>("remove_learner", { name });
-  }
-  setLearnerMilestoneRules(name: string, req: SetMilestoneRules) {
-    return this.call<LearnerInfo>("set_learner_milestone_rules", { name, request: req });
-  }
-  setLearnerMetricInfo(name: string, req: SetMetricInfo) {
-    return this.call<LearnerInfo>("set_learner_metric_info", { name, request: req });
-  }
-  startLearner(name: string) {
-    return this.call<LearnerInfo>("start_learner", { name });
-  }
-  stopLearner(name: string) {
-    return this.call<LearnerInfo>("stop_learner", { name });
-  }
-  getSettings() {
-    return this.call<Settings>("get_settings");
-  }
-  putSettings(s: Settings) {
-    return this.call<Settings>("put_settings", { settings: s });
-  }
-  settingsSchema() {
-    return this.call<SettingField[]>("settings_schema");
-  }
-  metricSeries(req: SeriesRequest) {
-    return this.call<MetricSeries>("metric_series", { request: req });
-  }
-  metricCatalog() {
-    return this.call<MetricInfo[]>("metric_catalog");
   }
   subscribe(on: (e: EngramEvent) => void, onError?: (e: unknown) => void, onOpen?: () => void) {
     let stop: (() => void) | undefined;

@@ -1874,3 +1874,63 @@ async fn metric_descriptions_set_in_engram_are_what_the_catalog_says() {
     assert_eq!(reset["metric_info"]["loss"]["label"], "Loss");
     assert_eq!(reset["metric_info_set_here"], json!([]));
 }
+
+#[path = "../../engram-core/tests/support/walk.rs"]
+mod walk;
+
+/// Every declared operation through HTTP, with its method, path and
+/// request placed as the declaration says (built here from the same
+/// declaration, by the typed client's rules: key in the path, request in
+/// the query form or the body).
+#[test]
+fn every_declared_operation_answers_through_http() {
+    use engram_core::api::operations::{RequestIn, declared};
+    let rt = tokio::runtime::Runtime::new().expect("tokio");
+    let h = rt.block_on(harness_paced(std::time::Duration::from_millis(20)));
+    let routes = declared();
+    walk::walk(|name, key, request| {
+        let d = routes.iter().find(|d| d.name == name).expect("declared");
+        let mut uri = format!("/api{}", d.path);
+        if let Some(k) = d.key {
+            let key = key.as_str().map_or(key.to_string(), str::to_owned);
+            uri = uri.replace(&format!("{{{k}}}"), &key);
+        }
+        let mut body = String::new();
+        match d.request_in {
+            RequestIn::Nothing => {}
+            RequestIn::Query => uri = format!("{uri}?{}", walk_query(name, request)),
+            RequestIn::Body => body = request.to_string(),
+        }
+        let method = Method::from_bytes(d.method.as_bytes()).expect("method");
+        let a = rt.block_on(h.call(method, &uri, &body));
+        if a.status == 200 {
+            Ok(a.json())
+        } else {
+            Err(a.json())
+        }
+    });
+}
+
+/// A walk step's request in its query form (through the declared form
+/// type, as the typed client sends it).
+fn walk_query(name: &str, request: &Value) -> String {
+    use engram_core::api::{Operation, QueryForm, op};
+    macro_rules! encode {
+        ($($name:ident)*) => {
+            match name {
+                $(stringify!($name) => {
+                    let r: <op::$name as Operation>::Request =
+                        serde_json::from_value(request.clone()).expect("request");
+                    let form = <op::$name as Operation>::Form::from_request(&r);
+                    serde_urlencoded_to_string(&form)
+                })*
+                _ => unreachable!("{name} is not declared"),
+            }
+        };
+    }
+    engram_core::for_each_operation_name!(encode)
+}
+
+fn serde_urlencoded_to_string(v: &impl serde::Serialize) -> String {
+    serde_urlencoded::to_string(v).expect("query")
+}

@@ -149,6 +149,12 @@ lease: string,
  */
 path: string, };
 
+export type SaveLeasedState = { lease: string, state: SaveLearnerState, 
+/**
+ * Lend the next slot with the answer (one round trip per save).
+ */
+next: boolean, };
+
 export type LeasedSave = { saved: LearnerState, next: SlotLease | null, };
 
 export type ReadLearnerState = { backup: number | null, };

@@ -224,12 +224,12 @@ pub trait Operation: Send + Sync + 'static {
     /// What it does (the declaration's doc comment).
     const DOC: &'static str;
     /// The backup id or learner name it addresses; `()` when none.
-    type Key: Serialize + DeserializeOwned + Send + Clone + std::fmt::Display + 'static;
+    type Key: Serialize + DeserializeOwned + Send + Clone + std::fmt::Display + ts_rs::TS + 'static;
     /// `()` when it takes none.
-    type Request: Serialize + DeserializeOwned + Default + Send + 'static;
+    type Request: Serialize + DeserializeOwned + Default + Send + ts_rs::TS + 'static;
     /// The request's query-string form (itself when flat).
     type Form: QueryForm<Self::Request>;
-    type Response: Serialize + DeserializeOwned + Send + 'static;
+    type Response: Serialize + DeserializeOwned + Send + ts_rs::TS + 'static;
 
     /// Calls it on the running Engram in this process.
     fn call(
@@ -248,7 +248,7 @@ pub trait Operation: Send + Sync + 'static {
 }
 
 /// A key-less operation's key, printed as nothing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize, ts_rs::TS)]
 pub struct NoKey;
 
 impl std::fmt::Display for NoKey {

@@ -1,7 +1,9 @@
 //! The UI's TypeScript view of the API, generated from the Rust types with
-//! `ts-rs`. The checked-in copy is `ui/src/generated/api.ts`; a test fails
-//! when it is stale (`UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript`
-//! rewrites it).
+//! `ts-rs` (`ui/src/generated/api.ts`), and its client of every declared
+//! operation, for both transports (`ui/src/generated/operations.ts`, from
+//! [`super::operations`]). A test fails when either checked-in copy is
+//! stale (`UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript`
+//! rewrites them).
 
 use super::learners::*;
 use super::types::*;
@@ -47,6 +49,7 @@ pub fn module() -> String {
         AttachLearner::decl(&cfg),
         SaveLearnerState::decl(&cfg),
         SlotLease::decl(&cfg),
+        SaveLeasedState::decl(&cfg),
         LeasedSave::decl(&cfg),
         ReadLearnerState::decl(&cfg),
         LearnerStateExported::decl(&cfg),
@@ -119,6 +122,148 @@ pub fn module() -> String {
     out
 }
 
+/// One operation as the TypeScript client sees it.
+struct TsOperation {
+    declared: super::operations::Declared,
+    key: Option<String>,
+    request: Option<String>,
+    response: String,
+    query_form: bool,
+}
+
+impl TsOperation {
+    fn of<O: super::Operation>(cfg: &Config) -> TsOperation {
+        use super::RequestIn;
+        let name = |n: String| n.replace("JsonValue", "Record<string, unknown>");
+        TsOperation {
+            declared: super::operations::Declared::of::<O>(),
+            key: O::KEY.map(|_| name(O::Key::name(cfg))),
+            request: (O::REQUEST_IN != RequestIn::Nothing).then(|| name(O::Request::name(cfg))),
+            response: name(O::Response::name(cfg)),
+            query_form: std::any::type_name::<O::Form>() != std::any::type_name::<O::Request>(),
+        }
+    }
+
+    /// The method's parameters: `id: number, request: LabelRequest`.
+    fn params(&self) -> String {
+        let mut p = Vec::new();
+        if let (Some(k), Some(t)) = (self.declared.key, &self.key) {
+            p.push(format!("{k}: {t}"));
+        }
+        if let Some(r) = &self.request {
+            p.push(format!("request: {r}"));
+        }
+        p.join(", ")
+    }
+}
+
+/// The client of every declared operation: their routes (`OPERATIONS`),
+/// the typed `Operations` interface and `operations(transport)`, which
+/// builds it over a transport (HTTP or IPC) that moves one call.
+pub fn operations_module() -> String {
+    let cfg = Config::new().with_large_int("number");
+    macro_rules! all {
+        ($($name:ident)*) => {
+            vec![$(TsOperation::of::<super::op::$name>(&cfg)),*]
+        };
+    }
+    let ops: Vec<TsOperation> = crate::for_each_operation_name!(all);
+    let mut types = std::collections::BTreeSet::new();
+    for o in &ops {
+        for t in o.key.iter().chain(&o.request).chain([&o.response]) {
+            for word in t.split(|c: char| !c.is_ascii_alphanumeric() && c != '_') {
+                if word.starts_with(|c: char| c.is_ascii_uppercase())
+                    && !["Array", "Record", "Promise"].contains(&word)
+                {
+                    types.insert(word.to_string());
+                }
+            }
+        }
+    }
+    let mut out = String::from(
+        "// Generated from the operations declared in `engram_core::api::operations`; do not edit.\n\
+         // Regenerate: UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript\n\n",
+    );
+    out.push_str(&format!(
+        "import type {{ {} }} from \"./api\";\n\n",
+        types.into_iter().collect::<Vec<_>>().join(", ")
+    ));
+    let names: Vec<String> = ops
+        .iter()
+        .map(|o| format!("{:?}", o.declared.name))
+        .collect();
+    out.push_str(&format!(
+        "/** Every operation's name: its IPC command and its method below. */\nexport type OperationName =\n  | {};\n\n",
+        names.join("\n  | ")
+    ));
+    out.push_str(
+        "/** How an operation travels: its HTTP method and path (under `/api`), the\n * key in the path (and its IPC argument), and where its request goes. */\n\
+         export interface Route {\n  method: \"GET\" | \"POST\" | \"PUT\" | \"DELETE\";\n  path: string;\n  key: \"id\" | \"name\" | null;\n  request: \"nothing\" | \"query\" | \"body\";\n  /** The request is not flat: `QueryForms` encodes it. */\n  query_form: boolean;\n}\n\n",
+    );
+    out.push_str("export const OPERATIONS: Readonly<Record<OperationName, Route>> = {\n");
+    for o in &ops {
+        let d = &o.declared;
+        out.push_str(&format!(
+            "  {}: {{ method: {:?}, path: {:?}, key: {}, request: {}, query_form: {} }},\n",
+            d.name,
+            d.method,
+            d.path,
+            d.key.map_or("null".to_string(), |k| format!("{k:?}")),
+            json(&d.request_in),
+            o.query_form
+        ));
+    }
+    out.push_str("};\n\n");
+    out.push_str("/** The operations whose bodies are bytes or a stream: their routes (each\n * transport moves their bytes its own way). */\nexport const BYTE_OPERATIONS = {\n");
+    for (name, method, path) in super::operations::declared_bytes() {
+        out.push_str(&format!(
+            "  {name}: {{ method: {method:?}, path: {path:?} }},\n"
+        ));
+    }
+    out.push_str("} as const;\n\n");
+    out.push_str("/** Query-string encoders of the requests that are not flat (their Rust\n * forms are `*Query`/`*Form` structs). */\nexport interface QueryForms {\n");
+    for o in ops.iter().filter(|o| o.query_form) {
+        out.push_str(&format!(
+            "  {}(request: {}): string;\n",
+            o.declared.name,
+            o.request.as_deref().unwrap_or("null")
+        ));
+    }
+    out.push_str("}\n\n");
+    out.push_str("/** Moves one call: the operation, its key (or null) and its request (or\n * null); resolves to the answer, rejects with the API's error. */\nexport type Transport = (op: OperationName, key: number | string | null, request: unknown) => Promise<unknown>;\n\n");
+    out.push_str("/** Every operation, typed. */\nexport interface Operations {\n");
+    for o in &ops {
+        for line in o.declared.doc.lines() {
+            out.push_str(&format!("  /** {} */\n", line.trim()));
+        }
+        out.push_str(&format!(
+            "  {}({}): Promise<{}>;\n",
+            o.declared.name,
+            o.params(),
+            o.response
+        ));
+    }
+    out.push_str("}\n\n");
+    out.push_str("/** The operations over a transport. */\nexport function operations(t: Transport): Operations {\n  return {\n");
+    for o in &ops {
+        let key = o.declared.key.unwrap_or("null");
+        let request = if o.request.is_some() {
+            "request"
+        } else {
+            "null"
+        };
+        out.push_str(&format!(
+            "    {}: ({}) => t({:?}, {key}, {request}) as Promise<{}>,\n",
+            o.declared.name,
+            o.params(),
+            o.declared.name,
+            o.response
+        ));
+    }
+    out.push_str("  };\n}\n");
+    out
+}
+
 /// Pretty JSON for a constant in the module.
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|e| format!("/* {e} */ null"))
@@ -128,19 +273,45 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 mod tests {
     use std::path::PathBuf;
 
-    fn checked_in() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/generated/api.ts")
+    fn checked_in(file: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../ui/src/generated")
+            .join(file)
     }
 
     #[test]
     fn typescript_bindings_are_up_to_date() {
-        let want = super::module();
-        let path = checked_in();
+        check_current(&checked_in("api.ts"), &super::module());
+    }
+
+    #[test]
+    fn typescript_operations_are_up_to_date() {
+        check_current(&checked_in("operations.ts"), &super::operations_module());
+    }
+
+    #[test]
+    fn the_typescript_client_names_every_declared_operation_and_route() {
+        let m = super::operations_module();
+        for d in crate::api::operations::declared() {
+            assert!(
+                m.contains(&format!(
+                    "  {}: {{ method: {:?}, path: {:?}",
+                    d.name, d.method, d.path
+                )),
+                "{} is missing from the TypeScript routes",
+                d.name
+            );
+            assert!(m.contains(&format!("    {}: (", d.name)), "{}", d.name);
+        }
+        assert!(!m.contains("bigint"));
+    }
+
+    fn check_current(path: &std::path::Path, want: &str) {
         if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
             std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
-            std::fs::write(&path, &want).expect("write");
+            std::fs::write(path, want).expect("write");
         }
-        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        let have = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
             have == want,
             "{} is stale: run `UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript` and commit it",

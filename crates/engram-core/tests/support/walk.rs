@@ -1,0 +1,160 @@
+//! Every declared operation, called once through a front door, in an order
+//! in which each makes sense (a backup and a learner are made first, deleted
+//! last). The HTTP test (`engram-http`) and the desktop IPC test
+//! (`src-tauri/tests/ipc.rs`) both walk it: a door that misses an
+//! operation, routes it wrongly or answers with another type fails, and an
+//! operation declared without a step here fails both.
+
+use engram_core::api::{Operation, op, operations::declared};
+use serde_json::{Value, json};
+
+/// One call: the operation, its key (`"$backup"`: the backup the walk
+/// made), its request (null: none) and the error code it must get (None:
+/// it must succeed).
+pub struct Step {
+    pub op: &'static str,
+    pub key: Value,
+    pub request: Value,
+    pub refused: Option<&'static str>,
+}
+
+fn step(op: &'static str, key: Value, request: Value) -> Step {
+    Step {
+        op,
+        key,
+        request,
+        refused: None,
+    }
+}
+
+pub fn steps() -> Vec<Step> {
+    let none = Value::Null;
+    let b = || json!("$backup");
+    let l = || json!("walk");
+    vec![
+        step("status", none.clone(), none.clone()),
+        step(
+            "list_backups",
+            none.clone(),
+            json!({"kinds": ["initial"], "limit": 5}),
+        ),
+        step("create_backup", none.clone(), json!({"label": "walk"})),
+        step("get_backup", b(), none.clone()),
+        step("pin_backup", b(), none.clone()),
+        step("unpin_backup", b(), none.clone()),
+        step("set_label", b(), json!({"label": "walked"})),
+        step("hold_backup", b(), none.clone()),
+        step("release_backup", b(), none.clone()),
+        step("restore_backup", b(), json!({"engine": "zap"})),
+        step(
+            "timeline",
+            none.clone(),
+            json!({"kinds": ["manual"], "buckets": 10}),
+        ),
+        step("storage", none.clone(), none.clone()),
+        step("verify", none.clone(), none.clone()),
+        step("retention", none.clone(), json!({"ids": [1]})),
+        step("attach_learner", none.clone(), json!({"name": "walk"})),
+        step("learners", none.clone(), none.clone()),
+        step("learner", l(), none.clone()),
+        step(
+            "log_learner_metrics",
+            l(),
+            json!({"points": [{"step": 1, "metrics": {"loss": 0.5}}]}),
+        ),
+        step("lease_learner_slot", l(), none.clone()),
+        Step {
+            // A lease nobody lent: refused by the API, after the door parsed it.
+            refused: Some("not_found"),
+            ..step(
+                "save_leased_learner_state",
+                l(),
+                json!({"lease": "not-lent", "state": {"step": 1}}),
+            )
+        },
+        Step {
+            // No state saved at that step (states are bytes: not in this walk).
+            refused: Some("invalid_input"),
+            ..step(
+                "report_learner_milestone",
+                l(),
+                json!({"rule": "loss <= 1", "metric": "loss", "value": 0.5, "step": 1}),
+            )
+        },
+        step(
+            "set_learner_milestone_rules",
+            l(),
+            json!({"rules": [{"metric": "loss", "at_most": 0.1}]}),
+        ),
+        step(
+            "set_learner_metric_info",
+            l(),
+            json!({"metrics": {"loss": {"label": "Loss"}}}),
+        ),
+        step("set_learner_command", l(), json!({"argv": ["sleep", "60"]})),
+        step("stop_learner", l(), none.clone()),
+        step("start_learner", l(), none.clone()),
+        step("remove_learner_command", l(), none.clone()),
+        step("remove_learner", l(), none.clone()),
+        step("settings", none.clone(), none.clone()),
+        step(
+            "patch_settings",
+            none.clone(),
+            json!({"backup_every_secs": 7200.0}),
+        ),
+        step("settings_schema", none.clone(), none.clone()),
+        step("metric_catalog", none.clone(), none.clone()),
+        step(
+            "metric_series",
+            none.clone(),
+            json!({"engine": "zap", "key": "success_rate"}),
+        ),
+        step("delete_backup", b(), none.clone()),
+    ]
+}
+
+/// Whether `answer` reads as `name`'s declared response type.
+pub fn answer_is_declared_type(name: &str, answer: &Value) -> Result<(), String> {
+    macro_rules! check {
+        ($($name:ident)*) => {
+            match name {
+                $(stringify!($name) => serde_json::from_value::<<op::$name as Operation>::Response>(answer.clone())
+                    .map(drop)
+                    .map_err(|e| format!("{name}: {e}: {answer}")),)*
+                _ => Err(format!("{name} is not declared")),
+            }
+        };
+    }
+    engram_core::for_each_operation_name!(check)
+}
+
+/// Walks every step through `call(op, key, request) -> Ok(answer) |
+/// Err(error {code, message})`; panics on the first step that answers
+/// otherwise than it must.
+pub fn walk(mut call: impl FnMut(&str, &Value, &Value) -> Result<Value, Value>) {
+    let steps = steps();
+    let walked: Vec<&str> = steps.iter().map(|s| s.op).collect();
+    for d in declared() {
+        assert!(walked.contains(&d.name), "no step walks {}", d.name);
+    }
+    let mut backup = Value::Null;
+    for s in &steps {
+        let key = if s.key == json!("$backup") {
+            backup.clone()
+        } else {
+            s.key.clone()
+        };
+        let answer = call(s.op, &key, &s.request);
+        match (&answer, s.refused) {
+            (Ok(v), None) => {
+                answer_is_declared_type(s.op, v).unwrap_or_else(|e| panic!("{e}"));
+                if s.op == "create_backup" {
+                    backup = v["id"].clone();
+                }
+            }
+            (Err(e), Some(code)) => assert_eq!(e["code"], code, "{}: {e}", s.op),
+            (Ok(v), Some(code)) => panic!("{} answered {v}; it must be refused ({code})", s.op),
+            (Err(e), None) => panic!("{} was refused: {e}", s.op),
+        }
+    }
+}

@@ -1,0 +1,224 @@
+// Generated from the operations declared in `engram_core::api::operations`; do not edit.
+// Regenerate: UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript
+
+import type { AttachLearner, Backup, BackupPage, CreateBackup, Deleted, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RemovedLearner, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReport } from "./api";
+
+/** Every operation's name: its IPC command and its method below. */
+export type OperationName =
+  | "status"
+  | "list_backups"
+  | "create_backup"
+  | "get_backup"
+  | "delete_backup"
+  | "restore_backup"
+  | "pin_backup"
+  | "unpin_backup"
+  | "set_label"
+  | "hold_backup"
+  | "release_backup"
+  | "timeline"
+  | "storage"
+  | "verify"
+  | "retention"
+  | "learners"
+  | "attach_learner"
+  | "learner"
+  | "remove_learner"
+  | "set_learner_command"
+  | "remove_learner_command"
+  | "report_learner_milestone"
+  | "set_learner_milestone_rules"
+  | "set_learner_metric_info"
+  | "start_learner"
+  | "stop_learner"
+  | "lease_learner_slot"
+  | "save_leased_learner_state"
+  | "log_learner_metrics"
+  | "settings"
+  | "patch_settings"
+  | "settings_schema"
+  | "metric_catalog"
+  | "metric_series";
+
+/** How an operation travels: its HTTP method and path (under `/api`), the
+ * key in the path (and its IPC argument), and where its request goes. */
+export interface Route {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  path: string;
+  key: "id" | "name" | null;
+  request: "nothing" | "query" | "body";
+  /** The request is not flat: `QueryForms` encodes it. */
+  query_form: boolean;
+}
+
+export const OPERATIONS: Readonly<Record<OperationName, Route>> = {
+  status: { method: "GET", path: "/status", key: null, request: "nothing", query_form: false },
+  list_backups: { method: "GET", path: "/backups", key: null, request: "query", query_form: true },
+  create_backup: { method: "POST", path: "/backups", key: null, request: "body", query_form: false },
+  get_backup: { method: "GET", path: "/backups/{id}", key: "id", request: "nothing", query_form: false },
+  delete_backup: { method: "DELETE", path: "/backups/{id}", key: "id", request: "nothing", query_form: false },
+  restore_backup: { method: "POST", path: "/backups/{id}/restore", key: "id", request: "body", query_form: false },
+  pin_backup: { method: "POST", path: "/backups/{id}/pin", key: "id", request: "nothing", query_form: false },
+  unpin_backup: { method: "POST", path: "/backups/{id}/unpin", key: "id", request: "nothing", query_form: false },
+  set_label: { method: "PUT", path: "/backups/{id}/label", key: "id", request: "body", query_form: false },
+  hold_backup: { method: "POST", path: "/backups/{id}/hold", key: "id", request: "nothing", query_form: false },
+  release_backup: { method: "DELETE", path: "/backups/{id}/hold", key: "id", request: "nothing", query_form: false },
+  timeline: { method: "GET", path: "/timeline", key: null, request: "query", query_form: true },
+  storage: { method: "GET", path: "/storage", key: null, request: "nothing", query_form: false },
+  verify: { method: "POST", path: "/verify", key: null, request: "nothing", query_form: false },
+  retention: { method: "GET", path: "/retention", key: null, request: "query", query_form: true },
+  learners: { method: "GET", path: "/learners", key: null, request: "nothing", query_form: false },
+  attach_learner: { method: "POST", path: "/learners", key: null, request: "body", query_form: false },
+  learner: { method: "GET", path: "/learners/{name}", key: "name", request: "nothing", query_form: false },
+  remove_learner: { method: "DELETE", path: "/learners/{name}", key: "name", request: "nothing", query_form: false },
+  set_learner_command: { method: "PUT", path: "/learners/{name}/command", key: "name", request: "body", query_form: false },
+  remove_learner_command: { method: "DELETE", path: "/learners/{name}/command", key: "name", request: "nothing", query_form: false },
+  report_learner_milestone: { method: "POST", path: "/learners/{name}/milestones", key: "name", request: "body", query_form: false },
+  set_learner_milestone_rules: { method: "PUT", path: "/learners/{name}/milestone-rules", key: "name", request: "body", query_form: false },
+  set_learner_metric_info: { method: "PUT", path: "/learners/{name}/metric-info", key: "name", request: "body", query_form: false },
+  start_learner: { method: "POST", path: "/learners/{name}/start", key: "name", request: "nothing", query_form: false },
+  stop_learner: { method: "POST", path: "/learners/{name}/stop", key: "name", request: "nothing", query_form: false },
+  lease_learner_slot: { method: "POST", path: "/learners/{name}/lease", key: "name", request: "nothing", query_form: false },
+  save_leased_learner_state: { method: "POST", path: "/learners/{name}/state/leased", key: "name", request: "query", query_form: true },
+  log_learner_metrics: { method: "POST", path: "/learners/{name}/metrics", key: "name", request: "body", query_form: false },
+  settings: { method: "GET", path: "/settings", key: null, request: "nothing", query_form: false },
+  patch_settings: { method: "PUT", path: "/settings", key: null, request: "body", query_form: false },
+  settings_schema: { method: "GET", path: "/settings/schema", key: null, request: "nothing", query_form: false },
+  metric_catalog: { method: "GET", path: "/metrics/catalog", key: null, request: "nothing", query_form: false },
+  metric_series: { method: "GET", path: "/metrics/series", key: null, request: "query", query_form: false },
+};
+
+/** The operations whose bodies are bytes or a stream: their routes (each
+ * transport moves their bytes its own way). */
+export const BYTE_OPERATIONS = {
+  export_backup: { method: "GET", path: "/backups/{id}/export" },
+  import_snapshot: { method: "POST", path: "/import" },
+  read_learner_state: { method: "GET", path: "/learners/{name}/state" },
+  save_learner_state: { method: "PUT", path: "/learners/{name}/state" },
+  events: { method: "GET", path: "/events" },
+} as const;
+
+/** Query-string encoders of the requests that are not flat (their Rust
+ * forms are `*Query`/`*Form` structs). */
+export interface QueryForms {
+  list_backups(request: ListBackups): string;
+  timeline(request: TimelineQuery): string;
+  retention(request: RetentionRequest): string;
+  save_leased_learner_state(request: SaveLeasedState): string;
+}
+
+/** Moves one call: the operation, its key (or null) and its request (or
+ * null); resolves to the answer, rejects with the API's error. */
+export type Transport = (op: OperationName, key: number | string | null, request: unknown) => Promise<unknown>;
+
+/** Every operation, typed. */
+export interface Operations {
+  /** The engines, their latest metrics and saves, and what start-up found. */
+  status(): Promise<Status>;
+  /** One page of backups, newest first. */
+  list_backups(request: ListBackups): Promise<BackupPage>;
+  /** A `manual` backup of the engines as they are now. */
+  create_backup(request: CreateBackup): Promise<Backup>;
+  /** One backup. */
+  get_backup(id: number): Promise<Backup>;
+  /** Deletes a backup; protected ones are refused with the reason. */
+  delete_backup(id: number): Promise<Deleted>;
+  /** Restores a backup (all engines or one) after a `pre-restore` backup. */
+  restore_backup(id: number, request: RestoreRequest): Promise<RestoreReport>;
+  /** Pins a backup: retention never deletes it. */
+  pin_backup(id: number): Promise<Backup>;
+  /** Unpins a backup. */
+  unpin_backup(id: number): Promise<Backup>;
+  /** Sets or clears a backup's label. */
+  set_label(id: number, request: LabelRequest): Promise<Backup>;
+  /** Keeps a backup from retention while a user has it selected. */
+  hold_backup(id: number): Promise<Hold>;
+  /** Ends a hold. */
+  release_backup(id: number): Promise<Hold>;
+  /** The timeline of a range: counts by kind per bucket, and marks. */
+  timeline(request: TimelineQuery): Promise<TimelineView>;
+  /** Sizes, deduplication and growth of the database. */
+  storage(): Promise<StorageReport>;
+  /** Verifies the database and every stored state. */
+  verify(): Promise<VerifyReport>;
+  /** Why each backup asked about is kept, and whether the next periodic backup rolls it off. */
+  retention(request: RetentionRequest): Promise<Array<RetentionOutlook>>;
+  /** Every learner, its live state, command and process. */
+  learners(): Promise<Array<LearnerInfo>>;
+  /** Registers a learner, or finds it again. */
+  attach_learner(request: AttachLearner): Promise<LearnerInfo>;
+  /** One learner. */
+  learner(name: string): Promise<LearnerInfo>;
+  /** Deletes a learner (backups keep its states). */
+  remove_learner(name: string): Promise<RemovedLearner>;
+  /** Supervises a learner: Engram runs its command. */
+  set_learner_command(name: string, request: SetLearnerCommand): Promise<LearnerInfo>;
+  /** Stops supervising a learner (its states stay). */
+  remove_learner_command(name: string): Promise<LearnerInfo>;
+  /** A milestone the learner reports: a `breakthrough` backup. */
+  report_learner_milestone(name: string, request: ReportMilestone): Promise<Backup>;
+  /** Sets a learner's milestone rules in Engram, or goes back to its own. */
+  set_learner_milestone_rules(name: string, request: SetMilestoneRules): Promise<LearnerInfo>;
+  /** Describes a learner's metrics in Engram, or goes back to its own. */
+  set_learner_metric_info(name: string, request: SetMetricInfo): Promise<LearnerInfo>;
+  /** Starts a supervised learner (now, and at every launch). */
+  start_learner(name: string): Promise<LearnerInfo>;
+  /** Stops a learner (or asks one that runs elsewhere to stop). */
+  stop_learner(name: string): Promise<LearnerInfo>;
+  /** Lends a learner a slot for its next save. */
+  lease_learner_slot(name: string): Promise<SlotLease | null>;
+  /** Saves what a learner wrote into a leased slot. */
+  save_leased_learner_state(name: string, request: SaveLeasedState): Promise<LeasedSave>;
+  /** Logs a learner's metrics into the history. */
+  log_learner_metrics(name: string, request: LogMetrics): Promise<Logged>;
+  /** The settings in force. */
+  settings(): Promise<Settings>;
+  /** Changes only the settings the patch names. */
+  patch_settings(request: Record<string, unknown>): Promise<Settings>;
+  /** What each setting is, its range and help text. */
+  settings_schema(): Promise<Array<SettingField>>;
+  /** What every metric means and how to print it. */
+  metric_catalog(): Promise<Array<MetricInfo>>;
+  /** One metric's history across restarts, downsampled, with its branches. */
+  metric_series(request: SeriesRequest): Promise<MetricSeries>;
+}
+
+/** The operations over a transport. */
+export function operations(t: Transport): Operations {
+  return {
+    status: () => t("status", null, null) as Promise<Status>,
+    list_backups: (request: ListBackups) => t("list_backups", null, request) as Promise<BackupPage>,
+    create_backup: (request: CreateBackup) => t("create_backup", null, request) as Promise<Backup>,
+    get_backup: (id: number) => t("get_backup", id, null) as Promise<Backup>,
+    delete_backup: (id: number) => t("delete_backup", id, null) as Promise<Deleted>,
+    restore_backup: (id: number, request: RestoreRequest) => t("restore_backup", id, request) as Promise<RestoreReport>,
+    pin_backup: (id: number) => t("pin_backup", id, null) as Promise<Backup>,
+    unpin_backup: (id: number) => t("unpin_backup", id, null) as Promise<Backup>,
+    set_label: (id: number, request: LabelRequest) => t("set_label", id, request) as Promise<Backup>,
+    hold_backup: (id: number) => t("hold_backup", id, null) as Promise<Hold>,
+    release_backup: (id: number) => t("release_backup", id, null) as Promise<Hold>,
+    timeline: (request: TimelineQuery) => t("timeline", null, request) as Promise<TimelineView>,
+    storage: () => t("storage", null, null) as Promise<StorageReport>,
+    verify: () => t("verify", null, null) as Promise<VerifyReport>,
+    retention: (request: RetentionRequest) => t("retention", null, request) as Promise<Array<RetentionOutlook>>,
+    learners: () => t("learners", null, null) as Promise<Array<LearnerInfo>>,
+    attach_learner: (request: AttachLearner) => t("attach_learner", null, request) as Promise<LearnerInfo>,
+    learner: (name: string) => t("learner", name, null) as Promise<LearnerInfo>,
+    remove_learner: (name: string) => t("remove_learner", name, null) as Promise<RemovedLearner>,
+    set_learner_command: (name: string, request: SetLearnerCommand) => t("set_learner_command", name, request) as Promise<LearnerInfo>,
+    remove_learner_command: (name: string) => t("remove_learner_command", name, null) as Promise<LearnerInfo>,
+    report_learner_milestone: (name: string, request: ReportMilestone) => t("report_learner_milestone", name, request) as Promise<Backup>,
+    set_learner_milestone_rules: (name: string, request: SetMilestoneRules) => t("set_learner_milestone_rules", name, request) as Promise<LearnerInfo>,
+    set_learner_metric_info: (name: string, request: SetMetricInfo) => t("set_learner_metric_info", name, request) as Promise<LearnerInfo>,
+    start_learner: (name: string) => t("start_learner", name, null) as Promise<LearnerInfo>,
+    stop_learner: (name: string) => t("stop_learner", name, null) as Promise<LearnerInfo>,
+    lease_learner_slot: (name: string) => t("lease_learner_slot", name, null) as Promise<SlotLease | null>,
+    save_leased_learner_state: (name: string, request: SaveLeasedState) => t("save_leased_learner_state", name, request) as Promise<LeasedSave>,
+    log_learner_metrics: (name: string, request: LogMetrics) => t("log_learner_metrics", name, request) as Promise<Logged>,
+    settings: () => t("settings", null, null) as Promise<Settings>,
+    patch_settings: (request: Record<string, unknown>) => t("patch_settings", null, request) as Promise<Settings>,
+    settings_schema: () => t("settings_schema", null, null) as Promise<Array<SettingField>>,
+    metric_catalog: () => t("metric_catalog", null, null) as Promise<Array<MetricInfo>>,
+    metric_series: (request: SeriesRequest) => t("metric_series", null, request) as Promise<MetricSeries>,
+  };
+}
