@@ -7,9 +7,9 @@
 //! native dialog are written out below.
 
 use engram_core::Error;
-use engram_core::api::{
-    Api, ApiError, ApiResult, Backup, ExportRequest, Exported, LearnerStateExported, Operation,
-    ReadLearnerState, op,
+use engram_core::api::{Api, Operation, op};
+use engram_core::wire::{
+    ApiError, ApiResult, Backup, ExportRequest, Exported, LearnerStateExported, ReadLearnerState,
 };
 use serde_json::Value;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! desktop notification, best effort.
 
 use engram_core::api::Api;
-use engram_core::runtime::Event;
+use engram_core::wire::Event;
 use tauri::{AppHandle, Emitter, Runtime};
 use tauri_plugin_notification::NotificationExt;
 use tokio_stream::StreamExt;

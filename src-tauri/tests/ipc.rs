@@ -172,7 +172,7 @@ fn commands_answer_with_the_api_types_and_errors() {
     // desktop's "Download"): its own bytes; never into the data directory.
     let api = app.state::<std::sync::Arc<Api>>();
     let held_state = tauri::async_runtime::block_on(async {
-        api.attach_learner(engram_core::api::AttachLearner {
+        api.attach_learner(engram_core::wire::AttachLearner {
             name: "q".into(),
             ..Default::default()
         })
@@ -180,7 +180,7 @@ fn commands_answer_with_the_api_types_and_errors() {
         let chunks = tokio_stream::iter([Ok::<_, std::io::Error>(b"q-table bytes".to_vec())]);
         api.save_learner_state("q".into(), Default::default(), chunks)
             .await?;
-        api.create_backup(engram_core::api::CreateBackup::default())
+        api.create_backup(engram_core::wire::CreateBackup::default())
             .await
     })
     .expect("a backup holding learner q");

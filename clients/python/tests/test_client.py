@@ -27,6 +27,9 @@ import engram
 
 ROOT = Path(__file__).resolve().parents[3]
 ENGRAM = Path(os.environ.get("ENGRAM_BIN", ROOT / "target/debug/engram"))
+# With Engram stopped, a run resumes through the `engram` command (it reads the
+# data directory): this one.
+os.environ.setdefault("ENGRAM_BIN", str(ENGRAM))
 
 
 class Server:
@@ -335,7 +338,7 @@ def test_the_writeback_head_start_calls_linux_correctly(tmp_path: Path) -> None:
     # The head start a lent save gives Engram's fdatasync is only a hint,
     # so a broken binding would fail silently: it must be found on Linux,
     # and accept a real file's range (wrong argument types make EINVAL).
-    from engram.client import _SYNC_FILE_RANGE_WRITE, _sync_file_range
+    from engram.files import _SYNC_FILE_RANGE_WRITE, _sync_file_range
 
     f = _sync_file_range()
     assert f is not None
@@ -625,3 +628,13 @@ def test_a_damaged_live_state_falls_back_to_the_newest_intact_backup(server: Ser
     with pytest.raises(engram.EngramError) as e:
         engram.attach("lone", data_dir=server.data_dir).resume()
     assert e.value.code == "corrupt_state"
+
+
+def test_the_client_reads_no_table_of_engram_s_database() -> None:
+    """Engram's schema is read only by Engram (its `store` module): the
+    client resumes offline through `engram learners export`, so a change
+    of the schema cannot silently break it."""
+    src = Path(engram.__file__).parent
+    for f in src.glob("*.py"):
+        text = f.read_text()
+        assert "sqlite3" not in text and "learner_live" not in text, f"{f.name} reads Engram's database"

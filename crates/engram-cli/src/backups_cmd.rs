@@ -4,12 +4,12 @@
 
 use crate::door::Door;
 use clap::Subcommand;
-use engram_core::api::{
-    Backup, CreateBackup, ExportRequest, LabelRequest, ListBackups, NoKey, RestoreRequest, byte_op,
-    op,
-};
+use engram_core::api::{NoKey, byte_op, op};
 use engram_core::engines::catalog::metric_info;
-use engram_core::snapshot::SnapshotFormat;
+use engram_core::wire::SnapshotFormat;
+use engram_core::wire::{
+    Backup, CreateBackup, ExportRequest, LabelRequest, ListBackups, RestoreRequest,
+};
 use engram_core::{BackupKind, Error, Result, rfc3339};
 use serde::Serialize;
 use std::io::Write;
@@ -238,11 +238,11 @@ fn import(api: &Door, file: PathBuf, json: bool) -> Result<()> {
             let len = std::fs::metadata(&file)
                 .map_err(|e| Error::io("read", &file, e))?
                 .len();
-            if len > engram_core::snapshot::MAX_SNAPSHOT_BYTES {
+            if len > engram_core::limits::MAX_SNAPSHOT_BYTES {
                 return Err(Error::TooLarge {
                     what: "snapshot file",
                     size: len,
-                    limit: engram_core::snapshot::MAX_SNAPSHOT_BYTES,
+                    limit: engram_core::limits::MAX_SNAPSHOT_BYTES,
                 });
             }
             let bytes = std::fs::read(&file).map_err(|e| Error::io("read", &file, e))?;

@@ -8,12 +8,11 @@
 use crate::backups_cmd::{out, out_json};
 use crate::door::Door;
 use clap::Subcommand;
-use engram_core::api::{
-    NoKey, ReadLearnerState, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, op,
-};
-use engram_core::engines::catalog::MetricFormat;
-use engram_core::store::{LearnerInfo, LearnerMetric, MilestoneRule};
-use engram_core::supervisor::ProcessPhase;
+use engram_core::api::{NoKey, op};
+use engram_core::wire::MetricFormat;
+use engram_core::wire::ProcessPhase;
+use engram_core::wire::{LearnerInfo, LearnerMetric, MilestoneRule};
+use engram_core::wire::{ReadLearnerState, SetLearnerCommand, SetMetricInfo, SetMilestoneRules};
 use engram_core::{Error, Result, rfc3339};
 use std::path::{Path, PathBuf};
 
@@ -107,12 +106,14 @@ pub enum LearnersCommand {
     },
     /// Write a learner's state — its own bytes, checked — to a file: the
     /// live one, or the one backup ID holds. Works beside a running Engram.
+    /// `--out -` writes the bytes to standard output (how the Python client
+    /// resumes while Engram is stopped).
     Export {
         name: String,
         /// The backup whose state of the learner to write (default: live).
         #[arg(long)]
         backup: Option<i64>,
-        /// Where to write it (not inside the data directory).
+        /// Where to write it (not inside the data directory); `-`: stdout.
         #[arg(long)]
         out: PathBuf,
         #[arg(long)]
@@ -312,9 +313,18 @@ pub fn run(door: &Door, data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
             out: path,
             json,
         } => {
-            let done =
-                door.offline()
-                    .read_learner_state_to(&name, ReadLearnerState { backup }, &path)?;
+            let req = ReadLearnerState { backup };
+            if path.as_os_str() == "-" {
+                if json {
+                    return Err(Error::InvalidInput(
+                        "--json describes a file written; with --out - the bytes are the output"
+                            .into(),
+                    ));
+                }
+                let (_, bytes) = door.offline().read_learner_state(&name, req)?;
+                return write_stdout(&bytes);
+            }
+            let done = door.offline().read_learner_state_to(&name, req, &path)?;
             if json {
                 return out_json(&done);
             }
@@ -355,6 +365,16 @@ fn start_stop(door: &Door, name: &str, start: bool) -> Result<()> {
         "learner {name} {}",
         if start { "started" } else { "stopped" }
     ))
+}
+
+/// Bytes as they are, to standard output.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::io("write to", "stdout", e))
 }
 
 fn list(all: &[LearnerInfo], json: bool) -> Result<()> {

@@ -16,7 +16,8 @@
 //!   (lock, open, migrate, load + verify, restore, spawn) until the first
 //!   metrics event from the ticking engines.
 
-use engram_core::runtime::{Event, Runtime, RuntimeOptions};
+use engram_core::runtime::{Runtime, RuntimeOptions};
+use engram_core::wire::Event;
 use std::time::{Duration, Instant};
 
 mod common;
@@ -110,7 +111,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // much of any rise is the load of bytes arriving at all, on two
         // cores), pooled over the rounds.
         let api = std::sync::Arc::new(engram_core::api::Api::new(runtime));
-        api.attach_learner(engram_core::api::AttachLearner {
+        api.attach_learner(engram_core::wire::AttachLearner {
             name: "big".into(),
             ..Default::default()
         })
@@ -180,7 +181,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             .map_err(|e| e.to_string())?;
                             api2.save_leased_learner_state(
                                 "big".into(),
-                                engram_core::api::SaveLeasedState {
+                                engram_core::wire::SaveLeasedState {
                                     lease: lease.lease,
                                     state: Default::default(),
                                     next: false,

@@ -16,8 +16,8 @@
 //! Refuses a directory that already holds a database.
 
 use engram_core::engines::{EngineSet, EnginesConfig, FakeClock};
-use engram_core::runtime::Settings;
-use engram_core::store::{Breakthrough, RetentionPolicy};
+use engram_core::wire::Settings;
+use engram_core::wire::{Breakthrough, RetentionPolicy};
 use engram_core::{BackupKind, NewBackup, Store};
 use std::collections::BTreeMap;
 

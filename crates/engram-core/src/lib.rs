@@ -18,19 +18,19 @@ pub mod codec;
 pub mod engines;
 pub mod error;
 pub mod iotrace;
+pub mod limits;
 pub mod objects;
 pub mod runtime;
 pub mod snapshot;
 pub mod spool;
 pub mod store;
 pub mod supervisor;
+pub mod wire;
 
 pub use codec::{Checksum, EncodedState};
 pub use error::{Error, ErrorCode, Result};
-pub use store::{
-    BackupInfo, BackupKind, BackupPage, BackupQuery, Breakthrough, EngineState, Metrics, NewBackup,
-    RetentionPolicy, Store,
-};
+pub use store::{BackupInfo, BackupPage, BackupQuery, EngineState, NewBackup, Store};
+pub use wire::{BackupKind, Breakthrough, Metrics, RetentionPolicy};
 
 /// This build's version, written into exports.
 pub const APP_VERSION: &str = env!("CARGO_PKG_VERSION");

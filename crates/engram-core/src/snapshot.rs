@@ -13,10 +13,12 @@
 
 use crate::codec::{Checksum, EncodedState};
 use crate::error::{Error, Result};
-use crate::store::blob::{MAX_STATE_BYTES, compress, decompress_exact};
-use crate::store::{
-    BackupKind, Breakthrough, EngineState, Metrics, NewBackup, Store, validate_engine_name,
-};
+use crate::limits::MAX_STATE_BYTES;
+use crate::limits::{MAX_METRICS, MAX_SNAPSHOT_BYTES, MAX_SNAPSHOT_STATE_BYTES};
+use crate::store::blob::{compress, decompress_exact};
+use crate::store::{EngineState, NewBackup, Store, validate_engine_name};
+use crate::wire::SnapshotFormat;
+use crate::wire::{BackupKind, Breakthrough, Metrics};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -35,32 +37,13 @@ pub const FORMAT_VERSION_WITHOUT_LEARNERS: u32 = 1;
 const MAX_LEARNERS: usize = 64;
 /// Magic bytes of the binary form.
 pub const BINARY_MAGIC: [u8; 8] = *b"ENGRAMSN";
-/// Largest snapshot file accepted for import.
-pub const MAX_SNAPSHOT_BYTES: u64 = 1024 * 1024 * 1024;
 const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 const MAX_ENGINES: usize = 64;
-/// The decoded states of one snapshot together: the most memory one
-/// import may ask for, whatever the file's size.
-pub const MAX_SNAPSHOT_STATE_BYTES: u64 = 1024 * 1024 * 1024;
-/// Metrics per engine in a manifest.
-pub(crate) const MAX_METRICS: usize = 1024;
 /// A stored (zstd) state may expand at most this much, plus
 /// [`RATIO_SLACK`]: engine states are mostly floats and compress a few
 /// times at best; a decompression bomb expands thousands of times.
 const MAX_COMPRESSION_RATIO: u64 = 1024;
 const RATIO_SLACK: u64 = 16 * 1024 * 1024;
-
-/// Which file form to write.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "lowercase")]
-pub enum SnapshotFormat {
-    /// Manifest + base64 states + a readable rendering; any tool can read it.
-    #[default]
-    Json,
-    /// Manifest + zstd-compressed sections; compact.
-    Binary,
-}
 
 impl SnapshotFormat {
     /// The file name extension.
@@ -122,7 +105,7 @@ pub struct ManifestLearner {
     pub stored_size: Option<u64>,
     /// The learner's step, if it gave one.
     pub step: Option<u64>,
-    #[serde(deserialize_with = "crate::store::metrics_nan_for_null")]
+    #[serde(deserialize_with = "crate::wire::metrics_nan_for_null")]
     pub metrics: Metrics,
 }
 
@@ -143,7 +126,7 @@ pub struct ManifestBackup {
 pub struct ManifestEngine {
     pub name: String,
     /// Metrics summary at the time of the backup (NaN/±inf written as `null`).
-    #[serde(deserialize_with = "crate::store::metrics_nan_for_null")]
+    #[serde(deserialize_with = "crate::wire::metrics_nan_for_null")]
     pub metrics: Metrics,
     /// blake3 of the encoded state, hex.
     pub checksum: String,
@@ -256,7 +239,7 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
     for (name, l) in &learners {
         let sum = Checksum::from_hex(&l.checksum)?;
         // Checked against its checksum as it is read.
-        let bytes = store.read_learner_bytes(&sum, crate::api::MAX_LEARNER_STATE_BYTES)?;
+        let bytes = store.read_learner_bytes(&sum, crate::limits::MAX_LEARNER_STATE_BYTES)?;
         let stored = match format {
             SnapshotFormat::Binary => {
                 let c = compress(&bytes)?;
@@ -752,11 +735,11 @@ fn check_manifest(m: &Manifest) -> Result<()> {
                 l.name
             )));
         }
-        if l.size > crate::api::MAX_LEARNER_STATE_BYTES {
+        if l.size > crate::limits::MAX_LEARNER_STATE_BYTES {
             return Err(Error::TooLarge {
                 what: "learner state",
                 size: l.size,
-                limit: crate::api::MAX_LEARNER_STATE_BYTES,
+                limit: crate::limits::MAX_LEARNER_STATE_BYTES,
             });
         }
         Checksum::from_hex(&l.checksum).map_err(|_| {
@@ -922,7 +905,7 @@ impl Store {
         // row names it.
         let mut learners = Vec::with_capacity(snap.learner_states.len());
         for (l, bytes) in snap.manifest.learners.iter().zip(&snap.learner_states) {
-            let inline = (bytes.len() <= crate::store::INLINE_STATE_BYTES)
+            let inline = (bytes.len() <= crate::limits::INLINE_STATE_BYTES)
                 .then(|| crate::store::InlineState::new(bytes.to_vec()))
                 .flatten();
             let (object, size) = match &inline {

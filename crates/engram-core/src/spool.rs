@@ -17,7 +17,8 @@
 
 use crate::error::{Error, Result};
 use crate::objects::Objects;
-use crate::store::{Metrics, NewLearnerState, Store, validate_learner_name};
+use crate::store::{NewLearnerState, Store, validate_learner_name};
+use crate::wire::Metrics;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -142,11 +143,11 @@ fn take_in(
     // one byte past the limit to know which it is.
     let mut head = Vec::new();
     std::io::Read::read_to_end(
-        &mut std::io::Read::take(&mut file, crate::store::INLINE_STATE_BYTES as u64 + 1),
+        &mut std::io::Read::take(&mut file, crate::limits::INLINE_STATE_BYTES as u64 + 1),
         &mut head,
     )
     .map_err(|e| Error::io("read", state, e))?;
-    if head.len() <= crate::store::INLINE_STATE_BYTES {
+    if head.len() <= crate::limits::INLINE_STATE_BYTES {
         let inline = crate::store::InlineState::new(head)
             .ok_or_else(|| Error::Internal("an inline state grew too large".into()))?;
         let s = new_state(inline.checksum(), inline.len());
@@ -156,7 +157,7 @@ fn take_in(
     // Streamed (what was read first, then the rest): a spooled state may
     // be far larger than memory allows twice.
     let rest = std::io::Read::chain(&head[..], file);
-    let info = objects.put_from(rest, crate::objects::MAX_OBJECT_BYTES, state)?;
+    let info = objects.put_from(rest, crate::limits::MAX_OBJECT_BYTES, state)?;
     store.save_learner_live(
         name,
         &new_state(info.checksum, info.size),
@@ -187,7 +188,7 @@ mod tests {
                 &[crate::store::EngineState {
                     engine: "zap".into(),
                     state: crate::codec::encode(1, &1u64).expect("encode"),
-                    metrics: crate::store::Metrics::new(),
+                    metrics: crate::wire::Metrics::new(),
                 }],
                 1,
             )
@@ -341,8 +342,8 @@ mod tests {
         };
         // (learner, state, object files after it is taken in)
         let cases = [
-            ("small", vec![7u8; crate::store::INLINE_STATE_BYTES], 0),
-            ("large", vec![9u8; crate::store::INLINE_STATE_BYTES + 1], 1),
+            ("small", vec![7u8; crate::limits::INLINE_STATE_BYTES], 0),
+            ("large", vec![9u8; crate::limits::INLINE_STATE_BYTES + 1], 1),
         ];
         for (at_ms, (name, state, object_files)) in cases.into_iter().enumerate() {
             let meta = format!(r#"{{"step":1,"at_ms":{}}}"#, at_ms + 1);

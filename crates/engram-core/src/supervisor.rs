@@ -19,9 +19,9 @@
 //! `<data dir>/learners/` and stops them before it takes their spooled saves
 //! in and starts them again — never two copies of one learner.
 
-use crate::runtime::Event;
-use crate::store::LearnerCommand;
-use serde::{Deserialize, Serialize};
+use crate::wire::Event;
+use crate::wire::LearnerCommand;
+use crate::wire::{ProcessPhase, ProcessStatus};
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{broadcast, watch};
-use ts_rs::TS;
 
 /// The wait before restarting a process that made progress.
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(250);
@@ -48,44 +47,6 @@ const MAX_LINE_BYTES: usize = 2000;
 const LOG_ROTATE_BYTES: u64 = 4 << 20;
 /// The directory, under the data directory, of pid and log files.
 pub const DIR: &str = "learners";
-
-/// Where a supervised learner's process is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum ProcessPhase {
-    /// Running; its pid is known.
-    Running,
-    /// It died; Engram starts it again at `next_start_at_ms`.
-    Restarting,
-    /// Asked to stop; waiting for it to exit.
-    Stopping,
-    /// Not running, and not started until someone starts it.
-    Stopped,
-    /// It exited with status 0: done, not restarted.
-    Finished,
-}
-
-/// A supervised learner's process, as the UI and the CLI show it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct ProcessStatus {
-    pub phase: ProcessPhase,
-    pub pid: Option<u32>,
-    /// When the current (or last) process started.
-    #[ts(type = "number | null")]
-    pub started_at_ms: Option<i64>,
-    /// How often it was started again after dying.
-    pub restarts: u32,
-    /// How the last process ended: "exit status 1", "killed by signal 9",
-    /// "could not start: …".
-    pub last_exit: Option<String>,
-    #[ts(type = "number | null")]
-    pub last_exit_at_ms: Option<i64>,
-    /// When a restarting process starts again.
-    #[ts(type = "number | null")]
-    pub next_start_at_ms: Option<i64>,
-    /// Its last lines of output (stdout and stderr, as they came), newest last.
-    pub output: Vec<String>,
-}
 
 impl ProcessStatus {
     fn new() -> ProcessStatus {

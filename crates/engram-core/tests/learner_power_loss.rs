@@ -9,9 +9,10 @@
 //! would leave a row naming a torn or missing file. (SQLite's own files
 //! are checked by the lazy VFS in `tests/powerloss`.)
 
-use engram_core::api::{Api, AttachLearner, CreateBackup, SaveLearnerState, SaveLeasedState};
+use engram_core::api::Api;
 use engram_core::iotrace::{self, Op};
 use engram_core::runtime::{Runtime, RuntimeOptions};
+use engram_core::wire::{AttachLearner, CreateBackup, SaveLearnerState, SaveLeasedState};
 use std::time::Duration;
 
 fn options(dir: &std::path::Path) -> RuntimeOptions {
@@ -186,8 +187,8 @@ async fn every_commit_names_a_learner_state_file_a_power_cut_would_keep() {
     let snapshot = api
         .export_backup(
             newest,
-            engram_core::api::ExportRequest {
-                format: engram_core::snapshot::SnapshotFormat::Binary,
+            engram_core::wire::ExportRequest {
+                format: engram_core::wire::SnapshotFormat::Binary,
             },
         )
         .await

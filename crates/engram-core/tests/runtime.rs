@@ -1,7 +1,8 @@
 //! The runtime, in-process: start-up and resume, backups, restore, the
 //! schedule under paused tokio time, one writer per directory, failed saves.
 
-use engram_core::runtime::{Event, Runtime, RuntimeOptions};
+use engram_core::runtime::{Runtime, RuntimeOptions};
+use engram_core::wire::Event;
 use engram_core::{BackupKind, BackupQuery, RetentionPolicy};
 use std::time::Duration;
 
@@ -385,7 +386,7 @@ async fn an_hour_of_schedule_runs_in_milliseconds_with_paused_time() {
     assert_eq!(periodic_left, 6, "{kinds:?}");
     assert_eq!(deleted, 0);
     assert!(kinds.contains(&BackupKind::Initial));
-    let policy = engram_core::store::RetentionPolicy::last_periodic(3);
+    let policy = engram_core::wire::RetentionPolicy::last_periodic(3);
     let why = rt
         .with_store(move |s| s.explain_retention(&policy))
         .await
@@ -400,7 +401,7 @@ async fn an_hour_of_schedule_runs_in_milliseconds_with_paused_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_are_saved_applied_at_once_and_survive_a_restart() {
-    use engram_core::runtime::Settings;
+    use engram_core::wire::Settings;
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = Runtime::start(options(dir.path())).await.expect("start");
     let mut s = rt.settings().await.expect("settings");
@@ -520,7 +521,7 @@ async fn saves(rt: &Runtime, n: usize) {
     }
 }
 
-async fn plans_series(rt: &Runtime) -> engram_core::store::MetricSeries {
+async fn plans_series(rt: &Runtime) -> engram_core::wire::MetricSeries {
     rt.with_store(|s| s.metric_series("zap", "plans_generated", 0, i64::MAX, 10_000))
         .await
         .expect("series")
@@ -582,7 +583,7 @@ async fn metric_history_survives_restarts_and_a_restore_starts_a_branch() {
             let file = engram_core::snapshot::export_backup(
                 s,
                 1,
-                engram_core::snapshot::SnapshotFormat::Binary,
+                engram_core::wire::SnapshotFormat::Binary,
             )?;
             let n = s.history_rows()?;
             s.import_snapshot(&engram_core::snapshot::parse(&file)?, engram_core::now_ms())?;
@@ -843,8 +844,8 @@ async fn a_wal_or_database_removed_under_the_writer_stops_every_acknowledgement(
             assert!(
                 !matches!(
                     ev,
-                    engram_core::runtime::Event::Saved { .. }
-                        | engram_core::runtime::Event::BackupCreated { .. }
+                    engram_core::wire::Event::Saved { .. }
+                        | engram_core::wire::Event::BackupCreated { .. }
                 ),
                 "{victim}: a save was announced"
             );

@@ -10,7 +10,7 @@
 //! runs a month (figures in BENCHMARKS.md).
 
 use engram_core::engines::{EngineSet, EnginesConfig, FakeClock};
-use engram_core::store::RetentionPolicy;
+use engram_core::wire::RetentionPolicy;
 use engram_core::{BackupKind, NewBackup, Store};
 
 const HOUR_MS: i64 = 3_600_000;

@@ -7,7 +7,8 @@
 //! Must not: type a route string; every path comes from an [`Operation`]
 //! or [`ByteOperation`].
 
-use engram_core::api::{ApiError, ByteOperation, Operation, QueryForm, RequestIn};
+use engram_core::api::{ByteOperation, Operation, RequestIn};
+use engram_core::wire::{ApiError, QueryForm};
 use engram_core::{Error, ErrorCode, Result};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::DeserializeOwned;

@@ -5,7 +5,7 @@ use crate::reply::Reply;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{StatusCode, request::Parts};
-use engram_core::api::ApiError;
+use engram_core::wire::ApiError;
 use engram_core::{Error, ErrorCode};
 use serde::de::DeserializeOwned;
 

@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::Response;
 use engram_core::ErrorCode;
-use engram_core::api::ApiError;
+use engram_core::wire::ApiError;
 
 pub(crate) async fn require_loopback_host(
     State(s): State<Shared>,

@@ -30,8 +30,8 @@ pub use reply::Reply;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
+use engram_core::Error;
 use engram_core::api::Api;
-use engram_core::{Error, snapshot};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -53,7 +53,7 @@ pub fn router(server: Shared) -> Router {
     let api = routes::api_routes()
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(
-            snapshot::MAX_SNAPSHOT_BYTES.min(256 << 20) as usize,
+            engram_core::limits::MAX_SNAPSHOT_BYTES.min(256 << 20) as usize,
         ))
         .route_layer(middleware::from_fn_with_state(
             server.clone(),

@@ -4,7 +4,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use engram_core::api::{ApiError, ApiResult, ExportFile, LearnerStateFile};
+use engram_core::api::LearnerStateFile;
+use engram_core::wire::{ApiError, ApiResult, ExportFile};
 
 /// An API result as an HTTP response: the value as JSON, or `{code, message}`
 /// with the code's status.

@@ -12,12 +12,12 @@ use axum::http::Method;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
-use engram_core::api::{ApiError, Backup};
-use engram_core::api::{
-    ByteOperation, ExportRequest, Operation, QueryForm, ReadLearnerState, RequestIn,
-    SaveLearnerState, SaveLearnerStateQuery, byte_op, op,
+use engram_core::api::{ByteOperation, Operation, RequestIn, byte_op, op};
+use engram_core::wire::LearnerState;
+use engram_core::wire::{ApiError, Backup};
+use engram_core::wire::{
+    ExportRequest, QueryForm, ReadLearnerState, SaveLearnerState, SaveLearnerStateQuery,
 };
-use engram_core::store::LearnerState;
 use tokio_stream::StreamExt;
 
 /// Every declared operation's route, under `/api`.

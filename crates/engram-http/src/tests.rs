@@ -8,9 +8,9 @@ use axum::body::Body as HttpBody;
 use axum::http::header;
 use axum::http::{Method, Request as HttpRequest};
 use engram_core::ErrorCode;
-use engram_core::api::ApiError;
-use engram_core::runtime::Settings;
 use engram_core::runtime::{Runtime, RuntimeOptions};
+use engram_core::wire::ApiError;
+use engram_core::wire::Settings;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -892,7 +892,7 @@ async fn learners_attach_save_and_read_their_state_and_every_backup_holds_it() {
     // A state past the inline limit streams to a file, and reads back the
     // same; a state no row refers to any more (inline or a file) goes with
     // the save that let go of it (one a backup holds stays).
-    let big: Vec<u8> = (0..(engram_core::store::INLINE_STATE_BYTES as u32 / 4 + 1000))
+    let big: Vec<u8> = (0..(engram_core::limits::INLINE_STATE_BYTES as u32 / 4 + 1000))
         .flat_map(|i| i.wrapping_mul(2_654_435_761).to_le_bytes())
         .collect();
     let (files, inline, _) = count_objects();
@@ -1148,7 +1148,7 @@ async fn a_damaged_live_learner_state_falls_back_to_a_backup_and_an_error_event_
     assert_eq!(read.headers["x-engram-step"], "5");
     let message = loop {
         match events.try_recv() {
-            Ok(engram_core::runtime::Event::Error { code, message }) => {
+            Ok(engram_core::wire::Event::Error { code, message }) => {
                 assert_eq!(code, ErrorCode::CorruptState);
                 break message;
             }
@@ -1184,7 +1184,7 @@ async fn a_learner_outside_engram_is_asked_to_stop_until_it_attaches_again() {
     assert!(asked["command"].is_null() && asked["process"].is_null());
     let announced = loop {
         match events.try_recv() {
-            Ok(engram_core::runtime::Event::LearnerStopRequested { learner }) => break learner,
+            Ok(engram_core::wire::Event::LearnerStopRequested { learner }) => break learner,
             Ok(_) => continue,
             Err(e) => panic!("no learner_stop_requested event: {e}"),
         }
@@ -1204,7 +1204,7 @@ async fn a_learner_outside_engram_is_asked_to_stop_until_it_attaches_again() {
         .refused(ErrorCode::NotFound);
     assert!(
         !std::iter::from_fn(|| events.try_recv().ok())
-            .any(|e| matches!(e, engram_core::runtime::Event::LearnerStopRequested { .. })),
+            .any(|e| matches!(e, engram_core::wire::Event::LearnerStopRequested { .. })),
         "a refused request is not announced"
     );
 }
@@ -1562,7 +1562,7 @@ async fn a_learner_saves_through_a_lent_slot_and_bad_leases_change_nothing() {
     // state stays.
     let big = &lent[0];
     std::fs::File::create(big["path"].as_str().expect("path"))
-        .and_then(|f| f.set_len(engram_core::api::MAX_LEARNER_STATE_BYTES + 1))
+        .and_then(|f| f.set_len(engram_core::limits::MAX_LEARNER_STATE_BYTES + 1))
         .expect("a sparse file");
     leased("near", big["lease"].as_str().expect("id"), "step=6")
         .await
@@ -1638,7 +1638,7 @@ async fn a_deleted_learner_stops_goes_and_comes_back_only_from_a_backup_or_a_new
         "its process {pid} still runs"
     );
     let announced = std::iter::from_fn(|| events.try_recv().ok()).any(|e| {
-        matches!(e, engram_core::runtime::Event::LearnerRemoved { ref learner } if learner == "gone")
+        matches!(e, engram_core::wire::Event::LearnerRemoved { ref learner } if learner == "gone")
     });
     assert!(announced, "learner_removed is announced");
     let listed = h.ok(Method::GET, "/api/learners", "").await;
@@ -1914,7 +1914,8 @@ fn every_declared_operation_answers_through_http() {
 /// A walk step's request in its query form (through the declared form
 /// type, as the typed client sends it).
 fn walk_query(name: &str, request: &Value) -> String {
-    use engram_core::api::{Operation, QueryForm, op};
+    use engram_core::api::{Operation, op};
+    use engram_core::wire::QueryForm;
     macro_rules! encode {
         ($($name:ident)*) => {
             match name {

@@ -14,7 +14,8 @@ items = engram.unpack(blob)
 submodule `engram.pack` (``from engram.pack import unpack``).
 """
 
-from .client import EngramError, Run, SavedState, attach, default_data_dir
+from .errors import EngramError
+from .run import Run, SavedState, attach, default_data_dir
 from .pack import (
     numpy_rng_state,
     pack,

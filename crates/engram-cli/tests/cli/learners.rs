@@ -365,6 +365,25 @@ fn a_learners_state_exports_to_a_file_live_or_from_a_backup() {
         (Some(6), Some(backup))
     );
     assert_eq!(std::fs::read(&then).expect("then"), b"q at 1");
+    // `--out -`: the checked bytes on standard output, and nothing else
+    // (how the Python client resumes with Engram stopped).
+    let piped = engram(&dir, &["learners", "export", "q", "--out", "-"]);
+    assert!(
+        piped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    assert_eq!(piped.stdout, b"q at 2");
+    let piped = engram(
+        &dir,
+        &["learners", "export", "q", "--backup", &id, "--out", "-"],
+    );
+    assert_eq!(piped.stdout, b"q at 1");
+    fails(
+        &dir,
+        &["learners", "export", "nobody", "--out", "-"],
+        "not_found",
+    );
     // Refusals: one clear line, nothing written.
     let inside = dir.join("q.state");
     fails(

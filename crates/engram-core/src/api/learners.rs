@@ -4,183 +4,26 @@
 //! logs metrics into the same history the built-in engines use. Every
 //! backup cut holds each learner's newest durable state.
 
-use super::{Api, ApiResult};
+use super::Api;
 use crate::Checksum;
 use crate::error::Error;
+use crate::limits::INLINE_STATE_BYTES;
+use crate::limits::{MAX_LEARNER_STATE_BYTES, MAX_LOG_POINTS};
 use crate::objects::{LeasedSlot, Objects, PendingObject, WrittenSlot};
-use crate::store::{
-    INLINE_STATE_BYTES, InlineState, LearnerCommand, LearnerInfo, LearnerState, Metrics,
-    NewLearnerState, RemovedLearner,
+use crate::store::{InlineState, NewLearnerState};
+use crate::wire::ApiResult;
+use crate::wire::{
+    AttachLearner, LearnerStateExported, LeasedSave, LogMetrics, Logged, ReadLearnerState,
+    ReportMilestone, SaveLearnerState, SaveLeasedState, SetLearnerCommand, SetMetricInfo,
+    SetMilestoneRules, SlotLease,
 };
-use serde::{Deserialize, Serialize};
+use crate::wire::{LearnerCommand, LearnerInfo, LearnerState, Metrics, RemovedLearner};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use tokio_stream::{Stream, StreamExt};
-use ts_rs::TS;
 
-/// The largest learner state accepted.
-pub const MAX_LEARNER_STATE_BYTES: u64 = 1 << 30;
-/// A lent slot holding more than this is hashed on a thread of its own at
 /// a low priority (a smaller one on the blocking pool).
 const LARGE_STATE_BYTES: u64 = 16 << 20;
-/// The most points one `log` call may carry.
-pub const MAX_LOG_POINTS: usize = 10_000;
-
-/// Register a learner, or find it again.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
-pub struct AttachLearner {
-    pub name: String,
-    /// The learner's own name for its state format (e.g. `engram.pack/1`).
-    /// Absent: the one it was registered with (`raw` for a new learner).
-    #[serde(default)]
-    pub format: Option<String>,
-    /// What its metrics mean (label, unit, format, direction), for its
-    /// curves; replaces what it said before. Absent or empty: unchanged.
-    #[serde(default)]
-    pub metrics: std::collections::BTreeMap<String, crate::store::LearnerMetric>,
-    /// Milestones Engram watches its saves for (replaces the ones declared
-    /// before; absent or empty: unchanged).
-    #[serde(default)]
-    pub milestones: Vec<crate::store::MilestoneRule>,
-}
-
-/// What a saved state says of itself (the bytes travel as the body).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
-#[serde(default)]
-pub struct SaveLearnerState {
-    #[ts(type = "number | null")]
-    pub step: Option<u64>,
-    pub metrics: Metrics,
-    /// The learner's generation this state continues (from attach, resume
-    /// or a restore): a save from before a restore it has not taken is
-    /// refused (`stale_state`). Absent: not checked.
-    #[ts(type = "number | null")]
-    pub generation: Option<i64>,
-}
-
-/// [`SaveLearnerState`] as an HTTP query string: `step=…&metrics=<JSON object>`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct SaveLearnerStateQuery {
-    pub step: Option<u64>,
-    pub metrics: Option<String>,
-    pub generation: Option<i64>,
-}
-
-impl TryFrom<SaveLearnerStateQuery> for SaveLearnerState {
-    type Error = Error;
-    fn try_from(q: SaveLearnerStateQuery) -> Result<Self, Error> {
-        let metrics = match q.metrics.as_deref() {
-            None | Some("") => Metrics::new(),
-            Some(json) => serde_json::from_str(json).map_err(|e| {
-                Error::InvalidInput(format!(
-                    "metrics: a JSON object of names to numbers is expected ({e})"
-                ))
-            })?,
-        };
-        Ok(SaveLearnerState {
-            step: q.step,
-            metrics,
-            generation: q.generation,
-        })
-    }
-}
-
-/// A slot of the learner's own lent to it for its next save: it writes
-/// its state into `path` (a file in the data directory, so only a learner
-/// on this machine can) and saves it with [`Api::save_leased_learner_state`]
-/// — its bytes copied once, into the page cache, instead of sent through
-/// the loopback and written by Engram.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct SlotLease {
-    /// Names the lease when the state is saved.
-    pub lease: String,
-    /// The file to write the state into (absolute), replacing what it
-    /// holds: write from its start and cut it to the state's length.
-    pub path: String,
-}
-
-/// Save what the learner wrote into a leased slot.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
-#[serde(default)]
-pub struct SaveLeasedState {
-    pub lease: String,
-    pub state: SaveLearnerState,
-    /// Lend the next slot with the answer (one round trip per save).
-    pub next: bool,
-}
-
-/// [`SaveLeasedState`] as an HTTP query string:
-/// `lease=…&step=…&metrics=<JSON object>&generation=…&next=true`.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct SaveLeasedStateQuery {
-    pub lease: String,
-    pub step: Option<u64>,
-    pub metrics: Option<String>,
-    pub generation: Option<i64>,
-    #[serde(default)]
-    pub next: bool,
-}
-
-impl super::QueryForm<SaveLeasedState> for SaveLeasedStateQuery {
-    fn into_request(self) -> crate::Result<SaveLeasedState> {
-        self.try_into()
-    }
-    fn from_request(r: &SaveLeasedState) -> Self {
-        let state = SaveLearnerStateQuery::from(&r.state);
-        SaveLeasedStateQuery {
-            lease: r.lease.clone(),
-            step: state.step,
-            metrics: state.metrics,
-            generation: state.generation,
-            next: r.next,
-        }
-    }
-}
-
-impl From<&SaveLearnerState> for SaveLearnerStateQuery {
-    fn from(s: &SaveLearnerState) -> Self {
-        SaveLearnerStateQuery {
-            step: s.step,
-            // A map of names to numbers always encodes.
-            metrics: (!s.metrics.is_empty())
-                .then(|| serde_json::to_string(&s.metrics).unwrap_or_default()),
-            generation: s.generation,
-        }
-    }
-}
-
-impl TryFrom<SaveLeasedStateQuery> for SaveLeasedState {
-    type Error = Error;
-    fn try_from(q: SaveLeasedStateQuery) -> Result<Self, Error> {
-        let state = SaveLearnerStateQuery {
-            step: q.step,
-            metrics: q.metrics,
-            generation: q.generation,
-        }
-        .try_into()?;
-        Ok(SaveLeasedState {
-            lease: q.lease,
-            state,
-            next: q.next,
-        })
-    }
-}
-
-/// What a leased save stored, and the slot lent for the next one (none
-/// asked for, or none free: send the bytes instead).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct LeasedSave {
-    pub saved: LearnerState,
-    pub next: Option<SlotLease>,
-}
-
-/// Which state to read: the live one, or the one a backup holds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
-#[serde(default)]
-pub struct ReadLearnerState {
-    #[ts(type = "number | null")]
-    pub backup: Option<i64>,
-}
 
 /// A learner's state: what it says of itself, its bytes, and the learner's
 /// generation now (to name when it saves what continues from it).
@@ -189,20 +32,6 @@ pub struct LearnerStateFile {
     pub state: LearnerState,
     pub bytes: Vec<u8>,
     pub generation: i64,
-}
-
-/// A learner's state written to a file the user chose.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct LearnerStateExported {
-    pub learner: String,
-    /// The backup whose state it is; null: the live state.
-    #[ts(type = "number | null")]
-    pub backup: Option<i64>,
-    pub path: String,
-    #[ts(type = "number")]
-    pub bytes: u64,
-    /// blake3 of the bytes written (checked against the stored state's).
-    pub checksum: String,
 }
 
 /// Writes a learner's state's checked bytes to a file the user chose
@@ -225,79 +54,8 @@ pub(super) fn export_learner_state(
     })
 }
 
-/// One logged point: metrics at a step (and an instant; default now).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct LoggedPoint {
-    #[serde(default)]
-    #[ts(type = "number | null")]
-    pub step: Option<u64>,
-    #[serde(default)]
-    #[ts(type = "number | null")]
-    pub at_ms: Option<i64>,
-    pub metrics: Metrics,
-}
-
-/// A batch of logged points.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
-pub struct LogMetrics {
-    pub points: Vec<LoggedPoint>,
-}
-
-/// What a `log` call stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct Logged {
-    pub points: u32,
-}
-
-/// A milestone a learner reached with the state it saved last: Engram
-/// keeps that state (and everything else as it is now) in a protected
-/// `breakthrough` backup, marked on the timeline and the charts.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
-pub struct ReportMilestone {
-    /// What was reached, in the learner's words ("success >= 0.9").
-    pub rule: String,
-    /// The metric it is about, and its value.
-    pub metric: String,
-    pub value: f64,
-    /// The step of the saved state that reached it: it must be the
-    /// learner's live state (save first, then report).
-    #[ts(type = "number")]
-    pub step: u64,
-}
-
 /// The longest milestone rule text.
 const MAX_RULE_CHARS: usize = 200;
-
-/// Set a learner's milestone rules in Engram (they win over the ones it
-/// declares), or with `rules` null go back to the learner's own.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
-pub struct SetMilestoneRules {
-    /// The rules (an empty list: no milestones); null: the learner's own.
-    pub rules: Option<Vec<crate::store::MilestoneRule>>,
-}
-
-/// Describe a learner's metrics in Engram (each entry wins over what the
-/// learner says of that metric), or with `metrics` null go back to the
-/// learner's own descriptions.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
-pub struct SetMetricInfo {
-    /// Metric name → its description (the whole of it: fields left null
-    /// mean "none", not "the learner's"); null or empty: the learner's own.
-    pub metrics: Option<std::collections::BTreeMap<String, crate::store::LearnerMetric>>,
-}
-
-/// Supervise a learner: the command Engram starts it with.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
-pub struct SetLearnerCommand {
-    /// The program and its arguments (no shell).
-    pub argv: Vec<String>,
-    /// The absolute directory it runs in; absent: the data directory.
-    #[serde(default)]
-    pub workdir: Option<String>,
-    /// Its state format, when the learner is new (as in [`AttachLearner`]).
-    #[serde(default)]
-    pub format: Option<String>,
-}
 
 impl SetLearnerCommand {
     /// The command to store, its working directory defaulting to `data_dir`.
@@ -519,10 +277,10 @@ impl StateWriter {
 }
 
 fn check_metrics(metrics: &Metrics) -> Result<(), Error> {
-    if metrics.len() > crate::snapshot::MAX_METRICS {
+    if metrics.len() > crate::limits::MAX_METRICS {
         return Err(Error::InvalidInput(format!(
             "at most {} metrics at a time",
-            crate::snapshot::MAX_METRICS
+            crate::limits::MAX_METRICS
         )));
     }
     for name in metrics.keys() {
@@ -626,7 +384,7 @@ impl Api {
             return Ok(super::Backup::from(&b));
         }
         let b = rt
-            .milestone(crate::store::Breakthrough {
+            .milestone(crate::wire::Breakthrough {
                 engine: name,
                 rule,
                 metric: req.metric,
@@ -731,7 +489,7 @@ impl Api {
             })
             .await?;
         crate::supervisor::remove_logs(rt.data_dir(), &name);
-        rt.announce(crate::runtime::Event::LearnerRemoved { learner: name });
+        rt.announce(crate::wire::Event::LearnerRemoved { learner: name });
         Ok(removed)
     }
 
@@ -762,7 +520,7 @@ impl Api {
             .with_store(move |s| s.request_learner_stop(&n, crate::now_ms()))
             .await?;
         if let Some(mut info) = asked {
-            rt.announce(crate::runtime::Event::LearnerStopRequested {
+            rt.announce(crate::wire::Event::LearnerStopRequested {
                 learner: name.clone(),
             });
             info.process = rt.supervisor().status(&info.name);
@@ -1070,7 +828,7 @@ impl Api {
         &self,
         name: &str,
         saved: &LearnerState,
-        rules: Vec<crate::store::MilestoneRule>,
+        rules: Vec<crate::wire::MilestoneRule>,
     ) {
         let Some(step) = saved.step else { return };
         for rule in rules {
@@ -1155,7 +913,7 @@ impl Api {
                     .map_or("unknown".to_string(), |s| s.to_string())
             );
             tracing::warn!("{message}");
-            rt.announce(crate::runtime::Event::Error {
+            rt.announce(crate::wire::Event::Error {
                 code: crate::ErrorCode::CorruptState,
                 message,
             });

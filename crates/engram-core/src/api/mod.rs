@@ -1,32 +1,41 @@
-//! The one API of Engram. Every front door — the HTTP server of `engram
-//! serve`, the desktop app's IPC commands, the `engram` CLI — parses its
-//! input, calls one function here and hands back the typed result or the
-//! [`ApiError`]. No front door builds JSON or maps errors by hand.
+//! The one API of Engram, the top of the core (nothing in it imports
+//! `api`). Every front door — the HTTP server of `engram serve`, the
+//! desktop app's IPC commands, the `engram` CLI — reaches it through the
+//! declared operations ([`operations`]) and hands back the typed result or
+//! the [`ApiError`]. No front door builds JSON or
+//! maps errors by hand.
 //!
 //! - [`Api`] serves a running [`Runtime`] (HTTP and desktop).
-//! - [`Offline`] serves a data directory no process is running (the CLI's
-//!   `status` and `backups …` commands); changes take the writer lock.
-//! - [`types`] holds the request and response structs; [`typescript`]
-//!   renders them for the UI.
+//! - [`Offline`] serves a data directory no process is running (the CLI
+//!   without a running Engram); changes take the writer lock.
+//! - [`operations`] declares every operation once; [`typescript`] renders
+//!   the wire types ([`crate::wire`]) and the operations for the UI.
+//! - `learners` is the learner API (saves streamed into objects or lent
+//!   slots), `convert` turns store rows into wire types.
 //!
 //! Must not: know about HTTP, Tauri or terminals; hold any state of its own.
 
+mod convert;
 mod learners;
 mod offline;
 pub mod operations;
-pub mod types;
 pub mod typescript;
 
-pub use learners::*;
+pub use learners::LearnerStateFile;
 pub use offline::Offline;
 pub use operations::{
-    ByteOperation, NoKey, Operation, QueryForm, RequestIn, Runs, SettingsPatch, byte_op, op,
+    ByteOperation, NoKey, Operation, RequestIn, Runs, SettingsPatch, byte_op, op,
 };
-pub use types::*;
 
-use crate::runtime::{Event, Runtime, RuntimeOptions, Settings};
+use crate::runtime::{Runtime, RuntimeOptions};
 use crate::snapshot;
-use crate::store::{MetricSeries, StorageReport, TimelineQuery, TimelineView};
+use crate::wire::{
+    ApiError, ApiResult, Backup, BackupPage, CreateBackup, Deleted, EngineStatus, ExportFile,
+    ExportRequest, Exported, Hold, LabelRequest, ListBackups, RestoreReport, RestoreRequest,
+    RetentionOutlook, RetentionRequest, SeriesRequest, SettingField, Status,
+};
+use crate::wire::{Event, Settings};
+use crate::wire::{MetricSeries, StorageReport, TimelineQuery, TimelineView};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
@@ -36,7 +45,7 @@ use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
 pub struct Api {
     runtime: Result<Runtime, ApiError>,
     /// Imports run one at a time: each may hold a snapshot's states in
-    /// memory (up to `snapshot::MAX_SNAPSHOT_STATE_BYTES`), so concurrent
+    /// memory (up to `limits::MAX_SNAPSHOT_STATE_BYTES`), so concurrent
     /// ones queue instead of adding up.
     imports: tokio::sync::Semaphore,
     /// The slots each learner's saves in progress are writing (see
@@ -316,8 +325,8 @@ impl Api {
     /// What every metric means and how to print it: the built-in engines'
     /// (fixed), then each learner's — every metric it has described or
     /// logged, described as it said (else by its name), drawn as a curve.
-    pub async fn metric_catalog(&self) -> ApiResult<Vec<crate::engines::catalog::MetricInfo>> {
-        use crate::engines::catalog::{MetricFormat, MetricInfo};
+    pub async fn metric_catalog(&self) -> ApiResult<Vec<crate::wire::MetricInfo>> {
+        use crate::wire::{MetricFormat, MetricInfo};
         let mut all = crate::engines::catalog::metric_catalog();
         let Ok(rt) = self.runtime() else {
             return Ok(all);
@@ -399,10 +408,10 @@ impl Api {
 }
 
 /// The report of a verification.
-pub type VerifyReport = crate::store::IntegrityReport;
+pub type VerifyReport = crate::wire::IntegrityReport;
 
 /// The file name an export is offered under.
-pub fn export_file_name(id: i64, format: snapshot::SnapshotFormat) -> String {
+pub fn export_file_name(id: i64, format: crate::wire::SnapshotFormat) -> String {
     format!("engram-backup-{id}.{}", format.extension())
 }
 
@@ -431,7 +440,7 @@ pub(crate) fn page_view(p: &crate::store::BackupPage) -> BackupPage {
 
 /// Metrics per engine from a live-state listing.
 pub(crate) fn engine_statuses(
-    live: &BTreeMap<String, (crate::Metrics, i64)>,
+    live: &BTreeMap<String, (crate::wire::Metrics, i64)>,
 ) -> BTreeMap<String, EngineStatus> {
     live.iter()
         .map(|(name, (metrics, at))| {

@@ -3,13 +3,14 @@
 //! while another process runs the engines; changes take the data directory's
 //! writer lock and are refused (`locked`) while `run`/`serve`/the app hold it.
 
-use super::{
-    Backup, BackupPage, CreateBackup, Deleted, ExportRequest, Exported, LabelRequest, ListBackups,
-    RestoreReport, RestoreRequest, Status, VerifyReport, engine_statuses,
-};
+use super::{VerifyReport, engine_statuses};
 use crate::error::{Error, Result};
 use crate::runtime::{DB_FILE, DataDirLock};
-use crate::store::BackupKind;
+use crate::wire::BackupKind;
+use crate::wire::{Backup, BackupPage, RestoreReport, Status};
+use crate::wire::{
+    CreateBackup, Deleted, ExportRequest, Exported, LabelRequest, ListBackups, RestoreRequest,
+};
 use crate::{Store, snapshot};
 use std::path::{Path, PathBuf};
 
@@ -57,8 +58,8 @@ impl Offline {
     }
 
     /// What each setting is, its range and help text.
-    pub fn settings_schema(&self) -> Result<Vec<super::SettingField>> {
-        Ok(crate::runtime::Settings::fields())
+    pub fn settings_schema(&self) -> Result<Vec<crate::wire::SettingField>> {
+        Ok(crate::wire::Settings::fields())
     }
 
     /// A `manual` backup of the saved live state.
@@ -98,16 +99,17 @@ impl Offline {
         })
     }
 
-    /// Writes a learner's state — live, or the one a backup holds — to a
-    /// file: its checked bytes, atomically, never into the data directory.
-    /// Reads only (works beside a running Engram). A damaged live state is
-    /// `corrupt_state` here; the running Engram falls back to a backup's.
-    pub fn read_learner_state_to(
+    /// A learner's state — live, or the one a backup holds — and its bytes,
+    /// checked against its checksum. Reads only (works beside a running
+    /// Engram: one that has just overwritten the slot read here makes this
+    /// `corrupt_state`, not wrong bytes; asking again reads the new live
+    /// state). A damaged live state is `corrupt_state` here; the running
+    /// Engram falls back to a backup's.
+    pub fn read_learner_state(
         &self,
         name: &str,
-        req: super::ReadLearnerState,
-        path: &Path,
-    ) -> Result<super::LearnerStateExported> {
+        req: crate::wire::ReadLearnerState,
+    ) -> Result<(crate::wire::LearnerState, Vec<u8>)> {
         let store = self.open_read()?;
         let state = match req.backup {
             Some(id) => store.backup_learner_state(id, name)?,
@@ -117,15 +119,23 @@ impl Offline {
             })?,
         };
         let sum = crate::Checksum::from_hex(&state.checksum)?;
-        let limit = super::MAX_LEARNER_STATE_BYTES;
-        // Checked either way: beside a running Engram that has just
-        // overwritten the slot read here, this is `corrupt_state`, not
-        // wrong bytes (asking again reads the new live state).
+        let limit = crate::limits::MAX_LEARNER_STATE_BYTES;
         let bytes = match req.backup {
             Some(_) => store.read_learner_bytes(&sum, limit)?,
             None => store.read_live_learner_bytes(name, &sum, limit)?,
         };
-        drop(store);
+        Ok((state, bytes))
+    }
+
+    /// Writes a learner's state ([`Offline::read_learner_state`]) to a
+    /// file: its checked bytes, atomically, never into the data directory.
+    pub fn read_learner_state_to(
+        &self,
+        name: &str,
+        req: crate::wire::ReadLearnerState,
+        path: &Path,
+    ) -> Result<crate::wire::LearnerStateExported> {
+        let (state, bytes) = self.read_learner_state(name, req.clone())?;
         super::learners::export_learner_state(
             &self.data_dir,
             name,
@@ -181,12 +191,12 @@ impl Offline {
     }
 
     /// Every learner, its live state and its command.
-    pub fn learners(&self) -> Result<Vec<crate::store::LearnerInfo>> {
+    pub fn learners(&self) -> Result<Vec<crate::wire::LearnerInfo>> {
         self.open_read()?.learners()
     }
 
     /// One learner (`not_found` for an unknown or deleted one).
-    pub fn learner(&self, name: String) -> Result<crate::store::LearnerInfo> {
+    pub fn learner(&self, name: String) -> Result<crate::wire::LearnerInfo> {
         self.open_read()?.learner(&name)
     }
 
@@ -194,8 +204,8 @@ impl Offline {
     pub fn set_learner_command(
         &self,
         name: String,
-        req: super::SetLearnerCommand,
-    ) -> Result<crate::store::LearnerInfo> {
+        req: crate::wire::SetLearnerCommand,
+    ) -> Result<crate::wire::LearnerInfo> {
         let (mut store, _lock) = self.open_write_or_create()?;
         let cmd = req.command(&self.data_dir);
         let now = crate::now_ms();
@@ -207,7 +217,7 @@ impl Offline {
     }
 
     /// Forgets a learner's command.
-    pub fn remove_learner_command(&self, name: String) -> Result<crate::store::LearnerInfo> {
+    pub fn remove_learner_command(&self, name: String) -> Result<crate::wire::LearnerInfo> {
         let (mut store, _lock) = self.open_write()?;
         store.remove_learner_command(&name)?;
         store.learner(&name)
@@ -218,8 +228,8 @@ impl Offline {
     pub fn set_learner_milestone_rules(
         &self,
         name: String,
-        req: super::SetMilestoneRules,
-    ) -> Result<crate::store::LearnerInfo> {
+        req: crate::wire::SetMilestoneRules,
+    ) -> Result<crate::wire::LearnerInfo> {
         let (mut store, _lock) = self.open_write()?;
         store.set_user_milestone_rules(&name, req.rules.as_deref())?;
         store.learner(&name)
@@ -230,8 +240,8 @@ impl Offline {
     pub fn set_learner_metric_info(
         &self,
         name: String,
-        req: super::SetMetricInfo,
-    ) -> Result<crate::store::LearnerInfo> {
+        req: crate::wire::SetMetricInfo,
+    ) -> Result<crate::wire::LearnerInfo> {
         let (mut store, _lock) = self.open_write()?;
         store.set_user_metric_info(&name, req.metrics.as_ref())?;
         store.learner(&name)
@@ -239,7 +249,7 @@ impl Offline {
 
     /// Deletes a learner (see [`super::Api::remove_learner`]; with Engram
     /// stopped, no process of it is Engram's to stop).
-    pub fn remove_learner(&self, name: String) -> Result<crate::store::RemovedLearner> {
+    pub fn remove_learner(&self, name: String) -> Result<crate::wire::RemovedLearner> {
         let (mut store, _lock) = self.open_write()?;
         let removed = store.remove_learner(&name, crate::now_ms())?;
         crate::supervisor::remove_logs(&self.data_dir, &name);
@@ -247,12 +257,12 @@ impl Offline {
     }
 
     /// A supervised learner starts at the next launch (and every one after).
-    pub fn start_learner(&self, name: String) -> Result<crate::store::LearnerInfo> {
+    pub fn start_learner(&self, name: String) -> Result<crate::wire::LearnerInfo> {
         self.set_learner_autostart(&name, true)
     }
 
     /// A supervised learner stays stopped at the next launch.
-    pub fn stop_learner(&self, name: String) -> Result<crate::store::LearnerInfo> {
+    pub fn stop_learner(&self, name: String) -> Result<crate::wire::LearnerInfo> {
         self.set_learner_autostart(&name, false)
     }
 
@@ -261,7 +271,7 @@ impl Offline {
         &self,
         name: &str,
         autostart: bool,
-    ) -> Result<crate::store::LearnerInfo> {
+    ) -> Result<crate::wire::LearnerInfo> {
         let (mut store, _lock) = self.open_write()?;
         if !autostart && store.learner(name)?.command.is_none() {
             // Nothing here can reach a process Engram does not run.

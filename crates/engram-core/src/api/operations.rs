@@ -1,4 +1,4 @@
-//! Every operation of Engram, declared once. [`for_each_operation!`] holds
+//! Every operation of Engram, declared once. [`for_each_operation!`](crate::for_each_operation) holds
 //! the table — name, HTTP method and path, the key in the path, where the
 //! request travels, the response, and whether it runs without a running
 //! Engram — and everything a front door needs comes from it:
@@ -18,13 +18,22 @@
 //!
 //! Operations whose bodies are bytes rather than JSON (imports, exports,
 //! learner states, the event stream) are declared in
-//! [`for_each_byte_operation!`]: their routes come from it, while each door
+//! [`for_each_byte_operation!`](crate::for_each_byte_operation): their routes come from it, while each door
 //! moves their bytes its own way (raw IPC bodies, streamed HTTP bodies).
 //!
 //! Must not: know about HTTP servers, Tauri or terminals beyond the
 //! method and path strings it declares.
 
-use super::{Api, ApiResult, Offline};
+use super::{Api, Offline};
+use crate::wire::ApiResult;
+use crate::wire::QueryForm;
+use crate::wire::{
+    AttachLearner, Backup, BackupPage, CreateBackup, Deleted, Hold, LabelRequest, LeasedSave,
+    ListBackups, ListBackupsQuery, LogMetrics, Logged, ReportMilestone, RestoreReport,
+    RestoreRequest, RetentionOutlook, RetentionQuery, RetentionRequest, SaveLeasedState,
+    SaveLeasedStateQuery, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules,
+    SettingField, SlotLease, Status, TimelineQueryForm,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
@@ -190,23 +199,6 @@ pub enum Runs {
     Running,
 }
 
-/// A request's form in a query string, when the request itself is not
-/// flat (lists, nested cursors): converted both ways, checked on the way in.
-pub trait QueryForm<R>: Serialize + DeserializeOwned + Sized {
-    fn into_request(self) -> crate::Result<R>;
-    fn from_request(request: &R) -> Self;
-}
-
-/// A flat request is its own query form.
-impl<R: Serialize + DeserializeOwned + Clone> QueryForm<R> for R {
-    fn into_request(self) -> crate::Result<R> {
-        Ok(self)
-    }
-    fn from_request(request: &R) -> Self {
-        request.clone()
-    }
-}
-
 /// One declared operation. The marker types in [`op`] implement it; a
 /// front door is generic over it.
 pub trait Operation: Send + Sync + 'static {
@@ -284,11 +276,11 @@ pub mod op {
     #[allow(unused_imports)]
     use crate::api::*;
     #[allow(unused_imports)]
-    use crate::engines::catalog::MetricInfo;
+    use crate::wire::MetricInfo;
     #[allow(unused_imports)]
-    use crate::runtime::Settings;
+    use crate::wire::Settings;
     #[allow(unused_imports)]
-    use crate::store::{
+    use crate::wire::{
         LearnerInfo, MetricSeries, RemovedLearner, StorageReport, TimelineQuery, TimelineView,
     };
 

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::error::ErrorCode;
+use crate::wire::ListBackupsQuery;
 use std::collections::BTreeSet;
 
 fn keys(v: &serde_json::Value) -> BTreeSet<String> {
@@ -99,7 +100,7 @@ fn list_queries_parse_from_the_http_form() {
     );
     assert_eq!(
         req.after,
-        Some(crate::store::Cursor {
+        Some(crate::wire::Cursor {
             created_at_ms: 5,
             id: 2
         })

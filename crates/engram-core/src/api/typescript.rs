@@ -5,17 +5,9 @@
 //! stale (`UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript`
 //! rewrites them).
 
-use super::learners::*;
-use super::types::*;
-use crate::engines::catalog::{MetricFormat, MetricInfo, metric_catalog};
+use crate::engines::catalog::metric_catalog;
 use crate::error::ErrorCode;
-use crate::runtime::{Event, Settings, StartupReport};
-use crate::snapshot::SnapshotFormat;
-use crate::store::{
-    BackupKind, Breakthrough, Cursor, DensityBucket, HistoryBranch, IntegrityReport, KindCount,
-    KindStorage, LearnerInfo, LearnerState, MetricSeries, RetentionPolicy, SeriesPoint, SkipNote,
-    StorageDay, StorageReport, TimelineMark, TimelineQuery, TimelineView, VerifyProblem,
-};
+use crate::wire::*;
 use ts_rs::{Config, TS};
 
 /// The whole generated module: every API type, the error codes, the backup
@@ -58,16 +50,16 @@ pub fn module() -> String {
         Logged::decl(&cfg),
         LearnerState::decl(&cfg),
         LearnerInfo::decl(&cfg),
-        crate::store::RemovedLearner::decl(&cfg),
-        crate::store::LearnerCommand::decl(&cfg),
+        crate::wire::RemovedLearner::decl(&cfg),
+        crate::wire::LearnerCommand::decl(&cfg),
         SetLearnerCommand::decl(&cfg),
         SetMilestoneRules::decl(&cfg),
         SetMetricInfo::decl(&cfg),
         ReportMilestone::decl(&cfg),
-        crate::store::LearnerMetric::decl(&cfg),
-        crate::store::MilestoneRule::decl(&cfg),
-        crate::supervisor::ProcessPhase::decl(&cfg),
-        crate::supervisor::ProcessStatus::decl(&cfg),
+        crate::wire::LearnerMetric::decl(&cfg),
+        crate::wire::MilestoneRule::decl(&cfg),
+        crate::wire::ProcessPhase::decl(&cfg),
+        crate::wire::ProcessStatus::decl(&cfg),
         TimelineQuery::decl(&cfg),
         TimelineMark::decl(&cfg),
         KindCount::decl(&cfg),

@@ -3,39 +3,7 @@
 //! a chart. One description, used by the UI (generated TypeScript), the API
 //! and the CLI's printouts; a test checks it covers every metric emitted.
 
-use serde::{Deserialize, Serialize};
-
-/// How a metric's value is printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum MetricFormat {
-    /// A count: `12,345`.
-    Integer,
-    /// A share in [0, 1], printed as a percentage: `73.5 %`.
-    Percent,
-    /// A plain number with three decimals: `0.953`.
-    Decimal,
-    /// Milliseconds: `1.25 ms`; below 0.1 ms in microseconds, `3.2 µs`.
-    Milliseconds,
-}
-
-/// One metric of one engine.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-pub struct MetricInfo {
-    pub engine: String,
-    pub key: String,
-    pub label: String,
-    /// What it counts or measures, for axes and tooltips ("plans", "calls", "").
-    pub unit: String,
-    pub format: MetricFormat,
-    /// True when higher is better, false when lower is, null when neither.
-    pub higher_is_better: Option<bool>,
-    /// Shown on the engine's dashboard card (in catalog order).
-    pub card: bool,
-    /// Drawn as a learning curve.
-    pub chart: bool,
-}
+use crate::wire::{MetricFormat, MetricInfo};
 
 impl MetricInfo {
     /// The value in the metric's own unit: integers as integers, shares as %.

@@ -13,7 +13,7 @@ use super::orchestrator::check_schema;
 use super::rng::Rng;
 use super::{Bounded, MilestoneLog};
 use crate::error::{Error, Result};
-use crate::store::{Breakthrough, Metrics};
+use crate::wire::{Breakthrough, Metrics};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@
 use super::bounds::{Bounds, MAX_BUFFER, MAX_COUNTER};
 use super::{Bounded, Clock};
 use crate::error::{Error, Result};
-use crate::store::{Breakthrough, Metrics};
+use crate::wire::{Breakthrough, Metrics};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -7,7 +7,8 @@ use super::mdp_es::{self, MdpEs, MdpEsConfig};
 use super::orchestrator::{self, Orchestrator, OrchestratorConfig};
 use super::zap::{self, PlanContext, Zap, ZapConfig};
 use crate::error::{Error, Result};
-use crate::store::{Breakthrough, EngineState, Metrics};
+use crate::store::EngineState;
+use crate::wire::{Breakthrough, Metrics};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

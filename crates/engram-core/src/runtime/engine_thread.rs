@@ -2,11 +2,12 @@
 //! capture requests with a clone (the only moment the engines wait), applies
 //! restores, and reports breakthroughs with the cut taken at that instant.
 
-use super::{Event, RuntimeOptions, Settings};
+use super::RuntimeOptions;
 use crate::EncodedState;
 use crate::engines::{EngineSet, SystemClock};
 use crate::error::Result;
-use crate::store::{Breakthrough, Metrics};
+use crate::wire::{Breakthrough, Metrics};
+use crate::wire::{Event, Settings};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};

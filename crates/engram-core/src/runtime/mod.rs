@@ -20,12 +20,13 @@ mod settings;
 
 pub use engine_thread::CaptureStall;
 pub use lock::DataDirLock;
-pub use settings::Settings;
 
 use crate::engines::{ENGINE_NAMES, EngineSet, EnginesConfig};
 use crate::error::{Error, ErrorCode, Result};
-use crate::store::{BackupInfo, Breakthrough, Metrics, RetentionPolicy, SkipNote, Store};
-use serde::{Deserialize, Serialize};
+use crate::store::{BackupInfo, Store};
+use crate::wire::{Breakthrough, Metrics, RetentionPolicy, SkipNote};
+use crate::wire::{Event, Settings, StartupReport};
+use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -101,73 +102,6 @@ impl RuntimeOptions {
             stall_warning: Duration::from_secs(30),
         }
     }
-}
-
-/// What the runtime reports to its listeners (the UI's event stream).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[ts(rename = "EngramEvent")]
-pub enum Event {
-    Metrics {
-        #[ts(type = "number")]
-        at_ms: i64,
-        engines: BTreeMap<String, Metrics>,
-    },
-    Saved {
-        #[ts(type = "number")]
-        at_ms: i64,
-    },
-    BackupCreated {
-        // Boxed: the largest payload, kept out of every other event's size.
-        backup: Box<crate::api::Backup>,
-    },
-    BackupsDeleted {
-        #[ts(type = "number[]")]
-        ids: Vec<i64>,
-    },
-    Breakthrough {
-        breakthrough: Breakthrough,
-        #[ts(type = "number | null")]
-        backup_id: Option<i64>,
-    },
-    Restored {
-        #[ts(type = "number")]
-        from_backup: i64,
-        engines: Vec<String>,
-        #[ts(type = "number")]
-        pre_restore_backup: i64,
-    },
-    Error {
-        code: ErrorCode,
-        message: String,
-    },
-    /// A supervised learner's process changed phase (started, died,
-    /// stopped, finished).
-    LearnerProcess {
-        learner: String,
-        phase: crate::supervisor::ProcessPhase,
-    },
-    /// The user asked a learner that runs outside Engram to stop (its
-    /// client's `stop_requested` turns true).
-    LearnerStopRequested {
-        learner: String,
-    },
-    /// The user deleted a learner (its client's `stop_requested` turns
-    /// true; its saves are refused from now on).
-    LearnerRemoved {
-        learner: String,
-    },
-}
-
-/// What happened at start-up.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-pub struct StartupReport {
-    /// True when this data directory had no state: an `initial` backup was taken.
-    pub first_start: bool,
-    /// Engines restored from the live state or a backup, and from where.
-    pub restored_from: BTreeMap<String, String>,
-    /// Damaged states passed over.
-    pub skipped: Vec<SkipNote>,
 }
 
 /// The result of a restore.
@@ -650,7 +584,7 @@ fn open_and_restore(db: &Path, opts: &RuntimeOptions) -> Result<(Store, Restored
     }
     if first {
         store.backup_live(
-            crate::store::BackupKind::Initial,
+            crate::wire::BackupKind::Initial,
             crate::now_ms(),
             Some("first launch".into()),
             None,

@@ -4,10 +4,12 @@
 //! breakthrough channel; tests drive it with paused tokio time.
 
 use super::engine_thread::{BreakthroughCut, EngineCmd, EngineHandle};
-use super::{Command, Event, RestoreReport, RuntimeOptions, Settings};
+use super::{Command, RestoreReport, RuntimeOptions};
 use crate::engines::EngineSet;
 use crate::error::{Error, Result};
-use crate::store::{BackupInfo, BackupKind, Breakthrough, NewBackup, Store};
+use crate::store::{BackupInfo, NewBackup, Store};
+use crate::wire::{BackupKind, Breakthrough};
+use crate::wire::{Event, Settings};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -388,7 +390,7 @@ impl Scheduler {
             .await?;
         tracing::info!(id = info.id, kind = %info.kind, "backup created");
         let _ = self.events.send(Event::BackupCreated {
-            backup: Box::new(crate::api::Backup::from(&info)),
+            backup: Box::new(crate::wire::Backup::from(&info)),
         });
         Ok(info)
     }

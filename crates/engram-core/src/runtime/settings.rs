@@ -7,41 +7,11 @@
 //! TypeScript), so a field is described in exactly one place.
 
 use super::RuntimeOptions;
-use crate::api::{SettingField, SettingKind};
 use crate::engines::EngineSet;
 use crate::error::{Error, Result};
-use crate::store::RetentionPolicy;
-use serde::{Deserialize, Serialize};
+use crate::wire::Settings;
+use crate::wire::{SettingField, SettingKind};
 use std::time::Duration;
-
-/// The user's settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-#[serde(default)]
-pub struct Settings {
-    /// Autosave interval, seconds (0.05 – 3600).
-    pub autosave_secs: f64,
-    /// Periodic backup interval, seconds (1 – 30 days).
-    pub backup_every_secs: f64,
-    pub retention: RetentionPolicy,
-    /// ZAP: breakthrough when the success rate over the last 100 plans reaches this…
-    pub zap_success_rate: f64,
-    /// …with at least this many plans.
-    #[ts(type = "number")]
-    pub zap_min_plans: u64,
-    /// MDP/ES: breakthrough when best fitness reaches this…
-    pub mdp_min_fitness: f64,
-    /// …after at least this many generations.
-    #[ts(type = "number")]
-    pub mdp_min_generations: u64,
-    /// MDP/ES: breakthrough when the greedy Q policy reaches this share of the optimum.
-    pub mdp_min_policy_quality: f64,
-    /// Orchestrator: the first milestone at this many cross-system calls…
-    #[ts(type = "number")]
-    pub orchestrator_every: u64,
-    /// …then the threshold is multiplied by this.
-    #[ts(type = "number")]
-    pub orchestrator_growth: u64,
-}
 
 impl Default for Settings {
     fn default() -> Self {

@@ -700,7 +700,7 @@ fn a_damaged_or_conflicting_learner_state_is_refused_and_changes_nothing() {
         "malformed state format",
     );
     let mut huge = v.clone();
-    huge["learners"][0]["size"] = (crate::api::MAX_LEARNER_STATE_BYTES + 1).into();
+    huge["learners"][0]["size"] = (crate::limits::MAX_LEARNER_STATE_BYTES + 1).into();
     refuse(&mut target, &huge, "too_large", "learner state");
 
     // The same learner here in another format, with a saved state: refused.

@@ -2,12 +2,12 @@
 //! tests and operators), counts of what is stored, and the storage report
 //! (sizes, deduplication, growth).
 
-use super::{BackupKind, Store};
+use super::Store;
 use crate::error::Result;
+use crate::wire::BackupKind;
+use crate::wire::{KindStorage, StorageDay, StorageReport};
 use rusqlite::{OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use ts_rs::TS;
 
 impl Store {
     /// The saved settings document (JSON), if any.
@@ -64,82 +64,6 @@ impl Store {
             .query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))?;
         Ok(n as u64)
     }
-}
-
-/// What the data directory's database holds and how well it is packed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct StorageReport {
-    /// The database file's pages, and the pages free for reuse inside it.
-    #[ts(type = "number")]
-    pub db_bytes: u64,
-    #[ts(type = "number")]
-    pub free_bytes: u64,
-    /// The write-ahead log on disk now (checkpoints fold it back).
-    #[ts(type = "number")]
-    pub wal_bytes: u64,
-    #[ts(type = "number")]
-    pub backups: u64,
-    /// Distinct state contents kept for backups (each stored once).
-    #[ts(type = "number")]
-    pub blobs: u64,
-    /// What every backup's states add up to, encoded, as if each were
-    /// stored separately.
-    #[ts(type = "number")]
-    pub referenced_bytes: u64,
-    /// The distinct contents among them, encoded.
-    #[ts(type = "number")]
-    pub unique_bytes: u64,
-    /// The distinct contents as stored (compressed).
-    #[ts(type = "number")]
-    pub stored_bytes: u64,
-    /// The engines' live states (overwritten by every autosave).
-    #[ts(type = "number")]
-    pub live_bytes: u64,
-    /// Stored metric history points (all resolutions).
-    #[ts(type = "number")]
-    pub history_points: u64,
-    /// Distinct learner states that learners' live states and backups name.
-    #[ts(type = "number")]
-    pub learner_states: u64,
-    /// What those names add up to, as if each were stored separately.
-    #[ts(type = "number")]
-    pub learner_referenced_bytes: u64,
-    /// The distinct learner states kept inside the database (small ones)...
-    #[ts(type = "number")]
-    pub learner_inline_bytes: u64,
-    /// ...and those kept as files (under `objects/`, or a learner's slot).
-    #[ts(type = "number")]
-    pub learner_file_bytes: u64,
-    /// What learners' slot files take on disk (`slots/`): each learner's
-    /// live state and the slots its saves overwrite in place (up to four).
-    #[ts(type = "number")]
-    pub learner_slot_bytes: u64,
-    /// Per backup kind: how many, and the stored bytes its backups added
-    /// (each content counted once, for the oldest backup that holds it).
-    pub by_kind: Vec<KindStorage>,
-    /// Per UTC day that kept backups were taken on: how many, and the stored
-    /// bytes they added (as in `by_kind`), oldest first.
-    pub growth: Vec<StorageDay>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct KindStorage {
-    pub kind: BackupKind,
-    #[ts(type = "number")]
-    pub backups: u64,
-    #[ts(type = "number")]
-    pub added_bytes: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct StorageDay {
-    /// The day's start, unix milliseconds (UTC).
-    #[ts(type = "number")]
-    pub day_ms: i64,
-    #[ts(type = "number")]
-    pub backups: u64,
-    #[ts(type = "number")]
-    pub added_bytes: u64,
 }
 
 const DAY_MS: i64 = 86_400_000;

@@ -4,12 +4,10 @@
 
 use super::Store;
 use super::blob::{blob_col, metrics_json, open_blob, open_live, pack, parse_metrics};
-use super::types::{
-    BackupInfo, BackupKind, Breakthrough, EngineState, Metrics, NewBackup, check_new_backup,
-    validate_label,
-};
+use super::types::{BackupInfo, EngineState, NewBackup, check_new_backup, validate_label};
 use crate::codec::Checksum;
 use crate::error::{Error, Result};
+use crate::wire::{BackupKind, Breakthrough, Metrics};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// engine, checksum, raw_len, data, metrics of a `live_states` row.

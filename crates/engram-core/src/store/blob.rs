@@ -3,9 +3,10 @@
 //! bounded, checksummed and validated before anything trusts it. Also the
 //! metrics JSON kept beside each state. Used by the store and by snapshots.
 
-use super::types::Metrics;
 use crate::codec::{Checksum, EncodedState};
 use crate::error::{Error, Result};
+use crate::limits::MAX_STATE_BYTES;
+use crate::wire::Metrics;
 use std::collections::BTreeMap;
 
 /// zstd level for backup blobs. Level 1: engine states are mostly floats,
@@ -16,8 +17,6 @@ const ZSTD_LEVEL: i32 = 1;
 pub(crate) const CODEC_RAW: i64 = 0;
 /// `blobs.codec`: zstd.
 pub(crate) const CODEC_ZSTD: i64 = 1;
-/// No single encoded state may exceed this (checked before decompressing).
-pub const MAX_STATE_BYTES: u64 = 512 * 1024 * 1024;
 
 /// Reads a BLOB column; a damaged row holding TEXT there is read as its bytes
 /// (its checksum then fails) instead of failing with a type error.

@@ -14,8 +14,9 @@
 
 use super::Store;
 use crate::error::{Error, Result};
+use crate::limits::MAX_SERIES_POINTS;
+use crate::wire::{HistoryBranch, MetricSeries, SeriesPoint};
 use rusqlite::{OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 const MINUTE: i64 = 60_000;
@@ -27,50 +28,6 @@ const DAY: i64 = 24 * HOUR;
 const TIERS: [(i64, i64); 3] = [(MINUTE, HOUR), (HOUR, DAY), (DAY, 365 * DAY)];
 /// One-day buckets older than this are dropped.
 const KEEP_DAYS_FOR: i64 = 10 * 365 * DAY;
-/// Most points one series query returns.
-pub const MAX_SERIES_POINTS: usize = 10_000;
-
-/// A line of history.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-pub struct HistoryBranch {
-    #[ts(type = "number")]
-    pub id: i64,
-    #[ts(type = "number")]
-    pub started_at: i64,
-    #[ts(type = "number | null")]
-    pub parent: Option<i64>,
-    /// The backup whose restore started it.
-    #[ts(type = "number | null")]
-    pub from_backup: Option<i64>,
-    /// `start` (first launch) or `restore`.
-    pub reason: String,
-}
-
-/// One point of a series: the value (a bucket's mean once downsampled) and
-/// the min and max of what it stands for.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-pub struct SeriesPoint {
-    #[ts(type = "number")]
-    pub at_ms: i64,
-    pub value: Option<f64>,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    #[ts(type = "number")]
-    pub branch: i64,
-}
-
-/// A metric over a time range, at most the requested number of points.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-pub struct MetricSeries {
-    pub engine: String,
-    pub key: String,
-    pub points: Vec<SeriesPoint>,
-    /// How many stored points the range held before downsampling.
-    #[ts(type = "number")]
-    pub stored: u64,
-    /// Every branch, so a chart can break its line where one starts.
-    pub branches: Vec<HistoryBranch>,
-}
 
 /// A learner's milestones count from when it was registered: one deleted
 /// and attached again under its name starts afresh (`?1`: the engine;
@@ -134,7 +91,7 @@ impl Store {
     /// says so.
     pub fn repeat_milestone_label(
         &self,
-        bt: &super::Breakthrough,
+        bt: &crate::wire::Breakthrough,
         branch: i64,
     ) -> Result<Option<String>> {
         let before: i64 = self.conn.query_row(
@@ -187,7 +144,7 @@ impl Store {
         &mut self,
         at_ms: i64,
         branch: i64,
-        metrics: &BTreeMap<String, crate::Metrics>,
+        metrics: &BTreeMap<String, crate::wire::Metrics>,
     ) -> Result<()> {
         self.record_metrics_batch(&[(at_ms, metrics)], branch)
     }
@@ -195,7 +152,7 @@ impl Store {
     /// Records several saves in one transaction (imports of history, benchmarks).
     pub fn record_metrics_batch(
         &mut self,
-        saves: &[(i64, &BTreeMap<String, crate::Metrics>)],
+        saves: &[(i64, &BTreeMap<String, crate::wire::Metrics>)],
         branch: i64,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
@@ -314,7 +271,7 @@ pub(super) fn record_points<'a>(
     tx: &rusqlite::Transaction<'_>,
     at_ms: i64,
     branch: i64,
-    metrics: impl Iterator<Item = (&'a String, &'a crate::Metrics)>,
+    metrics: impl Iterator<Item = (&'a String, &'a crate::wire::Metrics)>,
 ) -> Result<()> {
     let mut stmt = tx.prepare_cached(
         "INSERT INTO metric_points (engine, key, tier, at_ms, branch, value, min, max, n)
@@ -419,10 +376,13 @@ pub(super) fn insert_branch(
 mod tests {
     use super::*;
 
-    fn metrics(v: f64) -> BTreeMap<String, crate::Metrics> {
+    fn metrics(v: f64) -> BTreeMap<String, crate::wire::Metrics> {
         BTreeMap::from([(
             "zap".to_string(),
-            crate::Metrics::from([("success".to_string(), v), ("plans".to_string(), v * 10.0)]),
+            crate::wire::Metrics::from([
+                ("success".to_string(), v),
+                ("plans".to_string(), v * 10.0),
+            ]),
         )])
     }
 
@@ -444,7 +404,7 @@ mod tests {
         let mut t = start;
         let mut peak_rows = 0u64;
         for _day in 0..30 {
-            let saves: Vec<(i64, BTreeMap<String, crate::Metrics>)> = (0..per_day)
+            let saves: Vec<(i64, BTreeMap<String, crate::wire::Metrics>)> = (0..per_day)
                 .map(|i| {
                     let at = t + i as i64 * step;
                     // A slow rise with a spike every hour.
@@ -453,7 +413,7 @@ mod tests {
                     (at, metrics(v))
                 })
                 .collect();
-            let refs: Vec<(i64, &BTreeMap<String, crate::Metrics>)> =
+            let refs: Vec<(i64, &BTreeMap<String, crate::wire::Metrics>)> =
                 saves.iter().map(|(a, m)| (*a, m)).collect();
             store.record_metrics_batch(&refs, branch).expect("record");
             t += DAY;
@@ -537,10 +497,10 @@ mod tests {
     fn long_ranges_are_downsampled_with_their_extremes() {
         let (_dir, mut store) = open();
         let branch = store.current_branch(0).expect("branch");
-        let saves: Vec<(i64, BTreeMap<String, crate::Metrics>)> = (0..5000)
+        let saves: Vec<(i64, BTreeMap<String, crate::wire::Metrics>)> = (0..5000)
             .map(|i| (i * 1000, metrics(if i == 2500 { 9.0 } else { 1.0 })))
             .collect();
-        let refs: Vec<(i64, &BTreeMap<String, crate::Metrics>)> =
+        let refs: Vec<(i64, &BTreeMap<String, crate::wire::Metrics>)> =
             saves.iter().map(|(a, m)| (*a, m)).collect();
         store.record_metrics_batch(&refs, branch).expect("record");
         let s = store

@@ -2,36 +2,13 @@
 //! state with a fallback to the newest good backup when it is damaged.
 
 use super::blob::{blob_col, open_blob, open_live, parse_metrics};
-use super::{EngineState, Metrics, Store};
+use super::{EngineState, Store};
 use crate::codec::EncodedState;
 use crate::error::{Error, ErrorCode, Result};
-use serde::{Deserialize, Serialize};
+use crate::wire::Metrics;
+use crate::wire::{IntegrityReport, SkipNote, VerifyProblem};
+use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// One thing found wrong by a verification.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-pub struct VerifyProblem {
-    /// The backup (None for a live state or the database as a whole).
-    #[ts(type = "number | null")]
-    pub backup_id: Option<i64>,
-    pub engine: Option<String>,
-    /// Stable error code, as in [`Error::code`].
-    pub code: ErrorCode,
-    pub detail: String,
-}
-
-/// The result of verifying backups and the database.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-#[ts(rename = "VerifyReport")]
-pub struct IntegrityReport {
-    #[ts(type = "number")]
-    pub backups_checked: u64,
-    #[ts(type = "number")]
-    pub states_checked: u64,
-    /// `PRAGMA quick_check` / `integrity_check` said "ok".
-    pub database_ok: bool,
-    pub problems: Vec<VerifyProblem>,
-}
 
 impl IntegrityReport {
     /// True when nothing is wrong.
@@ -54,16 +31,6 @@ pub struct LoadedState {
     pub state: EncodedState,
     pub metrics: Metrics,
     pub source: StateSource,
-}
-
-/// Something skipped while loading, and why.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-pub struct SkipNote {
-    pub engine: String,
-    /// "live" or `"backup <id>"`.
-    pub what: String,
-    pub code: ErrorCode,
-    pub detail: String,
 }
 
 /// The result of [`Store::load_live`].

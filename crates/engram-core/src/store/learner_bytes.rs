@@ -13,10 +13,8 @@
 use super::Store;
 use crate::codec::Checksum;
 use crate::error::{Error, Result};
+use crate::limits::INLINE_STATE_BYTES;
 use rusqlite::{OptionalExtension, Transaction, params};
-
-/// The largest state kept inside the database; larger ones are files.
-pub const INLINE_STATE_BYTES: usize = 128 << 10;
 
 /// A small state's bytes with their checksum (computed here, so the two
 /// always agree).

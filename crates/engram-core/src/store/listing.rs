@@ -6,16 +6,15 @@
 
 use super::Store;
 use super::blob::{blob_col, parse_metrics};
-use super::types::{
-    BackupInfo, BackupPage, BackupQuery, Breakthrough, Cursor, EngineSummary, MAX_SEARCH_CHARS,
-};
+use super::types::{BackupInfo, BackupPage, BackupQuery, EngineSummary, MAX_SEARCH_CHARS};
 use crate::codec::Checksum;
 use crate::error::{Error, Result};
+use crate::wire::{Breakthrough, Cursor};
 use std::collections::BTreeMap;
 
 /// A learner in a backup, and the step of its state there.
 /// A learner a backup holds: its name, and its state's step and metrics.
-pub(super) type LearnerStep = (String, Option<u64>, super::Metrics);
+pub(super) type LearnerStep = (String, Option<u64>, crate::wire::Metrics);
 
 impl Store {
     /// Lists backups newest first, filtered and paged.

@@ -3,8 +3,9 @@
 
 use super::Store;
 use super::blob::{metrics_json, parse_metrics};
-use super::types::{EngineState, Metrics, validate_engine_name};
+use super::types::{EngineState, validate_engine_name};
 use crate::error::Result;
+use crate::wire::Metrics;
 use rusqlite::params;
 use std::collections::BTreeMap;
 

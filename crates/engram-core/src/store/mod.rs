@@ -42,26 +42,20 @@ mod retention;
 pub(crate) mod timeline;
 mod types;
 
-pub use admin::{KindStorage, StorageDay, StorageReport};
 pub use backups::deletion_refusal;
-pub use blob::MAX_STATE_BYTES;
-pub use history::{HistoryBranch, MAX_SERIES_POINTS, MetricSeries, SeriesPoint};
-pub use integrity::{IntegrityReport, LiveLoad, LoadedState, SkipNote, StateSource, VerifyProblem};
-pub use learner_bytes::{INLINE_STATE_BYTES, InlineState};
+
+pub use integrity::{LiveLoad, LoadedState, StateSource};
+pub use learner_bytes::InlineState;
 pub use learners::{
-    BUILT_IN, ImportedLearner, LearnerCommand, LearnerInfo, LearnerMetric, LearnerRecord,
-    LearnerState, MilestoneRule, NewLearnerState, RemovedLearner, validate_learner_name,
+    BUILT_IN, ImportedLearner, LearnerRecord, NewLearnerState, validate_learner_name,
     validate_metric_info, validate_milestone_rules,
 };
 pub use migrations::{SCHEMA_VERSION, schema_dump};
-pub use retention::{
-    HOLD_FOR, KeepReason, Outlook, RetentionDecision, RetentionPolicy, RetentionReport,
-};
-pub use timeline::{DensityBucket, KindCount, TimelineMark, TimelineQuery, TimelineView};
+pub use retention::{HOLD_FOR, KeepReason, Outlook, RetentionDecision, RetentionReport};
+
 pub use types::{
-    BackupInfo, BackupKind, BackupPage, BackupQuery, Breakthrough, Cursor, EngineState,
-    EngineSummary, MAX_SEARCH_CHARS, Metrics, NewBackup, f64_nan_for_null, is_unsafe_char,
-    metrics_nan_for_null, validate_engine_name,
+    BackupInfo, BackupPage, BackupQuery, EngineState, EngineSummary, MAX_SEARCH_CHARS, NewBackup,
+    is_unsafe_char, validate_engine_name,
 };
 
 use crate::error::{Error, Result};

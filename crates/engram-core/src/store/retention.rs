@@ -5,29 +5,15 @@
 //! manual, imported and pinned backups and the newest backup are never
 //! deleted; periodic and pre-restore backups roll.
 
-use super::{BackupKind, Store};
+use super::Store;
 use crate::error::Result;
+use crate::wire::BackupKind;
+use crate::wire::RetentionPolicy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
-
-/// How many rolling backups to keep.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
-#[serde(default)]
-pub struct RetentionPolicy {
-    /// Keep the newest N periodic backups.
-    pub keep_last_periodic: u32,
-    /// Also keep the newest periodic backup of each of the last N hours that have one.
-    pub keep_hourly: u32,
-    /// … of each of the last N days (UTC) that have one.
-    pub keep_daily: u32,
-    /// … of each of the last N weeks (ISO, Monday first) that have one.
-    pub keep_weekly: u32,
-    /// Keep the newest N pre-restore backups (the undo history of restores).
-    pub keep_last_pre_restore: u32,
-}
 
 impl RetentionPolicy {
     /// Keeps only the newest `n` periodic backups: no hourly, daily or weekly

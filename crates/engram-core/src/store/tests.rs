@@ -1,5 +1,9 @@
 use super::*;
 use crate::codec::encode;
+use crate::wire::{
+    BackupKind, Breakthrough, DensityBucket, LearnerCommand, LearnerMetric, Metrics, MilestoneRule,
+    RemovedLearner, RetentionPolicy, TimelineQuery,
+};
 use blob::{CODEC_RAW, CODEC_ZSTD};
 use rusqlite::params;
 use std::collections::BTreeSet;
@@ -1053,7 +1057,7 @@ fn small_learner_states_live_in_the_database_and_go_when_no_row_refers_to_them()
     );
     assert_eq!(inline_rows(&store), 2);
     // Over the limit: not kept inline at all.
-    assert!(super::InlineState::new(vec![0; super::INLINE_STATE_BYTES + 1]).is_none());
+    assert!(super::InlineState::new(vec![0; crate::limits::INLINE_STATE_BYTES + 1]).is_none());
     // The backup's deletion frees a at once (nothing left to collect).
     store.delete_backup(held).expect("delete");
     assert!(!store.has_learner_bytes(&a.checksum()).expect("has"));
@@ -1312,7 +1316,7 @@ fn a_restore_starts_a_learners_next_generation_and_saves_of_the_old_one_are_refu
             &[crate::store::EngineState {
                 engine: "zap".into(),
                 state: crate::codec::encode(1, &1u64).expect("encode"),
-                metrics: crate::store::Metrics::new(),
+                metrics: crate::wire::Metrics::new(),
             }],
             1,
         )
@@ -1727,7 +1731,7 @@ fn milestone_rules_set_in_engram_win_over_the_learners_own_until_reset() {
 
 #[test]
 fn metric_descriptions_set_in_engram_win_over_the_learners_own_until_reset() {
-    use crate::engines::catalog::MetricFormat;
+    use crate::wire::MetricFormat;
     use std::collections::BTreeMap;
     let (_d, mut store) = open_temp();
     let said = |label: &str| LearnerMetric {

@@ -7,10 +7,10 @@
 
 use super::Store;
 use super::listing::breakthrough_at;
-use super::types::{BackupKind, Breakthrough};
+use crate::wire::BackupKind;
+use crate::wire::{DensityBucket, KindCount, TimelineMark, TimelineQuery, TimelineView};
+
 use crate::error::{Error, Result};
-use serde::{Deserialize, Serialize};
-use ts_rs::TS;
 
 /// Buckets when the caller names none, and at most.
 pub const DEFAULT_BUCKETS: u32 = 200;
@@ -18,84 +18,6 @@ pub const MAX_BUCKETS: u32 = 4000;
 /// Backups drawn one by one when the caller names no limit, and at most.
 pub const DEFAULT_MARKS: u32 = 1000;
 pub const MAX_MARKS: u32 = 5000;
-
-/// What part of the timeline to summarise.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
-#[serde(default)]
-pub struct TimelineQuery {
-    /// Only these kinds (empty: all).
-    pub kinds: Vec<BackupKind>,
-    /// The range, inclusive (default: the oldest to the newest backup).
-    #[ts(type = "number | null")]
-    pub from_ms: Option<i64>,
-    #[ts(type = "number | null")]
-    pub to_ms: Option<i64>,
-    /// How many equal buckets to count in (default 200, at most 4,000).
-    pub buckets: Option<u32>,
-    /// Draw backups one by one when the range holds at most this many
-    /// (default 1,000, at most 5,000).
-    pub marks: Option<u32>,
-}
-
-/// One backup drawn on its own.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct TimelineMark {
-    #[ts(type = "number")]
-    pub id: i64,
-    pub kind: BackupKind,
-    #[ts(type = "number")]
-    pub created_at_ms: i64,
-    pub pinned: bool,
-    pub label: Option<String>,
-    pub breakthrough: Option<Breakthrough>,
-}
-
-/// How many backups of one kind a bucket holds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct KindCount {
-    pub kind: BackupKind,
-    pub count: u32,
-}
-
-/// One time bucket with backups in it (empty buckets are left out).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct DensityBucket {
-    #[ts(type = "number")]
-    pub start_ms: i64,
-    /// Exclusive.
-    #[ts(type = "number")]
-    pub end_ms: i64,
-    pub counts: Vec<KindCount>,
-}
-
-/// The timeline of a range.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct TimelineView {
-    /// The oldest and newest backup of any kind: the whole history, which
-    /// the axis always spans when not zoomed. Null when there are none.
-    #[ts(type = "number | null")]
-    pub first_ms: Option<i64>,
-    #[ts(type = "number | null")]
-    pub last_ms: Option<i64>,
-    /// The range summarised.
-    #[ts(type = "number")]
-    pub from_ms: i64,
-    #[ts(type = "number")]
-    pub to_ms: i64,
-    /// Backups of the chosen kinds in the range, and in all.
-    #[ts(type = "number")]
-    pub in_range: u64,
-    #[ts(type = "number")]
-    pub total: u64,
-    pub buckets: Vec<DensityBucket>,
-    /// Backups drawn one by one, oldest first.
-    pub marks: Vec<TimelineMark>,
-    /// True when `marks` holds every backup of the range; false when the
-    /// range holds more than the limit and `marks` holds only the initial
-    /// backup, milestones and pinned backups (the initial one and the
-    /// newest others, up to the limit).
-    pub complete: bool,
-}
 
 /// The times of one kind's backups in a range (its index covers it).
 pub(super) const COUNT_SQL: &str =

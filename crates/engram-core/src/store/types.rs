@@ -4,33 +4,10 @@
 
 use crate::codec::EncodedState;
 use crate::error::{Error, Result};
+use crate::wire::{BackupKind, Breakthrough, Cursor, Metrics};
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// Metric name -> value; a small summary kept beside every stored state.
-pub type Metrics = BTreeMap<String, f64>;
-
-/// The kinds of backup on the timeline.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS,
-)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "kebab-case")]
-pub enum BackupKind {
-    /// Taken on the very first launch; kept forever.
-    Initial,
-    /// Taken on a schedule; rolling retention.
-    Periodic,
-    /// Taken when an engine reports a breakthrough; kept forever.
-    Breakthrough,
-    /// Asked for by the user; kept until the user deletes it.
-    Manual,
-    /// Taken automatically before every restore, so a restore can be undone.
-    PreRestore,
-    /// Brought in from an export file.
-    Imported,
-}
 
 impl BackupKind {
     /// All kinds, in timeline-legend order.
@@ -74,38 +51,6 @@ impl std::fmt::Display for BackupKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// Reads metrics written as JSON, where a NaN or infinity was written as
-/// `null` (JSON has no such numbers): `null` comes back as NaN.
-pub fn metrics_nan_for_null<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<Metrics, D::Error> {
-    let raw: BTreeMap<String, Option<f64>> = Deserialize::deserialize(d)?;
-    Ok(raw
-        .into_iter()
-        .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
-        .collect())
-}
-
-/// An `f64` written as JSON: `null` (a NaN or infinity) comes back as NaN.
-pub fn f64_nan_for_null<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<f64, D::Error> {
-    let v: Option<f64> = Deserialize::deserialize(d)?;
-    Ok(v.unwrap_or(f64::NAN))
-}
-
-/// What an engine reported when a breakthrough rule fired.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-pub struct Breakthrough {
-    pub engine: String,
-    pub rule: String,
-    pub metric: String,
-    #[serde(deserialize_with = "f64_nan_for_null")]
-    pub value: f64,
-    #[ts(type = "number")]
-    pub step: u64,
 }
 
 /// One engine's state, ready to store.
@@ -177,15 +122,6 @@ impl BackupInfo {
             self.learners.push(name);
         }
     }
-}
-
-/// Where a page of the backup list starts: just after this (created_at, id).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
-pub struct Cursor {
-    #[ts(type = "number")]
-    pub created_at_ms: i64,
-    #[ts(type = "number")]
-    pub id: i64,
 }
 
 /// Filters and paging for [`Store::list_backups`](super::Store::list_backups).

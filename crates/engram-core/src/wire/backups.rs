@@ -1,51 +1,11 @@
-//! The request and response types of the API: what crosses every front door
-//! (HTTP, desktop IPC, CLI `--json`). Serialized with serde; the UI's
-//! TypeScript types are generated from these definitions (`ts-rs`, see
-//! `api::typescript`), never written by hand.
+//! Backups as they cross the wire: a backup and its pages, what asks for
+//! them (listings, timelines, retention, exports, restores) and what the
+//! store reports of them (storage, integrity).
 
 use crate::error::{Error, ErrorCode};
-use crate::runtime::StartupReport;
-use crate::snapshot::SnapshotFormat;
-use crate::store::{BackupInfo, BackupKind, Breakthrough, Cursor, Metrics};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use ts_rs::TS;
-
-/// An error as every front door reports it. Clients branch on `code`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
-pub struct ApiError {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        ApiError {
-            code: e.code(),
-            message: e.to_string(),
-        }
-    }
-}
-
-impl std::fmt::Display for ApiError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "[{}] {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for ApiError {}
-
-/// What every API call returns.
-pub type ApiResult<T> = std::result::Result<T, ApiError>;
 
 /// A backup as the UI, `engram backups list --json` and the API show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
@@ -79,35 +39,6 @@ pub struct Backup {
     #[ts(type = "unknown")]
     pub origin: Option<serde_json::Value>,
 }
-
-impl From<&BackupInfo> for Backup {
-    fn from(b: &BackupInfo) -> Self {
-        Backup {
-            id: b.id,
-            kind: b.kind,
-            created_at: crate::rfc3339(b.created_at_ms),
-            created_at_ms: b.created_at_ms,
-            label: b.label.clone(),
-            pinned: b.pinned,
-            engines: b.engines.iter().map(|e| e.name.clone()).collect(),
-            learners: b.learners.clone(),
-            learner_steps: b.learner_steps.clone(),
-            learner_metrics: b.learner_metrics.clone(),
-            metrics: b
-                .engines
-                .iter()
-                .map(|e| (e.name.clone(), e.metrics.clone()))
-                .collect(),
-            size: b.engines.iter().map(|e| e.size).sum(),
-            breakthrough: b.breakthrough.clone(),
-            origin: b
-                .origin
-                .as_deref()
-                .and_then(|o| serde_json::from_str(o).ok()),
-        }
-    }
-}
-
 /// One page of backups, newest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct BackupPage {
@@ -162,7 +93,7 @@ fn parse_kinds(kinds: Option<&str>) -> Result<Vec<BackupKind>, Error> {
     }
 }
 
-/// [`TimelineQuery`](crate::store::TimelineQuery) as an HTTP query string:
+/// [`TimelineQuery`](crate::wire::TimelineQuery) as an HTTP query string:
 /// `kind=a,b&from_ms=…&to_ms=…&buckets=…&marks=…`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct TimelineQueryForm {
@@ -184,11 +115,11 @@ fn join_kinds(kinds: &[BackupKind]) -> Option<String> {
     })
 }
 
-impl super::QueryForm<crate::store::TimelineQuery> for TimelineQueryForm {
-    fn into_request(self) -> Result<crate::store::TimelineQuery, Error> {
+impl super::QueryForm<crate::wire::TimelineQuery> for TimelineQueryForm {
+    fn into_request(self) -> Result<crate::wire::TimelineQuery, Error> {
         self.try_into()
     }
-    fn from_request(q: &crate::store::TimelineQuery) -> Self {
+    fn from_request(q: &crate::wire::TimelineQuery) -> Self {
         TimelineQueryForm {
             kind: join_kinds(&q.kinds),
             from_ms: q.from_ms,
@@ -234,10 +165,10 @@ impl super::QueryForm<RetentionRequest> for RetentionQuery {
     }
 }
 
-impl TryFrom<TimelineQueryForm> for crate::store::TimelineQuery {
+impl TryFrom<TimelineQueryForm> for crate::wire::TimelineQuery {
     type Error = Error;
     fn try_from(q: TimelineQueryForm) -> Result<Self, Error> {
-        Ok(crate::store::TimelineQuery {
+        Ok(crate::wire::TimelineQuery {
             kinds: parse_kinds(q.kind.as_deref())?,
             from_ms: q.from_ms,
             to_ms: q.to_ms,
@@ -367,21 +298,6 @@ pub struct RetentionOutlook {
     pub kept_because: Vec<String>,
     pub rolls_off_next: bool,
 }
-
-impl From<crate::store::Outlook> for RetentionOutlook {
-    fn from(o: crate::store::Outlook) -> Self {
-        RetentionOutlook {
-            id: o.id,
-            kept_because: o
-                .kept_because
-                .iter()
-                .map(crate::store::KeepReason::describe)
-                .collect(),
-            rolls_off_next: o.rolls_off_next,
-        }
-    }
-}
-
 /// A hold on a backup: retention keeps it for `seconds` more (0: released).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Hold {
@@ -401,73 +317,264 @@ pub struct RestoreReport {
     pub pre_restore_backup: Option<i64>,
 }
 
-/// One engine in [`Status`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct EngineStatus {
-    pub metrics: Metrics,
-    /// When its live state was last saved (RFC 3339), if ever.
-    pub saved_at: Option<String>,
-    /// Why the engine is paused: it failed (panicked) in a tick and is not
-    /// run or saved until a restore replaces its state. None: running.
-    pub paused: Option<String>,
+/// Metric name -> value; a small summary kept beside every stored state.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// The kinds of backup on the timeline.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ts_rs::TS,
+)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum BackupKind {
+    /// Taken on the very first launch; kept forever.
+    Initial,
+    /// Taken on a schedule; rolling retention.
+    Periodic,
+    /// Taken when an engine reports a breakthrough; kept forever.
+    Breakthrough,
+    /// Asked for by the user; kept until the user deletes it.
+    Manual,
+    /// Taken automatically before every restore, so a restore can be undone.
+    PreRestore,
+    /// Brought in from an export file.
+    Imported,
 }
 
-/// The state of a data directory and its engines: one shape from the HTTP
-/// API, the desktop app and `engram status --json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct Status {
-    /// Latest metrics per engine: live from the running engines, else as saved.
-    pub engines: BTreeMap<String, EngineStatus>,
-    /// Newest live save (RFC 3339), if ever.
-    pub saved_at: Option<String>,
-    #[ts(type = "number | null")]
-    pub saved_at_ms: Option<i64>,
-    /// Engines are running on this data directory (this process or another).
-    pub running: bool,
-    /// The process that runs them, when known.
-    pub pid: Option<String>,
+/// What an engine reported when a breakthrough rule fired.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+pub struct Breakthrough {
+    pub engine: String,
+    pub rule: String,
+    pub metric: String,
+    #[serde(deserialize_with = "super::f64_nan_for_null")]
+    pub value: f64,
     #[ts(type = "number")]
-    pub backups: u64,
-    pub data_dir: String,
-    /// What happened at start-up (only from the process running the engines).
-    pub startup: Option<StartupReport>,
+    pub step: u64,
 }
 
-/// A setting's type in the settings form.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum SettingKind {
-    /// A whole number.
-    Integer,
-    /// Any number in range.
-    Number,
+/// Where a page of the backup list starts: just after this (created_at, id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct Cursor {
+    #[ts(type = "number")]
+    pub created_at_ms: i64,
+    #[ts(type = "number")]
+    pub id: i64,
 }
 
-/// One field of [`crate::runtime::Settings`]: the single description the
-/// validation, the API and the UI's settings form all use.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
-pub struct SettingField {
-    /// Path in the settings object, e.g. `retention.keep_daily`.
-    pub key: String,
-    /// The fieldset it belongs to.
-    pub group: String,
-    pub label: String,
-    pub help: String,
-    pub kind: SettingKind,
-    pub min: f64,
-    pub max: f64,
+/// Which file form to write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotFormat {
+    /// Manifest + base64 states + a readable rendering; any tool can read it.
+    #[default]
+    Json,
+    /// Manifest + zstd-compressed sections; compact.
+    Binary,
 }
 
-/// One metric's history: `engine`/`key` over `from_ms`–`to_ms` (default:
-/// everything up to now), at most `points` points (default 500).
+/// What part of the timeline to summarise.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(default)]
-pub struct SeriesRequest {
-    pub engine: String,
-    pub key: String,
+pub struct TimelineQuery {
+    /// Only these kinds (empty: all).
+    pub kinds: Vec<BackupKind>,
+    /// The range, inclusive (default: the oldest to the newest backup).
     #[ts(type = "number | null")]
     pub from_ms: Option<i64>,
     #[ts(type = "number | null")]
     pub to_ms: Option<i64>,
-    pub points: Option<u32>,
+    /// How many equal buckets to count in (default 200, at most 4,000).
+    pub buckets: Option<u32>,
+    /// Draw backups one by one when the range holds at most this many
+    /// (default 1,000, at most 5,000).
+    pub marks: Option<u32>,
+}
+
+/// One backup drawn on its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct TimelineMark {
+    #[ts(type = "number")]
+    pub id: i64,
+    pub kind: BackupKind,
+    #[ts(type = "number")]
+    pub created_at_ms: i64,
+    pub pinned: bool,
+    pub label: Option<String>,
+    pub breakthrough: Option<Breakthrough>,
+}
+
+/// How many backups of one kind a bucket holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct KindCount {
+    pub kind: BackupKind,
+    pub count: u32,
+}
+
+/// One time bucket with backups in it (empty buckets are left out).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct DensityBucket {
+    #[ts(type = "number")]
+    pub start_ms: i64,
+    /// Exclusive.
+    #[ts(type = "number")]
+    pub end_ms: i64,
+    pub counts: Vec<KindCount>,
+}
+
+/// The timeline of a range.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct TimelineView {
+    /// The oldest and newest backup of any kind: the whole history, which
+    /// the axis always spans when not zoomed. Null when there are none.
+    #[ts(type = "number | null")]
+    pub first_ms: Option<i64>,
+    #[ts(type = "number | null")]
+    pub last_ms: Option<i64>,
+    /// The range summarised.
+    #[ts(type = "number")]
+    pub from_ms: i64,
+    #[ts(type = "number")]
+    pub to_ms: i64,
+    /// Backups of the chosen kinds in the range, and in all.
+    #[ts(type = "number")]
+    pub in_range: u64,
+    #[ts(type = "number")]
+    pub total: u64,
+    pub buckets: Vec<DensityBucket>,
+    /// Backups drawn one by one, oldest first.
+    pub marks: Vec<TimelineMark>,
+    /// True when `marks` holds every backup of the range; false when the
+    /// range holds more than the limit and `marks` holds only the initial
+    /// backup, milestones and pinned backups (the initial one and the
+    /// newest others, up to the limit).
+    pub complete: bool,
+}
+
+/// What the data directory's database holds and how well it is packed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct StorageReport {
+    /// The database file's pages, and the pages free for reuse inside it.
+    #[ts(type = "number")]
+    pub db_bytes: u64,
+    #[ts(type = "number")]
+    pub free_bytes: u64,
+    /// The write-ahead log on disk now (checkpoints fold it back).
+    #[ts(type = "number")]
+    pub wal_bytes: u64,
+    #[ts(type = "number")]
+    pub backups: u64,
+    /// Distinct state contents kept for backups (each stored once).
+    #[ts(type = "number")]
+    pub blobs: u64,
+    /// What every backup's states add up to, encoded, as if each were
+    /// stored separately.
+    #[ts(type = "number")]
+    pub referenced_bytes: u64,
+    /// The distinct contents among them, encoded.
+    #[ts(type = "number")]
+    pub unique_bytes: u64,
+    /// The distinct contents as stored (compressed).
+    #[ts(type = "number")]
+    pub stored_bytes: u64,
+    /// The engines' live states (overwritten by every autosave).
+    #[ts(type = "number")]
+    pub live_bytes: u64,
+    /// Stored metric history points (all resolutions).
+    #[ts(type = "number")]
+    pub history_points: u64,
+    /// Distinct learner states that learners' live states and backups name.
+    #[ts(type = "number")]
+    pub learner_states: u64,
+    /// What those names add up to, as if each were stored separately.
+    #[ts(type = "number")]
+    pub learner_referenced_bytes: u64,
+    /// The distinct learner states kept inside the database (small ones)...
+    #[ts(type = "number")]
+    pub learner_inline_bytes: u64,
+    /// ...and those kept as files (under `objects/`, or a learner's slot).
+    #[ts(type = "number")]
+    pub learner_file_bytes: u64,
+    /// What learners' slot files take on disk (`slots/`): each learner's
+    /// live state and the slots its saves overwrite in place (up to four).
+    #[ts(type = "number")]
+    pub learner_slot_bytes: u64,
+    /// Per backup kind: how many, and the stored bytes its backups added
+    /// (each content counted once, for the oldest backup that holds it).
+    pub by_kind: Vec<KindStorage>,
+    /// Per UTC day that kept backups were taken on: how many, and the stored
+    /// bytes they added (as in `by_kind`), oldest first.
+    pub growth: Vec<StorageDay>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct KindStorage {
+    pub kind: BackupKind,
+    #[ts(type = "number")]
+    pub backups: u64,
+    #[ts(type = "number")]
+    pub added_bytes: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct StorageDay {
+    /// The day's start, unix milliseconds (UTC).
+    #[ts(type = "number")]
+    pub day_ms: i64,
+    #[ts(type = "number")]
+    pub backups: u64,
+    #[ts(type = "number")]
+    pub added_bytes: u64,
+}
+
+/// One thing found wrong by a verification.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+pub struct VerifyProblem {
+    /// The backup (None for a live state or the database as a whole).
+    #[ts(type = "number | null")]
+    pub backup_id: Option<i64>,
+    pub engine: Option<String>,
+    /// Stable error code, as in [`Error::code`].
+    pub code: ErrorCode,
+    pub detail: String,
+}
+
+/// The result of verifying backups and the database.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "VerifyReport")]
+pub struct IntegrityReport {
+    #[ts(type = "number")]
+    pub backups_checked: u64,
+    #[ts(type = "number")]
+    pub states_checked: u64,
+    /// `PRAGMA quick_check` / `integrity_check` said "ok".
+    pub database_ok: bool,
+    pub problems: Vec<VerifyProblem>,
+}
+
+/// Something skipped while loading, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
+pub struct SkipNote {
+    pub engine: String,
+    /// "live" or `"backup <id>"`.
+    pub what: String,
+    pub code: ErrorCode,
+    pub detail: String,
+}
+
+/// How many rolling backups to keep.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(default)]
+pub struct RetentionPolicy {
+    /// Keep the newest N periodic backups.
+    pub keep_last_periodic: u32,
+    /// Also keep the newest periodic backup of each of the last N hours that have one.
+    pub keep_hourly: u32,
+    /// … of each of the last N days (UTC) that have one.
+    pub keep_daily: u32,
+    /// … of each of the last N weeks (ISO, Monday first) that have one.
+    pub keep_weekly: u32,
+    /// Keep the newest N pre-restore backups (the undo history of restores).
+    pub keep_last_pre_restore: u32,
 }
