@@ -6,9 +6,9 @@ use crate::door::Door;
 use clap::Subcommand;
 use engram_core::api::{NoKey, byte_op, op};
 use engram_core::engines::catalog::metric_info;
-use engram_core::wire::SnapshotFormat;
 use engram_core::wire::{
-    Backup, CreateBackup, ExportRequest, LabelRequest, ListBackups, RestoreRequest,
+    Backup, CompareRequest, CreateBackup, ExportRequest, LabelRequest, ListBackups, RestoreRequest,
+    SnapshotFormat,
 };
 use engram_core::{BackupKind, Error, Result, rfc3339};
 use serde::Serialize;
@@ -83,6 +83,14 @@ pub enum BackupsCommand {
     },
     /// Delete a backup (initial, breakthrough and pinned ones are refused).
     Delete { id: i64 },
+    /// Two backups side by side: each engine's and learner's metrics in
+    /// both and the change, and whether its state changed.
+    Compare {
+        id: i64,
+        with: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(api: &Door, cmd: BackupsCommand) -> Result<()> {
@@ -114,6 +122,7 @@ pub fn run(api: &Door, cmd: BackupsCommand) -> Result<()> {
         C::Unpin { id } => pin(api, id, false),
         C::Label { id, label } => label_backup(api, id, label),
         C::Delete { id } => delete(api, id),
+        C::Compare { id, with, json } => compare(api, id, with, json),
     }
 }
 
@@ -309,6 +318,46 @@ fn label_backup(api: &Door, id: i64, label: Option<String>) -> Result<()> {
 fn delete(api: &Door, id: i64) -> Result<()> {
     let d = api.call::<op::delete_backup>(id, ())?;
     out(format!("deleted backup {}", d.deleted))
+}
+
+fn compare(api: &Door, id: i64, with: i64, json: bool) -> Result<()> {
+    let c = api.call::<op::compare_backups>(id, CompareRequest { with })?;
+    if json {
+        return out_json(&c);
+    }
+    out(format!(
+        "{:<24}  {:<28}  {:>14}  {:>14}  {:>14}",
+        "engine / learner",
+        "metric",
+        format!("backup {id}"),
+        format!("backup {with}"),
+        "change"
+    ))?;
+    let shown = |v: Option<f64>, name: &str, key: &str| match v {
+        Some(v) => metric_info(name, key).map_or_else(|| v.to_string(), |m| m.format_value(v)),
+        None => "-".to_string(),
+    };
+    for s in c.engines.iter().chain(&c.learners) {
+        let state = match (s.in_from, s.in_to, s.changed) {
+            (true, false, _) => "only in the first",
+            (false, true, _) => "only in the second",
+            (_, _, Some(false)) => "state unchanged",
+            _ => "state changed",
+        };
+        out(format!("{} ({state})", s.name))?;
+        for m in &s.metrics {
+            out(format!(
+                "{:<24}  {:<28}  {:>14}  {:>14}  {:>14}",
+                "",
+                m.key,
+                shown(m.from, &s.name, &m.key),
+                shown(m.to, &s.name, &m.key),
+                m.change
+                    .map_or_else(|| "-".to_string(), |d| format!("{d:+.4}"))
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn out(text: impl std::fmt::Display) -> Result<()> {

@@ -103,6 +103,27 @@ export type Exported = { id: number, path: string, bytes: number, };
 
 export type Deleted = { deleted: number, };
 
+export type CompareRequest = { with: number, };
+
+export type ComparedMetric = { key: string, from: number | null, to: number | null, change: number | null, };
+
+export type ComparedState = { name: string, 
+/**
+ * Held by the first backup, by the second.
+ */
+in_from: boolean, in_to: boolean, 
+/**
+ * Whether its state differs (by checksum; null unless both hold it
+ * and the checksums are known).
+ */
+changed: boolean | null, 
+/**
+ * A learner's step in each (null for engines, or none given).
+ */
+step_from: number | null, step_to: number | null, metrics: Array<ComparedMetric>, };
+
+export type Comparison = { from: number, to: number, engines: Array<ComparedState>, learners: Array<ComparedState>, };
+
 export type RetentionRequest = { ids: number[], };
 
 export type RetentionOutlook = { id: number, 

@@ -1,7 +1,7 @@
 // Generated from the operations declared in `engram_core::api::operations`; do not edit.
 // Regenerate: UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript
 
-import type { AttachLearner, Backup, BackupPage, CreateBackup, Deleted, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RemovedLearner, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReport } from "./api";
+import type { AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RemovedLearner, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReport } from "./api";
 
 /** Every operation's name: its IPC command and its method below. */
 export type OperationName =
@@ -9,6 +9,7 @@ export type OperationName =
   | "list_backups"
   | "create_backup"
   | "get_backup"
+  | "compare_backups"
   | "delete_backup"
   | "restore_backup"
   | "pin_backup"
@@ -56,6 +57,7 @@ export const OPERATIONS: Readonly<Record<OperationName, Route>> = {
   list_backups: { method: "GET", path: "/backups", key: null, request: "query", query_form: true },
   create_backup: { method: "POST", path: "/backups", key: null, request: "body", query_form: false },
   get_backup: { method: "GET", path: "/backups/{id}", key: "id", request: "nothing", query_form: false },
+  compare_backups: { method: "GET", path: "/backups/{id}/compare", key: "id", request: "query", query_form: false },
   delete_backup: { method: "DELETE", path: "/backups/{id}", key: "id", request: "nothing", query_form: false },
   restore_backup: { method: "POST", path: "/backups/{id}/restore", key: "id", request: "body", query_form: false },
   pin_backup: { method: "POST", path: "/backups/{id}/pin", key: "id", request: "nothing", query_form: false },
@@ -121,6 +123,8 @@ export interface Operations {
   create_backup(request: CreateBackup): Promise<Backup>;
   /** One backup. */
   get_backup(id: number): Promise<Backup>;
+  /** Two backups side by side: metrics in each and the change, and which states changed. */
+  compare_backups(id: number, request: CompareRequest): Promise<Comparison>;
   /** Deletes a backup; protected ones are refused with the reason. */
   delete_backup(id: number): Promise<Deleted>;
   /** Restores a backup (all engines or one) after a `pre-restore` backup. */
@@ -190,6 +194,7 @@ export function operations(t: Transport): Operations {
     list_backups: (request: ListBackups) => t("list_backups", null, request) as Promise<BackupPage>,
     create_backup: (request: CreateBackup) => t("create_backup", null, request) as Promise<Backup>,
     get_backup: (id: number) => t("get_backup", id, null) as Promise<Backup>,
+    compare_backups: (id: number, request: CompareRequest) => t("compare_backups", id, request) as Promise<Comparison>,
     delete_backup: (id: number) => t("delete_backup", id, null) as Promise<Deleted>,
     restore_backup: (id: number, request: RestoreRequest) => t("restore_backup", id, request) as Promise<RestoreReport>,
     pin_backup: (id: number) => t("pin_backup", id, null) as Promise<Backup>,

@@ -39,6 +39,22 @@ fn full_cli_scenario() {
     assert_eq!(created["kind"], "manual");
     assert_eq!(created["label"], "before tuning");
     let manual = created["id"].as_i64().expect("id").to_string();
+    // Compared with the initial backup: the engines learned in between.
+    let compared = ok_json(d, &["backups", "compare", "1", &manual, "--json"]);
+    let zap = compared["engines"]
+        .as_array()
+        .expect("engines")
+        .iter()
+        .find(|e| e["name"] == "zap")
+        .expect("zap");
+    assert_eq!(zap["changed"], true, "{compared}");
+    let printed = engram(d, &["backups", "compare", "1", &manual]);
+    let text = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        printed.status.success() && text.contains("zap (state changed)"),
+        "{text}"
+    );
+    fails(d, &["backups", "compare", "1", "999999"], "not_found");
 
     let out = tempfile::tempdir().expect("tempdir");
     let json_file = out.path().join("snap.json");

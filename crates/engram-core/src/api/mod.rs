@@ -15,6 +15,7 @@
 //!
 //! Must not: know about HTTP, Tauri or terminals; hold any state of its own.
 
+mod compare;
 mod convert;
 mod learners;
 mod offline;
@@ -169,6 +170,19 @@ impl Api {
     pub async fn set_label(&self, id: i64, req: LabelRequest) -> ApiResult<Backup> {
         self.change_backup(id, move |s| s.set_label(id, req.label.as_deref()))
             .await
+    }
+
+    /// Backup `id` against backup `req.with`: every engine's and learner's
+    /// metrics in each and the change, and whether its state changed.
+    pub async fn compare_backups(
+        &self,
+        id: i64,
+        req: crate::wire::CompareRequest,
+    ) -> ApiResult<crate::wire::Comparison> {
+        Ok(self
+            .runtime()?
+            .with_store(move |s| compare::compare_backups(s, id, req.with))
+            .await?)
     }
 
     /// Deletes a backup; protected ones are refused with the reason.

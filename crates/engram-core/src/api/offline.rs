@@ -57,6 +57,15 @@ impl Offline {
         Ok(Backup::from(&self.open_read()?.get_backup(id)?))
     }
 
+    /// Backup `id` against backup `req.with` (see [`super::Api::compare_backups`]).
+    pub fn compare_backups(
+        &self,
+        id: i64,
+        req: crate::wire::CompareRequest,
+    ) -> Result<crate::wire::Comparison> {
+        super::compare::compare_backups(&self.open_read()?, id, req.with)
+    }
+
     /// What each setting is, its range and help text.
     pub fn settings_schema(&self) -> Result<Vec<crate::wire::SettingField>> {
         Ok(crate::wire::Settings::fields())

@@ -27,13 +27,6 @@
 use super::{Api, Offline};
 use crate::wire::ApiResult;
 use crate::wire::QueryForm;
-use crate::wire::{
-    AttachLearner, Backup, BackupPage, CreateBackup, Deleted, Hold, LabelRequest, LeasedSave,
-    ListBackups, ListBackupsQuery, LogMetrics, Logged, ReportMilestone, RestoreReport,
-    RestoreRequest, RetentionOutlook, RetentionQuery, RetentionRequest, SaveLeasedState,
-    SaveLeasedStateQuery, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules,
-    SettingField, SlotLease, Status, TimelineQueryForm,
-};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
@@ -64,6 +57,8 @@ macro_rules! for_each_operation {
             create_backup: POST "/backups" [] body CreateBackup => Backup, stopped;
             /// One backup.
             get_backup: GET "/backups/{id}" [id: i64] => Backup, anywhere;
+            /// Two backups side by side: metrics in each and the change, and which states changed.
+            compare_backups: GET "/backups/{id}/compare" [id: i64] query CompareRequest => Comparison, anywhere;
             /// Deletes a backup; protected ones are refused with the reason.
             delete_backup: DELETE "/backups/{id}" [id: i64] => Deleted, stopped;
             /// Restores a backup (all engines or one) after a `pre-restore` backup.
@@ -273,16 +268,9 @@ macro_rules! __or {
 /// The marker types, one per operation, and their calls.
 pub mod op {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::api::*;
-    #[allow(unused_imports)]
-    use crate::wire::MetricInfo;
-    #[allow(unused_imports)]
-    use crate::wire::Settings;
-    #[allow(unused_imports)]
-    use crate::wire::{
-        LearnerInfo, MetricSeries, RemovedLearner, StorageReport, TimelineQuery, TimelineView,
-    };
+    // The declaration names the types as the wire does.
+    use crate::api::VerifyReport;
+    use crate::wire::*;
 
     macro_rules! offline_call {
         (running, $name:ident, $call:expr) => {

@@ -114,3 +114,63 @@ fn list_queries_parse_from_the_http_form() {
         ErrorCode::InvalidInput
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_backups_compare_by_metrics_and_state_online_and_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = RuntimeOptions::new(dir.path());
+    opts.pace = std::time::Duration::from_millis(1);
+    let api = Api::start(opts).await;
+    let first = api
+        .create_backup(CreateBackup::default())
+        .await
+        .expect("first");
+    // Compared with itself: every state unchanged, every change zero.
+    let same = api
+        .compare_backups(first.id, crate::wire::CompareRequest { with: first.id })
+        .await
+        .expect("compare");
+    assert_eq!(same.engines.len(), 3, "{same:?}");
+    for e in &same.engines {
+        assert_eq!((e.in_from, e.in_to, e.changed), (true, true, Some(false)));
+        assert!(!e.metrics.is_empty());
+        assert!(e.metrics.iter().all(|m| m.change == Some(0.0)), "{e:?}");
+    }
+    // The engines learn on: a later backup differs from the first.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let later = api
+        .create_backup(CreateBackup::default())
+        .await
+        .expect("later");
+    let c = api
+        .compare_backups(first.id, crate::wire::CompareRequest { with: later.id })
+        .await
+        .expect("compare");
+    assert_eq!((c.from, c.to), (first.id, later.id));
+    let zap = c.engines.iter().find(|e| e.name == "zap").expect("zap");
+    assert_eq!(zap.changed, Some(true), "{zap:?}");
+    let plans = zap
+        .metrics
+        .iter()
+        .find(|m| m.key == "plans_generated")
+        .expect("plans");
+    let (from, to) = (plans.from.expect("from"), plans.to.expect("to"));
+    assert_eq!(from, first.metrics["zap"]["plans_generated"]);
+    assert_eq!(to, later.metrics["zap"]["plans_generated"]);
+    assert!(to > from, "{plans:?}");
+    assert_eq!(plans.change, Some(to - from));
+    // An unknown backup is `not_found`, on either side.
+    let e = api
+        .compare_backups(first.id, crate::wire::CompareRequest { with: 999_999 })
+        .await
+        .expect_err("unknown");
+    assert_eq!(e.code, ErrorCode::NotFound);
+    api.stop().await.expect("stop");
+    drop(api);
+    // Offline, the same answer from the data directory.
+    let offline = Offline::new(dir.path());
+    let again = offline
+        .compare_backups(first.id, crate::wire::CompareRequest { with: later.id })
+        .expect("offline compare");
+    assert_eq!(again, c);
+}

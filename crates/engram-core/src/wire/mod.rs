@@ -9,6 +9,7 @@
 //! write anything.
 
 mod backups;
+mod compare;
 mod learners;
 mod status;
 
@@ -20,6 +21,7 @@ pub use backups::{
     StorageDay, StorageReport, TimelineMark, TimelineQuery, TimelineQueryForm, TimelineView,
     VerifyProblem,
 };
+pub use compare::{CompareRequest, ComparedMetric, ComparedState, Comparison, compare_metrics};
 pub use learners::{
     AttachLearner, LearnerCommand, LearnerInfo, LearnerMetric, LearnerState, LearnerStateExported,
     LeasedSave, LogMetrics, Logged, LoggedPoint, MilestoneRule, ProcessPhase, ProcessStatus,

@@ -46,6 +46,7 @@ pub fn steps() -> Vec<Step> {
         step("hold_backup", b(), none.clone()),
         step("release_backup", b(), none.clone()),
         step("restore_backup", b(), json!({"engine": "zap"})),
+        step("compare_backups", b(), json!({"with": 1})),
         step(
             "timeline",
             none.clone(),
