@@ -27,7 +27,7 @@ describe("HttpBackend", () => {
 
   it("turns {code, message} errors into ApiError with the code", async () => {
     const api = new HttpBackend("", "x", fakeFetch(409, { code: "protected", message: "backup 1 is protected: pinned" }, []));
-    const err = await api.deleteBackup(1).catch((e: unknown) => e);
+    const err = await api.delete_backup(1).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).code).toBe("protected");
     expect((err as ApiError).message).toContain("pinned");
@@ -93,7 +93,7 @@ describe("TauriBackend", () => {
     const blob = await api.exportBackup(3, "binary");
     expect(calls[1]!.args).toEqual({ id: 3, request: { format: "binary" } });
     expect(new Uint8Array(await blob.arrayBuffer())).toEqual(new Uint8Array([69, 78]));
-    const err = (await api.getBackup(9).catch((e: unknown) => e)) as ApiError;
+    const err = (await api.get_backup(9).catch((e: unknown) => e)) as ApiError;
     expect(err).toBeInstanceOf(ApiError);
     expect(err.code).toBe("not_found");
     vi.doUnmock("@tauri-apps/api/core");

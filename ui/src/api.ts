@@ -14,32 +14,16 @@ import type {
   CreateBackup,
   ListBackups,
   RestoreRequest,
-  RetentionOutlook,
   Backup,
-  Hold,
-  LearnerInfo,
   LearnerStateExported,
-  RemovedLearner,
-  SetLearnerCommand,
-  SetMetricInfo,
-  SetMilestoneRules,
-  StorageReport,
   TimelineQuery,
-  TimelineView,
   BackupKind,
   BackupPage,
   Cursor,
   EngramEvent,
   ErrorCode,
-  MetricInfo,
-  MetricSeries,
   RestoreReport,
-  SeriesRequest,
-  SettingField,
-  Settings,
   SnapshotFormat,
-  Status,
-  VerifyReport,
 } from "./generated/api";
 
 /** Codes the client itself reports: the server could not be reached, the IPC
@@ -72,16 +56,18 @@ export interface BackupQuery {
   pinned?: boolean;
 }
 
-export interface Backend {
+/** Everything the UI asks of the backend: every declared operation under
+ * its own name (generated), a few of them in the UI's terms, and what moves
+ * bytes or listens. */
+export interface Backend extends Operations {
   readonly kind: "http" | "tauri";
-  status(): Promise<Status>;
+  /** A page of backups, the query's absent fields at their defaults. */
   listBackups(q: BackupQuery): Promise<BackupPage>;
-  getBackup(id: number): Promise<Backup>;
+  /** A manual backup now. */
   backupNow(label?: string): Promise<Backup>;
+  /** Restores a backup (every engine, or `engine`). */
   restore(id: number, engine?: string): Promise<RestoreReport>;
   setPinned(id: number, pinned: boolean): Promise<Backup>;
-  setLabel(id: number, label: string | null): Promise<Backup>;
-  deleteBackup(id: number): Promise<void>;
   exportBackup(id: number, format: ExportFormat): Promise<Blob>;
   /** Exports to a file the user picks (a download in a browser, a native
    * save dialog in the app). Resolves to where it went, or null if cancelled. */
@@ -90,43 +76,6 @@ export interface Backend {
    * the user picks, as `saveExport` does. Resolves to where it went, or null. */
   saveLearnerState(name: string, backup: number): Promise<string | null>;
   importSnapshot(file: Blob): Promise<Backup>;
-  verify(): Promise<VerifyReport>;
-  /** Why each of these backups is kept, and whether the next periodic
-   * backup rolls it off (no ids: every backup). */
-  retention(ids?: number[]): Promise<RetentionOutlook[]>;
-  /** Keeps a backup from retention while it is selected (renew within `seconds`). */
-  hold(id: number): Promise<Hold>;
-  release(id: number): Promise<Hold>;
-  /** The timeline of a range: counts by kind per bucket, and marks when few. */
-  timeline(q: TimelineQuery): Promise<TimelineView>;
-  /** Sizes, deduplication and growth of the database. */
-  storage(): Promise<StorageReport>;
-  /** Learners (training processes elsewhere), their live states and, for
-   * supervised ones, their processes. */
-  learners(): Promise<LearnerInfo[]>;
-  /** Supervise a learner: Engram runs the command now and at every launch. */
-  setLearnerCommand(name: string, req: SetLearnerCommand): Promise<LearnerInfo>;
-  /** Stop supervising (the process stops; the states stay). */
-  removeLearnerCommand(name: string): Promise<LearnerInfo>;
-  /** Set a learner's milestone rules in Engram (they win over its own), or
-   * with `rules` null go back to the learner's own. */
-  setLearnerMilestoneRules(name: string, req: SetMilestoneRules): Promise<LearnerInfo>;
-  /** Describe a learner's metrics in Engram (each wins over its own), or
-   * with `metrics` null go back to the learner's own descriptions. */
-  setLearnerMetricInfo(name: string, req: SetMetricInfo): Promise<LearnerInfo>;
-  /** Delete a learner: its process stops; its live state, curves and
-   * command go; backups keep its states (a restore brings it back). */
-  removeLearner(name: string): Promise<RemovedLearner>;
-  startLearner(name: string): Promise<LearnerInfo>;
-  /** Resolves once the process has exited. */
-  stopLearner(name: string): Promise<LearnerInfo>;
-  getSettings(): Promise<Settings>;
-  putSettings(s: Settings): Promise<Settings>;
-  settingsSchema(): Promise<SettingField[]>;
-  /** One metric's history across restarts, downsampled, with its branches. */
-  metricSeries(req: SeriesRequest): Promise<MetricSeries>;
-  /** What every metric means: the built-in engines', then each learner's. */
-  metricCatalog(): Promise<MetricInfo[]>;
   /** Calls `on` for every event; `onError` when the stream breaks (it is
    * reopened with backoff), `onOpen` each time it is (re)established.
    * Returns a function that stops listening. */
@@ -200,14 +149,14 @@ function fill(path: string, key: "id" | "name" | null, value: number | string | 
 
 type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
-/** The UI's names for the operations, over either transport. */
+/** Every declared operation over a transport (generated, assigned onto the
+ * instance), and the UI's few adaptations of them. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+interface OperationsBackend extends Operations {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 abstract class OperationsBackend {
-  protected readonly ops: Operations;
   constructor(transport: Transport) {
-    this.ops = operations(transport);
-  }
-  status() {
-    return this.ops.status();
+    Object.assign(this, operations(transport));
   }
   listBackups(q: BackupQuery) {
     const request: ListBackups = {
@@ -219,83 +168,17 @@ abstract class OperationsBackend {
       text: q.text ?? null,
       pinned: q.pinned ?? false,
     };
-    return this.ops.list_backups(request);
-  }
-  getBackup(id: number) {
-    return this.ops.get_backup(id);
+    return this.list_backups(request);
   }
   backupNow(label?: string) {
     // An absent field is the request's default (the Rust side's `serde(default)`).
-    return this.ops.create_backup((label ? { label } : {}) as CreateBackup);
+    return this.create_backup((label ? { label } : {}) as CreateBackup);
   }
   restore(id: number, engine?: string) {
-    return this.ops.restore_backup(id, (engine ? { engine } : {}) as RestoreRequest);
+    return this.restore_backup(id, (engine ? { engine } : {}) as RestoreRequest);
   }
   setPinned(id: number, pinned: boolean) {
-    return pinned ? this.ops.pin_backup(id) : this.ops.unpin_backup(id);
-  }
-  setLabel(id: number, label: string | null) {
-    return this.ops.set_label(id, { label });
-  }
-  async deleteBackup(id: number) {
-    await this.ops.delete_backup(id);
-  }
-  verify() {
-    return this.ops.verify();
-  }
-  retention(ids?: number[]) {
-    return this.ops.retention({ ids: ids ?? [] });
-  }
-  hold(id: number) {
-    return this.ops.hold_backup(id);
-  }
-  release(id: number) {
-    return this.ops.release_backup(id);
-  }
-  timeline(q: TimelineQuery) {
-    return this.ops.timeline(q);
-  }
-  storage() {
-    return this.ops.storage();
-  }
-  learners() {
-    return this.ops.learners();
-  }
-  setLearnerCommand(name: string, req: SetLearnerCommand) {
-    return this.ops.set_learner_command(name, req);
-  }
-  removeLearnerCommand(name: string) {
-    return this.ops.remove_learner_command(name);
-  }
-  removeLearner(name: string) {
-    return this.ops.remove_learner(name);
-  }
-  setLearnerMilestoneRules(name: string, req: SetMilestoneRules) {
-    return this.ops.set_learner_milestone_rules(name, req);
-  }
-  setLearnerMetricInfo(name: string, req: SetMetricInfo) {
-    return this.ops.set_learner_metric_info(name, req);
-  }
-  startLearner(name: string) {
-    return this.ops.start_learner(name);
-  }
-  stopLearner(name: string) {
-    return this.ops.stop_learner(name);
-  }
-  getSettings() {
-    return this.ops.settings();
-  }
-  putSettings(s: Settings) {
-    return this.ops.patch_settings(s);
-  }
-  settingsSchema() {
-    return this.ops.settings_schema();
-  }
-  metricSeries(req: SeriesRequest) {
-    return this.ops.metric_series(req);
-  }
-  metricCatalog() {
-    return this.ops.metric_catalog();
+    return pinned ? this.pin_backup(id) : this.unpin_backup(id);
   }
 }
 

@@ -29,7 +29,7 @@ function ask(title: string, text: string, extra?: HTMLElement): Promise<boolean>
 export async function restoreFlow(b: Backup) {
   // Retention must not delete it while the user decides (the selection
   // holds it too; this covers a restore started any other way).
-  void api.hold(b.id).catch(() => undefined);
+  void api.hold_backup(b.id).catch(() => undefined);
   const choice = el("select", { "data-testid": "restore-engine", "aria-label": "What to restore" });
   choice.append(el("option", { value: "" }, "All engines"));
   for (const e of b.engines) choice.append(el("option", { value: e }, `Only ${ENGINE_TITLES[e] ?? e}`));
@@ -78,7 +78,7 @@ export async function labelFlow(b: Backup) {
   const input = el("input", { type: "text", maxlength: "200", "data-testid": "label-input", "aria-label": "Label", value: b.label ?? "" }) as HTMLInputElement;
   if (!(await ask(`Label backup #${b.id}`, "A short name for this backup (empty: no label).", input))) return;
   const text = input.value.trim();
-  const updated = await attempt("Label", () => api.setLabel(b.id, text === "" ? null : text));
+  const updated = await attempt("Label", () => api.set_label(b.id, { label: text === "" ? null : text }));
   if (updated) {
     toast(text === "" ? `Backup #${b.id}: label removed.` : `Backup #${b.id} labelled “${text}”.`);
     select(updated);
@@ -97,7 +97,7 @@ export async function pinFlow(b: Backup) {
 export async function deleteFlow(b: Backup) {
   if (!(await ask(`Delete backup #${b.id}?`, "This cannot be undone."))) return;
   try {
-    await api.deleteBackup(b.id);
+    await api.delete_backup(b.id);
     select(null);
     toast(`Deleted backup #${b.id}.`);
   } catch (e) {
@@ -177,7 +177,7 @@ export async function learnerFlow(existing?: LearnerInfo) {
     showError("Add learner: the command is empty.");
     return;
   }
-  const l = await attempt(existing ? "Change command" : "Add learner", () => api.setLearnerCommand(name.value.trim(), req));
+  const l = await attempt(existing ? "Change command" : "Add learner", () => api.set_learner_command(name.value.trim(), req));
   if (l) toast(`Learner ${l.name}: ${processLine(l.process, l.command, Date.now()) ?? "supervised"}.`);
 }
 
@@ -196,7 +196,7 @@ export async function deleteLearnerFlow(l: LearnerInfo) {
     if (!b) return;
     backup = b.id;
   }
-  const r = await attempt("Delete learner", () => api.removeLearner(l.name));
+  const r = await attempt("Delete learner", () => api.remove_learner(l.name));
   if (r) toast(deletedLearnerText(r, backup));
   await refresh();
 }
@@ -236,7 +236,7 @@ export async function milestonesFlow(l: LearnerInfo) {
     }
     req = { rules: parsed.rules };
   }
-  const n = await attempt("Set milestones", () => api.setLearnerMilestoneRules(l.name, req));
+  const n = await attempt("Set milestones", () => api.set_learner_milestone_rules(l.name, req));
   if (n) {
     const now = rulesLine(n.name, n.milestone_rules);
     toast(`Learner ${n.name}'s milestones${n.milestone_rules_set_here ? " (set here)" : " (its own)"}: ${now}.`);
@@ -322,7 +322,7 @@ export async function metricsFlow(l: LearnerInfo) {
       : "How each metric is named and printed on the cards, charts and milestones: as the learner describes it, or as described here, which wins until unticked.";
   if (!(await ask(`Metrics of learner ${l.name}`, intro, rows.length === 0 ? undefined : form))) return;
   if (rows.length === 0) return;
-  const n = await attempt("Describe metrics", () => api.setLearnerMetricInfo(l.name, metricInfoRequest(read.map((r) => r()))));
+  const n = await attempt("Describe metrics", () => api.set_learner_metric_info(l.name, metricInfoRequest(read.map((r) => r()))));
   if (n) {
     const here = n.metric_info_set_here;
     toast(`Learner ${n.name}'s metrics: ${here.length === 0 ? "all as the learner describes them" : `${here.join(", ")} described here`}.`);

@@ -49,7 +49,7 @@ async function loadHistory() {
 /** The series of these metrics over the zoomed range (else all of it). */
 function loadSeries(list: MetricInfo[]) {
   const z = zoomRange();
-  return Promise.all(list.map((c) => api.metricSeries({ engine: c.engine, key: c.key, from_ms: z?.min ?? null, to_ms: z?.max ?? null, points: 600 })));
+  return Promise.all(list.map((c) => api.metric_series({ engine: c.engine, key: c.key, from_ms: z?.min ?? null, to_ms: z?.max ?? null, points: 600 })));
 }
 
 /** One refresh at a time; a change that arrives during one queues one more,
@@ -76,7 +76,7 @@ async function loadLearnerHistory() {
 
 /** The learners' metrics to chart (new ones appear as they log). */
 async function loadLearnerCharts() {
-  const catalog = await api.metricCatalog().catch(() => null);
+  const catalog = await api.metric_catalog().catch(() => null);
   if (catalog === null) return;
   const builtIn = new Set(CHARTS.map((c) => c.engine));
   setLearnerCharts(catalog.filter((m) => m.chart && !builtIn.has(m.engine)));
@@ -104,13 +104,13 @@ async function refreshOnce() {
 let held: number | null = null;
 function holdSelection() {
   const id = state.selected?.id ?? null;
-  if (held !== null && held !== id) void api.release(held).catch(() => undefined);
+  if (held !== null && held !== id) void api.release_backup(held).catch(() => undefined);
   held = id;
   if (id === null) return;
   // Then say so in the preview ("open in the UI").
   void api
-    .hold(id)
-    .then(() => api.retention([id]))
+    .hold_backup(id)
+    .then(() => api.retention({ ids: [id] }))
     .then((o) => {
       for (const x of o) state.retention.set(x.id, x);
       if (state.selected?.id === id) updateRetentionNote(id);
@@ -206,7 +206,7 @@ async function start() {
     renderPreview(previewActions);
   });
   window.setInterval(() => {
-    if (held !== null) void api.hold(held).catch(() => undefined);
+    if (held !== null) void api.hold_backup(held).catch(() => undefined);
   }, 60_000);
   $("backup-now").addEventListener("click", () => void backupNowFlow());
   $("backup-label").addEventListener("keydown", (ev) => {

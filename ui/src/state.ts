@@ -67,6 +67,6 @@ export async function reselect(mark: number) {
   const fresh =
     state.list.find((b) => b.id === id) ??
     // Gone: nothing selected. Not reachable: keep what the preview shows.
-    (await api.getBackup(id).catch((e: unknown) => (e instanceof ApiError && e.code === "not_found" ? null : state.selected)));
+    (await api.get_backup(id).catch((e: unknown) => (e instanceof ApiError && e.code === "not_found" ? null : state.selected)));
   if (state.selected?.id === id && selections === mark) state.selected = fresh;
 }

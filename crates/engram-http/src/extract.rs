@@ -9,29 +9,34 @@ use engram_core::wire::ApiError;
 use engram_core::{Error, ErrorCode};
 use serde::de::DeserializeOwned;
 
-/// A learner's name from the path (its rules are checked by the core).
-pub(crate) struct Name(pub(crate) String);
-
-impl<S: Send + Sync> FromRequestParts<S> for Name {
-    type Rejection = Reply<()>;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|p| Name(p.0))
-            .map_err(|e| invalid(format!("learner name: {e}")))
-    }
+/// What a key in the path is called when it is refused.
+pub(crate) trait KeyName {
+    const LABEL: &'static str;
 }
 
-/// A backup id from the path; anything else is `invalid_input`.
-pub(crate) struct Id(pub(crate) i64);
+impl KeyName for i64 {
+    const LABEL: &'static str = "backup id";
+}
 
-impl<S: Send + Sync> FromRequestParts<S> for Id {
+impl KeyName for String {
+    const LABEL: &'static str = "learner name";
+}
+
+impl KeyName for engram_core::api::NoKey {
+    const LABEL: &'static str = "key";
+}
+
+/// The key from the path — a backup id, a learner name (its rules are
+/// checked by the core); one that does not parse is `invalid_input`.
+pub(crate) struct Key<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: DeserializeOwned + KeyName + Send> FromRequestParts<S> for Key<T> {
     type Rejection = Reply<()>;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<i64>::from_request_parts(parts, state)
+        axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
-            .map(|p| Id(p.0))
-            .map_err(|e| invalid(format!("backup id: {e}")))
+            .map(|p| Key(p.0))
+            .map_err(|e| invalid(format!("{}: {e}", T::LABEL)))
     }
 }
 

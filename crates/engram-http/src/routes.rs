@@ -4,7 +4,7 @@
 //! typed here.
 
 use crate::Shared;
-use crate::extract::{Body, Form, Id, Name, Query, Raw, invalid};
+use crate::extract::{Body, Form, Key, KeyName, Query, Raw, invalid};
 use crate::reply::{Download, Reply, StateDownload, error_response};
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -64,7 +64,10 @@ fn method(name: &'static str) -> MethodFilter {
         .unwrap_or(MethodFilter::GET)
 }
 
-fn json_route<O: Operation>() -> MethodRouter<Shared> {
+fn json_route<O: Operation>() -> MethodRouter<Shared>
+where
+    O::Key: KeyName,
+{
     on(method(O::METHOD), handle::<O>)
 }
 
@@ -78,22 +81,25 @@ where
 
 /// Every JSON operation: its key from the path, its request from where the
 /// declaration says, one call of the API, the reply.
-async fn handle<O: Operation>(State(s): State<Shared>, req: Request) -> Response {
+async fn handle<O: Operation>(State(s): State<Shared>, req: Request) -> Response
+where
+    O::Key: KeyName,
+{
     match parse::<O>(req).await {
         Ok((key, request)) => Reply(O::call(&s.api, key, request).await).into_response(),
         Err(refused) => refused.into_response(),
     }
 }
 
-async fn parse<O: Operation>(req: Request) -> Result<(O::Key, O::Request), Reply<()>> {
+async fn parse<O: Operation>(req: Request) -> Result<(O::Key, O::Request), Reply<()>>
+where
+    O::Key: KeyName,
+{
     let (mut parts, body) = req.into_parts();
     let key = match O::KEY {
         None => serde_json::from_value(serde_json::Value::Null)
             .map_err(|e| invalid(format!("key: {e}")))?,
-        Some(name) => axum::extract::Path::<O::Key>::from_request_parts(&mut parts, &())
-            .await
-            .map(|p| p.0)
-            .map_err(|e| invalid(format!("{}: {e}", key_label(name))))?,
+        Some(_) => Key::<O::Key>::from_request_parts(&mut parts, &()).await?.0,
     };
     let request = match O::REQUEST_IN {
         RequestIn::Nothing => O::Request::default(),
@@ -110,20 +116,11 @@ async fn parse<O: Operation>(req: Request) -> Result<(O::Key, O::Request), Reply
     Ok((key, request))
 }
 
-/// How a key is named in a refusal.
-fn key_label(key: &str) -> &'static str {
-    match key {
-        "id" => "backup id",
-        "name" => "learner name",
-        _ => "key",
-    }
-}
-
 // ----- the byte operations: bodies streamed, files as downloads -------------
 
 async fn export_backup(
     State(s): State<Shared>,
-    Id(id): Id,
+    Key(id): Key<i64>,
     Query(req): Query<ExportRequest>,
 ) -> Download {
     Download(s.api.export_backup(id, req).await)
@@ -135,7 +132,7 @@ async fn import_snapshot(State(s): State<Shared>, Raw(body): Raw) -> Reply<Backu
 
 async fn read_learner_state(
     State(s): State<Shared>,
-    Name(name): Name,
+    Key(name): Key<String>,
     Query(req): Query<ReadLearnerState>,
 ) -> StateDownload {
     StateDownload(s.api.read_learner_state(name, req).await)
@@ -145,7 +142,7 @@ async fn read_learner_state(
 /// the API stops at `MAX_LEARNER_STATE_BYTES`).
 async fn save_learner_state(
     State(s): State<Shared>,
-    Name(name): Name,
+    Key(name): Key<String>,
     Form(meta, _): Form<SaveLearnerStateQuery, SaveLearnerState>,
     body: axum::body::Body,
 ) -> Reply<LearnerState> {

@@ -85,7 +85,7 @@ function renderLearners(learners: LearnerInfo[]) {
         const ask = el("button", { type: "button", "data-testid": "learner-ask-stop" }, "Ask to stop");
         ask.disabled = l.stop_requested_at_ms !== null;
         ask.title = "This learner runs outside Engram: it is asked to stop and stops when its training loop checks run.stop_requested.";
-        ask.addEventListener("click", () => void act("Ask learner to stop", () => api.stopLearner(l.name), (n) => `Asked learner ${n.name} to stop; it runs outside Engram and stops when its loop next checks.`));
+        ask.addEventListener("click", () => void act("Ask learner to stop", () => api.stop_learner(l.name), (n) => `Asked learner ${n.name} to stop; it runs outside Engram and stops when its loop next checks.`));
         const actions = el("div", { class: "row-actions" });
         actions.append(ask, milestonesButton(l), metricsButton(l), deleteButton(l));
         card.append(actions);
@@ -96,16 +96,16 @@ function renderLearners(learners: LearnerInfo[]) {
         const actions = el("div", { class: "row-actions" });
         const start = el("button", { type: "button", "data-testid": "learner-start" }, up ? "Restart" : "Start");
         start.addEventListener("click", async () => {
-          if (up) await attempt("Stop learner", () => api.stopLearner(l.name));
-          await act("Start learner", () => api.startLearner(l.name), (n) => `Learner ${n.name}: ${processLine(n.process, n.command, Date.now())}.`);
+          if (up) await attempt("Stop learner", () => api.stop_learner(l.name));
+          await act("Start learner", () => api.start_learner(l.name), (n) => `Learner ${n.name}: ${processLine(n.process, n.command, Date.now())}.`);
         });
         const stop = el("button", { type: "button", "data-testid": "learner-stop" }, "Stop");
         stop.disabled = !up;
-        stop.addEventListener("click", () => void act("Stop learner", () => api.stopLearner(l.name), (n) => `Learner ${n.name} stopped; it stays stopped until you start it.`));
+        stop.addEventListener("click", () => void act("Stop learner", () => api.stop_learner(l.name), (n) => `Learner ${n.name} stopped; it stays stopped until you start it.`));
         const edit = el("button", { type: "button", "data-testid": "learner-edit" }, "Command…");
         edit.addEventListener("click", () => void learnerFlow(l).then(loadLearners));
         const remove = el("button", { type: "button", "data-testid": "learner-remove" }, "Stop supervising");
-        remove.addEventListener("click", () => void act("Stop supervising", () => api.removeLearnerCommand(l.name), (n) => `Engram no longer runs ${n.name}; its saved states stay.`));
+        remove.addEventListener("click", () => void act("Stop supervising", () => api.remove_learner_command(l.name), (n) => `Engram no longer runs ${n.name}; its saved states stay.`));
         actions.append(start, stop, edit, remove, milestonesButton(l), metricsButton(l), deleteButton(l));
         card.append(el("p", { class: "muted command", title: l.command.workdir }, commandText(l.command)), actions);
         if (p && p.output.length > 0) {

@@ -80,7 +80,7 @@ async function loadRetention() {
   const mine = ++retentionLoads;
   const ids = state.list.map((b) => b.id);
   if (state.selected && !ids.includes(state.selected.id)) ids.push(state.selected.id);
-  const outlook = ids.length === 0 ? [] : await api.retention(ids).catch(() => []);
+  const outlook = ids.length === 0 ? [] : await api.retention({ ids }).catch(() => []);
   if (mine !== retentionLoads) return;
   state.retention = new Map(outlook.map((o) => [o.id, o]));
   markRollsOff();

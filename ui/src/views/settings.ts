@@ -32,7 +32,7 @@ export function buildSettingsForm() {
 }
 
 export async function openSettings() {
-  const s = await attempt("Loading settings", () => api.getSettings());
+  const s = await attempt("Loading settings", () => api.settings());
   if (!s) return;
   const form = $<HTMLFormElement>("settings-form");
   const field = (key: string) => form.elements.namedItem(key) as HTMLInputElement;
@@ -45,7 +45,7 @@ export async function openSettings() {
     ev.preventDefault();
     const next = SETTING_FIELDS.reduce((acc, f) => withValue(acc, f.key, Number(field(f.key).value)), s);
     try {
-      await api.putSettings(next);
+      await api.patch_settings(next);
       d.close("saved");
       toast("Settings saved and applied.");
     } catch (e) {

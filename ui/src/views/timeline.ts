@@ -130,7 +130,7 @@ function describe(m: TimelineMark): string {
 /** Selects a backup drawn on the timeline (its details come from the core). */
 async function open(m: TimelineMark) {
   try {
-    select(await api.getBackup(m.id));
+    select(await api.get_backup(m.id));
   } catch (e) {
     toast(`Backup #${m.id} could not be opened. ${explain(e)}`);
   }
