@@ -1,6 +1,8 @@
 use super::*;
-use crate::codec::encode;
+use crate::codec::{Checksum, encode};
 use crate::store::BackupQuery;
+use crate::store::blob::compress;
+use base64::Engine as _;
 
 fn sample_store() -> (tempfile::TempDir, Store, i64) {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,27 +1,24 @@
-//! The learner API: a training process in any language attaches by name,
-//! saves its state as raw bytes (streamed into a content-addressed object,
-//! durable before the answer), reads it back (live or from a backup) and
-//! logs metrics into the same history the built-in engines use. Every
-//! backup cut holds each learner's newest durable state.
+//! A learner's states in and out: saves streamed into the database (small)
+//! or a slot or object file (large), saves the learner wrote into a lent
+//! slot itself, reads (checked), and logged metrics.
 
-use super::Api;
+use super::slots::{Lease, SlotClaim, lock_leases};
 use crate::Checksum;
+use crate::api::Api;
 use crate::error::Error;
 use crate::limits::INLINE_STATE_BYTES;
 use crate::limits::{MAX_LEARNER_STATE_BYTES, MAX_LOG_POINTS};
-use crate::objects::{LeasedSlot, Objects, PendingObject, WrittenSlot};
+use crate::objects::{Objects, PendingObject, WrittenSlot};
 use crate::store::{InlineState, NewLearnerState};
 use crate::wire::ApiResult;
+use crate::wire::{LearnerState, Metrics};
 use crate::wire::{
-    AttachLearner, LearnerStateExported, LeasedSave, LogMetrics, Logged, ReadLearnerState,
-    ReportMilestone, SaveLearnerState, SaveLeasedState, SetLearnerCommand, SetMetricInfo,
-    SetMilestoneRules, SlotLease,
+    LearnerStateExported, LeasedSave, LogMetrics, Logged, ReadLearnerState, ReportMilestone,
+    SaveLearnerState, SaveLeasedState, SlotLease,
 };
-use crate::wire::{LearnerCommand, LearnerInfo, LearnerState, Metrics, RemovedLearner};
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
 use tokio_stream::{Stream, StreamExt};
 
+/// A lent slot holding more than this is hashed on a thread of its own at
 /// a low priority (a smaller one on the blocking pool).
 const LARGE_STATE_BYTES: u64 = 16 << 20;
 
@@ -36,7 +33,7 @@ pub struct LearnerStateFile {
 
 /// Writes a learner's state's checked bytes to a file the user chose
 /// (never into `data_dir`; atomically) and says what was written.
-pub(super) fn export_learner_state(
+pub(crate) fn export_learner_state(
     data_dir: &std::path::Path,
     learner: &str,
     backup: Option<i64>,
@@ -52,23 +49,6 @@ pub(super) fn export_learner_state(
         bytes: written,
         checksum: state.checksum.clone(),
     })
-}
-
-/// The longest milestone rule text.
-const MAX_RULE_CHARS: usize = 200;
-
-impl SetLearnerCommand {
-    /// The command to store, its working directory defaulting to `data_dir`.
-    pub fn command(&self, data_dir: &std::path::Path) -> LearnerCommand {
-        LearnerCommand {
-            argv: self.argv.clone(),
-            workdir: self
-                .workdir
-                .clone()
-                .unwrap_or_else(|| data_dir.display().to_string()),
-            autostart: true,
-        }
-    }
 }
 
 /// A chunk on its way to the object writer, or the end of the state.
@@ -98,113 +78,6 @@ impl Stored {
             Stored::Inline(s) => s.len(),
             Stored::File(p) => p.size(),
             Stored::Slot(w, _) => w.size(),
-        }
-    }
-}
-
-/// The slots lent to learners (see [`SlotLease`]), by lease id. Each holds
-/// its slot's claim, so no save of Engram's writes a lent slot; a lease
-/// ends with its save, or is voided when its learner attaches again (a new
-/// run: the run it was lent to is gone) or Engram restarts.
-pub(crate) type Leases = Arc<Mutex<HashMap<String, Lease>>>;
-
-/// A lent slot: its claim and its file's lent name.
-pub(crate) struct Lease {
-    claim: SlotClaim,
-    slot: LeasedSlot,
-}
-
-impl Lease {
-    /// Ends the lease without a save: its name and its slot's file go
-    /// before its claim is let go (the slot's next user makes a new file),
-    /// so a writer that still holds the file writes into nothing anyone
-    /// reads.
-    fn void(self, objects: &Objects) {
-        objects.void_leased_slot(&self.slot);
-        drop(self.claim);
-    }
-}
-
-/// The leases, locked.
-fn lock_leases(
-    leases: &Leases,
-) -> Result<std::sync::MutexGuard<'_, HashMap<String, Lease>>, Error> {
-    leases
-        .lock()
-        .map_err(|_| Error::Internal("the leases are poisoned".into()))
-}
-
-/// Voids the leases of a learner (it attached again: the run they were
-/// lent to is gone), under the store lock like every claim. A writer that
-/// still holds a voided slot's file writes into nothing anyone reads.
-fn void_leases(leases: &Leases, objects: &Objects, name: &str) -> Result<(), Error> {
-    let voided: Vec<Lease> = lock_leases(leases)?
-        .extract_if(|_, l| l.slot.learner == name)
-        .map(|(_, l)| l)
-        .collect();
-    for lease in voided {
-        lease.void(objects);
-    }
-    Ok(())
-}
-
-/// How many slots a learner has: one holds its live state, the others are
-/// written by saves in progress (a save that finds none free writes a new
-/// object file instead).
-const SLOTS_PER_LEARNER: u8 = 4;
-
-/// Per learner, the slots saves in progress are writing.
-pub(crate) type SlotClaims = Arc<Mutex<HashMap<String, BTreeSet<u8>>>>;
-
-/// A slot a save in progress writes: neither the live one nor another
-/// save's. Claimed under the store lock (so the live slot it avoids is
-/// current), let go when the save is over — committed or not.
-struct SlotClaim {
-    claims: SlotClaims,
-    learner: String,
-    slot: u8,
-    /// The live state's checksum when claimed: the same bytes again need
-    /// no new durable copy.
-    live: Option<Checksum>,
-}
-
-impl SlotClaim {
-    /// Claims a free slot of `learner` (`None`: all in use), with the store
-    /// locked by the caller.
-    fn take(
-        claims: &SlotClaims,
-        store: &crate::Store,
-        learner: &str,
-    ) -> Result<Option<SlotClaim>, Error> {
-        let (live_slot, live) = store.learner_live_slot(learner)?;
-        let mut all = claims
-            .lock()
-            .map_err(|_| Error::Internal("the slot claims are poisoned".into()))?;
-        let taken = all.entry(learner.to_string()).or_default();
-        let Some(slot) =
-            (0..SLOTS_PER_LEARNER).find(|k| Some(*k) != live_slot && !taken.contains(k))
-        else {
-            return Ok(None);
-        };
-        taken.insert(slot);
-        Ok(Some(SlotClaim {
-            claims: claims.clone(),
-            learner: learner.to_string(),
-            slot,
-            live,
-        }))
-    }
-}
-
-impl Drop for SlotClaim {
-    fn drop(&mut self) {
-        if let Ok(mut all) = self.claims.lock()
-            && let Some(taken) = all.get_mut(&self.learner)
-        {
-            taken.remove(&self.slot);
-            if taken.is_empty() {
-                all.remove(&self.learner);
-            }
         }
     }
 }
@@ -276,7 +149,7 @@ impl StateWriter {
     }
 }
 
-fn check_metrics(metrics: &Metrics) -> Result<(), Error> {
+pub(super) fn check_metrics(metrics: &Metrics) -> Result<(), Error> {
     if metrics.len() > crate::limits::MAX_METRICS {
         return Err(Error::InvalidInput(format!(
             "at most {} metrics at a time",
@@ -294,251 +167,6 @@ fn check_metrics(metrics: &Metrics) -> Result<(), Error> {
 }
 
 impl Api {
-    /// Registers a learner (idempotent) and says what it resumes from.
-    pub async fn attach_learner(&self, req: AttachLearner) -> ApiResult<LearnerInfo> {
-        crate::store::validate_metric_info(&req.metrics)?;
-        crate::store::validate_milestone_rules(&req.milestones)?;
-        let leases = self.leases.clone();
-        Ok(self
-            .runtime()?
-            .with_store(move |s| {
-                let l = s.attach_learner(&req.name, req.format.as_deref(), crate::now_ms())?;
-                void_leases(&leases, &s.objects(), &req.name)?;
-                if req.metrics.is_empty() && req.milestones.is_empty() {
-                    return Ok(l);
-                }
-                if !req.metrics.is_empty() {
-                    s.set_learner_metric_info(&req.name, &req.metrics)?;
-                }
-                if !req.milestones.is_empty() {
-                    s.set_learner_milestone_rules(&req.name, &req.milestones)?;
-                }
-                s.learner(&req.name)
-            })
-            .await?)
-    }
-
-    /// Every learner, its live state and (if supervised) its process.
-    pub async fn learners(&self) -> ApiResult<Vec<LearnerInfo>> {
-        let rt = self.runtime()?;
-        let mut all = rt.with_store(|s| s.learners()).await?;
-        for l in &mut all {
-            l.process = rt.supervisor().status(&l.name);
-        }
-        Ok(all)
-    }
-
-    /// One learner; unknown names are `not_found`.
-    pub async fn learner(&self, name: String) -> ApiResult<LearnerInfo> {
-        let rt = self.runtime()?;
-        let mut l = rt.with_store(move |s| s.learner(&name)).await?;
-        l.process = rt.supervisor().status(&l.name);
-        Ok(l)
-    }
-
-    /// Records a milestone a learner reached: a `breakthrough` backup that
-    /// holds the learner's live state — which must be the state that
-    /// reached it (the same step). The same rule counts once per line of
-    /// history (again only after a restore): reporting it again answers
-    /// with the first one's backup, so a learner restarted after a crash
-    /// may report what it reached without duplicates.
-    pub async fn report_learner_milestone(
-        &self,
-        name: String,
-        req: ReportMilestone,
-    ) -> ApiResult<super::Backup> {
-        let rt = self.runtime()?;
-        let rule = req.rule.trim().to_string();
-        if rule.is_empty()
-            || rule.chars().count() > MAX_RULE_CHARS
-            || rule.chars().any(char::is_control)
-        {
-            return Err(Error::InvalidInput(format!(
-                "a milestone's rule is 1-{MAX_RULE_CHARS} characters of text"
-            ))
-            .into());
-        }
-        check_metrics(&Metrics::from([(req.metric.clone(), req.value)]))?;
-        if !req.value.is_finite() {
-            return Err(
-                Error::InvalidInput("a milestone's value must be a finite number".into()).into(),
-            );
-        }
-        let (n, r, step) = (name.clone(), rule.clone(), req.step);
-        let existing = rt.with_store(move |s| {
-            let live = s.learner(&n)?.live;
-            let branch = s.current_branch(crate::now_ms())?;
-            if let Some(id) = s.milestone_on_branch(&n, &r, branch)? {
-                return Ok(Some(s.get_backup(id)?));
-            }
-            match live.as_ref().and_then(|l| l.step) {
-                Some(saved) if saved == step => Ok(None),
-                other => Err(Error::InvalidInput(format!(
-                    "the milestone is about step {step}, but learner {n:?}'s saved state is at {}: save the state that reached it first",
-                    other.map_or("no step".to_string(), |s| format!("step {s}"))
-                ))),
-            }
-        })
-        .await?;
-        if let Some(b) = existing {
-            return Ok(super::Backup::from(&b));
-        }
-        let b = rt
-            .milestone(crate::wire::Breakthrough {
-                engine: name,
-                rule,
-                metric: req.metric,
-                value: req.value,
-                step: req.step,
-            })
-            .await?;
-        Ok(super::Backup::from(&b))
-    }
-
-    /// Supervises a learner (registering it if new): Engram starts the
-    /// command now and at every launch, restarts it when it dies, stops it
-    /// around a restore of its state. A new command replaces the old one
-    /// (whose process is stopped first).
-    pub async fn set_learner_command(
-        &self,
-        name: String,
-        req: SetLearnerCommand,
-    ) -> ApiResult<LearnerInfo> {
-        let rt = self.runtime()?;
-        let cmd = req.command(rt.data_dir());
-        cmd.validate()?;
-        let n = name.clone();
-        let stored = cmd.clone();
-        rt.with_store(move |s| {
-            let now = crate::now_ms();
-            s.set_learner_command(&n, &stored, now)?;
-            if req.format.is_some() {
-                s.attach_learner(&n, req.format.as_deref(), now)?;
-            }
-            Ok(())
-        })
-        .await?;
-        // A new command (or the same again) starts a fresh process.
-        rt.supervisor().remove(&name).await;
-        rt.supervisor().supervise_and_start(&name, cmd).await;
-        self.learner(name).await
-    }
-
-    /// Sets a learner's milestone rules in Engram, or goes back to the ones
-    /// it declares (`rules` null). Rules set here stay across its attaches
-    /// (its own are kept beside them, as it declared them) and are checked
-    /// from its next durable save on.
-    pub async fn set_learner_milestone_rules(
-        &self,
-        name: String,
-        req: SetMilestoneRules,
-    ) -> ApiResult<LearnerInfo> {
-        let n = name.clone();
-        self.runtime()?
-            .with_store(move |s| s.set_user_milestone_rules(&n, req.rules.as_deref()))
-            .await?;
-        self.learner(name).await
-    }
-
-    /// Describes a learner's metrics in Engram, or goes back to what it
-    /// says of them (`metrics` null). Descriptions set here stay across its
-    /// attaches (its own are kept beside them) and are what the charts,
-    /// cards and milestones read.
-    pub async fn set_learner_metric_info(
-        &self,
-        name: String,
-        req: SetMetricInfo,
-    ) -> ApiResult<LearnerInfo> {
-        let n = name.clone();
-        self.runtime()?
-            .with_store(move |s| s.set_user_metric_info(&n, req.metrics.as_ref()))
-            .await?;
-        self.learner(name).await
-    }
-
-    /// Stops supervising a learner (its process is stopped; its states stay).
-    pub async fn remove_learner_command(&self, name: String) -> ApiResult<LearnerInfo> {
-        let rt = self.runtime()?;
-        let n = name.clone();
-        rt.with_store(move |s| s.remove_learner_command(&n)).await?;
-        rt.supervisor().remove(&name).await;
-        self.learner(name).await
-    }
-
-    /// Deletes a learner: a supervised one's process is stopped first
-    /// (and Engram stops supervising it), then in one transaction its live
-    /// state, command, metric history and stop request go (see
-    /// [`crate::Store::remove_learner`]); its lent slots are voided, its
-    /// slot files and its output (log files) removed. Backups that hold states of it keep them — the
-    /// answer says which; restoring one brings the learner back, as does an
-    /// attach under its name (a fresh start). Its client hears of it on the
-    /// event stream (`learner_removed`) and its saves are refused from now
-    /// on. Unknown (or already deleted) names are `not_found`, and nothing
-    /// is stopped.
-    pub async fn remove_learner(&self, name: String) -> ApiResult<RemovedLearner> {
-        let rt = self.runtime()?;
-        let n = name.clone();
-        rt.with_store(move |s| s.learner(&n)).await?;
-        rt.supervisor().remove(&name).await;
-        let (n, leases) = (name.clone(), self.leases.clone());
-        let removed = rt
-            .with_store(move |s| {
-                let removed = s.remove_learner(&n, crate::now_ms())?;
-                void_leases(&leases, &s.objects(), &n)?;
-                Ok(removed)
-            })
-            .await?;
-        crate::supervisor::remove_logs(rt.data_dir(), &name);
-        rt.announce(crate::wire::Event::LearnerRemoved { learner: name });
-        Ok(removed)
-    }
-
-    /// Starts a supervised learner now (a stopped or finished one too), and
-    /// at every launch from now on.
-    pub async fn start_learner(&self, name: String) -> ApiResult<LearnerInfo> {
-        let rt = self.runtime()?;
-        let n = name.clone();
-        let cmd = rt
-            .with_store(move |s| s.set_learner_autostart(&n, true))
-            .await?;
-        rt.supervisor().supervise_and_start(&name, cmd).await;
-        self.learner(name).await
-    }
-
-    /// Stops a learner. One Engram supervises: its process is stopped
-    /// (SIGTERM, SIGKILL after a grace period) and kept stopped, across
-    /// launches too, until it is started again; answers once the process
-    /// has exited. One that runs elsewhere is asked to stop: the request is
-    /// kept (`stop_requested_at_ms`) until the learner attaches again, and
-    /// announced on the event stream (`learner_stop_requested`), where its
-    /// client sees it; answers at once.
-    pub async fn stop_learner(&self, name: String) -> ApiResult<LearnerInfo> {
-        let rt = self.runtime()?;
-        let n = name.clone();
-        // One visit to the store: a learner that runs elsewhere is asked.
-        let asked = rt
-            .with_store(move |s| s.request_learner_stop(&n, crate::now_ms()))
-            .await?;
-        if let Some(mut info) = asked {
-            rt.announce(crate::wire::Event::LearnerStopRequested {
-                learner: name.clone(),
-            });
-            info.process = rt.supervisor().status(&info.name);
-            return Ok(info);
-        }
-        let n = name.clone();
-        rt.with_store(move |s| s.set_learner_autostart(&n, false))
-            .await?;
-        rt.supervisor().stop(&name).await;
-        self.learner(name).await
-    }
-
-    /// Starts supervising the learners that have a command; the front door
-    /// calls this once its learner API listens.
-    pub async fn supervise_learners(&self) -> ApiResult<()> {
-        Ok(self.runtime()?.supervise_learners().await?)
-    }
-
     /// Saves a learner's state from a stream of byte chunks, durable when
     /// this returns: a small one (up to [`INLINE_STATE_BYTES`]) inside the
     /// database in the commit that makes it live; a larger one streamed to
