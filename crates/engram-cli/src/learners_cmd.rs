@@ -7,7 +7,7 @@
 
 use crate::backups_cmd::{out, out_json};
 use crate::door::Door;
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use engram_core::api::{NoKey, op};
 use engram_core::wire::MetricFormat;
 use engram_core::wire::ProcessPhase;
@@ -26,20 +26,7 @@ pub enum LearnersCommand {
     /// Supervise a learner: Engram runs COMMAND (now if Engram runs, else at
     /// its next start), restarts it when it dies and stops it around a
     /// restore of its state. `engram learners add q -- python3 train.py`
-    Add {
-        name: String,
-        /// Its state format, if the learner is new.
-        #[arg(long)]
-        format: Option<String>,
-        /// The directory it runs in (default: this one).
-        #[arg(long)]
-        workdir: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
-        /// The program and its arguments, after `--`.
-        #[arg(last = true, required = true)]
-        command: Vec<String>,
-    },
+    Add(AddArgs),
     /// Stop supervising a learner (its process stops; its states stay).
     Remove { name: String },
     /// Delete a learner: its process stops, its live state, command and
@@ -53,46 +40,13 @@ pub enum LearnersCommand {
     /// Set a learner's milestone rules in Engram — they win over the ones
     /// it declares: `engram learners milestones q "success >= 0.9"`.
     /// `--none`: no milestones; `--reset`: the learner's own again.
-    Milestones {
-        name: String,
-        /// Rules: `metric >= value` or `metric <= value`.
-        #[arg(conflicts_with_all = ["none", "reset"], required_unless_present_any = ["none", "reset"])]
-        rules: Vec<String>,
-        #[arg(long, conflicts_with = "reset")]
-        none: bool,
-        #[arg(long)]
-        reset: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    Milestones(MilestonesArgs),
     /// Describe one of a learner's metrics in Engram — this description
     /// wins, as a whole, over what the learner says of it:
     /// `engram learners describe q loss --label "TD loss" --lower-is-better`.
     /// `--reset`: the learner's own description again (of METRIC, or with
     /// no METRIC of every metric).
-    Describe {
-        name: String,
-        /// The metric (omit with --reset: all of them).
-        #[arg(required_unless_present = "reset")]
-        metric: Option<String>,
-        /// How it is named in the cards and charts (default: its name).
-        #[arg(long, conflicts_with = "reset")]
-        label: Option<String>,
-        /// Printed after its value.
-        #[arg(long, conflicts_with = "reset")]
-        unit: Option<String>,
-        /// How its value is printed (default: decimal).
-        #[arg(long, value_enum, conflicts_with = "reset")]
-        format: Option<MetricFormat>,
-        #[arg(long, conflicts_with_all = ["lower_is_better", "reset"])]
-        higher_is_better: bool,
-        #[arg(long, conflicts_with = "reset")]
-        lower_is_better: bool,
-        #[arg(long)]
-        reset: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    Describe(DescribeArgs),
     /// Start a supervised learner (now, and at every launch).
     Start { name: String },
     /// Stop a supervised learner and keep it stopped until started; ask one
@@ -108,17 +62,75 @@ pub enum LearnersCommand {
     /// live one, or the one backup ID holds. Works beside a running Engram.
     /// `--out -` writes the bytes to standard output (how the Python client
     /// resumes while Engram is stopped).
-    Export {
-        name: String,
-        /// The backup whose state of the learner to write (default: live).
-        #[arg(long)]
-        backup: Option<i64>,
-        /// Where to write it (not inside the data directory); `-`: stdout.
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    pub name: String,
+    /// Its state format, if the learner is new.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// The directory it runs in (default: this one).
+    #[arg(long)]
+    pub workdir: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+    /// The program and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct MilestonesArgs {
+    pub name: String,
+    /// Rules: `metric >= value` or `metric <= value`.
+    #[arg(conflicts_with_all = ["none", "reset"], required_unless_present_any = ["none", "reset"])]
+    pub rules: Vec<String>,
+    #[arg(long, conflicts_with = "reset")]
+    pub none: bool,
+    #[arg(long)]
+    pub reset: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct DescribeArgs {
+    pub name: String,
+    /// The metric (omit with --reset: all of them).
+    #[arg(required_unless_present = "reset")]
+    pub metric: Option<String>,
+    /// How it is named in the cards and charts (default: its name).
+    #[arg(long, conflicts_with = "reset")]
+    pub label: Option<String>,
+    /// Printed after its value.
+    #[arg(long, conflicts_with = "reset")]
+    pub unit: Option<String>,
+    /// How its value is printed (default: decimal).
+    #[arg(long, value_enum, conflicts_with = "reset")]
+    pub format: Option<MetricFormat>,
+    #[arg(long, conflicts_with_all = ["lower_is_better", "reset"])]
+    pub higher_is_better: bool,
+    #[arg(long, conflicts_with = "reset")]
+    pub lower_is_better: bool,
+    #[arg(long)]
+    pub reset: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    pub name: String,
+    /// The backup whose state of the learner to write (default: live).
+    #[arg(long)]
+    pub backup: Option<i64>,
+    /// Where to write it (not inside the data directory); `-`: stdout.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A metric's description in a line: `TD loss (nats, decimal, lower is
@@ -144,39 +156,9 @@ fn describe(metric: &str, d: &LearnerMetric) -> String {
 
 pub fn run(door: &Door, data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
     use LearnersCommand as C;
-    let running = door.running();
     match cmd {
         C::List { json } => list(&door.call::<op::learners>(NoKey, ())?, json),
-        C::Add {
-            name,
-            format,
-            workdir,
-            json,
-            command,
-        } => {
-            let workdir = match workdir {
-                Some(d) => std::path::absolute(&d).map_err(|e| Error::io("resolve", d, e))?,
-                None => std::env::current_dir()
-                    .map_err(|e| Error::io("find", "the current directory", e))?,
-            };
-            let req = SetLearnerCommand {
-                argv: command,
-                workdir: Some(workdir.display().to_string()),
-                format,
-            };
-            let l = door.call::<op::set_learner_command>(name.clone(), req)?;
-            if json {
-                return out_json(&l);
-            }
-            out(format!(
-                "learner {name} is supervised: {}",
-                if running {
-                    "started"
-                } else {
-                    "it starts when Engram does"
-                }
-            ))
-        }
+        C::Add(args) => add(door, args),
         C::Remove { name } => {
             door.call::<op::remove_learner_command>(name.clone(), ())?;
             out(format!(
@@ -196,147 +178,189 @@ pub fn run(door: &Door, data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
                 None => format!("learner {name} deleted; no backup held a state of it"),
             })
         }
-        C::Milestones {
-            name,
-            rules,
-            none,
-            reset,
-            json,
-        } => {
-            let req = SetMilestoneRules {
-                rules: if reset {
-                    None
-                } else if none {
-                    Some(Vec::new())
-                } else {
-                    Some(
-                        rules
-                            .iter()
-                            .map(|r| MilestoneRule::parse(r))
-                            .collect::<Result<_>>()?,
-                    )
-                },
-            };
-            let l = door.call::<op::set_learner_milestone_rules>(name.clone(), req)?;
-            if json {
-                return out_json(&l);
-            }
-            let listed: Vec<String> = l.milestone_rules.iter().map(MilestoneRule::text).collect();
-            out(format!(
-                "learner {name}'s milestones{}: {}",
-                if l.milestone_rules_set_here {
-                    " (set in Engram)"
-                } else {
-                    " (its own)"
-                },
-                if listed.is_empty() {
-                    "none".to_string()
-                } else {
-                    listed.join("; ")
-                }
-            ))
-        }
-        C::Describe {
-            name,
-            metric,
-            label,
-            unit,
-            format,
-            higher_is_better,
-            lower_is_better,
-            reset,
-            json,
-        } => {
-            // Read, change one entry, write the whole: the API takes every
-            // metric described here at once.
-            let now = door.call::<op::learner>(name.clone(), ())?;
-            let mut here: std::collections::BTreeMap<String, LearnerMetric> = now
-                .metric_info
-                .into_iter()
-                .filter(|(k, _)| now.metric_info_set_here.contains(k))
-                .collect();
-            match (&metric, reset) {
-                (None, _) => here.clear(),
-                (Some(m), true) => {
-                    here.remove(m);
-                }
-                (Some(m), false) => {
-                    here.insert(
-                        m.clone(),
-                        LearnerMetric {
-                            label,
-                            unit,
-                            format,
-                            higher_is_better: (higher_is_better || lower_is_better)
-                                .then_some(higher_is_better),
-                        },
-                    );
-                }
-            }
-            let req = SetMetricInfo {
-                metrics: Some(here),
-            };
-            let l = door.call::<op::set_learner_metric_info>(name.clone(), req)?;
-            if json {
-                return out_json(&l);
-            }
-            let shown: Vec<String> = match &metric {
-                Some(m) => vec![m.clone()],
-                None => l.metric_info.keys().cloned().collect(),
-            };
-            if shown.is_empty() {
-                return out(format!("learner {name} describes none of its metrics"));
-            }
-            out(shown
-                .iter()
-                .map(|m| {
-                    let d = l.metric_info.get(m).cloned().unwrap_or_default();
-                    format!(
-                        "learner {name}'s metric {m}: {}{}",
-                        describe(m, &d),
-                        if l.metric_info_set_here.contains(m) {
-                            " (described in Engram)"
-                        } else {
-                            " (its own)"
-                        }
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n"))
-        }
+        C::Milestones(args) => milestones(door, args),
+        C::Describe(args) => describe_metric(door, args),
         C::Start { name } => start_stop(door, &name, true),
         C::Stop { name } => start_stop(door, &name, false),
         C::Logs { name, lines } => logs(data_dir, &name, lines),
-        C::Export {
-            name,
-            backup,
-            out: path,
-            json,
-        } => {
-            let req = ReadLearnerState { backup };
-            if path.as_os_str() == "-" {
-                if json {
-                    return Err(Error::InvalidInput(
-                        "--json describes a file written; with --out - the bytes are the output"
-                            .into(),
-                    ));
-                }
-                let (_, bytes) = door.offline().read_learner_state(&name, req)?;
-                return write_stdout(&bytes);
-            }
-            let done = door.offline().read_learner_state_to(&name, req, &path)?;
-            if json {
-                return out_json(&done);
-            }
-            out(format!(
-                "wrote learner {name}'s state{} to {} ({} bytes, blake3 {})",
-                backup.map_or(String::new(), |id| format!(" in backup {id}")),
-                done.path,
-                done.bytes,
-                done.checksum
-            ))
+        C::Export(args) => export(door, args),
+    }
+}
+
+fn add(door: &Door, args: AddArgs) -> Result<()> {
+    let running = door.running();
+    let AddArgs {
+        name,
+        format,
+        workdir,
+        json,
+        command,
+    } = args;
+    let workdir = match workdir {
+        Some(d) => std::path::absolute(&d).map_err(|e| Error::io("resolve", d, e))?,
+        None => {
+            std::env::current_dir().map_err(|e| Error::io("find", "the current directory", e))?
+        }
+    };
+    let req = SetLearnerCommand {
+        argv: command,
+        workdir: Some(workdir.display().to_string()),
+        format,
+    };
+    let l = door.call::<op::set_learner_command>(name.clone(), req)?;
+    if json {
+        return out_json(&l);
+    }
+    out(format!(
+        "learner {name} is supervised: {}",
+        if running {
+            "started"
+        } else {
+            "it starts when Engram does"
+        }
+    ))
+}
+
+fn milestones(door: &Door, args: MilestonesArgs) -> Result<()> {
+    let MilestonesArgs {
+        name,
+        rules,
+        none,
+        reset,
+        json,
+    } = args;
+    let req = SetMilestoneRules {
+        rules: if reset {
+            None
+        } else if none {
+            Some(Vec::new())
+        } else {
+            Some(
+                rules
+                    .iter()
+                    .map(|r| MilestoneRule::parse(r))
+                    .collect::<Result<_>>()?,
+            )
+        },
+    };
+    let l = door.call::<op::set_learner_milestone_rules>(name.clone(), req)?;
+    if json {
+        return out_json(&l);
+    }
+    let listed: Vec<String> = l.milestone_rules.iter().map(MilestoneRule::text).collect();
+    out(format!(
+        "learner {name}'s milestones{}: {}",
+        if l.milestone_rules_set_here {
+            " (set in Engram)"
+        } else {
+            " (its own)"
+        },
+        if listed.is_empty() {
+            "none".to_string()
+        } else {
+            listed.join("; ")
+        }
+    ))
+}
+
+fn describe_metric(door: &Door, args: DescribeArgs) -> Result<()> {
+    let DescribeArgs {
+        name,
+        metric,
+        label,
+        unit,
+        format,
+        higher_is_better,
+        lower_is_better,
+        reset,
+        json,
+    } = args;
+    // Read, change one entry, write the whole: the API takes every
+    // metric described here at once.
+    let now = door.call::<op::learner>(name.clone(), ())?;
+    let mut here: std::collections::BTreeMap<String, LearnerMetric> = now
+        .metric_info
+        .into_iter()
+        .filter(|(k, _)| now.metric_info_set_here.contains(k))
+        .collect();
+    match (&metric, reset) {
+        (None, _) => here.clear(),
+        (Some(m), true) => {
+            here.remove(m);
+        }
+        (Some(m), false) => {
+            here.insert(
+                m.clone(),
+                LearnerMetric {
+                    label,
+                    unit,
+                    format,
+                    higher_is_better: (higher_is_better || lower_is_better)
+                        .then_some(higher_is_better),
+                },
+            );
         }
     }
+    let req = SetMetricInfo {
+        metrics: Some(here),
+    };
+    let l = door.call::<op::set_learner_metric_info>(name.clone(), req)?;
+    if json {
+        return out_json(&l);
+    }
+    let shown: Vec<String> = match &metric {
+        Some(m) => vec![m.clone()],
+        None => l.metric_info.keys().cloned().collect(),
+    };
+    if shown.is_empty() {
+        return out(format!("learner {name} describes none of its metrics"));
+    }
+    out(shown
+        .iter()
+        .map(|m| {
+            let d = l.metric_info.get(m).cloned().unwrap_or_default();
+            format!(
+                "learner {name}'s metric {m}: {}{}",
+                describe(m, &d),
+                if l.metric_info_set_here.contains(m) {
+                    " (described in Engram)"
+                } else {
+                    " (its own)"
+                }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+fn export(door: &Door, args: ExportArgs) -> Result<()> {
+    let ExportArgs {
+        name,
+        backup,
+        out: path,
+        json,
+    } = args;
+    let req = ReadLearnerState { backup };
+    if path.as_os_str() == "-" {
+        if json {
+            return Err(Error::InvalidInput(
+                "--json describes a file written; with --out - the bytes are the output".into(),
+            ));
+        }
+        let (_, bytes) = door.offline().read_learner_state(&name, req)?;
+        return write_stdout(&bytes);
+    }
+    let done = door.offline().read_learner_state_to(&name, req, &path)?;
+    if json {
+        return out_json(&done);
+    }
+    out(format!(
+        "wrote learner {name}'s state{} to {} ({} bytes, blake3 {})",
+        backup.map_or(String::new(), |id| format!(" in backup {id}")),
+        done.path,
+        done.bytes,
+        done.checksum
+    ))
 }
 
 fn start_stop(door: &Door, name: &str, start: bool) -> Result<()> {

@@ -95,6 +95,9 @@ fn cartpole_steps_per_s(steps: u32) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Long by design: a benchmark's runs in sequence, each printing its
+
+    // figures.
     let steps = 2_000_000;
     let runs = 5;
     let median = |mut v: Vec<f64>| {

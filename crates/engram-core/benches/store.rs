@@ -20,6 +20,9 @@ fn stats(v: Vec<Duration>) -> (f64, f64) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Long by design: a benchmark's runs in sequence, each printing its
+
+    // figures.
     let iters: usize = std::env::var("BENCH_ITERS")
         .ok()
         .and_then(|s| s.parse().ok())

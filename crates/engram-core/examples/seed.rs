@@ -35,6 +35,7 @@ fn arg(args: &[String], name: &str, default: f64) -> f64 {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // Long by design: the seeded data directory, step by step.
     let args: Vec<String> = std::env::args().skip(1).collect();
     let dir = std::path::PathBuf::from(
         args.first()

@@ -160,6 +160,8 @@ fn absolute_op(op: Op) -> Op {
 /// not durable yet. Files and directories the trace never saw made are
 /// taken as durable (they were there before it was armed).
 pub fn check(data_dir: &Path, ops: &[(u64, Op)]) -> Vec<String> {
+    // Long by design: one replay over the trace, an arm per kind of recorded
+    // step.
     use std::collections::HashMap;
     let root = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     /// An inode: the step of its last write, and the latest start of a

@@ -13,6 +13,7 @@ use ts_rs::{Config, TS};
 /// The whole generated module: every API type, the error codes, the backup
 /// kinds and the settings descriptor as constants.
 pub fn module() -> String {
+    // Long by design: one section of the generated file after another.
     let cfg = Config::new().with_large_int("number");
     let mut out = String::from(
         "// Generated from the Rust API types by `engram_core::api::typescript`; do not edit.\n\
@@ -157,6 +158,7 @@ impl TsOperation {
 /// the typed `Operations` interface and `operations(transport)`, which
 /// builds it over a transport (HTTP or IPC) that moves one call.
 pub fn operations_module() -> String {
+    // Long by design: one section of the generated file after another.
     let cfg = Config::new().with_large_int("number");
     macro_rules! all {
         ($($name:ident)*) => {

@@ -161,6 +161,9 @@ impl Runtime {
     /// state, else the newest good backup, else fresh; damage is reported),
     /// takes the `initial` backup on a first start, and starts the engines.
     pub async fn start(opts: RuntimeOptions) -> Result<Runtime> {
+        // Long by design: start-up in the order it must happen (check and lock
+        // the directory, open the store, load with fallback, take in the
+        // spool, start the threads).
         check_data_dir(&opts.data_dir)?;
         opts.engines
             .check()

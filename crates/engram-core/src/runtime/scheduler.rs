@@ -92,6 +92,9 @@ impl ClockWatch {
 }
 
 pub(crate) async fn run(mut s: Scheduler) {
+    // Long by design: the one `select!` over every deadline, channel and
+
+    // command, so the whole schedule reads in one place.
     let mut clock = ClockWatch::new(std::time::Instant::now(), crate::now_ms());
     let mut next_save = Instant::now() + s.opts.autosave;
     let mut next_backup = Instant::now() + s.opts.backup_every;
@@ -441,6 +444,8 @@ impl Scheduler {
 
     /// Pre-restore backup of the engines as they are, then the restore.
     async fn restore(&self, id: i64, engine: Option<String>) -> Result<RestoreReport> {
+        // Long by design: a restore in its order (check, pre-restore backup,
+        // restore, commit, or put back what was there).
         // Read and check the backup first: a bad id or damaged backup changes nothing.
         let wanted = engine.clone();
         let (states, learners) = self

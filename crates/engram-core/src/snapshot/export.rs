@@ -15,6 +15,8 @@ use std::path::Path;
 
 /// Writes backup `id` as a snapshot in memory.
 pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<Vec<u8>> {
+    // Long by design: the file in the order it is laid out (limits checked,
+    // manifest, each engine's and learner's state, then the form's framing).
     let info = store.get_backup(id)?;
     // A file the importer would refuse is not written (checked before the
     // states are read).

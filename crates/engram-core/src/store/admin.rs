@@ -92,6 +92,7 @@ fn day_entry(days: &mut BTreeMap<i64, StorageDay>, d: i64) -> &mut StorageDay {
 impl Store {
     /// Sizes, deduplication and growth of what is stored.
     pub fn storage_report(&self) -> Result<StorageReport> {
+        // Long by design: one report, a query per section of it.
         let pragma = |name: &str| -> Result<u64> {
             let n: i64 = self.conn.pragma_query_value(None, name, |r| r.get(0))?;
             Ok(n.max(0) as u64)

@@ -19,6 +19,8 @@ pub(super) type LearnerStep = (String, Option<u64>, crate::wire::Metrics);
 impl Store {
     /// Lists backups newest first, filtered and paged.
     pub fn list_backups(&self, q: &BackupQuery) -> Result<BackupPage> {
+        // Long by design: one keyset-paged query built from every filter, and
+        // its page.
         let limit = match q.limit {
             0 => 50,
             n => n.min(1000),

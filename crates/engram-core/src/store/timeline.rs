@@ -26,6 +26,8 @@ pub(super) const COUNT_SQL: &str =
 impl Store {
     /// Counts by kind per bucket over a range, and the backups to draw.
     pub fn timeline(&self, q: &TimelineQuery) -> Result<TimelineView> {
+        // Long by design: one range, its buckets and its marks, each a query
+        // built from the same filters.
         let (first, last): (Option<i64>, Option<i64>) = self.conn.query_row(
             "SELECT min(created_at), max(created_at) FROM backups",
             [],

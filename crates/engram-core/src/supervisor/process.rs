@@ -136,6 +136,10 @@ pub(super) enum Ended {
 
 /// The life of one supervised learner.
 pub(super) async fn supervise(ctx: Ctx, mut want: watch::Receiver<Want>) {
+    // Long by design: one loop is one process's life (wait to be wanted,
+    // start, read its output, wait for its exit or a stop, back off); its
+    // state — the child, the backoff, the log — lives in the loop's variables,
+    // which pieces would pass around.
     let _ = std::fs::create_dir_all(ctx.dir.join(DIR));
     let log = Arc::new(Mutex::new(LogFile::open(ctx.log_file())));
     let mut backoff = FIRST_BACKOFF;

@@ -21,6 +21,8 @@ impl MdpEs {
 
     /// One OpenAI-ES generation on CartPole-v1.
     pub fn es_generation(&mut self) {
+        // Long by design: one generation of the strategy in the algorithm's
+        // order (sample, evaluate, rank, update, validate).
         let cfg = self.config.es.clone();
         let dim = self.es.theta.len();
         let starts: Vec<CartPole> = (0..cfg.episodes_per_eval.max(1))
