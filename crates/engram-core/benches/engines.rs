@@ -96,7 +96,6 @@ fn cartpole_steps_per_s(steps: u32) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Long by design: a benchmark's runs in sequence, each printing its
-
     // figures.
     let steps = 2_000_000;
     let runs = 5;

@@ -62,7 +62,6 @@ fn engine_set_clones() {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Long by design: a benchmark's runs in sequence, each printing its
-
     // figures.
     let reference = reference_state(1);
     let mut clones = Vec::new();

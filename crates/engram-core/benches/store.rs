@@ -21,7 +21,6 @@ fn stats(v: Vec<Duration>) -> (f64, f64) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Long by design: a benchmark's runs in sequence, each printing its
-
     // figures.
     let iters: usize = std::env::var("BENCH_ITERS")
         .ok()

@@ -64,7 +64,6 @@ pub(crate) struct Outputs {
 
 pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) -> EngineHandle {
     // Long by design: the engine thread's loop (tick, answer captures and
-
     // restores, report breakthroughs and stalls); its state is the loop's.
     let Outputs {
         events,

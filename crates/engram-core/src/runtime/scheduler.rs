@@ -93,7 +93,6 @@ impl ClockWatch {
 
 pub(crate) async fn run(mut s: Scheduler) {
     // Long by design: the one `select!` over every deadline, channel and
-
     // command, so the whole schedule reads in one place.
     let mut clock = ClockWatch::new(std::time::Instant::now(), crate::now_ms());
     let mut next_save = Instant::now() + s.opts.autosave;

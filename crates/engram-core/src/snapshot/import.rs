@@ -263,7 +263,6 @@ pub(super) fn check_version(found: u32) -> Result<()> {
 
 pub(super) fn check_manifest(m: &Manifest) -> Result<()> {
     // Long by design: one check after another over the manifest's fields, in
-
     // their order; each refusal names its field.
     if m.format != FORMAT_NAME {
         return Err(Error::InvalidSnapshot(format!(
