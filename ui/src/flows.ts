@@ -3,17 +3,19 @@
 
 import { ApiError, type ExportFormat } from "./api";
 import { $, el } from "./dom";
-import { ENGINE_TITLES, learnerMetricKeys } from "./engines";
+import { ENGINE_TITLES, learnerMetricKeys } from "./model/engines";
 import type { Backup, LearnerInfo, MilestoneRule } from "./generated/api";
-import { commandText, deletedLearnerText, deleteLearnerText, type MetricRow, metricInfoRequest, metricRows, parseRules, processLine, rulesLine, rulesText, shellCommand } from "./learners";
+import { commandText, deletedLearnerText, deleteLearnerText, type MetricRow, metricInfoRequest, metricRows, parseRules, processLine, rulesLine, rulesText, shellCommand } from "./model/learners";
 import { attempt, explain, showError, toast } from "./notify";
-import { api, select, state } from "./state";
-import { restoreSummary } from "./summary";
+import { select, state, views } from "./state";
+import { api } from "./backend";
+import { restoreSummary } from "./model/summary";
 
-/** Reloads the list and timeline (set by main). */
-let refresh: () => Promise<void> = async () => {};
+/** This module's state, in the one store. */
+const my = views.flows;
+
 export function setRefresh(f: () => Promise<void>) {
-  refresh = f;
+  my.refresh = f;
 }
 
 function ask(title: string, text: string, extra?: HTMLElement): Promise<boolean> {
@@ -54,14 +56,14 @@ export async function restoreFlow(b: Backup) {
       pre === null ? undefined : { label: "Undo", run: () => void undoRestore(pre) },
     );
   }
-  await refresh();
+  await my.refresh();
 }
 
 /** Undo: restore the pre-restore backup (which itself takes one first). */
 async function undoRestore(pre: number) {
   const r = await attempt("Undo", () => api.restore(pre));
   if (r) toast(`Undone: back to the state of backup #${pre}.`);
-  await refresh();
+  await my.refresh();
 }
 
 export async function exportFlow(b: Backup) {
@@ -82,7 +84,7 @@ export async function labelFlow(b: Backup) {
   if (updated) {
     toast(text === "" ? `Backup #${b.id}: label removed.` : `Backup #${b.id} labelled “${text}”.`);
     select(updated);
-    await refresh();
+    await my.refresh();
   }
 }
 
@@ -90,7 +92,7 @@ export async function pinFlow(b: Backup) {
   const updated = await attempt(b.pinned ? "Unpin" : "Pin", () => api.setPinned(b.id, !b.pinned));
   if (updated) {
     select(updated);
-    await refresh();
+    await my.refresh();
   }
 }
 
@@ -103,7 +105,7 @@ export async function deleteFlow(b: Backup) {
   } catch (e) {
     showError(e instanceof ApiError && e.code === "protected" ? `Not deleted: ${e.message}.` : `Delete failed. ${explain(e)}`);
   }
-  await refresh();
+  await my.refresh();
 }
 
 export async function backupNowFlow() {
@@ -114,7 +116,7 @@ export async function backupNowFlow() {
     input.value = "";
     toast(`Backup #${b.id} taken${b.label ? ` (“${b.label}”)` : ""}.`);
     select(b);
-    await refresh();
+    await my.refresh();
   }
 }
 
@@ -123,7 +125,7 @@ export async function importFlow(file: File) {
     const b = await api.importSnapshot(file);
     toast(`Imported ${file.name} as backup #${b.id}.`);
     select(b);
-    await refresh();
+    await my.refresh();
   } catch (e) {
     showError(`Import of ${file.name} refused. ${explain(e)}`);
   }
@@ -198,7 +200,7 @@ export async function deleteLearnerFlow(l: LearnerInfo) {
   }
   const r = await attempt("Delete learner", () => api.remove_learner(l.name));
   if (r) toast(deletedLearnerText(r, backup));
-  await refresh();
+  await my.refresh();
 }
 
 /** A learner's milestone rules: its own (as it declares them), or ones set
@@ -327,5 +329,5 @@ export async function metricsFlow(l: LearnerInfo) {
     const here = n.metric_info_set_here;
     toast(`Learner ${n.name}'s metrics: ${here.length === 0 ? "all as the learner describes them" : `${here.join(", ")} described here`}.`);
   }
-  await refresh();
+  await my.refresh();
 }

@@ -7,11 +7,12 @@ import "./locale"; // first: see locale.ts
 import { ApiError } from "./api";
 import { $ } from "./dom";
 import { backupNowFlow, importFlow, learnerFlow, previewActions, setRefresh } from "./flows";
-import { CHARTS, formatValue } from "./engines";
-import { formatTimestamp } from "./format";
+import { CHARTS, formatValue } from "./model/engines";
+import { formatTimestamp } from "./model/format";
 import type { EngramEvent, MetricInfo } from "./generated/api";
 import { attempt, clearErrors, explain, SAVE_CODES, showError, toast } from "./notify";
-import { api, onSelect, reselect, select, selectionMark, state } from "./state";
+import { onSelect, reselect, select, selectionMark, state, views } from "./state";
+import { api } from "./backend";
 import { buildCards, updateCards } from "./views/cards";
 import { buildCharts, charted, renderCharts, setLearnerCharts, zoomRange } from "./views/charts";
 import { buildFilters, filters, loadList, markRollsOff, markSelected as markRow } from "./views/list";
@@ -21,28 +22,23 @@ import { loadLearners } from "./views/learners";
 import { buildStorage, refreshStorage } from "./views/storage";
 import { BUCKETS, buildTimeline, MARKS, markSelected as markMark, renderLegend, renderTimeline } from "./views/timeline";
 
-/** The timeline of the range on the axis (the zoomed one, else the whole
- * history), filtered by kind: counts by kind per bucket, and the backups
- * drawn one by one (all of them when few enough). Only the newest request
- * is drawn (zooming fires several). */
-let timelineLoads = 0;
+/** This module's state, in the one store. */
+const my = views.main;
+
 async function loadTimeline(draw = true) {
-  const mine = ++timelineLoads;
+  const mine = ++my.timelineLoads;
   const z = zoomRange();
   const view = await api.timeline({ kinds: filters().kinds, from_ms: z?.min ?? null, to_ms: z?.max ?? null, buckets: BUCKETS, marks: MARKS });
-  if (mine !== timelineLoads) return;
+  if (mine !== my.timelineLoads) return;
   state.timelineView = view;
   state.timeline = view.marks;
   if (draw) renderTimeline();
 }
 
-/** The stored history of every charted metric over the zoomed range (else
- * all of it), one downsampled series each: zooming in shows finer detail. */
-let historyLoads = 0;
 async function loadHistory() {
-  const mine = ++historyLoads;
+  const mine = ++my.historyLoads;
   const series = await loadSeries(charted());
-  if (mine !== historyLoads) return;
+  if (mine !== my.historyLoads) return;
   state.history = Object.fromEntries(series.map((s) => [`${s.engine}/${s.key}`, s]));
 }
 
@@ -52,21 +48,16 @@ function loadSeries(list: MetricInfo[]) {
   return Promise.all(list.map((c) => api.metric_series({ engine: c.engine, key: c.key, from_ms: z?.min ?? null, to_ms: z?.max ?? null, points: 600 })));
 }
 
-/** One refresh at a time; a change that arrives during one queues one more,
- * and whoever asked gets a promise that resolves after the refresh that
- * includes their change. */
-let current: Promise<void> | null = null;
-let queued: Promise<void> | null = null;
 function refreshAll(): Promise<void> {
-  if (!current) {
-    current = refreshOnce().finally(() => (current = null));
-    return current;
+  if (!my.current) {
+    my.current = refreshOnce().finally(() => (my.current = null));
+    return my.current;
   }
-  queued ??= current.then(() => {
-    queued = null;
+  my.queued ??= my.current.then(() => {
+    my.queued = null;
     return refreshAll();
   });
-  return queued;
+  return my.queued;
 }
 
 /** The learners' series only (the built-in engines' come with events). */
@@ -87,7 +78,7 @@ async function refreshOnce() {
   try {
     await loadLearnerCharts();
     await Promise.all([loadList("same"), loadTimeline(false), loadHistory()]);
-    await reselect(mark);
+    await reselect(mark, (id) => api.get_backup(id));
     renderPreview(previewActions);
     // Drawn once both are in: the axis spans the backups and the history.
     renderTimeline();
@@ -99,13 +90,10 @@ async function refreshOnce() {
   }
 }
 
-/** The selected backup is held (retention keeps it) while it stays
- * selected: renewed every minute, released when another is selected. */
-let held: number | null = null;
 function holdSelection() {
   const id = state.selected?.id ?? null;
-  if (held !== null && held !== id) void api.release_backup(held).catch(() => undefined);
-  held = id;
+  if (my.held !== null && my.held !== id) void api.release_backup(my.held).catch(() => undefined);
+  my.held = id;
   if (id === null) return;
   // Then say so in the preview ("open in the UI").
   void api
@@ -122,14 +110,12 @@ function holdSelection() {
 function setLive(on: boolean, text: string) {
   const pill = $("live");
   pill.textContent = text;
-  pill.classList.toggle("on", on && saveProblem === null);
-  pill.classList.toggle("warn", on && saveProblem !== null);
+  pill.classList.toggle("on", on && my.saveProblem === null);
+  pill.classList.toggle("warn", on && my.saveProblem !== null);
   pill.classList.toggle("off", !on);
-  if (on && saveProblem !== null) pill.textContent = `running — ${saveProblem}`;
+  if (on && my.saveProblem !== null) pill.textContent = `running — ${my.saveProblem}`;
 }
 
-/** Why saves are failing (shown in the pill), or null when they land. */
-let saveProblem: string | null = null;
 
 function onEvent(e: EngramEvent) {
   state.connected = true;
@@ -147,9 +133,9 @@ function onEvent(e: EngramEvent) {
       $("saved").textContent = `saved ${formatTimestamp(e.at_ms)} UTC`;
       void loadLearners();
       if (state.learnerCharts.length > 0) void loadLearnerCharts().then(loadLearnerHistory).then(renderCharts);
-      if (saveProblem !== null) {
+      if (my.saveProblem !== null) {
         // Saves land again: the warning is over.
-        saveProblem = null;
+        my.saveProblem = null;
         clearErrors("save");
         setLive(true, "running");
       }
@@ -169,7 +155,7 @@ function onEvent(e: EngramEvent) {
       break;
     case "error":
       if (SAVE_CODES.has(e.code)) {
-        saveProblem = e.code === "disk_full" ? "saving failed: disk full" : e.code === "read_only" ? "saving failed: read-only" : "saving failed";
+        my.saveProblem = e.code === "disk_full" ? "saving failed: disk full" : e.code === "read_only" ? "saving failed: read-only" : "saving failed";
         setLive(true, "running");
       }
       showError(explain(new ApiError(e.code, e.message)), SAVE_CODES.has(e.code) ? "save" : undefined);
@@ -206,7 +192,7 @@ async function start() {
     renderPreview(previewActions);
   });
   window.setInterval(() => {
-    if (held !== null) void api.hold_backup(held).catch(() => undefined);
+    if (my.held !== null) void api.hold_backup(my.held).catch(() => undefined);
   }, 60_000);
   $("backup-now").addEventListener("click", () => void backupNowFlow());
   $("backup-label").addEventListener("keydown", (ev) => {

@@ -3,14 +3,15 @@
  * as FrozenLake's success on Taxi, stays hidden). */
 
 import { $, el } from "../dom";
-import { ENGINES, ENGINE_TITLES, cardMetrics, formatMetric } from "../engines";
-import type { MetricInfo } from "../generated/api";
-import { state } from "../state";
+import { ENGINES, ENGINE_TITLES, cardMetrics, formatMetric } from "../model/engines";
+import { state, views } from "../state";
 
-const cells: { info: MetricInfo; dt: HTMLElement; dd: HTMLElement }[] = [];
+/** This module's state, in the one store. */
+const my = views.cards;
+
 
 export function buildCards() {
-  cells.length = 0;
+  my.cells.length = 0;
   $("cards").replaceChildren(
     ...ENGINES.map((engine) => {
       const card = el("article", { class: "card", "data-testid": `card-${engine}` });
@@ -19,7 +20,7 @@ export function buildCards() {
       for (const info of cardMetrics(engine)) {
         const dt = el("dt", {}, info.label);
         const dd = el("dd", { "data-testid": `metric-${engine}-${info.key}` }, "—");
-        cells.push({ info, dt, dd });
+        my.cells.push({ info, dt, dd });
         dl.append(dt, dd);
       }
       card.append(dl);
@@ -30,7 +31,7 @@ export function buildCards() {
 }
 
 export function updateCards() {
-  for (const { info, dt, dd } of cells) {
+  for (const { info, dt, dd } of my.cells) {
     const v = state.now[info.engine]?.[info.key];
     dt.hidden = dd.hidden = v === undefined;
     dd.textContent = v === undefined ? "—" : formatMetric(info.format, v);

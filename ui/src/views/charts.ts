@@ -17,16 +17,19 @@
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { chartData, widenFlat } from "../chartdata";
+import { chartData, widenFlat } from "../model/chartdata";
 import { loneInstant, recordSpan, TIME_STAMPS, utc } from "./timeaxis";
 import { $, el } from "../dom";
-import { CHARTS, ENGINE_TITLES, formatMetric, formatValue, setLearnerMetrics } from "../engines";
-import { formatTimestamp } from "../format";
+import { CHARTS, ENGINE_TITLES, formatMetric, formatValue, setLearnerMetrics } from "../model/engines";
+import { formatTimestamp } from "../model/format";
 import type { MetricInfo } from "../generated/api";
-import { state } from "../state";
-import { timeScale, type ChartPoint, type TimeScale } from "../timeline";
+import { state, views } from "../state";
+import { timeScale, type ChartPoint, type TimeScale } from "../model/timeline";
 
-interface Plot {
+/** This module's state, in the one store. */
+const my = views.charts;
+
+export interface Plot {
   info: MetricInfo;
   u: uPlot;
   box: HTMLElement;
@@ -34,19 +37,11 @@ interface Plot {
   marks: HTMLElement;
 }
 
-const plots: Plot[] = [];
-const hidden = new Set<string>();
-let smoothing = 0;
-let logScale = false;
-/** The zoomed time range (ms), shared by the charts and the timeline. */
-let zoom: { min: number; max: number } | null = null;
-let onZoom: () => void = () => {};
-let syncing = false;
 
 /** The time axis the timeline shares with the charts: the zoomed range if
  * there is one, else the whole history. */
 export function sharedScale(width: number): TimeScale {
-  if (zoom) return timeScale([zoom.min, zoom.max], width);
+  if (my.zoom) return timeScale([my.zoom.min, my.zoom.max], width);
   const v = state.timelineView;
   const times = [v?.first_ms ?? NaN, v?.last_ms ?? NaN].concat(state.live.map((p) => p.t));
   for (const series of Object.values(state.history)) {
@@ -70,11 +65,11 @@ export function setLearnerCharts(list: MetricInfo[]): boolean {
   if (id(list) === id(state.learnerCharts)) return false;
   state.learnerCharts = list;
   const host = $("charts");
-  for (const p of plots) {
+  for (const p of my.plots) {
     resizer.unobserve(p.box);
     p.u.destroy();
   }
-  plots.length = 0;
+  my.plots.length = 0;
   renderToggles();
   createPlots(host);
   return true;
@@ -90,11 +85,11 @@ function renderToggles() {
 function toggle(engine: string, title: string): HTMLElement {
   const l = el("label", {});
   const box = el("input", { type: "checkbox", "data-testid": `show-${engine}` }) as HTMLInputElement;
-  box.checked = !hidden.has(engine);
+  box.checked = !my.hidden.has(engine);
   box.addEventListener("change", () => {
-    if (box.checked) hidden.delete(engine);
-    else hidden.add(engine);
-    for (const p of plots) p.box.hidden = hidden.has(p.info.engine);
+    if (box.checked) my.hidden.delete(engine);
+    else my.hidden.add(engine);
+    for (const p of my.plots) p.box.hidden = my.hidden.has(p.info.engine);
   });
   l.append(box, document.createTextNode(` ${title}`));
   return l;
@@ -105,14 +100,14 @@ const learnerToggles = el("span", { class: "learner-toggles" });
 /** Builds the controls and one plot per charted metric (once). `zoomed` is
  * called when the shared zoom changes (the timeline redraws). */
 export function buildCharts(zoomed: () => void) {
-  onZoom = zoomed;
+  my.onZoom = zoomed;
   const host = $("charts");
   const controls = el("div", { class: "chart-controls", "data-testid": "chart-controls" });
   const smoothLabel = el("label", {}, "Smoothing ");
   const smoothInput = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0", "data-testid": "smoothing" }) as HTMLInputElement;
   const smoothValue = el("output", {}, "0");
   smoothInput.addEventListener("input", () => {
-    smoothing = Number(smoothInput.value);
+    my.smoothing = Number(smoothInput.value);
     smoothValue.textContent = smoothInput.value;
     renderCharts();
   });
@@ -120,12 +115,12 @@ export function buildCharts(zoomed: () => void) {
   const logLabel = el("label", {});
   const logInput = el("input", { type: "checkbox", "data-testid": "log-scale" }) as HTMLInputElement;
   logInput.addEventListener("change", () => {
-    logScale = logInput.checked;
-    for (const p of plots) {
+    my.logScale = logInput.checked;
+    for (const p of my.plots) {
       resizer.unobserve(p.box);
       p.u.destroy();
     }
-    plots.length = 0;
+    my.plots.length = 0;
     createPlots(host);
     renderCharts();
   });
@@ -143,7 +138,7 @@ export function buildCharts(zoomed: () => void) {
 /** Follows each chart's box: the grid decides the width, the plot fits it. */
 const resizer = new ResizeObserver((entries) => {
   for (const e of entries) {
-    const p = plots.find((q) => q.box === e.target);
+    const p = my.plots.find((q) => q.box === e.target);
     if (p) p.u.setSize(size(p.box));
   }
 });
@@ -158,7 +153,7 @@ function createPlots(host: HTMLElement) {
   host.replaceChildren();
   for (const info of charted()) {
     const box = el("div", { class: "chart", "data-testid": `chart-${info.engine}-${info.key}` });
-    box.hidden = hidden.has(info.engine);
+    box.hidden = my.hidden.has(info.engine);
     const header = el("header");
     const latest = el("b", {}, "—");
     const who = ENGINE_TITLES[info.engine] ?? `${info.engine} (learner)`;
@@ -178,7 +173,7 @@ function createPlots(host: HTMLElement) {
           x: { time: true, range: loneInstant(60) },
           // A flat line (0.0 % from the start) gets an axis its labels can
           // tell apart; otherwise uPlot's own padded range.
-          y: logScale ? { distr: 3 } : { distr: 1, range: (_u, min, max) => widenFlat(info.format, min, max) ?? uPlot.rangeNum(min, max, 0.1, true) },
+          y: my.logScale ? { distr: 3 } : { distr: 1, range: (_u, min, max) => widenFlat(info.format, min, max) ?? uPlot.rangeNum(min, max, 0.1, true) },
         },
         legend: { live: true },
         axes: [
@@ -201,7 +196,7 @@ function createPlots(host: HTMLElement) {
         ],
         hooks: {
           setScale: [recordSpan(box), (self, key) => key === "x" && zoomFrom(self)],
-          draw: [(self) => placeMarks(plots.find((p) => p.u === self))],
+          draw: [(self) => placeMarks(my.plots.find((p) => p.u === self))],
         },
       },
       [[], [], []],
@@ -211,7 +206,7 @@ function createPlots(host: HTMLElement) {
     resizer.observe(box);
     const marks = el("div", { class: "marks" });
     u.over.append(marks);
-    plots.push({ info, u, box, latest, marks });
+    my.plots.push({ info, u, box, latest, marks });
   }
 }
 
@@ -226,7 +221,7 @@ function fewPoints(u: uPlot, seriesIdx: number, i0: number, i1: number): boolean
 
 /** A chart was zoomed (dragged): every chart and the timeline follow. */
 function zoomFrom(u: uPlot) {
-  if (syncing) return;
+  if (my.syncing) return;
   const x = u.scales.x;
   if (!x) return;
   const { min, max } = x;
@@ -236,13 +231,13 @@ function zoomFrom(u: uPlot) {
   // A plot fitting its data again after a reset fires this hook (later,
   // not synchronously): that is no new zoom, and answering it with one
   // would loop.
-  if (full && zoom === null) return;
+  if (full && my.zoom === null) return;
   setZoom(full ? null : { min: min * 1000, max: max * 1000 }, u);
 }
 
 /** The zoomed range (ms), or null when the whole history is shown. */
 export function zoomRange(): { min: number; max: number } | null {
-  return zoom;
+  return my.zoom;
 }
 
 /** Zooms every chart and the timeline to a range (null: everything). */
@@ -252,36 +247,36 @@ export function zoomTo(z: { min: number; max: number } | null) {
 
 function setZoom(z: { min: number; max: number } | null, from?: uPlot) {
   // Whole milliseconds: the API takes integers.
-  zoom = z && { min: Math.floor(z.min), max: Math.ceil(z.max) };
+  my.zoom = z && { min: Math.floor(z.min), max: Math.ceil(z.max) };
   $("charts").setAttribute("data-zoomed", String(z !== null));
   $("timeline").setAttribute("data-zoomed", String(z !== null));
-  syncing = true;
+  my.syncing = true;
   try {
-    for (const p of plots) {
+    for (const p of my.plots) {
       if (p.u === from) continue;
       if (z) p.u.setScale("x", { min: z.min / 1000, max: z.max / 1000 });
       else p.u.setData(p.u.data, true);
     }
     if (!z && from) from.setData(from.data, true);
   } finally {
-    syncing = false;
+    my.syncing = false;
   }
-  onZoom();
+  my.onZoom();
 }
 
 /** Gives every plot its current data (history + live), keeping the zoom. */
 export function renderCharts() {
   const started = performance.now();
-  for (const p of plots) {
+  for (const p of my.plots) {
     const series = state.history[`${p.info.engine}/${p.info.key}`];
     const points = chartPoints(p.info.engine, p.info.key);
     const current = series?.branches[series.branches.length - 1]?.id ?? points[points.length - 1]?.branch ?? 0;
-    syncing = true;
+    my.syncing = true;
     try {
-      p.u.setData(chartData(points, current, smoothing, logScale), zoom === null);
-      if (zoom) p.u.setScale("x", { min: zoom.min / 1000, max: zoom.max / 1000 });
+      p.u.setData(chartData(points, current, my.smoothing, my.logScale), my.zoom === null);
+      if (my.zoom) p.u.setScale("x", { min: my.zoom.min / 1000, max: my.zoom.max / 1000 });
     } finally {
-      syncing = false;
+      my.syncing = false;
     }
     // For tests and tools: how many lines of history the chart draws.
     p.box.dataset.lines = String(new Set(points.map((q) => q.branch)).size);

@@ -9,28 +9,30 @@
  * runs (its output). */
 
 import { $, el } from "../dom";
-import { formatMetric, metricInfo } from "../engines";
+import { formatMetric, metricInfo } from "../model/engines";
 import { deleteLearnerFlow, learnerFlow, metricsFlow, milestonesFlow } from "../flows";
-import { formatBytes, formatTimestamp } from "../format";
+import { formatBytes, formatTimestamp } from "../model/format";
 import type { LearnerInfo } from "../generated/api";
-import { commandText, processLine, rulesLine } from "../learners";
+import { commandText, processLine, rulesLine } from "../model/learners";
 import { attempt, toast } from "../notify";
-import { api, state } from "../state";
+import { state, views } from "../state";
+import { api } from "../backend";
 import { updatePreview } from "./preview";
 
-let loads = 0;
-let poll: ReturnType<typeof setTimeout> | null = null;
+/** This module's state, in the one store. */
+const my = views.learners;
+
 const POLL_MS = 3000;
 
 export async function loadLearners() {
-  const mine = ++loads;
+  const mine = ++my.loads;
   const learners = await api.learners().catch(() => null);
-  if (mine !== loads || learners === null) return;
+  if (mine !== my.loads || learners === null) return;
   state.learners = learners;
   renderLearners(learners);
   updatePreview(); // its learners' "step now"
-  if (poll !== null) clearTimeout(poll);
-  poll = learners.some((l) => l.process?.phase === "running" || l.process?.phase === "restarting") ? setTimeout(() => void loadLearners(), POLL_MS) : null;
+  if (my.poll !== null) clearTimeout(my.poll);
+  my.poll = learners.some((l) => l.process?.phase === "running" || l.process?.phase === "restarting") ? setTimeout(() => void loadLearners(), POLL_MS) : null;
 }
 
 /** Start, stop or remove, then show the learner as it is now. */

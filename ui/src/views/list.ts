@@ -3,10 +3,14 @@
  * number of backups), one row per backup. Clicking a row selects it. */
 
 import { $, el, kindLabel } from "../dom";
-import { formatValue } from "../engines";
-import { formatTimestamp } from "../format";
+import { formatValue } from "../model/engines";
+import { formatTimestamp } from "../model/format";
 import { BACKUP_KINDS, type Backup, type BackupKind } from "../generated/api";
-import { api, select, state } from "../state";
+import { select, state, views } from "../state";
+import { api } from "../backend";
+
+/** This module's state, in the one store. */
+const my = views.list;
 
 /** Rows per page. */
 const PAGE = 50;
@@ -37,22 +41,19 @@ export function filters(): { kinds: BackupKind[]; text: string; pinned: boolean 
   return { kinds: kind ? [kind] : [], text: $<HTMLInputElement>("filter-text").value.trim(), pinned: $<HTMLInputElement>("filter-pinned").checked };
 }
 
-/** Loads the first page, the page shown again (after a change), or the
- * next newer / older one. */
-let loads = 0;
 export async function loadList(which: "first" | "same" | "newer" | "older") {
   // Only the newest request is shown (typing fires several).
-  const mine = ++loads;
+  const mine = ++my.loads;
   const offset = which === "first" ? 0 : which === "newer" ? Math.max(0, state.listOffset - PAGE) : which === "older" ? state.listOffset + PAGE : state.listOffset;
   let page = await api.listBackups({ ...filters(), limit: PAGE, offset });
   if (page.items.length === 0 && offset > 0 && page.total > 0) {
     // The page emptied (deletions, retention): show the last one there is.
     const last = Math.floor((page.total - 1) / PAGE) * PAGE;
     page = await api.listBackups({ ...filters(), limit: PAGE, offset: last });
-    if (mine !== loads) return;
+    if (mine !== my.loads) return;
     state.listOffset = last;
   } else {
-    if (mine !== loads) return;
+    if (mine !== my.loads) return;
     state.listOffset = offset;
   }
   state.list = page.items;
@@ -73,15 +74,12 @@ export async function loadList(which: "first" | "same" | "newer" | "older") {
   void loadRetention();
 }
 
-/** What retention says of the page's backups and the selected one (asked
- * for those only: at 100,000 backups the whole answer is megabytes). */
-let retentionLoads = 0;
 async function loadRetention() {
-  const mine = ++retentionLoads;
+  const mine = ++my.retentionLoads;
   const ids = state.list.map((b) => b.id);
   if (state.selected && !ids.includes(state.selected.id)) ids.push(state.selected.id);
   const outlook = ids.length === 0 ? [] : await api.retention({ ids }).catch(() => []);
-  if (mine !== retentionLoads) return;
+  if (mine !== my.retentionLoads) return;
   state.retention = new Map(outlook.map((o) => [o.id, o]));
   markRollsOff();
 }

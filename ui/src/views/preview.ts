@@ -3,10 +3,13 @@
  * rewrites the "now" and "change" cells, so buttons and focus stay put. */
 
 import { $, el, kindLabel } from "../dom";
-import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue, isNoChange, learnerMetricKeys, metricInfo } from "../engines";
-import { formatBytes, formatTimestamp } from "../format";
+import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue, isNoChange, learnerMetricKeys, metricInfo } from "../model/engines";
+import { formatBytes, formatTimestamp } from "../model/format";
 import type { Backup, MetricInfo } from "../generated/api";
-import { select, state } from "../state";
+import { select, state, views } from "../state";
+
+/** This module's state, in the one store. */
+const my = views.preview;
 
 /** What the preview's buttons do (the flows). */
 export interface PreviewActions {
@@ -19,7 +22,7 @@ export interface PreviewActions {
   delete(b: Backup): void;
 }
 
-interface LiveCells {
+export interface LiveCells {
   info: MetricInfo;
   then: number | undefined;
   /** Its value now (a built-in engine's live metrics, a learner's live
@@ -44,20 +47,11 @@ function metricsTable(testid: string, title: string, rows: { info: MetricInfo; t
     const row = el("tr");
     row.append(el("td", {}, r.info.label), el("td", {}, r.then === undefined ? "—" : formatMetric(r.info.format, r.then)), now, change);
     t.append(row);
-    cells.push({ ...r, now, change });
+    my.cells.push({ ...r, now, change });
   }
   return t;
 }
 
-let cells: LiveCells[] = [];
-/** Each shown learner's "step now" cell, kept current by updatePreview. */
-let learnerCells: { name: string; now: HTMLElement }[] = [];
-let shown: { id: number; pinned: boolean; label: string | null } | null = null;
-/** What built the shown preview, and the learners' metrics it has rows for:
- * when those change (the learner list or the catalog arrived after the
- * selection), it is built again. */
-let builtWith: PreviewActions | null = null;
-let learnerKeys = "";
 
 /** A learner's metrics a preview of `b` shows: what it saved then, saves
  * now, or has logged (the catalog's). */
@@ -69,17 +63,15 @@ function shownMetricKeys(b: Backup, name: string): string[] {
 function learnerKeysOf(b: Backup): string {
   return b.learners.map((n) => `${n}:${shownMetricKeys(b, n).join(",")}`).join(";");
 }
-/** The retention note of the shown backup: rewritten in place, never rebuilt. */
-let note: HTMLElement | null = null;
 
 /** Says why retention keeps the shown backup, or that it is about to go. */
 export function updateRetentionNote(id: number) {
-  if (!note) return;
+  if (!my.note) return;
   const o = state.retention.get(id);
-  note.hidden = !o;
+  my.note.hidden = !o;
   if (!o) return;
-  note.className = o.rolls_off_next ? "warn-note" : "muted";
-  note.textContent = o.rolls_off_next
+  my.note.className = o.rolls_off_next ? "warn-note" : "muted";
+  my.note.textContent = o.rolls_off_next
     ? "Retention removes this backup at the next periodic backup. Pin it to keep it."
     : `Kept: ${o.kept_because.join("; ")}.`;
 }
@@ -87,17 +79,17 @@ export function updateRetentionNote(id: number) {
 /** Rebuilds the preview when the selection (or what it shows of it) changed. */
 export function renderPreview(actions: PreviewActions): void {
   const b = state.selected;
-  const same = b && shown && shown.id === b.id && shown.pinned === b.pinned && shown.label === b.label;
+  const same = b && my.shown && my.shown.id === b.id && my.shown.pinned === b.pinned && my.shown.label === b.label;
   if (same) {
     updateRetentionNote(b.id);
     return updatePreview();
   }
-  shown = b ? { id: b.id, pinned: b.pinned, label: b.label } : null;
-  builtWith = actions;
-  learnerKeys = b ? learnerKeysOf(b) : "";
-  note = null;
-  cells = [];
-  learnerCells = [];
+  my.shown = b ? { id: b.id, pinned: b.pinned, label: b.label } : null;
+  my.builtWith = actions;
+  my.learnerKeys = b ? learnerKeysOf(b) : "";
+  my.note = null;
+  my.cells = [];
+  my.learnerCells = [];
   const p = $("preview");
   p.classList.toggle("empty", !b);
   if (!b) {
@@ -110,8 +102,8 @@ export function renderPreview(actions: PreviewActions): void {
   head.append(el("span", {}, `Backup #${b.id}`), kindLabel(b.kind), close);
   const meta = el("p", { class: "muted" }, `${formatTimestamp(b.created_at_ms)} UTC · ${formatBytes(b.size)}${b.label ? ` · “${b.label}”` : ""}${b.pinned ? " · pinned" : ""}`);
   const nodes: Node[] = [head, meta];
-  note = el("p", { "data-testid": "retention-note" });
-  nodes.push(note);
+  my.note = el("p", { "data-testid": "retention-note" });
+  nodes.push(my.note);
   updateRetentionNote(b.id);
   if (b.breakthrough) {
     const bt = b.breakthrough;
@@ -138,7 +130,7 @@ export function renderPreview(actions: PreviewActions): void {
       cell.append(save);
       row.append(el("td", {}, name), el("td", {}, then === undefined ? "—" : then.toLocaleString("en-US")), now, cell);
       t.append(row);
-      learnerCells.push({ name, now });
+      my.learnerCells.push({ name, now });
     }
     nodes.push(t);
     // Each learner's metrics in its state then, beside its live state's now
@@ -178,18 +170,18 @@ export function renderPreview(actions: PreviewActions): void {
 /** Rewrites the "now" and "change" cells from the latest metrics. */
 export function updatePreview(): void {
   const b = state.selected;
-  if (b && builtWith && shown?.id === b.id && learnerKeysOf(b) !== learnerKeys) {
-    shown = null;
-    return renderPreview(builtWith);
+  if (b && my.builtWith && my.shown?.id === b.id && learnerKeysOf(b) !== my.learnerKeys) {
+    my.shown = null;
+    return renderPreview(my.builtWith);
   }
-  for (const c of learnerCells) {
+  for (const c of my.learnerCells) {
     const known = state.learners?.find((l) => l.name === c.name);
     const step = known?.live?.step ?? null;
     // A learner deleted since: this backup can bring it back.
     if (state.learners !== null && known === undefined) c.now.textContent = "deleted";
     else c.now.textContent = step === null ? "—" : step.toLocaleString("en-US");
   }
-  for (const c of cells) {
+  for (const c of my.cells) {
     const current = c.current();
     c.now.textContent = current === undefined ? "—" : formatMetric(c.info.format, current);
     const delta = c.then !== undefined && current !== undefined ? current - c.then : undefined;

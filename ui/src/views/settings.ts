@@ -5,8 +5,8 @@
 import { $, el } from "../dom";
 import { SETTING_FIELDS, type SettingField } from "../generated/api";
 import { attempt, explain, toast } from "../notify";
-import { valueAt, withValue } from "../settings";
-import { api } from "../state";
+import { valueAt, withValue } from "../model/settings";
+import { api } from "../backend";
 
 function input(f: SettingField) {
   const i = el("input", { name: f.key, type: "number", min: String(f.min), max: String(f.max), step: f.kind === "integer" ? "1" : "any", required: "" });

@@ -7,12 +7,15 @@
 import uPlot from "uplot";
 import { loneInstant, recordSpan, TIME_STAMPS, utc } from "./timeaxis";
 import { $, el, kindLabel } from "../dom";
-import { formatBytes, formatTimestamp } from "../format";
+import { formatBytes, formatTimestamp } from "../model/format";
 import { explain } from "../notify";
-import { api } from "../state";
-import { growthSeries, storageLines } from "../storage";
+import { views } from "../state";
+import { api } from "../backend";
+import { growthSeries, storageLines } from "../model/storage";
 
-let plot: uPlot | null = null;
+/** This module's state, in the one store. */
+const my = views.storage;
+
 
 export function buildStorage() {
   $("storage-panel").addEventListener("toggle", () => void refreshStorage());
@@ -42,11 +45,11 @@ export async function refreshStorage() {
     table.append(thead, rows);
     const chart = el("div", { class: "storage-chart", "data-testid": "storage-growth" });
     body.replaceChildren(...lines, table, chart);
-    plot?.destroy();
-    plot = null;
+    my.plot?.destroy();
+    my.plot = null;
     const data = growthSeries(r);
     if (data[0].length > 0) {
-      plot = new uPlot(
+      my.plot = new uPlot(
         {
           width: Math.max(240, Math.min(body.clientWidth, 900)),
           height: 160,

@@ -15,21 +15,18 @@
  * - A note says what is drawn when not every backup is ("showing N of M"). */
 
 import { $, el, svg } from "../dom";
-import { formatValue } from "../engines";
-import { formatTimestamp } from "../format";
+import { formatValue } from "../model/engines";
+import { formatTimestamp } from "../model/format";
 import { BACKUP_KINDS, type TimelineMark } from "../generated/api";
 import { explain, toast } from "../notify";
-import { api, select, state } from "../state";
-import { dayRange, densityBars, layoutMarks, ticks, type TimeScale } from "../timeline";
+import { select, state, views } from "../state";
+import { api } from "../backend";
+import { dayRange, densityBars, layoutMarks, ticks, type TimeScale } from "../model/timeline";
 import { sharedScale, zoomTo } from "./charts";
 
-/** The SVG's width in its own units: its width on the page, so text and
- * marks keep their size — a fixed 1,200 stretched to a narrow window
- * squashed them. Measured once when the page is built (nothing drawn
- * yet, so the layout it forces is cheap) and then kept by a
- * ResizeObserver, which redraws when it changes: a draw never forces a
- * layout of the whole page. */
-let width = 1200;
+/** This module's state, in the one store. */
+const my = views.timeline;
+
 const HEIGHT = 84;
 const BASE = 60;
 /** Buckets over the axis (the density bars when there are too many
@@ -62,7 +59,7 @@ export function buildTimeline() {
   let brush: SVGRectElement | null = null;
   const toUnits = (ev: PointerEvent) => {
     const r = host.getBoundingClientRect();
-    return ((ev.clientX - r.left) / Math.max(1, r.width)) * width;
+    return ((ev.clientX - r.left) / Math.max(1, r.width)) * my.width;
   };
   host.addEventListener("pointerdown", (ev) => {
     // Anywhere but on a mark (a bar is fine: a click on it zooms into it,
@@ -88,7 +85,7 @@ export function buildTimeline() {
     brush?.remove();
     brush = null;
     if (b - a < 4) return; // a click, not a drag
-    const scale = sharedScale(width);
+    const scale = sharedScale(my.width);
     zoomTo({ min: timeAt(scale, a), max: timeAt(scale, b) });
   };
   host.addEventListener("pointerup", end);
@@ -99,11 +96,11 @@ export function buildTimeline() {
   });
   host.addEventListener("dblclick", () => zoomTo(null));
   // A new width (the window resized): drawn again at its size.
-  width = measure(host);
+  my.width = measure(host);
   new ResizeObserver((entries) => {
     const w = Math.round(entries[entries.length - 1]?.contentRect.width ?? 0);
-    if (w <= 0 || w === width) return;
-    width = w;
+    if (w <= 0 || w === my.width) return;
+    my.width = w;
     renderTimeline();
   }).observe(host);
   const go = () => {
@@ -168,19 +165,19 @@ export function renderTimeline() {
   const started = performance.now();
   const host = $("timeline") as unknown as SVGSVGElement;
   const view = state.timelineView;
-  const scale = sharedScale(width);
-  host.setAttribute("viewBox", `0 0 ${width} ${HEIGHT}`);
+  const scale = sharedScale(my.width);
+  host.setAttribute("viewBox", `0 0 ${my.width} ${HEIGHT}`);
   host.setAttribute("preserveAspectRatio", "none");
-  const nodes: Element[] = [svg("line", { class: "axis", x1: 0, x2: width, y1: BASE, y2: BASE })];
+  const nodes: Element[] = [svg("line", { class: "axis", x1: 0, x2: my.width, y1: BASE, y2: BASE })];
   // A label per ~170 px (six at most): they never run into each other.
-  for (const t of ticks(scale, Math.max(1, Math.min(6, Math.floor(width / 170))))) {
-    const text = svg("text", { x: Math.min(Math.max(t.x, 30), width - 30), y: 78, "text-anchor": "middle" });
+  for (const t of ticks(scale, Math.max(1, Math.min(6, Math.floor(my.width / 170))))) {
+    const text = svg("text", { x: Math.min(Math.max(t.x, 30), my.width - 30), y: 78, "text-anchor": "middle" });
     text.textContent = t.label;
     nodes.push(text);
   }
   if (view && !view.complete) {
     for (const bar of densityBars(view.buckets, scale, BASE, 44, BACKUP_KINDS)) {
-      if (bar.x + bar.w < 0 || bar.x > width) continue;
+      if (bar.x + bar.w < 0 || bar.x > my.width) continue;
       const g = svg("g", { class: "bar" });
       for (const s of bar.segments) {
         g.append(svg("rect", { x: bar.x, y: s.y, width: bar.w, height: s.h, fill: `var(--k-${s.kind})` }));
@@ -193,7 +190,7 @@ export function renderTimeline() {
   }
   const byId = new Map(state.timeline.map((t) => [t.id, t]));
   for (const m of layoutMarks(state.timeline, scale)) {
-    if (m.x < -5 || m.x > width + 5) continue;
+    if (m.x < -5 || m.x > my.width + 5) continue;
     const mark = byId.get(m.id);
     if (!mark) continue;
     // Over density bars, the marks of their own ride above them.

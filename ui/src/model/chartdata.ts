@@ -3,7 +3,7 @@
  * earlier ones — abandoned by a restore — as two series, broken at every
  * change of branch). */
 
-import type { MetricFormat } from "./generated/api";
+import type { MetricFormat } from "../generated/api";
 import type { ChartPoint } from "./timeline";
 
 /** The smallest step each format prints (0.1 %, 0.001, 1, 0.1 µs). */

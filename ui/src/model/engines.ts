@@ -2,7 +2,8 @@
  * catalog (`METRICS`, generated from Rust): labels, formats, whether higher
  * is better, which go on cards and charts. */
 
-import { METRICS, type MetricFormat, type MetricInfo } from "./generated/api";
+import { METRICS, type MetricFormat, type MetricInfo } from "../generated/api";
+import { state } from "../state";
 
 export const ENGINES = ["zap", "mdp_es", "orchestrator"] as const;
 export type EngineName = (typeof ENGINES)[number];
@@ -24,24 +25,22 @@ export function formatMetric(format: MetricFormat, v: number): string {
   }
 }
 
-/** The learners' metrics, as the core's catalog describes them now. */
-let learnerMetrics: MetricInfo[] = [];
 
 /** Takes the learners' part of the catalog (so their values, milestones
  * included, print in the unit each learner gave). */
 export function setLearnerMetrics(list: MetricInfo[]): void {
-  learnerMetrics = list;
+  state.learnerCatalog = list;
 }
 
 /** A learner's metrics in the catalog (described or logged), by key. */
 export function learnerMetricKeys(learner: string): string[] {
-  return learnerMetrics.filter((m) => m.engine === learner).map((m) => m.key);
+  return state.learnerCatalog.filter((m) => m.engine === learner).map((m) => m.key);
 }
 
 /** The catalog entry of `engine`/`key` (a built-in engine's or a
  * learner's), if any. */
 export function metricInfo(engine: string, key: string): MetricInfo | undefined {
-  return METRICS.find((m) => m.engine === engine && m.key === key) ?? learnerMetrics.find((m) => m.engine === engine && m.key === key);
+  return METRICS.find((m) => m.engine === engine && m.key === key) ?? state.learnerCatalog.find((m) => m.engine === engine && m.key === key);
 }
 
 /** A metric's value as its catalog says, or a plain number for unknown ones. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Backup } from "./generated/api";
+import type { Backup } from "../generated/api";
 import { restoreSummary } from "./summary";
 
 const backup = {

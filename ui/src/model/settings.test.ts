@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SETTING_FIELDS, type Settings } from "./generated/api";
+import { SETTING_FIELDS, type Settings } from "../generated/api";
 import { valueAt, withValue } from "./settings";
 
 const base: Settings = {

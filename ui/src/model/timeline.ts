@@ -1,7 +1,7 @@
 /** Layout of the shared time axis: metric charts and the backup timeline use
  * the same scale so breakthrough milestones line up with the curves. Pure. */
 
-import type { Backup, BackupKind, DensityBucket } from "./generated/api";
+import type { Backup, BackupKind, DensityBucket } from "../generated/api";
 
 export interface TimeScale {
   start: number;

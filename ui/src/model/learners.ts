@@ -2,7 +2,7 @@
  * takes for a new one, and what deleting one does and did. Pure. */
 
 import { formatMetric, metricInfo } from "./engines";
-import type { LearnerCommand, LearnerInfo, LearnerMetric, MetricFormat, MetricInfo, MilestoneRule, ProcessStatus, RemovedLearner, SetMetricInfo } from "./generated/api";
+import type { LearnerCommand, LearnerInfo, LearnerMetric, MetricFormat, MetricInfo, MilestoneRule, ProcessStatus, RemovedLearner, SetMetricInfo } from "../generated/api";
 
 /** A declared milestone rule as the user reads it: "Success rate ≥ 90.0 %"
  * with the metric described (label, format), else "success ≥ 0.9". */

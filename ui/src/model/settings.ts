@@ -1,7 +1,7 @@
 /** Settings addressed by the descriptor's dotted keys (`retention.keep_daily`).
  * Pure: the settings view uses it, tests check it. */
 
-import type { Settings } from "./generated/api";
+import type { Settings } from "../generated/api";
 
 type Tree = Record<string, unknown>;
 

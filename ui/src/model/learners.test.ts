@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { LearnerCommand, LearnerInfo, MetricInfo, ProcessStatus } from "./generated/api";
+import type { LearnerCommand, LearnerInfo, MetricInfo, ProcessStatus } from "../generated/api";
 import { commandText, deletedLearnerText, deleteLearnerText, metricInfoRequest, metricRows, parseRules, processLine, rulesText, ruleText, shellCommand, span } from "./learners";
 
 const base: ProcessStatus = {

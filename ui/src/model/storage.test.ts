@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { StorageReport } from "./generated/api";
+import type { StorageReport } from "../generated/api";
 import { growthSeries, ratio, storageLines } from "./storage";
 
 const report: StorageReport = {

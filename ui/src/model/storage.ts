@@ -1,7 +1,7 @@
 /** What the storage view says, computed from the core's report. Pure. */
 
 import { formatBytes } from "./format";
-import type { StorageReport } from "./generated/api";
+import type { StorageReport } from "../generated/api";
 
 /** "12.5×" — how many times smaller; "—" when there is nothing to compare. */
 export function ratio(whole: number, part: number): string {

@@ -1,7 +1,7 @@
 /** What a restore takes back, in words: the progress counters each engine
  * would lose, and how long ago the backup was taken. Pure. */
 
-import type { Backup, Metrics } from "./generated/api";
+import type { Backup, Metrics } from "../generated/api";
 
 /** The counter that measures each engine's progress, and its noun. */
 const PROGRESS: Record<string, [string, string]> = {
