@@ -1,13 +1,25 @@
-//! Engram's core library: everything that makes learning-engine state durable.
+//! Engram's core library: everything that makes learning-engine state
+//! durable. Its modules, bottom to top (a module imports only those above
+//! it in this list; `scripts/module-graph` checks there is no circle):
 //!
+//! - [`error`]: `Error` and the closed set of `ErrorCode`s.
+//! - [`limits`]: every limit on what Engram accepts or keeps.
+//! - [`wire`]: every type that crosses a door (requests, answers, events,
+//!   the rows a door shows), with serde and their TypeScript form.
 //! - [`codec`]: the bit-exact, versioned encoding of engine states.
-//! - [`store`]: the SQLite store — live states, backups, retention, integrity.
+//! - [`iotrace`]: the power-loss trace of learner state files (tests).
+//! - [`objects`]: content-addressed files and learners' slot files.
+//! - [`store`]: all SQL — live states, backups, history, learners,
+//!   retention, integrity.
+//! - [`engines`]: the learning engines (pure, deterministic; they name the
+//!   store's `EngineState` as what a capture gives, and do no IO).
+//! - [`access`]: the data directory's access token.
 //! - [`snapshot`]: portable export files (JSON and binary) and their import.
-//! - [`objects`]: content-addressed files for large learner states.
-//! - [`spool`]: learner saves made while Engram was not running, taken in at start.
-//! - [`engines`]: the learning engines (pure, deterministic).
-//! - [`runtime`]: runs the engines, saves and backs them up.
-//! - [`api`]: the one typed API every front door (HTTP, desktop IPC, CLI) calls.
+//! - [`spool`]: learner saves made while Engram was not running.
+//! - [`supervisor`]: learners' processes that Engram runs.
+//! - [`runtime`]: runs the engines, saves and backs them up; one writer.
+//! - [`api`]: the top — every operation declared once
+//!   ([`for_each_operation!`]), over a running runtime or a data directory.
 //!
 //! The core never depends on Tauri and never talks to a UI; the desktop shell
 //! and the CLI are thin layers over it.
