@@ -249,6 +249,8 @@ export async function milestonesFlow(l: LearnerInfo) {
  * describes it, or as described here (wins over its own across its
  * restarts until unticked). Cards, charts and milestones read it. */
 export async function metricsFlow(l: LearnerInfo) {
+  // Long by design: one dialog — a row per metric, its fields, and the
+  // answer — built and read in one place.
   const rows = metricRows(l, learnerMetricKeys(l.name));
   const form = el("div", { class: "form metric-rows", "data-testid": "metrics-form" });
   const read: (() => MetricRow)[] = [];

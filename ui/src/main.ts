@@ -164,6 +164,8 @@ function onEvent(e: EngramEvent) {
 }
 
 async function start() {
+  // Long by design: the page's start-up in order (connect, build every
+  // view, wire the events, load), each step a few lines.
   // Ask at once: the answers travel while the page is built.
   const statusAsked = attempt("Connecting to Engram", () => api.status());
   setRefresh(refreshAll);

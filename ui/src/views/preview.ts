@@ -78,6 +78,8 @@ export function updateRetentionNote(id: number) {
 
 /** Rebuilds the preview when the selection (or what it shows of it) changed. */
 export function renderPreview(actions: PreviewActions): void {
+  // Long by design: the preview top to bottom (header, actions, the
+  // engines' and learners' then/now/change rows, the retention note).
   const b = state.selected;
   const same = b && my.shown && my.shown.id === b.id && my.shown.pinned === b.pinned && my.shown.label === b.label;
   if (same) {
