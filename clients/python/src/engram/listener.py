@@ -40,7 +40,10 @@ class Listener:
     ) -> tuple[bytes, Mapping[str, str]]:
         raise NotImplementedError
 
-    def _path(self, suffix: str = "") -> str:
+    def _route(self, op: str) -> tuple[str, str]:
+        raise NotImplementedError
+
+    def _call(self, op: str, payload: Any | None = None, query: str = "") -> Any:
         raise NotImplementedError
 
     def on_restore(self, callback: Callable[[bytes | None, int | None], None] | None = None) -> None:
@@ -96,7 +99,7 @@ class Listener:
         """Reads whether a stop is asked, or the learner was deleted since
         this run attached (best effort: unreachable is no)."""
         try:
-            if self._json("GET", self._path()).get("stop_requested_at_ms") is not None:
+            if self._call("learner").get("stop_requested_at_ms") is not None:
                 self._stop.set()
         except EngramError as e:
             if e.code == "not_found" and self._attached:
@@ -112,7 +115,7 @@ class Listener:
             delay = 0.5
             while not self._closed.is_set():
                 try:
-                    url = f"{self.base}/api/events?token={urllib.parse.quote(self.token)}"
+                    url = f"{self.base}{self._route('events')[1]}?token={urllib.parse.quote(self.token)}"
                     with urllib.request.urlopen(url, timeout=60) as stream:
                         delay = 0.5
                         # Asked while this run was not listening (before it
@@ -141,7 +144,7 @@ class Listener:
 
     def _take_restore_event(self) -> None:
         """Reads the restored state (not yet taken: the generation stays)."""
-        raw, headers = self._request("GET", self._path("/state"))
+        raw, headers = self._request(*self._route("read_learner_state"))
         h = {k.lower(): v for k, v in headers.items()}
         step = h.get("x-engram-step")
         pending = (raw, None if step is None else int(step), int(h.get("x-engram-generation", "0")))

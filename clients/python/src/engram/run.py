@@ -120,14 +120,14 @@ class Run(Transport, Spool, Listener):
                 body["metrics"] = self.metrics
             if self.milestones:
                 body["milestones"] = self.milestones
-            info = self._json("POST", "/api/learners", body)
+            info = self._call("attach_learner", body)
             if self.generation is None:
                 self.generation = int(info.get("generation", 0))
             self._attached = True
 
     def info(self) -> dict[str, Any]:
         """The learner as Engram knows it (name, format, live state)."""
-        result: dict[str, Any] = self._json("GET", self._path())
+        result: dict[str, Any] = self._call("learner")
         return result
 
     def resume(self, backup: int | None = None) -> bytes | None:
@@ -140,11 +140,12 @@ class Run(Transport, Spool, Listener):
         try:
             self._attach()
             self._replay_spool()
-            raw, headers = self._request("GET", self._path("/state") + q)
+            method, path = self._route("read_learner_state")
+            raw, headers = self._request(method, path + q)
         except EngramError as e:
             if e.code == "not_found" and backup is None:
                 # Nothing saved yet: whatever comes next continues from here.
-                self.generation = int(self._json("GET", self._path()).get("generation", 0))
+                self.generation = int(self._call("learner").get("generation", 0))
                 return None
             if e.code == "unreachable" and backup is None and self.data_dir is not None:
                 return self._resume_offline()
@@ -237,8 +238,9 @@ class Run(Transport, Spool, Listener):
 
     def _upload(self, state: bytes, step: int | None, metrics: dict[str, float], generation: int | None = None) -> SavedState:
         q = self._save_query(step, metrics, generation)
-        suffix = "/state" + ("?" + urllib.parse.urlencode(q) if q else "")
-        raw, _ = self._request("PUT", self._path(suffix), state, "application/octet-stream")
+        query = "?" + urllib.parse.urlencode(q) if q else ""
+        method, path = self._route("save_learner_state")
+        raw, _ = self._request(method, path + query, state, "application/octet-stream")
         return saved_state(json.loads(raw))
 
     def _save_leased(self, state: bytes, step: int | None, metrics: dict[str, float]) -> SavedState | None:
@@ -255,7 +257,7 @@ class Run(Transport, Spool, Listener):
         fresh = lease is None
         if lease is None:
             try:
-                lease = self._json("POST", self._path("/lease"))
+                lease = self._call("lease_learner_slot")
             except EngramError as e:
                 if e.code == "unreachable":
                     raise
@@ -311,7 +313,7 @@ class Run(Transport, Spool, Listener):
             return None
         q = {"lease": lease["lease"], "next": "true", **self._save_query(step, metrics)}
         try:
-            got = self._json("POST", self._path("/state/leased?" + urllib.parse.urlencode(q)))
+            got = self._call("save_leased_learner_state", query="?" + urllib.parse.urlencode(q))
         except EngramError as e:
             if e.code == "not_found":
                 return None  # the lease was voided: the bytes go the other way
@@ -332,9 +334,8 @@ class Run(Transport, Spool, Listener):
         try:
             self._attach()
             self._replay_spool()
-            b = self._json(
-                "POST",
-                self._path("/milestones"),
+            b = self._call(
+                "report_learner_milestone",
                 {"rule": str(rule), "metric": str(metric), "value": float(value), "step": int(step)},
             )
             return int(b["id"])
@@ -403,7 +404,7 @@ class Run(Transport, Spool, Listener):
             while points:
                 batch = points[:10_000]
                 try:
-                    self._json("POST", self._path("/metrics"), {"points": batch})
+                    self._call("log_learner_metrics", {"points": batch})
                 except EngramError as e:
                     if e.code in _PERMANENT_REFUSALS:
                         # Refused as it is (the learner was deleted, say):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import EngramError
+from .routes import route
 
 __all__ = ["Transport", "default_data_dir", "discover"]
 
@@ -156,6 +157,13 @@ class Transport:
         raw, _ = self._request(method, path, body)
         return json.loads(raw)
 
-    def _path(self, suffix: str = "") -> str:
-        return f"/api/learners/{urllib.parse.quote(self.name, safe='')}{suffix}"
+    def _route(self, op: str) -> tuple[str, str]:
+        """The method and path of operation `op` for this learner (from the
+        generated :data:`engram.routes.ROUTES`)."""
+        return route(op, self.name)
+
+    def _call(self, op: str, payload: Any | None = None, query: str = "") -> Any:
+        """Calls operation `op` for this learner: its JSON answer."""
+        method, path = self._route(op)
+        return self._json(method, path + query, payload)
 

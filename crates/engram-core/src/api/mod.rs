@@ -20,6 +20,7 @@ mod convert;
 mod learners;
 mod offline;
 pub mod operations;
+pub mod python;
 pub mod typescript;
 
 pub use learners::LearnerStateFile;
