@@ -22,11 +22,18 @@ fn request(cmd: &str, body: InvokeBody) -> InvokeRequest {
     }
 }
 
-#[test]
-fn commands_answer_with_the_api_types_and_errors() {
+/// The desktop commands on the mock runtime, over a runtime on a new data
+/// directory whose engines tick every `pace_ms`.
+fn desktop(
+    pace_ms: u64,
+) -> (
+    tempfile::TempDir,
+    tauri::App<tauri::test::MockRuntime>,
+    tauri::WebviewWindow<tauri::test::MockRuntime>,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut opts = RuntimeOptions::new(dir.path());
-    opts.pace = std::time::Duration::from_millis(1);
+    opts.pace = std::time::Duration::from_millis(pace_ms);
     let api = tauri::async_runtime::block_on(Api::start(opts));
     assert!(api.runtime().is_ok(), "runtime starts");
     let app = engram_desktop::with_commands(mock_builder())
@@ -36,6 +43,12 @@ fn commands_answer_with_the_api_types_and_errors() {
     let window = WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .expect("window");
+    (dir, app, window)
+}
+
+#[test]
+fn commands_answer_with_the_api_types_and_errors() {
+    let (dir, app, window) = desktop(1);
     let call = |cmd: &str, body: InvokeBody| get_ipc_response(&window, request(cmd, body));
     let ok = |cmd: &str, args: Value| -> Value {
         call(cmd, args.into())
@@ -247,18 +260,7 @@ mod walk;
 #[test]
 fn every_declared_operation_answers_through_ipc() {
     use engram_core::api::operations::declared;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut opts = RuntimeOptions::new(dir.path());
-    opts.pace = std::time::Duration::from_millis(20);
-    let api = tauri::async_runtime::block_on(Api::start(opts));
-    assert!(api.runtime().is_ok(), "runtime starts");
-    let app = engram_desktop::with_commands(mock_builder())
-        .build(mock_context(noop_assets()))
-        .expect("app");
-    app.manage(std::sync::Arc::new(api));
-    let window = WebviewWindowBuilder::new(&app, "main", Default::default())
-        .build()
-        .expect("window");
+    let (_dir, _app, window) = desktop(20);
     let routes = declared();
     walk::walk(|name, key, req| {
         let d = routes.iter().find(|d| d.name == name).expect("declared");

@@ -234,16 +234,16 @@ export class HttpBackend extends OperationsBackend implements Backend {
   }
 
   async exportBackup(id: number, format: ExportFormat) {
-    const { method, path } = BYTE_OPERATIONS.export_backup;
-    const res = await this.request(method, `/api${fill(path, "id", id)}?format=${format}`);
+    const { method, path, key } = BYTE_OPERATIONS.export_backup;
+    const res = await this.request(method, `/api${fill(path, key, id)}?format=${format}`);
     return await res.blob();
   }
   async saveExport(id: number, format: ExportFormat) {
     return download(await this.exportBackup(id, format), exportFileName(id, format));
   }
   async saveLearnerState(name: string, backup: number) {
-    const { method, path } = BYTE_OPERATIONS.read_learner_state;
-    const res = await this.request(method, `/api${fill(path, "name", name)}?backup=${backup}`);
+    const { method, path, key } = BYTE_OPERATIONS.read_learner_state;
+    const res = await this.request(method, `/api${fill(path, key, name)}?backup=${backup}`);
     return download(await res.blob(), learnerStateFileName(name, backup));
   }
   async importSnapshot(file: Blob) {

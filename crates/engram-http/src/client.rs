@@ -92,8 +92,7 @@ impl Client {
             }
         };
         let text = self.send(O::METHOD, &url, body.as_deref(), "application/json")?;
-        serde_json::from_slice(&text)
-            .map_err(|e| Error::Internal(format!("reading the answer of {}: {e}", O::NAME)))
+        decode(O::NAME, &text)
     }
 
     /// Sends `body` (raw bytes) to a byte operation and reads its JSON answer.
@@ -109,21 +108,11 @@ impl Client {
             Some(body),
             "application/octet-stream",
         )?;
-        serde_json::from_slice(&text)
-            .map_err(|e| Error::Internal(format!("reading the answer of {}: {e}", O::NAME)))
-    }
-
-    /// The bytes a byte operation answers with.
-    pub fn read_bytes<O: ByteOperation>(&self, key: Option<&str>, query: &str) -> Result<Vec<u8>> {
-        self.send(O::METHOD, &self.byte_url::<O>(key, query), None, "")
+        decode(O::NAME, &text)
     }
 
     fn byte_url<O: ByteOperation>(&self, key: Option<&str>, query: &str) -> String {
-        let key_name = O::PATH
-            .split_once('{')
-            .and_then(|(_, rest)| rest.split_once('}'))
-            .map(|(k, _)| k);
-        let url = self.url(O::PATH, key_name, key.unwrap_or_default());
+        let url = self.url(O::PATH, O::key(), key.unwrap_or_default());
         if query.is_empty() {
             url
         } else {
@@ -195,4 +184,10 @@ impl Client {
             message: e.message,
         })
     }
+}
+
+/// An answer read as the operation's response.
+fn decode<T: DeserializeOwned>(operation: &str, answer: &[u8]) -> Result<T> {
+    serde_json::from_slice(answer)
+        .map_err(|e| Error::Internal(format!("reading the answer of {operation}: {e}")))
 }

@@ -93,11 +93,11 @@ export const OPERATIONS: Readonly<Record<OperationName, Route>> = {
 /** The operations whose bodies are bytes or a stream: their routes (each
  * transport moves their bytes its own way). */
 export const BYTE_OPERATIONS = {
-  export_backup: { method: "GET", path: "/backups/{id}/export" },
-  import_snapshot: { method: "POST", path: "/import" },
-  read_learner_state: { method: "GET", path: "/learners/{name}/state" },
-  save_learner_state: { method: "PUT", path: "/learners/{name}/state" },
-  events: { method: "GET", path: "/events" },
+  export_backup: { method: "GET", path: "/backups/{id}/export", key: "id" },
+  import_snapshot: { method: "POST", path: "/import", key: null },
+  read_learner_state: { method: "GET", path: "/learners/{name}/state", key: "name" },
+  save_learner_state: { method: "PUT", path: "/learners/{name}/state", key: "name" },
+  events: { method: "GET", path: "/events", key: null },
 } as const;
 
 /** Query-string encoders of the requests that are not flat (their Rust

@@ -2,62 +2,77 @@
 //! and learner's metrics in each and the change, and whether its state
 //! changed (by checksum). Reads only.
 
+use crate::BackupInfo;
 use crate::error::Result;
 use crate::store::Store;
-use crate::wire::{ComparedState, Comparison, LearnerState, compare_metrics};
-use std::collections::BTreeMap;
+use crate::wire::{ComparedState, Comparison, LearnerState, Metrics, compare_metrics};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a backup holds of one engine or learner.
+struct Held<'a> {
+    checksum: &'a str,
+    step: Option<u64>,
+    metrics: &'a Metrics,
+}
 
 /// Backup `from` against backup `to` (`not_found` for either unknown).
 pub(crate) fn compare_backups(store: &Store, from: i64, to: i64) -> Result<Comparison> {
     let (a, b) = (store.get_backup(from)?, store.get_backup(to)?);
-    let mut names: Vec<&String> = a
-        .engines
-        .iter()
-        .chain(&b.engines)
-        .map(|e| &e.name)
-        .collect();
-    names.sort();
-    names.dedup();
-    let engines = names
-        .into_iter()
-        .map(|name| {
-            let ea = a.engines.iter().find(|e| &e.name == name);
-            let eb = b.engines.iter().find(|e| &e.name == name);
-            ComparedState {
-                name: name.clone(),
-                in_from: ea.is_some(),
-                in_to: eb.is_some(),
-                changed: ea.zip(eb).map(|(x, y)| x.checksum != y.checksum),
-                step_from: None,
-                step_to: None,
-                metrics: compare_metrics(ea.map(|e| &e.metrics), eb.map(|e| &e.metrics)),
-            }
-        })
-        .collect();
-    let la: BTreeMap<String, LearnerState> = store.backup_learners(from)?.into_iter().collect();
-    let lb: BTreeMap<String, LearnerState> = store.backup_learners(to)?.into_iter().collect();
-    let mut learners: Vec<&String> = la.keys().chain(lb.keys()).collect();
-    learners.sort();
-    learners.dedup();
-    let learners = learners
-        .into_iter()
-        .map(|name| {
-            let (x, y) = (la.get(name), lb.get(name));
-            ComparedState {
-                name: name.clone(),
-                in_from: x.is_some(),
-                in_to: y.is_some(),
-                changed: x.zip(y).map(|(x, y)| x.checksum != y.checksum),
-                step_from: x.and_then(|s| s.step),
-                step_to: y.and_then(|s| s.step),
-                metrics: compare_metrics(x.map(|s| &s.metrics), y.map(|s| &s.metrics)),
-            }
-        })
-        .collect();
+    let (la, lb) = (store.backup_learners(from)?, store.backup_learners(to)?);
     Ok(Comparison {
         from,
         to,
-        engines,
-        learners,
+        engines: compare_states(&engines(&a), &engines(&b)),
+        learners: compare_states(&learners(&la), &learners(&lb)),
     })
+}
+
+/// The engines a backup holds, by name.
+fn engines(info: &BackupInfo) -> BTreeMap<&str, Held<'_>> {
+    info.engines
+        .iter()
+        .map(|e| {
+            let held = Held {
+                checksum: &e.checksum,
+                step: None,
+                metrics: &e.metrics,
+            };
+            (e.name.as_str(), held)
+        })
+        .collect()
+}
+
+/// The learners a backup holds, by name.
+fn learners(states: &[(String, LearnerState)]) -> BTreeMap<&str, Held<'_>> {
+    states
+        .iter()
+        .map(|(name, s)| {
+            let held = Held {
+                checksum: &s.checksum,
+                step: s.step,
+                metrics: &s.metrics,
+            };
+            (name.as_str(), held)
+        })
+        .collect()
+}
+
+/// Every name either side holds, in order.
+fn compare_states(a: &BTreeMap<&str, Held>, b: &BTreeMap<&str, Held>) -> Vec<ComparedState> {
+    let names: BTreeSet<&str> = a.keys().chain(b.keys()).copied().collect();
+    names
+        .into_iter()
+        .map(|name| {
+            let (x, y) = (a.get(name), b.get(name));
+            ComparedState {
+                name: name.to_string(),
+                in_from: x.is_some(),
+                in_to: y.is_some(),
+                changed: x.zip(y).map(|(x, y)| x.checksum != y.checksum),
+                step_from: x.and_then(|h| h.step),
+                step_to: y.and_then(|h| h.step),
+                metrics: compare_metrics(x.map(|h| h.metrics), y.map(|h| h.metrics)),
+            }
+        })
+        .collect()
 }

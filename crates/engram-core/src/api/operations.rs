@@ -207,10 +207,12 @@ pub trait Operation: Send + Sync + 'static {
     /// The key's name in the path and in IPC arguments (`id`, `name`).
     const KEY: Option<&'static str>;
     const REQUEST_IN: RequestIn;
+    /// The request travels in a query-string form of its own (`as Form`).
+    const QUERY_FORM: bool;
     const RUNS: Runs;
     /// What it does (the declaration's doc comment).
     const DOC: &'static str;
-    /// The backup id or learner name it addresses; `()` when none.
+    /// The backup id or learner name it addresses; [`NoKey`] when none.
     type Key: Serialize + DeserializeOwned + Send + Clone + std::fmt::Display + ts_rs::TS + 'static;
     /// `()` when it takes none.
     type Request: Serialize + DeserializeOwned + Default + Send + ts_rs::TS + 'static;
@@ -252,6 +254,17 @@ pub fn not_running(name: &str) -> crate::Error {
     crate::Error::RuntimeStopped(format!(
         "`{name}` needs a running Engram (start `engram serve` or the app)"
     ))
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __present {
+    () => {
+        false
+    };
+    ($given:ty) => {
+        true
+    };
 }
 
 #[doc(hidden)]
@@ -300,6 +313,7 @@ pub mod op {
                 const PATH: &'static str = $path;
                 const KEY: Option<&'static str> = $crate::__key!($($key)?);
                 const REQUEST_IN: RequestIn = $crate::__request_in!($($in)?);
+                const QUERY_FORM: bool = $crate::__present!($($($form)?)?);
                 const RUNS: Runs = $crate::__runs!($runs);
                 const DOC: &'static str = concat!($($doc, "\n"),*);
                 type Key = $crate::__or!(NoKey; $($kty)?);
@@ -387,6 +401,7 @@ pub struct Declared {
     pub path: &'static str,
     pub key: Option<&'static str>,
     pub request_in: RequestIn,
+    pub query_form: bool,
     pub runs: Runs,
     pub doc: &'static str,
 }
@@ -399,6 +414,7 @@ impl Declared {
             path: O::PATH,
             key: O::KEY,
             request_in: O::REQUEST_IN,
+            query_form: O::QUERY_FORM,
             runs: O::RUNS,
             doc: O::DOC,
         }
@@ -421,6 +437,18 @@ pub trait ByteOperation {
     const NAME: &'static str;
     const METHOD: &'static str;
     const PATH: &'static str;
+
+    /// The name of the key in its path (`id`, `name`), if it has one.
+    fn key() -> Option<&'static str> {
+        path_key(Self::PATH)
+    }
+}
+
+/// The name of the key in a declared path: `/learners/{name}/state` →
+/// `name`.
+pub fn path_key(path: &'static str) -> Option<&'static str> {
+    let (_, rest) = path.split_once('{')?;
+    rest.split_once('}').map(|(key, _)| key)
 }
 
 /// The marker types of the byte operations.
@@ -442,7 +470,7 @@ pub mod byte_op {
     crate::for_each_byte_operation!(declare);
 }
 
-/// Every byte operation: (name, method, path).
+/// Every byte operation: (name, method, path); [`path_key`] names its key.
 pub fn declared_bytes() -> Vec<(&'static str, &'static str, &'static str)> {
     macro_rules! list {
         ($( $(#[doc = $doc:literal])* $name:ident : $method:ident $path:literal; )*) => {

@@ -3,7 +3,7 @@
 //! no route of its own. A test fails when the checked-in copy is stale
 //! (`UPDATE_SNAPSHOTS=1 cargo test -p engram-core python` rewrites it).
 
-use super::operations::{declared, declared_bytes};
+use super::operations::{declared, declared_bytes, path_key};
 
 /// The generated module.
 pub fn routes_module() -> String {
@@ -30,11 +30,12 @@ pub fn routes_module() -> String {
         })
         .collect();
     for (name, method, path) in declared_bytes() {
-        let key = path
-            .split_once('{')
-            .and_then(|(_, rest)| rest.split_once('}'))
-            .map(|(k, _)| k.to_string());
-        rows.push((name.to_string(), method, path, key));
+        rows.push((
+            name.to_string(),
+            method,
+            path,
+            path_key(path).map(str::to_string),
+        ));
     }
     for (name, method, path, key) in rows {
         let key = key.map_or("None".to_string(), |k| format!("{k:?}"));

@@ -125,7 +125,6 @@ struct TsOperation {
     key: Option<String>,
     request: Option<String>,
     response: String,
-    query_form: bool,
 }
 
 impl TsOperation {
@@ -137,7 +136,6 @@ impl TsOperation {
             key: O::KEY.map(|_| name(O::Key::name(cfg))),
             request: (O::REQUEST_IN != RequestIn::Nothing).then(|| name(O::Request::name(cfg))),
             response: name(O::Response::name(cfg)),
-            query_form: std::any::type_name::<O::Form>() != std::any::type_name::<O::Request>(),
         }
     }
 
@@ -208,19 +206,21 @@ pub fn operations_module() -> String {
             d.path,
             d.key.map_or("null".to_string(), |k| format!("{k:?}")),
             json(&d.request_in),
-            o.query_form
+            d.query_form
         ));
     }
     out.push_str("};\n\n");
     out.push_str("/** The operations whose bodies are bytes or a stream: their routes (each\n * transport moves their bytes its own way). */\nexport const BYTE_OPERATIONS = {\n");
     for (name, method, path) in super::operations::declared_bytes() {
+        let key =
+            super::operations::path_key(path).map_or("null".to_string(), |k| format!("{k:?}"));
         out.push_str(&format!(
-            "  {name}: {{ method: {method:?}, path: {path:?} }},\n"
+            "  {name}: {{ method: {method:?}, path: {path:?}, key: {key} }},\n"
         ));
     }
     out.push_str("} as const;\n\n");
     out.push_str("/** Query-string encoders of the requests that are not flat (their Rust\n * forms are `*Query`/`*Form` structs). */\nexport interface QueryForms {\n");
-    for o in ops.iter().filter(|o| o.query_form) {
+    for o in ops.iter().filter(|o| o.declared.query_form) {
         out.push_str(&format!(
             "  {}(request: {}): string;\n",
             o.declared.name,
