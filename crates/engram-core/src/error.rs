@@ -66,11 +66,16 @@ pub enum ErrorCode {
     /// A learner saved a state of a line it was restored away from: it has
     /// not taken the restored state yet (the save is refused).
     StaleState,
+    /// An offsite replica could not be reached or refused the write (the
+    /// message says what to check); backups here go on and it catches up.
+    ReplicaUnavailable,
+    /// The key given does not open the replica's repository.
+    WrongKey,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 23] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::Database,
         ErrorCode::NewerSchema,
         ErrorCode::Locked,
@@ -94,6 +99,8 @@ impl ErrorCode {
         ErrorCode::StorageChanged,
         ErrorCode::ClockChanged,
         ErrorCode::StaleState,
+        ErrorCode::ReplicaUnavailable,
+        ErrorCode::WrongKey,
     ];
 
     /// The stable name, as serialized.
@@ -122,6 +129,8 @@ impl ErrorCode {
             ErrorCode::StorageChanged => "storage_changed",
             ErrorCode::ClockChanged => "clock_changed",
             ErrorCode::StaleState => "stale_state",
+            ErrorCode::ReplicaUnavailable => "replica_unavailable",
+            ErrorCode::WrongKey => "wrong_key",
         }
     }
 
@@ -133,7 +142,7 @@ impl ErrorCode {
                 400
             }
             ErrorCode::Unauthorized => 401,
-            ErrorCode::ForbiddenHost => 403,
+            ErrorCode::ForbiddenHost | ErrorCode::WrongKey => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Protected
             | ErrorCode::Locked
@@ -144,7 +153,10 @@ impl ErrorCode {
             // engine's bounds): the request was fine, its target is not.
             ErrorCode::NewerSchema | ErrorCode::CorruptState => 422,
             ErrorCode::DiskFull => 507,
-            ErrorCode::ReadOnly | ErrorCode::RuntimeStopped | ErrorCode::StorageChanged => 503,
+            ErrorCode::ReadOnly
+            | ErrorCode::RuntimeStopped
+            | ErrorCode::StorageChanged
+            | ErrorCode::ReplicaUnavailable => 503,
             ErrorCode::Database
             | ErrorCode::CorruptDatabase
             | ErrorCode::Io
@@ -263,6 +275,10 @@ pub enum Error {
     #[error("{message}")]
     Remote { code: ErrorCode, message: String },
 
+    /// An offsite replica failed (its repository, its key or the way to it).
+    #[error("{message}")]
+    Replica { code: ErrorCode, message: String },
+
     /// A learner's save from before a restore of it (see
     /// [`ErrorCode::StaleState`]).
     #[error(
@@ -300,7 +316,9 @@ impl Error {
             Error::RuntimeStopped(_) => ErrorCode::RuntimeStopped,
             Error::Internal(_) => ErrorCode::Internal,
             Error::StorageChanged { .. } => ErrorCode::StorageChanged,
-            Error::Pending { code, .. } | Error::Remote { code, .. } => *code,
+            Error::Pending { code, .. }
+            | Error::Remote { code, .. }
+            | Error::Replica { code, .. } => *code,
             Error::StaleState { .. } => ErrorCode::StaleState,
         }
     }

@@ -16,6 +16,8 @@
 //! - [`access`]: the data directory's access token.
 //! - [`snapshot`]: portable export files (JSON and binary) and their import.
 //! - [`spool`]: learner saves made while Engram was not running.
+//! - [`replica`]: offsite replicas in restic's repository format (upload
+//!   queue, verify, prune, recovery).
 //! - [`supervisor`]: learners' processes that Engram runs.
 //! - [`runtime`]: runs the engines, saves and backs them up; one writer.
 //! - [`api`]: the top — every operation declared once
@@ -32,6 +34,7 @@ pub mod error;
 pub mod iotrace;
 pub mod limits;
 pub mod objects;
+pub mod replica;
 pub mod runtime;
 pub mod snapshot;
 pub mod spool;

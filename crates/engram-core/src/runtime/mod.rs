@@ -33,8 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// The database file inside a data directory.
-pub const DB_FILE: &str = "engram.db";
+pub use crate::store::DB_FILE;
 
 /// The default data directory: `$ENGRAM_DATA_DIR`, else
 /// `$XDG_DATA_HOME/engram`, else `~/.local/share/engram`.

@@ -237,31 +237,13 @@ impl Store {
         // A small learner state goes inside the database in the import's
         // transaction; a larger one becomes an object (durable) before any
         // row names it.
-        let mut learners = Vec::with_capacity(snap.learner_states.len());
-        for (l, bytes) in snap.manifest.learners.iter().zip(&snap.learner_states) {
-            let inline = (bytes.len() <= crate::limits::INLINE_STATE_BYTES)
-                .then(|| crate::store::InlineState::new(bytes.to_vec()))
-                .flatten();
-            let (object, size) = match &inline {
-                Some(i) => (i.checksum(), i.len()),
-                None => {
-                    let info = self.objects().put(bytes)?;
-                    (info.checksum, info.size)
-                }
-            };
-            learners.push(crate::store::ImportedLearner {
-                name: l.name.clone(),
-                format: l.format.clone(),
-                state: crate::store::NewLearnerState {
-                    generation: None,
-                    object,
-                    size,
-                    step: l.step,
-                    metrics: l.metrics.clone(),
-                },
-                inline,
-            });
-        }
+        let learners = snap
+            .manifest
+            .learners
+            .iter()
+            .zip(&snap.learner_states)
+            .map(|(l, bytes)| self.learner_to_take_in(l, bytes))
+            .collect::<Result<Vec<_>>>()?;
         self.insert_imported(
             &NewBackup {
                 kind: BackupKind::Imported,
@@ -273,6 +255,38 @@ impl Store {
             &origin,
             &learners,
         )
+    }
+
+    /// A learner's state from a snapshot or a replica, ready to go in with
+    /// its backup: a small one inside the database (in the backup's
+    /// transaction), a larger one an object (durable) before any row names it.
+    pub fn learner_to_take_in(
+        &self,
+        l: &ManifestLearner,
+        bytes: &[u8],
+    ) -> Result<crate::store::ImportedLearner> {
+        let inline = (bytes.len() <= crate::limits::INLINE_STATE_BYTES)
+            .then(|| crate::store::InlineState::new(bytes.to_vec()))
+            .flatten();
+        let (object, size) = match &inline {
+            Some(i) => (i.checksum(), i.len()),
+            None => {
+                let info = self.objects().put(bytes)?;
+                (info.checksum, info.size)
+            }
+        };
+        Ok(crate::store::ImportedLearner {
+            name: l.name.clone(),
+            format: l.format.clone(),
+            state: crate::store::NewLearnerState {
+                generation: None,
+                object,
+                size,
+                step: l.step,
+                metrics: l.metrics.clone(),
+            },
+            inline,
+        })
     }
 
     /// Reads, checks and imports a snapshot file. A bad file changes nothing.

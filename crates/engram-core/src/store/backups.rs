@@ -292,6 +292,35 @@ impl Store {
         origin: &str,
         learners: &[super::ImportedLearner],
     ) -> Result<i64> {
+        self.insert_whole(b, Some(origin), learners, None)
+    }
+
+    /// Puts back a backup recovered from a replica as it was: its id,
+    /// kind, time, label, pin, milestone and origin. An id already taken
+    /// here is refused.
+    pub fn insert_recovered(
+        &mut self,
+        b: &NewBackup<'_>,
+        id: i64,
+        pinned: bool,
+        origin: Option<&str>,
+        learners: &[super::ImportedLearner],
+    ) -> Result<i64> {
+        if self.get_backup(id).is_ok() {
+            return Err(Error::InvalidInput(format!(
+                "backup {id} is already in this data directory"
+            )));
+        }
+        self.insert_whole(b, origin, learners, Some((id, pinned)))
+    }
+
+    fn insert_whole(
+        &mut self,
+        b: &NewBackup<'_>,
+        origin: Option<&str>,
+        learners: &[super::ImportedLearner],
+        as_was: Option<(i64, bool)>,
+    ) -> Result<i64> {
         check_new_backup(b)?;
         let compressed = b
             .states
@@ -300,7 +329,17 @@ impl Store {
             .collect::<Result<Vec<_>>>()?;
         let traced = crate::iotrace::armed().then(|| self.objects());
         let tx = self.conn.transaction()?;
-        let id = insert_backup_row(&tx, b, Some(origin))?;
+        let id = insert_backup_row(&tx, b, origin)?;
+        let id = match as_was {
+            Some((was, pinned)) => {
+                tx.execute(
+                    "UPDATE backups SET id = ?2, pinned = ?3 WHERE id = ?1",
+                    params![id, was, pinned],
+                )?;
+                was
+            }
+            None => id,
+        };
         for (s, packed) in b.states.iter().zip(compressed) {
             let blob = upsert_blob(&tx, &s.state.checksum(), s.state.len() as u64, &packed)?;
             insert_backup_state(&tx, id, &s.engine, blob, &s.metrics)?;

@@ -55,6 +55,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0012_user_metric_info.sql",
         include_str!("../../migrations/0012_user_metric_info.sql"),
     ),
+    (
+        "0013_replicas.sql",
+        include_str!("../../migrations/0013_replicas.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

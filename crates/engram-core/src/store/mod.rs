@@ -38,6 +38,7 @@ mod learners;
 mod listing;
 mod live;
 mod migrations;
+mod replicas;
 mod retention;
 pub(crate) mod timeline;
 mod types;
@@ -51,6 +52,9 @@ pub use learners::{
     validate_metric_info, validate_milestone_rules,
 };
 pub use migrations::{SCHEMA_VERSION, schema_dump};
+pub use replicas::{
+    CATALOG_TABLES, NewReplicaTarget, ReplicaCopy, ReplicaCounts, ReplicaTarget,
+};
 pub use retention::{HOLD_FOR, KeepReason, Outlook, RetentionDecision, RetentionReport};
 
 pub use types::{
@@ -64,6 +68,9 @@ use std::path::{Path, PathBuf};
 
 /// The durable store. One per database file; not `Sync` — give each thread
 /// its own, or guard one with a mutex.
+/// The database file inside a data directory.
+pub const DB_FILE: &str = "engram.db";
+
 pub struct Store {
     conn: Connection,
     path: PathBuf,

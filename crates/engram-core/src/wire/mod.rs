@@ -11,6 +11,7 @@
 mod backups;
 mod compare;
 mod learners;
+mod replica;
 mod status;
 
 pub use backups::{
@@ -28,6 +29,11 @@ pub use learners::{
     ReadLearnerState, RemovedLearner, ReportMilestone, SaveLearnerState, SaveLearnerStateQuery,
     SaveLeasedState, SaveLeasedStateQuery, SetLearnerCommand, SetMetricInfo, SetMilestoneRules,
     SlotLease,
+};
+pub use replica::{
+    AddReplica, OffsiteMark, RecoverReport, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey,
+    ReplicaKind, ReplicaProblem, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport,
+    RetrieveBackup, VerifyReplica,
 };
 pub use status::{
     EngineStatus, Event, HistoryBranch, MetricFormat, MetricInfo, MetricSeries, SeriesPoint,
