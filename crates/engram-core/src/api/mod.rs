@@ -19,12 +19,14 @@ mod compare;
 mod convert;
 mod learners;
 mod offline;
+mod replicas;
 pub mod operations;
 pub mod python;
 pub mod typescript;
 
 pub use learners::LearnerStateFile;
 pub use offline::Offline;
+pub use replicas::{Recover, recover};
 pub use operations::{
     ByteOperation, NoKey, Operation, RequestIn, Runs, SettingsPatch, byte_op, op,
 };

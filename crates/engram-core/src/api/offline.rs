@@ -294,12 +294,16 @@ impl Offline {
 
     /// Opens the store for writing, creating a new data directory's
     /// database (a learner may be added before Engram first runs).
-    fn open_write_or_create(&self) -> Result<(Store, DataDirLock)> {
+    pub(super) fn open_write_or_create(&self) -> Result<(Store, DataDirLock)> {
         crate::runtime::check_data_dir(&self.data_dir)?;
         std::fs::create_dir_all(&self.data_dir)
             .map_err(|e| Error::io("create", &self.data_dir, e))?;
         let lock = DataDirLock::acquire(&self.data_dir)?;
         Ok((Store::open(self.data_dir.join(DB_FILE))?, lock))
+    }
+
+    pub(super) fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     fn db(&self) -> Result<PathBuf> {
@@ -315,11 +319,11 @@ impl Offline {
         }
     }
 
-    fn open_read(&self) -> Result<Store> {
+    pub(super) fn open_read(&self) -> Result<Store> {
         Store::open_read_only(self.db()?)
     }
 
-    fn open_write(&self) -> Result<(Store, DataDirLock)> {
+    pub(super) fn open_write(&self) -> Result<(Store, DataDirLock)> {
         let db = self.db()?;
         let lock = DataDirLock::acquire(&self.data_dir)?;
         Ok((Store::open(db)?, lock))

@@ -119,6 +119,24 @@ macro_rules! for_each_operation {
             metric_catalog: GET "/metrics/catalog" [] => Vec<MetricInfo>, running;
             /// One metric's history across restarts, downsampled, with its branches.
             metric_series: GET "/metrics/series" [] query SeriesRequest => MetricSeries, running;
+            /// Every offsite replica and how far it is.
+            replicas: GET "/replicas" [] => Vec<ReplicaStatus>, anywhere;
+            /// Adds an offsite replica (makes its repository, or joins one made with this key).
+            add_replica: POST "/replicas" [] body AddReplica => ReplicaAdded, stopped;
+            /// The replicas' repository key, to recover on another machine.
+            replica_key: GET "/replica-key" [] => ReplicaKey, anywhere;
+            /// One replica.
+            replica: GET "/replicas/{name}" [name: String] => ReplicaStatus, anywhere;
+            /// Forgets a replica (deletes nothing there).
+            remove_replica: DELETE "/replicas/{name}" [name: String] => RemovedReplica, stopped;
+            /// Checks a replica: its structure, and with read_data every pack; names the backups damage reaches.
+            verify_replica: POST "/replicas/{name}/verify" [name: String] body VerifyReplica => ReplicaVerifyReport, stopped;
+            /// Forgets on a replica what retention deleted here (never pinned, breakthrough or initial backups), then prunes.
+            prune_replica: POST "/replicas/{name}/prune" [name: String] => ReplicaPruneReport, stopped;
+            /// The backups a replica holds, and whether each is still here.
+            replica_backups: GET "/replicas/{name}/backups" [name: String] => Vec<ReplicaBackup>, anywhere;
+            /// Brings a backup deleted here back from a replica, as it was.
+            retrieve_backup: POST "/replicas/{name}/retrieve" [name: String] body RetrieveBackup => Backup, stopped;
         }
     };
     ($callback:ident) => {

@@ -122,7 +122,7 @@ pub(super) fn damaged_backups<S: IndexedFull>(
                     trees.push(sub);
                 }
                 for chunk in node.content.iter().flatten() {
-                    let hex = chunk.to_string();
+                    let hex = chunk.to_hex().to_string();
                     let ok = *chunk_ok.entry(hex.clone()).or_insert_with(|| {
                         d.blobs_read += 1;
                         match repo.cat_blob(BlobType::Data, &hex) {

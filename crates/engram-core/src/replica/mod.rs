@@ -223,8 +223,35 @@ pub fn open(place: &Place, key: &str) -> Result<Repository<OpenStatus>> {
         }
         Err(e) => return Err(place.unavailable(&e)),
     }
-    repo.open(&Credentials::password(key))
-        .map_err(|e| place.unavailable(&e))
+    // A key file is opened by scrypt, which costs about a second by
+    // design; the master key it unlocks is kept for this process, so that
+    // the upload of every backup does not pay it again.
+    let cache_key = (place.describe(), blake3::hash(key.as_bytes()).to_hex().to_string());
+    let cached = master_keys()
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&cache_key).cloned());
+    if let Some(mk) = cached {
+        let again = Repository::new(&RepositoryOptions::default(), &place.backends()?)
+            .map_err(|e| place.unavailable(&e))?;
+        if let Ok(open) = again.open(&Credentials::Masterkey(mk)) {
+            return Ok(open);
+        }
+    }
+    let open = repo
+        .open(&Credentials::password(key))
+        .map_err(|e| place.unavailable(&e))?;
+    if let Ok(mut m) = master_keys().lock() {
+        m.insert(cache_key, open.key());
+    }
+    Ok(open)
+}
+
+type KeyCache = std::collections::HashMap<(String, String), rustic_core::repofile::MasterKey>;
+
+fn master_keys() -> &'static std::sync::Mutex<KeyCache> {
+    static KEYS: std::sync::OnceLock<std::sync::Mutex<KeyCache>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(Default::default)
 }
 
 /// Opens the repository at `place`, or makes one there if the place is

@@ -161,7 +161,7 @@ pub fn upload_backup(
     )?;
     Ok(ReplicaCopy {
         backup_id: id,
-        snapshot_id: snap.id.to_string(),
+        snapshot_id: snap.id.to_hex().to_string(),
         kind: info.kind,
         created_at_ms: info.created_at_ms,
         label: info.label,
@@ -197,7 +197,7 @@ pub fn upload_catalog(place: &Place, key: &str, store: &Store, host_id: &str) ->
             time: timestamp(now)?,
         },
     )?;
-    Ok(snap.id.to_string())
+    Ok(snap.id.to_hex().to_string())
 }
 
 fn timestamp(ms: i64) -> Result<jiff::Timestamp> {

@@ -159,9 +159,9 @@ impl Worker {
             let held: BTreeMap<i64, String> =
                 super::check::engram_snapshots(&repo, &place, Some(&host))?
                     .iter()
-                    .filter_map(|s| backup_of(s).map(|b| (b, s.id.to_string())))
+                    .filter_map(|s| backup_of(s).map(|b| (b, s.id.to_hex().to_string())))
                     .collect();
-            let repo_id = repo.config().id.to_string();
+            let repo_id = repo.config().id.to_hex().to_string();
             self.with_store(|s| s.record_replica_attempt(t.id, crate::now_ms(), None, Some(&repo_id)))?;
             self.known.insert(t.id, held);
         }

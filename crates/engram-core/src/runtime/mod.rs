@@ -151,6 +151,7 @@ pub struct Runtime {
     _lock: Arc<DataDirLock>,
     data_dir: PathBuf,
     supervisor: Arc<crate::supervisor::Supervisor>,
+    replicator: Arc<crate::replica::Replicator>,
     #[cfg(test)]
     engine: engine_thread::EngineHandle,
 }
@@ -234,6 +235,10 @@ impl Runtime {
         #[cfg(test)]
         let engine_for_tests = engine.clone();
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let replicator = Arc::new(crate::replica::Replicator::spawn(
+            opts.data_dir.clone(),
+            store.clone(),
+        )?);
         for s in &startup.skipped {
             tracing::warn!(engine = %s.engine, what = %s.what, code = %s.code, "skipped damaged state at start-up: {}", s.detail);
         }
@@ -248,12 +253,14 @@ impl Runtime {
             failures: failed_rx,
             branch: std::sync::atomic::AtomicI64::new(branch),
             compacted_at: std::sync::atomic::AtomicI64::new(0),
+            replicator: replicator.clone(),
         }));
         let supervisor = Arc::new(crate::supervisor::Supervisor::new(
             &opts.data_dir,
             events.clone(),
         ));
         Ok(Runtime {
+            replicator,
             supervisor,
             commands: cmd_tx,
             events,
@@ -269,6 +276,11 @@ impl Runtime {
             #[cfg(test)]
             engine: engine_for_tests,
         })
+    }
+
+    /// Wakes the offsite replicas' worker (a backup or a target was added).
+    pub fn replicate_soon(&self) {
+        self.replicator.wake();
     }
 
     /// Tells every listener (the UI's event stream) of something.

@@ -39,6 +39,8 @@ pub(crate) struct Scheduler {
     pub branch: AtomicI64,
     /// When the history was last compacted (Unix ms).
     pub compacted_at: AtomicI64,
+    /// The offsite replicas' worker, woken after each backup commits.
+    pub replicator: Arc<crate::replica::Replicator>,
 }
 
 /// What every request to a stopped engine thread gets.
@@ -391,6 +393,7 @@ impl Scheduler {
             })
             .await?;
         tracing::info!(id = info.id, kind = %info.kind, "backup created");
+        self.replicator.wake();
         let _ = self.events.send(Event::BackupCreated {
             backup: Box::new(crate::wire::Backup::from(&info)),
         });

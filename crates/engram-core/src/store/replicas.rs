@@ -162,6 +162,14 @@ impl Store {
         Ok(id)
     }
 
+    /// This data directory's id, if it has one yet (read-only).
+    pub fn host_id_if_any(&self) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT host_id FROM host WHERE id = 1", [], |r| r.get(0))
+            .optional()?)
+    }
+
     /// Adopts a host id (a recovery continues the recovered timeline's).
     pub fn set_host_id(&mut self, id: &str) -> Result<()> {
         self.conn.execute(

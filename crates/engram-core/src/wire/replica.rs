@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// Where a replica lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ReplicaKind {
     /// A directory (another disk, a mounted share).
+    #[default]
     Local,
     /// `user@host:path` over SFTP (the system `ssh`).
     Sftp,
@@ -26,7 +27,7 @@ impl ReplicaKind {
 }
 
 /// A new replica target.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct AddReplica {
     pub kind: ReplicaKind,
     /// local: a directory path; sftp: `user@host:path`.

@@ -1,0 +1,544 @@
+//! Offsite replicas against Debian's stock `restic` (installed by
+//! `scripts/setup`): what Engram writes, restic checks, lists and dumps
+//! byte for byte; a whole timeline comes back into an empty data
+//! directory; a flipped byte is found and named; a target that goes away
+//! holds nothing up and is caught up on when it returns.
+
+use engram_core::api::{self, Api, Offline};
+use engram_core::replica::Place;
+use engram_core::runtime::{Runtime, RuntimeOptions};
+use engram_core::store::NewLearnerState;
+use engram_core::wire::{AddReplica, ReplicaKind, VerifyReplica};
+use engram_core::{BackupQuery, Store};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+fn options(dir: &Path) -> RuntimeOptions {
+    let mut o = RuntimeOptions::new(dir);
+    o.pace = Duration::from_millis(1);
+    o.metrics_every = Duration::from_millis(20);
+    o.engines.zap.simulations = 8;
+    o
+}
+
+/// Runs Debian's `restic` on a repository (its cache in `cache`).
+fn restic(repo: &Path, key: &str, cache: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("restic")
+        .args(args)
+        .env("RESTIC_REPOSITORY", repo)
+        .env("RESTIC_PASSWORD", key)
+        .env("RESTIC_CACHE_DIR", cache)
+        .output()
+        .expect("restic runs (scripts/setup installs Debian's restic)")
+}
+
+fn ok(out: std::process::Output, what: &str) -> Vec<u8> {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+async fn wait_caught_up(api: &Api, name: &str) -> engram_core::wire::ReplicaStatus {
+    for _ in 0..600 {
+        let s = api.replica(name.to_string()).await.expect("status");
+        if s.behind == 0 && s.history_at_ms.is_some() && s.problem.is_none() {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the replica did not catch up: {:?}",
+        api.replica(name.to_string()).await
+    );
+}
+
+/// Saves a learner state of `bytes` (an object file when large).
+async fn save_learner(rt: &Runtime, name: &'static str, bytes: Vec<u8>, step: u64) {
+    rt.with_store(move |s| {
+        if s.learner(name).is_err() {
+            s.attach_learner(name, Some("test.bytes/1"), engram_core::now_ms())?;
+        }
+        let info = s.objects().put(&bytes)?;
+        s.save_learner_live(
+            name,
+            &NewLearnerState {
+                generation: None,
+                object: info.checksum,
+                size: info.size,
+                step: Some(step),
+                metrics: [("score".to_string(), step as f64)].into(),
+            },
+            engram_core::now_ms(),
+            None,
+        )?;
+        Ok(())
+    })
+    .await
+    .expect("learner save");
+}
+
+struct Snap {
+    id: String,
+    hostname: String,
+    tags: Vec<String>,
+}
+
+fn snapshots(repo: &Path, key: &str, cache: &Path) -> Vec<Snap> {
+    let out = ok(
+        restic(repo, key, cache, &["snapshots", "--json"]),
+        "restic snapshots",
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("snapshots json");
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|s| Snap {
+            id: s["id"].as_str().expect("id").to_string(),
+            hostname: s["hostname"].as_str().unwrap_or("").to_string(),
+            tags: s["tags"]
+                .as_array()
+                .map(|t| {
+                    t.iter()
+                        .map(|x| x.as_str().unwrap_or("").to_string())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn backup_of(s: &Snap) -> Option<i64> {
+    s.tags
+        .iter()
+        .find_map(|t| t.strip_prefix("engram-backup:"))
+        .and_then(|n| n.parse().ok())
+}
+
+/// Everything of a backup list a recovery must give back.
+fn timeline(dir: &Path) -> Vec<String> {
+    let store = Store::open_read_only(dir.join("engram.db")).expect("open");
+    let mut q = BackupQuery::default();
+    q.limit = 1000;
+    let page = store.list_backups(&q).expect("list");
+    page.items
+        .iter()
+        .map(|b| {
+            let states = store.backup_states(b.id).expect("states");
+            let learners = store.backup_learners(b.id).expect("learners");
+            format!(
+                "{} {} {} {:?} pinned={} bt={:?} engines={:?} learners={:?}",
+                b.id,
+                b.kind,
+                b.created_at_ms,
+                b.label,
+                b.pinned,
+                b.breakthrough,
+                states
+                    .iter()
+                    .map(|s| (s.engine.clone(), s.state.checksum().to_hex()))
+                    .collect::<Vec<_>>(),
+                learners
+                    .iter()
+                    .map(|(n, l)| (n.clone(), l.checksum.clone(), l.step))
+                    .collect::<Vec<_>>()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
+    // Long by design: one timeline carried through upload, restic's own
+    // checks, a same-size change, damage and recovery, in that order.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let repo = tmp.path().join("offsite");
+    let cache = tmp.path().join("restic-cache");
+    let rt = Runtime::start(options(&dir)).await.expect("start");
+    let api = Api::new(rt);
+    let rt = api.runtime().expect("runtime");
+
+    // A save puts the engines' metrics into the history.
+    rt.save_now().await.expect("save");
+    // A learner with a large state (an object file) and one with a small one.
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    save_learner(rt, "big", big.clone(), 1).await;
+    save_learner(rt, "small", b"small state v1".to_vec(), 1).await;
+    let first = rt.backup_now(Some("first".into())).await.expect("backup");
+    api.pin_backup(first.id).await.expect("pin");
+
+    let added = api
+        .add_replica(AddReplica {
+            kind: ReplicaKind::Local,
+            location: repo.display().to_string(),
+            name: Some("disk2".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("add replica");
+    assert!(added.created);
+    let key = added.new_key.clone().expect("the key is shown once, now");
+    assert_eq!(
+        api.replica_key().await.expect("key").key,
+        key,
+        "the key file holds the key shown"
+    );
+    let mode = std::fs::metadata(dir.join("replica.key"))
+        .expect("key file")
+        .permissions();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode.mode() & 0o777, 0o600, "the key file is owner-only");
+
+    // The same bytes under a changed size-preserving edit: the trap where a
+    // parent snapshot records old bytes as new.
+    let mut big2 = big.clone();
+    big2[1_500_000] ^= 0xff;
+    save_learner(rt, "big", big2.clone(), 2).await;
+    let second = rt.backup_now(Some("second".into())).await.expect("backup");
+    let status = wait_caught_up(&api, "disk2").await;
+    let host = status.host_id.clone();
+    assert!(host.starts_with("engram-"), "{host}");
+
+    // restic checks every byte.
+    ok(
+        restic(&repo, &key, &cache, &["check", "--read-data"]),
+        "restic check --read-data",
+    );
+    let snaps = snapshots(&repo, &key, &cache);
+    let here = api
+        .list_backups(Default::default())
+        .await
+        .expect("list")
+        .items;
+    let mut held: Vec<i64> = snaps.iter().filter_map(backup_of).collect();
+    held.sort_unstable();
+    let mut ids: Vec<i64> = here.iter().map(|b| b.id).collect();
+    ids.sort_unstable();
+    assert_eq!(held, ids, "one snapshot per backup, none twice");
+    for s in snaps.iter().filter(|s| backup_of(s).is_some()) {
+        assert_eq!(s.hostname, host);
+        let b = here
+            .iter()
+            .find(|b| Some(b.id) == backup_of(s))
+            .expect("backup");
+        assert!(s.tags.contains(&b.kind.as_str().to_string()), "{:?}", s.tags);
+        assert_eq!(s.tags.contains(&"pinned".to_string()), b.pinned);
+    }
+    assert!(
+        snaps.iter().any(|s| s.tags.contains(&"engram-catalog".into())),
+        "the metric history went up too"
+    );
+
+    // What restic dumps is byte for byte what Engram exports.
+    let snap_of = |id: i64| {
+        snaps
+            .iter()
+            .find(|s| backup_of(s) == Some(id))
+            .expect("snapshot")
+            .id
+            .clone()
+    };
+    let dump = |snap: &str, file: &str| {
+        ok(
+            restic(&repo, &key, &cache, &["dump", snap, &format!("/engram/{file}")]),
+            "restic dump",
+        )
+    };
+    let big_then = dump(&snap_of(first.id), "learners/big.state");
+    let big_now = dump(&snap_of(second.id), "learners/big.state");
+    assert!(big_then == big, "the first backup's learner state");
+    assert!(big_now == big2, "a same-size change is stored as changed");
+    let exported = api
+        .runtime()
+        .expect("rt")
+        .with_store(move |s| s.backup_states(second.id))
+        .await
+        .expect("states");
+    for s in &exported {
+        assert!(
+            dump(&snap_of(second.id), &format!("engines/{}.state", s.engine))
+                == s.state.as_bytes(),
+            "engine {} as restic dumps it",
+            s.engine
+        );
+    }
+    let engram_report = api
+        .verify_replica(
+            "disk2".into(),
+            VerifyReplica {
+                read_data: true,
+                subset: None,
+            },
+        )
+        .await
+        .expect("verify");
+    assert!(engram_report.ok, "{engram_report:?}");
+    assert!(engram_report.problems.is_empty());
+
+    let original = {
+        api.runtime()
+            .expect("rt")
+            .with_store(|s| {
+                s.compact_history(engram_core::now_ms())?;
+                Ok(())
+            })
+            .await
+            .expect("compact");
+        drop(api);
+        // The runtime's last save and backup have committed; the worker is
+        // stopped with it. Wait for the catalog of the final state.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        timeline(&dir)
+    };
+
+    // Recovery into an empty data directory, as a new machine would.
+    let new_dir = tmp.path().join("recovered");
+    let key_file = tmp.path().join("key.txt");
+    std::fs::write(&key_file, format!("{key}\n")).expect("key file");
+    let report = tokio::task::spawn_blocking({
+        let (repo, new_dir, key_file) = (repo.clone(), new_dir.clone(), key_file.clone());
+        move || {
+            api::recover(
+                api::Recover {
+                    place: Place::parse(ReplicaKind::Local, &repo.display().to_string(), None, None)
+                        .expect("place"),
+                    key_file: Some(key_file),
+                    key: None,
+                    data_dir: new_dir,
+                    host: None,
+                    name: None,
+                },
+                &|_, _| {},
+            )
+        }
+    })
+    .await
+    .expect("join")
+    .expect("recover");
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    assert_eq!(report.host_id, host);
+    let recovered = timeline(&new_dir);
+    // The original may have taken one more backup (the final one) after
+    // the replica caught up; everything the replica held is back as it was.
+    for line in &recovered {
+        assert!(original.contains(line), "recovered {line}\noriginal {original:#?}");
+    }
+    assert_eq!(recovered.len(), report.recovered.len());
+    assert!(report.recovered.contains(&first.id) && report.recovered.contains(&second.id));
+    assert!(report.history_points > 0, "the metric history came back");
+
+    // The recovered directory starts and resumes from its newest backup.
+    let newest = *report.recovered.iter().max().expect("some");
+    let rt2 = Runtime::start(options(&new_dir)).await.expect("start recovered");
+    assert!(!rt2.startup_report().first_start);
+    for (engine, from) in &rt2.startup_report().restored_from {
+        assert!(
+            from.contains(&newest.to_string()),
+            "{engine} resumed from {from}, not backup {newest}"
+        );
+    }
+    rt2.shutdown().await.expect("shutdown");
+
+    // A flipped byte in a pack: restic and Engram both find it; Engram names
+    // the backups it reaches; a recovery leaves them out and says so.
+    let packs: Vec<PathBuf> = walk(&repo.join("data"));
+    let biggest = packs
+        .iter()
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .expect("a pack")
+        .clone();
+    let mut bytes = std::fs::read(&biggest).expect("pack");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x55;
+    std::fs::write(&biggest, &bytes).expect("flip");
+    let out = restic(&repo, &key, &cache, &["check", "--read-data"]);
+    assert!(!out.status.success(), "restic check must fail on a flipped byte");
+    let offline = Offline::new(&dir);
+    let report = offline
+        .verify_replica(
+            "disk2".into(),
+            VerifyReplica {
+                read_data: true,
+                subset: None,
+            },
+        )
+        .expect("verify runs");
+    assert!(!report.ok);
+    assert!(
+        !report.affected_backups.is_empty(),
+        "names the backups: {report:?}"
+    );
+    let damaged_dir = tmp.path().join("recovered-damaged");
+    let again = api::recover(
+        api::Recover {
+            place: Place::parse(ReplicaKind::Local, &repo.display().to_string(), None, None)
+                .expect("place"),
+            key_file: Some(key_file.clone()),
+            key: None,
+            data_dir: damaged_dir,
+            host: None,
+            name: None,
+        },
+        &|_, _| {},
+    )
+    .expect("recovery goes on past damage");
+    for id in &report.affected_backups {
+        assert!(!again.recovered.contains(id), "damaged backup {id} recovered");
+        assert!(
+            again.skipped.iter().any(|s| s.contains(&format!("backup {id} "))),
+            "{:?}",
+            again.skipped
+        );
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn bad_keys_and_targets_are_clear_errors_that_write_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let repo = tmp.path().join("offsite");
+    // A repository made with one key…
+    let dir = tmp.path().join("data");
+    let offline = Offline::new(&dir);
+    offline
+        .add_replica(AddReplica {
+            kind: ReplicaKind::Local,
+            location: repo.display().to_string(),
+            ..Default::default()
+        })
+        .expect("add");
+    let place = Place::parse(ReplicaKind::Local, &repo.display().to_string(), None, None)
+        .expect("place");
+    let recover = |key: Option<&str>, key_file: Option<PathBuf>, place: Place, into: &str| {
+        api::recover(
+            api::Recover {
+                place,
+                key_file,
+                key: key.map(str::to_string),
+                data_dir: tmp.path().join(into),
+                host: None,
+                name: None,
+            },
+            &|_, _| {},
+        )
+    };
+    // …refuses another, and nothing is created.
+    let e = recover(Some("not the key"), None, place.clone(), "new1").expect_err("wrong key");
+    assert_eq!(e.code(), "wrong_key", "{e}");
+    assert!(!tmp.path().join("new1").exists());
+    // An unknown target.
+    let nowhere = Place::parse(
+        ReplicaKind::Local,
+        &tmp.path().join("nothing-here").display().to_string(),
+        None,
+        None,
+    )
+    .expect("place");
+    let e = recover(Some("k"), None, nowhere, "new2").expect_err("no repository");
+    assert_eq!(e.code(), "not_found", "{e}");
+    assert!(!tmp.path().join("new2").exists());
+    // A key file that cannot be read.
+    let e = recover(None, Some(tmp.path().join("missing.key")), place.clone(), "new3")
+        .expect_err("no key file");
+    assert_eq!(e.code(), "not_found", "{e}");
+    let empty = tmp.path().join("empty.key");
+    std::fs::write(&empty, "\n").expect("write");
+    let e = recover(None, Some(empty), place.clone(), "new4").expect_err("empty key file");
+    assert_eq!(e.code(), "invalid_input", "{e}");
+    assert!(!tmp.path().join("new3").exists() && !tmp.path().join("new4").exists());
+    // A data directory that has Engram data already is refused.
+    let e = recover(Some("k"), None, place, "data").expect_err("not empty");
+    assert_eq!(e.code(), "invalid_input", "{e}");
+    // A name taken, a directory that is not a repository and not empty.
+    let e = offline
+        .add_replica(AddReplica {
+            kind: ReplicaKind::Local,
+            location: dir.display().to_string(),
+            ..Default::default()
+        })
+        .expect_err("a non-empty directory");
+    assert_eq!(e.code(), "invalid_input", "{e}");
+    let e = offline
+        .replica("nope".into())
+        .expect_err("unknown replica");
+    assert_eq!(e.code(), "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_goes_away_holds_nothing_up_and_is_caught_up_on() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let mount = tmp.path().join("mnt");
+    std::fs::create_dir_all(&mount).expect("mnt");
+    let repo = mount.join("offsite");
+    let api = Api::new(Runtime::start(options(&dir)).await.expect("start"));
+    api.add_replica(AddReplica {
+        kind: ReplicaKind::Local,
+        location: repo.display().to_string(),
+        ..Default::default()
+    })
+    .await
+    .expect("add");
+    wait_caught_up(&api, "offsite").await;
+    // The disk goes away (its mount point with it).
+    let away = tmp.path().join("unplugged");
+    std::fs::rename(&mount, &away).expect("unplug");
+    let rt = api.runtime().expect("rt");
+    for i in 0..3 {
+        rt.backup_now(Some(format!("while away {i}")))
+            .await
+            .expect("local backups go on");
+    }
+    let mut status = None;
+    for _ in 0..200 {
+        let s = api.replica("offsite".into()).await.expect("status");
+        if s.problem.is_some() {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = status.expect("the failure is reported");
+    assert_eq!(s.state, "failing");
+    assert!(s.behind >= 3, "{s:?}");
+    assert!(
+        s.summary.starts_with(&format!("behind {}", s.behind)) && s.summary.contains("mounted"),
+        "{}",
+        s.summary
+    );
+    // It comes back: everything goes up.
+    std::fs::rename(&away, &mount).expect("plug in");
+    api.runtime().expect("rt").replicate_soon();
+    let mut caught = false;
+    for _ in 0..1200 {
+        let s = api.replica("offsite".into()).await.expect("status");
+        if s.behind == 0 && s.problem.is_none() {
+            caught = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(caught, "{:?}", api.replica("offsite".into()).await);
+    let key = api.replica_key().await.expect("key").key;
+    ok(
+        restic(&repo, &key, &tmp.path().join("cache"), &["check"]),
+        "restic check",
+    );
+}
