@@ -6,6 +6,7 @@ mod backups_cmd;
 mod door;
 mod env_cmd;
 mod learners_cmd;
+mod replicas_cmd;
 mod run_cmd;
 mod serve_cmd;
 
@@ -47,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         command: learners_cmd::LearnersCommand,
     },
+    /// Offsite replicas (restic repositories): add, status, verify, prune, recover.
+    Replicas {
+        #[command(subcommand)]
+        command: replicas_cmd::ReplicasCommand,
+    },
     /// Inspect the environments the engines learn on (Gymnasium 1.4 conformance).
     Env {
         #[command(subcommand)]
@@ -67,6 +73,9 @@ fn main() -> ExitCode {
         Command::Backups { command } => backups_cmd::run(&door::Door::new(&data_dir), command),
         Command::Learners { command } => {
             learners_cmd::run(&door::Door::new(&data_dir), &data_dir, command)
+        }
+        Command::Replicas { command } => {
+            replicas_cmd::run(&door::Door::new(&data_dir), &data_dir, command)
         }
         Command::Env { command } => env_cmd::run(command),
     };

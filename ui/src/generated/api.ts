@@ -3,7 +3,7 @@
 
 export type Metrics = Record<string, number>;
 
-export type ErrorCode = "database" | "newer_schema" | "locked" | "db_locked" | "not_found" | "protected" | "corrupt_state" | "corrupt_database" | "invalid_snapshot" | "unsupported_format" | "too_large" | "disk_full" | "read_only" | "io" | "encode" | "invalid_input" | "runtime_stopped" | "internal" | "unauthorized" | "forbidden_host" | "storage_changed" | "clock_changed" | "stale_state";
+export type ErrorCode = "database" | "newer_schema" | "locked" | "db_locked" | "not_found" | "protected" | "corrupt_state" | "corrupt_database" | "invalid_snapshot" | "unsupported_format" | "too_large" | "disk_full" | "read_only" | "io" | "encode" | "invalid_input" | "runtime_stopped" | "internal" | "unauthorized" | "forbidden_host" | "storage_changed" | "clock_changed" | "stale_state" | "replica_unavailable" | "wrong_key";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -693,6 +693,127 @@ chart: boolean, };
 
 export type EngramEvent = { "type": "metrics", at_ms: number, engines: { [key in string]: Metrics }, } | { "type": "saved", at_ms: number, } | { "type": "backup_created", backup: Backup, } | { "type": "backups_deleted", ids: number[], } | { "type": "breakthrough", breakthrough: Breakthrough, backup_id: number | null, } | { "type": "restored", from_backup: number, engines: Array<string>, pre_restore_backup: number, } | { "type": "error", code: ErrorCode, message: string, } | { "type": "learner_process", learner: string, phase: ProcessPhase, } | { "type": "learner_stop_requested", learner: string, } | { "type": "learner_removed", learner: string, };
 
+export type ReplicaKind = "local" | "sftp";
+
+export type AddReplica = { kind: ReplicaKind, 
+/**
+ * local: a directory path; sftp: `user@host:path`.
+ */
+location: string, 
+/**
+ * What to call it (default: derived from the location).
+ */
+name: string | null, port: number | null, 
+/**
+ * sftp: the private key file.
+ */
+identity: string | null, 
+/**
+ * Engram never deletes anything there (prune is refused).
+ */
+append_only: boolean, };
+
+export type ReplicaProblem = { code: ErrorCode, message: string, at_ms: number, };
+
+export type ReplicaVerifyReport = { ok: boolean, read_data: boolean, checked_at_ms: number, seconds: number, 
+/**
+ * Engram's snapshots in the repository.
+ */
+snapshots: number, 
+/**
+ * Distinct state chunks read and decrypted (read-data only).
+ */
+blobs_read: number, bytes_read: number, 
+/**
+ * Each problem, as restic's check or the read found it.
+ */
+problems: Array<string>, 
+/**
+ * The Engram backups a damaged pack or tree affects.
+ */
+affected_backups: Array<number>, };
+
+export type ReplicaStatus = { name: string, kind: ReplicaKind, location: string, port: number | null, identity: string | null, append_only: boolean, added_at_ms: number, 
+/**
+ * This data directory's id: the hostname of its snapshots.
+ */
+host_id: string, 
+/**
+ * Backups the replica holds (including ones deleted here since).
+ */
+replicated: number, 
+/**
+ * Backups here it does not hold yet.
+ */
+behind: number, 
+/**
+ * Backups it will not get, with why (see `skipped_reasons`).
+ */
+skipped: number, 
+/**
+ * How long the oldest backup still to go has waited (null: none waits).
+ */
+lag_ms: number | null, 
+/**
+ * `up_to_date`, `behind` (uploading) or `failing` (the last attempt failed).
+ */
+state: string, 
+/**
+ * One line: "up to date", "behind 3, <reason>".
+ */
+summary: string, problem: ReplicaProblem | null, last_success_at_ms: number | null, history_at_ms: number | null, 
+/**
+ * The states' bytes the replica holds, and what uploading them added
+ * to it after deduplication (before compression).
+ */
+bytes_replicated: number, bytes_added: number, last_verify: ReplicaVerifyReport | null, };
+
+export type ReplicaAdded = { replica: ReplicaStatus, 
+/**
+ * Whether the repository was created now (else an existing one,
+ * written with the same key, was joined).
+ */
+created: boolean, 
+/**
+ * The repository key, when this call created it.
+ */
+new_key: string | null, 
+/**
+ * The owner-only file that holds the key.
+ */
+key_file: string, };
+
+export type ReplicaKey = { key: string, key_file: string, };
+
+export type RemovedReplica = { name: string, location: string, };
+
+export type VerifyReplica = { read_data: boolean, subset: string | null, };
+
+export type ReplicaPruneReport = { 
+/**
+ * Backups whose snapshots were forgotten (deleted here by retention,
+ * neither pinned nor breakthrough).
+ */
+forgotten: Array<number>, kept: number, packs_removed: number, bytes_freed: number, };
+
+export type ReplicaBackup = { backup_id: number, snapshot_id: string, kind: BackupKind, created_at_ms: number, label: string | null, pinned: boolean, 
+/**
+ * Whether this data directory still has it.
+ */
+here: boolean, bytes: number, };
+
+export type RetrieveBackup = { backup_id: number, };
+
+export type RecoverReport = { data_dir: string, host_id: string, recovered: Array<number>, 
+/**
+ * Backups left out, each with why (a damaged pack, a failed checksum).
+ */
+skipped: Array<string>, 
+/**
+ * The backup the engines and learners resume from.
+ */
+resumed_from: number | null, history_points: number, bytes: number, seconds: number, };
+
 /** Every backup kind, in timeline-legend order. */
 export const BACKUP_KINDS: readonly BackupKind[] = [
   "initial",
@@ -727,7 +848,9 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   "forbidden_host",
   "storage_changed",
   "clock_changed",
-  "stale_state"
+  "stale_state",
+  "replica_unavailable",
+  "wrong_key"
 ];
 
 /** The settings form: one entry per field, in order. */

@@ -1,7 +1,7 @@
 // Generated from the operations declared in `engram_core::api::operations`; do not edit.
 // Regenerate: UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript
 
-import type { AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RemovedLearner, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReport } from "./api";
+import type { AddReplica, AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RemovedLearner, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, RetrieveBackup, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReplica, VerifyReport } from "./api";
 
 /** Every operation's name: its IPC command and its method below. */
 export type OperationName =
@@ -39,7 +39,16 @@ export type OperationName =
   | "patch_settings"
   | "settings_schema"
   | "metric_catalog"
-  | "metric_series";
+  | "metric_series"
+  | "replicas"
+  | "add_replica"
+  | "replica_key"
+  | "replica"
+  | "remove_replica"
+  | "verify_replica"
+  | "prune_replica"
+  | "replica_backups"
+  | "retrieve_backup";
 
 /** How an operation travels: its HTTP method and path (under `/api`), the
  * key in the path (and its IPC argument), and where its request goes. */
@@ -88,6 +97,15 @@ export const OPERATIONS: Readonly<Record<OperationName, Route>> = {
   settings_schema: { method: "GET", path: "/settings/schema", key: null, request: "nothing", query_form: false },
   metric_catalog: { method: "GET", path: "/metrics/catalog", key: null, request: "nothing", query_form: false },
   metric_series: { method: "GET", path: "/metrics/series", key: null, request: "query", query_form: false },
+  replicas: { method: "GET", path: "/replicas", key: null, request: "nothing", query_form: false },
+  add_replica: { method: "POST", path: "/replicas", key: null, request: "body", query_form: false },
+  replica_key: { method: "GET", path: "/replica-key", key: null, request: "nothing", query_form: false },
+  replica: { method: "GET", path: "/replicas/{name}", key: "name", request: "nothing", query_form: false },
+  remove_replica: { method: "DELETE", path: "/replicas/{name}", key: "name", request: "nothing", query_form: false },
+  verify_replica: { method: "POST", path: "/replicas/{name}/verify", key: "name", request: "body", query_form: false },
+  prune_replica: { method: "POST", path: "/replicas/{name}/prune", key: "name", request: "nothing", query_form: false },
+  replica_backups: { method: "GET", path: "/replicas/{name}/backups", key: "name", request: "nothing", query_form: false },
+  retrieve_backup: { method: "POST", path: "/replicas/{name}/retrieve", key: "name", request: "body", query_form: false },
 };
 
 /** The operations whose bodies are bytes or a stream: their routes (each
@@ -185,6 +203,24 @@ export interface Operations {
   metric_catalog(): Promise<Array<MetricInfo>>;
   /** One metric's history across restarts, downsampled, with its branches. */
   metric_series(request: SeriesRequest): Promise<MetricSeries>;
+  /** Every offsite replica and how far it is. */
+  replicas(): Promise<Array<ReplicaStatus>>;
+  /** Adds an offsite replica (makes its repository, or joins one made with this key). */
+  add_replica(request: AddReplica): Promise<ReplicaAdded>;
+  /** The replicas' repository key, to recover on another machine. */
+  replica_key(): Promise<ReplicaKey>;
+  /** One replica. */
+  replica(name: string): Promise<ReplicaStatus>;
+  /** Forgets a replica (deletes nothing there). */
+  remove_replica(name: string): Promise<RemovedReplica>;
+  /** Checks a replica: its structure, and with read_data every pack; names the backups damage reaches. */
+  verify_replica(name: string, request: VerifyReplica): Promise<ReplicaVerifyReport>;
+  /** Forgets on a replica what retention deleted here (never pinned, breakthrough or initial backups), then prunes. */
+  prune_replica(name: string): Promise<ReplicaPruneReport>;
+  /** The backups a replica holds, and whether each is still here. */
+  replica_backups(name: string): Promise<Array<ReplicaBackup>>;
+  /** Brings a backup deleted here back from a replica, as it was. */
+  retrieve_backup(name: string, request: RetrieveBackup): Promise<Backup>;
 }
 
 /** The operations over a transport. */
@@ -225,5 +261,14 @@ export function operations(t: Transport): Operations {
     settings_schema: () => t("settings_schema", null, null) as Promise<Array<SettingField>>,
     metric_catalog: () => t("metric_catalog", null, null) as Promise<Array<MetricInfo>>,
     metric_series: (request: SeriesRequest) => t("metric_series", null, request) as Promise<MetricSeries>,
+    replicas: () => t("replicas", null, null) as Promise<Array<ReplicaStatus>>,
+    add_replica: (request: AddReplica) => t("add_replica", null, request) as Promise<ReplicaAdded>,
+    replica_key: () => t("replica_key", null, null) as Promise<ReplicaKey>,
+    replica: (name: string) => t("replica", name, null) as Promise<ReplicaStatus>,
+    remove_replica: (name: string) => t("remove_replica", name, null) as Promise<RemovedReplica>,
+    verify_replica: (name: string, request: VerifyReplica) => t("verify_replica", name, request) as Promise<ReplicaVerifyReport>,
+    prune_replica: (name: string) => t("prune_replica", name, null) as Promise<ReplicaPruneReport>,
+    replica_backups: (name: string) => t("replica_backups", name, null) as Promise<Array<ReplicaBackup>>,
+    retrieve_backup: (name: string, request: RetrieveBackup) => t("retrieve_backup", name, request) as Promise<Backup>,
   };
 }

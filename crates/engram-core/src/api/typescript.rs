@@ -91,6 +91,19 @@ pub fn module() -> String {
         MetricFormat::decl(&cfg),
         MetricInfo::decl(&cfg),
         Event::decl(&cfg),
+        crate::wire::ReplicaKind::decl(&cfg),
+        crate::wire::AddReplica::decl(&cfg),
+        crate::wire::ReplicaProblem::decl(&cfg),
+        crate::wire::ReplicaVerifyReport::decl(&cfg),
+        crate::wire::ReplicaStatus::decl(&cfg),
+        crate::wire::ReplicaAdded::decl(&cfg),
+        crate::wire::ReplicaKey::decl(&cfg),
+        crate::wire::RemovedReplica::decl(&cfg),
+        crate::wire::VerifyReplica::decl(&cfg),
+        crate::wire::ReplicaPruneReport::decl(&cfg),
+        crate::wire::ReplicaBackup::decl(&cfg),
+        crate::wire::RetrieveBackup::decl(&cfg),
+        crate::wire::RecoverReport::decl(&cfg),
     ];
     for d in decls {
         out.push('\n');

@@ -383,8 +383,20 @@ pub fn route_logs() {
                 m.level() <= log::Level::Warn
             }
             fn log(&self, r: &log::Record<'_>) {
-                if !self.enabled(r.metadata()) {
+                thread_local! {
+                    static INSIDE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+                }
+                // Without a tracing subscriber, `tracing` hands its events
+                // back to `log`: once round is enough.
+                if !self.enabled(r.metadata()) || INSIDE.with(|i| i.replace(true)) {
                     return;
+                }
+                let _reset = Reset;
+                struct Reset;
+                impl Drop for Reset {
+                    fn drop(&mut self) {
+                        INSIDE.with(|i| i.set(false));
+                    }
                 }
                 match r.level() {
                     log::Level::Error => {

@@ -110,8 +110,37 @@ pub fn steps() -> Vec<Step> {
             none.clone(),
             json!({"engine": "zap", "key": "success_rate"}),
         ),
+        step(
+            "add_replica",
+            none.clone(),
+            json!({"kind": "local", "location": replica_dir(), "name": "walk"}),
+        ),
+        step("replicas", none.clone(), none.clone()),
+        step("replica", json!("walk"), none.clone()),
+        step("replica_key", none.clone(), none.clone()),
+        step("replica_backups", json!("walk"), none.clone()),
+        step("verify_replica", json!("walk"), json!({"read_data": false})),
+        Step {
+            // A backup neither here nor on the replica.
+            refused: Some("not_found"),
+            ..step("retrieve_backup", json!("walk"), json!({"backup_id": 999_999}))
+        },
+        step("prune_replica", json!("walk"), none.clone()),
+        step("remove_replica", json!("walk"), none.clone()),
         step("delete_backup", b(), none.clone()),
     ]
+}
+
+/// A new, empty directory for the walk's replica (removed when the walk ends).
+fn replica_dir() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir()
+        .join(format!("engram-walk-replica-{}-{nanos}", std::process::id()))
+        .display()
+        .to_string()
 }
 
 /// Whether `answer` reads as `name`'s declared response type.
@@ -156,6 +185,13 @@ pub fn walk(mut call: impl FnMut(&str, &Value, &Value) -> Result<Value, Value>) 
             (Err(e), Some(code)) => assert_eq!(e["code"], code, "{}: {e}", s.op),
             (Ok(v), Some(code)) => panic!("{} answered {v}; it must be refused ({code})", s.op),
             (Err(e), None) => panic!("{} was refused: {e}", s.op),
+        }
+    }
+    for s in &steps {
+        if s.op == "add_replica"
+            && let Some(dir) = s.request["location"].as_str()
+        {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }
