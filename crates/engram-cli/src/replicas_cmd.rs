@@ -142,7 +142,7 @@ pub fn run(api: &Door, data_dir: &std::path::Path, cmd: ReplicasCommand) -> Resu
                 return out_json(&all);
             }
             if all.is_empty() {
-                return out("no replicas (add one: engram replicas add local PATH)".into());
+                return out("no replicas (add one: engram replicas add local PATH)");
             }
             for r in &all {
                 out(line(r))?;
@@ -166,8 +166,12 @@ pub fn run(api: &Door, data_dir: &std::path::Path, cmd: ReplicasCommand) -> Resu
                     r.bytes_replicated,
                     r.bytes_added,
                     r.skipped,
-                    r.last_success_at_ms.map(rfc3339).unwrap_or_else(|| "never".into()),
-                    r.history_at_ms.map(rfc3339).unwrap_or_else(|| "never".into()),
+                    r.last_success_at_ms
+                        .map(rfc3339)
+                        .unwrap_or_else(|| "never".into()),
+                    r.history_at_ms
+                        .map(rfc3339)
+                        .unwrap_or_else(|| "never".into()),
                 ))?;
                 if let Some(v) = &r.last_verify {
                     out(format!(
@@ -198,7 +202,11 @@ pub fn run(api: &Door, data_dir: &std::path::Path, cmd: ReplicasCommand) -> Resu
                     "{}: {} snapshots checked{} in {:.1} s",
                     if report.ok { "ok" } else { "DAMAGED" },
                     report.snapshots,
-                    if report.read_data { ", every pack read" } else { "" },
+                    if report.read_data {
+                        ", every pack read"
+                    } else {
+                        ""
+                    },
                     report.seconds
                 ))?;
                 for p in &report.problems {
@@ -336,7 +344,7 @@ fn recover(
             "Engram resumes from backup {id} at its next start (engram run --data-dir {})",
             report.data_dir
         )),
-        None => out("no backup could be recovered".into()),
+        None => out("no backup could be recovered"),
     }
 }
 

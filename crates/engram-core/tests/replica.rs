@@ -122,8 +122,10 @@ fn backup_of(s: &Snap) -> Option<i64> {
 /// Everything of a backup list a recovery must give back.
 fn timeline(dir: &Path) -> Vec<String> {
     let store = Store::open_read_only(dir.join("engram.db")).expect("open");
-    let mut q = BackupQuery::default();
-    q.limit = 1000;
+    let q = BackupQuery {
+        limit: 1000,
+        ..Default::default()
+    };
     let page = store.list_backups(&q).expect("list");
     page.items
         .iter()
@@ -226,11 +228,17 @@ async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
             .iter()
             .find(|b| Some(b.id) == backup_of(s))
             .expect("backup");
-        assert!(s.tags.contains(&b.kind.as_str().to_string()), "{:?}", s.tags);
+        assert!(
+            s.tags.contains(&b.kind.as_str().to_string()),
+            "{:?}",
+            s.tags
+        );
         assert_eq!(s.tags.contains(&"pinned".to_string()), b.pinned);
     }
     assert!(
-        snaps.iter().any(|s| s.tags.contains(&"engram-catalog".into())),
+        snaps
+            .iter()
+            .any(|s| s.tags.contains(&"engram-catalog".into())),
         "the metric history went up too"
     );
 
@@ -245,7 +253,12 @@ async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
     };
     let dump = |snap: &str, file: &str| {
         ok(
-            restic(&repo, &key, &cache, &["dump", snap, &format!("/engram/{file}")]),
+            restic(
+                &repo,
+                &key,
+                &cache,
+                &["dump", snap, &format!("/engram/{file}")],
+            ),
             "restic dump",
         )
     };
@@ -261,8 +274,7 @@ async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
         .expect("states");
     for s in &exported {
         assert!(
-            dump(&snap_of(second.id), &format!("engines/{}.state", s.engine))
-                == s.state.as_bytes(),
+            dump(&snap_of(second.id), &format!("engines/{}.state", s.engine)) == s.state.as_bytes(),
             "engine {} as restic dumps it",
             s.engine
         );
@@ -305,8 +317,13 @@ async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
         move || {
             api::recover(
                 api::Recover {
-                    place: Place::parse(ReplicaKind::Local, &repo.display().to_string(), None, None)
-                        .expect("place"),
+                    place: Place::parse(
+                        ReplicaKind::Local,
+                        &repo.display().to_string(),
+                        None,
+                        None,
+                    )
+                    .expect("place"),
                     key_file: Some(key_file),
                     key: None,
                     data_dir: new_dir,
@@ -326,7 +343,10 @@ async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
     // The original may have taken one more backup (the final one) after
     // the replica caught up; everything the replica held is back as it was.
     for line in &recovered {
-        assert!(original.contains(line), "recovered {line}\noriginal {original:#?}");
+        assert!(
+            original.contains(line),
+            "recovered {line}\noriginal {original:#?}"
+        );
     }
     assert_eq!(recovered.len(), report.recovered.len());
     assert!(report.recovered.contains(&first.id) && report.recovered.contains(&second.id));
@@ -334,7 +354,9 @@ async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
 
     // The recovered directory starts and resumes from its newest backup.
     let newest = *report.recovered.iter().max().expect("some");
-    let rt2 = Runtime::start(options(&new_dir)).await.expect("start recovered");
+    let rt2 = Runtime::start(options(&new_dir))
+        .await
+        .expect("start recovered");
     assert!(!rt2.startup_report().first_start);
     for (engine, from) in &rt2.startup_report().restored_from {
         assert!(
@@ -357,7 +379,10 @@ async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
     bytes[at] ^= 0x55;
     std::fs::write(&biggest, &bytes).expect("flip");
     let out = restic(&repo, &key, &cache, &["check", "--read-data"]);
-    assert!(!out.status.success(), "restic check must fail on a flipped byte");
+    assert!(
+        !out.status.success(),
+        "restic check must fail on a flipped byte"
+    );
     let offline = Offline::new(&dir);
     let report = offline
         .verify_replica(
@@ -388,9 +413,15 @@ async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
     )
     .expect("recovery goes on past damage");
     for id in &report.affected_backups {
-        assert!(!again.recovered.contains(id), "damaged backup {id} recovered");
         assert!(
-            again.skipped.iter().any(|s| s.contains(&format!("backup {id} "))),
+            !again.recovered.contains(id),
+            "damaged backup {id} recovered"
+        );
+        assert!(
+            again
+                .skipped
+                .iter()
+                .any(|s| s.contains(&format!("backup {id} "))),
             "{:?}",
             again.skipped
         );
@@ -424,8 +455,8 @@ fn bad_keys_and_targets_are_clear_errors_that_write_nothing() {
             ..Default::default()
         })
         .expect("add");
-    let place = Place::parse(ReplicaKind::Local, &repo.display().to_string(), None, None)
-        .expect("place");
+    let place =
+        Place::parse(ReplicaKind::Local, &repo.display().to_string(), None, None).expect("place");
     let recover = |key: Option<&str>, key_file: Option<PathBuf>, place: Place, into: &str| {
         api::recover(
             api::Recover {
@@ -455,8 +486,13 @@ fn bad_keys_and_targets_are_clear_errors_that_write_nothing() {
     assert_eq!(e.code(), "not_found", "{e}");
     assert!(!tmp.path().join("new2").exists());
     // A key file that cannot be read.
-    let e = recover(None, Some(tmp.path().join("missing.key")), place.clone(), "new3")
-        .expect_err("no key file");
+    let e = recover(
+        None,
+        Some(tmp.path().join("missing.key")),
+        place.clone(),
+        "new3",
+    )
+    .expect_err("no key file");
     assert_eq!(e.code(), "not_found", "{e}");
     let empty = tmp.path().join("empty.key");
     std::fs::write(&empty, "\n").expect("write");
@@ -475,9 +511,7 @@ fn bad_keys_and_targets_are_clear_errors_that_write_nothing() {
         })
         .expect_err("a non-empty directory");
     assert_eq!(e.code(), "invalid_input", "{e}");
-    let e = offline
-        .replica("nope".into())
-        .expect_err("unknown replica");
+    let e = offline.replica("nope".into()).expect_err("unknown replica");
     assert_eq!(e.code(), "not_found");
 }
 

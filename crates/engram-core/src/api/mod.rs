@@ -19,17 +19,17 @@ mod compare;
 mod convert;
 mod learners;
 mod offline;
-mod replicas;
 pub mod operations;
 pub mod python;
+mod replicas;
 pub mod typescript;
 
 pub use learners::LearnerStateFile;
 pub use offline::Offline;
-pub use replicas::{Recover, recover};
 pub use operations::{
     ByteOperation, NoKey, Operation, RequestIn, Runs, SettingsPatch, byte_op, op,
 };
+pub use replicas::{Recover, recover};
 
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::snapshot;

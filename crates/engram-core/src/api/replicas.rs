@@ -68,12 +68,7 @@ pub(super) fn one(store: &Store, name: &str) -> Result<ReplicaStatus> {
 }
 
 pub(super) fn add(data_dir: &Path, store: &mut Store, req: AddReplica) -> Result<ReplicaAdded> {
-    let place = Place::parse(
-        req.kind,
-        &req.location,
-        req.port,
-        req.identity.as_deref(),
-    )?;
+    let place = Place::parse(req.kind, &req.location, req.port, req.identity.as_deref())?;
     let name = match req.name.as_deref().map(str::trim) {
         Some(n) if !n.is_empty() => {
             crate::store::validate_engine_name(n).map_err(|_| {
@@ -221,7 +216,11 @@ pub fn recover(r: Recover, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Recov
     )?;
     replica::write_key(&replica::key_path(&r.data_dir), &key)?;
     let name = r.name.unwrap_or_else(|| r.place.default_name());
-    let repo_id = replica::open(&r.place, &key)?.config().id.to_hex().to_string();
+    let repo_id = replica::open(&r.place, &key)?
+        .config()
+        .id
+        .to_hex()
+        .to_string();
     store.add_replica_target(&NewReplicaTarget {
         name: &name,
         kind: r.place.kind,

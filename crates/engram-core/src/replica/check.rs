@@ -113,7 +113,10 @@ pub(super) fn damaged_backups<S: IndexedFull>(
             let tree = match repo.get_tree(&t) {
                 Ok(tree) => tree,
                 Err(e) => {
-                    bad = Some(format!("its tree {t} cannot be read: {}", super::rustic_message(&e)));
+                    bad = Some(format!(
+                        "its tree {t} cannot be read: {}",
+                        super::rustic_message(&e)
+                    ));
                     break;
                 }
             };
@@ -134,7 +137,10 @@ pub(super) fn damaged_backups<S: IndexedFull>(
                         }
                     });
                     if !ok && bad.is_none() {
-                        bad = Some(format!("{} has a chunk ({hex}) that does not read", node.name));
+                        bad = Some(format!(
+                            "{} has a chunk ({hex}) that does not read",
+                            node.name
+                        ));
                     }
                 }
             }

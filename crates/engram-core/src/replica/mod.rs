@@ -42,8 +42,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::store::ReplicaTarget;
 use crate::wire::ReplicaKind;
 use rustic_core::{
-    ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository, RepositoryOptions,
-    RusticError,
+    ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository, RepositoryOptions, RusticError,
 };
 use std::path::{Path, PathBuf};
 
@@ -87,7 +86,9 @@ impl Place {
     ) -> Result<Place> {
         let location = location.trim();
         if location.is_empty() {
-            return Err(Error::InvalidInput("the replica's location is empty".into()));
+            return Err(Error::InvalidInput(
+                "the replica's location is empty".into(),
+            ));
         }
         match kind {
             ReplicaKind::Local => {
@@ -226,7 +227,10 @@ pub fn open(place: &Place, key: &str) -> Result<Repository<OpenStatus>> {
     // A key file is opened by scrypt, which costs about a second by
     // design; the master key it unlocks is kept for this process, so that
     // the upload of every backup does not pay it again.
-    let cache_key = (place.describe(), blake3::hash(key.as_bytes()).to_hex().to_string());
+    let cache_key = (
+        place.describe(),
+        blake3::hash(key.as_bytes()).to_hex().to_string(),
+    );
     let cached = master_keys()
         .lock()
         .ok()

@@ -70,7 +70,11 @@ impl Source {
     pub fn new(files: Files) -> Result<Source> {
         let total = files.total();
         let files = files.sorted();
-        Ok(Source(std::sync::Mutex::new(files.files), files.time, total))
+        Ok(Source(
+            std::sync::Mutex::new(files.files),
+            files.time,
+            total,
+        ))
     }
 }
 

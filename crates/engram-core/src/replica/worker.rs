@@ -162,7 +162,9 @@ impl Worker {
                     .filter_map(|s| backup_of(s).map(|b| (b, s.id.to_hex().to_string())))
                     .collect();
             let repo_id = repo.config().id.to_hex().to_string();
-            self.with_store(|s| s.record_replica_attempt(t.id, crate::now_ms(), None, Some(&repo_id)))?;
+            self.with_store(|s| {
+                s.record_replica_attempt(t.id, crate::now_ms(), None, Some(&repo_id))
+            })?;
             self.known.insert(t.id, held);
         }
         let mut skipped_here = BTreeSet::new();

@@ -52,9 +52,7 @@ pub use learners::{
     validate_metric_info, validate_milestone_rules,
 };
 pub use migrations::{SCHEMA_VERSION, schema_dump};
-pub use replicas::{
-    CATALOG_TABLES, NewReplicaTarget, ReplicaCopy, ReplicaCounts, ReplicaTarget,
-};
+pub use replicas::{CATALOG_TABLES, NewReplicaTarget, ReplicaCopy, ReplicaCounts, ReplicaTarget};
 pub use retention::{HOLD_FOR, KeepReason, Outlook, RetentionDecision, RetentionReport};
 
 pub use types::{

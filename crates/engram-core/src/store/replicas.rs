@@ -405,16 +405,16 @@ impl Store {
     /// What the catalog holds now, cheaply: changes whenever a point,
     /// branch, learner or setting is added or changed.
     pub fn catalog_mark(&self) -> Result<String> {
-        let (points, newest): (i64, Option<i64>) = self.conn.query_row(
-            "SELECT count(*), max(at_ms) FROM metric_points",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let branches: i64 =
+        let (points, newest): (i64, Option<i64>) =
             self.conn
-                .query_row("SELECT coalesce(max(id), 0) FROM history_branches", [], |r| {
-                    r.get(0)
+                .query_row("SELECT count(*), max(at_ms) FROM metric_points", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
                 })?;
+        let branches: i64 = self.conn.query_row(
+            "SELECT coalesce(max(id), 0) FROM history_branches",
+            [],
+            |r| r.get(0),
+        )?;
         let learners: String = self.conn.query_row(
             "SELECT coalesce(group_concat(name || ':' || generation || ':' || length(metric_info) || ':' || length(coalesce(user_metric_info, '')) || ':' || length(coalesce(user_milestone_rules, '')), ','), '') FROM learners",
             [],

@@ -123,7 +123,11 @@ pub fn steps() -> Vec<Step> {
         Step {
             // A backup neither here nor on the replica.
             refused: Some("not_found"),
-            ..step("retrieve_backup", json!("walk"), json!({"backup_id": 999_999}))
+            ..step(
+                "retrieve_backup",
+                json!("walk"),
+                json!({"backup_id": 999_999}),
+            )
         },
         step("prune_replica", json!("walk"), none.clone()),
         step("remove_replica", json!("walk"), none.clone()),
@@ -138,7 +142,10 @@ fn replica_dir() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     std::env::temp_dir()
-        .join(format!("engram-walk-replica-{}-{nanos}", std::process::id()))
+        .join(format!(
+            "engram-walk-replica-{}-{nanos}",
+            std::process::id()
+        ))
         .display()
         .to_string()
 }
