@@ -5,6 +5,7 @@ mod backups;
 mod env;
 mod kill;
 mod learners;
+mod replicas;
 mod serve;
 
 use serde_json::Value;
