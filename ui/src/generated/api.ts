@@ -759,7 +759,7 @@ lag_ms: number | null,
  */
 state: string, 
 /**
- * One line: "up to date", "behind 3, <reason>".
+ * One line: "up to date", or "behind 3, " and the reason.
  */
 summary: string, problem: ReplicaProblem | null, last_success_at_ms: number | null, history_at_ms: number | null, 
 /**

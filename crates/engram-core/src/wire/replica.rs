@@ -102,7 +102,7 @@ pub struct ReplicaStatus {
     pub lag_ms: Option<i64>,
     /// `up_to_date`, `behind` (uploading) or `failing` (the last attempt failed).
     pub state: String,
-    /// One line: "up to date", "behind 3, <reason>".
+    /// One line: "up to date", or "behind 3, " and the reason.
     pub summary: String,
     pub problem: Option<ReplicaProblem>,
     #[ts(type = "number | null")]
