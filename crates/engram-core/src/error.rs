@@ -134,6 +134,11 @@ impl ErrorCode {
         }
     }
 
+    /// The code of a stable name (as [`ErrorCode::as_str`] prints it).
+    pub fn from_name(name: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+
     /// The HTTP status `engram serve` answers with. Exhaustive on purpose:
     /// adding a code does not compile until it has a status.
     pub fn http_status(self) -> u16 {

@@ -11,8 +11,11 @@ use engram_core::store::NewLearnerState;
 use engram_core::wire::{AddReplica, ReplicaKind, VerifyReplica};
 use engram_core::{BackupQuery, Store};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
+
+#[path = "support/restic.rs"]
+mod support_restic;
+use support_restic::{Snap, restic, snapshots};
 
 fn options(dir: &Path) -> RuntimeOptions {
     let mut o = RuntimeOptions::new(dir);
@@ -20,17 +23,6 @@ fn options(dir: &Path) -> RuntimeOptions {
     o.metrics_every = Duration::from_millis(20);
     o.engines.zap.simulations = 8;
     o
-}
-
-/// Runs Debian's `restic` on a repository (its cache in `cache`).
-fn restic(repo: &Path, key: &str, cache: &Path, args: &[&str]) -> std::process::Output {
-    Command::new("restic")
-        .args(args)
-        .env("RESTIC_REPOSITORY", repo)
-        .env("RESTIC_PASSWORD", key)
-        .env("RESTIC_CACHE_DIR", cache)
-        .output()
-        .expect("restic runs (scripts/setup installs Debian's restic)")
 }
 
 fn ok(out: std::process::Output, what: &str) -> Vec<u8> {
@@ -80,43 +72,6 @@ async fn save_learner(rt: &Runtime, name: &'static str, bytes: Vec<u8>, step: u6
     })
     .await
     .expect("learner save");
-}
-
-struct Snap {
-    id: String,
-    hostname: String,
-    tags: Vec<String>,
-}
-
-fn snapshots(repo: &Path, key: &str, cache: &Path) -> Vec<Snap> {
-    let out = ok(
-        restic(repo, key, cache, &["snapshots", "--json"]),
-        "restic snapshots",
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out).expect("snapshots json");
-    v.as_array()
-        .expect("array")
-        .iter()
-        .map(|s| Snap {
-            id: s["id"].as_str().expect("id").to_string(),
-            hostname: s["hostname"].as_str().unwrap_or("").to_string(),
-            tags: s["tags"]
-                .as_array()
-                .map(|t| {
-                    t.iter()
-                        .map(|x| x.as_str().unwrap_or("").to_string())
-                        .collect()
-                })
-                .unwrap_or_default(),
-        })
-        .collect()
-}
-
-fn backup_of(s: &Snap) -> Option<i64> {
-    s.tags
-        .iter()
-        .find_map(|t| t.strip_prefix("engram-backup:"))
-        .and_then(|n| n.parse().ok())
 }
 
 /// Everything of a backup list a recovery must give back.
@@ -217,16 +172,16 @@ async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
         .await
         .expect("list")
         .items;
-    let mut held: Vec<i64> = snaps.iter().filter_map(backup_of).collect();
+    let mut held: Vec<i64> = snaps.iter().filter_map(Snap::backup).collect();
     held.sort_unstable();
     let mut ids: Vec<i64> = here.iter().map(|b| b.id).collect();
     ids.sort_unstable();
     assert_eq!(held, ids, "one snapshot per backup, none twice");
-    for s in snaps.iter().filter(|s| backup_of(s).is_some()) {
+    for s in snaps.iter().filter(|s| s.backup().is_some()) {
         assert_eq!(s.hostname, host);
         let b = here
             .iter()
-            .find(|b| Some(b.id) == backup_of(s))
+            .find(|b| Some(b.id) == s.backup())
             .expect("backup");
         assert!(
             s.tags.contains(&b.kind.as_str().to_string()),
@@ -246,7 +201,7 @@ async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
     let snap_of = |id: i64| {
         snaps
             .iter()
-            .find(|s| backup_of(s) == Some(id))
+            .find(|s| s.backup() == Some(id))
             .expect("snapshot")
             .id
             .clone()

@@ -6,35 +6,16 @@
 use super::*;
 use std::collections::BTreeSet;
 
-fn restic(repo: &Path, key: &str, cache: &Path, args: &[&str]) -> Output {
-    Command::new("restic")
-        .args(args)
-        .env("RESTIC_REPOSITORY", repo)
-        .env("RESTIC_PASSWORD", key)
-        .env("RESTIC_CACHE_DIR", cache)
-        .output()
-        .expect("restic runs (scripts/setup installs Debian's restic)")
-}
+#[path = "../../../engram-core/tests/support/restic.rs"]
+#[allow(dead_code)] // the CLI test reads only the tags
+mod support_restic;
+use support_restic::{restic, snapshots};
 
 /// The backup each snapshot holds, from restic's own listing.
 fn replicated(repo: &Path, key: &str, cache: &Path) -> Vec<i64> {
-    let out = restic(repo, key, cache, &["snapshots", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-    v.as_array()
-        .expect("array")
+    snapshots(repo, key, cache)
         .iter()
-        .filter_map(|s| {
-            s["tags"].as_array()?.iter().find_map(|t| {
-                t.as_str()?
-                    .strip_prefix("engram-backup:")
-                    .and_then(|n| n.parse().ok())
-            })
-        })
+        .filter_map(|s| s.backup())
         .collect()
 }
 

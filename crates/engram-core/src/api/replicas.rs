@@ -18,8 +18,7 @@ fn status(store: &Store, t: &ReplicaTarget) -> Result<ReplicaStatus> {
     let c = store.replica_counts(t.id)?;
     let host_id = store.host_id_if_any()?.unwrap_or_default();
     let problem = t.last_error.as_ref().map(|(code, message)| ReplicaProblem {
-        code: serde_json::from_value(serde_json::Value::String(code.clone()))
-            .unwrap_or(crate::ErrorCode::ReplicaUnavailable),
+        code: crate::ErrorCode::from_name(code).unwrap_or(crate::ErrorCode::ReplicaUnavailable),
         message: message.clone(),
         at_ms: t.last_attempt_at_ms.unwrap_or(0),
     });
@@ -201,7 +200,11 @@ pub fn recover(r: Recover, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Recov
         )));
     }
     // The replica is opened (key checked) before anything is created.
-    replica::open(&r.place, &key)?;
+    let repo_id = replica::open(&r.place, &key)?
+        .config()
+        .id
+        .to_hex()
+        .to_string();
     std::fs::create_dir_all(&r.data_dir).map_err(|e| Error::io("create", &r.data_dir, e))?;
     let _lock = crate::runtime::DataDirLock::acquire(&r.data_dir)?;
     let mut store = Store::open(&db)?;
@@ -216,11 +219,6 @@ pub fn recover(r: Recover, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Recov
     )?;
     replica::write_key(&replica::key_path(&r.data_dir), &key)?;
     let name = r.name.unwrap_or_else(|| r.place.default_name());
-    let repo_id = replica::open(&r.place, &key)?
-        .config()
-        .id
-        .to_hex()
-        .to_string();
     store.add_replica_target(&NewReplicaTarget {
         name: &name,
         kind: r.place.kind,

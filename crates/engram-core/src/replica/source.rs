@@ -2,7 +2,6 @@
 //! entry is a name, its true size, a time, and where its bytes come from
 //! (memory, or a learner's object file read as it is archived).
 
-use crate::error::Result;
 use rustic_core::jiff;
 use rustic_core::repofile::{Metadata, Node, NodeType};
 use rustic_core::{ReadSource, ReadSourceEntry, RusticResult};
@@ -67,14 +66,10 @@ impl Files {
 pub(super) struct Source(std::sync::Mutex<Vec<File>>, jiff::Timestamp, u64);
 
 impl Source {
-    pub fn new(files: Files) -> Result<Source> {
+    pub fn new(files: Files) -> Source {
         let total = files.total();
         let files = files.sorted();
-        Ok(Source(
-            std::sync::Mutex::new(files.files),
-            files.time,
-            total,
-        ))
+        Source(std::sync::Mutex::new(files.files), files.time, total)
     }
 }
 

@@ -5,8 +5,7 @@ use super::source::{Bytes, File, Files, Source};
 use super::{BACKUP_TAG, CATALOG_TAG, Place, ROOT, TAG};
 use crate::codec::Checksum;
 use crate::error::{Error, ErrorCode, Result};
-use crate::snapshot::{FORMAT_NAME, FORMAT_VERSION, Manifest, ManifestBackup, ManifestEngine};
-use crate::snapshot::{FORMAT_VERSION_WITHOUT_LEARNERS, ManifestLearner};
+use crate::snapshot::{Manifest, manifest_of};
 use crate::store::{CATALOG_TABLES, ReplicaCopy, Store};
 use rustic_core::jiff;
 use rustic_core::repofile::SnapshotFile;
@@ -54,36 +53,15 @@ pub fn upload_backup(
     let states = store.backup_states(id)?;
     let learners = store.backup_learners(id)?;
     let mut files = Vec::new();
-    let mut engines = Vec::new();
     for s in &states {
-        let header = s.state.header();
-        engines.push(ManifestEngine {
-            name: s.engine.clone(),
-            metrics: s.metrics.clone(),
-            checksum: s.state.checksum().to_hex(),
-            size: s.state.len() as u64,
-            stored_size: None,
-            state_format: header.format,
-            schema: header.schema,
-        });
         files.push(File {
             name: engine_file(&s.engine),
             size: s.state.len() as u64,
             bytes: Bytes::Memory(s.state.as_bytes().to_vec()),
         });
     }
-    let mut learner_entries = Vec::new();
     for (name, l) in &learners {
         let sum = Checksum::from_hex(&l.checksum)?;
-        learner_entries.push(ManifestLearner {
-            name: name.clone(),
-            format: store.learner_record(name)?.format,
-            checksum: l.checksum.clone(),
-            size: l.size,
-            stored_size: None,
-            step: l.step,
-            metrics: l.metrics.clone(),
-        });
         // A large state is read from its object file as it is archived
         // (and checked against its checksum here first); a small one
         // lives in the database.
@@ -101,26 +79,7 @@ pub fn upload_backup(
         });
     }
     let manifest = ReplicaManifest {
-        manifest: Manifest {
-            format: FORMAT_NAME.into(),
-            format_version: if learner_entries.is_empty() {
-                FORMAT_VERSION_WITHOUT_LEARNERS
-            } else {
-                FORMAT_VERSION
-            },
-            app_version: crate::APP_VERSION.into(),
-            exported_at: crate::rfc3339(crate::now_ms()),
-            backup: ManifestBackup {
-                id: info.id,
-                kind: info.kind,
-                created_at: crate::rfc3339(info.created_at_ms),
-                created_at_ms: info.created_at_ms,
-                label: info.label.clone(),
-                breakthrough: info.breakthrough.clone(),
-            },
-            engines,
-            learners: learner_entries,
-        },
+        manifest: manifest_of(store, &info, &states, &learners)?,
         pinned: info.pinned,
         origin: info
             .origin
@@ -232,7 +191,7 @@ fn archive(
     let backup_opts = BackupOptions::default()
         .parent_opts(ParentOptions::default().force(true))
         .no_scan(true);
-    let source = Source::new(files)?;
+    let source = Source::new(files);
     let snap = repo
         .archive(&backup_opts, &source, snap, &[PathBuf::from(ROOT)])
         .map_err(|e| place.unavailable(&e))?;

@@ -80,7 +80,9 @@ struct Worker {
 
 impl Worker {
     fn run(mut self, wake: Receiver<()>) {
-        objects_priority();
+        // Uploads read and compress at a low priority, as large saves do:
+        // the engines' thread comes first.
+        crate::objects::lower_this_threads_priority();
         loop {
             if self.stop.load(Ordering::SeqCst) {
                 return;
@@ -250,10 +252,4 @@ impl Worker {
         super::upload_catalog(place, key, reader, host)?;
         self.with_store(|s| s.record_replica_history(t.id, crate::now_ms(), &mark))
     }
-}
-
-/// Uploads read and compress at a low priority, as large saves do: the
-/// engines' thread comes first.
-fn objects_priority() {
-    crate::objects::lower_this_threads_priority();
 }

@@ -31,71 +31,28 @@ pub fn export_backup(store: &Store, id: i64, format: SnapshotFormat) -> Result<V
         });
     }
     let states = store.backup_states(id)?;
-    let mut engines = Vec::with_capacity(states.len());
-    let mut bodies = Vec::with_capacity(states.len());
-    for s in &states {
-        let header = s.state.header();
-        let body = match format {
-            SnapshotFormat::Binary => compress(s.state.as_bytes())?,
-            SnapshotFormat::Json => Vec::new(),
-        };
-        engines.push(ManifestEngine {
-            name: s.engine.clone(),
-            metrics: s.metrics.clone(),
-            checksum: s.state.checksum().to_hex(),
-            size: s.state.len() as u64,
-            stored_size: (format == SnapshotFormat::Binary).then_some(body.len() as u64),
-            state_format: header.format,
-            schema: header.schema,
-        });
-        bodies.push(body);
+    let mut manifest = manifest_of(store, &info, &states, &learners)?;
+    let binary = format == SnapshotFormat::Binary;
+    let mut bodies = Vec::new();
+    for (e, s) in manifest.engines.iter_mut().zip(&states) {
+        if binary {
+            let body = compress(s.state.as_bytes())?;
+            e.stored_size = Some(body.len() as u64);
+            bodies.push(body);
+        }
     }
-    let mut learner_entries = Vec::with_capacity(learners.len());
     let mut learner_bytes = Vec::with_capacity(learners.len());
-    for (name, l) in &learners {
+    for l in manifest.learners.iter_mut() {
         let sum = Checksum::from_hex(&l.checksum)?;
         // Checked against its checksum as it is read.
         let bytes = store.read_learner_bytes(&sum, crate::limits::MAX_LEARNER_STATE_BYTES)?;
-        let stored = match format {
-            SnapshotFormat::Binary => {
-                let c = compress(&bytes)?;
-                let n = c.len() as u64;
-                bodies.push(c);
-                Some(n)
-            }
-            SnapshotFormat::Json => None,
-        };
-        learner_entries.push(ManifestLearner {
-            name: name.clone(),
-            format: store.learner_record(name)?.format,
-            checksum: l.checksum.clone(),
-            size: l.size,
-            stored_size: stored,
-            step: l.step,
-            metrics: l.metrics.clone(),
-        });
+        if binary {
+            let body = compress(&bytes)?;
+            l.stored_size = Some(body.len() as u64);
+            bodies.push(body);
+        }
         learner_bytes.push(bytes);
     }
-    let manifest = Manifest {
-        format: FORMAT_NAME.into(),
-        format_version: if learner_entries.is_empty() {
-            FORMAT_VERSION_WITHOUT_LEARNERS
-        } else {
-            FORMAT_VERSION
-        },
-        app_version: crate::APP_VERSION.into(),
-        exported_at: crate::rfc3339(crate::now_ms()),
-        backup: ManifestBackup {
-            id: info.id,
-            kind: info.kind,
-            created_at: crate::rfc3339(info.created_at_ms),
-            created_at_ms: info.created_at_ms,
-            label: info.label.clone(),
-            breakthrough: info.breakthrough.clone(),
-        },
-        engines,
-        learners: learner_entries,
-    };
     let out = match format {
         SnapshotFormat::Json => {
             let mut out = BTreeMap::new();

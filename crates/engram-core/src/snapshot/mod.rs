@@ -146,6 +146,66 @@ pub struct ManifestEngine {
     pub schema: u32,
 }
 
+/// The manifest of backup `info` whose states and learners' states are
+/// given (no stored sizes: only the binary form has them). Export files
+/// and replicas describe a backup with it.
+pub fn manifest_of(
+    store: &Store,
+    info: &crate::store::BackupInfo,
+    states: &[EngineState],
+    learners: &[(String, crate::wire::LearnerState)],
+) -> Result<Manifest> {
+    let engines = states
+        .iter()
+        .map(|s| {
+            let header = s.state.header();
+            ManifestEngine {
+                name: s.engine.clone(),
+                metrics: s.metrics.clone(),
+                checksum: s.state.checksum().to_hex(),
+                size: s.state.len() as u64,
+                stored_size: None,
+                state_format: header.format,
+                schema: header.schema,
+            }
+        })
+        .collect();
+    let learners = learners
+        .iter()
+        .map(|(name, l)| {
+            Ok(ManifestLearner {
+                name: name.clone(),
+                format: store.learner_record(name)?.format,
+                checksum: l.checksum.clone(),
+                size: l.size,
+                stored_size: None,
+                step: l.step,
+                metrics: l.metrics.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Manifest {
+        format: FORMAT_NAME.into(),
+        format_version: if learners.is_empty() {
+            FORMAT_VERSION_WITHOUT_LEARNERS
+        } else {
+            FORMAT_VERSION
+        },
+        app_version: crate::APP_VERSION.into(),
+        exported_at: crate::rfc3339(crate::now_ms()),
+        backup: ManifestBackup {
+            id: info.id,
+            kind: info.kind,
+            created_at: crate::rfc3339(info.created_at_ms),
+            created_at_ms: info.created_at_ms,
+            label: info.label.clone(),
+            breakthrough: info.breakthrough.clone(),
+        },
+        engines,
+        learners,
+    })
+}
+
 /// The JSON form as written (import reads it as [`JsonImport`]).
 #[derive(Serialize)]
 pub(super) struct JsonSnapshot {

@@ -196,15 +196,6 @@ pub struct RetrieveBackup {
     pub backup_id: i64,
 }
 
-/// Where each backup stands on the replicas (for the timeline's marks).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-pub enum OffsiteMark {
-    Replicated,
-    Queued,
-    Skipped,
-}
-
 /// A recovery of a whole timeline from a replica into a new data directory.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct RecoverReport {
