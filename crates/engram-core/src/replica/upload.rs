@@ -200,10 +200,20 @@ fn archive(
         message: format!("{}: the snapshot has no summary", place.describe()),
     })?;
     if summary.total_files_processed != count || summary.total_bytes_processed != total {
+        // The incomplete snapshot goes: left there, it would pass as this
+        // backup's copy (a restart finds copies by their tag).
+        let removed = match repo.delete_snapshots(&[snap.id]) {
+            Ok(()) => "it was removed".to_string(),
+            Err(e) => format!(
+                "removing it failed too ({}): forget snapshot {} by hand",
+                super::rustic_message(&e),
+                snap.id.to_hex().as_str()
+            ),
+        };
         return Err(Error::Replica {
             code: ErrorCode::ReplicaUnavailable,
             message: format!(
-                "{}: the upload wrote {} files of {} bytes, not {count} of {total} (see the log); it will be tried again",
+                "{}: the upload wrote {} files of {} bytes, not {count} of {total} (see the log); {removed}, and it will be tried again",
                 place.describe(),
                 summary.total_files_processed,
                 summary.total_bytes_processed
@@ -211,4 +221,129 @@ fn archive(
         });
     }
     Ok(snap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::ReplicaKind;
+
+    fn repo() -> (tempfile::TempDir, Place) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let place = Place::parse(
+            ReplicaKind::Local,
+            &tmp.path().join("repo").display().to_string(),
+            None,
+            None,
+        )
+        .expect("place");
+        super::super::open_or_init(&place, "k").expect("init");
+        (tmp, place)
+    }
+
+    fn files(list: Vec<(&str, Bytes, u64)>) -> Files {
+        Files {
+            files: list
+                .into_iter()
+                .map(|(name, bytes, size)| File {
+                    name: name.into(),
+                    size,
+                    bytes,
+                })
+                .collect(),
+            time: timestamp(1_000).expect("time"),
+        }
+    }
+
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// The stale-index trap: a handle does not see its own earlier blobs.
+    /// Each upload opens and indexes afresh, so the second of two uploads
+    /// in one process sends only the file that changed.
+    #[test]
+    fn a_second_upload_through_the_same_process_sends_only_what_changed() {
+        let (_tmp, place) = repo();
+        let big = noise(4 << 20, 7);
+        let tags = ["engram".to_string()];
+        let first = archive(
+            &place,
+            "k",
+            "host",
+            &tags,
+            1_000,
+            files(vec![
+                (
+                    "engines/big.state",
+                    Bytes::Memory(big.clone()),
+                    big.len() as u64,
+                ),
+                ("engines/small.state", Bytes::Memory(b"one".to_vec()), 3),
+            ]),
+        )
+        .expect("first");
+        let second = archive(
+            &place,
+            "k",
+            "host",
+            &tags,
+            2_000,
+            files(vec![
+                (
+                    "engines/big.state",
+                    Bytes::Memory(big.clone()),
+                    big.len() as u64,
+                ),
+                ("engines/small.state", Bytes::Memory(b"two".to_vec()), 3),
+            ]),
+        )
+        .expect("second");
+        let added = |s: &SnapshotFile| s.summary.as_ref().map_or(0, |s| s.data_added_files);
+        assert!(added(&first) >= big.len() as u64, "{}", added(&first));
+        assert!(
+            added(&second) < 64 * 1024,
+            "the unchanged 4 MiB went up again: {} bytes added",
+            added(&second)
+        );
+    }
+
+    /// The logged-not-returned trap: a file the archiver cannot read is
+    /// skipped with a warning by rustic; here it fails the upload, and the
+    /// incomplete snapshot does not stay to pass as the backup's copy.
+    #[test]
+    fn a_file_that_cannot_be_read_fails_the_upload_and_leaves_no_snapshot() {
+        let (tmp, place) = repo();
+        let e = archive(
+            &place,
+            "k",
+            "host",
+            &["engram".to_string()],
+            1_000,
+            files(vec![
+                ("engines/ok.state", Bytes::Memory(b"fine".to_vec()), 4),
+                (
+                    "learners/gone.state",
+                    Bytes::File(tmp.path().join("no-such-object")),
+                    10,
+                ),
+            ]),
+        )
+        .expect_err("an unreadable file fails the upload");
+        assert_eq!(e.code(), "replica_unavailable", "{e}");
+        assert!(e.to_string().contains("it was removed"), "{e}");
+        let repo = super::super::open(&place, "k").expect("open");
+        assert!(
+            repo.get_all_snapshots().expect("list").is_empty(),
+            "the incomplete snapshot stayed"
+        );
+    }
 }
