@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 /// The catalog goes up at most this often while it changes.
@@ -37,7 +37,7 @@ impl Replicator {
         let stop = Arc::new(AtomicBool::new(false));
         let worker = Worker {
             data_dir,
-            store,
+            store: Arc::downgrade(&store),
             stop: stop.clone(),
             backoff: BTreeMap::new(),
             known: BTreeMap::new(),
@@ -69,7 +69,10 @@ impl Drop for Replicator {
 
 struct Worker {
     data_dir: PathBuf,
-    store: Arc<Mutex<Store>>,
+    /// The writer's store, held only for a bookkeeping row: when the
+    /// runtime lets go of it, it closes (and checkpoints its WAL) even
+    /// while an upload still runs here, and the worker ends.
+    store: Weak<Mutex<Store>>,
     stop: Arc<AtomicBool>,
     /// Per target: when to try again, and the wait after the next failure.
     backoff: BTreeMap<i64, (Instant, Duration)>,
@@ -84,7 +87,7 @@ impl Worker {
         // the engines' thread comes first.
         crate::objects::lower_this_threads_priority();
         loop {
-            if self.stop.load(Ordering::SeqCst) {
+            if self.stop.load(Ordering::SeqCst) || self.store.strong_count() == 0 {
                 return;
             }
             let wait = self.round().unwrap_or(IDLE).min(IDLE);
@@ -97,8 +100,11 @@ impl Worker {
     }
 
     fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
-        let mut guard = self
+        let store = self
             .store
+            .upgrade()
+            .ok_or_else(|| Error::RuntimeStopped("the runtime has stopped".into()))?;
+        let mut guard = store
             .lock()
             .map_err(|_| Error::Internal("the store lock is poisoned".into()))?;
         f(&mut guard)
