@@ -175,7 +175,8 @@ impl Worker {
             })?;
             self.known.insert(t.id, held);
         }
-        let mut skipped_here = BTreeSet::new();
+        // Each backup is tried once a round (one refused again ends it).
+        let mut tried = BTreeSet::new();
         loop {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(());
@@ -183,12 +184,17 @@ impl Worker {
             let Some(id) = self.with_store(|s| s.next_to_replicate(t.id))? else {
                 break;
             };
-            if !skipped_here.insert(id) {
+            if !tried.insert(id) {
                 break;
             }
             if let Some(snap) = self.known.get(&t.id).and_then(|k| k.get(&id)).cloned() {
                 // Uploaded before a crash took its row: recorded, not sent again.
                 let info = reader.get_backup(id)?;
+                let learners: u64 = reader
+                    .backup_learners(id)?
+                    .iter()
+                    .map(|(_, l)| l.size)
+                    .sum();
                 self.with_store(|s| {
                     s.record_replica_copy(
                         t.id,
@@ -199,7 +205,7 @@ impl Worker {
                             created_at_ms: info.created_at_ms,
                             label: info.label.clone(),
                             pinned: info.pinned,
-                            bytes: info.engines.iter().map(|e| e.size).sum(),
+                            bytes: info.engines.iter().map(|e| e.size).sum::<u64>() + learners,
                             bytes_added: 0,
                             uploaded_at_ms: crate::now_ms(),
                         },
