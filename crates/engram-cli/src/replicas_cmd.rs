@@ -75,6 +75,12 @@ pub enum ReplicasCommand {
         /// The replica: a path (or sftp:USER@HOST:PATH).
         #[arg(long)]
         from: String,
+        /// sftp: the server's SSH port (default 22).
+        #[arg(long)]
+        port: Option<u16>,
+        /// sftp: the private key file.
+        #[arg(long)]
+        identity: Option<String>,
         /// The file holding the key (else it is asked for).
         #[arg(long)]
         key_file: Option<PathBuf>,
@@ -283,23 +289,35 @@ pub fn run(api: &Door, data_dir: &std::path::Path, cmd: ReplicasCommand) -> Resu
         }
         C::Recover {
             from,
+            port,
+            identity,
             key_file,
             host,
             json,
-        } => recover(data_dir, from, key_file, host, json),
+        } => recover(
+            data_dir,
+            &from,
+            port,
+            identity.as_deref(),
+            key_file,
+            host,
+            json,
+        ),
     }
 }
 
 fn recover(
     data_dir: &std::path::Path,
-    from: String,
+    from: &str,
+    port: Option<u16>,
+    identity: Option<&str>,
     key_file: Option<PathBuf>,
     host: Option<String>,
     json: bool,
 ) -> Result<()> {
     let place = match from.strip_prefix("sftp:") {
-        Some(rest) => Place::parse(ReplicaKind::Sftp, rest, None, None)?,
-        None => Place::parse(ReplicaKind::Local, &from, None, None)?,
+        Some(rest) => Place::parse(ReplicaKind::Sftp, rest, port, identity)?,
+        None => Place::parse(ReplicaKind::Local, from, port, identity)?,
     };
     let key = match &key_file {
         Some(_) => None,

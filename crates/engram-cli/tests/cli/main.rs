@@ -7,6 +7,7 @@ mod kill;
 mod learners;
 mod replicas;
 mod serve;
+mod sftp;
 
 use serde_json::Value;
 use std::path::Path;

@@ -84,9 +84,19 @@ pub(super) fn add(data_dir: &Path, store: &mut Store, req: AddReplica) -> Result
             "a replica named {name:?} exists already"
         )));
     }
-    let (key, new_key) = replica::ensure_key(data_dir)?;
+    let (key, new_key) = replica::key_or_new(data_dir)?;
     let host = store.host_id()?;
-    let (repo, created) = replica::open_or_init(&place, &key)?;
+    // A new key is written down only once the place has taken nothing
+    // else: a refused add leaves no key behind (and a place that holds a
+    // repository made with another key refuses this one).
+    let key_file = replica::key_path(data_dir);
+    let (repo, created) = replica::open_or_init(&place, &key, || {
+        if new_key {
+            replica::write_key(&key_file, &key)
+        } else {
+            Ok(())
+        }
+    })?;
     let repo_id = repo.config().id.to_hex().to_string();
     let t = store.add_replica_target(&NewReplicaTarget {
         name: &name,

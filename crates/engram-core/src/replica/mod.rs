@@ -13,7 +13,7 @@
 //! snapshot tagged `engram-catalog` holding `catalog/<table>.jsonl`.
 //!
 //! Rooms: this file (targets, the key, opening a repository, errors),
-//! `source` (states streamed into `archive`), `upload` (one backup, the
+//! `sftp` (the SFTP backend), `source` (states streamed into `archive`), `upload` (one backup, the
 //! catalog), `check` (verify, prune), `recover` (a whole timeline into a
 //! new data directory, or one backup back), `worker` (the queue).
 //!
@@ -24,11 +24,13 @@
 //! deduplicated by content); read errors are logged, not returned (each
 //! snapshot's summary is checked against what was meant).
 //!
-//! Must not: run on an async thread (the SFTP backend starts a runtime of
-//! its own); hold the store's lock while it talks to a repository.
+//! Must not: run on an async thread (every repository call blocks, on a
+//! disk or on SFTP through `sftp`); hold the store's lock while it talks to
+//! a repository.
 
 mod check;
 mod recover;
+mod sftp;
 mod source;
 mod upload;
 mod worker;
@@ -172,13 +174,10 @@ impl Place {
                 .repository(format!("local:{}", self.location))
                 .to_backends()
                 .map_err(|e| self.unavailable(&e)),
-            ReplicaKind::Sftp => Err(Error::Replica {
-                code: ErrorCode::ReplicaUnavailable,
-                message: format!(
-                    "{}: this build of Engram writes replicas to local paths only (SFTP is not built in yet); mount the server (e.g. with sshfs) and add it as a local replica",
-                    self.describe()
-                ),
-            }),
+            ReplicaKind::Sftp => Ok(rustic_core::RepositoryBackends::new(
+                std::sync::Arc::new(sftp::SftpBackend::connect(self)?),
+                None,
+            )),
         }
     }
 
@@ -259,8 +258,14 @@ fn master_keys() -> &'static std::sync::Mutex<KeyCache> {
 }
 
 /// Opens the repository at `place`, or makes one there if the place is
-/// empty. Returns whether it was made now.
-pub fn open_or_init(place: &Place, key: &str) -> Result<(Repository<OpenStatus>, bool)> {
+/// empty, calling `before_init` first (where a new key is written down:
+/// nothing is written anywhere until the place is known to take it).
+/// Returns whether it was made now.
+pub fn open_or_init(
+    place: &Place,
+    key: &str,
+    before_init: impl FnOnce() -> Result<()>,
+) -> Result<(Repository<OpenStatus>, bool)> {
     match open(place, key) {
         Ok(repo) => Ok((repo, false)),
         Err(Error::NotFound { .. }) => {
@@ -269,14 +274,14 @@ pub fn open_or_init(place: &Place, key: &str) -> Result<(Repository<OpenStatus>,
                 if let Ok(mut entries) = std::fs::read_dir(dir)
                     && entries.next().is_some()
                 {
-                    return Err(Error::InvalidInput(format!(
-                        "{} is not empty and holds no restic repository: choose an empty or new directory",
-                        place.describe()
-                    )));
+                    return Err(not_empty(place));
                 }
+            } else if sftp::SftpBackend::connect(place)?.holds_anything()? {
+                return Err(not_empty(place));
             }
             let repo = Repository::new(&RepositoryOptions::default(), &place.backends()?)
                 .map_err(|e| place.unavailable(&e))?;
+            before_init()?;
             let key_opts = KeyOptions::default()
                 .hostname(Some("engram".to_string()))
                 .with_created(true);
@@ -291,6 +296,13 @@ pub fn open_or_init(place: &Place, key: &str) -> Result<(Repository<OpenStatus>,
         }
         Err(e) => Err(e),
     }
+}
+
+fn not_empty(place: &Place) -> Error {
+    Error::InvalidInput(format!(
+        "{} is not empty and holds no restic repository: choose an empty or new directory",
+        place.describe()
+    ))
 }
 
 /// A local target whose directory is gone (an unplugged disk, an unmounted
@@ -337,20 +349,17 @@ pub fn read_key(path: &Path) -> Result<String> {
     Ok(key)
 }
 
-/// The data directory's key, made now (owner-only, durable) if it has
-/// none. Returns the key and whether it was made now.
-pub fn ensure_key(data_dir: &Path) -> Result<(String, bool)> {
-    let path = key_path(data_dir);
-    match read_key(&path) {
+/// The data directory's key, or a new one if it has none (not written
+/// yet: see [`open_or_init`]). Returns the key and whether it is new.
+pub fn key_or_new(data_dir: &Path) -> Result<(String, bool)> {
+    match read_key(&key_path(data_dir)) {
         Ok(k) => return Ok((k, false)),
         Err(Error::NotFound { .. }) => {}
         Err(e) => return Err(e),
     }
     let mut raw = [0u8; 24];
     getrandom::fill(&mut raw).map_err(|e| Error::Internal(format!("no randomness: {e}")))?;
-    let key: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    write_key(&path, &key)?;
-    Ok((key, true))
+    Ok((raw.iter().map(|b| format!("{b:02x}")).collect(), true))
 }
 
 /// Writes a key file: owner-only, synced, never over an existing one.

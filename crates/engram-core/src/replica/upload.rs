@@ -237,7 +237,7 @@ mod tests {
             None,
         )
         .expect("place");
-        super::super::open_or_init(&place, "k").expect("init");
+        super::super::open_or_init(&place, "k", || Ok(())).expect("init");
         (tmp, place)
     }
 

@@ -13,7 +13,7 @@ pub enum ReplicaKind {
     /// A directory (another disk, a mounted share).
     #[default]
     Local,
-    /// `user@host:path` over SFTP (the system `ssh`).
+    /// `user@host:path` over SFTP (libssh2; the host key must be known).
     Sftp,
 }
 
