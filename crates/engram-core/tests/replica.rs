@@ -470,6 +470,17 @@ fn bad_keys_and_targets_are_clear_errors_that_write_nothing() {
     assert_eq!(e.code(), "not_found");
 }
 
+/// Each backup's offsite mark, as the backup list shows it.
+fn marks(dir: &Path) -> Vec<(i64, Option<engram_core::wire::OffsiteMark>)> {
+    let store = Store::open_read_only(dir.join("engram.db")).expect("open");
+    let q = BackupQuery {
+        limit: 1000,
+        ..Default::default()
+    };
+    let page = store.list_backups(&q).expect("list");
+    page.items.iter().map(|b| (b.id, b.offsite)).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_goes_away_holds_nothing_up_and_is_caught_up_on() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -478,6 +489,11 @@ async fn a_target_that_goes_away_holds_nothing_up_and_is_caught_up_on() {
     std::fs::create_dir_all(&mount).expect("mnt");
     let repo = mount.join("offsite");
     let api = Api::new(Runtime::start(options(&dir)).await.expect("start"));
+    let before = marks(&dir);
+    assert!(
+        !before.is_empty() && before.iter().all(|(_, m)| m.is_none()),
+        "no replica, no mark: {before:?}"
+    );
     api.add_replica(AddReplica {
         kind: ReplicaKind::Local,
         location: repo.display().to_string(),
@@ -506,6 +522,16 @@ async fn a_target_that_goes_away_holds_nothing_up_and_is_caught_up_on() {
     }
     let s = status.expect("the failure is reported");
     assert_eq!(s.state, "failing");
+    use engram_core::wire::OffsiteMark;
+    let queued = marks(&dir)
+        .iter()
+        .filter(|(_, m)| *m == Some(OffsiteMark::Queued))
+        .count();
+    assert!(
+        queued >= 3,
+        "the backups made while away are queued: {:?}",
+        marks(&dir)
+    );
     assert!(s.behind >= 3, "{s:?}");
     assert!(
         s.summary.starts_with(&format!("behind {}", s.behind)) && s.summary.contains("mounted"),
@@ -525,6 +551,11 @@ async fn a_target_that_goes_away_holds_nothing_up_and_is_caught_up_on() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(caught, "{:?}", api.replica("offsite".into()).await);
+    let all = marks(&dir);
+    assert!(
+        all.iter().all(|(_, m)| *m == Some(OffsiteMark::Replicated)),
+        "{all:?}"
+    );
     let key = api.replica_key().await.expect("key").key;
     ok(
         restic(&repo, &key, &tmp.path().join("cache"), &["check"]),

@@ -46,7 +46,11 @@ size: number, breakthrough: Breakthrough | null,
 /**
  * For imported backups: the source file's manifest summary.
  */
-origin: unknown, };
+origin: unknown, 
+/**
+ * Where it stands with the offsite replicas; null when none is set up.
+ */
+offsite: OffsiteMark | null, };
 
 export type BackupPage = { items: Array<Backup>, 
 /**
@@ -694,6 +698,8 @@ chart: boolean, };
 export type EngramEvent = { "type": "metrics", at_ms: number, engines: { [key in string]: Metrics }, } | { "type": "saved", at_ms: number, } | { "type": "backup_created", backup: Backup, } | { "type": "backups_deleted", ids: number[], } | { "type": "breakthrough", breakthrough: Breakthrough, backup_id: number | null, } | { "type": "restored", from_backup: number, engines: Array<string>, pre_restore_backup: number, } | { "type": "error", code: ErrorCode, message: string, } | { "type": "learner_process", learner: string, phase: ProcessPhase, } | { "type": "learner_stop_requested", learner: string, } | { "type": "learner_removed", learner: string, };
 
 export type ReplicaKind = "local" | "sftp";
+
+export type OffsiteMark = "replicated" | "queued" | "failed";
 
 export type AddReplica = { kind: ReplicaKind, 
 /**

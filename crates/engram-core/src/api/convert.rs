@@ -27,6 +27,7 @@ impl From<&BackupInfo> for Backup {
                 .origin
                 .as_deref()
                 .and_then(|o| serde_json::from_str(o).ok()),
+            offsite: b.offsite,
         }
     }
 }

@@ -92,6 +92,7 @@ pub fn module() -> String {
         MetricInfo::decl(&cfg),
         Event::decl(&cfg),
         crate::wire::ReplicaKind::decl(&cfg),
+        crate::wire::OffsiteMark::decl(&cfg),
         crate::wire::AddReplica::decl(&cfg),
         crate::wire::ReplicaProblem::decl(&cfg),
         crate::wire::ReplicaVerifyReport::decl(&cfg),

@@ -610,7 +610,8 @@ mod tests {
 
     #[test]
     fn an_address_is_user_host_port_and_path() {
-        let a = Address::of(&place("ada@backup.example:/srv/engram/", Some(2222))).expect("address");
+        let a =
+            Address::of(&place("ada@backup.example:/srv/engram/", Some(2222))).expect("address");
         assert_eq!(
             (a.user.as_str(), a.host.as_str(), a.port, a.path.as_str()),
             ("ada", "backup.example", 2222, "/srv/engram")

@@ -197,6 +197,7 @@ impl Store {
             .remove(&id)
             .unwrap_or_default();
         b.set_learners(self.learner_names(&[id])?.remove(&id).unwrap_or_default());
+        b.offsite = self.offsite_marks(&[id])?.remove(&id);
         Ok(b)
     }
 

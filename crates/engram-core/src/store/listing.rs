@@ -90,9 +90,11 @@ impl Store {
         let ids: Vec<i64> = items.iter().map(|b| b.id).collect();
         let mut summaries = self.engine_summaries(&ids)?;
         let mut learners = self.learner_names(&ids)?;
+        let mut offsite = self.offsite_marks(&ids)?;
         for b in &mut items {
             b.engines = summaries.remove(&b.id).unwrap_or_default();
             b.set_learners(learners.remove(&b.id).unwrap_or_default());
+            b.offsite = offsite.remove(&b.id);
         }
         let next = if items.len() == limit as usize {
             items.last().map(|b| Cursor {
@@ -147,6 +149,7 @@ impl Store {
                 learner_metrics: BTreeMap::new(),
                 breakthrough: breakthrough_at(r, 5)?,
                 origin: r.get(10)?,
+                offsite: None,
             })
         })?;
         Ok(rows.collect::<std::result::Result<_, _>>()?)

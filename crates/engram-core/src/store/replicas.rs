@@ -7,9 +7,10 @@
 
 use super::Store;
 use crate::error::{Error, Result};
-use crate::wire::{BackupKind, ReplicaBackup, ReplicaKind};
+use crate::wire::{BackupKind, OffsiteMark, ReplicaBackup, ReplicaKind};
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params};
+use std::collections::BTreeMap;
 
 /// One replica target as stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -262,6 +263,46 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// Where each backup stands with the replicas (none set up: empty):
+    /// failed if a replica skipped it, replicated if every replica holds
+    /// it, else queued.
+    pub fn offsite_marks(&self, ids: &[i64]) -> Result<BTreeMap<i64, OffsiteMark>> {
+        let mut out = BTreeMap::new();
+        let targets: i64 =
+            self.conn
+                .query_row("SELECT count(*) FROM replica_targets", [], |r| r.get(0))?;
+        if targets == 0 || ids.is_empty() {
+            return Ok(out);
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT b.id,
+                    (SELECT count(*) FROM replica_targets t WHERE EXISTS
+                       (SELECT 1 FROM replica_copies c WHERE c.target_id = t.id AND c.backup_id = b.id)),
+                    (SELECT count(*) FROM replica_targets t WHERE EXISTS
+                       (SELECT 1 FROM replica_skips s WHERE s.target_id = t.id AND s.backup_id = b.id))
+             FROM backups b WHERE b.id IN ({list})"
+        ))?;
+        for row in stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })? {
+            let (id, held, skipped) = row?;
+            let mark = if skipped > 0 {
+                OffsiteMark::Failed
+            } else if held >= targets {
+                OffsiteMark::Replicated
+            } else {
+                OffsiteMark::Queued
+            };
+            out.insert(id, mark);
+        }
+        Ok(out)
     }
 
     /// How far a target is.

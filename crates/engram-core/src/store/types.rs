@@ -104,6 +104,9 @@ pub struct BackupInfo {
     pub breakthrough: Option<Breakthrough>,
     /// For imported backups: JSON describing the source file's manifest.
     pub origin: Option<String>,
+    /// Where it stands with the offsite replicas (none set up: `None`).
+    #[serde(default)]
+    pub offsite: Option<crate::wire::OffsiteMark>,
 }
 
 impl BackupInfo {

@@ -38,6 +38,9 @@ pub struct Backup {
     /// For imported backups: the source file's manifest summary.
     #[ts(type = "unknown")]
     pub origin: Option<serde_json::Value>,
+    /// Where it stands with the offsite replicas; null when none is set up.
+    #[serde(default)]
+    pub offsite: Option<crate::wire::OffsiteMark>,
 }
 /// One page of backups, newest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]

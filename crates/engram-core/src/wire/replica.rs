@@ -6,6 +6,18 @@ use crate::error::ErrorCode;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
+/// Where a backup stands with the offsite replicas (on each backup row).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsiteMark {
+    /// Every replica holds it.
+    Replicated,
+    /// A replica has yet to take it (its status says why, if it is failing).
+    Queued,
+    /// A replica could not take it (a state here failed its checksum).
+    Failed,
+}
+
 /// Where a replica lives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
