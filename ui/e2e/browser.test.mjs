@@ -567,3 +567,62 @@ test("deleting a learner from its card backs it up first; its card and curves go
   const state = await call("GET", "/api/learners/doomed/state");
   assert.equal(await state.text(), "doomed at 5");
 });
+
+test("Offsite: a replica added from the panel shows its key once, catches up with every row marked, verifies, lists what it holds, and is forgotten", async () => {
+  const panel = page.getByTestId("offsite-panel");
+  await panel.locator("summary").click();
+  await page.getByTestId("offsite-none").waitFor();
+  // Wrong input is said in the form, before and by the core.
+  await page.getByTestId("offsite-kind").selectOption("sftp");
+  await page.getByTestId("offsite-location").fill("backup.lan");
+  await page.getByTestId("offsite-add-button").click();
+  await page.getByTestId("offsite-add-error").filter({ hasText: "USER@HOST:PATH" }).waitFor();
+  await page.getByTestId("offsite-kind").selectOption("local");
+  const full = mkdtempSync(join(tmpdir(), "engram-e2e-full-"));
+  writeFileSync(join(full, "someone-elses-file"), "x");
+  await page.getByTestId("offsite-location").fill(full);
+  await page.getByTestId("offsite-add-button").click();
+  await page.getByTestId("offsite-add-error").filter({ hasText: "is not empty" }).waitFor();
+  // A new directory: the repository is made and the key shown once.
+  const repo = join(mkdtempSync(join(tmpdir(), "engram-e2e-offsite-")), "repo");
+  await page.getByTestId("offsite-location").fill(repo);
+  await page.getByTestId("offsite-add-button").click();
+  const key = (await page.getByTestId("replica-key").textContent()).trim();
+  assert.match(key, /^[0-9a-f]{48}$/);
+  assert.match(await page.locator("#confirm-title").textContent(), /Keep this key to recover on another machine/);
+  await page.getByTestId("confirm-ok").click();
+  const block = page.locator("[data-testid=replica][data-name=repo]");
+  await block.locator("[data-testid=replica-state]").filter({ hasText: "up to date" }).waitFor({ timeout: 60_000 });
+  const bar = block.getByTestId("replica-progress");
+  assert.equal(await bar.getAttribute("value"), await bar.getAttribute("max"), "the bar is full once caught up");
+  // Every row on the list says it is offsite (after the next refresh).
+  await page.getByRole("button", { name: "Back up now" }).click();
+  await page.waitForFunction(() => {
+    const marks = [...document.querySelectorAll("[data-testid=backup-row] [data-testid=offsite-mark]")];
+    return marks.length > 0 && marks.length === document.querySelectorAll("[data-testid=backup-row]").length && marks.every((m) => m.getAttribute("data-mark") === "replicated");
+  }, undefined, { timeout: 60_000 });
+  // Stock restic reads what the panel set up, with the key it showed.
+  const snaps = JSON.parse(execFileSync("restic", ["snapshots", "--json", "--no-lock"], { env: { ...process.env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD: key, RESTIC_CACHE_DIR: join(repo, "..", "cache") } }).toString());
+  assert.ok(snaps.length >= 2, `restic lists ${snaps.length} snapshots`);
+  // Verify every pack: a bar while it runs, then the answer.
+  await block.getByTestId("replica-verify-data").click();
+  await page.getByTestId("toast").filter({ hasText: /repo verified in [\d.]+ s: every pack read .* no problem/ }).waitFor({ timeout: 60_000 });
+  await block.filter({ hasText: "Verified" }).filter({ hasText: "every pack read" }).waitFor();
+  // What it holds, each backup here too.
+  await block.getByTestId("replica-backups").click();
+  await block.getByTestId("replica-held").waitFor();
+  assert.ok((await block.locator("[data-testid=replica-held] tbody tr").count()) >= 2);
+  // The key again, on request.
+  await page.getByTestId("offsite-key").click();
+  assert.equal((await page.getByTestId("replica-key").textContent()).trim(), key);
+  await page.getByTestId("confirm-ok").click();
+  // Forget it: nothing there is deleted; the rows lose their marks.
+  await block.getByTestId("replica-remove").click();
+  await page.getByTestId("confirm-ok").click();
+  await page.getByTestId("offsite-none").waitFor();
+  assert.ok(existsSync(join(repo, "config")), "the repository stays");
+  await page.waitForFunction(() => document.querySelectorAll("[data-testid=offsite-mark]").length === 0);
+  await panel.locator("summary").click();
+  rmSync(full, { recursive: true, force: true });
+  rmSync(join(repo, ".."), { recursive: true, force: true });
+});

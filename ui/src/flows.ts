@@ -18,7 +18,8 @@ export function setRefresh(f: () => Promise<void>) {
   my.refresh = f;
 }
 
-function ask(title: string, text: string, extra?: HTMLElement): Promise<boolean> {
+/** The confirmation dialog: resolves true on OK. */
+export function ask(title: string, text: string, extra?: HTMLElement): Promise<boolean> {
   const d = $<HTMLDialogElement>("confirm");
   $("confirm-title").textContent = title;
   $("confirm-text").textContent = text;

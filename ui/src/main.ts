@@ -20,6 +20,7 @@ import { renderPreview, updatePreview, updateRetentionNote } from "./views/previ
 import { buildSettingsForm, openSettings } from "./views/settings";
 import { loadLearners } from "./views/learners";
 import { buildStorage, refreshStorage } from "./views/storage";
+import { buildOffsite, refreshOffsite } from "./views/offsite";
 import { BUCKETS, buildTimeline, MARKS, markSelected as markMark, renderLegend, renderTimeline } from "./views/timeline";
 
 /** This module's state, in the one store. */
@@ -84,6 +85,7 @@ async function refreshOnce() {
     renderTimeline();
     renderCharts();
     void refreshStorage();
+    void refreshOffsite();
     void loadLearners();
   } catch (e) {
     showError(`Could not load backups. ${explain(e)}`);
@@ -173,6 +175,7 @@ async function start() {
   buildFilters(() => void loadTimeline());
   buildTimeline();
   buildStorage();
+  buildOffsite(refreshAll);
   buildSettingsForm();
   buildCards();
   try {

@@ -105,6 +105,16 @@ export const views = {
   storage: {
     plot: null as uPlot | null,
   },
+  offsite: {
+    /** Only the newest load is drawn (polls and changes overlap). */
+    loads: 0,
+    /** Replicas being verified now, and how (the long call shows a bar). */
+    verifying: new Map<string, boolean>(),
+    /** Replicas whose held backups are listed under them. */
+    listing: new Set<string>(),
+    /** Reloads the list and timeline after a backup comes back (set by main). */
+    refreshAll: (async () => {}) as () => Promise<void>,
+  },
   timeline: {
     /** The SVG's width in its own units: its width on the page, so text and
      * marks keep their size — a fixed 1,200 stretched to a narrow window

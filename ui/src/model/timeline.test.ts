@@ -3,7 +3,7 @@ import { branchRuns, dayRange, densityBars, layoutMarks, linePath, ticks, timeSc
 import type { Backup, BackupKind } from "../generated/api";
 
 function backup(id: number, t: number, kind: BackupKind = "periodic"): Backup {
-  return { id, kind, created_at: "", created_at_ms: t, label: null, pinned: false, engines: [], learners: [], learner_steps: {}, learner_metrics: {}, metrics: {}, size: 0, breakthrough: null, origin: null };
+  return { id, kind, created_at: "", created_at_ms: t, label: null, pinned: false, engines: [], learners: [], learner_steps: {}, learner_metrics: {}, metrics: {}, size: 0, breakthrough: null, origin: null, offsite: null };
 }
 
 describe("timeScale", () => {

@@ -5,6 +5,7 @@
 import { $, el, kindLabel } from "../dom";
 import { formatValue } from "../model/engines";
 import { formatTimestamp } from "../model/format";
+import { markText } from "../model/offsite";
 import { BACKUP_KINDS, type Backup, type BackupKind } from "../generated/api";
 import { select, state, views } from "../state";
 import { api } from "../backend";
@@ -109,7 +110,7 @@ function renderRows() {
       const when = el("td", { class: "when" });
       const [day, time] = formatTimestamp(b.created_at_ms).split(" ");
       when.append(el("span", {}, day ?? ""), document.createTextNode(" "), el("span", {}, time ?? ""));
-      tr.append(el("td", {}, String(b.id)), kind, when, el("td", { class: "what" }, describe(b)), pinCell(b.pinned));
+      tr.append(el("td", {}, String(b.id)), kind, when, el("td", { class: "what" }, describe(b)), pinCell(b));
       // Reachable by keyboard: Tab to the list, arrows between rows,
       // Enter or Space to open one in the preview.
       tr.tabIndex = 0;
@@ -157,9 +158,14 @@ export function markSelected() {
 
 /** The pin as an inline SVG (an emoji needs an emoji font), named for
  * screen readers. */
-function pinCell(pinned: boolean): HTMLElement {
+function pinCell(b: Backup): HTMLElement {
   const td = el("td", { class: "pin" });
-  if (!pinned) return td;
+  if (b.offsite !== null) {
+    // Where it stands offsite, in words (the pin cell: no wider table).
+    const m = markText(b.offsite);
+    td.append(el("span", { class: `offsite-mark ${b.offsite}`, title: m.title, "data-testid": "offsite-mark", "data-mark": b.offsite }, m.label));
+  }
+  if (!b.pinned) return td;
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
   svg.setAttribute("viewBox", "0 0 16 16");
@@ -174,6 +180,6 @@ function pinCell(pinned: boolean): HTMLElement {
   path.setAttribute("d", "M5 1h6l-1 5 3 3H9l-1 6-1-6H3l3-3z");
   path.setAttribute("fill", "currentColor");
   svg.append(title, path);
-  td.append(svg);
+  td.prepend(svg);
   return td;
 }
