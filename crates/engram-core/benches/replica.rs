@@ -274,9 +274,9 @@ async fn lag_and_stall() -> Res<()> {
         .iter()
         .map(|s| s.wall)
         .collect();
-    save_learner(&runtime, noise(BIG, 11), 2).await?;
+    save_learner(runtime, noise(BIG, 11), 2).await?;
     runtime.backup_now(Some("big 1".into())).await?;
-    save_learner(&runtime, noise(BIG, 13), 3).await?;
+    save_learner(runtime, noise(BIG, 13), 3).await?;
     runtime.backup_now(Some("big 2".into())).await?;
     let busy_from = runtime.capture_stalls().len();
     let behind_at_start = api.replica("r".into()).await.map_err(|e| e.message)?.behind;
