@@ -562,3 +562,43 @@ async fn a_target_that_goes_away_holds_nothing_up_and_is_caught_up_on() {
         "restic check",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_verify_runs_by_itself_when_the_setting_says() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let api = Api::new(Runtime::start(options(&dir)).await.expect("start"));
+    // Off: nothing is verified however long it has been.
+    api.patch_settings(serde_json::json!({ "replica_verify_hours": 0.0 }).into())
+        .await
+        .expect("off");
+    api.add_replica(AddReplica {
+        kind: ReplicaKind::Local,
+        location: tmp.path().join("offsite").display().to_string(),
+        ..Default::default()
+    })
+    .await
+    .expect("add");
+    wait_caught_up(&api, "offsite").await;
+    let rt = api.runtime().expect("rt");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    rt.backup_now(None).await.expect("backup");
+    wait_caught_up(&api, "offsite").await;
+    assert!(api.replica("offsite".into()).await.expect("status").last_verify.is_none());
+    // Every 0.0003 h (about a second): the worker checks the structure itself.
+    api.patch_settings(serde_json::json!({ "replica_verify_hours": 0.0003 }).into())
+        .await
+        .expect("on");
+    let mut seen = None;
+    for _ in 0..100 {
+        rt.backup_now(None).await.expect("backup");
+        let s = api.replica("offsite".into()).await.expect("status");
+        if let Some(v) = s.last_verify {
+            seen = Some(v);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let v = seen.expect("a verify ran without being asked");
+    assert!(v.ok && !v.read_data && v.snapshots >= 2, "{v:?}");
+}

@@ -637,7 +637,11 @@ orchestrator_every: number,
 /**
  * …then the threshold is multiplied by this.
  */
-orchestrator_growth: number, };
+orchestrator_growth: number, 
+/**
+ * Check each offsite replica's structure every this many hours (0: never).
+ */
+replica_verify_hours: number, };
 
 export type SettingKind = "integer" | "number";
 
@@ -986,6 +990,15 @@ export const SETTING_FIELDS: readonly SettingField[] = [
     "kind": "integer",
     "min": 1.0,
     "max": 1000.0
+  },
+  {
+    "key": "replica_verify_hours",
+    "group": "Offsite replicas",
+    "label": "Verify replicas every (hours)",
+    "help": "How often each replica's structure is checked by itself (restic's check, no pack read); 0 never. Reading every pack is `Verify every pack`.",
+    "kind": "number",
+    "min": 0.0,
+    "max": 8760.0
   }
 ];
 

@@ -13,6 +13,7 @@ const base: Settings = {
   mdp_min_policy_quality: 0.95,
   orchestrator_every: 1000,
   orchestrator_growth: 10,
+  replica_verify_hours: 24,
 };
 
 describe("settings form", () => {

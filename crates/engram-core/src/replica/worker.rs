@@ -238,7 +238,51 @@ impl Worker {
                 Err(e) => return Err(e),
             }
         }
-        self.catalog(t, &place, &key, &reader, &host)
+        self.catalog(t, &place, &key, &reader, &host)?;
+        self.verify_if_due(t, &place, &key)
+    }
+
+    /// The periodic light verify (restic's structure check, no pack read),
+    /// when the setting's interval has passed since the last verify of any
+    /// kind; its report is kept as a verify from the UI's is.
+    fn verify_if_due(&self, t: &ReplicaTarget, place: &Place, key: &str) -> Result<()> {
+        let every = self.with_store(|s| {
+            Ok(match s.settings_json()? {
+                Some(json) => serde_json::from_str::<crate::wire::Settings>(&json)
+                    .unwrap_or_default()
+                    .replica_verify_hours,
+                None => crate::wire::Settings::default().replica_verify_hours,
+            })
+        })?;
+        if every <= 0.0 {
+            return Ok(());
+        }
+        let fresh = self.with_store(|s| s.replica_target(&t.name))?;
+        let last = fresh
+            .last_verify
+            .as_deref()
+            .and_then(|j| serde_json::from_str::<crate::wire::ReplicaVerifyReport>(j).ok())
+            .map(|r| r.checked_at_ms);
+        // Counted from the target's first use when it was never verified.
+        let since = last.unwrap_or(fresh.added_at_ms);
+        if (crate::now_ms() - since) as f64 <= every * 3_600_000.0 {
+            return Ok(());
+        }
+        let report = super::verify(
+            place,
+            key,
+            &crate::wire::VerifyReplica {
+                read_data: false,
+                subset: None,
+            },
+        )?;
+        if report.ok {
+            tracing::info!(replica = %t.name, snapshots = report.snapshots, "periodic verify: no problem");
+        } else {
+            tracing::error!(replica = %t.name, problems = ?report.problems, affected = ?report.affected_backups, "periodic verify: the replica is DAMAGED");
+        }
+        let json = serde_json::to_string(&report).map_err(|e| Error::Encode(e.to_string()))?;
+        self.with_store(|s| s.record_replica_verify(t.id, &json))
     }
 
     /// The catalog, when it changed and its last upload is old enough.

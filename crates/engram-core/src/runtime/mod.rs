@@ -70,6 +70,8 @@ pub struct RuntimeOptions {
     pub autosave: Duration,
     /// Take a periodic backup this often.
     pub backup_every: Duration,
+    /// Check each offsite replica's structure this often (zero: never).
+    pub replica_verify_every: Duration,
     /// Pause between engine ticks (leaves CPU for the UI).
     pub pace: Duration,
     pub retention: RetentionPolicy,
@@ -93,6 +95,7 @@ impl RuntimeOptions {
             seed: 1,
             autosave: Duration::from_secs(5),
             backup_every: Duration::from_secs(3600),
+            replica_verify_every: Duration::from_secs(24 * 3600),
             pace: Duration::from_millis(10),
             retention: RetentionPolicy::default(),
             engines: EnginesConfig::default(),

@@ -33,6 +33,7 @@ impl Settings {
             mdp_min_policy_quality: o.engines.mdp_es.rule.min_policy_quality,
             orchestrator_every: o.engines.orchestrator.breakthrough_every,
             orchestrator_growth: o.engines.orchestrator.breakthrough_growth,
+            replica_verify_hours: o.replica_verify_every.as_secs_f64() / 3600.0,
         }
     }
 
@@ -44,8 +45,9 @@ impl Settings {
         const SAVING: &str = "Saving";
         const RETENTION: &str = "Retention";
         const RULES: &str = "Breakthrough thresholds";
+        const OFFSITE: &str = "Offsite replicas";
         #[rustfmt::skip]
-        let table: [(&str, &str, &str, &str, SettingKind, f64, f64); 14] = [
+        let table: [(&str, &str, &str, &str, SettingKind, f64, f64); 15] = [
             ("autosave_secs", SAVING, "Autosave every (seconds)",
              "How often the live state is saved; a crash loses at most this much.", Number, 0.05, 3600.0),
             ("backup_every_secs", SAVING, "Periodic backup every (seconds)",
@@ -74,6 +76,8 @@ impl Settings {
              "The first orchestrator milestone at this many cross-system calls.", Integer, 1.0, 1e12),
             ("orchestrator_growth", RULES, "Orchestrator threshold growth (×)",
              "Each later milestone needs this many times more calls (10: 1k, 10k, 100k…); 1 means every N calls.", Integer, 1.0, 1000.0),
+            ("replica_verify_hours", OFFSITE, "Verify replicas every (hours)",
+             "How often each replica's structure is checked by itself (restic's check, no pack read); 0 never. Reading every pack is `Verify every pack`.", Number, 0.0, 8760.0),
         ];
         table
             .into_iter()
@@ -160,6 +164,7 @@ impl Settings {
     pub fn apply_to_options(&self, o: &mut RuntimeOptions) {
         o.autosave = Duration::from_secs_f64(self.autosave_secs);
         o.backup_every = Duration::from_secs_f64(self.backup_every_secs);
+        o.replica_verify_every = Duration::from_secs_f64(self.replica_verify_hours * 3600.0);
         o.retention = self.retention.clone();
         o.engines.zap.breakthrough_success_rate = self.zap_success_rate;
         o.engines.zap.breakthrough_min_plans = self.zap_min_plans;

@@ -173,6 +173,8 @@ pub struct Settings {
     /// …then the threshold is multiplied by this.
     #[ts(type = "number")]
     pub orchestrator_growth: u64,
+    /// Check each offsite replica's structure every this many hours (0: never).
+    pub replica_verify_hours: f64,
 }
 
 /// A line of history.
