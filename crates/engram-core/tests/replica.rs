@@ -584,7 +584,13 @@ async fn a_light_verify_runs_by_itself_when_the_setting_says() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     rt.backup_now(None).await.expect("backup");
     wait_caught_up(&api, "offsite").await;
-    assert!(api.replica("offsite".into()).await.expect("status").last_verify.is_none());
+    assert!(
+        api.replica("offsite".into())
+            .await
+            .expect("status")
+            .last_verify
+            .is_none()
+    );
     // Every 0.0003 h (about a second): the worker checks the structure itself.
     api.patch_settings(serde_json::json!({ "replica_verify_hours": 0.0003 }).into())
         .await
@@ -601,4 +607,114 @@ async fn a_light_verify_runs_by_itself_when_the_setting_says() {
     }
     let v = seen.expect("a verify ran without being asked");
     assert!(v.ok && !v.read_data && v.snapshots >= 2, "{v:?}");
+}
+
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).expect("mkdir");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+
+    fn grow(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_target_holds_nothing_up_says_so_and_is_caught_up_on_once_there_is_room() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(disk) = Tmpfs::mount(&tmp.path().join("mnt"), "8m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
+        return;
+    };
+    let dir = tmp.path().join("data");
+    let repo = disk.0.join("offsite");
+    let api = Api::new(Runtime::start(options(&dir)).await.expect("start"));
+    api.add_replica(AddReplica {
+        kind: ReplicaKind::Local,
+        location: repo.display().to_string(),
+        ..Default::default()
+    })
+    .await
+    .expect("add");
+    wait_caught_up(&api, "offsite").await;
+    let rt = api.runtime().expect("rt");
+    // A 24 MB state (nothing to compress) on an 8 MB disk.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let big: Vec<u8> = (0..24 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    save_learner(rt, "big", big, 1).await;
+    rt.backup_now(Some("too big for the replica".into()))
+        .await
+        .expect("the local backup goes on");
+    let mut full = None;
+    for _ in 0..600 {
+        let s = api.replica("offsite".into()).await.expect("status");
+        if s.problem.is_some() {
+            full = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = full.expect("the full disk is reported");
+    assert!(
+        s.summary.starts_with(&format!("behind {}", s.behind))
+            && s.summary.contains("disk is full"),
+        "{}",
+        s.summary
+    );
+    for i in 0..2 {
+        rt.backup_now(Some(format!("while full {i}")))
+            .await
+            .expect("local backups go on");
+    }
+    // Room again: everything goes up.
+    disk.grow("256m");
+    rt.replicate_soon();
+    let mut caught = false;
+    for _ in 0..1200 {
+        let s = api.replica("offsite".into()).await.expect("status");
+        if s.behind == 0 && s.problem.is_none() {
+            caught = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(caught, "{:?}", api.replica("offsite".into()).await);
+    let key = api.replica_key().await.expect("key").key;
+    ok(
+        restic(
+            &repo,
+            &key,
+            &tmp.path().join("cache"),
+            &["check", "--read-data"],
+        ),
+        "restic check after the disk was full",
+    );
+    api.runtime().expect("rt").stop().await.expect("stop");
 }

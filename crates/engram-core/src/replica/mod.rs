@@ -193,11 +193,36 @@ impl Place {
                 ),
             };
         }
+        if disk_full(e, &message) {
+            return Error::Replica {
+                code: ErrorCode::ReplicaUnavailable,
+                message: format!(
+                    "replica at {}: its disk is full (no space left): free space there or add another replica; uploads resume by themselves",
+                    self.describe()
+                ),
+            };
+        }
         Error::Replica {
             code: ErrorCode::ReplicaUnavailable,
             message: format!("replica at {}: {message}", self.describe()),
         }
     }
+}
+
+/// Whether a repository write failed for want of space (ENOSPC, EDQUOT),
+/// by the error's chain or, where rustic kept only text, its message.
+fn disk_full(e: &RusticError, message: &str) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull
+                || matches!(io.raw_os_error(), Some(28 | 122)))
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    message.contains("No space left on device") || message.contains("Disk quota exceeded")
 }
 
 /// A rustic error's message without the backtrace its `Display` carries

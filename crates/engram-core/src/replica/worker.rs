@@ -248,9 +248,11 @@ impl Worker {
     fn verify_if_due(&self, t: &ReplicaTarget, place: &Place, key: &str) -> Result<()> {
         let every = self.with_store(|s| {
             Ok(match s.settings_json()? {
-                Some(json) => serde_json::from_str::<crate::wire::Settings>(&json)
-                    .unwrap_or_default()
-                    .replica_verify_hours,
+                Some(json) => {
+                    serde_json::from_str::<crate::wire::Settings>(&json)
+                        .unwrap_or_default()
+                        .replica_verify_hours
+                }
                 None => crate::wire::Settings::default().replica_verify_hours,
             })
         })?;
