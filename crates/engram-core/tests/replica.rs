@@ -569,7 +569,7 @@ async fn a_light_verify_runs_by_itself_when_the_setting_says() {
     let dir = tmp.path().join("data");
     let api = Api::new(Runtime::start(options(&dir)).await.expect("start"));
     // Off: nothing is verified however long it has been.
-    api.patch_settings(serde_json::json!({ "replica_verify_hours": 0.0 }).into())
+    api.patch_settings(serde_json::json!({ "replica_verify_hours": 0.0 }))
         .await
         .expect("off");
     api.add_replica(AddReplica {
@@ -592,7 +592,7 @@ async fn a_light_verify_runs_by_itself_when_the_setting_says() {
             .is_none()
     );
     // Every 0.0003 h (about a second): the worker checks the structure itself.
-    api.patch_settings(serde_json::json!({ "replica_verify_hours": 0.0003 }).into())
+    api.patch_settings(serde_json::json!({ "replica_verify_hours": 0.0003 }))
         .await
         .expect("on");
     let mut seen = None;
