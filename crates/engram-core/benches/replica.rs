@@ -23,7 +23,6 @@ use engram_core::Store;
 use engram_core::api::{self, Api};
 use engram_core::replica::{self, Place};
 use engram_core::runtime::{Runtime, RuntimeOptions};
-use engram_core::store::NewLearnerState;
 use engram_core::wire::{AddReplica, ReplicaKind, VerifyReplica};
 use std::path::Path;
 use std::process::Command;
@@ -31,6 +30,9 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::percentile_ms;
+#[path = "../tests/support/learner.rs"]
+mod support_learner;
+use support_learner::save_learner;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -57,30 +59,6 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
     }
     v.truncate(len);
     v
-}
-
-async fn save_learner(rt: &Runtime, bytes: Vec<u8>, step: u64) -> Res<()> {
-    rt.with_store(move |s| {
-        if s.learner("big").is_err() {
-            s.attach_learner("big", Some("bench.bytes/1"), engram_core::now_ms())?;
-        }
-        let info = s.objects().put(&bytes)?;
-        s.save_learner_live(
-            "big",
-            &NewLearnerState {
-                generation: None,
-                object: info.checksum,
-                size: info.size,
-                step: Some(step),
-                metrics: [("score".to_string(), step as f64)].into(),
-            },
-            engram_core::now_ms(),
-            None,
-        )?;
-        Ok(())
-    })
-    .await?;
-    Ok(())
 }
 
 fn restic(repo: &Path, key: &str, cache: &Path, args: &[&str]) -> Res<f64> {
@@ -115,7 +93,7 @@ async fn side_by_side() -> Res<()> {
     let key = "bench-key-0123456789";
     let bytes = noise(BIG, 7);
     let runtime = Runtime::start(options(&dir)).await?;
-    save_learner(&runtime, bytes.clone(), 1).await?;
+    save_learner(&runtime, "big", bytes.clone(), 1).await?;
     let b1 = runtime.backup_now(Some("big".into())).await?.id;
     let b2 = runtime.backup_now(Some("unchanged".into())).await?.id;
     runtime.shutdown().await?;
@@ -274,9 +252,9 @@ async fn lag_and_stall() -> Res<()> {
         .iter()
         .map(|s| s.wall)
         .collect();
-    save_learner(runtime, noise(BIG, 11), 2).await?;
+    save_learner(runtime, "big", noise(BIG, 11), 2).await?;
     runtime.backup_now(Some("big 1".into())).await?;
-    save_learner(runtime, noise(BIG, 13), 3).await?;
+    save_learner(runtime, "big", noise(BIG, 13), 3).await?;
     runtime.backup_now(Some("big 2".into())).await?;
     let busy_from = runtime.capture_stalls().len();
     let behind_at_start = api.replica("r".into()).await.map_err(|e| e.message)?.behind;
