@@ -289,6 +289,12 @@ test("axe-core finds nothing serious on the page, the preview and the dialogs, l
     await p.getByTestId("open-settings").click();
     await p.getByTestId("settings").waitFor();
     assert.deepEqual(await seriousA11yFindings(p), [], `${colorScheme}: settings dialog`);
+    await p.keyboard.press("Escape");
+    // The Offsite panel open, with its add form (SFTP fields shown).
+    await p.getByTestId("offsite-panel").locator("summary").click();
+    await p.getByTestId("offsite-kind").selectOption("sftp");
+    await p.getByTestId("offsite-none").waitFor();
+    assert.deepEqual(await seriousA11yFindings(p), [], `${colorScheme}: the Offsite panel`);
     await p.context().close();
   }
 });
