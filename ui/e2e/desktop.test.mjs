@@ -132,9 +132,19 @@ test("the app serves the learner API: a learner added from the CLI runs under th
   // deleted (a backup of its state taken first).
   // Into the middle of the window first: at its edge, the sticky header or
   // an open preview can take the click ("element click intercepted").
+  // A card redrawn between the find and the click (its learner's next
+  // event) leaves a stale reference: found again, up to five times.
   const click = async (selector) => {
-    await wd("POST", `/session/${session}/execute/sync`, { script: "document.querySelector(arguments[0]).scrollIntoView({ block: 'center' })", args: [selector] });
-    await wd("POST", `/session/${session}/element/${await find(selector)}/click`, {});
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await wd("POST", `/session/${session}/execute/sync`, { script: "document.querySelector(arguments[0]).scrollIntoView({ block: 'center' })", args: [selector] });
+        await wd("POST", `/session/${session}/element/${await find(selector)}/click`, {});
+        return;
+      } catch (e) {
+        if (attempt >= 5 || !String(e).includes("stale element reference")) throw e;
+        await sleep(100);
+      }
+    }
   };
   await click("[data-testid=learner-desk] [data-testid=learner-milestones-edit]");
   await waitFor("the milestones dialog", async () => (await text("[data-testid=confirm]")).includes("Milestones of learner desk"));
