@@ -59,6 +59,17 @@ fn fails(dir: &Path, args: &[&str], needle: &str) {
     );
 }
 
+/// A background `engram` killed (SIGKILL) and reaped when dropped, so a
+/// test that fails half-way leaves no process behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `engram run` with a fast autosave, in the background.
 fn spawn_run(dir: &Path, extra: &[&str]) -> Child {
     engram_cmd()

@@ -298,24 +298,26 @@ fn an_sftp_replica_through_a_real_sshd() {
         .to_string();
 
     // Engram runs and uploads.
-    let mut run = engram_cmd()
-        .env("HOME", &home)
-        .env_remove("SSH_AUTH_SOCK")
-        .args([
-            "run",
-            "--autosave",
-            "200ms",
-            "--pace",
-            "1ms",
-            "--backup-every",
-            "500ms",
-        ])
-        .arg("--data-dir")
-        .arg(&d)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("engram run");
+    let run = Running(
+        engram_cmd()
+            .env("HOME", &home)
+            .env_remove("SSH_AUTH_SOCK")
+            .args([
+                "run",
+                "--autosave",
+                "200ms",
+                "--pace",
+                "1ms",
+                "--backup-every",
+                "500ms",
+            ])
+            .arg("--data-dir")
+            .arg(&d)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("engram run"),
+    );
     wait_until("first uploads", || {
         status(&home, &d)["replicated"].as_i64().unwrap_or(0) >= 2
     });
@@ -355,8 +357,7 @@ fn an_sftp_replica_through_a_real_sshd() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    run.kill().expect("stop engram");
-    run.wait().expect("wait");
+    drop(run);
 
     // Stock restic, over SFTP: the repository is whole, every pack reads.
     let check = restic_sftp(&sshd, &home, &key, &repo, &pass, &["check", "--read-data"]);
