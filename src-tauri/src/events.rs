@@ -4,6 +4,7 @@
 
 use engram_core::api::Api;
 use engram_core::wire::Event;
+use std::sync::Arc;
 use tauri::{AppHandle, Emitter, Runtime};
 use tauri_plugin_notification::NotificationExt;
 use tokio_stream::StreamExt;
@@ -11,12 +12,14 @@ use tokio_stream::StreamExt;
 /// The event name the UI listens to.
 pub const EVENT: &str = "engram://event";
 
-/// Forwards events until the runtime stops.
-pub fn forward<R: Runtime>(api: &Api, app: AppHandle<R>) {
-    let Ok(mut events) = api.events() else {
-        return;
-    };
+/// Forwards events from the time the runtime starts (at once, or after a
+/// first run's choice) until it stops.
+pub fn forward<R: Runtime>(api: Arc<Api>, app: AppHandle<R>) {
     tauri::async_runtime::spawn(async move {
+        api.started().await;
+        let Ok(mut events) = api.events() else {
+            return;
+        };
         while let Some(ev) = events.next().await {
             if let Event::Breakthrough {
                 breakthrough: b,

@@ -18,9 +18,12 @@ pub fn with_commands<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Bu
 
 /// Starts the API on the data directory (`$ENGRAM_DATA_DIR`, else the
 /// default). A runtime that cannot start (say, `locked`) is kept as the API's
-/// error: the window opens and shows it.
+/// error: the window opens and shows it. A data directory without Engram
+/// data starts nothing: the window asks whether to start fresh or recover
+/// from a replica (`not_started` until then).
 pub fn start_api() -> Arc<Api> {
-    let api = tauri::async_runtime::block_on(Api::start(RuntimeOptions::new(default_data_dir())));
+    let api =
+        tauri::async_runtime::block_on(Api::start_or_wait(RuntimeOptions::new(default_data_dir())));
     if let Err(e) = api.runtime() {
         eprintln!("engram-desktop: {e}");
     }
@@ -30,10 +33,10 @@ pub fn start_api() -> Arc<Api> {
 /// Serves the loopback API beside the window, for learners of other
 /// processes (they find it through the data directory) and supervised
 /// ones (started once it listens). The window itself uses IPC.
+/// It starts with the engines (after a first run's choice).
 pub fn serve_learner_api(api: Arc<Api>) {
-    let Ok(rt) = api.runtime() else { return };
-    let dir = rt.data_dir().to_path_buf();
     tauri::async_runtime::spawn(async move {
+        let dir = api.started().await.data_dir().to_path_buf();
         match engram_http::start(api, &dir, Default::default()).await {
             Ok(serving) => {
                 eprintln!("engram-desktop: learner API on http://{}", serving.addr);
@@ -59,7 +62,7 @@ pub fn run() {
         .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             let api = start_api();
-            events::forward(&api, app.handle().clone());
+            events::forward(api.clone(), app.handle().clone());
             serve_learner_api(api.clone());
             app.manage(api);
             Ok(())

@@ -71,11 +71,14 @@ pub enum ErrorCode {
     ReplicaUnavailable,
     /// The key given does not open the replica's repository.
     WrongKey,
+    /// The data directory holds no Engram data yet and the app waits for
+    /// the user's first-run choice: start fresh or recover from a replica.
+    NotStarted,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 26] = [
         ErrorCode::Database,
         ErrorCode::NewerSchema,
         ErrorCode::Locked,
@@ -101,6 +104,7 @@ impl ErrorCode {
         ErrorCode::StaleState,
         ErrorCode::ReplicaUnavailable,
         ErrorCode::WrongKey,
+        ErrorCode::NotStarted,
     ];
 
     /// The stable name, as serialized.
@@ -131,6 +135,7 @@ impl ErrorCode {
             ErrorCode::StaleState => "stale_state",
             ErrorCode::ReplicaUnavailable => "replica_unavailable",
             ErrorCode::WrongKey => "wrong_key",
+            ErrorCode::NotStarted => "not_started",
         }
     }
 
@@ -160,6 +165,7 @@ impl ErrorCode {
             ErrorCode::DiskFull => 507,
             ErrorCode::ReadOnly
             | ErrorCode::RuntimeStopped
+            | ErrorCode::NotStarted
             | ErrorCode::StorageChanged
             | ErrorCode::ReplicaUnavailable => 503,
             ErrorCode::Database
@@ -265,6 +271,11 @@ pub enum Error {
     #[error("the engines have stopped: {0}")]
     RuntimeStopped(String),
 
+    /// The data directory waits for the first-run choice (start fresh or
+    /// recover from a replica); nothing runs yet.
+    #[error("{0}")]
+    NotStarted(String),
+
     /// A fault inside Engram, not caused by the caller's input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -319,6 +330,7 @@ impl Error {
             Error::Encode(_) => ErrorCode::Encode,
             Error::InvalidInput(_) => ErrorCode::InvalidInput,
             Error::RuntimeStopped(_) => ErrorCode::RuntimeStopped,
+            Error::NotStarted(_) => ErrorCode::NotStarted,
             Error::Internal(_) => ErrorCode::Internal,
             Error::StorageChanged { .. } => ErrorCode::StorageChanged,
             Error::Pending { code, .. }

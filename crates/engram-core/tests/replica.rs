@@ -692,3 +692,169 @@ async fn a_full_target_holds_nothing_up_says_so_and_is_caught_up_on_once_there_i
     );
     api.runtime().expect("rt").stop().await.expect("stop");
 }
+
+/// The files in a directory (none when it does not exist).
+fn names_in(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_run_waits_for_the_choice_and_recovers_all_or_nothing() {
+    // Long by design: one replica, then every first-run choice against it.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let repo = tmp.path().join("offsite");
+    let src = Api::new(Runtime::start(options(&dir)).await.expect("start"));
+    let rt = src.runtime().expect("rt");
+    rt.save_now().await.expect("save");
+    save_learner(rt, "small", b"small state".to_vec(), 3).await;
+    rt.backup_now(Some("keep me".into())).await.expect("backup");
+    let key = src
+        .add_replica(AddReplica {
+            kind: ReplicaKind::Local,
+            location: repo.display().to_string(),
+            ..Default::default()
+        })
+        .await
+        .expect("add")
+        .new_key
+        .expect("key");
+    wait_caught_up(&src, "offsite").await;
+    src.stop().await.expect("stop");
+    let original = timeline(&dir);
+
+    // A data directory without Engram data: nothing starts, nothing is written.
+    let new_dir = tmp.path().join("new-machine");
+    let api = std::sync::Arc::new(Api::start_or_wait(options(&new_dir)).await);
+    let e = api.status().await.expect_err("waits");
+    assert_eq!(e.code, engram_core::ErrorCode::NotStarted, "{e:?}");
+    let fr = api.first_run().await.expect("first run");
+    assert_eq!(fr.state, engram_core::wire::FirstRunState::Waiting);
+    assert_eq!(names_in(&new_dir), Vec::<String>::new());
+    let started = {
+        let api = api.clone();
+        tokio::spawn(async move { api.started().await.data_dir().to_path_buf() })
+    };
+    let here = |key: &str, location: &Path| engram_core::wire::RecoverHere {
+        kind: ReplicaKind::Local,
+        location: location.display().to_string(),
+        key: key.to_string(),
+        ..Default::default()
+    };
+
+    // Refusals: one clear error each, the data directory left as it was.
+    let e = api
+        .recover_here(here("not the key", &repo))
+        .await
+        .expect_err("wrong key");
+    assert_eq!(e.code, engram_core::ErrorCode::WrongKey, "{e:?}");
+    assert_eq!(api.first_run().await.expect("fr").failed, Some(e));
+    let e = api
+        .recover_here(here(&key, &tmp.path().join("nowhere")))
+        .await
+        .expect_err("no repository");
+    assert_eq!(e.code, engram_core::ErrorCode::NotFound, "{e:?}");
+    let e = api
+        .recover_here(here(" ", &repo))
+        .await
+        .expect_err("no key");
+    assert_eq!(e.code, engram_core::ErrorCode::InvalidInput, "{e:?}");
+    // A repository that holds no backup: refused, and its half-built
+    // database removed.
+    let empty_repo = tmp.path().join("empty-offsite");
+    Offline::new(tmp.path().join("other"))
+        .add_replica(AddReplica {
+            kind: ReplicaKind::Local,
+            location: empty_repo.display().to_string(),
+            ..Default::default()
+        })
+        .expect("an empty repository");
+    let other_key = std::fs::read_to_string(tmp.path().join("other/replica.key")).expect("key");
+    let e = api
+        .recover_here(here(other_key.trim(), &empty_repo))
+        .await
+        .expect_err("nothing to recover");
+    assert_eq!(e.code, engram_core::ErrorCode::NotFound, "{e:?}");
+    assert!(e.message.contains("holds none"), "{e:?}");
+    let left: Vec<String> = names_in(&new_dir)
+        .into_iter()
+        .filter(|n| n.starts_with("engram.db"))
+        .collect();
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "a failed recovery leaves no database"
+    );
+    assert!(!new_dir.join("replica.key").exists(), "nor a key");
+    assert!(api.status().await.is_err(), "still waiting");
+    assert!(!started.is_finished());
+
+    // What a recovery killed half-way leaves behind does not get in the way.
+    std::fs::write(new_dir.join(api::RECOVERING_DB), b"half a database").expect("leftover");
+
+    let report = api.recover_here(here(&key, &repo)).await.expect("recover");
+    assert_eq!(
+        timeline(&new_dir),
+        original,
+        "the whole timeline, as it was"
+    );
+    let fr = api.first_run().await.expect("first run");
+    assert_eq!(fr.state, engram_core::wire::FirstRunState::Running);
+    assert_eq!(
+        (fr.done, fr.total),
+        (original.len() as u64, original.len() as u64)
+    );
+    assert_eq!(report.recovered.len(), original.len());
+    assert!(!new_dir.join(api::RECOVERING_DB).exists());
+    let status = api.status().await.expect("runs");
+    assert!(status.running);
+    let newest = *report.recovered.iter().max().expect("some");
+    let rt2 = api.runtime().expect("rt");
+    assert!(!rt2.startup_report().first_start);
+    for (engine, from) in &rt2.startup_report().restored_from {
+        assert!(
+            from.contains(&newest.to_string()),
+            "{engine} resumed from {from}"
+        );
+    }
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), started)
+            .await
+            .expect("started() answers once it runs")
+            .expect("task"),
+        new_dir
+    );
+    // It goes on replicating where the lost machine stopped.
+    assert_eq!(
+        api.replicas().await.expect("replicas")[0].location,
+        repo.display().to_string()
+    );
+    // Once it runs: a second recovery is refused, a fresh start is a no-op.
+    let e = api.recover_here(here(&key, &repo)).await.expect_err("runs");
+    assert_eq!(e.code, engram_core::ErrorCode::InvalidInput, "{e:?}");
+    assert!(api.start_fresh().await.expect("status").running);
+    api.stop().await.expect("stop");
+
+    // Start fresh: the engines start on the empty directory.
+    let fresh_dir = tmp.path().join("fresh");
+    let fresh = Api::start_or_wait(options(&fresh_dir)).await;
+    assert!(fresh.runtime().is_err());
+    let status = fresh.start_fresh().await.expect("starts");
+    assert!(status.running && fresh_dir.join("engram.db").exists());
+    assert!(fresh.runtime().expect("rt").startup_report().first_start);
+    fresh.stop().await.expect("stop");
+    drop(fresh);
+    // A data directory with Engram data starts at once.
+    let again = Api::start_or_wait(options(&fresh_dir)).await;
+    assert!(again.status().await.expect("runs").running);
+    assert_eq!(
+        again.first_run().await.expect("fr").state,
+        engram_core::wire::FirstRunState::Running
+    );
+    again.stop().await.expect("stop");
+}

@@ -3,7 +3,7 @@
 
 export type Metrics = Record<string, number>;
 
-export type ErrorCode = "database" | "newer_schema" | "locked" | "db_locked" | "not_found" | "protected" | "corrupt_state" | "corrupt_database" | "invalid_snapshot" | "unsupported_format" | "too_large" | "disk_full" | "read_only" | "io" | "encode" | "invalid_input" | "runtime_stopped" | "internal" | "unauthorized" | "forbidden_host" | "storage_changed" | "clock_changed" | "stale_state" | "replica_unavailable" | "wrong_key";
+export type ErrorCode = "database" | "newer_schema" | "locked" | "db_locked" | "not_found" | "protected" | "corrupt_state" | "corrupt_database" | "invalid_snapshot" | "unsupported_format" | "too_large" | "disk_full" | "read_only" | "io" | "encode" | "invalid_input" | "runtime_stopped" | "internal" | "unauthorized" | "forbidden_host" | "storage_changed" | "clock_changed" | "stale_state" | "replica_unavailable" | "wrong_key" | "not_started";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -824,6 +824,38 @@ skipped: Array<string>,
  */
 resumed_from: number | null, history_points: number, bytes: number, seconds: number, };
 
+export type FirstRunState = "waiting" | "recovering" | "running";
+
+export type FirstRun = { state: FirstRunState, data_dir: string, 
+/**
+ * Backups recovered so far, of `total` (0 of 0 until the replica has
+ * answered with its list).
+ */
+done: number, total: number, 
+/**
+ * Why the last recovery failed (the data directory was left empty).
+ */
+failed: ApiError | null, };
+
+export type RecoverHere = { kind: ReplicaKind, 
+/**
+ * local: a directory path; sftp: `user@host:path`.
+ */
+location: string, port: number | null, 
+/**
+ * sftp: the private key file.
+ */
+identity: string | null, 
+/**
+ * The replicas' key (shown when the replica was added; `engram
+ * replicas key` prints it).
+ */
+key: string, 
+/**
+ * The host whose timeline to take, when the replica holds several.
+ */
+host: string | null, };
+
 /** Every backup kind, in timeline-legend order. */
 export const BACKUP_KINDS: readonly BackupKind[] = [
   "initial",
@@ -860,7 +892,8 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   "clock_changed",
   "stale_state",
   "replica_unavailable",
-  "wrong_key"
+  "wrong_key",
+  "not_started"
 ];
 
 /** The settings form: one entry per field, in order. */

@@ -1,7 +1,7 @@
 // Generated from the operations declared in `engram_core::api::operations`; do not edit.
 // Regenerate: UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript
 
-import type { AddReplica, AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RemovedLearner, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, RetrieveBackup, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReplica, VerifyReport } from "./api";
+import type { AddReplica, AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, FirstRun, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RecoverHere, RecoverReport, RemovedLearner, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, RetrieveBackup, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReplica, VerifyReport } from "./api";
 
 /** Every operation's name: its IPC command and its method below. */
 export type OperationName =
@@ -48,7 +48,10 @@ export type OperationName =
   | "verify_replica"
   | "prune_replica"
   | "replica_backups"
-  | "retrieve_backup";
+  | "retrieve_backup"
+  | "first_run"
+  | "start_fresh"
+  | "recover_here";
 
 /** How an operation travels: its HTTP method and path (under `/api`), the
  * key in the path (and its IPC argument), and where its request goes. */
@@ -106,6 +109,9 @@ export const OPERATIONS: Readonly<Record<OperationName, Route>> = {
   prune_replica: { method: "POST", path: "/replicas/{name}/prune", key: "name", request: "nothing", query_form: false },
   replica_backups: { method: "GET", path: "/replicas/{name}/backups", key: "name", request: "nothing", query_form: false },
   retrieve_backup: { method: "POST", path: "/replicas/{name}/retrieve", key: "name", request: "body", query_form: false },
+  first_run: { method: "GET", path: "/first-run", key: null, request: "nothing", query_form: false },
+  start_fresh: { method: "POST", path: "/first-run/fresh", key: null, request: "nothing", query_form: false },
+  recover_here: { method: "POST", path: "/first-run/recover", key: null, request: "body", query_form: false },
 };
 
 /** The operations whose bodies are bytes or a stream: their routes (each
@@ -221,6 +227,12 @@ export interface Operations {
   replica_backups(name: string): Promise<Array<ReplicaBackup>>;
   /** Brings a backup deleted here back from a replica, as it was. */
   retrieve_backup(name: string, request: RetrieveBackup): Promise<Backup>;
+  /** Whether this Engram waits for its first-run choice (a data directory without Engram data), and how far a recovery is. */
+  first_run(): Promise<FirstRun>;
+  /** First run: starts the engines fresh on the empty data directory. */
+  start_fresh(): Promise<Status>;
+  /** First run: rebuilds the whole timeline from a replica into the empty data directory, then starts from its newest backup. */
+  recover_here(request: RecoverHere): Promise<RecoverReport>;
 }
 
 /** The operations over a transport. */
@@ -270,5 +282,8 @@ export function operations(t: Transport): Operations {
     prune_replica: (name: string) => t("prune_replica", name, null) as Promise<ReplicaPruneReport>,
     replica_backups: (name: string) => t("replica_backups", name, null) as Promise<Array<ReplicaBackup>>,
     retrieve_backup: (name: string, request: RetrieveBackup) => t("retrieve_backup", name, request) as Promise<Backup>,
+    first_run: () => t("first_run", null, null) as Promise<FirstRun>,
+    start_fresh: () => t("start_fresh", null, null) as Promise<Status>,
+    recover_here: (request: RecoverHere) => t("recover_here", null, request) as Promise<RecoverReport>,
   };
 }

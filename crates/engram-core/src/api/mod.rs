@@ -17,6 +17,7 @@
 
 mod compare;
 mod convert;
+mod first_run;
 mod learners;
 mod offline;
 pub mod operations;
@@ -29,7 +30,7 @@ pub use offline::Offline;
 pub use operations::{
     ByteOperation, NoKey, Operation, RequestIn, Runs, SettingsPatch, byte_op, op,
 };
-pub use replicas::{Recover, recover};
+pub use replicas::{RECOVERING_DB, Recover, recover};
 
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::snapshot;
@@ -45,9 +46,16 @@ use std::path::PathBuf;
 use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
 
 /// The API over a running runtime — or over the reason it could not start,
-/// which every call then reports (the desktop window stays up to show it).
+/// which every call then reports (the desktop window stays up to show it),
+/// or over a data directory that waits for its first-run choice
+/// ([`Api::start_or_wait`]).
 pub struct Api {
-    runtime: Result<Runtime, ApiError>,
+    /// Set once: at start, or when a first-run choice has started it.
+    runtime: std::sync::OnceLock<Runtime>,
+    /// Why there is no runtime, while there is none.
+    absent: ApiError,
+    /// The first run's choice and recovery (empty unless it waited).
+    first: first_run::Waiting,
     /// Imports run one at a time: each may hold a snapshot's states in
     /// memory (up to `limits::MAX_SNAPSHOT_STATE_BYTES`), so concurrent
     /// ones queue instead of adding up.
@@ -61,29 +69,43 @@ pub struct Api {
 }
 
 impl Api {
-    /// Serves a running runtime.
-    pub fn new(runtime: Runtime) -> Api {
+    fn with(runtime: Result<Runtime, ApiError>, first: first_run::Waiting) -> Api {
+        let (runtime, absent) = match runtime {
+            Ok(rt) => {
+                let absent = first_run::not_started(rt.data_dir());
+                (std::sync::OnceLock::from(rt), absent)
+            }
+            Err(e) => (std::sync::OnceLock::new(), e),
+        };
+        if runtime.get().is_some() {
+            first.started.send_replace(true);
+        }
         Api {
-            runtime: Ok(runtime),
+            runtime,
+            absent,
+            first,
             imports: tokio::sync::Semaphore::new(1),
             slots: Default::default(),
             leases: Default::default(),
         }
+    }
+
+    /// Serves a running runtime.
+    pub fn new(runtime: Runtime) -> Api {
+        Api::with(Ok(runtime), Default::default())
     }
 
     /// Starts the runtime; a failure is kept and reported by every call.
     pub async fn start(opts: RuntimeOptions) -> Api {
-        Api {
-            imports: tokio::sync::Semaphore::new(1),
-            slots: Default::default(),
-            leases: Default::default(),
-            runtime: Runtime::start(opts).await.map_err(ApiError::from),
-        }
+        Api::with(
+            Runtime::start(opts).await.map_err(ApiError::from),
+            Default::default(),
+        )
     }
 
     /// The runtime, or why there is none.
     pub fn runtime(&self) -> ApiResult<&Runtime> {
-        self.runtime.as_ref().map_err(Clone::clone)
+        self.runtime.get().ok_or_else(|| self.absent.clone())
     }
 
     /// The engines, their latest metrics and saves, and what start-up found.

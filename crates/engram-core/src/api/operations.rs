@@ -137,6 +137,12 @@ macro_rules! for_each_operation {
             replica_backups: GET "/replicas/{name}/backups" [name: String] => Vec<ReplicaBackup>, anywhere;
             /// Brings a backup deleted here back from a replica, as it was.
             retrieve_backup: POST "/replicas/{name}/retrieve" [name: String] body RetrieveBackup => Backup, stopped;
+            /// Whether this Engram waits for its first-run choice (a data directory without Engram data), and how far a recovery is.
+            first_run: GET "/first-run" [] => FirstRun, running;
+            /// First run: starts the engines fresh on the empty data directory.
+            start_fresh: POST "/first-run/fresh" [] => Status, running;
+            /// First run: rebuilds the whole timeline from a replica into the empty data directory, then starts from its newest backup.
+            recover_here: POST "/first-run/recover" [] body RecoverHere => RecoverReport, running;
         }
     };
     ($callback:ident) => {

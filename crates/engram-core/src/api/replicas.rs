@@ -191,6 +191,12 @@ pub struct Recover {
 /// target, so the recovered machine goes on replicating where the lost
 /// one stopped. Engram resumes from the newest recovered backup at its
 /// next start.
+///
+/// All or nothing: the timeline is rebuilt in `engram.db.recovering` and
+/// renamed into place only once it is complete, so a recovery that fails
+/// or is killed half-way leaves no partial timeline for the next start to
+/// run from (its leftovers are cleared by the next attempt). A replica
+/// from which no backup could be recovered is an error.
 pub fn recover(r: Recover, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<RecoverReport> {
     let key = match (&r.key, &r.key_file) {
         (Some(k), _) if !k.trim().is_empty() => k.trim().to_string(),
@@ -203,12 +209,26 @@ pub fn recover(r: Recover, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Recov
     };
     crate::runtime::check_data_dir(&r.data_dir)?;
     let db = r.data_dir.join(crate::store::DB_FILE);
-    if db.exists() || replica::key_path(&r.data_dir).exists() {
+    if db.exists() {
         return Err(Error::InvalidInput(format!(
             "{} already holds Engram data: recover into a new or empty data directory",
             r.data_dir.display()
         )));
     }
+    // A key file already here (an earlier attempt, or put here by hand)
+    // is kept when it is this key, and never replaced by another.
+    let key_file = replica::key_path(&r.data_dir);
+    let key_here = match replica::read_key(&key_file) {
+        Ok(k) if k == key => true,
+        Ok(_) => {
+            return Err(Error::InvalidInput(format!(
+                "{} holds a different replica key: recover into a new or empty data directory",
+                key_file.display()
+            )));
+        }
+        Err(Error::NotFound { .. }) => false,
+        Err(e) => return Err(e),
+    };
     // The replica is opened (key checked) before anything is created.
     let repo_id = replica::open(&r.place, &key)?
         .config()
@@ -217,29 +237,86 @@ pub fn recover(r: Recover, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<Recov
         .to_string();
     std::fs::create_dir_all(&r.data_dir).map_err(|e| Error::io("create", &r.data_dir, e))?;
     let _lock = crate::runtime::DataDirLock::acquire(&r.data_dir)?;
-    let mut store = Store::open(&db)?;
-    let report = replica::recover(
-        &mut store,
-        &replica::RecoverOptions {
-            place: &r.place,
-            key: &key,
-            host: r.host.as_deref(),
-            progress,
-        },
-    )?;
-    replica::write_key(&replica::key_path(&r.data_dir), &key)?;
-    let name = r.name.unwrap_or_else(|| r.place.default_name());
-    store.add_replica_target(&NewReplicaTarget {
-        name: &name,
-        kind: r.place.kind,
-        location: &r.place.location,
-        port: r.place.port,
-        identity: r.place.identity.as_deref(),
-        append_only: false,
-        repository_id: Some(&repo_id),
-        added_at_ms: crate::now_ms(),
-    })?;
-    Ok(report)
+    let staging = r.data_dir.join(RECOVERING_DB);
+    remove_database_files(&staging)?;
+    let built = (|| {
+        let mut store = Store::open(&staging)?;
+        let mut report = replica::recover(
+            &mut store,
+            &replica::RecoverOptions {
+                place: &r.place,
+                key: &key,
+                host: r.host.as_deref(),
+                progress,
+            },
+        )?;
+        if report.recovered.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "no backup could be recovered from {}{}",
+                r.place.describe(),
+                match report.skipped.is_empty() {
+                    true => " (it holds none)".to_string(),
+                    false => format!(": {}", report.skipped.join("; ")),
+                }
+            )));
+        }
+        let name = r.name.clone().unwrap_or_else(|| r.place.default_name());
+        store.add_replica_target(&NewReplicaTarget {
+            name: &name,
+            kind: r.place.kind,
+            location: &r.place.location,
+            port: r.place.port,
+            identity: r.place.identity.as_deref(),
+            append_only: false,
+            repository_id: Some(&repo_id),
+            added_at_ms: crate::now_ms(),
+        })?;
+        store.close_into_main_file()?;
+        if !key_here {
+            replica::write_key(&key_file, &key)?;
+        }
+        durable_rename(&staging, &db)?;
+        report.data_dir = r.data_dir.display().to_string();
+        Ok(report)
+    })();
+    if built.is_err() {
+        let _ = remove_database_files(&staging);
+    }
+    built
+}
+
+/// Where [`recover`] builds the timeline before it is moved into place.
+pub const RECOVERING_DB: &str = "engram.db.recovering";
+
+/// Moves a finished file into place so that a power cut leaves either the
+/// old name or the new one, the bytes on disk in both.
+fn durable_rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::File::open(from)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("sync", from, e))?;
+    std::fs::rename(from, to).map_err(|e| Error::io("rename into", to, e))?;
+    if let Some(dir) = to.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::io("sync", dir, e))?;
+    }
+    Ok(())
+}
+
+/// Removes a database file and its WAL and shared-memory files.
+fn remove_database_files(db: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = db.as_os_str().to_owned();
+        p.push(suffix);
+        let p = PathBuf::from(p);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::io("remove", &p, e));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 impl Api {

@@ -105,6 +105,9 @@ pub fn module() -> String {
         crate::wire::ReplicaBackup::decl(&cfg),
         crate::wire::RetrieveBackup::decl(&cfg),
         crate::wire::RecoverReport::decl(&cfg),
+        crate::wire::FirstRunState::decl(&cfg),
+        crate::wire::FirstRun::decl(&cfg),
+        crate::wire::RecoverHere::decl(&cfg),
     ];
     for d in decls {
         out.push('\n');

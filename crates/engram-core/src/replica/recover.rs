@@ -40,7 +40,7 @@ pub fn recover(store: &mut Store, o: &RecoverOptions<'_>) -> Result<RecoverRepor
     }
     let repo = super::open(o.place, o.key)?;
     let all = super::check::engram_snapshots(&repo, o.place, None)?;
-    let host = choose_host(&all, o.host)?;
+    let host = choose_host(&all, o.host, o.place)?;
     let snaps: Vec<SnapshotFile> = all.into_iter().filter(|s| s.hostname == host).collect();
     let mut catalogs = repo
         .get_matching_snapshots(|s| s.tags.contains(CATALOG_TAG) && s.hostname == host)
@@ -121,7 +121,7 @@ pub fn retrieve(
     take_in(&repo, place, store, &snap)
 }
 
-fn choose_host(snaps: &[SnapshotFile], asked: Option<&str>) -> Result<String> {
+fn choose_host(snaps: &[SnapshotFile], asked: Option<&str>, place: &Place) -> Result<String> {
     let mut hosts: Vec<&str> = snaps.iter().map(|s| s.hostname.as_str()).collect();
     hosts.sort_unstable();
     hosts.dedup();
@@ -133,8 +133,8 @@ fn choose_host(snaps: &[SnapshotFile], asked: Option<&str>) -> Result<String> {
         }),
         (None, [one]) => Ok(one.to_string()),
         (None, []) => Err(Error::NotFound {
-            what: "Engram backup in the replica",
-            id: "any".into(),
+            what: "backup to recover",
+            id: format!("in {} (its repository holds none)", place.describe()),
         }),
         (None, many) => Err(Error::InvalidInput(format!(
             "the replica holds the timelines of several hosts ({}): name one with --host",

@@ -192,6 +192,24 @@ impl Store {
         &self.path
     }
 
+    /// Closes the database with everything in its main file (the WAL
+    /// checkpointed and gone), so the file alone can be moved.
+    pub fn close_into_main_file(self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+        let path = self.path.clone();
+        self.conn.close().map_err(|(_, e)| Error::from(e))?;
+        match std::fs::metadata(wal_path(&path)) {
+            Ok(m) if m.len() > 0 => Err(Error::Internal(format!(
+                "{} kept a write-ahead log after its checkpoint",
+                path.display()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// The learner state files of this database's data directory.
     pub fn objects(&self) -> crate::objects::Objects {
         crate::objects::Objects::new(self.path.parent().unwrap_or(Path::new(".")))

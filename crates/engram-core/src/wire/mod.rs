@@ -31,9 +31,9 @@ pub use learners::{
     SlotLease,
 };
 pub use replica::{
-    AddReplica, OffsiteMark, RecoverReport, RemovedReplica, ReplicaAdded, ReplicaBackup,
-    ReplicaKey, ReplicaKind, ReplicaProblem, ReplicaPruneReport, ReplicaStatus,
-    ReplicaVerifyReport, RetrieveBackup, VerifyReplica,
+    AddReplica, FirstRun, FirstRunState, OffsiteMark, RecoverHere, RecoverReport, RemovedReplica,
+    ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaKind, ReplicaProblem, ReplicaPruneReport,
+    ReplicaStatus, ReplicaVerifyReport, RetrieveBackup, VerifyReplica,
 };
 pub use status::{
     EngineStatus, Event, HistoryBranch, MetricFormat, MetricInfo, MetricSeries, SeriesPoint,

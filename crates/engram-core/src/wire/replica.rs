@@ -226,3 +226,51 @@ pub struct RecoverReport {
     pub bytes: u64,
     pub seconds: f64,
 }
+
+/// Where an Engram started on a data directory without Engram data
+/// stands: it waits for the user's first-run choice, recovers, or runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstRunState {
+    /// Nothing runs yet: start fresh or recover from a replica.
+    Waiting,
+    /// A recovery from a replica is under way (`done` of `total`).
+    Recovering,
+    /// The engines run (started fresh, recovered, or never waited).
+    Running,
+}
+
+/// The first-run screen's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct FirstRun {
+    pub state: FirstRunState,
+    pub data_dir: String,
+    /// Backups recovered so far, of `total` (0 of 0 until the replica has
+    /// answered with its list).
+    #[ts(type = "number")]
+    pub done: u64,
+    #[ts(type = "number")]
+    pub total: u64,
+    /// Why the last recovery failed (the data directory was left empty).
+    pub failed: Option<super::ApiError>,
+}
+
+/// Recover the whole timeline from a replica into this (empty) data
+/// directory, then start the engines from its newest backup.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct RecoverHere {
+    pub kind: ReplicaKind,
+    /// local: a directory path; sftp: `user@host:path`.
+    pub location: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// sftp: the private key file.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// The replicas' key (shown when the replica was added; `engram
+    /// replicas key` prints it).
+    pub key: String,
+    /// The host whose timeline to take, when the replica holds several.
+    #[serde(default)]
+    pub host: Option<String>,
+}

@@ -129,6 +129,18 @@ pub fn steps() -> Vec<Step> {
                 json!({"backup_id": 999_999}),
             )
         },
+        // First run: an Engram that runs answers it is running, starting
+        // fresh is a no-op, and a recovery into its data is refused.
+        step("first_run", none.clone(), none.clone()),
+        step("start_fresh", none.clone(), none.clone()),
+        Step {
+            refused: Some("invalid_input"),
+            ..step(
+                "recover_here",
+                none.clone(),
+                json!({"kind": "local", "location": "/nowhere", "key": "k"}),
+            )
+        },
         step("prune_replica", json!("walk"), none.clone()),
         step("remove_replica", json!("walk"), none.clone()),
         step("delete_backup", b(), none.clone()),
