@@ -21,6 +21,7 @@ import { buildSettingsForm, openSettings } from "./views/settings";
 import { loadLearners } from "./views/learners";
 import { buildStorage, refreshStorage } from "./views/storage";
 import { buildOffsite, refreshOffsite } from "./views/offsite";
+import { firstRun, waitsForChoice } from "./views/firstrun";
 import { BUCKETS, buildTimeline, MARKS, markSelected as markMark, renderLegend, renderTimeline } from "./views/timeline";
 
 /** This module's state, in the one store. */
@@ -166,8 +167,10 @@ function onEvent(e: EngramEvent) {
 }
 
 async function start() {
-  // Long by design: the page's start-up in order (connect, build every
-  // view, wire the events, load), each step a few lines.
+  // Long by design: the page's start-up in order (the first run's choice,
+  // connect, build every view, wire the events, load), each step a few lines.
+  const waiting = await waitsForChoice();
+  if (waiting !== null) await firstRun(waiting);
   // Ask at once: the answers travel while the page is built.
   const statusAsked = attempt("Connecting to Engram", () => api.status());
   setRefresh(refreshAll);

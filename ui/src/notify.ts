@@ -51,6 +51,9 @@ const HINTS: Partial<Record<ApiError["code"], string>> = {
     "The database files were removed or replaced while Engram ran: nothing more is saved. Restart Engram (the engines keep their state until then).",
   corrupt_state: "That backup holds a state its engine cannot run (damaged, or settings outside their ranges); nothing was changed.",
   unreachable: "Engram is not reachable.",
+  not_started: "No Engram data here yet: start fresh or recover from a replica.",
+  wrong_key: "That key does not open the replica: use the key Engram showed when the replica was added.",
+  replica_unavailable: "The replica could not be reached or refused the request.",
 };
 
 /** A failure in words a user can act on, with the code for support. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addRequest, formatDuration, markText, placeText, replicaLines, uploadProgress, verifyLine } from "./offsite";
+import { addRequest, formatDuration, markText, placeText, recoveredText, recoverRequest, recoveryProgress, replicaLines, uploadProgress, verifyLine } from "./offsite";
 import type { ReplicaStatus } from "../generated/api";
 
 const base: ReplicaStatus = {
@@ -70,5 +70,28 @@ describe("offsite", () => {
     expect(addRequest({ ...f, port: "70000" })).toMatch(/port/);
     expect(addRequest({ ...f, kind: "local", location: " " })).toMatch(/directory/);
     expect(addRequest({ ...f, kind: "local", location: "/mnt/x", port: "22" })).toEqual({ kind: "local", location: "/mnt/x", name: null, port: null, identity: null, append_only: true });
+  });
+
+  it("a recovery asks for a place it can use and the key, one line", () => {
+    const f = { kind: "sftp" as const, location: "ada@backup.lan:engram", port: "2222", identity: " ~/.ssh/id_ed25519 ", key: " abc123 " };
+    expect(recoverRequest(f)).toEqual({ kind: "sftp", location: "ada@backup.lan:engram", port: 2222, identity: "~/.ssh/id_ed25519", key: "abc123", host: null });
+    expect(recoverRequest({ ...f, key: "  " })).toMatch(/^Paste the replicas' key/);
+    expect(recoverRequest({ ...f, key: "abc 123" })).toMatch(/one line without spaces/);
+    expect(recoverRequest({ ...f, location: "backup.lan" })).toMatch(/USER@HOST:PATH/);
+    expect(recoverRequest({ ...f, port: "70000" })).toMatch(/port/);
+    expect(recoverRequest({ ...f, kind: "local", location: "/mnt/usb/engram" })).toEqual({ kind: "local", location: "/mnt/usb/engram", port: null, identity: null, key: "abc123", host: null });
+  });
+
+  it("a recovery's progress is a bar only once the replica has listed its backups", () => {
+    expect(recoveryProgress({ done: 0, total: 0 })).toEqual({ text: "Opening the replica and reading its list of backups…", value: null, max: 1 });
+    expect(recoveryProgress({ done: 3, total: 12 })).toEqual({ text: "Recovering backups: 3 of 12", value: 3, max: 12 });
+  });
+
+  it("a finished recovery says what came back, from where, and what was left out", () => {
+    const r = { data_dir: "/d", host_id: "h", recovered: [1, 2, 5], skipped: ["backup 4 (snapshot x): damaged"], resumed_from: 5, history_points: 120, bytes: 2048, seconds: 1.25 };
+    expect(recoveredText(r, "/mnt/usb/engram")).toBe(
+      "Recovered 3 backups (2.0 KB of states) and 120 history points from /mnt/usb/engram in 1.3 s. The engines resume from backup #5. 1 left out (damaged): see the message below.",
+    );
+    expect(recoveredText({ ...r, recovered: [1], skipped: [] }, "x")).toMatch(/^Recovered 1 backup \(/);
   });
 });

@@ -2,7 +2,7 @@
  * from the core's answers. Pure. */
 
 import { formatBytes, formatTimestamp } from "./format";
-import type { AddReplica, OffsiteMark, ReplicaKind, ReplicaStatus, ReplicaVerifyReport } from "../generated/api";
+import type { AddReplica, FirstRun, OffsiteMark, RecoverHere, RecoverReport, ReplicaKind, ReplicaStatus, ReplicaVerifyReport } from "../generated/api";
 
 const n = (x: number) => x.toLocaleString("en-US");
 
@@ -79,4 +79,29 @@ export function addRequest(f: { kind: ReplicaKind; location: string; name: strin
     identity: f.kind === "sftp" && f.identity.trim() !== "" ? f.identity.trim() : null,
     append_only: f.appendOnly,
   };
+}
+
+/** The first-run recovery form's fields as a request; an error message
+ * when one is wrong (the place is checked as the add form checks it). */
+export function recoverRequest(f: { kind: ReplicaKind; location: string; port: string; identity: string; key: string }): RecoverHere | string {
+  const place = addRequest({ ...f, name: "", appendOnly: false });
+  if (typeof place === "string") return place;
+  const key = f.key.trim();
+  if (key === "") return "Paste the replicas' key: Engram showed it when the replica was added (engram replicas key prints it on the old machine).";
+  if (/\s/.test(key)) return "The key is one line without spaces; paste it exactly as Engram showed it.";
+  return { kind: place.kind, location: place.location, port: place.port, identity: place.identity, key, host: null };
+}
+
+/** How far a recovery is, in words and as a bar (indeterminate until the
+ * replica has listed its backups). */
+export function recoveryProgress(f: Pick<FirstRun, "done" | "total">): { text: string; value: number | null; max: number } {
+  if (f.total === 0) return { text: "Opening the replica and reading its list of backups…", value: null, max: 1 };
+  return { text: `Recovering backups: ${f.done} of ${f.total}`, value: f.done, max: f.total };
+}
+
+/** What a finished recovery says. */
+export function recoveredText(r: RecoverReport, from: string): string {
+  const resumed = r.resumed_from === null ? "" : ` The engines resume from backup #${r.resumed_from}.`;
+  const left = r.skipped.length > 0 ? ` ${r.skipped.length} left out (damaged): see the message below.` : "";
+  return `Recovered ${r.recovered.length} backup${r.recovered.length === 1 ? "" : "s"} (${formatBytes(r.bytes)} of states) and ${r.history_points} history points from ${from} in ${r.seconds.toFixed(1)} s.${resumed}${left}`;
 }
