@@ -64,6 +64,21 @@ async fn wait_on(
     );
 }
 
+/// Adds a local replica at `repo` (named `offsite`) to a running Engram
+/// and waits until it has caught up; the key, when this add made it.
+async fn add_local_replica(api: &Api, repo: &Path) -> Option<String> {
+    let added = api
+        .add_replica(AddReplica {
+            kind: ReplicaKind::Local,
+            location: repo.display().to_string(),
+            ..Default::default()
+        })
+        .await
+        .expect("add");
+    wait_caught_up(api, "offsite").await;
+    added.new_key
+}
+
 /// Saves a learner state of `bytes` (an object file when large).
 async fn save_learner(rt: &Runtime, name: &'static str, bytes: Vec<u8>, step: u64) {
     support_learner::save_learner(rt, name, bytes, step)
@@ -491,14 +506,7 @@ async fn a_target_that_goes_away_holds_nothing_up_and_is_caught_up_on() {
         !before.is_empty() && before.iter().all(|(_, m)| m.is_none()),
         "no replica, no mark: {before:?}"
     );
-    api.add_replica(AddReplica {
-        kind: ReplicaKind::Local,
-        location: repo.display().to_string(),
-        ..Default::default()
-    })
-    .await
-    .expect("add");
-    wait_caught_up(&api, "offsite").await;
+    add_local_replica(&api, &repo).await;
     // The disk goes away (its mount point with it).
     let away = tmp.path().join("unplugged");
     std::fs::rename(&mount, &away).expect("unplug");
@@ -557,14 +565,7 @@ async fn a_light_verify_runs_by_itself_when_the_setting_says() {
     api.patch_settings(serde_json::json!({ "replica_verify_hours": 0.0 }))
         .await
         .expect("off");
-    api.add_replica(AddReplica {
-        kind: ReplicaKind::Local,
-        location: tmp.path().join("offsite").display().to_string(),
-        ..Default::default()
-    })
-    .await
-    .expect("add");
-    wait_caught_up(&api, "offsite").await;
+    add_local_replica(&api, &tmp.path().join("offsite")).await;
     let rt = api.runtime().expect("rt");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     rt.backup_now(None).await.expect("backup");
@@ -635,14 +636,7 @@ async fn a_full_target_holds_nothing_up_says_so_and_is_caught_up_on_once_there_i
     let dir = tmp.path().join("data");
     let repo = disk.0.join("offsite");
     let api = Api::new(Runtime::start(options(&dir)).await.expect("start"));
-    api.add_replica(AddReplica {
-        kind: ReplicaKind::Local,
-        location: repo.display().to_string(),
-        ..Default::default()
-    })
-    .await
-    .expect("add");
-    wait_caught_up(&api, "offsite").await;
+    add_local_replica(&api, &repo).await;
     let rt = api.runtime().expect("rt");
     // A 24 MB state (nothing to compress) on an 8 MB disk.
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
@@ -714,17 +708,7 @@ async fn a_first_run_waits_for_the_choice_and_recovers_all_or_nothing() {
     rt.save_now().await.expect("save");
     save_learner(rt, "small", b"small state".to_vec(), 3).await;
     rt.backup_now(Some("keep me".into())).await.expect("backup");
-    let key = src
-        .add_replica(AddReplica {
-            kind: ReplicaKind::Local,
-            location: repo.display().to_string(),
-            ..Default::default()
-        })
-        .await
-        .expect("add")
-        .new_key
-        .expect("key");
-    wait_caught_up(&src, "offsite").await;
+    let key = add_local_replica(&src, &repo).await.expect("key");
     src.stop().await.expect("stop");
     let original = timeline(&dir);
 

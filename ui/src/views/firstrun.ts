@@ -6,9 +6,10 @@
 import { ApiError } from "../api";
 import { api } from "../backend";
 import { $ } from "../dom";
-import type { FirstRun, ReplicaKind } from "../generated/api";
+import type { FirstRun } from "../generated/api";
 import { recoveredText, recoverRequest, recoveryProgress } from "../model/offsite";
 import { explain, showError, toast } from "../notify";
+import { placeFields, type PlaceInput } from "./offsite";
 
 /** How often a recovery's progress is asked. */
 const POLL_MS = 250;
@@ -32,12 +33,7 @@ export function firstRun(initial: FirstRun): Promise<void> {
   $("first-run-dir").textContent = `No Engram data in ${initial.data_dir} yet.`;
   const form = $<HTMLFormElement>("first-run-recover");
   const fresh = $<HTMLButtonElement>("first-run-fresh");
-  const kind = form.elements.namedItem("kind") as HTMLSelectElement;
-  const sftpOnly = () => {
-    for (const e of form.querySelectorAll<HTMLElement>(".sftp-only")) e.hidden = kind.value !== "sftp";
-  };
-  kind.addEventListener("change", sftpOnly);
-  sftpOnly();
+  const place = placeFields(form);
   return new Promise((resolve) => {
     const done = () => {
       document.body.classList.remove("waiting");
@@ -47,7 +43,7 @@ export function firstRun(initial: FirstRun): Promise<void> {
     fresh.addEventListener("click", () => void freshFlow(done));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      void recoverFlow(form, done);
+      void recoverFlow(form, place, done);
     });
     // A window opened while a recovery runs (reloaded) follows it.
     if (initial.state === "recovering") void follow(form, done);
@@ -81,17 +77,11 @@ async function freshFlow(done: () => void) {
   }
 }
 
-async function recoverFlow(form: HTMLFormElement, done: () => void) {
+async function recoverFlow(form: HTMLFormElement, place: () => PlaceInput, done: () => void) {
   const field = (n: string) => form.elements.namedItem(n) as HTMLInputElement;
   const error = $("first-run-error");
   error.hidden = true;
-  const req = recoverRequest({
-    kind: (form.elements.namedItem("kind") as HTMLSelectElement).value as ReplicaKind,
-    location: field("location").value,
-    port: field("port").value,
-    identity: field("identity").value,
-    key: field("key").value,
-  });
+  const req = recoverRequest({ ...place(), key: field("key").value });
   if (typeof req === "string") {
     error.textContent = req;
     error.hidden = false;

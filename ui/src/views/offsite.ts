@@ -32,15 +32,10 @@ export function buildOffsite(refreshAll: () => Promise<void>) {
     if (state.list.some((b) => b.offsite === "queued")) void loadList("same");
   }, POLL_MS);
   const form = $<HTMLFormElement>("offsite-add");
-  const kind = form.elements.namedItem("kind") as HTMLSelectElement;
-  const sftpOnly = () => {
-    for (const e of form.querySelectorAll<HTMLElement>(".sftp-only")) e.hidden = kind.value !== "sftp";
-  };
-  kind.addEventListener("change", sftpOnly);
-  sftpOnly();
+  const place = placeFields(form);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    void addFlow(form);
+    void addFlow(form, place);
   });
   $("offsite-key").addEventListener("click", () => void keyFlow());
 }
@@ -167,18 +162,40 @@ async function retrieveFlow(name: string, id: number) {
   await Promise.all([refreshOffsite(), my.refreshAll()]);
 }
 
-async function addFlow(form: HTMLFormElement) {
+/** What the place fields hold. */
+export interface PlaceInput {
+  kind: ReplicaKind;
+  location: string;
+  port: string;
+  identity: string;
+}
+
+/** Puts the fields of where a replica is (`#place-fields`) into `form`'s
+ * `.place-fields` slot, their test ids prefixed as the slot says, the SFTP
+ * ones shown only for SFTP; returns what reads them. */
+export function placeFields(form: HTMLFormElement): () => PlaceInput {
+  const slot = form.querySelector<HTMLElement>(".place-fields");
+  const fields = $<HTMLTemplateElement>("place-fields").content.cloneNode(true) as DocumentFragment;
+  for (const e of fields.querySelectorAll<HTMLElement>("[data-testid-suffix]")) {
+    e.setAttribute("data-testid", `${slot?.dataset.testidPrefix ?? "place"}-${e.dataset.testidSuffix ?? ""}`);
+  }
+  slot?.replaceChildren(fields);
+  const field = (n: string) => form.elements.namedItem(n) as HTMLInputElement;
+  const kind = form.elements.namedItem("kind") as HTMLSelectElement;
+  const sftpOnly = () => {
+    for (const e of form.querySelectorAll<HTMLElement>(".sftp-only")) e.hidden = kind.value !== "sftp";
+  };
+  kind.addEventListener("change", sftpOnly);
+  form.addEventListener("reset", () => window.setTimeout(sftpOnly));
+  sftpOnly();
+  return () => ({ kind: kind.value as ReplicaKind, location: field("location").value, port: field("port").value, identity: field("identity").value });
+}
+
+async function addFlow(form: HTMLFormElement, place: () => PlaceInput) {
   const field = (n: string) => form.elements.namedItem(n) as HTMLInputElement;
   const error = $("offsite-add-error");
   error.hidden = true;
-  const req = addRequest({
-    kind: (form.elements.namedItem("kind") as HTMLSelectElement).value as ReplicaKind,
-    location: field("location").value,
-    name: field("name").value,
-    port: field("port").value,
-    identity: field("identity").value,
-    appendOnly: field("append_only").checked,
-  });
+  const req = addRequest({ ...place(), name: field("name").value, appendOnly: field("append_only").checked });
   const show = (text: string) => {
     error.textContent = text;
     error.hidden = false;
@@ -189,8 +206,6 @@ async function addFlow(form: HTMLFormElement) {
   try {
     const added = await api.add_replica(req);
     form.reset();
-    form.dispatchEvent(new Event("change"));
-    (form.elements.namedItem("kind") as HTMLSelectElement).dispatchEvent(new Event("change"));
     toast(`${added.created ? "Made a new repository" : "Joined the repository"} at ${placeText(added.replica)}; uploads start now.`);
     if (added.new_key !== null) await showKey(added.new_key, added.key_file, true);
   } catch (e) {
