@@ -112,7 +112,7 @@ impl Api {
     pub async fn status(&self) -> ApiResult<Status> {
         let rt = self.runtime()?;
         let (saved, backups) = rt
-            .with_store(|s| Ok((s.live_metrics()?, s.count_backups()?)))
+            .read(|s| Ok((s.live_metrics()?, s.count_backups()?)))
             .await?;
         let paused = rt.paused();
         let engines = rt
@@ -147,19 +147,13 @@ impl Api {
     /// One page of backups, newest first.
     pub async fn list_backups(&self, req: ListBackups) -> ApiResult<BackupPage> {
         let q = req.into_query();
-        let page = self
-            .runtime()?
-            .with_store(move |s| s.list_backups(&q))
-            .await?;
+        let page = self.runtime()?.read(move |s| s.list_backups(&q)).await?;
         Ok(page_view(&page))
     }
 
     /// One backup.
     pub async fn get_backup(&self, id: i64) -> ApiResult<Backup> {
-        let b = self
-            .runtime()?
-            .with_store(move |s| s.get_backup(id))
-            .await?;
+        let b = self.runtime()?.read(move |s| s.get_backup(id)).await?;
         Ok(Backup::from(&b))
     }
 
@@ -206,7 +200,7 @@ impl Api {
     ) -> ApiResult<crate::wire::Comparison> {
         Ok(self
             .runtime()?
-            .with_store(move |s| compare::compare_backups(s, id, req.with))
+            .read(move |s| compare::compare_backups(s, id, req.with))
             .await?)
     }
 
@@ -223,7 +217,7 @@ impl Api {
         let format = req.format;
         let bytes = self
             .runtime()?
-            .with_store(move |s| snapshot::export_backup(s, id, format))
+            .read(move |s| snapshot::export_backup(s, id, format))
             .await?;
         Ok(ExportFile {
             file_name: export_file_name(id, format),
@@ -242,7 +236,7 @@ impl Api {
         let shown = path.display().to_string();
         let bytes = self
             .runtime()?
-            .with_store(move |s| snapshot::export_to_file(s, id, req.format, &path))
+            .read(move |s| snapshot::export_to_file(s, id, req.format, &path))
             .await?;
         Ok(Exported {
             id,
@@ -314,17 +308,17 @@ impl Api {
     /// The timeline of a range: counts by kind per bucket, and the backups
     /// to draw one by one.
     pub async fn timeline(&self, q: TimelineQuery) -> ApiResult<TimelineView> {
-        Ok(self.runtime()?.with_store(move |s| s.timeline(&q)).await?)
+        Ok(self.runtime()?.read(move |s| s.timeline(&q)).await?)
     }
 
     /// Sizes, deduplication and growth of the database.
     pub async fn storage(&self) -> ApiResult<StorageReport> {
-        Ok(self.runtime()?.with_store(|s| s.storage_report()).await?)
+        Ok(self.runtime()?.read(|s| s.storage_report()).await?)
     }
 
     /// Verifies the database and every stored state.
     pub async fn verify(&self) -> ApiResult<VerifyReport> {
-        Ok(self.runtime()?.with_store(|s| s.verify_all(true)).await?)
+        Ok(self.runtime()?.read(|s| s.verify_all(true)).await?)
     }
 
     /// The settings in force.
@@ -357,7 +351,7 @@ impl Api {
         let points = req.points.unwrap_or(500) as usize;
         Ok(self
             .runtime()?
-            .with_store(move |s| s.metric_series(&req.engine, &req.key, from, to, points))
+            .read(move |s| s.metric_series(&req.engine, &req.key, from, to, points))
             .await?)
     }
 
@@ -371,7 +365,7 @@ impl Api {
             return Ok(all);
         };
         let learners = rt
-            .with_store(|s| {
+            .read(|s| {
                 let mut out = Vec::new();
                 for l in s.learners()? {
                     let mut keys: std::collections::BTreeSet<String> =

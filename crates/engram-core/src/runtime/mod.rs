@@ -15,6 +15,7 @@
 
 mod engine_thread;
 mod lock;
+mod readers;
 mod scheduler;
 mod settings;
 
@@ -145,6 +146,8 @@ pub struct Runtime {
     commands: mpsc::UnboundedSender<Command>,
     events: broadcast::Sender<Event>,
     store: Arc<Mutex<Store>>,
+    /// Read-only connections for reads (see [`readers`]).
+    readers: Arc<readers::Readers>,
     metrics: Arc<Mutex<BTreeMap<String, Metrics>>>,
     paused: Arc<Mutex<BTreeMap<String, String>>>,
     startup: StartupReport,
@@ -175,6 +178,7 @@ impl Runtime {
             .map_err(|e| Error::io("create", &opts.data_dir, e))?;
         let lock = Arc::new(DataDirLock::acquire(&opts.data_dir)?);
         let db = opts.data_dir.join(DB_FILE);
+        let readers = readers::Readers::new(db.clone());
         // SQLite blocks: open, restore and find the history branch off the async threads.
         let (store, engines, startup, branch) = tokio::task::spawn_blocking(move || {
             let (mut store, engines, startup) = open_and_restore(&db, &opts)?;
@@ -268,6 +272,7 @@ impl Runtime {
             commands: cmd_tx,
             events,
             store,
+            readers,
             metrics,
             paused,
             startup,
@@ -320,7 +325,18 @@ impl Runtime {
         self.stalls.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    /// Runs `f` with the store (for queries and backup management).
+    /// Runs `f` on a read-only connection of its own, in one read
+    /// transaction: it never waits for the writer (an autosave, a backup
+    /// cut) nor holds it up. What it sees: `readers`' module docs.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.readers.read(f).await
+    }
+
+    /// Runs `f` with the writer's store (changes, and the few reads that
+    /// need what only the writer holds: retention's holds).
     pub async fn with_store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Store) -> Result<T> + Send + 'static,

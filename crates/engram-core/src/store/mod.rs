@@ -192,6 +192,18 @@ impl Store {
         &self.path
     }
 
+    /// Runs `f` inside one read transaction: every query in it sees the
+    /// same commit (the newest when its first query ran).
+    pub fn in_one_read<T>(&mut self, f: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let out = f(self);
+        // A read transaction changes nothing: ending it cannot lose work.
+        let ended = self.conn.execute_batch("COMMIT");
+        let out = out?;
+        ended?;
+        Ok(out)
+    }
+
     /// Closes the database with everything in its main file (the WAL
     /// checkpointed and gone), so the file alone can be moved.
     pub fn close_into_main_file(self) -> Result<()> {

@@ -71,7 +71,7 @@ impl Api {
     /// Every learner, its live state and (if supervised) its process.
     pub async fn learners(&self) -> ApiResult<Vec<LearnerInfo>> {
         let rt = self.runtime()?;
-        let mut all = rt.with_store(|s| s.learners()).await?;
+        let mut all = rt.read(|s| s.learners()).await?;
         for l in &mut all {
             l.process = rt.supervisor().status(&l.name);
         }
@@ -81,7 +81,7 @@ impl Api {
     /// One learner; unknown names are `not_found`.
     pub async fn learner(&self, name: String) -> ApiResult<LearnerInfo> {
         let rt = self.runtime()?;
-        let mut l = rt.with_store(move |s| s.learner(&name)).await?;
+        let mut l = rt.read(move |s| s.learner(&name)).await?;
         l.process = rt.supervisor().status(&l.name);
         Ok(l)
     }
