@@ -28,7 +28,7 @@ async fn every_page(api: &Api) -> usize {
         let page = api
             .list_backups(ListBackups {
                 limit: Some(7),
-                after: after.clone(),
+                after,
                 ..Default::default()
             })
             .await
