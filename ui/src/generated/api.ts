@@ -669,6 +669,8 @@ reason: string, };
 
 export type SeriesPoint = { at_ms: number, value: number | null, min: number | null, max: number | null, branch: number, };
 
+export type NotRunning = { from_ms: number, to_ms: number, };
+
 export type MetricSeries = { engine: string, key: string, points: Array<SeriesPoint>, 
 /**
  * How many stored points the range held before downsampling.
@@ -677,7 +679,12 @@ stored: number,
 /**
  * Every branch, so a chart can break its line where one starts.
  */
-branches: Array<HistoryBranch>, };
+branches: Array<HistoryBranch>, 
+/**
+ * The spans in the range in which the series' owner did not run (Engram
+ * stopped, a learner's process gone): a chart draws no line across them.
+ */
+not_running: Array<NotRunning>, };
 
 export type MetricFormat = "integer" | "percent" | "decimal" | "milliseconds";
 

@@ -87,6 +87,7 @@ pub fn module() -> String {
         SeriesRequest::decl(&cfg),
         HistoryBranch::decl(&cfg),
         SeriesPoint::decl(&cfg),
+        NotRunning::decl(&cfg),
         MetricSeries::decl(&cfg),
         MetricFormat::decl(&cfg),
         MetricInfo::decl(&cfg),

@@ -15,7 +15,7 @@
 use super::Store;
 use crate::error::{Error, Result};
 use crate::limits::MAX_SERIES_POINTS;
-use crate::wire::{HistoryBranch, MetricSeries, SeriesPoint};
+use crate::wire::{HistoryBranch, MetricSeries, NotRunning, SeriesPoint};
 use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
 
@@ -139,6 +139,37 @@ impl Store {
         Ok(rows.collect::<std::result::Result<_, _>>()?)
     }
 
+    /// Marks that these owners of history (built-in engines at a start of
+    /// Engram, a learner at an attach) begin a run at `at_ms`: their charts
+    /// break between the last point before it and the first after.
+    pub fn start_run<'a>(
+        &mut self,
+        owners: impl IntoIterator<Item = &'a str>,
+        at_ms: i64,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO history_runs (engine, started_at) VALUES (?1, ?2)",
+            )?;
+            for o in owners {
+                stmt.execute(params![o, at_ms])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// When `engine`'s runs began, between `from_ms` and `to_ms`.
+    fn run_starts(&self, engine: &str, from_ms: i64, to_ms: i64) -> Result<Vec<i64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT started_at FROM history_runs
+             WHERE engine = ?1 AND started_at > ?2 AND started_at <= ?3 ORDER BY started_at",
+        )?;
+        let rows = stmt.query_map(params![engine, from_ms, to_ms], |r| r.get(0))?;
+        Ok(rows.collect::<std::result::Result<Vec<i64>, _>>()?)
+    }
+
     /// Records every engine's metrics at `at_ms` on `branch` (one save).
     pub fn record_metrics(
         &mut self,
@@ -245,13 +276,15 @@ impl Store {
         )?;
         let rows = stmt.query_map(params![engine, key, from_ms, to_ms], row_point)?;
         let all = rows.collect::<std::result::Result<Vec<_>, _>>()?;
-        let points = downsample(&all, max_points);
+        let not_running = not_running(&all, &self.run_starts(engine, from_ms, to_ms)?);
+        let points = downsample(&all, max_points, &not_running);
         Ok(MetricSeries {
             engine: engine.into(),
             key: key.into(),
             points,
             stored: all.len() as u64,
             branches: self.history_branches()?,
+            not_running,
         })
     }
 }
@@ -291,14 +324,47 @@ pub(super) fn record_points<'a>(
 /// About `max` points: each run of one branch gets a share of `max` in
 /// proportion to its length (two at least, so a range with very many short
 /// branches can return a little more) and is reduced by LTTB.
-fn downsample(points: &[SeriesPoint], max: usize) -> Vec<SeriesPoint> {
+/// The spans in which nothing ran: from the last point before each run's
+/// start to the first point of that run (none before the first point or
+/// after the last: the range's edges are not spans between measurements).
+fn not_running(points: &[SeriesPoint], starts: &[i64]) -> Vec<NotRunning> {
+    let mut out: Vec<NotRunning> = Vec::new();
+    for &s in starts {
+        let i = points.partition_point(|p| p.at_ms < s);
+        if i == 0 || i == points.len() {
+            continue;
+        }
+        let span = NotRunning {
+            from_ms: points[i - 1].at_ms,
+            to_ms: points[i].at_ms,
+        };
+        // Two starts without a point between them are one span.
+        if out.last() != Some(&span) {
+            out.push(span);
+        }
+    }
+    out
+}
+
+/// About `max` points: each run of one branch between two spans where
+/// nothing ran gets a share of `max` in proportion to its length (two at
+/// least, so a range with very many short runs can return a little more)
+/// and is reduced by LTTB, which keeps each run's ends: a chart's line
+/// stops and starts again exactly at the measurements.
+fn downsample(points: &[SeriesPoint], max: usize, gaps: &[NotRunning]) -> Vec<SeriesPoint> {
     if points.len() <= max {
         return points.to_vec();
     }
+    let starts_run = |i: usize| {
+        points[i].branch != points[i - 1].branch
+            || gaps
+                .iter()
+                .any(|g| g.to_ms == points[i].at_ms && g.from_ms == points[i - 1].at_ms)
+    };
     let mut runs: Vec<&[SeriesPoint]> = Vec::new();
     let mut start = 0;
     for i in 1..=points.len() {
-        if i == points.len() || points[i].branch != points[start].branch {
+        if i == points.len() || starts_run(i) {
             runs.push(&points[start..i]);
             start = i;
         }
@@ -490,6 +556,61 @@ mod tests {
                 .expect_err("range")
                 .code(),
             "invalid_input"
+        );
+    }
+
+    #[test]
+    fn a_stop_between_two_runs_is_a_span_where_nothing_ran_and_no_line_crosses_it() {
+        let (_d, mut store) = open();
+        let branch = store.current_branch(0).expect("branch");
+        store.start_run(["zap"], 0).expect("run");
+        let m = |v: f64| metrics(v);
+        for i in 0..100 {
+            store
+                .record_metrics(i * 1000, branch, &m(i as f64))
+                .expect("save");
+        }
+        // Stopped at 99 s; runs again from 300 s.
+        store.start_run(["zap"], 300_000).expect("run");
+        for i in 0..100 {
+            store
+                .record_metrics(300_000 + i * 1000, branch, &m(i as f64))
+                .expect("save");
+        }
+        let s = store
+            .metric_series("zap", "success", 0, i64::MAX, 500)
+            .expect("series");
+        assert_eq!(
+            s.not_running,
+            vec![NotRunning {
+                from_ms: 99_000,
+                to_ms: 300_000
+            }]
+        );
+        // Downsampled, both ends of the stop are still measurements.
+        let few = store
+            .metric_series("zap", "success", 0, i64::MAX, 10)
+            .expect("series");
+        assert!(few.points.len() <= 12, "{}", few.points.len());
+        let at: Vec<i64> = few.points.iter().map(|p| p.at_ms).collect();
+        assert!(at.contains(&99_000) && at.contains(&300_000), "{at:?}");
+        assert_eq!(few.not_running, s.not_running);
+        // A range that starts inside the second run has no span; another
+        // owner's runs are not this one's.
+        let later = store
+            .metric_series("zap", "success", 310_000, i64::MAX, 500)
+            .expect("series");
+        assert!(later.not_running.is_empty());
+        store.start_run(["other"], 150_000).expect("run");
+        let s2 = store
+            .metric_series("zap", "success", 0, i64::MAX, 500)
+            .expect("series");
+        assert_eq!(s2.not_running, s.not_running);
+        // A learner's attach starts its run.
+        store.attach_learner("desk", None, 500_000).expect("attach");
+        assert_eq!(
+            store.run_starts("desk", 0, i64::MAX).expect("runs"),
+            vec![500_000]
         );
     }
 

@@ -59,6 +59,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0013_replicas.sql",
         include_str!("../../migrations/0013_replicas.sql"),
     ),
+    (
+        "0014_history_runs.sql",
+        include_str!("../../migrations/0014_history_runs.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.
@@ -184,6 +188,54 @@ mod tests {
             .collect::<std::result::Result<_, _>>()
             .expect("rows");
         assert!(fk.is_empty());
+    }
+
+    #[test]
+    fn history_from_before_runs_were_recorded_gets_its_stops_from_the_gaps() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        let (before, last) = MIGRATIONS.split_at(MIGRATIONS.len() - 1);
+        assert_eq!(last[0].0, "0014_history_runs.sql");
+        for (_, sql) in before {
+            conn.execute_batch(sql).expect("apply");
+        }
+        // zap saved every 5 s from 0 to 60 s, stopped, ran again from 200 s;
+        // a minute bucket further on (folded history), then one 3 min later.
+        let tx = conn.transaction().expect("tx");
+        let point = |engine: &str, tier: i64, at: i64| {
+            tx.execute(
+                "INSERT INTO metric_points (engine, key, tier, at_ms, branch, value, min, max, n)
+                 VALUES (?1, 'k', ?2, ?3, 1, 1.0, 1.0, 1.0, 1)",
+                rusqlite::params![engine, tier, at],
+            )
+            .expect("point");
+        };
+        for s in (0..=60).step_by(5).chain((200..=230).step_by(5)) {
+            point("zap", 0, s * 1000);
+        }
+        point("zap", 1, 600_000);
+        point("zap", 1, 660_000);
+        point("zap", 1, 840_000);
+        // A learner that saves every 30 s, never stopped: no run start.
+        for s in (0..=300).step_by(30) {
+            point("desk", 0, s * 1000);
+        }
+        tx.commit().expect("commit");
+        conn.execute_batch(last[0].1).expect("0014");
+        let runs: Vec<(String, i64)> = conn
+            .prepare("SELECT engine, started_at FROM history_runs ORDER BY engine, started_at")
+            .expect("prepare")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<std::result::Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            runs,
+            vec![
+                ("zap".to_string(), 200_000),
+                ("zap".to_string(), 600_000),
+                ("zap".to_string(), 840_000)
+            ]
+        );
     }
 
     #[test]

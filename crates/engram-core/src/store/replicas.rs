@@ -82,6 +82,11 @@ pub const CATALOG_TABLES: &[(&str, &[&str], &str)] = &[
         "id",
     ),
     (
+        "history_runs",
+        &["engine", "started_at"],
+        "started_at, engine",
+    ),
+    (
         "metric_points",
         &[
             "engine", "key", "tier", "at_ms", "branch", "value", "min", "max", "n",

@@ -36,8 +36,8 @@ pub use replica::{
     ReplicaStatus, ReplicaVerifyReport, RetrieveBackup, VerifyReplica,
 };
 pub use status::{
-    EngineStatus, Event, HistoryBranch, MetricFormat, MetricInfo, MetricSeries, SeriesPoint,
-    SeriesRequest, SettingField, SettingKind, Settings, StartupReport, Status,
+    EngineStatus, Event, HistoryBranch, MetricFormat, MetricInfo, MetricSeries, NotRunning,
+    SeriesPoint, SeriesRequest, SettingField, SettingKind, Settings, StartupReport, Status,
 };
 
 use crate::error::{Error, ErrorCode};

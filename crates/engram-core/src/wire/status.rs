@@ -217,6 +217,19 @@ pub struct MetricSeries {
     pub stored: u64,
     /// Every branch, so a chart can break its line where one starts.
     pub branches: Vec<HistoryBranch>,
+    /// The spans in the range in which the series' owner did not run (Engram
+    /// stopped, a learner's process gone): a chart draws no line across them.
+    pub not_running: Vec<NotRunning>,
+}
+
+/// A span between two measurements in which nothing ran: from the last
+/// point before a stop to the first point after the next start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct NotRunning {
+    #[ts(type = "number")]
+    pub from_ms: i64,
+    #[ts(type = "number")]
+    pub to_ms: i64,
 }
 
 /// One metric of one engine.

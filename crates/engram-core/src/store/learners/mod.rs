@@ -130,10 +130,15 @@ impl Store {
                 )?;
             }
         }
-        // A new run: a stop asked of the previous one is not for it.
+        // A new run: a stop asked of the previous one is not for it, and
+        // its curves do not join the previous run's.
         tx.execute(
             "UPDATE learners SET stop_requested_at = NULL WHERE name = ?1",
             [name],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO history_runs (engine, started_at) VALUES (?1, ?2)",
+            params![name, now_ms],
         )?;
         tx.commit()?;
         self.learner(name)
