@@ -354,13 +354,25 @@ test("a label can be added, edited and removed from the preview", async () => {
   await page.getByTestId("toast").filter({ hasText: `Backup #${id}: label removed.` }).waitFor();
 });
 
-test("an open page recovers when `engram serve` restarts: greyed while it is down, current again after", async () => {
+test("an open page recovers when `engram serve` restarts: greyed while it is down, current again after; no chart draws a line across the 20 s it was stopped", async () => {
   const live = page.getByTestId("live");
   await live.filter({ hasText: "running" }).waitFor();
+  // A learner logs before the stop (its process then ends) and after.
+  const token = new URL(url).searchParams.get("token");
+  const learner = async () => {
+    const post = (path, body) =>
+      fetch(`${new URL(url).origin}${path}`, { method: "POST", headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" }, body: JSON.stringify(body) }).then((r) => assert.ok(r.ok, `${path}: ${r.status}`));
+    await post("/api/learners", { name: "gap-learner", format: "raw" });
+    const now = Date.now();
+    await post("/api/learners/gap-learner/metrics", { points: [0, 1, 2].map((i) => ({ step: i, at_ms: now + i, metrics: { loss: 1 - 0.1 * i } })) });
+  };
+  await learner();
+  await page.waitForTimeout(600); // saves land before the stop
   await stopServe(server);
   await live.filter({ hasText: "reconnecting" }).waitFor();
   assert.equal(await page.evaluate(() => document.body.classList.contains("stale")), true, "stale numbers are greyed");
   const before = await plans();
+  await page.waitForTimeout(20_000);
   const again = await startServer();
   assert.equal(again, url, "the same port and token after a restart");
   await live.filter({ hasText: "running" }).waitFor({ timeout: 30_000 });
@@ -373,6 +385,18 @@ test("an open page recovers when `engram serve` restarts: greyed while it is dow
   const n = await rows().count();
   await page.getByRole("button", { name: "Back up now" }).click();
   await page.waitForFunction((k) => document.querySelectorAll("[data-testid=backup-row]").length > k, n);
+  // The stop is a shaded span on the charts, and the line breaks there:
+  // the engines' curves and the learner's (attached again after it).
+  await learner();
+  await page.reload();
+  for (const id of ["chart-zap-success_rate_last_100", "chart-gap-learner-loss"]) {
+    const chart = page.getByTestId(id);
+    await chart.getByTestId("not-running").first().waitFor({ state: "attached", timeout: 15_000 });
+    await page.waitForFunction((c) => Number(document.querySelector(`[data-testid=${c}]`)?.dataset.segments) >= 2, id);
+    const span = await chart.getByTestId("not-running").first().evaluate((e) => e.getBoundingClientRect().width);
+    assert.ok(span > 20, `${id}: the stop is drawn ${span} px wide`);
+    assert.match(await chart.getByTestId("not-running").first().getAttribute("title"), /^Not running from .* UTC \((Engram was stopped|the learner was not running)\)/);
+  }
 });
 
 test("a learner shows as a card, and a restore from the timeline rolls it back; its step continues from there", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chartData, smooth, widenFlat } from "./chartdata";
+import { chartData, smooth, spanAt, widenFlat } from "./chartdata";
 
 describe("smoothing", () => {
   it("is the data itself at weight 0, and debiased (no pull towards zero) above it", () => {
@@ -28,6 +28,23 @@ describe("chart data", () => {
     expect(xs).toEqual([1, 2, 2.999, 3, 4]);
     expect(old).toEqual([1, 2, null, null, null]);
     expect(cur).toEqual([null, null, null, 0.5, 0]);
+  });
+  it("draws no line across a span in which nothing ran, and smoothing restarts after it", () => {
+    const run = [
+      { t: 1000, v: 1, branch: 1 },
+      { t: 2000, v: 1, branch: 1 },
+      { t: 60000, v: 9, branch: 1 },
+      { t: 61000, v: 9, branch: 1 },
+    ];
+    const spans = [{ from_ms: 2000, to_ms: 60000 }];
+    const [xs, cur] = chartData(run, 1, 0.9, false, spans);
+    expect(xs).toEqual([1, 2, 31, 60, 61]);
+    expect(cur[2]).toBeNull();
+    expect(cur[3]).toBeCloseTo(9, 10);
+    expect(spanAt(spans, 30000)).toEqual(spans[0]);
+    expect(spanAt(spans, 2000)).toBeUndefined();
+    // Without the span the line joins the two runs.
+    expect(chartData(run, 1, 0, false)[0]).toEqual([1, 2, 60, 61]);
   });
   it("leaves out what a log axis cannot show", () => {
     const [, cur] = chartData(pts, 2, 0, true);

@@ -42,31 +42,49 @@ export function smooth(values: (number | null)[], weight: number): (number | nul
   });
 }
 
+/** A span between two measurements in which nothing ran (ms). */
+export interface Span {
+  from_ms: number;
+  to_ms: number;
+}
+
+/** The span in which nothing ran that `t_ms` lies inside, if any. */
+export function spanAt(spans: Span[], t_ms: number): Span | undefined {
+  return spans.find((s) => t_ms > s.from_ms && t_ms < s.to_ms);
+}
+
 /** uPlot's data: x in seconds, the current branch's values, the earlier
- * branches' values (null where a series has no point, and at each change
- * of branch so the lines break there). With `log`, values ≤ 0 (which a log
- * axis cannot show) become null. */
+ * branches' values (null where a series has no point, at each change of
+ * branch, and inside each span in which nothing ran, so the lines break
+ * there). With `log`, values ≤ 0 (which a log axis cannot show) become
+ * null. */
 export function chartData(
   points: ChartPoint[],
   current: number,
   weight: number,
   log: boolean,
+  notRunning: Span[] = [],
 ): [number[], (number | null)[], (number | null)[]] {
   const xs: number[] = [];
   const raw: (number | null)[] = [];
   const isCurrent: boolean[] = [];
-  let prev: number | undefined;
+  let prev: ChartPoint | undefined;
   for (const p of points) {
-    if (prev !== undefined && p.branch !== prev) {
+    if (prev !== undefined && p.branch !== prev.branch) {
       // A break between two lines of history.
       xs.push((p.t - 1) / 1000);
       raw.push(null);
       isCurrent.push(false);
+    } else if (prev !== undefined && spanAt(notRunning, (prev.t + p.t) / 2) !== undefined) {
+      // Nothing ran between these two: no line joins them.
+      xs.push((prev.t + p.t) / 2000);
+      raw.push(null);
+      isCurrent.push(p.branch === current);
     }
     xs.push(p.t / 1000);
     raw.push(log && p.v <= 0 ? null : p.v);
     isCurrent.push(p.branch === current);
-    prev = p.branch;
+    prev = p;
   }
   const smoothed = smooth(raw, weight);
   return [xs, smoothed.map((v, i) => (isCurrent[i] ? v : null)), smoothed.map((v, i) => (isCurrent[i] ? null : v))];

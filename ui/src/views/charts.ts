@@ -12,12 +12,16 @@
  *   solid, the lines a restore left behind are faded; restores and
  *   milestones are vertical marks whose text shows on hover.
  * - Per-engine visibility.
+ * - No line crosses a span in which nothing ran (Engram stopped, a
+ *   learner's process gone): the span is shaded, "not running" on hover.
+ * - The legend row (time and values under the cursor) shows only while
+ *   the cursor is over a chart.
  *
  * The plots are built once; a metrics event only gives them new data. */
 
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { chartData, widenFlat } from "../model/chartdata";
+import { chartData, spanAt, widenFlat, type Span } from "../model/chartdata";
 import { loneInstant, recordSpan, TIME_STAMPS, utc } from "./timeaxis";
 import { $, el } from "../dom";
 import { CHARTS, ENGINE_TITLES, formatMetric, formatValue, setLearnerMetrics } from "../model/engines";
@@ -191,17 +195,25 @@ function createPlots(host: HTMLElement) {
         ],
         series: [
           { label: "time", value: (_u, ts) => (ts === null ? "—" : `${formatTimestamp(ts * 1000)} UTC`) },
-          { label: "now", stroke: "#2f6fde", width: 1.75, value: (_u, v) => fmt(v), spanGaps: false, points: { show: fewPoints } },
-          { label: "before a restore", stroke: "rgba(128,128,128,0.55)", width: 1.25, dash: [4, 3], value: (_u, v) => fmt(v), spanGaps: false, points: { show: fewPoints } },
+          { label: "now", stroke: "#2f6fde", width: 1.75, value: (u, v, _s, i) => valueAt(u, v, i), spanGaps: false, points: { show: fewPoints } },
+          { label: "before a restore", stroke: "rgba(128,128,128,0.55)", width: 1.25, dash: [4, 3], value: (u, v, _s, i) => valueAt(u, v, i), spanGaps: false, points: { show: fewPoints } },
         ],
         hooks: {
           setScale: [recordSpan(box), (self, key) => key === "x" && zoomFrom(self)],
           draw: [(self) => placeMarks(my.plots.find((p) => p.u === self))],
+          // The legend row says something only while the cursor is on a chart.
+          setCursor: [(self) => box.classList.toggle("hovered", self.cursor.idx !== null && self.cursor.idx !== undefined)],
         },
       },
       [[], [], []],
       plotHost,
     );
+    // Under the cursor: the value, or "not running" inside such a span.
+    const valueAt = (self: uPlot, v: number | null, i: number | null) => {
+      const t = i === null ? undefined : self.data[0][i];
+      if ((v === null || v === undefined) && t !== undefined && spanAt(spansOf(info), t * 1000)) return "not running";
+      return fmt(v);
+    };
     u.over.addEventListener("dblclick", () => setZoom(null));
     resizer.observe(box);
     const marks = el("div", { class: "marks" });
@@ -273,8 +285,11 @@ export function renderCharts() {
     const current = series?.branches[series.branches.length - 1]?.id ?? points[points.length - 1]?.branch ?? 0;
     my.syncing = true;
     try {
-      p.u.setData(chartData(points, current, my.smoothing, my.logScale), my.zoom === null);
+      const data = chartData(points, current, my.smoothing, my.logScale, spansOf(p.info));
+      p.u.setData(data, my.zoom === null);
       if (my.zoom) p.u.setScale("x", { min: my.zoom.min / 1000, max: my.zoom.max / 1000 });
+      // For tests and tools: how many unbroken pieces of line it draws.
+      p.box.dataset.segments = String(data[0].filter((_x, i) => (data[1][i] ?? data[2][i]) !== null && (i === 0 || (data[1][i - 1] ?? data[2][i - 1]) === null)).length);
     } finally {
       my.syncing = false;
     }
@@ -312,7 +327,26 @@ function placeMarks(p: Plot | undefined) {
     if (br.reason !== "restore") continue;
     at(br.started_at, "restore", br.from_backup === null ? "Restore: a new line of history" : `Restored backup #${br.from_backup}: a new line of history`);
   }
+  const learner = ENGINE_TITLES[p.info.engine] === undefined;
+  for (const s of spansOf(p.info)) {
+    const x0 = Math.max(0, p.u.valToPos(s.from_ms / 1000, "x"));
+    const x1 = Math.min(p.u.over.clientWidth, p.u.valToPos(s.to_ms / 1000, "x"));
+    if (!Number.isFinite(x0) || !Number.isFinite(x1) || x1 <= x0) continue;
+    const shade = el("div", {
+      class: "not-running",
+      "data-testid": "not-running",
+      title: `Not running from ${formatTimestamp(s.from_ms)} to ${formatTimestamp(s.to_ms)} UTC (${learner ? "the learner was not running" : "Engram was stopped"}): nothing was measured.`,
+    });
+    shade.style.left = `${x0}px`;
+    shade.style.width = `${x1 - x0}px`;
+    marks.push(shade);
+  }
   p.marks.replaceChildren(...marks);
+}
+
+/** The spans in which a chart's owner did not run (from its stored history). */
+function spansOf(info: MetricInfo): Span[] {
+  return state.history[`${info.engine}/${info.key}`]?.not_running ?? [];
 }
 
 /** The stored history of a metric, then the live points this page saw after it. */
