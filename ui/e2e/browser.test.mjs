@@ -393,8 +393,8 @@ test("an open page recovers when `engram serve` restarts: greyed while it is dow
     const chart = page.getByTestId(id);
     await chart.getByTestId("not-running").first().waitFor({ state: "attached", timeout: 15_000 });
     await page.waitForFunction((c) => Number(document.querySelector(`[data-testid=${c}]`)?.dataset.segments) >= 2, id);
-    const span = await chart.getByTestId("not-running").first().evaluate((e) => e.getBoundingClientRect().width);
-    assert.ok(span > 20, `${id}: the stop is drawn ${span} px wide`);
+    // Wide as the stop (charts redraw as their data comes in: waited for).
+    await page.waitForFunction((c) => [...document.querySelectorAll(`[data-testid=${c}] [data-testid=not-running]`)].some((e) => e.getBoundingClientRect().width > 20), id);
     assert.match(await chart.getByTestId("not-running").first().getAttribute("title"), /^Not running from .* UTC \((Engram was stopped|the learner was not running)\)/);
   }
 });
