@@ -145,9 +145,10 @@ pub(crate) enum Command {
 pub struct Runtime {
     commands: mpsc::UnboundedSender<Command>,
     events: broadcast::Sender<Event>,
-    store: Arc<Mutex<Store>>,
-    /// Read-only connections for reads (see [`readers`]).
+    /// Read-only connections for reads (see [`readers`]); declared
+    /// before the writer's store so they close first.
     readers: Arc<readers::Readers>,
+    store: Arc<Mutex<Store>>,
     metrics: Arc<Mutex<BTreeMap<String, Metrics>>>,
     paused: Arc<Mutex<BTreeMap<String, String>>>,
     startup: StartupReport,
@@ -432,13 +433,16 @@ impl Runtime {
     pub async fn stop(&self) -> Result<()> {
         // Learners first: they may save while they stop.
         self.supervisor.shutdown().await;
-        self.ask(|reply| Command::Shutdown { reply }).await
+        let stopped = self.ask(|reply| Command::Shutdown { reply }).await;
+        self.readers.close();
+        stopped
     }
 
     /// Saves a final time and stops the engines.
     pub async fn shutdown(mut self) -> Result<()> {
         self.supervisor.shutdown().await;
         let result = self.ask(|reply| Command::Shutdown { reply }).await;
+        self.readers.close();
         if let Some(h) = self.scheduler.take() {
             let _ = h.await;
         }

@@ -18,6 +18,7 @@
 use crate::error::{Error, Result};
 use crate::store::Store;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How many reads run at once (each on its own connection): the UI asks
@@ -28,6 +29,7 @@ pub(crate) struct Readers {
     db: PathBuf,
     idle: Mutex<Vec<Store>>,
     slots: Arc<tokio::sync::Semaphore>,
+    closed: AtomicBool,
 }
 
 impl Readers {
@@ -36,7 +38,20 @@ impl Readers {
             db,
             idle: Mutex::new(Vec::new()),
             slots: Arc::new(tokio::sync::Semaphore::new(READERS)),
+            closed: AtomicBool::new(false),
         })
+    }
+
+    /// Closes every connection (reads in flight close theirs when they
+    /// end) and refuses reads from now on: called once the engines have
+    /// saved a final time, so the writer is the last to close and
+    /// checkpoints the WAL into the database (a read-only connection
+    /// closing last would leave the WAL behind).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        if let Ok(mut v) = self.idle.lock() {
+            v.clear();
+        }
     }
 
     /// Runs `f` on a read-only connection of its own, on the blocking
@@ -54,6 +69,9 @@ impl Readers {
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            if me.closed.load(Ordering::SeqCst) {
+                return Err(Error::RuntimeStopped("Engram has stopped".into()));
+            }
             let idle = me.idle.lock().ok().and_then(|mut v| v.pop());
             let mut store = match idle {
                 Some(s) => s,
@@ -62,6 +80,7 @@ impl Readers {
             let out = store.in_one_read(f);
             // A connection whose read failed is not trusted again.
             if out.is_ok()
+                && !me.closed.load(Ordering::SeqCst)
                 && let Ok(mut v) = me.idle.lock()
             {
                 v.push(store);
