@@ -60,8 +60,18 @@ async fn run() {
                 )
             } else {
                 tokio::join!(
-                    timed(async { api.list_backups(ListBackups::default()).await.map(|_| ()).map_err(err) }),
-                    timed(async { api.timeline(TimelineQuery::default()).await.map(|_| ()).map_err(err) }),
+                    timed(async {
+                        api.list_backups(ListBackups::default())
+                            .await
+                            .map(|_| ())
+                            .map_err(err)
+                    }),
+                    timed(async {
+                        api.timeline(TimelineQuery::default())
+                            .await
+                            .map(|_| ())
+                            .map_err(err)
+                    }),
                     timed(rt.read(|s| series(s))),
                 )
             };
@@ -75,7 +85,9 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let names = ["list page", "timeline", "series", "all three together"];
-    println!("| request | read connections p50 / p99 | writer's connection p50 / p99 | p99 ratio |");
+    println!(
+        "| request | read connections p50 / p99 | writer's connection p50 / p99 | p99 ratio |"
+    );
     println!("|---|---:|---:|---:|");
     for (i, name) in names.iter().enumerate() {
         let p = |v: &Vec<Duration>, q| percentile_ms(v, q);
