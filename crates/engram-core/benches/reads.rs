@@ -72,7 +72,7 @@ async fn run() {
                             .map(|_| ())
                             .map_err(err)
                     }),
-                    timed(rt.read(|s| series(s))),
+                    timed(rt.read(series)),
                 )
             };
             let total = all.elapsed();
