@@ -10,7 +10,7 @@ import { backupNowFlow, importFlow, learnerFlow, previewActions, setRefresh } fr
 import { CHARTS, formatValue } from "./model/engines";
 import { formatTimestamp } from "./model/format";
 import type { EngramEvent, MetricInfo } from "./generated/api";
-import { attempt, clearErrors, explain, SAVE_CODES, showError, toast } from "./notify";
+import { clearErrors, errorKey, explain, SAVE_CODES, showError, toast } from "./notify";
 import { onSelect, reselect, select, selectionMark, state, views } from "./state";
 import { api } from "./backend";
 import { buildCards, updateCards } from "./views/cards";
@@ -169,10 +169,11 @@ function onEvent(e: EngramEvent) {
 async function start() {
   // Long by design: the page's start-up in order (the first run's choice,
   // connect, build every view, wire the events, load), each step a few lines.
-  const waiting = await waitsForChoice();
-  if (waiting !== null) await firstRun(waiting);
-  // Ask at once: the answers travel while the page is built.
-  const statusAsked = attempt("Connecting to Engram", () => api.status());
+  // Ask at once: the answer travels while the page is built.
+  const statusAsked = api.status().then(
+    (s) => ({ s }),
+    (e: unknown) => ({ e }),
+  );
   setRefresh(refreshAll);
   renderLegend();
   buildFilters(() => void loadTimeline());
@@ -220,8 +221,20 @@ async function start() {
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Escape" && state.selected && !document.querySelector("dialog[open]")) select(null);
   });
+  // An Engram without data waits for the first run's choice (shown
+  // instead of the page); then it runs and the page loads.
+  let asked = await statusAsked;
+  if ("e" in asked && asked.e instanceof ApiError && asked.e.code === "not_started") {
+    const waiting = await waitsForChoice();
+    if (waiting !== null) await firstRun(waiting);
+    asked = await api.status().then(
+      (s) => ({ s }),
+      (e: unknown) => ({ e }),
+    );
+  }
   const loaded = refreshAll();
-  const status = await statusAsked;
+  if ("e" in asked) showError(`Connecting to Engram failed. ${explain(asked.e)}`, errorKey(asked.e));
+  const status = "s" in asked ? asked.s : undefined;
   if (status) {
     state.now = Object.fromEntries(Object.entries(status.engines).map(([k, v]) => [k, v.metrics]));
     if (status.saved_at_ms !== null) $("saved").textContent = `saved ${formatTimestamp(status.saved_at_ms)} UTC`;
