@@ -28,6 +28,8 @@ import { startServe, stopServe } from "../e2e/serve.mjs";
 const root = resolve(import.meta.dirname, "../..");
 const seed = process.env.SEED_BIN ?? join(root, "target/debug/examples/seed");
 const RUNS = Number(process.argv[2] ?? 5);
+// $BENCH_ONLY: only the cases whose name starts with it ("100,000").
+const ONLY = process.env.BENCH_ONLY ?? "";
 const CASES = [
   { name: "1,000 backups", backups: 1000, days: 7, historyDays: 0 },
   { name: "10,000 backups", backups: 10_000, days: 7, historyDays: 0 },
@@ -74,7 +76,7 @@ const browser = await chromium.launch({
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 });
 const rows = [];
-for (const c of CASES) {
+for (const c of CASES.filter((k) => k.name.startsWith(ONLY))) {
   const dir = join(mkdtempSync(join(tmpdir(), "engram-bench-")), "data");
   const t0 = Date.now();
   execFileSync(seed, [dir, "--backups", String(c.backups), "--days", String(c.days), "--history-days", String(c.historyDays)], { stdio: "inherit" });
