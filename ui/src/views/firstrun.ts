@@ -28,6 +28,7 @@ export async function waitsForChoice(): Promise<FirstRun | null> {
 /** Shows the choice and resolves once the engines run. */
 export function firstRun(initial: FirstRun): Promise<void> {
   document.body.classList.add("waiting");
+  $("live").textContent = "not started";
   const section = $("first-run");
   section.hidden = false;
   $("first-run-dir").textContent = `No Engram data in ${initial.data_dir} yet.`;
