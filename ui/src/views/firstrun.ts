@@ -105,7 +105,12 @@ async function recoverFlow(form: HTMLFormElement, place: () => PlaceInput, done:
     if (report.skipped.length > 0) showError(`Left out of the recovery (damaged on the replica): ${report.skipped.join("; ")}.`);
     done();
   } catch (e) {
-    error.textContent = `Nothing was recovered; this data directory is left empty. ${explain(e)}`;
+    // A failed recovery is kept as the first run's `failed`; a start that
+    // failed after a recovery that succeeded is not (its data is there).
+    const recoveryFailed = (await api.first_run().catch(() => null))?.failed != null;
+    error.textContent = recoveryFailed || !(e instanceof ApiError)
+      ? `Nothing was recovered; this data directory is left empty. ${explain(e)}`
+      : `The timeline was recovered, but the engines could not start. ${explain(e)}`;
     error.hidden = false;
     $("first-run-status").textContent = "";
   } finally {
