@@ -89,6 +89,8 @@ async function refreshOnce() {
     void refreshOffsite();
     void loadLearners();
   } catch (e) {
+    // Before the first run's choice there is nothing to load yet.
+    if (e instanceof ApiError && e.code === "not_started") return;
     showError(`Could not load backups. ${explain(e)}`);
   }
 }
@@ -169,11 +171,14 @@ function onEvent(e: EngramEvent) {
 async function start() {
   // Long by design: the page's start-up in order (the first run's choice,
   // connect, build every view, wire the events, load), each step a few lines.
-  // Ask at once: the answer travels while the page is built.
+  // Ask at once: the answers travel while the page is built and laid out
+  // (the load's first step waits for the metric catalog; nothing it does
+  // touches the page before that answer, by when the page is built).
   const statusAsked = api.status().then(
     (s) => ({ s }),
     (e: unknown) => ({ e }),
   );
+  let loaded = refreshAll();
   setRefresh(refreshAll);
   renderLegend();
   buildFilters(() => void loadTimeline());
@@ -231,8 +236,8 @@ async function start() {
       (s) => ({ s }),
       (e: unknown) => ({ e }),
     );
+    loaded = refreshAll();
   }
-  const loaded = refreshAll();
   if ("e" in asked) showError(`Connecting to Engram failed. ${explain(asked.e)}`, errorKey(asked.e));
   const status = "s" in asked ? asked.s : undefined;
   if (status) {
