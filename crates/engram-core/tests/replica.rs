@@ -828,8 +828,12 @@ async fn a_first_run_waits_for_the_choice_and_recovers_all_or_nothing() {
     let fresh_dir = tmp.path().join("fresh");
     let fresh = Api::start_or_wait(options(&fresh_dir)).await;
     assert!(fresh.runtime().is_err());
+    // A recovery killed half-way left its database behind: not kept.
+    std::fs::create_dir_all(&fresh_dir).expect("dir");
+    std::fs::write(fresh_dir.join(api::RECOVERING_DB), b"half").expect("leftover");
     let status = fresh.start_fresh().await.expect("starts");
     assert!(status.running && fresh_dir.join("engram.db").exists());
+    assert!(!fresh_dir.join(api::RECOVERING_DB).exists());
     assert!(fresh.runtime().expect("rt").startup_report().first_start);
     fresh.stop().await.expect("stop");
     drop(fresh);

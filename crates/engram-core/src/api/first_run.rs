@@ -129,6 +129,9 @@ impl Api {
         if self.runtime.get().is_none() {
             let _busy = self.choosing()?;
             if self.runtime.get().is_none() {
+                // What a recovery killed half-way left is not kept.
+                let staging = self.first.data_dir.join(super::RECOVERING_DB);
+                super::replicas::remove_database_files(&staging)?;
                 self.start_waiting().await?;
             }
         }

@@ -304,7 +304,7 @@ fn durable_rename(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// Removes a database file and its WAL and shared-memory files.
-fn remove_database_files(db: &Path) -> Result<()> {
+pub(super) fn remove_database_files(db: &Path) -> Result<()> {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let mut p = db.as_os_str().to_owned();
         p.push(suffix);
