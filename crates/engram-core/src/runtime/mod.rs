@@ -185,8 +185,7 @@ impl Runtime {
             let (mut store, engines, startup) = open_and_restore(&db, &opts)?;
             let branch = store.current_branch(crate::now_ms())?;
             // The engines' curves break here: nothing ran since the last save.
-            let names = engines.0.metrics().into_keys().collect::<Vec<_>>();
-            store.start_run(names.iter().map(String::as_str), crate::now_ms())?;
+            store.start_run(crate::engines::ENGINE_NAMES, crate::now_ms())?;
             // Learner state files left unreferenced (e.g. by a crash between
             // an object and its row) go at start, as after every retention.
             scheduler::collect_objects(&store);

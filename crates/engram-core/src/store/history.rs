@@ -148,13 +148,8 @@ impl Store {
         at_ms: i64,
     ) -> Result<()> {
         let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO history_runs (engine, started_at) VALUES (?1, ?2)",
-            )?;
-            for o in owners {
-                stmt.execute(params![o, at_ms])?;
-            }
+        for o in owners {
+            insert_run(&tx, o, at_ms)?;
         }
         tx.commit()?;
         Ok(())
@@ -420,6 +415,14 @@ fn lttb(points: &[SeriesPoint], n: usize) -> Vec<SeriesPoint> {
     }
     out.push(points[points.len() - 1].clone());
     out
+}
+
+/// Marks that `owner` begins a run at `at_ms`, inside the caller's
+/// transaction (see [`Store::start_run`]).
+pub(super) fn insert_run(tx: &rusqlite::Transaction<'_>, owner: &str, at_ms: i64) -> Result<()> {
+    tx.prepare_cached("INSERT OR IGNORE INTO history_runs (engine, started_at) VALUES (?1, ?2)")?
+        .execute(params![owner, at_ms])?;
+    Ok(())
 }
 
 /// Starts a new line of history inside the caller's transaction.

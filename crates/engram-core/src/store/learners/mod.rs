@@ -136,10 +136,7 @@ impl Store {
             "UPDATE learners SET stop_requested_at = NULL WHERE name = ?1",
             [name],
         )?;
-        tx.execute(
-            "INSERT OR IGNORE INTO history_runs (engine, started_at) VALUES (?1, ?2)",
-            params![name, now_ms],
-        )?;
+        super::history::insert_run(&tx, name, now_ms)?;
         tx.commit()?;
         self.learner(name)
     }
