@@ -60,6 +60,26 @@ const marks = () =>
 const timeOf = (label) => Date.parse(`${label.match(/\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/)[0].replace(" ", "T")}Z`);
 const zoomed = () => page.waitForFunction(() => document.getElementById("timeline")?.getAttribute("data-zoomed") === "true");
 
+test("the first view's data is asked once: the page takes the answers its entry asked ahead", async () => {
+  await page.waitForFunction(() => performance.getEntriesByName("engram:ready").length > 0);
+  const asked = await page.evaluate(() => {
+    const ready = performance.getEntriesByName("engram:ready")[0].startTime;
+    return performance
+      .getEntriesByType("resource")
+      .filter((r) => r.startTime < ready && r.name.includes("/api/"))
+      .map((r) => new URL(r.name).pathname + new URL(r.name).search);
+  });
+  const all = (prefix) => asked.filter((a) => a.startsWith(prefix));
+  // Asked once each: a second request would mean the views asked other
+  // calls than firstload.ts did (its answers unused, the page slower).
+  assert.deepEqual(all("/api/timeline"), ["/api/timeline?buckets=300&marks=1500"], asked.join("\n"));
+  assert.deepEqual(all("/api/backups?"), ["/api/backups?limit=50"], asked.join("\n"));
+  assert.deepEqual(all("/api/status"), ["/api/status"], asked.join("\n"));
+  const series = all("/api/metrics/series");
+  assert.equal(series.length, 5, asked.join("\n"));
+  assert.equal(new Set(series).size, 5, asked.join("\n"));
+});
+
 test("10,000 backups over a week: the whole week is on the axis, the initial backup drawn, the rest counted by kind", async () => {
   const all = await api("GET", "/api/backups?limit=1");
   const total = all.total;

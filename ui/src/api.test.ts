@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ApiError, HttpBackend, backupQueryString, connect, learnerStateFileName, nextDelay } from "./api";
+import { ApiError, HttpBackend, backupQueryString, callId, connect, learnerStateFileName, nextDelay } from "./api";
+import { askFirst, BUCKETS, MARKS, PAGE, POINTS } from "./firstload";
+import { CHARTS } from "./model/engines";
 
 interface Call {
   url: string;
@@ -12,6 +14,55 @@ function fakeFetch(status: number, body: unknown, calls: Call[]) {
     return new Response(typeof body === "string" ? body : JSON.stringify(body), { status });
   };
 }
+
+describe("answers asked ahead", () => {
+  it("hands each answer to the first identical call, once, and asks again after", async () => {
+    const calls: Call[] = [];
+    const api = new HttpBackend("", "x", fakeFetch(200, { items: [], next: null, total: 0 }, calls));
+    api.askAhead((b) => {
+      void b.timeline({ kinds: [], from_ms: null, to_ms: null, buckets: 300, marks: 1500 });
+      void b.status();
+    });
+    expect(calls.length).toBe(2);
+    // The same request built in another order is the same call: no new request.
+    await api.timeline({ marks: 1500, buckets: 300, to_ms: null, from_ms: null, kinds: [] });
+    expect(calls.length).toBe(2);
+    // Handed out once: the next identical call asks.
+    await api.timeline({ kinds: [], from_ms: null, to_ms: null, buckets: 300, marks: 1500 });
+    expect(calls.length).toBe(3);
+    // Another request is another call.
+    await api.timeline({ kinds: ["manual"], from_ms: null, to_ms: null, buckets: 300, marks: 1500 });
+    expect(calls.length).toBe(4);
+    // Dropped answers are asked again.
+    api.forgetAhead();
+    await api.status();
+    expect(calls.length).toBe(5);
+  });
+
+  it("gives a failure asked ahead to its caller, and to nobody before", async () => {
+    // An unhandled rejection in between would fail this run (vitest reports them).
+    const api = new HttpBackend("", "x", fakeFetch(503, { code: "not_started", message: "choose first" }, []));
+    api.askAhead((b) => void b.status());
+    await new Promise((ok) => setTimeout(ok, 20));
+    const err = (await api.status().catch((e: unknown) => e)) as ApiError;
+    expect(err.code).toBe("not_started");
+  });
+
+  it("asks the first view's calls exactly as the page asks them", async () => {
+    const calls: Call[] = [];
+    const api = new HttpBackend("", "x", fakeFetch(200, {}, calls));
+    askFirst(api);
+    const urls = calls.map((c) => c.url);
+    expect(urls).toContain(`/api/timeline?buckets=${BUCKETS}&marks=${MARKS}`);
+    expect(urls).toContain(`/api/backups?limit=${PAGE}`);
+    for (const c of CHARTS) expect(urls).toContain(`/api/metrics/series?engine=${c.engine}&key=${c.key}&points=${POINTS}`);
+    expect(urls.length).toBe(4 + CHARTS.length);
+    // The list's first page as loadList asks it (filters from an empty form).
+    expect(callId("list_backups", null, { kinds: [], engine: null, limit: PAGE, offset: 0, after: null, text: "", pinned: false })).toBe(
+      callId("list_backups", null, { pinned: false, text: "", after: null, offset: 0, limit: PAGE, engine: null, kinds: [] }),
+    );
+  });
+});
 
 describe("HttpBackend", () => {
   it("sends the token on every request and parses JSON", async () => {

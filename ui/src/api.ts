@@ -61,6 +61,10 @@ export interface BackupQuery {
  * bytes or listens. */
 export interface Backend extends Operations {
   readonly kind: "http" | "tauri";
+  /** Makes the calls `ask` makes now and hands each answer to the first
+   * identical call made later (once); `forgetAhead` drops those not taken. */
+  askAhead(ask: (b: this) => void): void;
+  forgetAhead(): void;
   /** A page of backups, the query's absent fields at their defaults. */
   listBackups(q: BackupQuery): Promise<BackupPage>;
   /** A manual backup now. */
@@ -142,6 +146,22 @@ function flatQuery(request: unknown): string {
   return p.toString();
 }
 
+/** One call's identity: its operation, key and request (object keys in
+ * order, so the same request built in another order is the same call). */
+export function callId(op: OperationName, key: number | string | null, request: unknown): string {
+  const sorted = (v: unknown): unknown =>
+    v === null || typeof v !== "object" || Array.isArray(v)
+      ? Array.isArray(v)
+        ? v.map(sorted)
+        : v
+      : Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
+        );
+  return `${op} ${String(key)} ${JSON.stringify(sorted(request)) ?? ""}`;
+}
+
 /** A declared path with its key put in. */
 function fill(path: string, key: "id" | "name" | null, value: number | string | null): string {
   return key === null ? path : path.replace(`{${key}}`, encodeURIComponent(String(value)));
@@ -155,8 +175,44 @@ type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 interface OperationsBackend extends Operations {}
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 abstract class OperationsBackend {
+  /** Answers asked ahead (`askAhead`), by call, each handed out once. */
+  private readonly ahead = new Map<string, Promise<unknown>>();
+  private askingAhead = false;
   constructor(transport: Transport) {
-    Object.assign(this, operations(transport));
+    Object.assign(
+      this,
+      operations((op, key, request) => {
+        const id = callId(op, key, request);
+        const early = this.ahead.get(id);
+        if (early !== undefined) {
+          this.ahead.delete(id);
+          return early;
+        }
+        const answer = transport(op, key, request);
+        if (this.askingAhead) {
+          // Nobody may be waiting for it yet: a failure is the caller's to see.
+          answer.catch(() => undefined);
+          this.ahead.set(id, answer);
+        }
+        return answer;
+      }),
+    );
+  }
+  /** Makes the calls `ask` makes now, and keeps their answers for the first
+   * identical call made later (same operation, key and request), each
+   * once: the page asks for its first view before its code is loaded
+   * (`firstload.ts`). Answers nobody took are dropped by `forgetAhead`. */
+  askAhead(ask: (b: this) => void) {
+    this.askingAhead = true;
+    try {
+      ask(this);
+    } finally {
+      this.askingAhead = false;
+    }
+  }
+  /** Drops the answers asked ahead that no call took. */
+  forgetAhead() {
+    this.ahead.clear();
   }
   listBackups(q: BackupQuery) {
     const request: ListBackups = {

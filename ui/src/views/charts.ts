@@ -20,7 +20,6 @@
  * The plots are built once; a metrics event only gives them new data. */
 
 import uPlot from "uplot";
-import "uplot/dist/uPlot.min.css";
 import { chartData, spanAt, widenFlat, type Span } from "../model/chartdata";
 import { loneInstant, recordSpan, TIME_STAMPS, utc } from "./timeaxis";
 import { $, el } from "../dom";
@@ -154,8 +153,9 @@ function size(box: HTMLElement) {
 }
 
 function createPlots(host: HTMLElement) {
-  host.replaceChildren();
-  for (const info of charted()) {
+  // Every box first, then their sizes in one layout (the grid gives each
+  // its width only once all are in), then the plots.
+  const boxes = charted().map((info) => {
     const box = el("div", { class: "chart", "data-testid": `chart-${info.engine}-${info.key}` });
     box.hidden = my.hidden.has(info.engine);
     const header = el("header");
@@ -164,12 +164,16 @@ function createPlots(host: HTMLElement) {
     header.append(el("span", {}, `${who}: ${info.label}`), latest);
     const plotHost = el("div", { class: "plot" });
     box.append(header, plotHost);
-    host.append(box);
+    return { info, box, latest, plotHost };
+  });
+  host.replaceChildren(...boxes.map((b) => b.box));
+  const sizes = boxes.map((b) => size(b.box));
+  boxes.forEach(({ info, box, latest, plotHost }, n) => {
     const fmt = (v: number | null | undefined) => (v === null || v === undefined ? "—" : formatMetric(info.format, v));
     const unit = info.unit ? ` (${info.unit})` : "";
     const u = new uPlot(
       {
-        ...size(box),
+        ...sizes[n]!,
         cursor: { sync: { key: "engram-charts" }, drag: { x: true, y: false } },
         tzDate: utc,
         scales: {
@@ -219,7 +223,7 @@ function createPlots(host: HTMLElement) {
     const marks = el("div", { class: "marks" });
     u.over.append(marks);
     my.plots.push({ info, u, box, latest, marks });
-  }
+  });
 }
 
 /** Points are drawn only where a line cannot show the values: two or
@@ -311,9 +315,12 @@ export function renderCharts() {
 function placeMarks(p: Plot | undefined) {
   if (!p) return;
   const marks: HTMLElement[] = [];
+  // The plot area's width as uPlot laid it out (asking the element would
+  // lay the page out again, at every draw of every chart).
+  const width = p.u.bbox.width / uPlot.pxRatio;
   const at = (ms: number, cls: string, text: string) => {
     const x = p.u.valToPos(ms / 1000, "x");
-    if (!Number.isFinite(x) || x < 0 || x > p.u.over.clientWidth) return;
+    if (!Number.isFinite(x) || x < 0 || x > width) return;
     const m = el("div", { class: `mark-line ${cls}`, title: text });
     m.style.left = `${x}px`;
     marks.push(m);
@@ -330,7 +337,7 @@ function placeMarks(p: Plot | undefined) {
   const learner = ENGINE_TITLES[p.info.engine] === undefined;
   for (const s of spansOf(p.info)) {
     const x0 = Math.max(0, p.u.valToPos(s.from_ms / 1000, "x"));
-    const x1 = Math.min(p.u.over.clientWidth, p.u.valToPos(s.to_ms / 1000, "x"));
+    const x1 = Math.min(width, p.u.valToPos(s.to_ms / 1000, "x"));
     if (!Number.isFinite(x0) || !Number.isFinite(x1) || x1 <= x0) continue;
     const shade = el("div", {
       class: "not-running",

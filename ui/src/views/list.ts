@@ -9,12 +9,11 @@ import { markText } from "../model/offsite";
 import { BACKUP_KINDS, type Backup, type BackupKind } from "../generated/api";
 import { select, state, views } from "../state";
 import { api } from "../backend";
+import { PAGE } from "../firstload";
 
 /** This module's state, in the one store. */
 const my = views.list;
 
-/** Rows per page. */
-const PAGE = 50;
 
 /** `kindChanged` runs when the kind filter changes (it applies to the
  * timeline too); search and "pinned only" reload the list alone. */

@@ -29,16 +29,11 @@ const my = views.timeline;
 
 const HEIGHT = 84;
 const BASE = 60;
-/** Buckets over the axis (the density bars when there are too many
- * backups to mark each). */
-export const BUCKETS = 300;
 
 function measure(host: Element): number {
   const w = Math.round(host.getBoundingClientRect().width);
   return w > 0 ? w : 1200;
 }
-/** Ranges holding at most this many backups are drawn one mark each. */
-export const MARKS = 1500;
 
 export function renderLegend() {
   $("legend").replaceChildren(
