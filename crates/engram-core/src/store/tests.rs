@@ -656,6 +656,67 @@ fn listing_searches_labels_and_milestones_and_filters_pinned() {
 }
 
 #[test]
+fn timeline_buckets_count_what_the_bucket_formula_says_at_odd_widths() {
+    // Irregular times (clusters, repeats, both ends), two kinds; ranges and
+    // bucket counts whose widths are not whole milliseconds: every backup
+    // is counted in the bucket its time falls in, computed here per backup.
+    let (_dir, mut store) = open_temp();
+    let s = [state("zap", &[1.0])];
+    let mut times = Vec::new();
+    for i in 0..400i64 {
+        let t = (i * i * 7919) % 100_003 + if i % 5 == 0 { 0 } else { i % 3 };
+        let kind = if i % 7 == 0 {
+            BackupKind::Manual
+        } else {
+            BackupKind::Periodic
+        };
+        backup(&mut store, kind, t, &s);
+        times.push((kind, t));
+    }
+    let (lo, hi) = (
+        times.iter().map(|x| x.1).min().expect("min"),
+        times.iter().map(|x| x.1).max().expect("max"),
+    );
+    for (from, to, n) in [
+        (None, None, 7u32),
+        (Some(13), Some(77_777), 300),
+        (Some(lo), Some(lo + 2), 9),
+        (Some(50_000), Some(50_000), 4),
+        (None, None, 4000),
+    ] {
+        let view = store
+            .timeline(&TimelineQuery {
+                from_ms: from,
+                to_ms: to,
+                buckets: Some(n),
+                ..Default::default()
+            })
+            .expect("timeline");
+        let (f, t) = (from.unwrap_or(lo), to.unwrap_or(hi));
+        let width = ((t as f64 - f as f64) + 1.0) / f64::from(n);
+        let mut want = std::collections::BTreeMap::new();
+        for (kind, at) in &times {
+            if (f..=t).contains(at) {
+                let i = (((*at as f64 - f as f64) / width) as i64).clamp(0, i64::from(n) - 1);
+                *want.entry((i, kind.as_str())).or_insert(0u32) += 1;
+            }
+        }
+        let mut got = std::collections::BTreeMap::new();
+        for b in &view.buckets {
+            let i = (((b.start_ms as f64 - f as f64) / width).round()) as i64;
+            for c in &b.counts {
+                got.insert((i, c.kind.as_str()), c.count);
+            }
+        }
+        assert_eq!(got, want, "from {from:?} to {to:?} in {n} buckets");
+        assert_eq!(
+            view.in_range,
+            want.values().map(|c| u64::from(*c)).sum::<u64>()
+        );
+    }
+}
+
+#[test]
 fn timeline_counts_by_kind_per_bucket_and_draws_marks_when_few() {
     let (_dir, mut store) = open_temp();
     let s = [state("zap", &[1.0])];

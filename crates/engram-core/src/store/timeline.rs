@@ -19,9 +19,34 @@ pub const MAX_BUCKETS: u32 = 4000;
 pub const DEFAULT_MARKS: u32 = 1000;
 pub const MAX_MARKS: u32 = 5000;
 
-/// The times of one kind's backups in a range (its index covers it).
+/// How many of one kind's backups fall in `[?2, ?3)` (its index covers it:
+/// SQLite counts the index entries, no row reaches Rust).
 pub(super) const COUNT_SQL: &str =
-    "SELECT created_at FROM backups WHERE kind = ?1 AND created_at BETWEEN ?2 AND ?3";
+    "SELECT count(*) FROM backups WHERE kind = ?1 AND created_at >= ?2 AND created_at < ?3";
+
+/// The bucket of time `t`: `width`-wide buckets from `from`, the last one
+/// taking whatever float rounding leaves past it.
+fn bucket_of(t: i64, from: i64, width: f64, n: u32) -> i64 {
+    (((t as f64 - from as f64) / width) as i64).clamp(0, i64::from(n) - 1)
+}
+
+/// The first instant of bucket `i` (`from` for the first): the least `t`
+/// that `bucket_of` puts in bucket `i` or later, so counting between two
+/// of them counts exactly what `bucket_of` would put in each bucket.
+fn bucket_start(i: u32, from: i64, width: f64, n: u32) -> i64 {
+    if i == 0 {
+        return from;
+    }
+    let i = i64::from(i);
+    let mut t = (from as f64 + i as f64 * width).ceil() as i64;
+    while t > from && bucket_of(t - 1, from, width, n) >= i {
+        t -= 1;
+    }
+    while bucket_of(t, from, width, n) < i {
+        t += 1;
+    }
+    t
+}
 
 impl Store {
     /// Counts by kind per bucket over a range, and the backups to draw.
@@ -53,18 +78,29 @@ impl Store {
         let mut counts: Vec<Vec<KindCount>> = vec![Vec::new(); n as usize];
         let mut in_range = 0u64;
         let mut total = 0u64;
+        // Where each bucket starts, and where the range ends.
+        let bounds: Vec<i64> = (0..n)
+            .map(|i| bucket_start(i, from, width, n))
+            .chain([to.saturating_add(1)])
+            .collect();
+        let mut stmt = self.conn.prepare_cached(COUNT_SQL)?;
+        let mut count = |kind: &BackupKind, lo: i64, hi: i64| -> Result<u64> {
+            let c: i64 = stmt.query_row(rusqlite::params![kind, lo, hi], |r| r.get(0))?;
+            Ok(c.max(0) as u64)
+        };
         for kind in &kinds {
             // One kind at a time on the (kind, created_at, id) index, which
-            // covers the query: no table row is read.
+            // covers the query: SQLite counts index entries between two
+            // bucket starts, no table row is read and no row reaches Rust
+            // (stepping each backup's time through Rust cost ~40 ms at
+            // 100,000). A kind absent from the range costs one count.
             let mut per_bucket = vec![0u32; n as usize];
-            let mut per_kind = 0u64;
-            let mut stmt = self.conn.prepare_cached(COUNT_SQL)?;
-            let mut rows = stmt.query(rusqlite::params![kind, from, to])?;
-            while let Some(row) = rows.next()? {
-                let t: i64 = row.get(0)?;
-                let i = (((t as f64 - from as f64) / width) as i64).clamp(0, i64::from(n) - 1);
-                per_bucket[i as usize] = per_bucket[i as usize].saturating_add(1);
-                per_kind += 1;
+            let per_kind = count(kind, from, to.saturating_add(1))?;
+            if per_kind > 0 {
+                for (i, slot) in per_bucket.iter_mut().enumerate() {
+                    let c = count(kind, bounds[i], bounds[i + 1])?;
+                    *slot = u32::try_from(c).unwrap_or(u32::MAX);
+                }
             }
             in_range += per_kind;
             for (slot, count) in counts.iter_mut().zip(per_bucket) {
