@@ -4,6 +4,7 @@
 
 import { METRICS, type MetricFormat, type MetricInfo } from "../generated/api";
 import { state } from "../state";
+import { formatCount } from "./format";
 
 export const ENGINES = ["zap", "mdp_es", "orchestrator"] as const;
 export type EngineName = (typeof ENGINES)[number];
@@ -15,7 +16,7 @@ export function formatMetric(format: MetricFormat, v: number): string {
   if (!Number.isFinite(v)) return "—";
   switch (format) {
     case "integer":
-      return Math.round(v).toLocaleString("en-US");
+      return formatCount(Math.round(v));
     case "percent":
       return `${(v * 100).toFixed(1)} %`;
     case "decimal":

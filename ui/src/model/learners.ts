@@ -3,6 +3,7 @@
 
 import { formatMetric, metricInfo } from "./engines";
 import type { LearnerCommand, LearnerInfo, LearnerMetric, MetricFormat, MetricInfo, MilestoneRule, ProcessStatus, RemovedLearner, SetMetricInfo } from "../generated/api";
+import { formatCount } from "./format";
 
 /** A declared milestone rule as the user reads it: "Success rate ≥ 90.0 %"
  * with the metric described (label, format), else "success ≥ 0.9". */
@@ -54,7 +55,7 @@ export function deleteLearnerText(l: LearnerInfo): string {
 export function deletedLearnerText(r: RemovedLearner, backup: number | null): string {
   if (backup !== null) return `Deleted learner ${r.name}. Backup #${backup} holds its state from just before: restore it to bring the learner back.`;
   if (r.newest_backup_id === null) return `Deleted learner ${r.name}. No backup held it: its state is gone.`;
-  const n = r.backups === 1 ? "1 backup holds" : `${r.backups.toLocaleString("en-US")} backups hold`;
+  const n = r.backups === 1 ? "1 backup holds" : `${formatCount(r.backups)} backups hold`;
   return `Deleted learner ${r.name}. ${n} its states (the newest is #${r.newest_backup_id}): restore one to bring it back.`;
 }
 

@@ -1,10 +1,10 @@
 /** What the Offsite panel and the backup rows say about replicas, computed
  * from the core's answers. Pure. */
 
-import { formatBytes, formatTimestamp } from "./format";
+import { formatBytes, formatTimestamp, formatCount } from "./format";
 import type { AddReplica, FirstRun, OffsiteMark, RecoverHere, RecoverReport, ReplicaKind, ReplicaStatus, ReplicaVerifyReport } from "../generated/api";
 
-const n = (x: number) => x.toLocaleString("en-US");
+const n = formatCount;
 
 /** "3 s", "4 min", "2.5 h", "3 days". */
 export function formatDuration(ms: number): string {

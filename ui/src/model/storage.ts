@@ -1,6 +1,6 @@
 /** What the storage view says, computed from the core's report. Pure. */
 
-import { formatBytes } from "./format";
+import { formatBytes, formatCount } from "./format";
 import type { StorageReport } from "../generated/api";
 
 /** "12.5×" — how many times smaller; "—" when there is nothing to compare. */
@@ -12,7 +12,7 @@ export function ratio(whole: number, part: number): string {
 
 /** The sentences at the top of the storage view. */
 export function storageLines(r: StorageReport): string[] {
-  const n = (x: number) => x.toLocaleString("en-US");
+  const n = formatCount;
   const lines = [
     `Database ${formatBytes(r.db_bytes)} (${formatBytes(r.free_bytes)} of it free for reuse), write-ahead log ${formatBytes(r.wal_bytes)}.`,
     `${n(r.backups)} backups hold ${formatBytes(r.referenced_bytes)} of engine states; ${n(r.blobs)} distinct states make up ${formatBytes(r.unique_bytes)} (deduplication ${ratio(r.referenced_bytes, r.unique_bytes)}), stored compressed in ${formatBytes(r.stored_bytes)} (${ratio(r.unique_bytes, r.stored_bytes)}).`,

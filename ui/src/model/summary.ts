@@ -2,6 +2,7 @@
  * would lose, and how long ago the backup was taken. Pure. */
 
 import type { Backup, Metrics } from "../generated/api";
+import { formatCount } from "./format";
 
 /** The counter that measures each engine's progress, and its noun. */
 const PROGRESS: Record<string, [string, string]> = {
@@ -21,7 +22,7 @@ export function restoreSummary(b: Backup, now: Record<string, Metrics>, nowMs: n
     const then = b.metrics[name]?.[p[0]];
     const current = now[name]?.[p[0]];
     if (then === undefined || current === undefined || current <= then) continue;
-    parts.push(`${Math.round(current - then).toLocaleString("en-US")} ${p[1]}`);
+    parts.push(`${formatCount(Math.round(current - then))} ${p[1]}`);
   }
   const minutes = Math.max(0, Math.round((nowMs - b.created_at_ms) / 60_000));
   const age = minutes < 1 ? "less than a minute ago" : minutes < 120 ? `${minutes} minutes ago` : `${Math.round(minutes / 60)} hours ago`;

@@ -11,7 +11,7 @@
 import { $, el } from "../dom";
 import { formatMetric, metricInfo } from "../model/engines";
 import { deleteLearnerFlow, learnerFlow, metricsFlow, milestonesFlow } from "../flows";
-import { formatBytes, formatTimestamp } from "../model/format";
+import { formatBytes, formatTimestamp, formatCount, formatDecimal4 } from "../model/format";
 import type { LearnerInfo } from "../generated/api";
 import { commandText, processLine, rulesLine } from "../model/learners";
 import { attempt, toast } from "../notify";
@@ -56,13 +56,13 @@ function renderLearners(learners: LearnerInfo[]) {
       row("Format", l.format);
       const s = l.live;
       if (s) {
-        row("Step", s.step === null ? "—" : s.step.toLocaleString("en-US"), "learner-step");
+        row("Step", s.step === null ? "—" : formatCount(s.step), "learner-step");
         row("Saved", `${formatTimestamp(s.saved_at_ms)} UTC`);
         row("State", formatBytes(s.size));
         // Named and formatted as the learner described them (else as logged).
         for (const [k, v] of Object.entries(s.metrics).slice(0, 6)) {
           const info = metricInfo(l.name, k);
-          const shown = info ? formatMetric(info.format, v) : Number.isFinite(v) ? v.toLocaleString("en-US", { maximumFractionDigits: 4 }) : String(v);
+          const shown = info ? formatMetric(info.format, v) : Number.isFinite(v) ? formatDecimal4(v) : String(v);
           row(info?.label ?? k, shown);
         }
       } else {
@@ -77,7 +77,7 @@ function renderLearners(learners: LearnerInfo[]) {
       const line = processLine(l.process, l.command, Date.now());
       if (line !== null) {
         row("Process", line, "learner-process");
-        if (l.process && l.process.restarts > 0) row("Restarts", l.process.restarts.toLocaleString("en-US"));
+        if (l.process && l.process.restarts > 0) row("Restarts", formatCount(l.process.restarts));
       }
       if (!l.command && l.stop_requested_at_ms !== null) row("Stop", `asked ${formatTimestamp(l.stop_requested_at_ms)} UTC — it stops when its loop next checks`, "learner-stop-asked");
       card.append(dl);

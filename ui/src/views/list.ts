@@ -4,7 +4,7 @@
 
 import { $, el, kindLabel } from "../dom";
 import { formatValue } from "../model/engines";
-import { formatTimestamp } from "../model/format";
+import { formatTimestamp, formatCount } from "../model/format";
 import { markText } from "../model/offsite";
 import { BACKUP_KINDS, type Backup, type BackupKind } from "../generated/api";
 import { select, state, views } from "../state";
@@ -58,7 +58,7 @@ export async function loadList(which: "first" | "same" | "newer" | "older") {
   }
   state.list = page.items;
   state.listTotal = page.total;
-  const n = (x: number) => x.toLocaleString("en-US");
+  const n = formatCount;
   const f = filters();
   const filtered = f.kinds.length > 0 || f.text !== "" || f.pinned;
   $("total").textContent =
@@ -86,7 +86,7 @@ async function loadRetention() {
 
 function describe(b: Backup) {
   const bt = b.breakthrough;
-  return bt ? `${bt.engine}: ${bt.metric} = ${formatValue(bt.engine, bt.metric, bt.value)} at step ${bt.step.toLocaleString("en-US")}` : (b.label ?? "");
+  return bt ? `${bt.engine}: ${bt.metric} = ${formatValue(bt.engine, bt.metric, bt.value)} at step ${formatCount(bt.step)}` : (b.label ?? "");
 }
 
 export function renderList() {

@@ -10,7 +10,7 @@ import { attempt, explain, toast } from "../notify";
 import { state, views } from "../state";
 import { loadList } from "./list";
 import { api } from "../backend";
-import { formatBytes, formatTimestamp } from "../model/format";
+import { formatBytes, formatTimestamp, formatCount } from "../model/format";
 import { addRequest, placeText, replicaLines, uploadProgress } from "../model/offsite";
 import type { ReplicaKind, ReplicaStatus } from "../generated/api";
 
@@ -70,7 +70,7 @@ async function replicaBlock(r: ReplicaStatus, now: number): Promise<HTMLElement>
   const p = uploadProgress(r);
   const bar = el("progress", { value: String(p.value), max: String(p.max), "aria-label": `Backups on ${r.name}`, "data-testid": "replica-progress" });
   const barLine = el("p", { class: "replica-bar" });
-  barLine.append(bar, ` ${p.value.toLocaleString("en-US")} of ${p.max.toLocaleString("en-US")} backups there`);
+  barLine.append(bar, ` ${formatCount(p.value)} of ${formatCount(p.max)} backups there`);
   box.append(barLine);
   const lines = replicaLines(r, now);
   box.append(el("p", { "data-testid": "replica-summary", class: r.state === "failing" ? "error" : "" }, lines[0] ?? ""));

@@ -4,7 +4,7 @@
 
 import { $, el, kindLabel } from "../dom";
 import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue, isNoChange, learnerMetricKeys, metricInfo } from "../model/engines";
-import { formatBytes, formatTimestamp } from "../model/format";
+import { formatBytes, formatTimestamp, formatCount } from "../model/format";
 import type { Backup, MetricInfo } from "../generated/api";
 import { select, state, views } from "../state";
 
@@ -109,7 +109,7 @@ export function renderPreview(actions: PreviewActions): void {
   updateRetentionNote(b.id);
   if (b.breakthrough) {
     const bt = b.breakthrough;
-    nodes.push(el("p", {}, `Milestone: ${bt.rule} — ${bt.metric} = ${formatValue(bt.engine, bt.metric, bt.value)} at step ${bt.step.toLocaleString("en-US")}`));
+    nodes.push(el("p", {}, `Milestone: ${bt.rule} — ${bt.metric} = ${formatValue(bt.engine, bt.metric, bt.value)} at step ${formatCount(bt.step)}`));
   }
   for (const engine of b.engines) {
     const rows = cardMetrics(engine).map((info) => ({ info, then: b.metrics[engine]?.[info.key], current: () => state.now[engine]?.[info.key] }));
@@ -130,7 +130,7 @@ export function renderPreview(actions: PreviewActions): void {
       save.addEventListener("click", () => actions.learnerState(b, name));
       const cell = el("td");
       cell.append(save);
-      row.append(el("td", {}, name), el("td", {}, then === undefined ? "—" : then.toLocaleString("en-US")), now, cell);
+      row.append(el("td", {}, name), el("td", {}, then === undefined ? "—" : formatCount(then)), now, cell);
       t.append(row);
       my.learnerCells.push({ name, now });
     }
@@ -181,7 +181,7 @@ export function updatePreview(): void {
     const step = known?.live?.step ?? null;
     // A learner deleted since: this backup can bring it back.
     if (state.learners !== null && known === undefined) c.now.textContent = "deleted";
-    else c.now.textContent = step === null ? "—" : step.toLocaleString("en-US");
+    else c.now.textContent = step === null ? "—" : formatCount(step);
   }
   for (const c of my.cells) {
     const current = c.current();

@@ -7,7 +7,7 @@
 import uPlot from "uplot";
 import { loneInstant, recordSpan, TIME_STAMPS, utc } from "./timeaxis";
 import { $, el, kindLabel } from "../dom";
-import { formatBytes, formatTimestamp } from "../model/format";
+import { formatBytes, formatTimestamp, formatCount } from "../model/format";
 import { explain } from "../notify";
 import { views } from "../state";
 import { api } from "../backend";
@@ -39,7 +39,7 @@ export async function refreshStorage() {
       const tr = el("tr");
       const kind = el("td");
       kind.append(kindLabel(k.kind));
-      tr.append(kind, el("td", {}, k.backups.toLocaleString("en-US")), el("td", {}, formatBytes(k.added_bytes)));
+      tr.append(kind, el("td", {}, formatCount(k.backups)), el("td", {}, formatBytes(k.added_bytes)));
       rows.append(tr);
     }
     table.append(thead, rows);

@@ -16,7 +16,7 @@
 
 import { $, el, svg } from "../dom";
 import { formatValue } from "../model/engines";
-import { formatTimestamp } from "../model/format";
+import { formatTimestamp, formatCount } from "../model/format";
 import { BACKUP_KINDS, type TimelineMark } from "../generated/api";
 import { explain, toast } from "../notify";
 import { select, state, views } from "../state";
@@ -177,8 +177,8 @@ export function renderTimeline() {
       for (const s of bar.segments) {
         g.append(svg("rect", { x: bar.x, y: s.y, width: bar.w, height: s.h, fill: `var(--k-${s.kind})` }));
       }
-      const kinds = bar.segments.map((s) => `${s.count.toLocaleString("en-US")} ${s.kind}`).join(", ");
-      const label = `${bar.total.toLocaleString("en-US")} backups ${formatTimestamp(bar.start)} – ${formatTimestamp(bar.end)} (${kinds}); zoom in`;
+      const kinds = bar.segments.map((s) => `${formatCount(s.count)} ${s.kind}`).join(", ");
+      const label = `${formatCount(bar.total)} backups ${formatTimestamp(bar.start)} – ${formatTimestamp(bar.end)} (${kinds}); zoom in`;
       asButton(g, label, bar.x, () => zoomTo({ min: bar.start, max: bar.end }), host);
       nodes.push(g);
     }
@@ -214,7 +214,7 @@ export function renderTimeline() {
 function renderNote() {
   const note = $("timeline-note");
   const view = state.timelineView;
-  const n = (x: number) => x.toLocaleString("en-US");
+  const n = formatCount;
   if (!view || (view.complete && view.in_range === view.total)) {
     note.hidden = true;
     return;
