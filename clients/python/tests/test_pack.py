@@ -26,13 +26,16 @@ def test_arrays_and_values_round_trip_bit_exactly() -> None:
         "q": np.arange(64, dtype=np.float32).reshape(16, 4),
         "weird": weird,
         "counts": np.array([[1, 2], [3, 4]], dtype=">i8"),
+        # 0-d and Fortran-ordered arrays keep their shape.
+        "scalar": np.array(2.5, dtype=np.float32),
+        "fortran": np.asfortranarray(np.arange(6, dtype=np.int16).reshape(2, 3)),
         "episode": 1234,
         "config": {"alpha": 0.1, "names": ["a", "b"], "none": None},
     }
     out = unpack(pack(items))
     assert out["episode"] == 1234 and out["config"] == items["config"]
-    for k in ("q", "weird", "counts"):
-        assert out[k].dtype == items[k].dtype and out[k].shape == items[k].shape
+    for k in ("q", "weird", "counts", "scalar", "fortran"):
+        assert out[k].dtype == items[k].dtype and out[k].shape == items[k].shape, k
         assert out[k].tobytes() == items[k].tobytes(), k
 
 

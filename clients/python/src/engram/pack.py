@@ -42,7 +42,8 @@ def pack(items: Mapping[str, Any]) -> bytes:
         if type(v).__module__ == "numpy" and hasattr(v, "dtype") and hasattr(v, "shape"):
             import numpy as np
 
-            a = np.ascontiguousarray(v)
+            # Not ascontiguousarray: it turns a 0-d array into shape (1,).
+            a = np.asarray(v, order="C")
             if a.dtype.hasobject:
                 raise TypeError(f"{name}: object arrays cannot be packed safely")
             data = a.tobytes()
