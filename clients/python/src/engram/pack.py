@@ -36,7 +36,7 @@ def pack(items: Mapping[str, Any]) -> bytes:
     """Packs numpy arrays and plain JSON values by name."""
     values: dict[str, Any] = {}
     arrays: dict[str, dict[str, Any]] = {}
-    chunks: list[bytes] = []
+    chunks: list[memoryview] = []
     offset = 0
     for name, v in items.items():
         if type(v).__module__ == "numpy" and hasattr(v, "dtype") and hasattr(v, "shape"):
@@ -46,15 +46,16 @@ def pack(items: Mapping[str, Any]) -> bytes:
             a = np.asarray(v, order="C")
             if a.dtype.hasobject:
                 raise TypeError(f"{name}: object arrays cannot be packed safely")
-            data = a.tobytes()
-            arrays[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": len(data)}
+            # The array's own memory, copied once below into the result.
+            data = memoryview(a).cast("B") if a.nbytes > 0 else memoryview(b"")
+            arrays[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": a.nbytes}
             chunks.append(data)
-            offset += len(data)
+            offset += a.nbytes
         else:
             json.dumps(v)  # refuses anything that is not plain data
             values[name] = v
     header = json.dumps({"values": values, "arrays": arrays}, separators=(",", ":")).encode()
-    return _HEAD.pack(MAGIC, VERSION, len(header)) + header + b"".join(chunks)
+    return b"".join([_HEAD.pack(MAGIC, VERSION, len(header)), header, *chunks])
 
 
 def unpack(data: bytes) -> dict[str, Any]:
@@ -84,7 +85,8 @@ def unpack(data: bytes) -> dict[str, Any]:
             dtype = np.dtype(a["dtype"])
             if dtype.hasobject:
                 raise ValueError(f"{name}: object arrays are refused")
-            out[name] = np.frombuffer(data[lo:hi], dtype=dtype).reshape(a["shape"]).copy()
+            # A view of the buffer, then one copy (a writable array of its own).
+            out[name] = np.frombuffer(memoryview(data)[lo:hi], dtype=dtype).reshape(a["shape"]).copy()
     return out
 
 

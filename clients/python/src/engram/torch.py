@@ -245,13 +245,13 @@ def _decode(x: Any, items: Mapping[str, Any], torch: Any) -> Any:
         dtype = str(x["dtype"])
         if not hasattr(torch, dtype):
             raise ValueError(f"engram.torch state: unknown tensor type {dtype!r}")
-        t = torch.from_numpy(a.copy())
+        t = torch.from_numpy(a)  # unpack's arrays are fresh copies: no other holder
         return t.view(getattr(torch, dtype)) if dtype in _RAW else t.to(getattr(torch, dtype))
     if "$a" in x:
         a = items.get(x["$a"])
         if a is None:
             raise ValueError(f"engram.torch state damaged: array {x['$a']!r} is missing")
-        return a.copy()
+        return a
     if "$tuple" in x:
         return tuple(_decode(v, items, torch) for v in x["$tuple"])
     if "$d" in x:
