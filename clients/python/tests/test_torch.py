@@ -81,6 +81,29 @@ def test_a_captured_state_restores_bit_exactly_and_every_stream_continues() -> N
         assert pa == pb and torch.equal(sa["exp_avg"], sb["exp_avg"]) and torch.equal(sa["exp_avg_sq"], sb["exp_avg_sq"]) and torch.equal(sa["step"], sb["step"])
 
 
+def test_an_amp_grad_scaler_comes_back_with_its_scale_and_tracker() -> None:
+    def scaled(steps: int) -> tuple[nn.Module, torch.optim.Optimizer, torch.amp.GradScaler]:
+        torch.manual_seed(8)
+        m = nn.Linear(2, 1)
+        o = torch.optim.SGD(m.parameters(), lr=0.1)
+        sc = torch.amp.GradScaler("cpu", init_scale=1024.0, growth_interval=2)
+        for _ in range(steps):
+            loss = m(torch.randn(4, 2)).sum()
+            o.zero_grad()
+            sc.scale(loss).backward()
+            sc.step(o)
+            sc.update()
+        return m, o, sc
+
+    m, o, sc = scaled(3)
+    state = engram.torch.capture(modules={"m": m}, optimizers={"o": o}, scaler=sc)
+    m2, o2, sc2 = scaled(0)
+    engram.torch.restore(state, modules={"m": m2}, optimizers={"o": o2}, scaler=sc2)
+    assert sc2.state_dict() == sc.state_dict() and sc.get_scale() != 1024.0
+    with pytest.raises(engram.torch.StateMismatch, match="scaler: in the state but not given"):
+        engram.torch.restore(state, modules={"m": m2}, optimizers={"o": o2})
+
+
 def test_dtypes_numpy_lacks_and_plain_values_round_trip() -> None:
     m = nn.Linear(3, 2).to(torch.bfloat16)
     m2 = nn.Linear(3, 2).to(torch.bfloat16)

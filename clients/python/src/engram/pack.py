@@ -47,7 +47,7 @@ def pack(items: Mapping[str, Any]) -> bytes:
             if a.dtype.hasobject:
                 raise TypeError(f"{name}: object arrays cannot be packed safely")
             # The array's own memory, copied once below into the result.
-            data = memoryview(a).cast("B") if a.nbytes > 0 else memoryview(b"")
+            data = memoryview(a.data).cast("B") if a.nbytes > 0 else memoryview(b"")
             arrays[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": a.nbytes}
             chunks.append(data)
             offset += a.nbytes
