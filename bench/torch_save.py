@@ -1,10 +1,12 @@
 """A PyTorch training state saved through `engram.torch` beside `torch.save`,
 side by side in one run (BENCHMARKS.md, "PyTorch: engram.torch"):
 
-- `run.save(engram.torch.capture(...))`: the model, Adam's two moments per
-  parameter and every generator packed, then saved durably through the
-  client (the bytes written into the slot Engram lent, fdatasynced, the
-  commit);
+- `engram.torch.save(run, ...)`: the model, Adam's two moments per
+  parameter and every generator packed and saved durably through the
+  client, each tensor's memory written into the slot Engram lent as it is
+  (then fdatasync and the commit, by Engram);
+- `run.save(engram.torch.capture(...))`: the same, joined into one bytes
+  object first (one copy);
 - `torch.save` of the same model and optimizer state dicts to a file, then
   fsync (what a PyTorch user does today; pickle inside);
 - also `engram.torch.capture` alone (the packing), and `restore` alone;
@@ -58,6 +60,11 @@ def main() -> None:
 
             def through_engram() -> float:
                 t = time.perf_counter()
+                engram.torch.save(run, **parts, extra={"step": 1}, step=1)
+                return time.perf_counter() - t
+
+            def joined_first() -> float:
+                t = time.perf_counter()
                 run.save(engram.torch.capture(**parts, extra={"step": 1}), step=1)
                 return time.perf_counter() - t
 
@@ -69,11 +76,21 @@ def main() -> None:
                     os.fsync(f.fileno())
                 return time.perf_counter() - t
 
-            through_engram(), torch_save()  # warm-up: the slot and the file exist
-            ours, theirs, packing, restoring = [], [], [], []
+            through_engram(), torch_save(), joined_first()  # warm-up: the slot and the file exist
+            ours, theirs, joined, packing, restoring = [], [], [], [], []
+            def changed() -> None:
+                # Every save is of new bytes, as in training (outside the timing).
+                with torch.no_grad():
+                    for p in model.parameters():
+                        p.add_(1e-3)
+
             for _ in range(7):
+                changed()
                 ours.append(through_engram())
+                changed()
                 theirs.append(torch_save())
+                changed()
+                joined.append(joined_first())
                 t = time.perf_counter()
                 state = engram.torch.capture(**parts, extra={"step": 1})
                 packing.append(time.perf_counter() - t)
@@ -98,7 +115,8 @@ def main() -> None:
                     loss.backward()
                     sopt.step()
                     if save_every and i % save_every == save_every - 1:
-                        run.save(engram.torch.capture(**parts, extra={"step": i}), step=i)
+                        changed()
+                        engram.torch.save(run, **parts, extra={"step": i}, step=i)
                     out.append(time.perf_counter() - t)
                 return out
 
@@ -111,9 +129,10 @@ def main() -> None:
     print(f"state: {nbytes / 1e6:.0f} MB of tensors (model + Adam moments); torch.save's file {pickled.tell() / 1e6:.0f} MB; engram.torch's buffer {len(state) / 1e6:.0f} MB")
     print("| save (median of 7, in turns) | ms | MB/s |")
     print("|---|---:|---:|")
-    print(f"| `run.save(engram.torch.capture(...))` | {ms(ours):.0f} | {nbytes / 1e6 / (ms(ours) / 1000):.0f} |")
+    print(f"| `engram.torch.save(run, ...)` | {ms(ours):.0f} | {nbytes / 1e6 / (ms(ours) / 1000):.0f} |")
     print(f"| `torch.save` to a file + fsync | {ms(theirs):.0f} | {nbytes / 1e6 / (ms(theirs) / 1000):.0f} |")
     print(f"| ratio | **{ms(ours) / ms(theirs):.2f}×** | |")
+    print(f"| `run.save(engram.torch.capture(...))` (joined first) | {ms(joined):.0f} | {nbytes / 1e6 / (ms(joined) / 1000):.0f} |")
     print(f"| `engram.torch.capture` alone (packing) | {ms(packing):.0f} | |")
     print(f"| `engram.torch.restore` alone | {ms(restoring):.0f} | |")
     print(f"training step (small model), p50 / p99: no saves {ms(quiet):.2f} / {p99(quiet):.2f} ms; a ~100 MB save every 20 steps {ms(saving):.2f} / {p99(saving):.2f} ms")

@@ -2,9 +2,9 @@
 
 An MLP with dropout, trained by Adam under a step learning-rate schedule on
 batches drawn from its own `torch.Generator`. Every `--save-every` steps
-`engram.torch.capture` packs the model, the optimizer's moments, the
+`engram.torch.save` packs the model, the optimizer's moments, the
 schedule, the data generator, torch's, numpy's and Python's global
-generators and the step, and `Run.save` keeps it (durable when it returns).
+generators and the step, and keeps it in Engram (durable when it returns).
 A restart — after a crash, a kill -9, a reboot — resumes from the last save
 and ends bit-identical to a run that was never interrupted; a restore from
 Engram's timeline rolls it back the same way (`run.restored()`).
@@ -88,7 +88,8 @@ def main() -> None:
         run.log({"loss": loss.item()}, step=step)
         if step % a.save_every == 0 or step == a.steps:
             try:
-                run.save(engram.torch.capture(**parts, extra={"step": step}), step=step, metrics={"loss": loss.item()})
+                # capture + run.save, the tensors written into Engram's slot as they are.
+                engram.torch.save(run, **parts, extra={"step": step}, step=step, metrics={"loss": loss.item()})
             except engram.EngramError as e:
                 if e.code != "stale_state":
                     raise

@@ -429,6 +429,22 @@ def test_a_learner_that_never_takes_a_restore_is_refused_and_nothing_stored_chan
     assert run.save(b"c", step=2).step == 2
 
 
+def test_a_state_given_in_pieces_is_saved_as_their_concatenation_every_way(server: Server) -> None:
+    run = engram.attach("pieces", data_dir=server.data_dir)
+    # Lent: pieces of odd sizes across the 16 MiB writeback strides, one empty.
+    big = [os.urandom(7 << 20), b"", os.urandom(13 << 20), os.urandom(3), bytearray(os.urandom(17 << 20))]
+    assert run.save([memoryview(p) for p in big], step=1).size == sum(len(p) for p in big)
+    assert run.resume() == b"".join(big)
+    assert any(p.name.startswith("lease-") for p in (server.data_dir / "slots" / "pieces").iterdir()), "written into a lent slot"
+    # Inline (small), and spooled while Engram is away.
+    assert run.save([b"ab", memoryview(b"cd")], step=2).size == 4 and run.resume() == b"abcd"
+    server.stop()
+    run.timeout = 5
+    assert run.save([b"spool", b"ed"], step=3).spooled
+    server.start()
+    assert engram.attach("pieces", data_dir=server.data_dir).resume() == b"spooled"
+
+
 def test_with_engram_stopped_training_goes_on_and_every_save_arrives_in_order(server: Server) -> None:
     run = engram.attach("spooler", data_dir=server.data_dir)
     run.save(b"state 1", step=1)

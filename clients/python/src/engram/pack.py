@@ -25,7 +25,7 @@ import random
 import struct
 from typing import Any, Mapping
 
-__all__ = ["pack", "unpack", "python_random_state", "set_python_random_state", "numpy_rng_state", "set_numpy_rng_state"]
+__all__ = ["pack", "pack_parts", "unpack", "python_random_state", "set_python_random_state", "numpy_rng_state", "set_numpy_rng_state"]
 
 MAGIC = b"ENGRAMPK"
 VERSION = 1
@@ -34,6 +34,13 @@ _HEAD = struct.Struct("<8sHI")
 
 def pack(items: Mapping[str, Any]) -> bytes:
     """Packs numpy arrays and plain JSON values by name."""
+    return b"".join(pack_parts(items))
+
+
+def pack_parts(items: Mapping[str, Any]) -> list[memoryview]:
+    """What :func:`pack` returns, as pieces to write one after another: the
+    header, then each array's own memory (nothing copied; valid while the
+    arrays are unchanged). `Run.save` takes such a list as it is."""
     values: dict[str, Any] = {}
     arrays: dict[str, dict[str, Any]] = {}
     chunks: list[memoryview] = []
@@ -46,7 +53,7 @@ def pack(items: Mapping[str, Any]) -> bytes:
             a = np.asarray(v, order="C")
             if a.dtype.hasobject:
                 raise TypeError(f"{name}: object arrays cannot be packed safely")
-            # The array's own memory, copied once below into the result.
+            # The array's own memory: `pack` copies it once, into its result.
             data = memoryview(a.data).cast("B") if a.nbytes > 0 else memoryview(b"")
             arrays[name] = {"dtype": a.dtype.str, "shape": list(a.shape), "offset": offset, "nbytes": a.nbytes}
             chunks.append(data)
@@ -55,7 +62,7 @@ def pack(items: Mapping[str, Any]) -> bytes:
             json.dumps(v)  # refuses anything that is not plain data
             values[name] = v
     header = json.dumps({"values": values, "arrays": arrays}, separators=(",", ":")).encode()
-    return b"".join([_HEAD.pack(MAGIC, VERSION, len(header)), header, *chunks])
+    return [memoryview(_HEAD.pack(MAGIC, VERSION, len(header))), memoryview(header), *chunks]
 
 
 def unpack(data: bytes) -> dict[str, Any]:

@@ -195,7 +195,7 @@ class Run(Transport, Spool, Listener):
 
     def save(
         self,
-        state: bytes,
+        state: bytes | Sequence[bytes | memoryview],
         step: int | None = None,
         metrics: Mapping[str, float] | None = None,
     ) -> SavedState:
@@ -207,22 +207,39 @@ class Run(Transport, Spool, Listener):
         resumed and the run has not taken the restored state yet (the save
         is not stored: the restore stands; :meth:`resume`, or the
         :meth:`on_restore` callback, gives the restored state to continue
-        from)."""
+        from).
+
+        `state` may also be a sequence of buffers, saved as their
+        concatenation: a large state written into a lent slot piece by
+        piece, never joined in memory (`engram.torch.save` passes its
+        tensors' own memory this way)."""
         m = {str(k): float(v) for k, v in (metrics or {}).items()}
-        data = bytes(state)
+        if isinstance(state, (bytes, bytearray, memoryview)):
+            parts = [memoryview(state).cast("B")]
+        else:
+            parts = [memoryview(p).cast("B") for p in state]
+        size = sum(len(p) for p in parts)
+        joined: bytes | None = None
+
+        def data() -> bytes:
+            nonlocal joined
+            if joined is None:
+                joined = parts[0].obj if len(parts) == 1 and isinstance(parts[0].obj, bytes) else b"".join(parts)
+            return joined
+
         try:
             self._attach()
             self._replay_spool()
             self.flush()  # best effort: logged points first, in order
-            if INLINE_STATE_BYTES < len(data) <= LEND_MAX_BYTES and self._lend and self.data_dir is not None:
-                saved = self._save_leased(data, step, m)
+            if INLINE_STATE_BYTES < size <= LEND_MAX_BYTES and self._lend and self.data_dir is not None:
+                saved = self._save_leased(parts, size, step, m)
                 if saved is not None:
                     return saved
-            return self._upload(data, step, m)
+            return self._upload(data(), step, m)
         except EngramError as e:
             if e.code != "unreachable" or self.data_dir is None:
                 raise
-            return self._spool(data, step, m)
+            return self._spool(data(), step, m)
 
     def _save_query(self, step: int | None, metrics: dict[str, float], generation: int | None = None) -> dict[str, str]:
         """What a save says of its state, as query parameters."""
@@ -243,7 +260,7 @@ class Run(Transport, Spool, Listener):
         raw, _ = self._request(method, path + query, state, "application/octet-stream")
         return saved_state(json.loads(raw))
 
-    def _save_leased(self, state: bytes, step: int | None, metrics: dict[str, float]) -> SavedState | None:
+    def _save_leased(self, parts: list[memoryview], size: int, step: int | None, metrics: dict[str, float]) -> SavedState | None:
         """Writes a large state into a slot of this learner's that Engram
         lent (a file in its data directory) and saves it there: the bytes
         are copied once, into the page cache, instead of sent to Engram and
@@ -282,19 +299,25 @@ class Run(Transport, Spool, Listener):
             return None
         try:
             try:
-                view = memoryview(state)
-                done = 0
+                done = 0  # bytes of the state written
+                flushed = 0  # bytes handed to writeback
                 try:
                     # Each 16 MiB goes to the disk while the next is
                     # written: Engram's fdatasync then waits for the tail.
-                    while done < len(view):
-                        start = done
-                        end = min(len(view), start + WRITEBACK_EVERY)
-                        while done < end:
-                            done += os.pwrite(fd, view[done:end], done)
-                        start_writeback(fd, start, end - start)
-                    if os.fstat(fd).st_size != len(state):
-                        os.ftruncate(fd, len(state))
+                    for view in parts:
+                        at = 0
+                        while at < len(view):
+                            end = min(len(view), at + WRITEBACK_EVERY - (done - flushed))
+                            n = os.pwrite(fd, view[at:end], done)
+                            at += n
+                            done += n
+                            if done - flushed >= WRITEBACK_EVERY:
+                                start_writeback(fd, flushed, done - flushed)
+                                flushed = done
+                    if done > flushed:
+                        start_writeback(fd, flushed, done - flushed)
+                    if os.fstat(fd).st_size != size:
+                        os.ftruncate(fd, size)
                 except OSError:
                     # What was written would only hold the space a full
                     # disk lacks (up to a whole state): let it go first.

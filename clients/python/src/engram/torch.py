@@ -38,9 +38,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .pack import pack, python_random_state, set_python_random_state, unpack
+from .pack import pack_parts, python_random_state, set_python_random_state, unpack
 
-__all__ = ["FORMAT", "StateMismatch", "capture", "restore"]
+__all__ = ["FORMAT", "StateMismatch", "capture", "restore", "save"]
 
 #: The state format to declare at `engram.attach(..., format=FORMAT)`.
 FORMAT = "engram.torch/1"
@@ -57,6 +57,27 @@ class StateMismatch(ValueError):
     differs); nothing was loaded."""
 
 
+def save(
+    run: Any,
+    *,
+    step: int | None = None,
+    metrics: Mapping[str, float] | None = None,
+    modules: Mapping[str, Any] | None = None,
+    optimizers: Mapping[str, Any] | None = None,
+    schedulers: Mapping[str, Any] | None = None,
+    scaler: Any | None = None,
+    generators: Mapping[str, Any] | None = None,
+    global_generators: bool = True,
+    extra: Mapping[str, Any] | None = None,
+) -> Any:
+    """`run.save(capture(...), step=step, metrics=metrics)`, without the
+    copy: the tensors' own memory is written into Engram's slot piece by
+    piece. Returns what `Run.save` returns. Do not change the tensors until
+    it returns (it is synchronous)."""
+    parts = _capture(modules, optimizers, schedulers, scaler, generators, global_generators, extra)
+    return run.save(parts, step=step, metrics=metrics)
+
+
 def capture(
     *,
     modules: Mapping[str, Any] | None = None,
@@ -71,6 +92,18 @@ def capture(
     your own `torch.Generator`s by name; `global_generators`: torch's (and
     CUDA's), numpy's and Python's global ones; `extra`: your counters and
     anything else that is plain data or tensors."""
+    return b"".join(_capture(modules, optimizers, schedulers, scaler, generators, global_generators, extra))
+
+
+def _capture(
+    modules: Mapping[str, Any] | None,
+    optimizers: Mapping[str, Any] | None,
+    schedulers: Mapping[str, Any] | None,
+    scaler: Any | None,
+    generators: Mapping[str, Any] | None,
+    global_generators: bool,
+    extra: Mapping[str, Any] | None,
+) -> list[memoryview]:
     import torch
 
     arrays: dict[str, Any] = {}
@@ -91,7 +124,7 @@ def capture(
             "python": python_random_state(),
         }
     tree["extra"] = _encode(dict(extra or {}), "extra", arrays)
-    return pack({_TREE: tree, **arrays})
+    return pack_parts({_TREE: tree, **arrays})
 
 
 def restore(
