@@ -432,7 +432,7 @@ def test_a_learner_that_never_takes_a_restore_is_refused_and_nothing_stored_chan
 def test_a_state_given_in_pieces_is_saved_as_their_concatenation_every_way(server: Server) -> None:
     run = engram.attach("pieces", data_dir=server.data_dir)
     # Lent: pieces of odd sizes across the 16 MiB writeback strides, one empty.
-    big = [os.urandom(7 << 20), b"", os.urandom(13 << 20), os.urandom(3), bytearray(os.urandom(17 << 20))]
+    big: list[bytes | bytearray] = [os.urandom(7 << 20), b"", os.urandom(13 << 20), os.urandom(3), bytearray(os.urandom(17 << 20))]
     assert run.save([memoryview(p) for p in big], step=1).size == sum(len(p) for p in big)
     assert run.resume() == b"".join(big)
     assert any(p.name.startswith("lease-") for p in (server.data_dir / "slots" / "pieces").iterdir()), "written into a lent slot"

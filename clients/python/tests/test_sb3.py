@@ -1,0 +1,126 @@
+"""engram.sb3 with real Stable-Baselines3, torch and Gymnasium on the CPU:
+examples/python/sb3_callback.py (DQN and PPO on CartPole-v1 under
+VecNormalize) killed with SIGKILL at three random points after saves and
+started again ends with the policy weights, optimizer state and replay
+buffer of a run that was never interrupted; a state signed elsewhere is
+refused before anything is unpickled (real processes, a real `engram
+serve`)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import engram
+import engram.sb3
+from engram.pack import pack, unpack
+
+from test_client import ROOT, Server, server  # noqa: F401  (the fixture)
+from test_example import wait_for
+from test_torch import saved_step
+
+EXAMPLE = ROOT / "examples/python/sb3_callback.py"
+STEPS = {"dqn": (8000, 1000), "ppo": (8192, 1024)}
+
+
+def run_example(data_dir: Path, name: str, algo: str) -> subprocess.Popen[str]:
+    steps, every = STEPS[algo]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "clients/python/src")}
+    return subprocess.Popen(
+        [sys.executable, str(EXAMPLE), "--name", name, "--algo", algo, "--steps", str(steps), "--every", str(every), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def final_model(server: Server, name: str) -> Any:
+    state = engram.attach(name, data_dir=server.data_dir).resume()
+    assert state is not None
+    return engram.sb3.load_model(state, key=engram.sb3.state_key(server.data_dir))
+
+
+@pytest.mark.parametrize("algo", ["dqn", "ppo"])
+def test_killed_three_times_it_ends_bit_identical_to_an_uninterrupted_run(server: Server, algo: str) -> None:  # noqa: F811
+    t0 = time.monotonic()
+    ref = run_example(server.data_dir, "uninterrupted", algo)
+    out, err = ref.communicate(timeout=600)
+    assert ref.returncode == 0, err
+    want = out.strip().splitlines()[-1]
+    print(f"{algo} uninterrupted: {time.monotonic() - t0:.1f} s")
+
+    steps = STEPS[algo][0]
+    rnd = random.Random(29)
+    kills: list[int] = []
+    for _ in range(3):
+        before = saved_step(server, "killed")
+        p = run_example(server.data_dir, "killed", algo)
+        wait_for("a save by this process", lambda: saved_step(server, "killed") > before or p.poll() is not None, timeout=300)
+        time.sleep(rnd.uniform(0.0, 1.0))
+        assert p.poll() is None, f"it finished before it could be killed: {p.communicate()}"
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+        kills.append(saved_step(server, "killed"))
+    last = run_example(server.data_dir, "killed", algo)
+    out, err = last.communicate(timeout=600)
+    assert last.returncode == 0, err
+    print(f"{algo}: killed after the saves of timesteps {kills} (of {steps}), resumed each time")
+    assert len(set(kills)) == 3 and 0 < min(kills) and max(kills) < steps, kills
+    assert out.strip().splitlines()[-1] == want, "policy weights and optimizer state equal the uninterrupted run's"
+    a, b = final_model(server, "uninterrupted"), final_model(server, "killed")
+    assert a.num_timesteps == b.num_timesteps >= steps
+    if algo == "dqn":
+        for field in ("observations", "actions", "rewards", "next_observations", "dones"):
+            assert np.array_equal(getattr(a.replay_buffer, field), getattr(b.replay_buffer, field)), field
+        assert a.replay_buffer.pos == b.replay_buffer.pos
+    assert np.array_equal(a.get_vec_normalize_env().obs_rms.mean, b.get_vec_normalize_env().obs_rms.mean)
+
+
+class _Boom:
+    """Unpickling this writes a file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (Path.write_text, (self.marker, "code ran"))
+
+
+def test_a_state_signed_elsewhere_is_refused_before_anything_is_unpickled(server: Server, tmp_path: Path) -> None:  # noqa: F811
+    p = run_example(server.data_dir, "signed", "ppo")
+    _, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    state = engram.attach("signed", data_dir=server.data_dir).resume()
+    assert state is not None
+    here = engram.sb3.state_key(server.data_dir)
+    assert (server.data_dir / "keys" / "engram.sb3.key").stat().st_mode & 0o077 == 0, "the key is the owner's alone"
+    # This directory's key loads it; another host's does not.
+    assert engram.sb3.load_model(state, key=here).num_timesteps >= STEPS["ppo"][0]
+    elsewhere = engram.sb3.state_key(tmp_path / "other-host")
+    assert elsewhere != here
+    with pytest.raises(engram.sb3.Untrusted, match="not signed by this Engram data directory"):
+        engram.sb3.load_model(state, key=elsewhere)
+    # A hostile state: the signed one with its environments swapped for a
+    # pickle that runs code. Refused, and nothing ran.
+    marker = tmp_path / "ran"
+    items = unpack(state)
+    items["sb3/venv"] = np.frombuffer(pickle.dumps(_Boom(marker)), dtype=np.uint8)
+    hostile = pack(items)
+    with pytest.raises(engram.sb3.Untrusted):
+        engram.sb3.load_model(hostile, key=here)
+    assert not marker.exists(), "nothing in an untrusted state may run"
+    # trust=True is the caller saying they know where it came from: it loads.
+    assert engram.sb3.load_model(state, key=elsewhere, trust=True).num_timesteps >= STEPS["ppo"][0]
+    with pytest.raises(ValueError, match="not an engram.sb3 state"):
+        engram.sb3.load_model(pack({"x": 1}), key=here)
