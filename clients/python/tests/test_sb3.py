@@ -8,6 +8,7 @@ serve`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import random
@@ -25,7 +26,7 @@ import engram
 import engram.sb3
 from engram.pack import pack, unpack
 
-from test_client import ROOT, Server, server  # noqa: F401  (the fixture)
+from test_client import ENGRAM, ROOT, Server, server  # noqa: F401  (the fixture)
 from test_example import wait_for
 from test_torch import saved_step
 
@@ -85,6 +86,41 @@ def test_killed_three_times_it_ends_bit_identical_to_an_uninterrupted_run(server
             assert np.array_equal(getattr(a.replay_buffer, field), getattr(b.replay_buffer, field)), field
         assert a.replay_buffer.pos == b.replay_buffer.pos
     assert np.array_equal(a.get_vec_normalize_env().obs_rms.mean, b.get_vec_normalize_env().obs_rms.mean)
+
+
+def engram_cli(server: Server, *args: str) -> Any:  # noqa: F811
+    out = subprocess.run([str(ENGRAM), "--data-dir", str(server.data_dir), *args, "--json"], check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+def test_restored_to_an_earlier_backup_it_trains_on_to_the_same_end(server: Server) -> None:  # noqa: F811
+    steps = STEPS["dqn"][0]
+    # A run never interrupted, with a manual backup taken in the middle.
+    p = run_example(server.data_dir, "rewind", "dqn")
+    wait_for("a save past a third", lambda: saved_step(server, "rewind") >= steps // 3 or p.poll() is not None, timeout=300)
+    mid = engram_cli(server, "backups", "create", "--label", "mid")["id"]
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    want = out.strip().splitlines()[-1]
+    at = saved_step(server, "rewind")
+    assert at >= steps
+
+    # Restored to that backup while nothing runs: the next start trains on from there.
+    engram_cli(server, "backups", "restore", str(mid), "--engine", "rewind")
+    back = saved_step(server, "rewind")
+    assert steps // 3 <= back < steps, back
+    p = run_example(server.data_dir, "rewind", "dqn")
+    # And restored to it again while it trains: it takes the restore at its
+    # next step and goes on from there.
+    wait_for("a save past the restored one", lambda: saved_step(server, "rewind") > back or p.poll() is not None, timeout=300)
+    assert p.poll() is None, "it finished before the second restore"
+    engram_cli(server, "backups", "restore", str(mid), "--engine", "rewind")
+    out, err = p.communicate(timeout=600)
+    assert p.returncode == 0, err
+    assert out.strip().splitlines()[-1] == want, "from the restored backup on, the same run as the original"
+    # It took the second restore while training (a restore after its end
+    # would have left the live state at the backup's step).
+    assert saved_step(server, "rewind") >= steps
 
 
 class _Boom:

@@ -195,24 +195,37 @@ def load_model(state: bytes, *, key: bytes, trust: bool = False) -> Any:
 def _checkpoint(run: Any, every: int, key: bytes) -> Any:
     from stable_baselines3.common.callbacks import BaseCallback
 
+    from .errors import EngramError
+
     class Checkpoint(BaseCallback):
         """Saves at the start of a rollout (after the previous one's
-        gradient steps: a consistent cut) once `every` timesteps passed."""
+        gradient steps: a consistent cut) once `every` timesteps passed;
+        stops training when the learner is restored from the timeline
+        (`restored` holds the state to go on from)."""
 
         def __init__(self) -> None:
             super().__init__()
             self.next_at: int | None = None
+            self.restored: tuple[bytes, int | None] | None = None
 
         def _on_rollout_start(self) -> None:
             t = int(self.model.num_timesteps)
             if self.next_at is None:
                 self.next_at = (t // every + 1) * every
-            elif t >= self.next_at:
-                run.save(capture(self.model, key=key), step=t)
+            elif t >= self.next_at and self.restored is None:
+                try:
+                    run.save(capture(self.model, key=key), step=t)
+                except EngramError as e:
+                    if e.code != "stale_state":
+                        raise
+                    # Restored meanwhile: the save was not stored; the
+                    # next step takes the restored state.
                 self.next_at = (t // every + 1) * every
 
         def _on_step(self) -> bool:
-            return True
+            if self.restored is None:
+                self.restored = run.restored()
+            return self.restored is None
 
     return Checkpoint()
 
@@ -221,15 +234,29 @@ def learn(run: Any, make_model: Callable[[], Any], *, total_timesteps: int, ever
     """Trains toward `total_timesteps` (the same horizon across restarts:
     the schedules run over it), from the newest saved state if there is
     one (else `make_model()`), saving every `every` timesteps and at the
-    end. Returns the model."""
+    end; a restore of this learner from the timeline while it trains is
+    taken at the next step and training goes on from it. Returns the model."""
+    from .errors import EngramError
+
     if run.data_dir is None:
         raise ValueError("engram.sb3 needs the run's data directory (its signing key is kept there): attach with data_dir=")
     key = state_key(run.data_dir)
     state = run.resume()
-    model = make_model() if state is None else load_model(state, key=key, trust=trust)
-    left = total_timesteps - int(model.num_timesteps)
-    if left > 0:
-        model.learn(left, callback=_checkpoint(run, every, key), reset_num_timesteps=state is None)
-    run.save(capture(model, key=key), step=int(model.num_timesteps))
-    return model
-
+    while True:
+        model = make_model() if state is None else load_model(state, key=key, trust=trust)
+        left = total_timesteps - int(model.num_timesteps)
+        checkpoint = _checkpoint(run, every, key)
+        if left > 0:
+            model.learn(left, callback=checkpoint, reset_num_timesteps=state is None)
+        if checkpoint.restored is not None:
+            state = checkpoint.restored[0]
+            continue
+        try:
+            run.save(capture(model, key=key), step=int(model.num_timesteps))
+        except EngramError as e:
+            if e.code != "stale_state":
+                raise
+            taken = run.restored()
+            state = taken[0] if taken is not None else run.resume()
+            continue
+        return model
