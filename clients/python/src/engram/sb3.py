@@ -57,6 +57,8 @@ FORMAT = "engram.sb3/1"
 _ALGORITHMS = ("A2C", "DDPG", "DQN", "PPO", "SAC", "TD3")
 # What SB3's own save leaves out and a resume needs.
 _LOOP = ("_last_obs", "_last_original_obs", "_last_episode_starts", "ep_info_buffer", "ep_success_buffer", "_episode_num", "_n_calls", "_n_updates")
+# A plain ReplayBuffer's arrays, kept as arrays.
+_REPLAY = ("observations", "next_observations", "actions", "rewards", "dones", "timeouts")
 _PICKLED = ("sb3/model", "sb3/replay", "sb3/venv", "sb3/normalize", "sb3/loop")
 
 
@@ -88,6 +90,13 @@ def state_key(data_dir: str | os.PathLike[str]) -> bytes:
         return path.read_bytes()
 
 
+def _plain_replay(rb: Any) -> bool:
+    """SB3's own ReplayBuffer (not a subclass: dict observations, HER)."""
+    from stable_baselines3.common.buffers import ReplayBuffer
+
+    return type(rb) is ReplayBuffer
+
+
 def _signature(key: bytes, blobs: dict[str, bytes]) -> str:
     mac = hmac.new(key, digestmod=hashlib.sha256)
     for name in _PICKLED:
@@ -113,7 +122,16 @@ def capture(model: Any, *, key: bytes) -> bytes:
     buf = io.BytesIO()
     model.save(buf)
     blobs["sb3/model"] = buf.getvalue()
-    if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
+    rb = getattr(model, "replay_buffer", None)
+    replay: dict[str, Any] | None = None
+    if rb is not None and _plain_replay(rb):
+        # Its filled rows as arrays (no pickle, and not the whole capacity:
+        # a fresh buffer is zeros beyond them, as a loaded model's is).
+        n = rb.buffer_size if rb.full else rb.pos
+        if rb.optimize_memory_usage and not rb.full:
+            n = min(n + 1, rb.buffer_size)  # the last transition's next observation is the row after it
+        replay = {"pos": int(rb.pos), "full": bool(rb.full), "rows": int(n), "fields": [f for f in _REPLAY if getattr(rb, f, None) is not None]}
+    elif rb is not None:
         buf = io.BytesIO()
         model.save_replay_buffer(buf)
         blobs["sb3/replay"] = buf.getvalue()
@@ -129,7 +147,11 @@ def capture(model: Any, *, key: bytes) -> bytes:
     space_rng = getattr(model.action_space, "_np_random", None)
     legacy: Any = np.random.get_state()  # the legacy global generator: a tuple
     items: dict[str, Any] = {k: np.frombuffer(v, dtype=np.uint8) for k, v in blobs.items()}
+    if replay is not None:
+        for f in replay["fields"]:
+            items[f"sb3/replay/{f}"] = getattr(rb, f)[: replay["rows"]]
     items["sb3"] = {
+        "replay": replay,
         "version": 1,
         "algorithm": name,
         "num_timesteps": int(model.num_timesteps),
@@ -178,6 +200,18 @@ def load_model(state: bytes, *, key: bytes, trust: bool = False) -> Any:
     model.set_env(env, force_reset=False)
     if "sb3/replay" in blobs:
         model.load_replay_buffer(io.BytesIO(blobs["sb3/replay"]))
+    replay = meta.get("replay")
+    if replay is not None:
+        rb = model.replay_buffer
+        if rb is None or not _plain_replay(rb):
+            raise ValueError("engram.sb3 state holds a replay buffer this model has none of its kind for")
+        rows = int(replay["rows"])
+        for f in replay["fields"]:
+            into, got = getattr(rb, f, None), s.get(f"sb3/replay/{f}")
+            if into is None or got is None or got.shape != (rows, *into.shape[1:]) or got.dtype != into.dtype or rows > len(into):
+                raise ValueError(f"engram.sb3 state: its replay buffer's {f} does not fit the model's")
+            into[:rows] = got
+        rb.pos, rb.full = int(replay["pos"]), bool(replay["full"])
     for k, v in pickle.loads(blobs["sb3/loop"]).items():  # noqa: S301 - signed (or trusted) above
         setattr(model, k, v)
     # Generators last: loading reseeded them.
