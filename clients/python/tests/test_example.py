@@ -165,17 +165,3 @@ def test_a_supervised_learner_that_checks_stop_requested_saves_and_leaves_when_e
     assert stopped["live"]["step"] == step, "its last step is saved, not only the last multiple of 50"
     assert stopped["process"]["last_exit"] == "stopped by Engram", stopped["process"]
 
-
-def test_the_sb3_example_is_valid_python_using_only_client_calls_that_exist() -> None:
-    """The SB3 example is not run here (PyTorch is too large); it must at
-    least compile, and every `run.…` / `engram.…` call it makes must exist."""
-    import ast
-
-    source = (ROOT / "examples/python/sb3_callback.py").read_text()
-    tree = ast.parse(source)
-    compile(tree, "sb3_callback.py", "exec")
-    calls = {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Attribute) and n.func.value.attr == "run"}
-    calls |= {n.func.attr for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.value.id in ("run", "engram")}
-    assert {"save", "resume", "log", "on_restore", "close", "attach"} <= calls, calls
-    for name in calls - {"attach"}:
-        assert hasattr(engram.Run, name), f"Run.{name} does not exist"
