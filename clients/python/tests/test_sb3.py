@@ -27,7 +27,7 @@ import engram.sb3
 from engram.pack import pack, unpack
 
 from test_client import ENGRAM, ROOT, Server, server  # noqa: F401  (the fixture)
-from test_example import wait_for
+from test_example import learner, wait_for
 from test_torch import saved_step
 
 EXAMPLE = ROOT / "examples/python/sb3_callback.py"
@@ -73,12 +73,24 @@ def test_killed_three_times_it_ends_bit_identical_to_an_uninterrupted_run(server
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=30)
         kills.append(saved_step(server, "killed"))
-    last = run_example(server.data_dir, "killed", algo)
-    out, err = last.communicate(timeout=600)
-    assert last.returncode == 0, err
-    print(f"{algo}: killed after the saves of timesteps {kills} (of {steps}), resumed each time")
-    assert len(set(kills)) == 3 and 0 < min(kills) and max(kills) < steps, kills
-    assert out.strip().splitlines()[-1] == want, "policy weights and optimizer state equal the uninterrupted run's"
+    # The last start under Engram's supervision: killed once more there, it
+    # is started again by Engram and runs to the end.
+    steps_, every = STEPS[algo]
+    command = ["env", f"PYTHONPATH={ROOT / 'clients/python/src'}", sys.executable, str(EXAMPLE)]
+    command += ["--name", "killed", "--algo", algo, "--steps", str(steps_), "--every", str(every)]
+    subprocess.run([str(ENGRAM), "--data-dir", str(server.data_dir), "learners", "add", "killed", "--", *command], check=True, capture_output=True)
+    before = saved_step(server, "killed")
+    wait_for("a save under supervision", lambda: saved_step(server, "killed") > before or learner(server, "killed")["process"]["phase"] == "finished", timeout=300)
+    proc = learner(server, "killed")["process"]
+    assert proc["phase"] == "running", proc
+    os.kill(proc["pid"], signal.SIGKILL)
+    kills.append(saved_step(server, "killed"))
+    wait_for("finished", lambda: learner(server, "killed")["process"]["phase"] == "finished", timeout=600)
+    info = learner(server, "killed")["process"]
+    print(f"{algo}: killed after the saves of timesteps {kills} (of {steps}; the last under supervision), resumed each time")
+    assert info["restarts"] == 1 and info["last_exit"] == "exit status 0", info
+    assert len(set(kills)) == 4 and 0 < min(kills) and max(kills) < steps, kills
+    assert info["output"][-1] == want or want in info["output"][-3:], info["output"][-5:]
     a, b = final_model(server, "uninterrupted"), final_model(server, "killed")
     assert a.num_timesteps == b.num_timesteps >= steps
     if algo == "dqn":
