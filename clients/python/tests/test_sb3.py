@@ -1,8 +1,9 @@
 """engram.sb3 with real Stable-Baselines3, torch and Gymnasium on the CPU:
-examples/python/sb3_callback.py (DQN and PPO on CartPole-v1 under
-VecNormalize) killed with SIGKILL at three random points after saves and
-started again ends with the policy weights, optimizer state and replay
-buffer of a run that was never interrupted; a state signed elsewhere is
+examples/python/sb3_callback.py (DQN and PPO on CartPole-v1, SAC on
+Pendulum-v1, under VecNormalize) killed with SIGKILL at three random points
+after saves, started again, and killed once more under Engram's supervisor
+ends with the policy weights, optimizer states and replay buffer of a run
+that was never interrupted; a state signed elsewhere is
 refused before anything is unpickled (real processes, a real `engram
 serve`)."""
 
@@ -31,14 +32,15 @@ from test_example import learner, wait_for
 from test_torch import saved_step
 
 EXAMPLE = ROOT / "examples/python/sb3_callback.py"
-STEPS = {"dqn": (8000, 1000), "ppo": (8192, 1024)}
+# Timesteps, save interval, environment.
+STEPS = {"dqn": (8000, 1000, "CartPole-v1"), "ppo": (8192, 1024, "CartPole-v1"), "sac": (1200, 200, "Pendulum-v1")}
 
 
 def run_example(data_dir: Path, name: str, algo: str) -> subprocess.Popen[str]:
-    steps, every = STEPS[algo]
+    steps, every, gym_env = STEPS[algo]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "clients/python/src")}
     return subprocess.Popen(
-        [sys.executable, str(EXAMPLE), "--name", name, "--algo", algo, "--steps", str(steps), "--every", str(every), "--data-dir", str(data_dir)],
+        [sys.executable, str(EXAMPLE), "--name", name, "--algo", algo, "--env", gym_env, "--steps", str(steps), "--every", str(every), "--data-dir", str(data_dir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -52,7 +54,7 @@ def final_model(server: Server, name: str) -> Any:
     return engram.sb3.load_model(state, key=engram.sb3.state_key(server.data_dir))
 
 
-@pytest.mark.parametrize("algo", ["dqn", "ppo"])
+@pytest.mark.parametrize("algo", ["dqn", "ppo", "sac"])
 def test_killed_three_times_it_ends_bit_identical_to_an_uninterrupted_run(server: Server, algo: str) -> None:  # noqa: F811
     t0 = time.monotonic()
     ref = run_example(server.data_dir, "uninterrupted", algo)
@@ -75,9 +77,9 @@ def test_killed_three_times_it_ends_bit_identical_to_an_uninterrupted_run(server
         kills.append(saved_step(server, "killed"))
     # The last start under Engram's supervision: killed once more there, it
     # is started again by Engram and runs to the end.
-    steps_, every = STEPS[algo]
+    _, every, gym_env = STEPS[algo]
     command = ["env", f"PYTHONPATH={ROOT / 'clients/python/src'}", sys.executable, str(EXAMPLE)]
-    command += ["--name", "killed", "--algo", algo, "--steps", str(steps_), "--every", str(every)]
+    command += ["--name", "killed", "--algo", algo, "--env", gym_env, "--steps", str(steps), "--every", str(every)]
     subprocess.run([str(ENGRAM), "--data-dir", str(server.data_dir), "learners", "add", "killed", "--", *command], check=True, capture_output=True)
     before = saved_step(server, "killed")
     wait_for("a save under supervision", lambda: saved_step(server, "killed") > before or learner(server, "killed")["process"]["phase"] == "finished", timeout=300)
@@ -93,7 +95,7 @@ def test_killed_three_times_it_ends_bit_identical_to_an_uninterrupted_run(server
     assert info["output"][-1] == want or want in info["output"][-3:], info["output"][-5:]
     a, b = final_model(server, "uninterrupted"), final_model(server, "killed")
     assert a.num_timesteps == b.num_timesteps >= steps
-    if algo == "dqn":
+    if algo in ("dqn", "sac"):
         for field in ("observations", "actions", "rewards", "next_observations", "dones"):
             assert np.array_equal(getattr(a.replay_buffer, field), getattr(b.replay_buffer, field)), field
         assert a.replay_buffer.pos == b.replay_buffer.pos
