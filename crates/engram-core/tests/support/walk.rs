@@ -147,7 +147,8 @@ pub fn steps() -> Vec<Step> {
     ]
 }
 
-/// A new, empty directory for the walk's replica (removed when the walk ends).
+/// A new, empty directory for the walk's replica (removed when the walk
+/// ends: [`RemovedAtEnd`]).
 fn replica_dir() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -160,6 +161,17 @@ fn replica_dir() -> String {
         ))
         .display()
         .to_string()
+}
+
+/// Directories removed when this is dropped.
+struct RemovedAtEnd(Vec<std::path::PathBuf>);
+
+impl Drop for RemovedAtEnd {
+    fn drop(&mut self) {
+        for dir in &self.0 {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 /// Whether `answer` reads as `name`'s declared response type.
@@ -182,6 +194,17 @@ pub fn answer_is_declared_type(name: &str, answer: &Value) -> Result<(), String>
 /// otherwise than it must.
 pub fn walk(mut call: impl FnMut(&str, &Value, &Value) -> Result<Value, Value>) {
     let steps = steps();
+    // The replica directories the steps name go when the walk ends, also
+    // when a step panics.
+    let _replicas = RemovedAtEnd(
+        steps
+            .iter()
+            .filter(|s| s.op == "add_replica")
+            .filter_map(|s| s.request["location"].as_str())
+            .filter(|l| l.contains("engram-walk-replica-"))
+            .map(std::path::PathBuf::from)
+            .collect(),
+    );
     let walked: Vec<&str> = steps.iter().map(|s| s.op).collect();
     for d in declared() {
         assert!(walked.contains(&d.name), "no step walks {}", d.name);
