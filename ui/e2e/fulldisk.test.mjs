@@ -64,7 +64,12 @@ test("a full disk degrades the status pill, never claims a backup, and recovers 
   assert.equal(await page.getByTestId("banner").isVisible(), true, "the failure is shown");
   // "Back up now" fails visibly and nothing says it was taken.
   await page.getByRole("button", { name: "Back up now" }).click();
-  await page.getByTestId("banner").filter({ hasText: "Back up now failed" }).waitFor();
+  const failed = page.getByTestId("banner").locator(".error-item").filter({ hasText: "Back up now failed" });
+  await failed.waitFor();
+  // It stays while autosaves keep failing (every 200 ms here): the next
+  // background failure of the same condition does not replace it.
+  await page.waitForTimeout(1000);
+  assert.equal(await failed.isVisible(), true, "the action's failure is still shown");
   const toast = await page.getByTestId("toast").textContent();
   assert.ok(!/taken|backed up/i.test(toast ?? ""), `no false success: ${toast}`);
   // Space returns: the next save lands, the pill and the banner recover.

@@ -104,7 +104,8 @@ export function showError(message: string, key?: string) {
 /** Removes the failures filed under `key` (their condition cleared). */
 export function clearErrors(key: string) {
   const region = $("banner");
-  for (const item of region.querySelectorAll<HTMLElement>(".error-item")) if (item.dataset.key === key) item.remove();
+  // A key's own items and its actions' ("save" clears "save/Back up now").
+  for (const item of region.querySelectorAll<HTMLElement>(".error-item")) if (item.dataset.key === key || item.dataset.key?.startsWith(`${key}/`)) item.remove();
   region.hidden = region.childElementCount === 0;
 }
 
@@ -113,7 +114,11 @@ export async function attempt<T>(what: string, f: () => Promise<T>): Promise<T |
   try {
     return await f();
   } catch (e) {
-    showError(`${what} failed. ${explain(e)}`, errorKey(e));
+    // Keyed by the action too: the next background failure of the same
+    // condition (an autosave on a full disk) must not replace what the
+    // user's own action said; the condition's end still clears it.
+    const key = errorKey(e);
+    showError(`${what} failed. ${explain(e)}`, key === undefined ? undefined : `${key}/${what}`);
     return undefined;
   }
 }
