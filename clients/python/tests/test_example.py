@@ -35,15 +35,19 @@ def run_example(data_dir: Path, name: str, episodes: int) -> subprocess.Popen[st
     )
 
 
-def learner(server: Server, name: str) -> dict[str, Any]:
+def learners(server: Server) -> list[dict[str, Any]]:
     out = subprocess.run(
         [str(ENGRAM), "--data-dir", str(server.data_dir), "learners", "list", "--json"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    found: dict[str, Any] = next(entry for entry in json.loads(out) if entry["name"] == name)
+    found: list[dict[str, Any]] = json.loads(out)
     return found
+
+
+def learner(server: Server, name: str) -> dict[str, Any]:
+    return next(entry for entry in learners(server) if entry["name"] == name)
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 120) -> None:

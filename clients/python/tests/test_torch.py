@@ -7,7 +7,6 @@ never interrupted (real processes, a real `engram serve`)."""
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import random
@@ -27,8 +26,8 @@ import engram
 import engram.torch
 from engram.pack import pack
 
-from test_client import ENGRAM, ROOT, Server, server  # noqa: F401  (the fixture)
-from test_example import wait_for
+from test_client import ROOT, Server, server  # noqa: F401  (the fixture)
+from test_example import learners, wait_for
 
 EXAMPLE = ROOT / "examples/python/torch_mlp.py"
 
@@ -187,13 +186,7 @@ def _torch_save_bytes(obj: object) -> bytes:
 
 def saved_step(server: Server, name: str) -> int:  # noqa: F811
     """The step of the learner's last save (0: none, or not attached yet)."""
-    out = subprocess.run(
-        [str(ENGRAM), "--data-dir", str(server.data_dir), "learners", "list", "--json"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    for entry in json.loads(out):
+    for entry in learners(server):
         if entry["name"] == name:
             return int((entry.get("live") or {}).get("step") or 0)
     return 0

@@ -40,8 +40,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .pack import pack_parts, python_random_state, set_python_random_state, unpack
-from .torch import _decode, _encode
+from .pack import pack_parts, unpack
+from .torch import _capture_global, _decode, _encode, _restore_global
 
 __all__ = ["FORMAT", "EngramCheckpointIO"]
 
@@ -66,20 +66,8 @@ class EngramCheckpointIO(_make_io_base()):  # type: ignore[misc]
         self.run = run
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
-        import numpy as np
-        import torch
-
         arrays: dict[str, Any] = {}
-        legacy: Any = np.random.get_state()
-        tree = {
-            "version": 1,
-            "checkpoint": _encode(checkpoint, "checkpoint", arrays),
-            "global": {
-                "torch": _encode(torch.get_rng_state(), "global/torch", arrays),
-                "numpy": [legacy[0], _encode(legacy[1], "global/numpy", arrays), int(legacy[2]), int(legacy[3]), float(legacy[4])],
-                "python": python_random_state(),
-            },
-        }
+        tree = {"version": 1, "checkpoint": _encode(checkpoint, "checkpoint", arrays), "global": _capture_global(arrays)}
         parts = pack_parts({"engram.lightning": tree, **arrays})
         digest = hashlib.sha256()
         for p in parts:
@@ -94,7 +82,6 @@ class EngramCheckpointIO(_make_io_base()):  # type: ignore[misc]
         os.replace(tmp, target)
 
     def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
-        import numpy as np
         import torch
 
         target = Path(os.fspath(path))
@@ -121,11 +108,7 @@ class EngramCheckpointIO(_make_io_base()):  # type: ignore[misc]
             checkpoint = _to(checkpoint, map_location, torch)
         # Lightning's checkpoint leaves the global generators out: they go
         # back now, before the fit goes on.
-        g = tree["global"]
-        torch.set_rng_state(_decode(g["torch"], items, torch))
-        kind, keys, pos, has_gauss, cached = g["numpy"]
-        np.random.set_state((kind, _decode(keys, items, torch), pos, has_gauss, cached))
-        set_python_random_state(g["python"])
+        _restore_global(tree["global"], items)
         return checkpoint
 
     def remove_checkpoint(self, path: Any) -> None:

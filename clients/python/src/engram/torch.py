@@ -112,17 +112,7 @@ def _capture(
         tree[part] = {name: _encode(obj.state_dict(), f"{part}/{name}", arrays) for name, obj in (objs or {}).items()}
     tree["scaler"] = None if scaler is None else _encode(scaler.state_dict(), "scaler", arrays)
     tree["generators"] = {name: _encode(g.get_state(), f"generators/{name}", arrays) for name, g in (generators or {}).items()}
-    tree["global"] = None
-    if global_generators:
-        import numpy as np
-
-        legacy: Any = np.random.get_state()  # the legacy global generator: a tuple
-        tree["global"] = {
-            "torch": _encode(torch.get_rng_state(), "global/torch", arrays),
-            "cuda": [_encode(s, f"global/cuda/{i}", arrays) for i, s in enumerate(torch.cuda.get_rng_state_all())] if torch.cuda.is_available() else [],
-            "numpy": [legacy[0], _encode(legacy[1], "global/numpy", arrays), int(legacy[2]), int(legacy[3]), float(legacy[4])],
-            "python": python_random_state(),
-        }
+    tree["global"] = _capture_global(arrays) if global_generators else None
     tree["extra"] = _encode(dict(extra or {}), "extra", arrays)
     return pack_parts({_TREE: tree, **arrays})
 
@@ -189,17 +179,37 @@ def restore(
     for name, g in given_gens.items():
         g.set_state(decode(stored_gens[name]))
     if global_generators:
-        import numpy as np
-
-        g = tree["global"]
-        torch.set_rng_state(decode(g["torch"]))
-        if g["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([decode(s) for s in g["cuda"]])
-        kind, keys, pos, has_gauss, cached = g["numpy"]
-        np.random.set_state((kind, decode(keys), pos, has_gauss, cached))
-        set_python_random_state(g["python"])
+        _restore_global(tree["global"], items)
     extra = decode(tree.get("extra") or {"$d": []})
     return dict(extra)
+
+
+def _capture_global(arrays: dict[str, Any]) -> dict[str, Any]:
+    """torch's (and CUDA's), numpy's legacy and Python's global generators,
+    their arrays put in `arrays` (also used by `engram.lightning`)."""
+    import numpy as np
+    import torch
+
+    legacy: Any = np.random.get_state()  # the legacy global generator: a tuple
+    return {
+        "torch": _encode(torch.get_rng_state(), "global/torch", arrays),
+        "cuda": [_encode(s, f"global/cuda/{i}", arrays) for i, s in enumerate(torch.cuda.get_rng_state_all())] if torch.cuda.is_available() else [],
+        "numpy": [legacy[0], _encode(legacy[1], "global/numpy", arrays), int(legacy[2]), int(legacy[3]), float(legacy[4])],
+        "python": python_random_state(),
+    }
+
+
+def _restore_global(g: Mapping[str, Any], items: Mapping[str, Any]) -> None:
+    """Puts back what `_capture_global` took (`items`: the unpacked state)."""
+    import numpy as np
+    import torch
+
+    torch.set_rng_state(_decode(g["torch"], items, torch))
+    if g.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([_decode(s, items, torch) for s in g["cuda"]])
+    kind, keys, pos, has_gauss, cached = g["numpy"]
+    np.random.set_state((kind, _decode(keys, items, torch), pos, has_gauss, cached))
+    set_python_random_state(g["python"])
 
 
 def _module_mismatch(name: str, have: Mapping[str, Any], stored: Mapping[str, Any]) -> list[str]:
