@@ -46,7 +46,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .pack import pack, python_random_state, set_python_random_state, unpack
+from .pack import pack, unpack
+from .torch import _capture_global, _restore_global
 
 __all__ = ["FORMAT", "Untrusted", "capture", "learn", "load_model", "state_key"]
 
@@ -109,7 +110,6 @@ def _signature(key: bytes, blobs: dict[str, bytes]) -> str:
 def capture(model: Any, *, key: bytes) -> bytes:
     """Everything an exact resume of `model` needs, signed with `key`."""
     import numpy as np
-    import torch
     from stable_baselines3.common.vec_env import VecNormalize
 
     name = type(model).__name__
@@ -145,11 +145,11 @@ def capture(model: Any, *, key: bytes) -> bytes:
         blobs["sb3/normalize"] = pickle.dumps({"normalize": normalize, "returns": normalize.returns})
     blobs["sb3/loop"] = pickle.dumps({k: getattr(model, k) for k in _LOOP if hasattr(model, k)})
     space_rng = getattr(model.action_space, "_np_random", None)
-    legacy: Any = np.random.get_state()  # the legacy global generator: a tuple
     items: dict[str, Any] = {k: np.frombuffer(v, dtype=np.uint8) for k, v in blobs.items()}
     if replay is not None:
         for f in replay["fields"]:
             items[f"sb3/replay/{f}"] = getattr(rb, f)[: replay["rows"]]
+    generators: dict[str, Any] = {}
     items["sb3"] = {
         "replay": replay,
         "version": 1,
@@ -157,10 +157,9 @@ def capture(model: Any, *, key: bytes) -> bytes:
         "num_timesteps": int(model.num_timesteps),
         "signature": _signature(key, blobs),
         "action_space_rng": None if space_rng is None else space_rng.bit_generator.state,
-        "numpy": [legacy[0], legacy[1].tolist(), int(legacy[2]), int(legacy[3]), float(legacy[4])],
-        "python": python_random_state(),
+        "global": _capture_global(generators),
     }
-    items["sb3/torch_rng"] = torch.get_rng_state().numpy()
+    items.update(generators)
     return pack(items)
 
 
@@ -182,9 +181,7 @@ def load_model(state: bytes, *, key: bytes, trust: bool = False) -> Any:
     name = str(meta.get("algorithm"))
     if name not in _ALGORITHMS:
         raise ValueError(f"engram.sb3 state names an unknown algorithm {name!r}")
-    import numpy as np
     import stable_baselines3
-    import torch
 
     algo = getattr(stable_baselines3, name)
     inner = pickle.loads(blobs["sb3/venv"])  # noqa: S301 - signed (or trusted) above
@@ -219,10 +216,7 @@ def load_model(state: bytes, *, key: bytes, trust: bool = False) -> Any:
         model.action_space._np_random = None
     else:
         model.action_space.np_random.bit_generator.state = meta["action_space_rng"]
-    torch.set_rng_state(torch.from_numpy(s["sb3/torch_rng"]))
-    kind, keys, pos, has_gauss, cached = meta["numpy"]
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-    set_python_random_state(meta["python"])
+    _restore_global(meta["global"], s)
     return model
 
 
