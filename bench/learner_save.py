@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import pickle
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "clients/python/src"))
 import engram  # noqa: E402
+from serving import start_serve, stop_serve  # noqa: E402
 
 
 def fsynced(path: Path, write: object) -> None:
@@ -50,9 +50,7 @@ def main() -> None:
     binary = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target/release/engram"
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        server = subprocess.Popen([str(binary), "serve", "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert server.stdout is not None
-        server.stdout.readline()
+        server = start_serve(binary, data)
         try:
             run = engram.attach("bench", data_dir=data)
             rows = []
@@ -127,8 +125,7 @@ def main() -> None:
             per_log = (time.perf_counter() - t) / calls
             run.flush()
         finally:
-            server.terminate()
-            server.wait(timeout=60)
+            stop_serve(server)
     print("| state | `run.save` (durable) | its p90 | file + fsync | ratio | after the first 3 saves | its ratio | sent instead | its ratio | `pickle.dump` + fsync | `numpy.savez` + fsync |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, e, e90, steady, sn, f, p, z in rows:

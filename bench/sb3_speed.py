@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "clients/python/src"))
 import engram  # noqa: E402
+from serving import start_serve, stop_serve  # noqa: E402
 import engram.sb3  # noqa: E402
 
 STEPS, EVERY = 20_000, 2_000
@@ -48,9 +48,7 @@ def main() -> None:
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        server = subprocess.Popen([str(binary), "serve", "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert server.stdout is not None
-        server.stdout.readline()
+        server = start_serve(binary, data)
         try:
             print("| algorithm | plain `learn`, timesteps/s | `engram.sb3.learn`, timesteps/s | ratio | saves | state size |")
             print("|---|---:|---:|---:|---:|---:|")
@@ -70,8 +68,7 @@ def main() -> None:
                 a, b = statistics.median(plain), statistics.median(kept)
                 print(f"| {algo.upper()} | {a:,.0f} | {b:,.0f} | **{b / a:.2f}×** | {STEPS // EVERY} | {size / 1e6:.1f} MB |")
         finally:
-            server.terminate()
-            server.wait(timeout=60)
+            stop_serve(server)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 import io
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "clients/python/src"))
 import engram  # noqa: E402
+from serving import start_serve, stop_serve  # noqa: E402
 import engram.torch  # noqa: E402
 
 
@@ -51,9 +51,7 @@ def main() -> None:
     nbytes = sum(p.numel() * p.element_size() for p in model.parameters()) * 3
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
-        server = subprocess.Popen([str(binary), "serve", "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        assert server.stdout is not None
-        server.stdout.readline()
+        server = start_serve(binary, data)
         try:
             run = engram.attach("bench-torch", format=engram.torch.FORMAT, data_dir=data)
             file = Path(tmp) / "ckpt.pt"
@@ -122,8 +120,7 @@ def main() -> None:
 
             quiet, saving = steps(None), steps(20)
         finally:
-            server.terminate()
-            server.wait(timeout=60)
+            stop_serve(server)
     ms = lambda xs: statistics.median(xs) * 1000  # noqa: E731
     p99 = lambda xs: sorted(xs)[int(len(xs) * 0.99) - 1] * 1000  # noqa: E731
     print(f"state: {nbytes / 1e6:.0f} MB of tensors (model + Adam moments); torch.save's file {pickled.tell() / 1e6:.0f} MB; engram.torch's buffer {len(state) / 1e6:.0f} MB")
