@@ -74,11 +74,20 @@ pub enum ErrorCode {
     /// The data directory holds no Engram data yet and the app waits for
     /// the user's first-run choice: start fresh or recover from a replica.
     NotStarted,
+    /// The fleet's PostgreSQL could not be reached or went away (the
+    /// message says what to check); nothing is lost here and the sync
+    /// resumes by itself.
+    FleetUnavailable,
+    /// The fleet's PostgreSQL refused this host: its login, its database,
+    /// its rights, or a row it would not take.
+    FleetRefused,
+    /// Another machine or data directory holds this host's id in the fleet.
+    FleetConflict,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 29] = [
         ErrorCode::Database,
         ErrorCode::NewerSchema,
         ErrorCode::Locked,
@@ -105,6 +114,9 @@ impl ErrorCode {
         ErrorCode::ReplicaUnavailable,
         ErrorCode::WrongKey,
         ErrorCode::NotStarted,
+        ErrorCode::FleetUnavailable,
+        ErrorCode::FleetRefused,
+        ErrorCode::FleetConflict,
     ];
 
     /// The stable name, as serialized.
@@ -136,6 +148,9 @@ impl ErrorCode {
             ErrorCode::ReplicaUnavailable => "replica_unavailable",
             ErrorCode::WrongKey => "wrong_key",
             ErrorCode::NotStarted => "not_started",
+            ErrorCode::FleetUnavailable => "fleet_unavailable",
+            ErrorCode::FleetRefused => "fleet_refused",
+            ErrorCode::FleetConflict => "fleet_conflict",
         }
     }
 
@@ -152,12 +167,13 @@ impl ErrorCode {
                 400
             }
             ErrorCode::Unauthorized => 401,
-            ErrorCode::ForbiddenHost | ErrorCode::WrongKey => 403,
+            ErrorCode::ForbiddenHost | ErrorCode::WrongKey | ErrorCode::FleetRefused => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Protected
             | ErrorCode::Locked
             | ErrorCode::DbLocked
-            | ErrorCode::StaleState => 409,
+            | ErrorCode::StaleState
+            | ErrorCode::FleetConflict => 409,
             ErrorCode::TooLarge => 413,
             // A stored state that cannot be used (damaged, or outside its
             // engine's bounds): the request was fine, its target is not.
@@ -167,7 +183,8 @@ impl ErrorCode {
             | ErrorCode::RuntimeStopped
             | ErrorCode::NotStarted
             | ErrorCode::StorageChanged
-            | ErrorCode::ReplicaUnavailable => 503,
+            | ErrorCode::ReplicaUnavailable
+            | ErrorCode::FleetUnavailable => 503,
             ErrorCode::Database
             | ErrorCode::CorruptDatabase
             | ErrorCode::Io
@@ -295,6 +312,10 @@ pub enum Error {
     #[error("{message}")]
     Replica { code: ErrorCode, message: String },
 
+    /// The fleet catalog failed (its PostgreSQL, its login, a conflict).
+    #[error("{message}")]
+    Fleet { code: ErrorCode, message: String },
+
     /// A learner's save from before a restore of it (see
     /// [`ErrorCode::StaleState`]).
     #[error(
@@ -335,7 +356,8 @@ impl Error {
             Error::StorageChanged { .. } => ErrorCode::StorageChanged,
             Error::Pending { code, .. }
             | Error::Remote { code, .. }
-            | Error::Replica { code, .. } => *code,
+            | Error::Replica { code, .. }
+            | Error::Fleet { code, .. } => *code,
             Error::StaleState { .. } => ErrorCode::StaleState,
         }
     }

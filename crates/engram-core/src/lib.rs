@@ -18,6 +18,8 @@
 //! - [`spool`]: learner saves made while Engram was not running.
 //! - [`replica`]: offsite replicas in restic's repository format (upload
 //!   queue, verify, prune, recovery).
+//! - [`fleet`]: the fleet catalog on PostgreSQL (push sync from the
+//!   store's queue, the all-hosts reads).
 //! - [`supervisor`]: learners' processes that Engram runs.
 //! - [`runtime`]: runs the engines, saves and backs them up; one writer.
 //! - [`api`]: the top — every operation declared once
@@ -31,6 +33,7 @@ pub mod api;
 pub mod codec;
 pub mod engines;
 pub mod error;
+pub mod fleet;
 pub mod iotrace;
 pub mod limits;
 pub mod objects;

@@ -3,7 +3,7 @@
 
 export type Metrics = Record<string, number>;
 
-export type ErrorCode = "database" | "newer_schema" | "locked" | "db_locked" | "not_found" | "protected" | "corrupt_state" | "corrupt_database" | "invalid_snapshot" | "unsupported_format" | "too_large" | "disk_full" | "read_only" | "io" | "encode" | "invalid_input" | "runtime_stopped" | "internal" | "unauthorized" | "forbidden_host" | "storage_changed" | "clock_changed" | "stale_state" | "replica_unavailable" | "wrong_key" | "not_started";
+export type ErrorCode = "database" | "newer_schema" | "locked" | "db_locked" | "not_found" | "protected" | "corrupt_state" | "corrupt_database" | "invalid_snapshot" | "unsupported_format" | "too_large" | "disk_full" | "read_only" | "io" | "encode" | "invalid_input" | "runtime_stopped" | "internal" | "unauthorized" | "forbidden_host" | "storage_changed" | "clock_changed" | "stale_state" | "replica_unavailable" | "wrong_key" | "not_started" | "fleet_unavailable" | "fleet_refused" | "fleet_conflict";
 
 export type ApiError = { code: ErrorCode, message: string, };
 
@@ -863,6 +863,172 @@ key: string,
  */
 host: string | null, };
 
+export type FleetJoin = { 
+/**
+ * `postgresql://user:password@host:port/database` (`?sslmode=require`
+ * for TLS). Kept in `fleet.conf`, owner-only.
+ */
+url: string, 
+/**
+ * This host's name in the fleet (default: the system's host name, or
+ * the name set before).
+ */
+name: string | null, 
+/**
+ * This data directory moved to another machine: take its host id
+ * over from where it was.
+ */
+take_over: boolean, 
+/**
+ * This data directory is a copy of another member's: give it an id of
+ * its own.
+ */
+new_id: boolean, };
+
+export type FleetName = { name: string, };
+
+export type FleetProblem = { code: ErrorCode, message: string, at_ms: number, };
+
+export type FleetStatus = { joined: boolean, 
+/**
+ * The fleet's URL without its password.
+ */
+url: string | null, host_id: string, name: string, 
+/**
+ * `not_joined`, `up_to_date`, `behind` (sending) or `failing`.
+ */
+state: string, 
+/**
+ * One line for a person.
+ */
+summary: string, 
+/**
+ * Changes waiting to be sent.
+ */
+queued: number, 
+/**
+ * How long the oldest waiting change has waited.
+ */
+lag_ms: number | null, joined_at_ms: number | null, last_success_at_ms: number | null, 
+/**
+ * Rows sent since joining.
+ */
+pushed_rows: number, 
+/**
+ * Rows the fleet refused (left out of the catalog), and why for the
+ * newest.
+ */
+refused_rows: number, last_refused: string | null, problem: FleetProblem | null, };
+
+export type FleetLeft = { 
+/**
+ * Whether this host was a member.
+ */
+was_member: boolean, 
+/**
+ * Whether its rows were removed from the catalog too (false when the
+ * fleet could not be reached: they stay, marked stale).
+ */
+removed_from_catalog: boolean, message: string, };
+
+export type FleetHost = { host_id: string, name: string, joined_at_ms: number, last_sync_at_ms: number | null, 
+/**
+ * How long since its last sync (as PostgreSQL's clock sees it).
+ */
+lag_ms: number | null, 
+/**
+ * No sync for over a minute: down, offline or failing.
+ */
+stale: boolean, engram_version: string, backups: number, newest_backup_ms: number | null, 
+/**
+ * Its engines and learners (not deleted).
+ */
+units: Array<string>, 
+/**
+ * The host asking.
+ */
+this_host: boolean, };
+
+export type FleetBackupsQuery = { 
+/**
+ * Only this host (its id or its name).
+ */
+host: string | null, 
+/**
+ * Only backups holding this learner's or engine's state.
+ */
+learner: string | null, 
+/**
+ * Only this kind.
+ */
+kind: BackupKind | null, 
+/**
+ * Page size (default 50, at most 1,000).
+ */
+limit: number | null, 
+/**
+ * Keyset paging: start after this backup (from the page's `next`).
+ */
+after_created_at_ms: number | null, after_host: string | null, after_id: number | null, };
+
+export type FleetState = { name: string, 
+/**
+ * `engine` or `learner`.
+ */
+kind: string, 
+/**
+ * blake3 of the state, hex.
+ */
+checksum: string, size: number, step: number | null, metrics: Metrics, };
+
+export type FleetBackup = { host_id: string, host_name: string, id: number, kind: BackupKind, created_at_ms: number, label: string | null, pinned: boolean, 
+/**
+ * A breakthrough's milestone: `{engine, rule, metric, value, step}`.
+ */
+milestone: Record<string, unknown> | null, states: Array<FleetState>, bytes: number, 
+/**
+ * The replica repositories (ids) that hold it: where another host can
+ * read it from.
+ */
+replicas: Array<string>, };
+
+export type FleetCursor = { created_at_ms: number, host: string, id: number, };
+
+export type FleetBackupPage = { backups: Array<FleetBackup>, next: FleetCursor | null, };
+
+export type FleetRestore = { 
+/**
+ * The host that made it (its id or its name).
+ */
+host: string, 
+/**
+ * Its id on that host.
+ */
+backup: number, 
+/**
+ * Only this engine or learner (default: every state it holds).
+ */
+only: string | null, };
+
+export type FleetRestoreReport = { 
+/**
+ * The backup as it is now here (`imported`, its origin naming the
+ * host and backup it came from).
+ */
+imported_as: number, 
+/**
+ * The restore of it (with the pre-restore backup that undoes it).
+ */
+restore: RestoreReport, 
+/**
+ * The learners whose state was restored here.
+ */
+learners: Array<string>, 
+/**
+ * Every state's hash was checked against the fleet's record.
+ */
+verified: Array<string>, };
+
 /** Every backup kind, in timeline-legend order. */
 export const BACKUP_KINDS: readonly BackupKind[] = [
   "initial",
@@ -900,7 +1066,10 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   "stale_state",
   "replica_unavailable",
   "wrong_key",
-  "not_started"
+  "not_started",
+  "fleet_unavailable",
+  "fleet_refused",
+  "fleet_conflict"
 ];
 
 /** The settings form: one entry per field, in order. */

@@ -1,7 +1,7 @@
 // Generated from the operations declared in `engram_core::api::operations`; do not edit.
 // Regenerate: UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript
 
-import type { AddReplica, AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, FirstRun, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RecoverHere, RecoverReport, RemovedLearner, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, RetrieveBackup, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReplica, VerifyReport } from "./api";
+import type { AddReplica, AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, FirstRun, FleetBackupPage, FleetBackupsQuery, FleetHost, FleetJoin, FleetLeft, FleetName, FleetRestore, FleetRestoreReport, FleetStatus, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RecoverHere, RecoverReport, RemovedLearner, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, RetrieveBackup, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReplica, VerifyReport } from "./api";
 
 /** Every operation's name: its IPC command and its method below. */
 export type OperationName =
@@ -49,6 +49,13 @@ export type OperationName =
   | "prune_replica"
   | "replica_backups"
   | "retrieve_backup"
+  | "fleet_status"
+  | "fleet_join"
+  | "fleet_leave"
+  | "fleet_rename"
+  | "fleet_hosts"
+  | "fleet_backups"
+  | "fleet_restore"
   | "first_run"
   | "start_fresh"
   | "recover_here";
@@ -109,6 +116,13 @@ export const OPERATIONS: Readonly<Record<OperationName, Route>> = {
   prune_replica: { method: "POST", path: "/replicas/{name}/prune", key: "name", request: "nothing", query_form: false },
   replica_backups: { method: "GET", path: "/replicas/{name}/backups", key: "name", request: "nothing", query_form: false },
   retrieve_backup: { method: "POST", path: "/replicas/{name}/retrieve", key: "name", request: "body", query_form: false },
+  fleet_status: { method: "GET", path: "/fleet", key: null, request: "nothing", query_form: false },
+  fleet_join: { method: "POST", path: "/fleet", key: null, request: "body", query_form: false },
+  fleet_leave: { method: "DELETE", path: "/fleet", key: null, request: "nothing", query_form: false },
+  fleet_rename: { method: "PUT", path: "/fleet/name", key: null, request: "body", query_form: false },
+  fleet_hosts: { method: "GET", path: "/fleet/hosts", key: null, request: "nothing", query_form: false },
+  fleet_backups: { method: "GET", path: "/fleet/backups", key: null, request: "query", query_form: false },
+  fleet_restore: { method: "POST", path: "/fleet/restore", key: null, request: "body", query_form: false },
   first_run: { method: "GET", path: "/first-run", key: null, request: "nothing", query_form: false },
   start_fresh: { method: "POST", path: "/first-run/fresh", key: null, request: "nothing", query_form: false },
   recover_here: { method: "POST", path: "/first-run/recover", key: null, request: "body", query_form: false },
@@ -227,6 +241,20 @@ export interface Operations {
   replica_backups(name: string): Promise<Array<ReplicaBackup>>;
   /** Brings a backup deleted here back from a replica, as it was. */
   retrieve_backup(name: string, request: RetrieveBackup): Promise<Backup>;
+  /** How this host's fleet membership and sync stand. */
+  fleet_status(): Promise<FleetStatus>;
+  /** Joins a fleet catalog on PostgreSQL (checked by connecting before anything is kept). */
+  fleet_join(request: FleetJoin): Promise<FleetStatus>;
+  /** Leaves the fleet: this host's rows leave the catalog when it can be reached. */
+  fleet_leave(): Promise<FleetLeft>;
+  /** Renames this host in the fleet. */
+  fleet_rename(request: FleetName): Promise<FleetStatus>;
+  /** Every host of the fleet with its last sync, lag and health (read from PostgreSQL). */
+  fleet_hosts(): Promise<Array<FleetHost>>;
+  /** One page of every host's backups, newest first (read from PostgreSQL). */
+  fleet_backups(request: FleetBackupsQuery): Promise<FleetBackupPage>;
+  /** Restores here a backup any host made: from a shared replica, checked against the fleet's hashes, then a normal restore. */
+  fleet_restore(request: FleetRestore): Promise<FleetRestoreReport>;
   /** Whether this Engram waits for its first-run choice (a data directory without Engram data), and how far a recovery is. */
   first_run(): Promise<FirstRun>;
   /** First run: starts the engines fresh on the empty data directory. */
@@ -282,6 +310,13 @@ export function operations(t: Transport): Operations {
     prune_replica: (name: string) => t("prune_replica", name, null) as Promise<ReplicaPruneReport>,
     replica_backups: (name: string) => t("replica_backups", name, null) as Promise<Array<ReplicaBackup>>,
     retrieve_backup: (name: string, request: RetrieveBackup) => t("retrieve_backup", name, request) as Promise<Backup>,
+    fleet_status: () => t("fleet_status", null, null) as Promise<FleetStatus>,
+    fleet_join: (request: FleetJoin) => t("fleet_join", null, request) as Promise<FleetStatus>,
+    fleet_leave: () => t("fleet_leave", null, null) as Promise<FleetLeft>,
+    fleet_rename: (request: FleetName) => t("fleet_rename", null, request) as Promise<FleetStatus>,
+    fleet_hosts: () => t("fleet_hosts", null, null) as Promise<Array<FleetHost>>,
+    fleet_backups: (request: FleetBackupsQuery) => t("fleet_backups", null, request) as Promise<FleetBackupPage>,
+    fleet_restore: (request: FleetRestore) => t("fleet_restore", null, request) as Promise<FleetRestoreReport>,
     first_run: () => t("first_run", null, null) as Promise<FirstRun>,
     start_fresh: () => t("start_fresh", null, null) as Promise<Status>,
     recover_here: (request: RecoverHere) => t("recover_here", null, request) as Promise<RecoverReport>,

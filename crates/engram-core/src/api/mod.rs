@@ -18,6 +18,7 @@
 mod compare;
 mod convert;
 mod first_run;
+mod fleet;
 mod learners;
 mod offline;
 pub mod operations;
@@ -66,6 +67,8 @@ pub struct Api {
     /// The slots lent to learners for their next save (see
     /// `learners::SlotLease`).
     leases: learners::Leases,
+    /// The fleet catalog's reads: one connection, kept.
+    fleet_reader: std::sync::Arc<crate::fleet::Reader>,
 }
 
 impl Api {
@@ -87,6 +90,7 @@ impl Api {
             imports: tokio::sync::Semaphore::new(1),
             slots: Default::default(),
             leases: Default::default(),
+            fleet_reader: Default::default(),
         }
     }
 

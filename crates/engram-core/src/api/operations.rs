@@ -137,6 +137,20 @@ macro_rules! for_each_operation {
             replica_backups: GET "/replicas/{name}/backups" [name: String] => Vec<ReplicaBackup>, anywhere;
             /// Brings a backup deleted here back from a replica, as it was.
             retrieve_backup: POST "/replicas/{name}/retrieve" [name: String] body RetrieveBackup => Backup, stopped;
+            /// How this host's fleet membership and sync stand.
+            fleet_status: GET "/fleet" [] => FleetStatus, anywhere;
+            /// Joins a fleet catalog on PostgreSQL (checked by connecting before anything is kept).
+            fleet_join: POST "/fleet" [] body FleetJoin => FleetStatus, stopped;
+            /// Leaves the fleet: this host's rows leave the catalog when it can be reached.
+            fleet_leave: DELETE "/fleet" [] => FleetLeft, stopped;
+            /// Renames this host in the fleet.
+            fleet_rename: PUT "/fleet/name" [] body FleetName => FleetStatus, stopped;
+            /// Every host of the fleet with its last sync, lag and health (read from PostgreSQL).
+            fleet_hosts: GET "/fleet/hosts" [] => Vec<FleetHost>, anywhere;
+            /// One page of every host's backups, newest first (read from PostgreSQL).
+            fleet_backups: GET "/fleet/backups" [] query FleetBackupsQuery => FleetBackupPage, anywhere;
+            /// Restores here a backup any host made: from a shared replica, checked against the fleet's hashes, then a normal restore.
+            fleet_restore: POST "/fleet/restore" [] body FleetRestore => FleetRestoreReport, stopped;
             /// Whether this Engram waits for its first-run choice (a data directory without Engram data), and how far a recovery is.
             first_run: GET "/first-run" [] => FirstRun, running;
             /// First run: starts the engines fresh on the empty data directory.

@@ -109,6 +109,19 @@ pub fn module() -> String {
         crate::wire::FirstRunState::decl(&cfg),
         crate::wire::FirstRun::decl(&cfg),
         crate::wire::RecoverHere::decl(&cfg),
+        crate::wire::FleetJoin::decl(&cfg),
+        crate::wire::FleetName::decl(&cfg),
+        crate::wire::FleetProblem::decl(&cfg),
+        crate::wire::FleetStatus::decl(&cfg),
+        crate::wire::FleetLeft::decl(&cfg),
+        crate::wire::FleetHost::decl(&cfg),
+        crate::wire::FleetBackupsQuery::decl(&cfg),
+        crate::wire::FleetState::decl(&cfg),
+        crate::wire::FleetBackup::decl(&cfg),
+        crate::wire::FleetCursor::decl(&cfg),
+        crate::wire::FleetBackupPage::decl(&cfg),
+        crate::wire::FleetRestore::decl(&cfg),
+        crate::wire::FleetRestoreReport::decl(&cfg),
     ];
     for d in decls {
         out.push('\n');

@@ -36,7 +36,7 @@ mod upload;
 mod worker;
 
 pub use check::{prune, verify};
-pub use recover::{RecoverOptions, recover, retrieve};
+pub use recover::{RecoverOptions, fetch, recover, retrieve};
 pub use upload::{upload_backup, upload_catalog};
 pub use worker::Replicator;
 

@@ -121,6 +121,42 @@ pub fn retrieve(
     take_in(&repo, place, store, &snap)
 }
 
+/// Reads one backup's snapshot (restic's snapshot id) of any host from a
+/// replica, checked whole as an import file is (sizes, checksums, every
+/// state against its engine's bounds). Nothing is written. Returns the
+/// host that made it and the snapshot.
+pub fn fetch(
+    place: &Place,
+    key: &str,
+    snapshot_id: &str,
+) -> Result<(String, crate::snapshot::Snapshot)> {
+    let repo = super::open(place, key)?;
+    let snap = super::check::engram_snapshots(&repo, place, None)?
+        .into_iter()
+        .find(|s| s.id.to_hex().to_string() == snapshot_id)
+        .ok_or_else(|| Error::NotFound {
+            what: "snapshot in the replica",
+            id: format!("{snapshot_id} in {}", place.describe()),
+        })?;
+    let repo = repo.to_indexed().map_err(|e| place.unavailable(&e))?;
+    let manifest: ReplicaManifest =
+        serde_json::from_slice(&read_file(&repo, place, &snap, MANIFEST)?)
+            .map_err(|e| Error::InvalidSnapshot(format!("its manifest: {e}")))?;
+    let m = manifest.manifest;
+    let mut engines = Vec::with_capacity(m.engines.len());
+    for e in &m.engines {
+        engines.push(read_file(&repo, place, &snap, &engine_file(&e.name))?);
+    }
+    let mut learners = Vec::with_capacity(m.learners.len());
+    for l in &m.learners {
+        learners.push(read_file(&repo, place, &snap, &learner_file(&l.name))?);
+    }
+    Ok((
+        manifest.host_id,
+        crate::snapshot::from_parts(m, engines, learners)?,
+    ))
+}
+
 fn choose_host(snaps: &[SnapshotFile], asked: Option<&str>, place: &Place) -> Result<String> {
     let mut hosts: Vec<&str> = snaps.iter().map(|s| s.hostname.as_str()).collect();
     hosts.sort_unstable();

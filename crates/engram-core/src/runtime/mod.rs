@@ -159,6 +159,7 @@ pub struct Runtime {
     data_dir: PathBuf,
     supervisor: Arc<crate::supervisor::Supervisor>,
     replicator: Arc<crate::replica::Replicator>,
+    syncer: Arc<crate::fleet::Syncer>,
     #[cfg(test)]
     engine: engine_thread::EngineHandle,
 }
@@ -249,6 +250,10 @@ impl Runtime {
             opts.data_dir.clone(),
             store.clone(),
         )?);
+        let syncer = Arc::new(crate::fleet::Syncer::spawn(
+            opts.data_dir.clone(),
+            store.clone(),
+        )?);
         for s in &startup.skipped {
             tracing::warn!(engine = %s.engine, what = %s.what, code = %s.code, "skipped damaged state at start-up: {}", s.detail);
         }
@@ -264,6 +269,7 @@ impl Runtime {
             branch: std::sync::atomic::AtomicI64::new(branch),
             compacted_at: std::sync::atomic::AtomicI64::new(0),
             replicator: replicator.clone(),
+            syncer: syncer.clone(),
         }));
         let supervisor = Arc::new(crate::supervisor::Supervisor::new(
             &opts.data_dir,
@@ -271,6 +277,7 @@ impl Runtime {
         ));
         Ok(Runtime {
             replicator,
+            syncer,
             supervisor,
             commands: cmd_tx,
             events,
@@ -292,6 +299,11 @@ impl Runtime {
     /// Wakes the offsite replicas' worker (a backup or a target was added).
     pub fn replicate_soon(&self) {
         self.replicator.wake();
+    }
+
+    /// Wakes the fleet's sync (a membership changed).
+    pub fn sync_fleet_soon(&self) {
+        self.syncer.wake();
     }
 
     /// Tells every listener (the UI's event stream) of something.

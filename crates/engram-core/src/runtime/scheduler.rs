@@ -41,6 +41,7 @@ pub(crate) struct Scheduler {
     pub compacted_at: AtomicI64,
     /// The offsite replicas' worker, woken after each backup commits.
     pub replicator: Arc<crate::replica::Replicator>,
+    pub syncer: Arc<crate::fleet::Syncer>,
 }
 
 /// What every request to a stopped engine thread gets.
@@ -394,6 +395,7 @@ impl Scheduler {
             .await?;
         tracing::info!(id = info.id, kind = %info.kind, "backup created");
         self.replicator.wake();
+        self.syncer.wake();
         let _ = self.events.send(Event::BackupCreated {
             backup: Box::new(crate::wire::Backup::from(&info)),
         });

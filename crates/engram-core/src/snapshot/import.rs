@@ -36,6 +36,38 @@ pub fn parse(bytes: &[u8]) -> Result<Snapshot> {
     }
 }
 
+/// A snapshot from its parts — a manifest and each state's bytes, as a
+/// replica holds them — checked as a file's would be. Nothing is written.
+pub fn from_parts(
+    manifest: Manifest,
+    engines: Vec<Vec<u8>>,
+    learners: Vec<Vec<u8>>,
+) -> Result<Snapshot> {
+    check_manifest(&manifest)?;
+    if engines.len() != manifest.engines.len() || learners.len() != manifest.learners.len() {
+        return Err(Error::InvalidSnapshot(
+            "the states do not match the manifest".into(),
+        ));
+    }
+    let states = manifest
+        .engines
+        .iter()
+        .zip(engines)
+        .map(|(e, raw)| check_state(e, raw))
+        .collect::<Result<Vec<_>>>()?;
+    let learner_states = manifest
+        .learners
+        .iter()
+        .zip(learners)
+        .map(|(l, raw)| check_learner_state(l, raw))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Snapshot {
+        manifest,
+        states,
+        learner_states,
+    })
+}
+
 /// Reads and checks a snapshot file (size-limited before reading).
 pub fn read_file(path: &Path) -> Result<Snapshot> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io("read", path, e))?;

@@ -21,7 +21,7 @@ mod import;
 mod tests;
 
 pub use export::{export_backup, export_to_file, write_export};
-pub use import::{parse, read_file};
+pub use import::{from_parts, parse, read_file};
 
 use crate::error::{Error, Result};
 use crate::store::{EngineState, NewBackup, Store};
@@ -268,20 +268,35 @@ pub struct Snapshot {
 impl Store {
     /// Adds a checked snapshot to the timeline as an `imported` backup.
     pub fn import_snapshot(&mut self, snap: &Snapshot, now_ms: i64) -> Result<i64> {
+        self.import_snapshot_from(snap, now_ms, None)
+    }
+
+    /// [`Store::import_snapshot`], its origin also naming the fleet host
+    /// and backup it came from (`from`, kept as the origin's `fleet`).
+    pub fn import_snapshot_from(
+        &mut self,
+        snap: &Snapshot,
+        now_ms: i64,
+        from: Option<(serde_json::Value, String)>,
+    ) -> Result<i64> {
         let b = &snap.manifest.backup;
-        let origin = serde_json::json!({
+        let mut origin = serde_json::json!({
             "kind": b.kind,
             "created_at": b.created_at,
             "created_at_ms": b.created_at_ms,
             "source_id": b.id,
             "app_version": snap.manifest.app_version,
             "breakthrough": b.breakthrough,
-        })
-        .to_string();
-        let label = b
+        });
+        let mut label = b
             .label
             .clone()
             .or_else(|| Some(format!("{} backup from {}", b.kind, b.created_at)));
+        if let Some((fleet, said)) = from {
+            origin["fleet"] = fleet;
+            label = Some(said);
+        }
+        let origin = origin.to_string();
         // A learner here that keeps its states in another format is refused
         // before anything is written.
         for l in &snap.manifest.learners {

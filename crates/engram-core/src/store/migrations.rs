@@ -63,6 +63,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0014_history_runs.sql",
         include_str!("../../migrations/0014_history_runs.sql"),
     ),
+    (
+        "0015_fleet.sql",
+        include_str!("../../migrations/0015_fleet.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

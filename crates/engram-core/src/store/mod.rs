@@ -25,12 +25,15 @@
 //!   bucket, and the backups to draw one by one.
 //! - `learners` — learners (engines in other processes): who they are, their
 //!   newest durable state (an object in `objects/`), their states in backups.
+//! - `fleet` — membership of a fleet catalog and the queue of what it has
+//!   not taken yet (filled by triggers).
 //! - `admin` — the settings document, size caps, counts and the storage
 //!   report.
 
 mod admin;
 mod backups;
 pub(crate) mod blob;
+mod fleet;
 mod history;
 mod integrity;
 mod learner_bytes;
@@ -45,6 +48,7 @@ mod types;
 
 pub use backups::deletion_refusal;
 
+pub use fleet::{FleetBackupRow, FleetMember, FleetPoint, FleetUnitRow, OutboxEntry, PointMark};
 pub use integrity::{LiveLoad, LoadedState, StateSource};
 pub use learner_bytes::InlineState;
 pub use learners::{

@@ -10,6 +10,7 @@
 
 mod backups;
 mod compare;
+mod fleet;
 mod learners;
 mod replica;
 mod status;
@@ -23,6 +24,10 @@ pub use backups::{
     VerifyProblem,
 };
 pub use compare::{CompareRequest, ComparedMetric, ComparedState, Comparison, compare_metrics};
+pub use fleet::{
+    FleetBackup, FleetBackupPage, FleetBackupsQuery, FleetCursor, FleetHost, FleetJoin, FleetLeft,
+    FleetName, FleetProblem, FleetRestore, FleetRestoreReport, FleetState, FleetStatus,
+};
 pub use learners::{
     AttachLearner, LearnerCommand, LearnerInfo, LearnerMetric, LearnerState, LearnerStateExported,
     LeasedSave, LogMetrics, Logged, LoggedPoint, MilestoneRule, ProcessPhase, ProcessStatus,
