@@ -5,6 +5,7 @@
 mod backups_cmd;
 mod door;
 mod env_cmd;
+mod fleet_cmd;
 mod learners_cmd;
 mod replicas_cmd;
 mod run_cmd;
@@ -53,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         command: replicas_cmd::ReplicasCommand,
     },
+    /// The fleet catalog on PostgreSQL: join, status, hosts, every host's backups, restore across hosts.
+    Fleet {
+        #[command(subcommand)]
+        command: fleet_cmd::FleetCommand,
+    },
     /// Inspect the environments the engines learn on (Gymnasium 1.4 conformance).
     Env {
         #[command(subcommand)]
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
         Command::Replicas { command } => {
             replicas_cmd::run(&door::Door::new(&data_dir), &data_dir, command)
         }
+        Command::Fleet { command } => fleet_cmd::run(&door::Door::new(&data_dir), command),
         Command::Env { command } => env_cmd::run(command),
     };
     match result {

@@ -3,6 +3,7 @@
 
 mod backups;
 mod env;
+mod fleet;
 mod kill;
 mod learners;
 mod replicas;

@@ -141,6 +141,39 @@ pub fn steps() -> Vec<Step> {
                 json!({"kind": "local", "location": "/nowhere", "key": "k"}),
             )
         },
+        // The fleet: no PostgreSQL in the walk, so a join is refused by the
+        // network and the catalog's reads say this Engram is in none.
+        step("fleet_status", none.clone(), none.clone()),
+        step("fleet_rename", none.clone(), json!({"name": "walk host"})),
+        Step {
+            refused: Some("fleet_unavailable"),
+            ..step(
+                "fleet_join",
+                none.clone(),
+                json!({"url": "postgresql://engram:secret@127.0.0.1:1/fleet"}),
+            )
+        },
+        Step {
+            refused: Some("invalid_input"),
+            ..step("fleet_hosts", none.clone(), none.clone())
+        },
+        Step {
+            refused: Some("invalid_input"),
+            ..step(
+                "fleet_backups",
+                none.clone(),
+                json!({"limit": 10, "kind": "manual"}),
+            )
+        },
+        Step {
+            refused: Some("invalid_input"),
+            ..step(
+                "fleet_restore",
+                none.clone(),
+                json!({"host": "elsewhere", "backup": 1}),
+            )
+        },
+        step("fleet_leave", none.clone(), none.clone()),
         step("prune_replica", json!("walk"), none.clone()),
         step("remove_replica", json!("walk"), none.clone()),
         step("delete_backup", b(), none.clone()),
