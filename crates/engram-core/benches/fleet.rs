@@ -140,5 +140,181 @@ fn main() {
         );
         api.runtime().expect("rt").stop().await.expect("stop");
     });
+    scale(&cluster, &url);
     std::thread::spawn(move || drop(client)).join().ok();
+}
+
+/// The catalog at 50 hosts × 100,000 backups (5 M rows, generated: a
+/// year of backups every ~5 minutes per host, 1 % milestones, 0.1 %
+/// pinned): p50/p95 of the reads the UI and CLI make, and their plans.
+fn scale(cluster: &pg::Cluster, url: &str) {
+    if std::env::var_os("FLEET_SCALE_SKIP").is_some() {
+        return;
+    }
+    let t = Instant::now();
+    cluster.psql(
+        "fleet",
+        "INSERT INTO hosts (host_id, name, fingerprint, joined_at, engram_version)
+         SELECT 'host-' || lpad(i::text, 2, '0'), 'box ' || i, 'fp', 0, 'bench'
+         FROM generate_series(1, 50) i",
+    );
+    for h in 1..=50 {
+        cluster.psql(
+            "fleet",
+            &format!(
+                "INSERT INTO backups (host_id, local_id, kind, created_at, label, pinned, milestone,
+                                      states, names, bytes, replica)
+                 SELECT 'host-{h:02}', j,
+                        CASE WHEN j = 1 THEN 'initial' WHEN j % 100 = 0 THEN 'breakthrough'
+                             WHEN j % 37 = 0 THEN 'manual' ELSE 'periodic' END,
+                        1700000000000 + j::int8 * 315360 + {h} * 1000,
+                        NULL, j % 1000 = 0, NULL,
+                        '[{{\"name\":\"zap\",\"kind\":\"engine\",\"checksum\":\"00\",\"size\":93659,\"metrics\":{{}}}}]',
+                        CASE WHEN j % 3 = 0 THEN ARRAY['zap', 'ppo-{h}'] ELSE ARRAY['zap'] END,
+                        93659, '[]'
+                 FROM generate_series(1, 100000) j"
+            ),
+        );
+    }
+    cluster.psql("fleet", "VACUUM ANALYZE");
+    let rows = cluster.psql("fleet", "SELECT count(*) FROM backups");
+    println!(
+        "scale: {rows} backup rows of 50 hosts generated and analysed in {:.0} s",
+        t.elapsed().as_secs_f64()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let off = engram_core::api::Offline::new(dir.path());
+    off.fleet_join(FleetJoin {
+        url: url.to_string(),
+        name: Some("viewer".into()),
+        ..Default::default()
+    })
+    .expect("join");
+    let reader = engram_core::fleet::Reader::default();
+    let year = 100_000i64 * 315_360;
+    let t0 = 1_700_000_000_000i64;
+    let first_page = engram_core::wire::FleetBackupsQuery::default();
+    let timeline = |from: Option<i64>, to: Option<i64>, host: Option<&str>| {
+        engram_core::wire::FleetTimelineQuery {
+            from_ms: from,
+            to_ms: to,
+            host: host.map(str::to_string),
+            ..Default::default()
+        }
+    };
+    type Read<'a> = Box<dyn Fn(&mut postgres::Client) -> engram_core::Result<()> + 'a>;
+    let reads: Vec<(&str, Read)> = vec![
+        (
+            "all hosts, first page of 50",
+            Box::new(|c: &mut postgres::Client| {
+                engram_core::fleet::read::backups(c, "bench", &first_page).map(drop)
+            }),
+        ),
+        (
+            "all hosts, page 200 (keyset)",
+            Box::new(|c: &mut postgres::Client| {
+                let q = engram_core::wire::FleetBackupsQuery {
+                    after_created_at_ms: Some(t0 + year / 2),
+                    after_host: Some("host-25".into()),
+                    after_id: Some(50_000),
+                    ..Default::default()
+                };
+                engram_core::fleet::read::backups(c, "bench", &q).map(drop)
+            }),
+        ),
+        (
+            "one host's first page",
+            Box::new(|c: &mut postgres::Client| {
+                let q = engram_core::wire::FleetBackupsQuery {
+                    host: Some("box 7".into()),
+                    ..Default::default()
+                };
+                engram_core::fleet::read::backups(c, "bench", &q).map(drop)
+            }),
+        ),
+        (
+            "one learner's first page (every host)",
+            Box::new(|c: &mut postgres::Client| {
+                let q = engram_core::wire::FleetBackupsQuery {
+                    learner: Some("ppo-7".into()),
+                    ..Default::default()
+                };
+                engram_core::fleet::read::backups(c, "bench", &q).map(drop)
+            }),
+        ),
+        (
+            "timeline, whole year, 200 buckets",
+            Box::new(|c: &mut postgres::Client| {
+                engram_core::fleet::read::timeline(c, "bench", &timeline(None, None, None))
+                    .map(drop)
+            }),
+        ),
+        (
+            "timeline, zoomed to one week",
+            Box::new(|c: &mut postgres::Client| {
+                let from = t0 + year / 3;
+                engram_core::fleet::read::timeline(
+                    c,
+                    "bench",
+                    &timeline(Some(from), Some(from + 7 * 86_400_000), None),
+                )
+                .map(drop)
+            }),
+        ),
+        (
+            "timeline, zoomed to one hour",
+            Box::new(|c: &mut postgres::Client| {
+                let from = t0 + year / 3 + 1_234_567;
+                engram_core::fleet::read::timeline(
+                    c,
+                    "bench",
+                    &timeline(Some(from), Some(from + 3_600_000), None),
+                )
+                .map(drop)
+            }),
+        ),
+        (
+            "timeline of one host, whole year",
+            Box::new(|c: &mut postgres::Client| {
+                engram_core::fleet::read::timeline(c, "bench", &timeline(None, None, Some("box 7")))
+                    .map(drop)
+            }),
+        ),
+        (
+            "hosts list",
+            Box::new(|c: &mut postgres::Client| {
+                engram_core::fleet::read::hosts(c, "bench", "none").map(drop)
+            }),
+        ),
+    ];
+    for (name, read) in &reads {
+        let mut ms = Vec::new();
+        for _ in 0..30 {
+            let t = Instant::now();
+            reader.with(url, |c, _| read(c)).expect(name);
+            ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        println!(
+            "scale: {name}: p50 {:.1} ms, p95 {:.1} ms",
+            pct(ms.clone(), 0.5),
+            pct(ms, 0.95)
+        );
+    }
+    // The plans, for BENCHMARKS.md.
+    let plans = [
+        "SELECT b.local_id FROM backups b JOIN hosts h ON h.host_id = b.host_id ORDER BY b.created_at DESC, b.host_id DESC, b.local_id DESC LIMIT 51",
+        "SELECT kind, hour, n FROM backup_hours WHERE hour >= 472222 AND hour < 481000 AND n > 0",
+        "SELECT kind, (created_at - 1710512000000) / 3025 AS b, count(*) FROM backups WHERE created_at >= 1710512000000 AND created_at <= 1710515600000 GROUP BY 1, 2",
+        "SELECT local_id FROM backups WHERE (kind IN ('initial', 'breakthrough') OR pinned) AND created_at >= 1700000000000 AND created_at <= 1731536000000 ORDER BY created_at DESC LIMIT 1000",
+        "SELECT local_id FROM backups WHERE names @> ARRAY['ppo-7'] ORDER BY created_at DESC, host_id DESC, local_id DESC LIMIT 51",
+    ];
+    for p in plans {
+        println!(
+            "plan: {p}\n{}",
+            cluster.psql(
+                "fleet",
+                &format!("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) {p}")
+            )
+        );
+    }
 }

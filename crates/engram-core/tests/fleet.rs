@@ -604,3 +604,137 @@ async fn a_backup_made_on_one_host_is_restored_on_another_bit_exactly() {
         );
     }
 }
+
+#[test]
+fn the_all_hosts_timeline_counts_exactly_what_each_bucket_holds() {
+    // Fifty hosts' worth of rows written straight into the catalog, spread
+    // irregularly over ten days; each bucket's count checked against a
+    // count of the rows between its bounds, over the hourly summary (wide
+    // buckets), the rows (narrow ones) and one host.
+    let cluster = pg::Cluster::start(false);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let off = Offline::new(tmp.path().join("viewer"));
+    off.fleet_join(join(&cluster.url(), "viewer"))
+        .expect("join");
+    cluster.psql(
+        "fleet",
+        "INSERT INTO hosts (host_id, name, fingerprint, joined_at, engram_version)
+         SELECT 'h' || i, 'host ' || i, 'fp', 0, 'test' FROM generate_series(1, 50) i;
+         INSERT INTO backups (host_id, local_id, kind, created_at, pinned, states, names, bytes, replica)
+         SELECT 'h' || (1 + j % 50), j,
+                (ARRAY['periodic','periodic','periodic','manual','breakthrough','pre-restore'])[1 + (j * 7) % 6],
+                1700000000000 + (j::int8 * j::int8 * 7919) % (10 * 86400000::int8),
+                j % 97 = 0, '[]', '{}', 0, '[]'
+         FROM generate_series(1, 20000) j",
+    );
+    let count = |from: i64, to_excl: i64, host: Option<&str>, kinds: Option<&str>| -> u64 {
+        let mut sql = format!(
+            "SELECT count(*) FROM backups WHERE created_at >= {from} AND created_at < {to_excl}"
+        );
+        if let Some(h) = host {
+            sql.push_str(&format!(" AND host_id = '{h}'"));
+        }
+        if let Some(k) = kinds {
+            let list: Vec<String> = k.split(',').map(|k| format!("'{k}'")).collect();
+            sql.push_str(&format!(" AND kind IN ({})", list.join(",")));
+        }
+        cluster.psql("fleet", &sql).parse().expect("count")
+    };
+    let day = 86_400_000i64;
+    let t0 = 1_700_000_000_000i64;
+    let cases: [(Option<i64>, Option<i64>, u32, Option<&str>, Option<&str>); 8] = [
+        (Some(t0 + day + 5), Some(t0 + 4 * day + 5), 200, None, None),
+        (
+            Some(t0 + day + 5),
+            Some(t0 + 2 * day + 5),
+            200,
+            Some("host 3"),
+            None,
+        ),
+        (None, None, 200, None, None),
+        (
+            Some(t0 + 12_345_678),
+            Some(t0 + 3 * day + 999_999),
+            37,
+            None,
+            None,
+        ),
+        (
+            Some(t0 + day + 1),
+            Some(t0 + day + 50 * 60_000),
+            100,
+            None,
+            None,
+        ),
+        (None, None, 120, Some("host 7"), None),
+        (
+            Some(t0 + 7_777),
+            Some(t0 + 9 * day + 7_777),
+            200,
+            None,
+            Some("breakthrough,manual"),
+        ),
+        (
+            Some(t0 + 3 * day),
+            Some(t0 + 3 * day + 5 * 3_600_000 - 1),
+            3,
+            None,
+            None,
+        ),
+    ];
+    for (from, to, buckets, host, kinds) in cases {
+        let t = off
+            .fleet_timeline(engram_core::wire::FleetTimelineQuery {
+                host: host.map(str::to_string),
+                kinds: kinds.map(str::to_string),
+                from_ms: from,
+                to_ms: to,
+                buckets: Some(buckets),
+                marks: Some(100),
+            })
+            .expect("timeline");
+        let host_id = host.map(|h| format!("h{}", h.trim_start_matches("host ")));
+        let mut sum = 0;
+        for b in &t.buckets {
+            let lo = b.start_ms.max(t.from_ms);
+            let hi = b.end_ms.min(t.to_ms + 1);
+            let got: u64 = b.counts.iter().map(|c| u64::from(c.count)).sum();
+            assert_eq!(
+                got,
+                count(lo, hi, host_id.as_deref(), kinds),
+                "bucket {}..{} of {from:?}..{to:?}/{buckets}",
+                b.start_ms,
+                b.end_ms
+            );
+            sum += got;
+        }
+        let all = count(t.from_ms, t.to_ms + 1, host_id.as_deref(), kinds);
+        assert_eq!(
+            sum, all,
+            "the buckets hold the whole range ({from:?}..{to:?}/{buckets})"
+        );
+        assert_eq!(t.in_range, all);
+        assert!(
+            t.buckets.len() <= buckets as usize + 1,
+            "{} buckets for {buckets}",
+            t.buckets.len()
+        );
+        if t.complete {
+            assert_eq!(t.marks.len() as u64, all);
+        } else {
+            assert!(t.marks.iter().all(|m| m.pinned
+                || m.kind == BackupKind::Breakthrough
+                || m.kind == BackupKind::Initial));
+            assert!(t.marks.len() <= 100);
+        }
+    }
+    let whole = off.fleet_timeline(Default::default()).expect("timeline");
+    assert_eq!(whole.total, 20_000, "the viewer made no backup of its own");
+    let one = off
+        .fleet_timeline(engram_core::wire::FleetTimelineQuery {
+            host: Some("host 9".into()),
+            ..Default::default()
+        })
+        .expect("one host");
+    assert_eq!(one.total, count(0, i64::MAX, Some("h9"), None));
+}

@@ -1029,6 +1029,40 @@ learners: Array<string>,
  */
 verified: Array<string>, };
 
+export type FleetTimelineQuery = { 
+/**
+ * Only this host (its name or id).
+ */
+host: string | null, 
+/**
+ * Only these kinds, comma-separated (`breakthrough,manual`; empty: all).
+ */
+kinds: string | null, 
+/**
+ * The range, inclusive (default: the oldest to the newest backup).
+ */
+from_ms: number | null, to_ms: number | null, 
+/**
+ * About how many buckets (default 200, at most 4,000); over a range
+ * of hours or more they are whole hours, so each may be a little wider.
+ */
+buckets: number | null, 
+/**
+ * Draw backups one by one when the range holds at most this many
+ * (default 1,000, at most 5,000).
+ */
+marks: number | null, };
+
+export type FleetMark = { host_id: string, host_name: string, id: number, kind: BackupKind, created_at_ms: number, pinned: boolean, label: string | null, };
+
+export type FleetTimeline = { first_ms: number | null, last_ms: number | null, from_ms: number, to_ms: number, in_range: number, total: number, buckets: Array<DensityBucket>, 
+/**
+ * Backups drawn one by one, oldest first: every one of the range when
+ * `complete`, else initial, milestone and pinned ones (the newest, up
+ * to the limit).
+ */
+marks: Array<FleetMark>, complete: boolean, };
+
 /** Every backup kind, in timeline-legend order. */
 export const BACKUP_KINDS: readonly BackupKind[] = [
   "initial",

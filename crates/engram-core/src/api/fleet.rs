@@ -10,7 +10,8 @@ use crate::replica::{self, Place};
 use crate::store::Store;
 use crate::wire::{
     ApiResult, FleetBackupPage, FleetBackupsQuery, FleetHost, FleetJoin, FleetLeft, FleetName,
-    FleetProblem, FleetRestore, FleetRestoreReport, FleetStatus, RestoreReport,
+    FleetProblem, FleetRestore, FleetRestoreReport, FleetStatus, FleetTimeline, FleetTimelineQuery,
+    RestoreReport,
 };
 use std::path::{Path, PathBuf};
 
@@ -169,6 +170,11 @@ fn url_of(data_dir: &Path) -> Result<String> {
 fn hosts(data_dir: &Path, me: &str, reader: &Reader) -> Result<Vec<FleetHost>> {
     let url = url_of(data_dir)?;
     reader.with(&url, |c, shown| fleet::read::hosts(c, shown, me))
+}
+
+fn timeline(data_dir: &Path, reader: &Reader, q: &FleetTimelineQuery) -> Result<FleetTimeline> {
+    let url = url_of(data_dir)?;
+    reader.with(&url, |c, shown| fleet::read::timeline(c, shown, q))
 }
 
 fn backups(data_dir: &Path, reader: &Reader, q: &FleetBackupsQuery) -> Result<FleetBackupPage> {
@@ -383,6 +389,12 @@ impl Api {
         self.on_fleet(false, move |d, _, r| backups(d, r, &q)).await
     }
 
+    /// The all-hosts timeline of a range.
+    pub async fn fleet_timeline(&self, q: FleetTimelineQuery) -> ApiResult<FleetTimeline> {
+        self.on_fleet(false, move |d, _, r| timeline(d, r, &q))
+            .await
+    }
+
     /// Restores here a backup any host of the fleet made: taken in from a
     /// shared replica (checked against the fleet's hashes) as an
     /// `imported` backup, then restored as any restore is (a pre-restore
@@ -457,6 +469,11 @@ impl Offline {
     /// One page of every host's backups.
     pub fn fleet_backups(&self, q: FleetBackupsQuery) -> Result<FleetBackupPage> {
         off_async(|| backups(self.data_dir(), &Reader::default(), &q))
+    }
+
+    /// The all-hosts timeline of a range.
+    pub fn fleet_timeline(&self, q: FleetTimelineQuery) -> Result<FleetTimeline> {
+        off_async(|| timeline(self.data_dir(), &Reader::default(), &q))
     }
 
     /// Restores here a backup any host of the fleet made.

@@ -149,6 +149,8 @@ macro_rules! for_each_operation {
             fleet_hosts: GET "/fleet/hosts" [] => Vec<FleetHost>, anywhere;
             /// One page of every host's backups, newest first (read from PostgreSQL).
             fleet_backups: GET "/fleet/backups" [] query FleetBackupsQuery => FleetBackupPage, anywhere;
+            /// The all-hosts timeline of a range: counts by kind per bucket, and marks (read from PostgreSQL).
+            fleet_timeline: GET "/fleet/timeline" [] query FleetTimelineQuery => FleetTimeline, anywhere;
             /// Restores here a backup any host made: from a shared replica, checked against the fleet's hashes, then a normal restore.
             fleet_restore: POST "/fleet/restore" [] body FleetRestore => FleetRestoreReport, stopped;
             /// Whether this Engram waits for its first-run choice (a data directory without Engram data), and how far a recovery is.

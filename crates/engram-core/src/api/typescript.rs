@@ -122,6 +122,9 @@ pub fn module() -> String {
         crate::wire::FleetBackupPage::decl(&cfg),
         crate::wire::FleetRestore::decl(&cfg),
         crate::wire::FleetRestoreReport::decl(&cfg),
+        crate::wire::FleetTimelineQuery::decl(&cfg),
+        crate::wire::FleetMark::decl(&cfg),
+        crate::wire::FleetTimeline::decl(&cfg),
     ];
     for d in decls {
         out.push('\n');

@@ -1,12 +1,13 @@
 //! What the doors show of the fleet, read from PostgreSQL only (a host
 //! that is down is still listed, marked stale): hosts, backups of every
-//! host, one backup. One connection, kept and shared by the calls in turn
+//! host, one backup, the all-hosts timeline. One connection, kept and shared by the calls in turn
 //! (with the worker's, at most two per host).
 
 use super::{connect, error, masked};
 use crate::error::{Error, Result};
 use crate::wire::{
-    BackupKind, FleetBackup, FleetBackupPage, FleetBackupsQuery, FleetCursor, FleetHost, FleetState,
+    BackupKind, DensityBucket, FleetBackup, FleetBackupPage, FleetBackupsQuery, FleetCursor,
+    FleetHost, FleetMark, FleetState, FleetTimeline, FleetTimelineQuery, KindCount,
 };
 use std::sync::Mutex;
 
@@ -279,4 +280,230 @@ pub fn replica_snapshot(
         )
         .map_err(|e| error(shown, &e))?;
     Ok(row.and_then(|r| r.get(0)))
+}
+
+const HOUR_MS: i64 = 3_600_000;
+/// Buckets at least this wide are counted from the hourly summaries.
+const SUMMARY_FROM_MS: i64 = HOUR_MS / 3;
+const DEFAULT_BUCKETS: u32 = 200;
+const MAX_BUCKETS: u32 = 4_000;
+const DEFAULT_MARKS: u32 = 1_000;
+const MAX_MARKS: u32 = 5_000;
+
+/// The all-hosts (or one host's) timeline of a range: counts by kind per
+/// bucket and the backups to draw one by one. Buckets of 20 minutes or
+/// more are rounded up to whole hours and counted from the hourly counts
+/// (`backup_hours`, `host_backup_hours`, kept by triggers) plus an exact
+/// count of the range's two partial hours; narrower buckets count rows on
+/// the time index (a range of at most ~66 hours).
+pub fn timeline(
+    client: &mut postgres::Client,
+    shown: &str,
+    q: &FleetTimelineQuery,
+) -> Result<FleetTimeline> {
+    // Long by design: the range, then the counts (two ways), then marks.
+    let err = |e: postgres::Error| error(shown, &e);
+    let buckets = q.buckets.unwrap_or(DEFAULT_BUCKETS);
+    let marks = q.marks.unwrap_or(DEFAULT_MARKS);
+    if !(1..=MAX_BUCKETS).contains(&buckets) || marks > MAX_MARKS {
+        return Err(Error::InvalidInput(format!(
+            "buckets must be 1 to {MAX_BUCKETS} and marks at most {MAX_MARKS}"
+        )));
+    }
+    let kinds: Option<Vec<String>> = match q.kinds.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(list) => Some(
+            list.split(',')
+                .map(|k| {
+                    k.trim()
+                        .parse::<BackupKind>()
+                        .map(|k| k.as_str().to_string())
+                        .map_err(|_| Error::InvalidInput(format!("unknown backup kind {k:?}")))
+                })
+                .collect::<Result<_>>()?,
+        ),
+    };
+    let host = match q.host.as_deref() {
+        Some(h) => Some(resolve_host(client, shown, h)?),
+        None => None,
+    };
+    let ends = client
+        .query_one(
+            "SELECT (SELECT created_at FROM backups WHERE ($1::text IS NULL OR host_id = $1)
+                     ORDER BY created_at ASC LIMIT 1),
+                    (SELECT created_at FROM backups WHERE ($1::text IS NULL OR host_id = $1)
+                     ORDER BY created_at DESC LIMIT 1)",
+            &[&host],
+        )
+        .map_err(err)?;
+    let (first, last): (Option<i64>, Option<i64>) = (ends.get(0), ends.get(1));
+    let from = q.from_ms.or(first).unwrap_or(0);
+    let to = q.to_ms.or(last).unwrap_or(from);
+    if to < from {
+        return Err(Error::InvalidInput(
+            "the range ends before it starts".into(),
+        ));
+    }
+    let total: i64 = match &host {
+        None => client
+            .query_one(
+                "SELECT coalesce(sum(n), 0)::int8 FROM backup_hours
+                 WHERE ($1::text[] IS NULL OR kind = ANY($1))",
+                &[&kinds],
+            )
+            .map_err(err)?
+            .get(0),
+        Some(h) => client
+            .query_one(
+                "SELECT coalesce(sum(n), 0)::int8 FROM host_backup_hours WHERE host_id = $1
+                 AND ($2::text[] IS NULL OR kind = ANY($2))",
+                &[h, &kinds],
+            )
+            .map_err(err)?
+            .get(0),
+    };
+    let span = to - from + 1;
+    let width = (span + i64::from(buckets) - 1) / i64::from(buckets);
+    let mut counts: std::collections::BTreeMap<(i64, String), i64> = Default::default();
+    // Buckets of a third of an hour or more become whole hours and are
+    // counted from the hourly summary (of all hosts, or of the one host);
+    // the range's partial hours at each end are counted exactly.
+    let (start, width) = if width >= SUMMARY_FROM_MS {
+        let width = (width + HOUR_MS - 1) / HOUR_MS * HOUR_MS;
+        let start = from.div_euclid(HOUR_MS) * HOUR_MS;
+        let full_from = (from + HOUR_MS - 1).div_euclid(HOUR_MS);
+        let full_to = (to + 1).div_euclid(HOUR_MS); // exclusive, in hours
+        let hours = client
+            .query(
+                "SELECT kind, hour, n FROM backup_hours
+                 WHERE $4::text IS NULL AND hour >= $1 AND hour < $2 AND n > 0
+                   AND ($3::text[] IS NULL OR kind = ANY($3))
+                 UNION ALL
+                 SELECT kind, hour, n FROM host_backup_hours
+                 WHERE host_id = $4 AND hour >= $1 AND hour < $2 AND n > 0
+                   AND ($3::text[] IS NULL OR kind = ANY($3))",
+                &[&full_from, &full_to, &kinds, &host],
+            )
+            .map_err(err)?;
+        for r in hours {
+            let hour: i64 = r.get(1);
+            let b = (hour * HOUR_MS - start) / width;
+            *counts.entry((b, r.get(0))).or_default() += r.get::<_, i64>(2);
+        }
+        let exact: Vec<(i64, i64)> = if full_from < full_to {
+            vec![(from, full_from * HOUR_MS), (full_to * HOUR_MS, to + 1)]
+        } else {
+            vec![(from, to + 1)]
+        };
+        for (a, z) in exact {
+            if z <= a {
+                continue;
+            }
+            for r in client
+                .query(
+                    "SELECT kind, created_at FROM backups
+                     WHERE created_at >= $1 AND created_at < $2
+                       AND ($3::text IS NULL OR host_id = $3)
+                       AND ($4::text[] IS NULL OR kind = ANY($4))",
+                    &[&a, &z, &host, &kinds],
+                )
+                .map_err(err)?
+            {
+                let at: i64 = r.get(1);
+                *counts.entry(((at - start) / width, r.get(0))).or_default() += 1;
+            }
+        }
+        (start, width)
+    } else {
+        for r in client
+            .query(
+                "SELECT kind, (created_at - $1) / $2 AS b, count(*) FROM backups
+                 WHERE created_at >= $1 AND created_at <= $3
+                   AND ($4::text IS NULL OR host_id = $4)
+                   AND ($5::text[] IS NULL OR kind = ANY($5))
+                 GROUP BY 1, 2",
+                &[&from, &width, &to, &host, &kinds],
+            )
+            .map_err(err)?
+        {
+            *counts.entry((r.get(1), r.get(0))).or_default() += r.get::<_, i64>(2);
+        }
+        (from, width)
+    };
+    let mut out: std::collections::BTreeMap<i64, Vec<KindCount>> = Default::default();
+    let mut in_range = 0i64;
+    for ((b, kind), n) in counts {
+        if n <= 0 {
+            continue;
+        }
+        in_range += n;
+        if let Ok(kind) = kind.parse::<BackupKind>() {
+            out.entry(b).or_default().push(KindCount {
+                kind,
+                count: n.min(i64::from(u32::MAX)) as u32,
+            });
+        }
+    }
+    let buckets = out
+        .into_iter()
+        .map(|(b, counts)| DensityBucket {
+            start_ms: start + b * width,
+            end_ms: start + (b + 1) * width,
+            counts,
+        })
+        .collect();
+    let complete = in_range <= i64::from(marks);
+    let mark_rows = if complete {
+        client
+            .query(
+                "SELECT b.host_id, h.name, b.local_id, b.kind, b.created_at, b.pinned, b.label
+                 FROM backups b JOIN hosts h ON h.host_id = b.host_id
+                 WHERE b.created_at >= $1 AND b.created_at <= $2
+                   AND ($3::text IS NULL OR b.host_id = $3)
+                   AND ($4::text[] IS NULL OR b.kind = ANY($4))
+                 ORDER BY b.created_at, b.host_id, b.local_id",
+                &[&from, &to, &host, &kinds],
+            )
+            .map_err(err)?
+    } else {
+        let mut rows = client
+            .query(
+                "SELECT b.host_id, h.name, b.local_id, b.kind, b.created_at, b.pinned, b.label
+                 FROM backups b JOIN hosts h ON h.host_id = b.host_id
+                 WHERE (b.kind IN ('initial', 'breakthrough') OR b.pinned)
+                   AND b.created_at >= $1 AND b.created_at <= $2
+                   AND ($3::text IS NULL OR b.host_id = $3)
+                   AND ($4::text[] IS NULL OR b.kind = ANY($4))
+                 ORDER BY b.created_at DESC LIMIT $5",
+                &[&from, &to, &host, &kinds, &i64::from(marks)],
+            )
+            .map_err(err)?;
+        rows.reverse();
+        rows
+    };
+    let marks = mark_rows
+        .iter()
+        .filter_map(|r| {
+            Some(FleetMark {
+                host_id: r.get(0),
+                host_name: r.get(1),
+                id: r.get(2),
+                kind: r.get::<_, String>(3).parse().ok()?,
+                created_at_ms: r.get(4),
+                pinned: r.get(5),
+                label: r.get(6),
+            })
+        })
+        .collect();
+    Ok(FleetTimeline {
+        first_ms: first,
+        last_ms: last,
+        from_ms: from,
+        to_ms: to,
+        in_range: in_range.max(0) as u64,
+        total: total.max(0) as u64,
+        buckets,
+        marks,
+        complete,
+    })
 }

@@ -50,6 +50,9 @@ CREATE TABLE backups (
 CREATE INDEX backups_by_time ON backups (created_at DESC, host_id DESC, local_id DESC);
 -- One host's list and timeline.
 CREATE INDEX backups_by_host_time ON backups (host_id, created_at DESC, local_id DESC);
+-- What the timeline draws one by one when a range holds too many to draw.
+CREATE INDEX backups_marked ON backups (created_at)
+    WHERE kind IN ('initial', 'breakthrough') OR pinned;
 -- A learner's or engine's backups on every host.
 CREATE INDEX backups_by_name ON backups USING gin (names);
 
@@ -79,6 +82,14 @@ CREATE TABLE backup_hours (
     n     bigint NOT NULL,
     PRIMARY KEY (kind, hour)
 );
+-- The same per host: one host's timeline at any zoom.
+CREATE TABLE host_backup_hours (
+    host_id  text NOT NULL REFERENCES hosts ON DELETE CASCADE,
+    kind     text NOT NULL,
+    hour     bigint NOT NULL,
+    n        bigint NOT NULL,
+    PRIMARY KEY (host_id, hour, kind)
+);
 ALTER TABLE hosts ADD COLUMN backups bigint NOT NULL DEFAULT 0;
 
 CREATE FUNCTION engram_count_backups() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -88,6 +99,10 @@ BEGIN
         FROM (SELECT kind, div(created_at, 3600000) AS hour, count(*) AS n
               FROM old_rows GROUP BY 1, 2) c
         WHERE h.kind = c.kind AND h.hour = c.hour;
+        UPDATE host_backup_hours h SET n = h.n - c.n
+        FROM (SELECT host_id, kind, div(created_at, 3600000) AS hour, count(*) AS n
+              FROM old_rows GROUP BY 1, 2, 3) c
+        WHERE h.host_id = c.host_id AND h.kind = c.kind AND h.hour = c.hour;
         UPDATE hosts h SET backups = h.backups - c.n
         FROM (SELECT host_id, count(*) AS n FROM old_rows GROUP BY 1) c
         WHERE h.host_id = c.host_id;
@@ -96,6 +111,11 @@ BEGIN
         INSERT INTO backup_hours (kind, hour, n)
         SELECT kind, div(created_at, 3600000), count(*) FROM new_rows GROUP BY 1, 2
         ON CONFLICT (kind, hour) DO UPDATE SET n = backup_hours.n + EXCLUDED.n;
+        INSERT INTO host_backup_hours (host_id, kind, hour, n)
+        SELECT host_id, kind, div(created_at, 3600000), count(*) FROM new_rows
+        WHERE EXISTS (SELECT 1 FROM hosts h WHERE h.host_id = new_rows.host_id)
+        GROUP BY 1, 2, 3
+        ON CONFLICT (host_id, hour, kind) DO UPDATE SET n = host_backup_hours.n + EXCLUDED.n;
         UPDATE hosts h SET backups = h.backups + c.n
         FROM (SELECT host_id, count(*) AS n FROM new_rows GROUP BY 1) c
         WHERE h.host_id = c.host_id;

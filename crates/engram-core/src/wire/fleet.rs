@@ -1,7 +1,7 @@
 //! The fleet catalog: joining one, how this host's sync stands, and what
 //! the catalog shows of every host (read from PostgreSQL only).
 
-use super::{BackupKind, Metrics};
+use super::{BackupKind, DensityBucket, Metrics};
 use crate::error::ErrorCode;
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -209,4 +209,62 @@ pub struct FleetRestoreReport {
     pub learners: Vec<String>,
     /// Every state's hash was checked against the fleet's record.
     pub verified: Vec<String>,
+}
+
+/// Which part of the all-hosts timeline to summarise.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct FleetTimelineQuery {
+    /// Only this host (its name or id).
+    pub host: Option<String>,
+    /// Only these kinds, comma-separated (`breakthrough,manual`; empty: all).
+    pub kinds: Option<String>,
+    /// The range, inclusive (default: the oldest to the newest backup).
+    #[ts(type = "number | null")]
+    pub from_ms: Option<i64>,
+    #[ts(type = "number | null")]
+    pub to_ms: Option<i64>,
+    /// About how many buckets (default 200, at most 4,000); over a range
+    /// of hours or more they are whole hours, so each may be a little wider.
+    pub buckets: Option<u32>,
+    /// Draw backups one by one when the range holds at most this many
+    /// (default 1,000, at most 5,000).
+    pub marks: Option<u32>,
+}
+
+/// A backup of some host drawn on its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct FleetMark {
+    pub host_id: String,
+    pub host_name: String,
+    #[ts(type = "number")]
+    pub id: i64,
+    pub kind: BackupKind,
+    #[ts(type = "number")]
+    pub created_at_ms: i64,
+    pub pinned: bool,
+    pub label: Option<String>,
+}
+
+/// The all-hosts timeline of a range (read from PostgreSQL).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct FleetTimeline {
+    #[ts(type = "number | null")]
+    pub first_ms: Option<i64>,
+    #[ts(type = "number | null")]
+    pub last_ms: Option<i64>,
+    #[ts(type = "number")]
+    pub from_ms: i64,
+    #[ts(type = "number")]
+    pub to_ms: i64,
+    #[ts(type = "number")]
+    pub in_range: u64,
+    #[ts(type = "number")]
+    pub total: u64,
+    pub buckets: Vec<DensityBucket>,
+    /// Backups drawn one by one, oldest first: every one of the range when
+    /// `complete`, else initial, milestone and pinned ones (the newest, up
+    /// to the limit).
+    pub marks: Vec<FleetMark>,
+    pub complete: bool,
 }

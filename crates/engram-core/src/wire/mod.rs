@@ -26,7 +26,8 @@ pub use backups::{
 pub use compare::{CompareRequest, ComparedMetric, ComparedState, Comparison, compare_metrics};
 pub use fleet::{
     FleetBackup, FleetBackupPage, FleetBackupsQuery, FleetCursor, FleetHost, FleetJoin, FleetLeft,
-    FleetName, FleetProblem, FleetRestore, FleetRestoreReport, FleetState, FleetStatus,
+    FleetMark, FleetName, FleetProblem, FleetRestore, FleetRestoreReport, FleetState, FleetStatus,
+    FleetTimeline, FleetTimelineQuery,
 };
 pub use learners::{
     AttachLearner, LearnerCommand, LearnerInfo, LearnerMetric, LearnerState, LearnerStateExported,
