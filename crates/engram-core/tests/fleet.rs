@@ -642,7 +642,15 @@ fn the_all_hosts_timeline_counts_exactly_what_each_bucket_holds() {
     };
     let day = 86_400_000i64;
     let t0 = 1_700_000_000_000i64;
-    let cases: [(Option<i64>, Option<i64>, u32, Option<&str>, Option<&str>); 8] = [
+    /// (from, to, buckets, host, kinds)
+    type Case<'a> = (
+        Option<i64>,
+        Option<i64>,
+        u32,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let cases: [Case; 8] = [
         (Some(t0 + day + 5), Some(t0 + 4 * day + 5), 200, None, None),
         (
             Some(t0 + day + 5),

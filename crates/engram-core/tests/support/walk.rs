@@ -168,6 +168,14 @@ pub fn steps() -> Vec<Step> {
         Step {
             refused: Some("invalid_input"),
             ..step(
+                "fleet_timeline",
+                none.clone(),
+                json!({"buckets": 50, "kinds": "manual,periodic"}),
+            )
+        },
+        Step {
+            refused: Some("invalid_input"),
+            ..step(
                 "fleet_restore",
                 none.clone(),
                 json!({"host": "elsewhere", "backup": 1}),
