@@ -265,6 +265,37 @@ async fn three_hosts_sync_into_one_catalog_with_no_duplicate_and_no_gap() {
         .parse()
         .expect("points");
     assert!(points > 0, "metric points in the catalog");
+    // One metric, one curve per host.
+    let curves = apis[0]
+        .fleet_series(engram_core::wire::SeriesRequest {
+            engine: "zap".into(),
+            key: "plans_generated".into(),
+            from_ms: None,
+            to_ms: None,
+            points: Some(50),
+        })
+        .await
+        .expect("series");
+    assert_eq!(curves.len(), 3, "a curve per host: {curves:?}");
+    for c in &curves {
+        assert!(
+            !c.points.is_empty() && c.points.len() <= 51,
+            "{}",
+            c.points.len()
+        );
+        assert!(
+            c.points.windows(2).all(|w| w[0].at_ms < w[1].at_ms),
+            "oldest first"
+        );
+        let local: i64 = cluster
+            .psql("fleet", &format!("SELECT count(*) FROM metric_points WHERE host_id = '{}' AND engine = 'zap' AND key = 'plans_generated'", c.host_id))
+            .parse()
+            .expect("n");
+        assert_eq!(
+            c.stored, local as u64,
+            "every stored point of the host is in its curve"
+        );
+    }
     // At most two connections per host (the worker's and the reads').
     let conns: i64 = cluster
         .psql(

@@ -1063,6 +1063,17 @@ export type FleetTimeline = { first_ms: number | null, last_ms: number | null, f
  */
 marks: Array<FleetMark>, complete: boolean, };
 
+export type FleetSeries = { host_id: string, host_name: string, 
+/**
+ * Bucket means (weighted by the saves each stored point folds), with
+ * the bucket's min and max, oldest first.
+ */
+points: Array<SeriesPoint>, 
+/**
+ * Stored points the curve was made from.
+ */
+stored: number, };
+
 /** Every backup kind, in timeline-legend order. */
 export const BACKUP_KINDS: readonly BackupKind[] = [
   "initial",

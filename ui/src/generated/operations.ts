@@ -1,7 +1,7 @@
 // Generated from the operations declared in `engram_core::api::operations`; do not edit.
 // Regenerate: UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript
 
-import type { AddReplica, AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, FirstRun, FleetBackupPage, FleetBackupsQuery, FleetHost, FleetJoin, FleetLeft, FleetName, FleetRestore, FleetRestoreReport, FleetStatus, FleetTimeline, FleetTimelineQuery, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RecoverHere, RecoverReport, RemovedLearner, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, RetrieveBackup, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReplica, VerifyReport } from "./api";
+import type { AddReplica, AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, FirstRun, FleetBackupPage, FleetBackupsQuery, FleetHost, FleetJoin, FleetLeft, FleetName, FleetRestore, FleetRestoreReport, FleetSeries, FleetStatus, FleetTimeline, FleetTimelineQuery, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RecoverHere, RecoverReport, RemovedLearner, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, RetrieveBackup, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReplica, VerifyReport } from "./api";
 
 /** Every operation's name: its IPC command and its method below. */
 export type OperationName =
@@ -56,6 +56,7 @@ export type OperationName =
   | "fleet_hosts"
   | "fleet_backups"
   | "fleet_timeline"
+  | "fleet_series"
   | "fleet_restore"
   | "first_run"
   | "start_fresh"
@@ -124,6 +125,7 @@ export const OPERATIONS: Readonly<Record<OperationName, Route>> = {
   fleet_hosts: { method: "GET", path: "/fleet/hosts", key: null, request: "nothing", query_form: false },
   fleet_backups: { method: "GET", path: "/fleet/backups", key: null, request: "query", query_form: false },
   fleet_timeline: { method: "GET", path: "/fleet/timeline", key: null, request: "query", query_form: false },
+  fleet_series: { method: "GET", path: "/fleet/series", key: null, request: "query", query_form: false },
   fleet_restore: { method: "POST", path: "/fleet/restore", key: null, request: "body", query_form: false },
   first_run: { method: "GET", path: "/first-run", key: null, request: "nothing", query_form: false },
   start_fresh: { method: "POST", path: "/first-run/fresh", key: null, request: "nothing", query_form: false },
@@ -257,6 +259,8 @@ export interface Operations {
   fleet_backups(request: FleetBackupsQuery): Promise<FleetBackupPage>;
   /** The all-hosts timeline of a range: counts by kind per bucket, and marks (read from PostgreSQL). */
   fleet_timeline(request: FleetTimelineQuery): Promise<FleetTimeline>;
+  /** One metric of an engine or learner on every host that has it, one curve per host (read from PostgreSQL). */
+  fleet_series(request: SeriesRequest): Promise<Array<FleetSeries>>;
   /** Restores here a backup any host made: from a shared replica, checked against the fleet's hashes, then a normal restore. */
   fleet_restore(request: FleetRestore): Promise<FleetRestoreReport>;
   /** Whether this Engram waits for its first-run choice (a data directory without Engram data), and how far a recovery is. */
@@ -321,6 +325,7 @@ export function operations(t: Transport): Operations {
     fleet_hosts: () => t("fleet_hosts", null, null) as Promise<Array<FleetHost>>,
     fleet_backups: (request: FleetBackupsQuery) => t("fleet_backups", null, request) as Promise<FleetBackupPage>,
     fleet_timeline: (request: FleetTimelineQuery) => t("fleet_timeline", null, request) as Promise<FleetTimeline>,
+    fleet_series: (request: SeriesRequest) => t("fleet_series", null, request) as Promise<Array<FleetSeries>>,
     fleet_restore: (request: FleetRestore) => t("fleet_restore", null, request) as Promise<FleetRestoreReport>,
     first_run: () => t("first_run", null, null) as Promise<FirstRun>,
     start_fresh: () => t("start_fresh", null, null) as Promise<Status>,

@@ -62,6 +62,7 @@ ROUTES: dict[str, tuple[str, str, str | None]] = {
     "fleet_hosts": ("GET", "/fleet/hosts", None),
     "fleet_backups": ("GET", "/fleet/backups", None),
     "fleet_timeline": ("GET", "/fleet/timeline", None),
+    "fleet_series": ("GET", "/fleet/series", None),
     "fleet_restore": ("POST", "/fleet/restore", None),
     "first_run": ("GET", "/first-run", None),
     "start_fresh": ("POST", "/first-run/fresh", None),

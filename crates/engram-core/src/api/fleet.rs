@@ -10,8 +10,8 @@ use crate::replica::{self, Place};
 use crate::store::Store;
 use crate::wire::{
     ApiResult, FleetBackupPage, FleetBackupsQuery, FleetHost, FleetJoin, FleetLeft, FleetName,
-    FleetProblem, FleetRestore, FleetRestoreReport, FleetStatus, FleetTimeline, FleetTimelineQuery,
-    RestoreReport,
+    FleetProblem, FleetRestore, FleetRestoreReport, FleetSeries, FleetStatus, FleetTimeline,
+    FleetTimelineQuery, RestoreReport, SeriesRequest,
 };
 use std::path::{Path, PathBuf};
 
@@ -175,6 +175,11 @@ fn hosts(data_dir: &Path, me: &str, reader: &Reader) -> Result<Vec<FleetHost>> {
 fn timeline(data_dir: &Path, reader: &Reader, q: &FleetTimelineQuery) -> Result<FleetTimeline> {
     let url = url_of(data_dir)?;
     reader.with(&url, |c, shown| fleet::read::timeline(c, shown, q))
+}
+
+fn series(data_dir: &Path, reader: &Reader, q: &SeriesRequest) -> Result<Vec<FleetSeries>> {
+    let url = url_of(data_dir)?;
+    reader.with(&url, |c, shown| fleet::read::series(c, shown, q))
 }
 
 fn backups(data_dir: &Path, reader: &Reader, q: &FleetBackupsQuery) -> Result<FleetBackupPage> {
@@ -395,6 +400,11 @@ impl Api {
             .await
     }
 
+    /// One metric on every host that has it.
+    pub async fn fleet_series(&self, q: SeriesRequest) -> ApiResult<Vec<FleetSeries>> {
+        self.on_fleet(false, move |d, _, r| series(d, r, &q)).await
+    }
+
     /// Restores here a backup any host of the fleet made: taken in from a
     /// shared replica (checked against the fleet's hashes) as an
     /// `imported` backup, then restored as any restore is (a pre-restore
@@ -474,6 +484,11 @@ impl Offline {
     /// The all-hosts timeline of a range.
     pub fn fleet_timeline(&self, q: FleetTimelineQuery) -> Result<FleetTimeline> {
         off_async(|| timeline(self.data_dir(), &Reader::default(), &q))
+    }
+
+    /// One metric on every host that has it.
+    pub fn fleet_series(&self, q: SeriesRequest) -> Result<Vec<FleetSeries>> {
+        off_async(|| series(self.data_dir(), &Reader::default(), &q))
     }
 
     /// Restores here a backup any host of the fleet made.

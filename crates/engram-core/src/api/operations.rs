@@ -151,6 +151,8 @@ macro_rules! for_each_operation {
             fleet_backups: GET "/fleet/backups" [] query FleetBackupsQuery => FleetBackupPage, anywhere;
             /// The all-hosts timeline of a range: counts by kind per bucket, and marks (read from PostgreSQL).
             fleet_timeline: GET "/fleet/timeline" [] query FleetTimelineQuery => FleetTimeline, anywhere;
+            /// One metric of an engine or learner on every host that has it, one curve per host (read from PostgreSQL).
+            fleet_series: GET "/fleet/series" [] query SeriesRequest => Vec<FleetSeries>, anywhere;
             /// Restores here a backup any host made: from a shared replica, checked against the fleet's hashes, then a normal restore.
             fleet_restore: POST "/fleet/restore" [] body FleetRestore => FleetRestoreReport, stopped;
             /// Whether this Engram waits for its first-run choice (a data directory without Engram data), and how far a recovery is.

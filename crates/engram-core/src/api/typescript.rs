@@ -125,6 +125,7 @@ pub fn module() -> String {
         crate::wire::FleetTimelineQuery::decl(&cfg),
         crate::wire::FleetMark::decl(&cfg),
         crate::wire::FleetTimeline::decl(&cfg),
+        crate::wire::FleetSeries::decl(&cfg),
     ];
     for d in decls {
         out.push('\n');

@@ -7,7 +7,8 @@ use super::{connect, error, masked};
 use crate::error::{Error, Result};
 use crate::wire::{
     BackupKind, DensityBucket, FleetBackup, FleetBackupPage, FleetBackupsQuery, FleetCursor,
-    FleetHost, FleetMark, FleetState, FleetTimeline, FleetTimelineQuery, KindCount,
+    FleetHost, FleetMark, FleetSeries, FleetState, FleetTimeline, FleetTimelineQuery, KindCount,
+    SeriesPoint, SeriesRequest,
 };
 use std::sync::Mutex;
 
@@ -506,4 +507,75 @@ pub fn timeline(
         marks,
         complete,
     })
+}
+
+/// One metric of one engine or learner on every host that has it, each
+/// host's curve reduced to about `points` buckets in PostgreSQL (weighted
+/// means, with each bucket's min and max): a learner's curves from several
+/// hosts on one chart.
+pub fn series(
+    client: &mut postgres::Client,
+    shown: &str,
+    q: &SeriesRequest,
+) -> Result<Vec<FleetSeries>> {
+    let err = |e: postgres::Error| error(shown, &e);
+    let points = i64::from(q.points.unwrap_or(500));
+    if !(2..=crate::limits::MAX_SERIES_POINTS as i64).contains(&points) {
+        return Err(Error::InvalidInput(format!(
+            "points must be between 2 and {}",
+            crate::limits::MAX_SERIES_POINTS
+        )));
+    }
+    let ends = client
+        .query_one(
+            "SELECT min(at_ms), max(at_ms) FROM metric_points WHERE engine = $1 AND key = $2",
+            &[&q.engine, &q.key],
+        )
+        .map_err(err)?;
+    let (Some(first), Some(last)) = (ends.get::<_, Option<i64>>(0), ends.get::<_, Option<i64>>(1))
+    else {
+        return Ok(Vec::new());
+    };
+    let from = q.from_ms.unwrap_or(first);
+    let to = q.to_ms.unwrap_or(last);
+    if to < from {
+        return Err(Error::InvalidInput(
+            "the range ends before it starts".into(),
+        ));
+    }
+    let width = ((to - from + 1) + points - 1) / points;
+    let rows = client
+        .query(
+            "SELECT p.host_id, h.name, (p.at_ms - $3) / $5 AS b, min(p.at_ms),
+                    sum(p.value * p.n) / nullif(sum(CASE WHEN p.value IS NULL THEN 0 ELSE p.n END), 0),
+                    min(p.min), max(p.max), max(p.branch), count(*)
+             FROM metric_points p JOIN hosts h ON h.host_id = p.host_id
+             WHERE p.engine = $1 AND p.key = $2 AND p.at_ms >= $3 AND p.at_ms <= $4
+             GROUP BY 1, 2, 3 ORDER BY 2, 1, 3",
+            &[&q.engine, &q.key, &from, &to, &width],
+        )
+        .map_err(err)?;
+    let mut out: Vec<FleetSeries> = Vec::new();
+    for r in rows {
+        let host: String = r.get(0);
+        if out.last().is_none_or(|s| s.host_id != host) {
+            out.push(FleetSeries {
+                host_id: host,
+                host_name: r.get(1),
+                points: Vec::new(),
+                stored: 0,
+            });
+        }
+        if let Some(s) = out.last_mut() {
+            s.points.push(SeriesPoint {
+                at_ms: r.get(3),
+                value: r.get(4),
+                min: r.get(5),
+                max: r.get(6),
+                branch: r.get(7),
+            });
+            s.stored += r.get::<_, i64>(8).max(0) as u64;
+        }
+    }
+    Ok(out)
 }

@@ -268,3 +268,16 @@ pub struct FleetTimeline {
     pub marks: Vec<FleetMark>,
     pub complete: bool,
 }
+
+/// One host's curve of a metric (see `fleet_series`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct FleetSeries {
+    pub host_id: String,
+    pub host_name: String,
+    /// Bucket means (weighted by the saves each stored point folds), with
+    /// the bucket's min and max, oldest first.
+    pub points: Vec<super::SeriesPoint>,
+    /// Stored points the curve was made from.
+    #[ts(type = "number")]
+    pub stored: u64,
+}

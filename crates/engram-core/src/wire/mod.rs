@@ -26,8 +26,8 @@ pub use backups::{
 pub use compare::{CompareRequest, ComparedMetric, ComparedState, Comparison, compare_metrics};
 pub use fleet::{
     FleetBackup, FleetBackupPage, FleetBackupsQuery, FleetCursor, FleetHost, FleetJoin, FleetLeft,
-    FleetMark, FleetName, FleetProblem, FleetRestore, FleetRestoreReport, FleetState, FleetStatus,
-    FleetTimeline, FleetTimelineQuery,
+    FleetMark, FleetName, FleetProblem, FleetRestore, FleetRestoreReport, FleetSeries, FleetState,
+    FleetStatus, FleetTimeline, FleetTimelineQuery,
 };
 pub use learners::{
     AttachLearner, LearnerCommand, LearnerInfo, LearnerMetric, LearnerState, LearnerStateExported,

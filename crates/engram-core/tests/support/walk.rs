@@ -176,6 +176,14 @@ pub fn steps() -> Vec<Step> {
         Step {
             refused: Some("invalid_input"),
             ..step(
+                "fleet_series",
+                none.clone(),
+                json!({"engine": "zap", "key": "score", "points": 100}),
+            )
+        },
+        Step {
+            refused: Some("invalid_input"),
+            ..step(
                 "fleet_restore",
                 none.clone(),
                 json!({"host": "elsewhere", "backup": 1}),
