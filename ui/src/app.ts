@@ -22,6 +22,7 @@ import { buildSettingsForm, openSettings } from "./views/settings";
 import { loadLearners } from "./views/learners";
 import { buildStorage, refreshStorage } from "./views/storage";
 import { buildOffsite, refreshOffsite } from "./views/offsite";
+import { buildFleet } from "./views/fleet";
 import { firstRun, waitsForChoice } from "./views/firstrun";
 import { buildTimeline, markSelected as markMark, renderLegend, renderTimeline } from "./views/timeline";
 
@@ -189,6 +190,7 @@ async function start() {
   buildTimeline();
   buildStorage();
   buildOffsite(refreshAll);
+  buildFleet(refreshAll);
   buildSettingsForm();
   buildCards();
   try {

@@ -115,6 +115,21 @@ export const views = {
     /** Reloads the list and timeline after a backup comes back (set by main). */
     refreshAll: (async () => {}) as () => Promise<void>,
   },
+  fleet: {
+    /** Only the newest load is drawn (polls and changes overlap). */
+    loads: 0,
+    /** The catalog was drawn since the panel opened. */
+    loaded: false,
+    /** This host's id (its backups' restore is an undo-able restore too). */
+    thisHost: "",
+    /** The host switcher's choice: "" is all hosts. */
+    host: "",
+    /** The zoomed range of the all-hosts timeline (null: all of it). */
+    zoom: null as { from: number; to: number } | null,
+    plot: null as uPlot | null,
+    /** Reloads the list and timeline after a restore (set by main). */
+    refreshAll: (async () => {}) as () => Promise<void>,
+  },
   timeline: {
     /** The SVG's width in its own units: its width on the page, so text and
      * marks keep their size — a fixed 1,200 stretched to a narrow window
