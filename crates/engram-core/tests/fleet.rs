@@ -777,3 +777,41 @@ fn the_all_hosts_timeline_counts_exactly_what_each_bucket_holds() {
         .expect("one host");
     assert_eq!(one.total, count(0, i64::MAX, Some("h9"), None));
 }
+
+#[test]
+fn tls_when_the_url_asks_for_it_and_an_untrusted_certificate_is_refused() {
+    // A server that takes TCP logins over TLS only, its certificate signed
+    // by a CA of its own.
+    let cluster = pg::Cluster::start_tls();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let off = Offline::new(tmp.path().join("data"));
+    let e = off
+        .fleet_join(join(&format!("{}?sslmode=disable", cluster.url()), "plain"))
+        .expect_err("the server refuses a login without TLS");
+    assert_eq!(e.code(), ErrorCode::FleetRefused, "{e}");
+    let e = off
+        .fleet_join(join(
+            &format!("{}?sslmode=require", cluster.url()),
+            "untrusted",
+        ))
+        .expect_err("a certificate no known CA signed");
+    assert_eq!(e.code(), ErrorCode::FleetUnavailable, "{e}");
+    assert!(
+        e.to_string().contains("sslrootcert"),
+        "says what to do: {e}"
+    );
+    assert!(!off.fleet_status().expect("s").joined);
+    let url = format!(
+        "{}?sslmode=verify-full&sslrootcert={}",
+        cluster.url(),
+        cluster.ca_file().display()
+    );
+    let s = off
+        .fleet_join(join(&url, "over-tls"))
+        .expect("TLS with the CA");
+    assert!(s.joined);
+    assert!(!s.url.unwrap_or_default().contains(pg::PASSWORD));
+    let hosts = off.fleet_hosts().expect("reads over TLS too");
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(hosts[0].name, "over-tls");
+}

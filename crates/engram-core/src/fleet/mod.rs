@@ -126,9 +126,68 @@ pub fn masked(url: &str) -> String {
     }
 }
 
+/// A fleet URL, checked: the connection's settings and the CA file the
+/// server's certificate must chain to (`sslrootcert=`), if one was named.
+pub struct Target {
+    pub config: postgres::Config,
+    pub root_cert: Option<PathBuf>,
+}
+
+/// Takes out of a URL's query what libpq knows and tokio-postgres does
+/// not: `sslrootcert=FILE`, and `sslmode=verify-full`/`verify-ca`, which
+/// are `require` here (the certificate is always verified, host name too).
+fn libpq_options(url: &str) -> (String, Option<PathBuf>) {
+    let Some((base, query)) = url.split_once('?') else {
+        return (url.to_string(), None);
+    };
+    let mut root = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslrootcert", v)) => {
+                let v = percent_decode(v);
+                root = Some(PathBuf::from(v));
+            }
+            Some(("sslmode", "verify-full" | "verify-ca")) => kept.push("sslmode=require".into()),
+            _ => kept.push(pair.to_string()),
+        }
+    }
+    if kept.is_empty() {
+        (base.to_string(), root)
+    } else {
+        (format!("{base}?{}", kept.join("&")), root)
+    }
+}
+
+fn percent_decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(h) = v
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(h);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Checks a fleet URL before anything is tried with it.
 pub fn parse(url: &str) -> Result<postgres::Config> {
-    let trimmed = url.trim();
+    target(url).map(|t| t.config)
+}
+
+/// Checks a fleet URL and splits off its CA file.
+pub fn target(url: &str) -> Result<Target> {
+    let (url, root_cert) = libpq_options(url.trim());
+    let trimmed = url.as_str();
     if !(trimmed.starts_with("postgresql://") || trimmed.starts_with("postgres://")) {
         return Err(Error::InvalidInput(format!(
             "not a PostgreSQL URL: {} (expected postgresql://user:password@host:port/database)",
@@ -151,21 +210,41 @@ pub fn parse(url: &str) -> Result<postgres::Config> {
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
     config.options(&format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
-    Ok(config)
+    if let Some(ca) = &root_cert
+        && !ca.is_file()
+    {
+        return Err(Error::InvalidInput(format!(
+            "the fleet URL's sslrootcert {} is not a readable file",
+            ca.display()
+        )));
+    }
+    Ok(Target { config, root_cert })
 }
 
 /// Connects to the fleet's PostgreSQL: TLS when the URL asks for it
-/// (`sslmode=require`; `prefer`, the default, uses it when the server
-/// offers it), the server's certificate checked against the system's
-/// roots (or `SSL_CERT_FILE`).
+/// (`sslmode=require`, or libpq's `verify-full`; `prefer`, the default,
+/// uses it when the server offers it). The server's certificate is always
+/// verified, its host name too: against the URL's `sslrootcert=FILE` when
+/// given, else the system's roots (or `SSL_CERT_FILE`).
 pub fn connect(url: &str) -> Result<postgres::Client> {
-    let config = parse(url)?;
+    let Target { config, root_cert } = target(url)?;
     let shown = masked(url.trim());
     let client = if config.get_ssl_mode() == postgres::config::SslMode::Disable {
         config.connect(postgres::NoTls)
     } else {
-        let builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
-            .map_err(|e| Error::Internal(format!("cannot set up TLS: {e}")))?;
+        let tls = |e: openssl::error::ErrorStack| {
+            Error::InvalidInput(format!("cannot set up TLS for the fleet: {e}"))
+        };
+        let mut builder =
+            openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls()).map_err(tls)?;
+        if let Some(ca) = &root_cert {
+            builder.set_ca_file(ca).map_err(|e| {
+                Error::InvalidInput(format!(
+                    "the fleet URL's sslrootcert {} is not a PEM certificate file: {e}",
+                    ca.display()
+                ))
+            })?;
+        }
         config.connect(postgres_openssl::MakeTlsConnector::new(builder.build()))
     };
     client.map_err(|e| error(&shown, &e))
@@ -220,7 +299,11 @@ pub(crate) fn error(shown: &str, e: &postgres::Error) -> Error {
     let detail = std::error::Error::source(e)
         .map(|s| s.to_string())
         .unwrap_or_else(|| e.to_string());
-    let hint = if detail.contains("refused") {
+    let hint = if detail.contains("certificate verify failed") {
+        " — the server's certificate is not trusted: name the CA that signed it with sslrootcert=FILE in the URL"
+    } else if detail.contains("server does not support TLS") {
+        " — the URL asks for TLS (sslmode=require) and the server offers none"
+    } else if detail.contains("refused") {
         " — is PostgreSQL running there?"
     } else if detail.contains("timed out") || detail.contains("timeout") {
         " — is the host reachable?"
@@ -324,6 +407,27 @@ mod tests {
             assert!(!e.to_string().contains(":p@"), "password shown: {e}");
         }
         assert!(parse("postgresql://u:p@127.0.0.1:5432/fleet").is_ok());
+    }
+
+    #[test]
+    fn libpq_tls_options_are_understood() {
+        let (url, root) = libpq_options(
+            "postgresql://u:p@h/d?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca.pem&connect_timeout=3",
+        );
+        assert_eq!(
+            url,
+            "postgresql://u:p@h/d?sslmode=require&connect_timeout=3"
+        );
+        assert_eq!(root.as_deref(), Some(Path::new("/tmp/ca.pem")));
+        assert_eq!(
+            libpq_options("postgresql://h/d?sslrootcert=/x").0,
+            "postgresql://h/d"
+        );
+        let e = target("postgresql://h/d?sslmode=require&sslrootcert=/no/such/ca.pem")
+            .err()
+            .expect("missing CA file");
+        assert_eq!(e.code(), ErrorCode::InvalidInput);
+        assert!(e.to_string().contains("/no/such/ca.pem"), "{e}");
     }
 
     #[test]

@@ -47,6 +47,22 @@ impl Cluster {
     /// commit is still in the WAL before it is acknowledged, so an
     /// immediate stop loses nothing committed).
     pub fn start(durable: bool) -> Cluster {
+        Cluster::make(durable, false)
+    }
+
+    /// A cluster that takes TLS connections only (`hostssl`), its
+    /// certificate (for 127.0.0.1) signed by a CA of its own:
+    /// [`Cluster::ca_file`].
+    pub fn start_tls() -> Cluster {
+        Cluster::make(false, true)
+    }
+
+    /// The CA file that signed a TLS cluster's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.socket_dir().join("ca.pem")
+    }
+
+    fn make(durable: bool, tls: bool) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let as_postgres = rustix::process::geteuid().is_root();
         let data = dir.path().join("data");
@@ -101,12 +117,111 @@ impl Cluster {
         if !durable {
             conf.push_str("fsync = off\nfull_page_writes = off\n");
         }
+        if tls {
+            c.make_certificates();
+            conf.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+            // TCP logins over TLS only: a connection without it is refused.
+            let hba = std::fs::read_to_string(c.data.join("pg_hba.conf")).expect("hba");
+            let hba = hba
+                .lines()
+                .map(|l| {
+                    if l.starts_with("host ") {
+                        l.replacen("host ", "hostssl ", 1)
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            std::fs::write(c.data.join("pg_hba.conf"), hba + "\n").expect("write hba");
+        }
         let mut pgconf = std::fs::read_to_string(c.data.join("postgresql.conf")).expect("conf");
         pgconf.push_str(&conf);
         std::fs::write(c.data.join("postgresql.conf"), pgconf).expect("write conf");
         c.up();
         c.psql("postgres", "CREATE DATABASE fleet");
         c
+    }
+
+    /// A CA and a server certificate for 127.0.0.1 signed by it, made with
+    /// the `openssl` command; the key owner-only, as PostgreSQL demands.
+    fn make_certificates(&self) {
+        let dir = self.socket_dir();
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect("openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=engram-test-ca",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        for f in ["server.crt", "server.key"] {
+            std::fs::copy(dir.join(f), self.data.join(f)).expect("copy certificate");
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            self.data.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .expect("chmod key");
+        if self.as_postgres {
+            let st = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(self.data.join("server.crt"))
+                .arg(self.data.join("server.key"))
+                .status()
+                .expect("chown");
+            assert!(st.success());
+        }
     }
 
     fn socket_dir(&self) -> PathBuf {
