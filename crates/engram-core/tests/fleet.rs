@@ -351,6 +351,28 @@ async fn an_outage_only_delays_the_sync() {
         .parse()
         .expect("count");
     assert_eq!(n as usize, local_ids(&dir).len());
+    // The catalog loses this host's rows (restored from an older copy):
+    // at its next connection the host sees it and sends everything again.
+    cluster.psql(
+        "fleet",
+        &format!("DELETE FROM backups WHERE host_id = '{host}' AND local_id > 1"),
+    );
+    cluster.psql(
+        "fleet",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'engram'",
+    );
+    let mut again = 0;
+    for _ in 0..1200 {
+        again = cluster
+            .psql("fleet", &format!("SELECT count(*) FROM backups WHERE host_id = '{host}'"))
+            .parse()
+            .expect("count");
+        if again as usize == local_ids(&dir).len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(again as usize, local_ids(&dir).len(), "everything sent again");
     cluster.down();
 }
 
