@@ -18,6 +18,8 @@ use std::time::Duration;
 
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/learner.rs"]
+mod support_learner;
 
 fn options(dir: &Path) -> RuntimeOptions {
     let mut o = RuntimeOptions::new(dir);
@@ -364,7 +366,10 @@ async fn an_outage_only_delays_the_sync() {
     let mut again = 0;
     for _ in 0..1200 {
         again = cluster
-            .psql("fleet", &format!("SELECT count(*) FROM backups WHERE host_id = '{host}'"))
+            .psql(
+                "fleet",
+                &format!("SELECT count(*) FROM backups WHERE host_id = '{host}'"),
+            )
             .parse()
             .expect("count");
         if again as usize == local_ids(&dir).len() {
@@ -372,7 +377,11 @@ async fn an_outage_only_delays_the_sync() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(again as usize, local_ids(&dir).len(), "everything sent again");
+    assert_eq!(
+        again as usize,
+        local_ids(&dir).len(),
+        "everything sent again"
+    );
     cluster.down();
 }
 
@@ -548,6 +557,11 @@ async fn a_backup_made_on_one_host_is_restored_on_another_bit_exactly() {
     a.fleet_join(join(&cluster.url(), "gpu-a"))
         .await
         .expect("join a");
+    // A learner's state (an object file: larger than the inline limit).
+    let learned: Vec<u8> = (0..400_000u32).map(|i| (i * 31 % 251) as u8).collect();
+    support_learner::save_learner(a.runtime().expect("rt"), "ppo", learned.clone(), 7)
+        .await
+        .expect("learner save");
     let made = a
         .create_backup(CreateBackup {
             label: Some("worth keeping".into()),
@@ -578,6 +592,11 @@ async fn a_backup_made_on_one_host_is_restored_on_another_bit_exactly() {
     assert!(on_replica, "the catalog never learned where the backup is");
     let want: Vec<(String, String)> = {
         let s = Store::open_read_only(a_dir.join("engram.db")).expect("open");
+        assert_eq!(
+            s.backup_learners(made.id).expect("learners").len(),
+            1,
+            "the backup holds the learner's state"
+        );
         s.backup_states(made.id)
             .expect("states")
             .iter()
@@ -628,9 +647,10 @@ async fn a_backup_made_on_one_host_is_restored_on_another_bit_exactly() {
         .expect("restore across hosts");
     assert_eq!(
         report.verified.len(),
-        want.len(),
-        "every state checked by hash"
+        want.len() + 1,
+        "every state checked by hash, the learner's too"
     );
+    assert_eq!(report.learners, vec!["ppo".to_string()]);
     assert!(
         report.restore.pre_restore_backup.is_some(),
         "a pre-restore backup undoes it"
@@ -656,6 +676,14 @@ async fn a_backup_made_on_one_host_is_restored_on_another_bit_exactly() {
             "{engine} resumes bit-exactly from host A's state"
         );
     }
+    drop(store);
+    // The learner attached on B resumes from A's bytes, bit for bit.
+    let mut store = Store::open(b_dir.join("engram.db")).expect("open b");
+    let (state, bytes, _) = store
+        .learner_live_or_fallback("ppo", engram_core::now_ms())
+        .expect("the learner's live state on B");
+    assert_eq!(bytes, learned, "the learner's state is A's, bit for bit");
+    assert_eq!(state.step, Some(7));
 }
 
 #[test]

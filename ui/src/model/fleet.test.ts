@@ -77,5 +77,10 @@ describe("the all-hosts timeline strip", () => {
     const bars = densityBars(t, 1000, 50);
     expect(bars[0]).toMatchObject({ x: 0, w: 100, h: 50, count: 4 });
     expect(bars[1]).toMatchObject({ x: 500, w: 500, h: 25, count: 2, kinds: "1 manual, 1 breakthrough" });
+    // Stacked by kind from the bottom, filling the bar.
+    expect(bars[1]?.segments).toEqual([
+      { kind: "manual", y: 37.5, h: 12.5 },
+      { kind: "breakthrough", y: 25, h: 12.5 },
+    ]);
   });
 });

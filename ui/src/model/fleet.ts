@@ -59,9 +59,14 @@ export function alignCurves(curves: FleetSeries[]): uPlot.AlignedData {
   return [times.map((t) => t / 1000), ...ys];
 }
 
-/** The timeline strip's bars: each bucket's share of the width and height
- * (the fullest bucket is the full height). */
-export function densityBars(t: FleetTimeline, width: number, height: number): { x: number; w: number; h: number; count: number; from: number; to: number; kinds: string }[] {
+/** The timeline strip's bars: each bucket's place and width by its own
+ * bounds, its height by its count (the fullest bucket is the full height),
+ * stacked by kind from the bottom. */
+export function densityBars(
+  t: FleetTimeline,
+  width: number,
+  height: number,
+): { x: number; w: number; h: number; count: number; from: number; to: number; kinds: string; segments: { kind: string; y: number; h: number }[] }[] {
   const span = Math.max(1, t.to_ms - t.from_ms + 1);
   const max = Math.max(1, ...t.buckets.map((b) => b.counts.reduce((s, c) => s + c.count, 0)));
   return t.buckets.map((b) => {
@@ -70,6 +75,13 @@ export function densityBars(t: FleetTimeline, width: number, height: number): { 
     const to = Math.min(b.end_ms - 1, t.to_ms);
     const x = ((from - t.from_ms) / span) * width;
     const w = Math.max(1, ((to - from + 1) / span) * width);
-    return { x, w, h: Math.max(1, (count / max) * height), count, from, to, kinds: b.counts.map((c) => `${formatCount(c.count)} ${c.kind}`).join(", ") };
+    const h = Math.max(1, (count / max) * height);
+    let top = height;
+    const segments = b.counts.map((c) => {
+      const sh = (c.count / Math.max(1, count)) * h;
+      top -= sh;
+      return { kind: c.kind, y: top, h: sh };
+    });
+    return { x, w, h, count, from, to, kinds: b.counts.map((c) => `${formatCount(c.count)} ${c.kind}`).join(", "), segments };
   });
 }

@@ -145,11 +145,17 @@ async function loadCatalog() {
     svg.setAttribute("aria-label", `Backups of ${host === null ? "all hosts" : "the chosen host"}: ${formatCount(t.in_range)} from ${formatTimestamp(t.from_ms)} to ${formatTimestamp(t.to_ms)} UTC. Arrow keys move between buckets, Enter zooms in.`);
     const bars = densityBars(t, STRIP_W, STRIP_H);
     bars.forEach((b, i) => {
-      const r = document.createElementNS("http://www.w3.org/2000/svg", "rect");
-      r.setAttribute("x", String(b.x));
-      r.setAttribute("y", String(STRIP_H - b.h));
-      r.setAttribute("width", String(b.w));
-      r.setAttribute("height", String(b.h));
+      // One focusable group per bucket, a rect per kind in it.
+      const r = document.createElementNS("http://www.w3.org/2000/svg", "g");
+      for (const seg of b.segments) {
+        const part = document.createElementNS("http://www.w3.org/2000/svg", "rect");
+        part.setAttribute("x", String(b.x));
+        part.setAttribute("y", String(seg.y));
+        part.setAttribute("width", String(b.w));
+        part.setAttribute("height", String(Math.max(0.5, seg.h)));
+        part.setAttribute("class", `k-${seg.kind}`);
+        r.append(part);
+      }
       r.setAttribute("tabindex", i === 0 ? "0" : "-1");
       r.setAttribute("role", "button");
       r.setAttribute("data-testid", "fleet-bucket");
@@ -165,7 +171,7 @@ async function loadCatalog() {
       };
       r.addEventListener("click", zoom);
       r.addEventListener("keydown", (ev) => {
-        const rects = [...svg.querySelectorAll<SVGRectElement>("rect")];
+        const rects = [...svg.querySelectorAll<SVGGElement>("g[data-testid=fleet-bucket]")];
         const move = (to: number) => {
           const next = rects[Math.max(0, Math.min(rects.length - 1, to))];
           if (!next) return;

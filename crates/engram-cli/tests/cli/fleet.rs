@@ -55,6 +55,88 @@ fn no_gap(cluster: &pg::Cluster, d: &Path, host: &str, when: &str) {
     }
 }
 
+/// Waits (90 s at most) until the running host has sent everything.
+fn caught_up(d: &Path) {
+    let t = Instant::now();
+    loop {
+        let s = ok_json(d, &["fleet", "status", "--json"]);
+        if s["queued"] == 0 && s["state"] == "up_to_date" {
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(90),
+            "never caught up: {s}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn three_engram_processes_sync_into_one_catalog() {
+    let cluster = pg::Cluster::start(false);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dirs: Vec<_> = (0..3)
+        .map(|i| tmp.path().join(format!("host{i}")))
+        .collect();
+    let mut hosts = Vec::new();
+    let mut running = Vec::new();
+    for (i, d) in dirs.iter().enumerate() {
+        let s = ok_json(
+            d,
+            &[
+                "fleet",
+                "join",
+                &cluster.url(),
+                "--name",
+                &format!("box-{i}"),
+                "--json",
+            ],
+        );
+        hosts.push(s["host_id"].as_str().expect("id").to_string());
+        running.push(Running(spawn_run(d, &["--backup-every", "500ms"])));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    for d in &dirs {
+        ok_json(d, &["backups", "create", "--label", "by hand", "--json"]);
+    }
+    // Stopped cleanly (SIGTERM: a final save), then each runs again until
+    // it has sent everything and stops making backups: nothing is left out.
+    for r in &mut running {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_child(&r.0),
+            rustix::process::Signal::TERM,
+        );
+        let _ = r.0.wait();
+    }
+    let mut total = 0;
+    for (d, host) in dirs.iter().zip(&hosts) {
+        {
+            let _run = Running(spawn_run(d, &["--backup-every", "1h"]));
+            caught_up(d);
+        }
+        // A backup made in the moment before the kill may still wait here.
+        let (here, queued) = local(d);
+        let sent: BTreeSet<i64> = here.difference(&queued).copied().collect();
+        let there = catalog(&cluster, host);
+        assert!(
+            sent.is_subset(&there),
+            "{host}: sent backups missing from the catalog"
+        );
+        assert!(
+            there.is_subset(&here),
+            "{host}: the catalog holds a backup that is not here"
+        );
+        total += sent.len() + there.intersection(&queued).count();
+    }
+    let count: usize = cluster
+        .psql("fleet", "SELECT count(*) FROM backups")
+        .parse()
+        .expect("count");
+    assert_eq!(count, total, "the catalog's count is the hosts' sum");
+    let listed = ok_json(&dirs[0], &["fleet", "hosts", "--json"]);
+    assert_eq!(listed.as_array().expect("hosts").len(), 3);
+}
+
 #[test]
 fn kill_9_mid_sync_and_a_postgresql_outage_leave_no_duplicate_and_no_gap() {
     let mut cluster = pg::Cluster::start(false);
@@ -80,12 +162,23 @@ fn kill_9_mid_sync_and_a_postgresql_outage_leave_no_duplicate_and_no_gap() {
         "fleet_unavailable",
     );
     let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
+    let mut down_at = None;
     for i in 0..20 {
-        // PostgreSQL is away for iterations 8 to 12.
+        // PostgreSQL is away from iteration 8 to 12, a minute at least: the
+        // rest of the minute a host runs and makes backups with it away.
         if i == 8 {
             cluster.down();
+            down_at = Some(Instant::now());
         }
         if i == 13 {
+            if let Some(t) = down_at {
+                let left = Duration::from_secs(61).saturating_sub(t.elapsed());
+                let mut child = spawn_run(d, &["--backup-every", "2s"]);
+                std::thread::sleep(left);
+                child.kill().expect("SIGKILL");
+                child.wait().expect("wait");
+                assert!(t.elapsed() >= Duration::from_secs(60));
+            }
             cluster.up();
         }
         let mut child = spawn_run(d, &["--backup-every", "300ms"]);
@@ -102,10 +195,7 @@ fn kill_9_mid_sync_and_a_postgresql_outage_leave_no_duplicate_and_no_gap() {
     }
     // Running again, it catches up by itself.
     let _run = Running(spawn_run(d, &[]));
-    wait_until("the catch-up", || {
-        let s = ok_json(d, &["fleet", "status", "--json"]);
-        s["queued"] == 0 && s["state"] == "up_to_date"
-    });
+    caught_up(d);
     no_gap(&cluster, d, &host, "after the catch-up");
     let (here, _) = local(d);
     assert!(here.len() >= 20, "backups were made: {}", here.len());
