@@ -382,6 +382,16 @@ async fn an_outage_only_delays_the_sync() {
         local_ids(&dir).len(),
         "everything sent again"
     );
+    // Away and back with nothing to send (the engines stopped): the
+    // failure is said, and its end too.
+    synced(&api).await;
+    cluster.down();
+    wait_status(&api, "the failure, with nothing queued", |s| {
+        s.state == "failing" && s.queued == 0
+    })
+    .await;
+    cluster.up();
+    synced(&api).await;
     cluster.down();
 }
 

@@ -142,8 +142,8 @@ impl Worker {
 
     /// One round; returns how long to wait before the next.
     fn round(&mut self) -> Duration {
-        match self.with_store(|s| s.fleet_member()) {
-            Ok(Some(_)) => {}
+        let member = match self.with_store(|s| s.fleet_member()) {
+            Ok(Some(m)) => m,
             Ok(None) => {
                 self.conn = None;
                 self.backoff = None;
@@ -153,7 +153,7 @@ impl Worker {
                 tracing::warn!(error = %e, "cannot read the fleet membership");
                 return IDLE;
             }
-        }
+        };
         if let Some((due, _)) = self.backoff {
             let now = Instant::now();
             if due > now {
@@ -163,6 +163,11 @@ impl Worker {
         match self.sync() {
             Ok(()) => {
                 self.backoff = None;
+                // A failure said in the status is over even when this round
+                // had nothing to send (a batch sent says so itself).
+                if member.last_error.is_some() || member.last_success_at_ms.is_none() {
+                    let _ = self.with_store(|s| s.fleet_ok(crate::now_ms()));
+                }
                 SYNC_EVERY
             }
             Err(e) => {

@@ -207,6 +207,17 @@ impl Store {
         Ok(())
     }
 
+    /// A round that sent nothing succeeded: an earlier failure is over.
+    pub fn fleet_ok(&mut self, now_ms: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE fleet_member SET last_attempt_at = ?1, last_success_at = ?1,
+                    last_error_code = NULL, last_error = NULL
+             WHERE id = 1",
+            [now_ms],
+        )?;
+        Ok(())
+    }
+
     /// An entry PostgreSQL refused (a constraint): it leaves the queue,
     /// and the refusal is counted and said in the status.
     pub fn fleet_refused(&mut self, seq: i64, why: &str) -> Result<()> {
