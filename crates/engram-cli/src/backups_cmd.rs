@@ -91,6 +91,37 @@ pub enum BackupsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// One metric's value in every backup along the current line of
+    /// history (restores followed back), oldest first: `--metric zap.score`.
+    Metric {
+        /// ENGINE.KEY (an engine or a learner, then its metric).
+        #[arg(long)]
+        metric: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where along the current line of history a metric first fell below a
+    /// threshold: the last good backup and the first after it.
+    Find {
+        /// ENGINE.KEY (an engine or a learner, then its metric).
+        #[arg(long)]
+        metric: String,
+        #[arg(long, allow_negative_numbers = true)]
+        below: f64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `zap.success_rate` → (`zap`, `success_rate`): the engine is up to the
+/// first dot (engine and learner names have none).
+fn engine_key(metric: &str) -> Result<(String, String)> {
+    match metric.split_once('.') {
+        Some((e, k)) if !e.is_empty() && !k.is_empty() => Ok((e.to_string(), k.to_string())),
+        _ => Err(engram_core::Error::InvalidInput(format!(
+            "--metric {metric:?}: write ENGINE.KEY, e.g. zap.success_rate"
+        ))),
+    }
 }
 
 pub fn run(api: &Door, cmd: BackupsCommand) -> Result<()> {
@@ -123,6 +154,54 @@ pub fn run(api: &Door, cmd: BackupsCommand) -> Result<()> {
         C::Label { id, label } => label_backup(api, id, label),
         C::Delete { id } => delete(api, id),
         C::Compare { id, with, json } => compare(api, id, with, json),
+        C::Metric { metric, json } => {
+            let (engine, key) = engine_key(&metric)?;
+            let line = api.call::<op::metric_in_backups>(
+                NoKey,
+                engram_core::wire::MetricLineRequest { engine, key },
+            )?;
+            if json {
+                return out_json(&line);
+            }
+            for b in &line.backups {
+                out(format!(
+                    "{:>8}  {}  {:<12} {}",
+                    b.id,
+                    rfc3339(b.created_at_ms),
+                    b.kind.as_str(),
+                    b.value.map_or("—".to_string(), |v| v.to_string())
+                ))?;
+            }
+            Ok(())
+        }
+        C::Find {
+            metric,
+            below,
+            json,
+        } => {
+            let (engine, key) = engine_key(&metric)?;
+            let found = api
+                .call::<op::find_fall>(NoKey, engram_core::wire::FindFall { engine, key, below })?;
+            if json {
+                return out_json(&found);
+            }
+            match (&found.last_good, &found.fell_at) {
+                (Some(good), Some(fell)) => out(format!(
+                    "{metric} fell below {below} at backup {} ({}, {}); the last backup at or above it is {} ({}, {}) — {} backups checked along the line of history",
+                    fell.id,
+                    rfc3339(fell.created_at_ms),
+                    fell.value.unwrap_or(f64::NAN),
+                    good.id,
+                    rfc3339(good.created_at_ms),
+                    good.value.unwrap_or(f64::NAN),
+                    found.checked
+                )),
+                _ => out(format!(
+                    "{metric} never fell below {below} along the line of history ({} backups checked, {} without a value of it)",
+                    found.checked, found.without_value
+                )),
+            }
+        }
     }
 }
 

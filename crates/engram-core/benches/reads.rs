@@ -98,6 +98,28 @@ async fn run() {
             a99 / b99
         );
     }
+    // One metric across every backup of the line (issue 26: ≤ 200 ms at
+    // 100,000 backups), on the read connections, 20 calls.
+    let mut line = Vec::new();
+    let mut held = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let l = api
+            .metric_in_backups(engram_core::wire::MetricLineRequest {
+                engine: "zap".into(),
+                key: "success_rate".into(),
+            })
+            .await
+            .map_err(err)
+            .expect("metric line");
+        line.push(t.elapsed());
+        held = l.backups.len();
+    }
+    println!(
+        "one metric across the backups of the line ({held} backups hold zap): p50 {:.1} ms, p95 {:.1} ms",
+        percentile_ms(&line, 0.5),
+        percentile_ms(&line, 0.95)
+    );
     api.stop().await.expect("stop");
 }
 

@@ -863,6 +863,38 @@ key: string,
  */
 host: string | null, };
 
+export type BackupValue = { id: number, created_at_ms: number, kind: BackupKind, 
+/**
+ * Null where that backup's state carries no such metric.
+ */
+value: number | null, };
+
+export type MetricLineRequest = { 
+/**
+ * A built-in engine or a learner.
+ */
+engine: string, key: string, };
+
+export type MetricLine = { engine: string, key: string, 
+/**
+ * Oldest first.
+ */
+backups: Array<BackupValue>, };
+
+export type FindFall = { engine: string, key: string, below: number, };
+
+export type FallFound = { 
+/**
+ * The last backup at or above the threshold before the fall, and the
+ * first below it (both null when it never fell).
+ */
+last_good: BackupValue | null, fell_at: BackupValue | null, 
+/**
+ * Backups along the line holding that state, and how many of them
+ * carry no value of the metric.
+ */
+checked: number, without_value: number, };
+
 export type FleetJoin = { 
 /**
  * `postgresql://user:password@host:port/database` (`?sslmode=require`

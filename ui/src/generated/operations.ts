@@ -1,7 +1,7 @@
 // Generated from the operations declared in `engram_core::api::operations`; do not edit.
 // Regenerate: UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript
 
-import type { AddReplica, AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, FirstRun, FleetBackupPage, FleetBackupsQuery, FleetHost, FleetJoin, FleetLeft, FleetName, FleetRestore, FleetRestoreReport, FleetSeries, FleetStatus, FleetTimeline, FleetTimelineQuery, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricSeries, RecoverHere, RecoverReport, RemovedLearner, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, RetrieveBackup, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReplica, VerifyReport } from "./api";
+import type { AddReplica, AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, FallFound, FindFall, FirstRun, FleetBackupPage, FleetBackupsQuery, FleetHost, FleetJoin, FleetLeft, FleetName, FleetRestore, FleetRestoreReport, FleetSeries, FleetStatus, FleetTimeline, FleetTimelineQuery, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricLine, MetricLineRequest, MetricSeries, RecoverHere, RecoverReport, RemovedLearner, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, RetrieveBackup, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReplica, VerifyReport } from "./api";
 
 /** Every operation's name: its IPC command and its method below. */
 export type OperationName =
@@ -10,6 +10,8 @@ export type OperationName =
   | "create_backup"
   | "get_backup"
   | "compare_backups"
+  | "metric_in_backups"
+  | "find_fall"
   | "delete_backup"
   | "restore_backup"
   | "pin_backup"
@@ -79,6 +81,8 @@ export const OPERATIONS: Readonly<Record<OperationName, Route>> = {
   create_backup: { method: "POST", path: "/backups", key: null, request: "body", query_form: false },
   get_backup: { method: "GET", path: "/backups/{id}", key: "id", request: "nothing", query_form: false },
   compare_backups: { method: "GET", path: "/backups/{id}/compare", key: "id", request: "query", query_form: false },
+  metric_in_backups: { method: "GET", path: "/backups/metric", key: null, request: "query", query_form: false },
+  find_fall: { method: "GET", path: "/backups/find", key: null, request: "query", query_form: false },
   delete_backup: { method: "DELETE", path: "/backups/{id}", key: "id", request: "nothing", query_form: false },
   restore_backup: { method: "POST", path: "/backups/{id}/restore", key: "id", request: "body", query_form: false },
   pin_backup: { method: "POST", path: "/backups/{id}/pin", key: "id", request: "nothing", query_form: false },
@@ -167,6 +171,10 @@ export interface Operations {
   get_backup(id: number): Promise<Backup>;
   /** Two backups side by side: metrics in each and the change, and which states changed. */
   compare_backups(id: number, request: CompareRequest): Promise<Comparison>;
+  /** One metric's value in every backup along the current line of history, oldest first. */
+  metric_in_backups(request: MetricLineRequest): Promise<MetricLine>;
+  /** Where along the current line of history a metric first fell below a threshold: the last good backup and the first after it. */
+  find_fall(request: FindFall): Promise<FallFound>;
   /** Deletes a backup; protected ones are refused with the reason. */
   delete_backup(id: number): Promise<Deleted>;
   /** Restores a backup (all engines or one) after a `pre-restore` backup. */
@@ -279,6 +287,8 @@ export function operations(t: Transport): Operations {
     create_backup: (request: CreateBackup) => t("create_backup", null, request) as Promise<Backup>,
     get_backup: (id: number) => t("get_backup", id, null) as Promise<Backup>,
     compare_backups: (id: number, request: CompareRequest) => t("compare_backups", id, request) as Promise<Comparison>,
+    metric_in_backups: (request: MetricLineRequest) => t("metric_in_backups", null, request) as Promise<MetricLine>,
+    find_fall: (request: FindFall) => t("find_fall", null, request) as Promise<FallFound>,
     delete_backup: (id: number) => t("delete_backup", id, null) as Promise<Deleted>,
     restore_backup: (id: number, request: RestoreRequest) => t("restore_backup", id, request) as Promise<RestoreReport>,
     pin_backup: (id: number) => t("pin_backup", id, null) as Promise<Backup>,

@@ -16,6 +16,8 @@ ROUTES: dict[str, tuple[str, str, str | None]] = {
     "create_backup": ("POST", "/backups", None),
     "get_backup": ("GET", "/backups/{id}", "id"),
     "compare_backups": ("GET", "/backups/{id}/compare", "id"),
+    "metric_in_backups": ("GET", "/backups/metric", None),
+    "find_fall": ("GET", "/backups/find", None),
     "delete_backup": ("DELETE", "/backups/{id}", "id"),
     "restore_backup": ("POST", "/backups/{id}/restore", "id"),
     "pin_backup": ("POST", "/backups/{id}/pin", "id"),

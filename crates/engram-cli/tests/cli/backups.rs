@@ -366,3 +366,64 @@ fn read_only_directory_and_full_disk_are_clear_errors_that_keep_committed_data()
     );
     umount(&full);
 }
+
+#[test]
+fn a_metric_across_the_backups_and_where_it_fell() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    run_for(d, "2s");
+    ok_json(d, &["backups", "create", "--label", "later", "--json"]);
+    let line = ok_json(
+        d,
+        &[
+            "backups",
+            "metric",
+            "--metric",
+            "zap.plans_generated",
+            "--json",
+        ],
+    );
+    let values: Vec<f64> = line["backups"]
+        .as_array()
+        .expect("backups")
+        .iter()
+        .map(|b| b["value"].as_f64().expect("a value in every backup"))
+        .collect();
+    assert!(values.len() >= 2, "{line}");
+    assert!(
+        values.windows(2).all(|w| w[0] <= w[1]),
+        "plans only grow along one line: {values:?}"
+    );
+    // Never above a threshold this high: no fall, said so.
+    let found = ok_json(
+        d,
+        &[
+            "backups",
+            "find",
+            "--metric",
+            "zap.plans_generated",
+            "--below",
+            "1e15",
+            "--json",
+        ],
+    );
+    assert_eq!(found["fell_at"], serde_json::Value::Null);
+    assert_eq!(found["checked"].as_u64(), Some(values.len() as u64));
+    let text = engram(
+        d,
+        &[
+            "backups",
+            "find",
+            "--metric",
+            "zap.plans_generated",
+            "--below",
+            "-1",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&text.stdout).contains("never fell below -1"));
+    fails(
+        d,
+        &["backups", "find", "--metric", "zap", "--below", "1"],
+        "ENGINE.KEY",
+    );
+}

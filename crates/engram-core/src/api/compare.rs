@@ -1,11 +1,17 @@
-//! Two backups side by side ([`crate::wire::Comparison`]): every engine's
-//! and learner's metrics in each and the change, and whether its state
-//! changed (by checksum). Reads only.
+//! Choosing what to restore, reads only: two backups side by side
+//! ([`crate::wire::Comparison`]: every engine's and learner's metrics in
+//! each and the change, and whether its state changed, by checksum); one
+//! metric across the backups of the current line of history, and where it
+//! first fell below a threshold.
 
+use super::{Api, Offline};
 use crate::BackupInfo;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::wire::{ComparedState, Comparison, LearnerState, Metrics, compare_metrics};
+use crate::wire::{
+    ApiResult, ComparedState, Comparison, FallFound, FindFall, LearnerState, MetricLine,
+    MetricLineRequest, Metrics, compare_metrics,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a backup holds of one engine or learner.
@@ -75,4 +81,61 @@ fn compare_states(a: &BTreeMap<&str, Held>, b: &BTreeMap<&str, Held>) -> Vec<Com
             }
         })
         .collect()
+}
+
+fn metric_line(store: &Store, req: &MetricLineRequest) -> Result<MetricLine> {
+    if req.engine.trim().is_empty() || req.key.trim().is_empty() {
+        return Err(Error::InvalidInput(
+            "name an engine or learner and one of its metrics".into(),
+        ));
+    }
+    Ok(MetricLine {
+        engine: req.engine.clone(),
+        key: req.key.clone(),
+        backups: store.metric_along_line(&req.engine, &req.key)?,
+    })
+}
+
+fn find_fall(store: &Store, req: &FindFall) -> Result<FallFound> {
+    if !req.below.is_finite() {
+        return Err(Error::InvalidInput("below must be a number".into()));
+    }
+    let line = metric_line(
+        store,
+        &MetricLineRequest {
+            engine: req.engine.clone(),
+            key: req.key.clone(),
+        },
+    )?;
+    let fall = crate::store::first_fall(&line.backups, req.below);
+    Ok(FallFound {
+        checked: line.backups.len() as u64,
+        without_value: line.backups.iter().filter(|b| b.value.is_none()).count() as u64,
+        last_good: fall.as_ref().map(|(g, _)| g.clone()),
+        fell_at: fall.map(|(_, f)| f),
+    })
+}
+
+impl Api {
+    /// One metric's value in every backup along the current line of history.
+    pub async fn metric_in_backups(&self, req: MetricLineRequest) -> ApiResult<MetricLine> {
+        Ok(self.runtime()?.read(move |s| metric_line(s, &req)).await?)
+    }
+
+    /// Where along the current line of history a metric first fell below a threshold.
+    pub async fn find_fall(&self, req: FindFall) -> ApiResult<FallFound> {
+        Ok(self.runtime()?.read(move |s| find_fall(s, &req)).await?)
+    }
+}
+
+impl Offline {
+    /// One metric's value in every backup along the current line of history.
+    pub fn metric_in_backups(&self, req: MetricLineRequest) -> Result<MetricLine> {
+        metric_line(&self.open_read()?, &req)
+    }
+
+    /// Where along the current line of history a metric first fell below a threshold.
+    pub fn find_fall(&self, req: FindFall) -> Result<FallFound> {
+        find_fall(&self.open_read()?, &req)
+    }
 }

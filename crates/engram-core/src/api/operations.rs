@@ -59,6 +59,10 @@ macro_rules! for_each_operation {
             get_backup: GET "/backups/{id}" [id: i64] => Backup, anywhere;
             /// Two backups side by side: metrics in each and the change, and which states changed.
             compare_backups: GET "/backups/{id}/compare" [id: i64] query CompareRequest => Comparison, anywhere;
+            /// One metric's value in every backup along the current line of history, oldest first.
+            metric_in_backups: GET "/backups/metric" [] query MetricLineRequest => MetricLine, anywhere;
+            /// Where along the current line of history a metric first fell below a threshold: the last good backup and the first after it.
+            find_fall: GET "/backups/find" [] query FindFall => FallFound, anywhere;
             /// Deletes a backup; protected ones are refused with the reason.
             delete_backup: DELETE "/backups/{id}" [id: i64] => Deleted, stopped;
             /// Restores a backup (all engines or one) after a `pre-restore` backup.

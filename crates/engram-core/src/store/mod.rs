@@ -27,6 +27,8 @@
 //!   newest durable state (an object in `objects/`), their states in backups.
 //! - `fleet` — membership of a fleet catalog and the queue of what it has
 //!   not taken yet (filled by triggers).
+//! - `line` — one metric across the backups of the current line of
+//!   history, and where it first fell.
 //! - `admin` — the settings document, size caps, counts and the storage
 //!   report.
 
@@ -38,6 +40,7 @@ mod history;
 mod integrity;
 mod learner_bytes;
 mod learners;
+mod line;
 mod listing;
 mod live;
 mod migrations;
@@ -55,6 +58,7 @@ pub use learners::{
     BUILT_IN, ImportedLearner, LearnerRecord, NewLearnerState, validate_learner_name,
     validate_metric_info, validate_milestone_rules,
 };
+pub use line::first_fall;
 pub use migrations::{SCHEMA_VERSION, schema_dump};
 pub use replicas::{CATALOG_TABLES, NewReplicaTarget, ReplicaCopy, ReplicaCounts, ReplicaTarget};
 pub use retention::{HOLD_FOR, KeepReason, Outlook, RetentionDecision, RetentionReport};

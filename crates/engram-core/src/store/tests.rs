@@ -1888,3 +1888,60 @@ fn metric_descriptions_set_in_engram_win_over_the_learners_own_until_reset() {
     let fresh = store.attach_learner("q", None, 6).expect("again");
     assert!(fresh.metric_info_set_here.is_empty());
 }
+
+#[test]
+fn a_metric_is_followed_along_the_line_of_history_and_its_fall_found() {
+    // Branch 1: six backups, the score rising then falling at the fifth.
+    // A restore of the third starts branch 2, which has two more. The line
+    // is 1, 2, 3 then 7, 8: the fourth to sixth were left by the restore.
+    let (_dir, mut store) = open_temp();
+    store.start_branch(0, None, "start").expect("branch");
+    let scored = |v: f64| EngineState {
+        metrics: Metrics::from([("score".to_string(), v)]),
+        ..state("zap", &[v])
+    };
+    let mut ids = Vec::new();
+    for (i, v) in [0.1, 0.6, 0.7, 0.8, 0.3, 0.2].iter().enumerate() {
+        ids.push(backup(
+            &mut store,
+            BackupKind::Periodic,
+            10 * (i as i64 + 1),
+            &[scored(*v)],
+        ));
+    }
+    store
+        .start_branch(70, Some(ids[2]), "restore")
+        .expect("restore branch");
+    for (t, v) in [(80, 0.75), (90, 0.4)] {
+        ids.push(backup(&mut store, BackupKind::Periodic, t, &[scored(v)]));
+    }
+    // A backup of another engine only, on the line: not in zap's line.
+    backup(
+        &mut store,
+        BackupKind::Manual,
+        95,
+        &[state("mdp_es", &[1.0])],
+    );
+    let line = store.metric_along_line("zap", "score").expect("line");
+    let got: Vec<i64> = line.iter().map(|b| b.id).collect();
+    assert_eq!(got, vec![ids[0], ids[1], ids[2], ids[6], ids[7]]);
+    assert_eq!(line[3].value, Some(0.75));
+    let (good, fell) = first_fall(&line, 0.5).expect("a fall");
+    assert_eq!(
+        (good.id, fell.id),
+        (ids[6], ids[7]),
+        "along the line, not the abandoned branch"
+    );
+    // A metric the states do not carry: every backup, no value.
+    let none = store.metric_along_line("zap", "nope").expect("line");
+    assert_eq!(none.len(), 5);
+    assert!(none.iter().all(|b| b.value.is_none()));
+    // A key with a quote cannot break out of the JSON path.
+    assert!(
+        store
+            .metric_along_line("zap", "a\"b")
+            .expect("line")
+            .iter()
+            .all(|b| b.value.is_none())
+    );
+}

@@ -581,3 +581,58 @@ pub struct RetentionPolicy {
     /// Keep the newest N pre-restore backups (the undo history of restores).
     pub keep_last_pre_restore: u32,
 }
+
+/// One backup's value of a metric (see `metric_in_backups`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct BackupValue {
+    #[ts(type = "number")]
+    pub id: i64,
+    #[ts(type = "number")]
+    pub created_at_ms: i64,
+    pub kind: BackupKind,
+    /// Null where that backup's state carries no such metric.
+    pub value: Option<f64>,
+}
+
+/// Which metric to follow across the backups.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct MetricLineRequest {
+    /// A built-in engine or a learner.
+    pub engine: String,
+    pub key: String,
+}
+
+/// A metric's value in every backup along the current line of history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct MetricLine {
+    pub engine: String,
+    pub key: String,
+    /// Oldest first.
+    pub backups: Vec<BackupValue>,
+}
+
+/// Where along the current line of history a metric first fell below a
+/// threshold.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(default)]
+pub struct FindFall {
+    pub engine: String,
+    pub key: String,
+    pub below: f64,
+}
+
+/// The answer of `find_fall`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct FallFound {
+    /// The last backup at or above the threshold before the fall, and the
+    /// first below it (both null when it never fell).
+    pub last_good: Option<BackupValue>,
+    pub fell_at: Option<BackupValue>,
+    /// Backups along the line holding that state, and how many of them
+    /// carry no value of the metric.
+    #[ts(type = "number")]
+    pub checked: u64,
+    #[ts(type = "number")]
+    pub without_value: u64,
+}

@@ -16,12 +16,12 @@ mod replica;
 mod status;
 
 pub use backups::{
-    Backup, BackupKind, BackupPage, Breakthrough, CreateBackup, Cursor, Deleted, DensityBucket,
-    ExportFile, ExportRequest, Exported, Hold, IntegrityReport, KindCount, KindStorage,
-    LabelRequest, ListBackups, ListBackupsQuery, Metrics, RestoreReport, RestoreRequest,
-    RetentionOutlook, RetentionPolicy, RetentionQuery, RetentionRequest, SkipNote, SnapshotFormat,
-    StorageDay, StorageReport, TimelineMark, TimelineQuery, TimelineQueryForm, TimelineView,
-    VerifyProblem,
+    Backup, BackupKind, BackupPage, BackupValue, Breakthrough, CreateBackup, Cursor, Deleted,
+    DensityBucket, ExportFile, ExportRequest, Exported, FallFound, FindFall, Hold, IntegrityReport,
+    KindCount, KindStorage, LabelRequest, ListBackups, ListBackupsQuery, MetricLine,
+    MetricLineRequest, Metrics, RestoreReport, RestoreRequest, RetentionOutlook, RetentionPolicy,
+    RetentionQuery, RetentionRequest, SkipNote, SnapshotFormat, StorageDay, StorageReport,
+    TimelineMark, TimelineQuery, TimelineQueryForm, TimelineView, VerifyProblem,
 };
 pub use compare::{CompareRequest, ComparedMetric, ComparedState, Comparison, compare_metrics};
 pub use fleet::{

@@ -141,6 +141,16 @@ pub fn steps() -> Vec<Step> {
                 json!({"kind": "local", "location": "/nowhere", "key": "k"}),
             )
         },
+        step(
+            "metric_in_backups",
+            none.clone(),
+            json!({"engine": "zap", "key": "plans_generated"}),
+        ),
+        step(
+            "find_fall",
+            none.clone(),
+            json!({"engine": "zap", "key": "plans_generated", "below": 1.0}),
+        ),
         // The fleet: no PostgreSQL in the walk, so a join is refused by the
         // network and the catalog's reads say this Engram is in none.
         step("fleet_status", none.clone(), none.clone()),
