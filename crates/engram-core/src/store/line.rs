@@ -60,20 +60,25 @@ impl Store {
     /// (`value` is null where that state carries no such metric).
     pub fn metric_along_line(&self, engine: &str, key: &str) -> Result<Vec<BackupValue>> {
         let path = format!("$.\"{}\"", key.replace('"', "\\\""));
-        let mut out = Vec::new();
-        let mut stmt = self.conn.prepare_cached(
+        // A built-in engine's states are in `backup_states`, a learner's in
+        // `backup_learner_states`: one table, probed by its primary key for
+        // each backup walked in time order on the backups' time index (no
+        // union, no sort). CROSS JOIN fixes that order: SQLite 3.40 put the
+        // states outside and searched the time index for each (n², minutes
+        // at 100,000 backups).
+        let table = if crate::engines::is_builtin(engine) {
+            "backup_states s ON s.backup_id = b.id AND s.engine = ?1"
+        } else {
+            "backup_learner_states s ON s.backup_id = b.id AND s.learner = ?1"
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT b.id, b.created_at, b.kind, json_extract(s.metrics, ?2)
-             FROM backups b JOIN backup_states s ON s.backup_id = b.id AND s.engine = ?1
+             FROM backups b INDEXED BY backups_by_time CROSS JOIN {table}
              WHERE b.created_at >= ?3 AND b.created_at <= ?4
-             UNION ALL
-             SELECT b.id, b.created_at, b.kind, json_extract(l.metrics, ?2)
-             FROM backups b JOIN backup_learner_states l ON l.backup_id = b.id AND l.learner = ?1
-             WHERE b.created_at >= ?3 AND b.created_at <= ?4
-             ORDER BY 2, 1",
-        )?;
-        let mut spans = line_spans(self)?;
-        spans.reverse();
-        for (from, to) in spans {
+             ORDER BY b.created_at DESC, b.id DESC"
+        ))?;
+        let mut out = Vec::new();
+        for (from, to) in line_spans(self)? {
             let rows = stmt.query_map(rusqlite::params![engine, path, from, to], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -92,6 +97,8 @@ impl Store {
                 });
             }
         }
+        // Gathered newest first (span by span, newest span first).
+        out.reverse();
         Ok(out)
     }
 }
