@@ -178,16 +178,25 @@ async fn a_replica_passes_stock_restic_and_recovers_a_whole_timeline() {
         restic(&repo, &key, &cache, &["check", "--read-data"]),
         "restic check --read-data",
     );
-    let snaps = snapshots(&repo, &key, &cache);
-    let here = api
-        .list_backups(Default::default())
-        .await
-        .expect("list")
-        .items;
-    let mut held: Vec<i64> = snaps.iter().filter_map(Snap::backup).collect();
-    held.sort_unstable();
-    let mut ids: Vec<i64> = here.iter().map(|b| b.id).collect();
-    ids.sort_unstable();
+    // The engines may cut a milestone backup at any moment (it runs): one
+    // made after the catch-up is taken by the next look once uploaded.
+    let (mut snaps, mut here, mut held, mut ids) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        wait_caught_up(&api, "disk2").await;
+        snaps = snapshots(&repo, &key, &cache);
+        here = api
+            .list_backups(Default::default())
+            .await
+            .expect("list")
+            .items;
+        held = snaps.iter().filter_map(Snap::backup).collect();
+        held.sort_unstable();
+        ids = here.iter().map(|b| b.id).collect();
+        ids.sort_unstable();
+        if held == ids {
+            break;
+        }
+    }
     assert_eq!(held, ids, "one snapshot per backup, none twice");
     for s in snaps.iter().filter(|s| s.backup().is_some()) {
         assert_eq!(s.hostname, host);
