@@ -73,12 +73,14 @@ class EngramCheckpointIO(_make_io_base()):  # type: ignore[misc]
         for p in parts:
             digest.update(p)
         step = int(checkpoint.get("global_step", 0))
-        self.run.save(parts, step=step)
-        # The pointer only after the state is durable in Engram.
+        # The new pointer is written aside first and put in place only after
+        # the state is durable in Engram: a kill between the two leaves the
+        # old pointer in place and this one aside, which a load recognises.
         target = Path(os.fspath(path))
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps({_POINTER: 1, "learner": self.run.name, "step": step, "sha256": digest.hexdigest()}))
+        self.run.save(parts, step=step)
         os.replace(tmp, target)
 
     def load_checkpoint(self, path: Any, map_location: Any | None = None, weights_only: bool | None = None) -> dict[str, Any]:
@@ -94,7 +96,20 @@ class EngramCheckpointIO(_make_io_base()):  # type: ignore[misc]
         if pointer.get("learner") != self.run.name:
             raise ValueError(f"{target}: a checkpoint of learner {pointer.get('learner')!r}, not of {self.run.name!r}")
         state = self.run.resume()
-        if state is None or hashlib.sha256(state).hexdigest() != pointer.get("sha256"):
+        live = hashlib.sha256(state).hexdigest() if state is not None else None
+        if live is not None and live != pointer.get("sha256"):
+            # Killed after a save reached Engram and before its pointer was
+            # put in place: the pointer written aside names the live state.
+            for aside in target.parent.glob(f".{target.name}.*.tmp"):
+                try:
+                    newer = json.loads(aside.read_text())
+                except (OSError, UnicodeDecodeError, ValueError):
+                    continue
+                if isinstance(newer, dict) and newer.get(_POINTER) == 1 and newer.get("learner") == self.run.name and newer.get("sha256") == live:
+                    os.replace(aside, target)
+                    pointer = newer
+                    break
+        if state is None or live != pointer.get("sha256"):
             raise ValueError(
                 f"{target}: the checkpoint of step {pointer.get('step')} is not learner {self.run.name!r}'s live state any more; "
                 "restore the backup that holds it from Engram's timeline, then load it"
