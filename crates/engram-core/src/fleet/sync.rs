@@ -196,6 +196,7 @@ impl Worker {
             Ok((host, s.host_name()?))
         })?;
         let name = name.unwrap_or_else(super::system_host_name);
+        let reader = Store::open_read_only(self.data_dir.join(crate::store::DB_FILE))?;
         // A new URL, host id or name: connect (and claim) again.
         if self
             .conn
@@ -212,7 +213,6 @@ impl Worker {
             // The catalog holds fewer or more of this host's backups than
             // there are here while nothing waits: it lost rows (restored
             // from an older copy) or kept some: everything goes again.
-            let reader = Store::open_read_only(self.data_dir.join(crate::store::DB_FILE))?;
             let (queued, _) = reader.fleet_queue()?;
             let refused = reader.fleet_member()?.map_or(0, |m| m.refused_rows) as i64;
             let here = reader.count_backups()? as i64;
@@ -246,7 +246,6 @@ impl Worker {
                 trimmed: None,
             });
         }
-        let reader = Store::open_read_only(self.data_dir.join(crate::store::DB_FILE))?;
         self.push_queue(&reader)?;
         self.push_points(&reader)?;
         let Some(c) = self.conn.as_mut() else {

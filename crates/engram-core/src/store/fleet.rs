@@ -121,16 +121,7 @@ impl Store {
             [now_ms],
         )?;
         if added == 1 {
-            tx.execute(
-                "INSERT INTO fleet_outbox (entity, local_id, queued_at)
-                 SELECT 'learner', name, ?1 FROM learners",
-                [now_ms],
-            )?;
-            tx.execute(
-                "INSERT INTO fleet_outbox (entity, local_id, queued_at)
-                 SELECT 'backup', id, ?1 FROM backups ORDER BY id",
-                [now_ms],
-            )?;
+            queue_everything(&tx, now_ms)?;
         }
         tx.commit()?;
         Ok(())
@@ -140,16 +131,7 @@ impl Store {
     /// was restored from an older copy, or rows were removed there).
     pub fn fleet_requeue_all(&mut self, now_ms: i64) -> Result<()> {
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO fleet_outbox (entity, local_id, queued_at)
-             SELECT 'learner', name, ?1 FROM learners",
-            [now_ms],
-        )?;
-        tx.execute(
-            "INSERT INTO fleet_outbox (entity, local_id, queued_at)
-             SELECT 'backup', id, ?1 FROM backups ORDER BY id",
-            [now_ms],
-        )?;
+        queue_everything(&tx, now_ms)?;
         tx.commit()?;
         Ok(())
     }
@@ -464,6 +446,21 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Queues every learner and backup (a join, or a catalog that lost rows).
+fn queue_everything(tx: &rusqlite::Transaction<'_>, now_ms: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO fleet_outbox (entity, local_id, queued_at)
+         SELECT 'learner', name, ?1 FROM learners",
+        [now_ms],
+    )?;
+    tx.execute(
+        "INSERT INTO fleet_outbox (entity, local_id, queued_at)
+         SELECT 'backup', id, ?1 FROM backups ORDER BY id",
+        [now_ms],
+    )?;
+    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {
