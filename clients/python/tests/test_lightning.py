@@ -99,3 +99,38 @@ def test_pointers_name_their_state_and_removing_one_keeps_engram_s(server: Serve
     io.save_checkpoint(second, tmp_path / "mine.ckpt")
     with pytest.raises(ValueError, match="a checkpoint of learner 'lit', not of 'someone-else'"):
         other.load_checkpoint(tmp_path / "mine.ckpt")
+
+
+def test_a_kill_between_the_epoch_checkpoint_and_last_resumes_from_the_newer_one(server: Server, tmp_path: Path) -> None:  # noqa: F811
+    import torch
+
+    # Lightning saves an epoch's checkpoint twice: `epoch=…-step=….ckpt`,
+    # then `last.ckpt`. Killed between the two, `last.ckpt` still names
+    # the previous epoch while Engram's live state is the newer one (seen
+    # in CI: "the checkpoint of step 64 is not learner 'killed''s live state").
+    run = engram.attach("between", format=engram.lightning.FORMAT, data_dir=server.data_dir)
+    io = engram.lightning.EngramCheckpointIO(run)
+    first = {"state_dict": {"w": torch.arange(4.0)}, "global_step": 32, "epoch": 0}
+    io.save_checkpoint(first, tmp_path / "epoch=0-step=32.ckpt")
+    io.save_checkpoint(first, tmp_path / "last.ckpt")
+    second = {**first, "global_step": 64, "epoch": 1, "state_dict": {"w": torch.arange(4.0) * 3}}
+    io.save_checkpoint(second, tmp_path / "epoch=1-step=64.ckpt")
+    (tmp_path / "epoch=0-step=32.ckpt").unlink()  # save_top_k=1 removes the older one
+    # -- killed here --
+    got = io.load_checkpoint(tmp_path / "last.ckpt")
+    assert got["global_step"] == 64 and torch.equal(got["state_dict"]["w"], torch.arange(4.0) * 3)
+    assert json.loads((tmp_path / "last.ckpt").read_text())["step"] == 64, "last.ckpt names the newer checkpoint now"
+    assert not list(tmp_path.glob(".*.tmp")), "nothing left aside"
+
+    # The live state older than what `last` names (a backup restored from the
+    # timeline): never swapped for a sibling, refused as before.
+    older = tmp_path / "older"
+    io.save_checkpoint(first, older / "epoch=0-step=32.ckpt")
+    io.save_checkpoint(second, older / "last.ckpt")
+    io.save_checkpoint(first, older / "epoch=0-step=32.ckpt")
+    with pytest.raises(ValueError, match="step 64 is not learner 'between''s live state any more"):
+        io.load_checkpoint(older / "last.ckpt")
+    # Named by its own name, a checkpoint is never swapped for a newer one.
+    io.save_checkpoint(second, older / "epoch=1-step=64.ckpt")
+    with pytest.raises(ValueError, match="step 32 is not learner 'between''s live state any more"):
+        io.load_checkpoint(older / "epoch=0-step=32.ckpt")

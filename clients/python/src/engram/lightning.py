@@ -51,6 +51,48 @@ FORMAT = "engram.lightning/1"
 _POINTER = "engram.lightning pointer"
 
 
+def _read_pointer(path: Path) -> dict[str, Any] | None:
+    try:
+        pointer = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return pointer if isinstance(pointer, dict) and pointer.get(_POINTER) == 1 else None
+
+
+def _pointer_to_live(target: Path, learner: str, live: str, pointer: dict[str, Any]) -> dict[str, Any] | None:
+    """The pointer a kill kept from replacing `target`'s, if the live state is
+    its state: put in place and returned. None when there is none.
+
+    A kill can fall between a save reaching Engram and its pointer being
+    put in place — the new pointer is then aside (`.NAME.PID.tmp`). And
+    Lightning saves an epoch's checkpoint twice (`epoch=…-step=….ckpt`, then
+    `last.ckpt`): a kill between the two leaves `last.ckpt` naming the
+    previous epoch while the live state is the newer checkpoint its sibling
+    names. Asked for `last`, the newest checkpoint is meant: a sibling
+    pointer of a later step naming the live state is taken. A checkpoint
+    named by its own name is never swapped for another one."""
+    candidates = sorted(target.parent.glob(f".{target.name}.*.tmp"))
+    is_last = target.name.startswith("last")
+    if is_last:
+        candidates += sorted(p for p in target.parent.glob("*.ckpt") if p != target)
+        candidates += sorted(p for p in target.parent.glob(".*.tmp") if p not in candidates)
+    step = pointer.get("step")
+    for candidate in candidates:
+        newer = _read_pointer(candidate)
+        if newer is None or newer.get("learner") != learner or newer.get("sha256") != live:
+            continue
+        own_aside = candidate.name.startswith(f".{target.name}.")
+        if not own_aside and not (isinstance(step, int) and isinstance(newer.get("step"), int) and newer["step"] > step):
+            continue
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.load.tmp")
+        tmp.write_text(json.dumps(newer))
+        os.replace(tmp, target)
+        if own_aside:
+            candidate.unlink(missing_ok=True)
+        return newer
+    return None
+
+
 def _make_io_base() -> type:
     from lightning.pytorch.plugins.io import CheckpointIO
 
@@ -98,17 +140,9 @@ class EngramCheckpointIO(_make_io_base()):  # type: ignore[misc]
         state = self.run.resume()
         live = hashlib.sha256(state).hexdigest() if state is not None else None
         if live is not None and live != pointer.get("sha256"):
-            # Killed after a save reached Engram and before its pointer was
-            # put in place: the pointer written aside names the live state.
-            for aside in target.parent.glob(f".{target.name}.*.tmp"):
-                try:
-                    newer = json.loads(aside.read_text())
-                except (OSError, UnicodeDecodeError, ValueError):
-                    continue
-                if isinstance(newer, dict) and newer.get(_POINTER) == 1 and newer.get("learner") == self.run.name and newer.get("sha256") == live:
-                    os.replace(aside, target)
-                    pointer = newer
-                    break
+            newer = _pointer_to_live(target, self.run.name, live, pointer)
+            if newer is not None:
+                pointer = newer
         if state is None or live != pointer.get("sha256"):
             raise ValueError(
                 f"{target}: the checkpoint of step {pointer.get('step')} is not learner {self.run.name!r}'s live state any more; "
