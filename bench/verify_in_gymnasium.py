@@ -10,7 +10,9 @@ Gymnasium itself, independently of Engram's own evaluation.
   episodes with seeds Engram never used; compared with the validated
   `best_fitness` (mean return / 500).
 
-A manual check (numbers in the closing notes), not part of `scripts/test`.
+Also the reference of the drill test (`engram backups drill` against
+Gymnasium: crates/engram-cli/tests/cli/backups.rs), which reads the
+"Gymnasium MEAN ± SE" line below.
 """
 
 from __future__ import annotations

@@ -30,6 +30,10 @@ ENGRAM = Path(os.environ.get("ENGRAM_BIN", ROOT / "target/debug/engram"))
 # With Engram stopped, a run resumes through the `engram` command (it reads the
 # data directory): this one.
 os.environ.setdefault("ENGRAM_BIN", str(ENGRAM))
+# Processes Engram starts (learners, drill commands) import this client as
+# an installed one would be.
+_SRC = str(Path(__file__).resolve().parents[1] / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
 
 
 class Server:
@@ -295,9 +299,19 @@ def test_a_sigkill_in_the_middle_of_a_large_save_leaves_the_live_state_intact(se
         conn.send(b"\x5a" * (512 << 10))
     slots = server.data_dir / "slots" / "torn"
     deadline = time.monotonic() + 10
-    while sum(p.stat().st_size for p in slots.iterdir()) < len(live) + (4 << 20) and time.monotonic() < deadline:
+    def slot_bytes() -> int:
+        # A slot may be renamed or removed between listing and stat.
+        total = 0
+        for p in slots.iterdir():
+            try:
+                total += p.stat().st_size
+            except FileNotFoundError:
+                pass
+        return total
+
+    while slot_bytes() < len(live) + (4 << 20) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert sum(p.stat().st_size for p in slots.iterdir()) >= len(live) + (4 << 20), "the second slot is being written"
+    assert slot_bytes() >= len(live) + (4 << 20), "the second slot is being written"
     server.stop(signal.SIGKILL)
     conn.close()
     server.start()
@@ -657,3 +671,84 @@ def test_the_client_reads_no_table_of_engram_s_database() -> None:
         if f.name != "routes.py":
             # Routes come from the generated table (engram/routes.py).
             assert "/api/" not in text and '"/learners' not in text, f"{f.name} types a route"
+
+
+def test_two_backups_of_a_packed_learner_compare_array_by_array(server: Server) -> None:
+    import numpy as np
+
+    from engram.pack import pack
+
+    run = engram.attach("packed", format="engram.pack/1", data_dir=server.data_dir)
+    # Large enough to be kept as a file (and streamed by the comparison).
+    weights = np.arange(2_000_000, dtype=np.float64) / 7.0
+    bias = np.ones((3, 4), dtype=np.float32)
+    run.save(pack({"weights": weights, "bias": bias, "epoch": 1, "lr": 0.01}), step=1)
+    first = server.api("POST", "/api/backups", {"label": "before"})
+    changed = weights.copy()
+    changed[123] += 0.5
+    changed[1_999_999] -= 3.25
+    run.save(pack({"weights": changed, "bias": bias, "epoch": 2, "lr": 0.01, "note": "x"}), step=2)
+    second = server.api("POST", "/api/backups", {"label": "after"})
+    assert isinstance(first, dict) and isinstance(second, dict)
+    c = server.api("GET", f"/api/backups/{first['id']}/compare?with={second['id']}")
+    assert isinstance(c, dict)
+    (learner,) = [x for x in c["learners"] if x["name"] == "packed"]
+    inside = learner["inside"]
+    assert inside["kind"] == "engram.pack", inside
+    arrays = {a["name"]: a for a in inside["arrays"]}
+    w = arrays["weights"]
+    assert (w["changed"], w["max_abs"], w["shape_to"], w["dtype_to"]) == (2, 3.25, [2_000_000], "<f8")
+    assert w["mean_abs"] == pytest.approx(3.75 / 2_000_000)
+    assert arrays["bias"]["changed"] == 0 and arrays["bias"]["shape_from"] == [3, 4]
+    assert inside["values_changed"] == ["epoch", "note"]
+
+
+def test_a_learner_drill_runs_its_callback_in_a_child_process_and_is_stopped_at_its_limit(
+    server: Server, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "drillme.py").write_text(
+        "import engram, time\n"
+        "def evaluate(state):\n"
+        "    items = engram.unpack(state)\n"
+        "    return {'success': float(items['w'].sum()), 'size': len(state)}\n"
+        "def slow(state):\n"
+        "    time.sleep(60)\n"
+        "def wrong(state):\n"
+        "    return {'success': 'high'}\n"
+    )
+    import numpy as np
+
+    run = engram.attach("drilled", format="engram.pack/1", data_dir=server.data_dir)
+    state = engram.pack({"w": np.array([0.25, 0.5])})
+    run.save(state, step=1, metrics={"success": 0.7})
+    kept = run.set_drill("drillme:evaluate", timeout=30, cwd=str(work))
+    assert kept["argv"][-1] == "drillme:evaluate" and kept["timeout_ms"] == 30_000
+    backup = server.api("POST", "/api/backups", {"label": "drill"})
+    assert isinstance(backup, dict)
+    bid = backup["id"]
+    d = server.api("POST", f"/api/backups/{bid}/drill", {"units": ["drilled"]})
+    assert isinstance(d, dict)
+    (r,) = d["results"]
+    assert r["error"] is None, r
+    assert r["metrics"] == {"success": 0.75, "size": float(len(state))}
+    assert r["reported"] == {"success": 0.7}
+    # Killed at its limit, said so; a wrong answer is said too.
+    run.set_drill("drillme:slow", timeout=1.0, cwd=str(work))
+    t0 = time.monotonic()
+    d = server.api("POST", f"/api/backups/{bid}/drill", {"units": ["drilled"]})
+    assert time.monotonic() - t0 < 20
+    assert isinstance(d, dict)
+    assert "time limit of 1.0 s" in d["results"][0]["error"]
+    run.set_drill("drillme:wrong", timeout=30, cwd=str(work))
+    d = server.api("POST", f"/api/backups/{bid}/drill", {"units": ["drilled"]})
+    assert isinstance(d, dict)
+    assert "not a number" in d["results"][0]["error"]
+    # Every drill is kept with the backup, newest first; the state is as it was.
+    kept_all = server.api("GET", f"/api/backups/{bid}/drills")
+    assert isinstance(kept_all, dict)
+    assert [x["error"] is None for x in kept_all["results"]] == [False, False, True]
+    assert run.resume(backup=int(bid)) == state
+    run.set_drill(None)
+    assert run._call("learner_drill")["argv"] is None

@@ -7,8 +7,8 @@ use clap::Subcommand;
 use engram_core::api::{NoKey, byte_op, op};
 use engram_core::engines::catalog::metric_info;
 use engram_core::wire::{
-    Backup, CompareRequest, CreateBackup, ExportRequest, LabelRequest, ListBackups, RestoreRequest,
-    SnapshotFormat,
+    Backup, BackupValue, CompareRequest, CreateBackup, ExportRequest, LabelRequest, ListBackups,
+    RestoreRequest, SnapshotFormat,
 };
 use engram_core::{BackupKind, Error, Result, rfc3339};
 use serde::Serialize;
@@ -83,11 +83,13 @@ pub enum BackupsCommand {
     },
     /// Delete a backup (initial, breakthrough and pinned ones are refused).
     Delete { id: i64 },
-    /// Two backups side by side: each engine's and learner's metrics in
-    /// both and the change, and whether its state changed.
+    /// Two backups side by side (or a backup and the live state: `live`):
+    /// each engine's and learner's metrics in both and the change, and
+    /// what changed inside its state.
     Compare {
         id: i64,
-        with: i64,
+        /// Another backup's id, or `live`.
+        with: String,
         #[arg(long)]
         json: bool,
     },
@@ -97,6 +99,27 @@ pub enum BackupsCommand {
         /// ENGINE.KEY (an engine or a learner, then its metric).
         #[arg(long)]
         metric: String,
+        /// Also the backups on other lines of history (left by a restore),
+        /// marked "other line".
+        #[arg(long)]
+        all_lines: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drill a backup: its engines' evaluations (and its learners' drill
+    /// commands) run again on its states in a sandbox — the live state and
+    /// the backup stay as they are — and the results are kept with it.
+    Drill {
+        id: i64,
+        /// Only these engines or learners (repeat for more).
+        #[arg(long = "unit")]
+        units: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A backup's drills, newest first.
+    Drills {
+        id: i64,
         #[arg(long)]
         json: bool,
     },
@@ -108,6 +131,10 @@ pub enum BackupsCommand {
         metric: String,
         #[arg(long, allow_negative_numbers = true)]
         below: f64,
+        /// Drill the backups that carry no value of the metric, bisecting
+        /// (the drills are kept with the backups).
+        #[arg(long)]
+        drill: bool,
         #[arg(long)]
         json: bool,
     },
@@ -154,22 +181,41 @@ pub fn run(api: &Door, cmd: BackupsCommand) -> Result<()> {
         C::Label { id, label } => label_backup(api, id, label),
         C::Delete { id } => delete(api, id),
         C::Compare { id, with, json } => compare(api, id, with, json),
-        C::Metric { metric, json } => {
+        C::Drill { id, units, json } => {
+            let d = api.call::<op::drill_backup>(id, engram_core::wire::DrillRequest { units })?;
+            show_drills(&d, json)
+        }
+        C::Drills { id, json } => show_drills(&api.call::<op::backup_drills>(id, ())?, json),
+        C::Metric {
+            metric,
+            all_lines,
+            json,
+        } => {
             let (engine, key) = engine_key(&metric)?;
             let line = api.call::<op::metric_in_backups>(
                 NoKey,
-                engram_core::wire::MetricLineRequest { engine, key },
+                engram_core::wire::MetricLineRequest {
+                    engine,
+                    key,
+                    other_lines: all_lines,
+                },
             )?;
             if json {
                 return out_json(&line);
             }
-            for b in &line.backups {
+            // In time order, those on other lines marked.
+            let mut rows: Vec<(&BackupValue, bool)> =
+                line.backups.iter().map(|b| (b, false)).collect();
+            rows.extend(line.elsewhere.iter().map(|b| (b, true)));
+            rows.sort_by_key(|(b, _)| (b.created_at_ms, b.id));
+            for (b, other) in rows {
                 out(format!(
-                    "{:>8}  {}  {:<12} {}",
+                    "{:>8}  {}  {:<12} {}{}",
                     b.id,
                     rfc3339(b.created_at_ms),
                     b.kind.as_str(),
-                    b.value.map_or("—".to_string(), |v| v.to_string())
+                    b.value.map_or("—".to_string(), |v| v.to_string()),
+                    if other { "  (other line)" } else { "" }
                 ))?;
             }
             Ok(())
@@ -177,11 +223,18 @@ pub fn run(api: &Door, cmd: BackupsCommand) -> Result<()> {
         C::Find {
             metric,
             below,
+            drill,
             json,
         } => {
             let (engine, key) = engine_key(&metric)?;
-            let found = api
-                .call::<op::find_fall>(NoKey, engram_core::wire::FindFall { engine, key, below })?;
+            let req = engram_core::wire::FindFall { engine, key, below };
+            // Drilling records the drills: a change, so a running Engram
+            // does it; plain finding is a read.
+            let found = if drill {
+                api.call::<op::bisect_fall>(NoKey, req)?
+            } else {
+                api.call::<op::find_fall>(NoKey, req)?
+            };
             if json {
                 return out_json(&found);
             }
@@ -195,10 +248,18 @@ pub fn run(api: &Door, cmd: BackupsCommand) -> Result<()> {
                     rfc3339(good.created_at_ms),
                     good.value.unwrap_or(f64::NAN),
                     found.checked
-                )),
-                _ => out(format!(
-                    "{metric} never fell below {below} along the line of history ({} backups checked, {} without a value of it)",
+                ))
+                .and_then(|()| drilled_note(&found.drilled)),
+                _ if drill && found.without_value > 0 => out(format!(
+                    "{metric}: no fall found by bisection along the line of history (it needs the oldest backup at or above {below} and the newest below it; {} backups, {} without a stored value)",
                     found.checked, found.without_value
+                ))
+                .and_then(|()| drilled_note(&found.drilled)),
+                _ => out(format!(
+                    "{metric} never fell below {below} along the line of history ({} backups checked, {} without a value of it{})",
+                    found.checked,
+                    found.without_value,
+                    if found.without_value > 0 { "; --drill measures them" } else { "" }
                 )),
             }
         }
@@ -399,8 +460,27 @@ fn delete(api: &Door, id: i64) -> Result<()> {
     out(format!("deleted backup {}", d.deleted))
 }
 
-fn compare(api: &Door, id: i64, with: i64, json: bool) -> Result<()> {
-    let c = api.call::<op::compare_backups>(id, CompareRequest { with })?;
+fn compare(api: &Door, id: i64, with: String, json: bool) -> Result<()> {
+    let req = if with == "live" {
+        CompareRequest {
+            with: 0,
+            live: true,
+        }
+    } else {
+        let n = with.parse().map_err(|_| {
+            Error::InvalidInput(format!("compare with {with:?}: a backup id or `live`"))
+        })?;
+        CompareRequest {
+            with: n,
+            live: false,
+        }
+    };
+    let c = api.call::<op::compare_backups>(id, req)?;
+    let with = if c.to_live {
+        "the live state".to_string()
+    } else {
+        format!("backup {with}")
+    };
     if json {
         return out_json(&c);
     }
@@ -409,7 +489,7 @@ fn compare(api: &Door, id: i64, with: i64, json: bool) -> Result<()> {
         "engine / learner",
         "metric",
         format!("backup {id}"),
-        format!("backup {with}"),
+        with,
         "change"
     ))?;
     let shown = |v: Option<f64>, name: &str, key: &str| match v {
@@ -434,6 +514,128 @@ fn compare(api: &Door, id: i64, with: i64, json: bool) -> Result<()> {
                 m.change
                     .map_or_else(|| "-".to_string(), |d| format!("{d:+.4}"))
             ))?;
+        }
+        if let Some(inside) = &s.inside {
+            show_inside(inside)?;
+        }
+    }
+    Ok(())
+}
+
+/// Which backups a search drilled.
+fn drilled_note(ids: &[i64]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    out(format!("drilled to find it: backups {}", list.join(", ")))
+}
+
+/// Drill results: one block per engine or learner.
+fn show_drills(d: &engram_core::wire::Drills, json: bool) -> Result<()> {
+    if json {
+        return out_json(d);
+    }
+    if d.results.is_empty() {
+        return out(format!("backup {} has not been drilled", d.backup));
+    }
+    for r in &d.results {
+        let when = rfc3339(r.at_ms);
+        match &r.error {
+            Some(e) => out(format!(
+                "backup {} {}: drill FAILED at {when} after {} ms: {e}",
+                d.backup, r.unit, r.took_ms
+            ))?,
+            None => {
+                out(format!(
+                    "backup {} {}: drilled at {when} in {} ms",
+                    d.backup, r.unit, r.took_ms
+                ))?;
+                for (k, v) in &r.metrics {
+                    let shown = |v: f64| {
+                        metric_info(&r.unit, k).map_or_else(|| v.to_string(), |m| m.format_value(v))
+                    };
+                    let then = r.reported.get(k).map_or_else(String::new, |x| {
+                        format!(" (the backup reported {})", shown(*x))
+                    });
+                    out(format!("  {k:<28} {}{then}", shown(*v)))?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What changed inside one state, as lines under its metrics.
+fn show_inside(i: &engram_core::wire::Inside) -> Result<()> {
+    let num = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v}"));
+    out(format!("  inside ({}):", i.kind))?;
+    if let Some(note) = &i.note {
+        out(format!("    {note}"))?;
+    }
+    for c in &i.counted {
+        let of = c.of.map_or_else(String::new, |of| format!(" of {of}"));
+        out(format!("    {}: {}{of}", c.what, c.n))?;
+    }
+    for f in &i.figures {
+        out(format!(
+            "    {:<34} {:>14}  {:>14}",
+            f.key,
+            num(f.from),
+            num(f.to)
+        ))?;
+    }
+    for a in &i.arrays {
+        let shape = |d: &Option<String>, s: &Option<Vec<u64>>| match (d, s) {
+            (Some(d), Some(s)) => format!("{d} {s:?}"),
+            _ => "absent".to_string(),
+        };
+        let what = match a.changed {
+            Some(0) => "unchanged".to_string(),
+            Some(n) => format!(
+                "{n} elements changed, max |diff| {}, mean |diff| {}",
+                num(a.max_abs),
+                num(a.mean_abs)
+            ),
+            None => format!(
+                "{} -> {}",
+                shape(&a.dtype_from, &a.shape_from),
+                shape(&a.dtype_to, &a.shape_to)
+            ),
+        };
+        out(format!("    array {}: {what}", a.name))?;
+    }
+    for e in &i.largest {
+        out(format!("    {}: {} -> {}", e.entry, e.from, e.to))?;
+    }
+    if !i.values_changed.is_empty() {
+        out(format!(
+            "    values changed: {}",
+            i.values_changed.join(", ")
+        ))?;
+    }
+    if let Some(p) = &i.policy {
+        out(format!("    greedy policy ({}), before | after:", p.env))?;
+        let arrow = |a: u32| match p.actions.get(a as usize).map(String::as_str) {
+            Some("left") => "<",
+            Some("right") => ">",
+            Some("up") => "^",
+            Some("down") => "v",
+            _ => "?",
+        };
+        for r in 0..p.rows as usize {
+            let row = |pol: &[u32]| {
+                (0..p.cols as usize)
+                    .map(|c| {
+                        let k = r * p.cols as usize + c;
+                        match p.cells[k].as_str() {
+                            "H" | "G" | "C" => p.cells[k].clone(),
+                            _ => arrow(pol[k]).to_string(),
+                        }
+                    })
+                    .collect::<String>()
+            };
+            out(format!("      {}  |  {}", row(&p.from), row(&p.to)))?;
         }
     }
     Ok(())

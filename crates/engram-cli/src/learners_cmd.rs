@@ -29,6 +29,11 @@ pub enum LearnersCommand {
     Add(AddArgs),
     /// Stop supervising a learner (its process stops; its states stay).
     Remove { name: String },
+    /// Set the command that drills a learner's backed-up state: run with
+    /// the state's bytes on its standard input, it prints one JSON object
+    /// of metrics. `engram learners drill q -- python3 -m engram.drill
+    /// train:evaluate`; `--remove` drops it; neither: shows it.
+    Drill(DrillArgs),
     /// Delete a learner: its process stops, its live state, command and
     /// metric history go, and it is listed no more. Backups that hold states
     /// of it keep them: restoring one brings it back.
@@ -178,6 +183,7 @@ pub fn run(door: &Door, data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
                 None => format!("learner {name} deleted; no backup held a state of it"),
             })
         }
+        C::Drill(args) => drill(door, args),
         C::Milestones(args) => milestones(door, args),
         C::Describe(args) => describe_metric(door, args),
         C::Start { name } => start_stop(door, &name, true),
@@ -185,6 +191,66 @@ pub fn run(door: &Door, data_dir: &Path, cmd: LearnersCommand) -> Result<()> {
         C::Logs { name, lines } => logs(data_dir, &name, lines),
         C::Export(args) => export(door, args),
     }
+}
+
+#[derive(Args)]
+pub struct DrillArgs {
+    name: String,
+    /// Its time limit, in seconds (default 60): killed after it.
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Where it runs (default: the data directory).
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+    #[arg(long, conflicts_with = "command")]
+    remove: bool,
+    #[arg(long)]
+    json: bool,
+    #[arg(last = true)]
+    command: Vec<String>,
+}
+
+fn drill(door: &Door, a: DrillArgs) -> Result<()> {
+    let d = if a.remove || !a.command.is_empty() {
+        let timeout_ms = match a.timeout {
+            Some(t) if !(t.is_finite() && t > 0.0) => {
+                return Err(Error::InvalidInput(format!(
+                    "--timeout {t}: seconds above 0"
+                )));
+            }
+            t => t.map(|t| (t * 1000.0).round() as u64),
+        };
+        let cwd = match a.workdir {
+            Some(d) => Some(
+                std::path::absolute(&d)
+                    .map_err(|e| Error::io("resolve", d, e))?
+                    .display()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let req = engram_core::wire::SetLearnerDrill {
+            argv: a.command,
+            timeout_ms,
+            cwd,
+        };
+        door.call::<op::set_learner_drill>(a.name.clone(), req)?
+    } else {
+        door.call::<op::learner_drill>(a.name.clone(), ())?
+    };
+    if a.json {
+        return out_json(&d);
+    }
+    out(match (&d.argv, d.timeout_ms) {
+        (Some(argv), Some(t)) => format!(
+            "learner {} is drilled by: {} (time limit {:.1} s, in {})",
+            d.learner,
+            argv.join(" "),
+            t as f64 / 1000.0,
+            d.workdir.as_deref().unwrap_or("-")
+        ),
+        _ => format!("learner {} has no drill command", d.learner),
+    })
 }
 
 fn add(door: &Door, args: AddArgs) -> Result<()> {

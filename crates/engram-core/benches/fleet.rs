@@ -10,6 +10,9 @@ use engram_core::store::FleetBackupRow;
 use engram_core::wire::{CreateBackup, FleetJoin};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{median, pct};
+
 #[path = "../tests/support/pg.rs"]
 mod pg;
 
@@ -32,16 +35,6 @@ fn rows(host_offset: i64, n: usize) -> Vec<FleetBackupRow> {
             replica: "[]".into(),
         })
         .collect()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
-fn pct(mut v: Vec<f64>, p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() {

@@ -31,6 +31,8 @@
 pub mod access;
 pub mod api;
 pub mod codec;
+pub mod diff;
+pub mod drill;
 pub mod engines;
 pub mod error;
 pub mod fleet;

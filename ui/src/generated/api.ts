@@ -107,7 +107,12 @@ export type Exported = { id: number, path: string, bytes: number, };
 
 export type Deleted = { deleted: number, };
 
-export type CompareRequest = { with: number, };
+export type CompareRequest = { with: number, 
+/**
+ * Compare with the live state (as last saved) instead; `with` is then
+ * not read.
+ */
+live: boolean, };
 
 export type ComparedMetric = { key: string, from: number | null, to: number | null, change: number | null, };
 
@@ -124,9 +129,133 @@ changed: boolean | null,
 /**
  * A learner's step in each (null for engines, or none given).
  */
-step_from: number | null, step_to: number | null, metrics: Array<ComparedMetric>, };
+step_from: number | null, step_to: number | null, metrics: Array<ComparedMetric>, 
+/**
+ * What changed inside the state; null when it is unchanged or held by
+ * one backup only.
+ */
+inside: Inside | null, };
 
-export type Comparison = { from: number, to: number, engines: Array<ComparedState>, learners: Array<ComparedState>, };
+export type Comparison = { from: number, 
+/**
+ * 0 when the second side is the live state.
+ */
+to: number, 
+/**
+ * The second side is the live state as last saved.
+ */
+to_live: boolean, engines: Array<ComparedState>, learners: Array<ComparedState>, };
+
+export type Inside = { kind: string, 
+/**
+ * Figures read from the states themselves (not the reported metrics):
+ * Q-table entries changed, replay-buffer size, calls by route, sizes.
+ */
+figures: Array<ComparedMetric>, 
+/**
+ * How many of something changed (Q-table entries, greedy actions,
+ * arrays, bytes).
+ */
+counted: Array<Counted>, 
+/**
+ * Arrays in either state: the Q-table, ES parameters, ZAP's value
+ * weights, every array of an `engram.pack` state.
+ */
+arrays: Array<ArrayChange>, 
+/**
+ * The largest changes among single entries (Q-table: state, action).
+ */
+largest: Array<EntryChange>, 
+/**
+ * The greedy policy of each, on a grid the UI can draw (grid worlds).
+ */
+policy: PolicyMaps | null, 
+/**
+ * Plain values (an `engram.pack` state's non-array entries) that differ.
+ */
+values_changed: Array<string>, 
+/**
+ * Why less could be said (a damaged state, a format not understood).
+ */
+note: string | null, };
+
+export type Counted = { what: string, n: number, of: number | null, };
+
+export type ArrayChange = { name: string, 
+/**
+ * Element type (numpy's, e.g. `<f8`) and shape in each; null where
+ * that state has no such array.
+ */
+dtype_from: string | null, dtype_to: string | null, shape_from: Array<number> | null, shape_to: Array<number> | null, 
+/**
+ * Elements whose bits differ; null when the two cannot be compared
+ * element by element (absent on one side, another shape or type).
+ */
+changed: number | null, 
+/**
+ * Largest and mean absolute difference over all elements (numbers
+ * only; NaN and infinite differences are counted in `changed` but
+ * left out of these).
+ */
+max_abs: number | null, mean_abs: number | null, };
+
+export type EntryChange = { 
+/**
+ * What the entry is, e.g. `state 5, action 2 (right)`.
+ */
+entry: string, from: number, to: number, };
+
+export type PolicyMaps = { env: string, rows: number, cols: number, cells: Array<string>, actions: Array<string>, from: Array<number>, to: Array<number>, 
+/**
+ * Cells (where an action applies) whose greedy action changed.
+ */
+changed: number, };
+
+export type DrillRequest = { 
+/**
+ * Engines and learners to drill; empty: every one the backup holds
+ * that can be drilled (the engines with an evaluation, the learners
+ * with a drill command).
+ */
+units: Array<string>, };
+
+export type DrillResult = { unit: string, 
+/**
+ * When it ended, and how long it took.
+ */
+at_ms: number, took_ms: number, 
+/**
+ * The figures measured now on the backup's state.
+ */
+metrics: Metrics, 
+/**
+ * What the backup itself reported for the same keys (measured when it
+ * was made, or earlier: an evaluation runs every so many steps).
+ */
+reported: Metrics, 
+/**
+ * Why it failed (a damaged state, a command that failed or ran out of
+ * time); `metrics` is then empty.
+ */
+error: string | null, };
+
+export type Drills = { backup: number, 
+/**
+ * Newest first.
+ */
+results: Array<DrillResult>, };
+
+export type SetLearnerDrill = { argv: Array<string>, 
+/**
+ * Default 60 000; at most one hour.
+ */
+timeout_ms: number | null, 
+/**
+ * Working directory; default the data directory.
+ */
+cwd: string | null, };
+
+export type LearnerDrill = { learner: string, argv: Array<string> | null, timeout_ms: number | null, workdir: string | null, };
 
 export type RetentionRequest = { ids: number[], };
 
@@ -686,7 +815,7 @@ branches: Array<HistoryBranch>,
  */
 not_running: Array<NotRunning>, };
 
-export type MetricFormat = "integer" | "percent" | "decimal" | "milliseconds";
+export type MetricFormat = "integer" | "percent" | "decimal" | "milliseconds" | "time";
 
 export type MetricInfo = { engine: string, key: string, label: string, 
 /**
@@ -704,7 +833,18 @@ card: boolean,
 /**
  * Drawn as a learning curve.
  */
-chart: boolean, };
+chart: boolean, 
+/**
+ * An evaluation's figure: the metric holding the step it was measured
+ * at (absent before the first evaluation: "not evaluated yet").
+ */
+measured_at: string | null, 
+/**
+ * An evaluation's figure: the metric holding when it was measured
+ * (unix ms; absent where the time is not known — an evaluation made
+ * before times were kept).
+ */
+measured_when: string | null, };
 
 export type EngramEvent = { "type": "metrics", at_ms: number, engines: { [key in string]: Metrics }, } | { "type": "saved", at_ms: number, } | { "type": "backup_created", backup: Backup, } | { "type": "backups_deleted", ids: number[], } | { "type": "breakthrough", breakthrough: Breakthrough, backup_id: number | null, } | { "type": "restored", from_backup: number, engines: Array<string>, pre_restore_backup: number, } | { "type": "error", code: ErrorCode, message: string, } | { "type": "learner_process", learner: string, phase: ProcessPhase, } | { "type": "learner_stop_requested", learner: string, } | { "type": "learner_removed", learner: string, };
 
@@ -873,13 +1013,23 @@ export type MetricLineRequest = {
 /**
  * A built-in engine or a learner.
  */
-engine: string, key: string, };
+engine: string, key: string, 
+/**
+ * Also its value in the backups on other lines of history (those a
+ * restore left), in `elsewhere`.
+ */
+other_lines: boolean, };
 
 export type MetricLine = { engine: string, key: string, 
 /**
- * Oldest first.
+ * Along the current line of history, oldest first.
  */
-backups: Array<BackupValue>, };
+backups: Array<BackupValue>, 
+/**
+ * The backups holding its state on other lines of history, oldest
+ * first (asked with `other_lines`; empty otherwise).
+ */
+elsewhere: Array<BackupValue>, };
 
 export type FindFall = { engine: string, key: string, below: number, };
 
@@ -893,7 +1043,11 @@ last_good: BackupValue | null, fell_at: BackupValue | null,
  * Backups along the line holding that state, and how many of them
  * carry no value of the metric.
  */
-checked: number, without_value: number, };
+checked: number, without_value: number, 
+/**
+ * Backups drilled to find it (`bisect_fall`), in the order they were.
+ */
+drilled: Array<number>, };
 
 export type FleetJoin = { 
 /**
@@ -1298,7 +1452,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": true,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "zap",
@@ -1308,7 +1464,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "percent",
     "higher_is_better": true,
     "card": true,
-    "chart": true
+    "chart": true,
+    "measured_at": "heldout_at_plans",
+    "measured_when": "heldout_at_ms"
   },
   {
     "engine": "zap",
@@ -1318,7 +1476,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "percent",
     "higher_is_better": true,
     "card": true,
-    "chart": false
+    "chart": false,
+    "measured_at": "heldout_at_plans",
+    "measured_when": "heldout_at_ms"
   },
   {
     "engine": "zap",
@@ -1328,7 +1488,33 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "percent",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": "heldout_at_plans",
+    "measured_when": "heldout_at_ms"
+  },
+  {
+    "engine": "zap",
+    "key": "heldout_at_plans",
+    "label": "Held-out evaluation at",
+    "unit": "plans",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
+  },
+  {
+    "engine": "zap",
+    "key": "heldout_at_ms",
+    "label": "Held-out evaluation time",
+    "unit": "",
+    "format": "time",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "zap",
@@ -1338,7 +1524,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "percent",
     "higher_is_better": true,
     "card": true,
-    "chart": true
+    "chart": true,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "zap",
@@ -1348,7 +1536,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "percent",
     "higher_is_better": true,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "zap",
@@ -1358,7 +1548,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "milliseconds",
     "higher_is_better": false,
     "card": true,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "zap",
@@ -1368,7 +1560,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "percent",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "zap",
@@ -1378,7 +1572,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "zap",
@@ -1388,7 +1584,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "zap",
@@ -1398,7 +1596,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "decimal",
     "higher_is_better": true,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "zap",
@@ -1408,7 +1608,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "zap",
@@ -1418,7 +1620,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "zap",
@@ -1428,7 +1632,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "mdp_es",
@@ -1438,7 +1644,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": true,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "mdp_es",
@@ -1448,7 +1656,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "percent",
     "higher_is_better": true,
     "card": true,
-    "chart": true
+    "chart": true,
+    "measured_at": "q_evaluated_at_episode",
+    "measured_when": "q_evaluated_at_ms"
   },
   {
     "engine": "mdp_es",
@@ -1458,7 +1668,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "percent",
     "higher_is_better": true,
     "card": true,
-    "chart": false
+    "chart": false,
+    "measured_at": "q_evaluated_at_episode",
+    "measured_when": "q_evaluated_at_ms"
   },
   {
     "engine": "mdp_es",
@@ -1468,7 +1680,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "percent",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": "q_evaluated_at_episode",
+    "measured_when": "q_evaluated_at_ms"
   },
   {
     "engine": "mdp_es",
@@ -1478,7 +1692,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "decimal",
     "higher_is_better": true,
     "card": true,
-    "chart": false
+    "chart": false,
+    "measured_at": "q_evaluated_at_episode",
+    "measured_when": "q_evaluated_at_ms"
   },
   {
     "engine": "mdp_es",
@@ -1488,7 +1704,33 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "decimal",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": "q_evaluated_at_episode",
+    "measured_when": "q_evaluated_at_ms"
+  },
+  {
+    "engine": "mdp_es",
+    "key": "q_evaluated_at_episode",
+    "label": "Q evaluation at",
+    "unit": "episodes",
+    "format": "integer",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
+  },
+  {
+    "engine": "mdp_es",
+    "key": "q_evaluated_at_ms",
+    "label": "Q evaluation time",
+    "unit": "",
+    "format": "time",
+    "higher_is_better": null,
+    "card": false,
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "mdp_es",
@@ -1498,7 +1740,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "percent",
     "higher_is_better": true,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "mdp_es",
@@ -1508,7 +1752,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": true,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "mdp_es",
@@ -1518,7 +1764,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "decimal",
     "higher_is_better": true,
     "card": true,
-    "chart": true
+    "chart": true,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "mdp_es",
@@ -1528,7 +1776,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "decimal",
     "higher_is_better": true,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "mdp_es",
@@ -1538,7 +1788,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "decimal",
     "higher_is_better": true,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "mdp_es",
@@ -1548,7 +1800,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "decimal",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "mdp_es",
@@ -1558,7 +1812,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "decimal",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "mdp_es",
@@ -1568,7 +1824,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "mdp_es",
@@ -1578,7 +1836,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": false,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "orchestrator",
@@ -1588,7 +1848,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": true,
-    "chart": true
+    "chart": true,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "orchestrator",
@@ -1598,7 +1860,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": false,
     "card": true,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "orchestrator",
@@ -1608,7 +1872,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "milliseconds",
     "higher_is_better": false,
     "card": true,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "orchestrator",
@@ -1618,7 +1884,9 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": true,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   },
   {
     "engine": "orchestrator",
@@ -1628,6 +1896,8 @@ export const METRICS: readonly MetricInfo[] = [
     "format": "integer",
     "higher_is_better": null,
     "card": true,
-    "chart": false
+    "chart": false,
+    "measured_at": null,
+    "measured_when": null
   }
 ];

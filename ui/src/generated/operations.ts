@@ -1,7 +1,7 @@
 // Generated from the operations declared in `engram_core::api::operations`; do not edit.
 // Regenerate: UPDATE_SNAPSHOTS=1 cargo test -p engram-core typescript
 
-import type { AddReplica, AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, FallFound, FindFall, FirstRun, FleetBackupPage, FleetBackupsQuery, FleetHost, FleetJoin, FleetLeft, FleetName, FleetRestore, FleetRestoreReport, FleetSeries, FleetStatus, FleetTimeline, FleetTimelineQuery, Hold, LabelRequest, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricLine, MetricLineRequest, MetricSeries, RecoverHere, RecoverReport, RemovedLearner, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, RetrieveBackup, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReplica, VerifyReport } from "./api";
+import type { AddReplica, AttachLearner, Backup, BackupPage, CompareRequest, Comparison, CreateBackup, Deleted, DrillRequest, Drills, FallFound, FindFall, FirstRun, FleetBackupPage, FleetBackupsQuery, FleetHost, FleetJoin, FleetLeft, FleetName, FleetRestore, FleetRestoreReport, FleetSeries, FleetStatus, FleetTimeline, FleetTimelineQuery, Hold, LabelRequest, LearnerDrill, LearnerInfo, LeasedSave, ListBackups, LogMetrics, Logged, MetricInfo, MetricLine, MetricLineRequest, MetricSeries, RecoverHere, RecoverReport, RemovedLearner, RemovedReplica, ReplicaAdded, ReplicaBackup, ReplicaKey, ReplicaPruneReport, ReplicaStatus, ReplicaVerifyReport, ReportMilestone, RestoreReport, RestoreRequest, RetentionOutlook, RetentionRequest, RetrieveBackup, SaveLeasedState, SeriesRequest, SetLearnerCommand, SetLearnerDrill, SetMetricInfo, SetMilestoneRules, SettingField, Settings, SlotLease, Status, StorageReport, TimelineQuery, TimelineView, VerifyReplica, VerifyReport } from "./api";
 
 /** Every operation's name: its IPC command and its method below. */
 export type OperationName =
@@ -12,6 +12,9 @@ export type OperationName =
   | "compare_backups"
   | "metric_in_backups"
   | "find_fall"
+  | "bisect_fall"
+  | "drill_backup"
+  | "backup_drills"
   | "delete_backup"
   | "restore_backup"
   | "pin_backup"
@@ -30,6 +33,8 @@ export type OperationName =
   | "set_learner_command"
   | "remove_learner_command"
   | "report_learner_milestone"
+  | "set_learner_drill"
+  | "learner_drill"
   | "set_learner_milestone_rules"
   | "set_learner_metric_info"
   | "start_learner"
@@ -83,6 +88,9 @@ export const OPERATIONS: Readonly<Record<OperationName, Route>> = {
   compare_backups: { method: "GET", path: "/backups/{id}/compare", key: "id", request: "query", query_form: false },
   metric_in_backups: { method: "GET", path: "/backups/metric", key: null, request: "query", query_form: false },
   find_fall: { method: "GET", path: "/backups/find", key: null, request: "query", query_form: false },
+  bisect_fall: { method: "POST", path: "/backups/bisect", key: null, request: "body", query_form: false },
+  drill_backup: { method: "POST", path: "/backups/{id}/drill", key: "id", request: "body", query_form: false },
+  backup_drills: { method: "GET", path: "/backups/{id}/drills", key: "id", request: "nothing", query_form: false },
   delete_backup: { method: "DELETE", path: "/backups/{id}", key: "id", request: "nothing", query_form: false },
   restore_backup: { method: "POST", path: "/backups/{id}/restore", key: "id", request: "body", query_form: false },
   pin_backup: { method: "POST", path: "/backups/{id}/pin", key: "id", request: "nothing", query_form: false },
@@ -101,6 +109,8 @@ export const OPERATIONS: Readonly<Record<OperationName, Route>> = {
   set_learner_command: { method: "PUT", path: "/learners/{name}/command", key: "name", request: "body", query_form: false },
   remove_learner_command: { method: "DELETE", path: "/learners/{name}/command", key: "name", request: "nothing", query_form: false },
   report_learner_milestone: { method: "POST", path: "/learners/{name}/milestones", key: "name", request: "body", query_form: false },
+  set_learner_drill: { method: "PUT", path: "/learners/{name}/drill", key: "name", request: "body", query_form: false },
+  learner_drill: { method: "GET", path: "/learners/{name}/drill", key: "name", request: "nothing", query_form: false },
   set_learner_milestone_rules: { method: "PUT", path: "/learners/{name}/milestone-rules", key: "name", request: "body", query_form: false },
   set_learner_metric_info: { method: "PUT", path: "/learners/{name}/metric-info", key: "name", request: "body", query_form: false },
   start_learner: { method: "POST", path: "/learners/{name}/start", key: "name", request: "nothing", query_form: false },
@@ -175,6 +185,12 @@ export interface Operations {
   metric_in_backups(request: MetricLineRequest): Promise<MetricLine>;
   /** Where along the current line of history a metric first fell below a threshold: the last good backup and the first after it. */
   find_fall(request: FindFall): Promise<FallFound>;
+  /** The same, drilling the backups that carry no value of the metric (bisecting); the drills are kept with them. */
+  bisect_fall(request: FindFall): Promise<FallFound>;
+  /** Re-evaluates a backup's states in a sandbox (engines' evaluations, learners' drill commands); the results are kept with it. */
+  drill_backup(id: number, request: DrillRequest): Promise<Drills>;
+  /** A backup's drills, newest first. */
+  backup_drills(id: number): Promise<Drills>;
   /** Deletes a backup; protected ones are refused with the reason. */
   delete_backup(id: number): Promise<Deleted>;
   /** Restores a backup (all engines or one) after a `pre-restore` backup. */
@@ -211,6 +227,10 @@ export interface Operations {
   remove_learner_command(name: string): Promise<LearnerInfo>;
   /** A milestone the learner reports: a `breakthrough` backup. */
   report_learner_milestone(name: string, request: ReportMilestone): Promise<Backup>;
+  /** Sets a learner's drill command (an empty one removes it). */
+  set_learner_drill(name: string, request: SetLearnerDrill): Promise<LearnerDrill>;
+  /** A learner's drill command. */
+  learner_drill(name: string): Promise<LearnerDrill>;
   /** Sets a learner's milestone rules in Engram, or goes back to its own. */
   set_learner_milestone_rules(name: string, request: SetMilestoneRules): Promise<LearnerInfo>;
   /** Describes a learner's metrics in Engram, or goes back to its own. */
@@ -289,6 +309,9 @@ export function operations(t: Transport): Operations {
     compare_backups: (id: number, request: CompareRequest) => t("compare_backups", id, request) as Promise<Comparison>,
     metric_in_backups: (request: MetricLineRequest) => t("metric_in_backups", null, request) as Promise<MetricLine>,
     find_fall: (request: FindFall) => t("find_fall", null, request) as Promise<FallFound>,
+    bisect_fall: (request: FindFall) => t("bisect_fall", null, request) as Promise<FallFound>,
+    drill_backup: (id: number, request: DrillRequest) => t("drill_backup", id, request) as Promise<Drills>,
+    backup_drills: (id: number) => t("backup_drills", id, null) as Promise<Drills>,
     delete_backup: (id: number) => t("delete_backup", id, null) as Promise<Deleted>,
     restore_backup: (id: number, request: RestoreRequest) => t("restore_backup", id, request) as Promise<RestoreReport>,
     pin_backup: (id: number) => t("pin_backup", id, null) as Promise<Backup>,
@@ -307,6 +330,8 @@ export function operations(t: Transport): Operations {
     set_learner_command: (name: string, request: SetLearnerCommand) => t("set_learner_command", name, request) as Promise<LearnerInfo>,
     remove_learner_command: (name: string) => t("remove_learner_command", name, null) as Promise<LearnerInfo>,
     report_learner_milestone: (name: string, request: ReportMilestone) => t("report_learner_milestone", name, request) as Promise<Backup>,
+    set_learner_drill: (name: string, request: SetLearnerDrill) => t("set_learner_drill", name, request) as Promise<LearnerDrill>,
+    learner_drill: (name: string) => t("learner_drill", name, null) as Promise<LearnerDrill>,
     set_learner_milestone_rules: (name: string, request: SetMilestoneRules) => t("set_learner_milestone_rules", name, request) as Promise<LearnerInfo>,
     set_learner_metric_info: (name: string, request: SetMetricInfo) => t("set_learner_metric_info", name, request) as Promise<LearnerInfo>,
     start_learner: (name: string) => t("start_learner", name, null) as Promise<LearnerInfo>,

@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -128,6 +129,20 @@ class Run(Transport, Spool, Listener):
     def info(self) -> dict[str, Any]:
         """The learner as Engram knows it (name, format, live state)."""
         result: dict[str, Any] = self._call("learner")
+        return result
+
+    def set_drill(self, target: str | None, timeout: float = 60.0, cwd: str | None = None) -> dict[str, Any]:
+        """Has Engram drill this learner's backed-up states with `target`
+        (``module:function``, a callback taking the state's bytes and
+        returning metrics by name; see :mod:`engram.drill`), in a child
+        process killed after `timeout` seconds, in `cwd` (default: the data
+        directory). ``None`` removes it. Returns the command as kept."""
+        self._attach()
+        argv = [] if target is None else [sys.executable, "-m", "engram.drill", target]
+        body: dict[str, Any] = {"argv": argv, "timeout_ms": max(1, int(timeout * 1000))}
+        if cwd is not None:
+            body["cwd"] = os.path.abspath(cwd)
+        result: dict[str, Any] = self._call("set_learner_drill", body)
         return result
 
     def resume(self, backup: int | None = None) -> bytes | None:
@@ -480,7 +495,7 @@ def attach(
     `raw` for a new learner). `metrics` says what your metrics mean, for
     their curves in the UI: ``{"success": {"label": "Success rate",
     "format": "percent", "higher_is_better": True, "unit": ""}}`` (formats:
-    integer, percent, decimal, milliseconds). `milestones` are rules Engram
+    integer, percent, decimal, milliseconds, time — unix ms). `milestones` are rules Engram
     checks every save's metrics against — ``[{"metric": "success",
     "at_least": 0.9}]`` (or ``at_most``): the first saved state of a line of
     history that meets one is kept in a protected backup. Logged metrics are

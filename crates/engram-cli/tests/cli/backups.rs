@@ -426,4 +426,159 @@ fn a_metric_across_the_backups_and_where_it_fell() {
         &["backups", "find", "--metric", "zap", "--below", "1"],
         "ENGINE.KEY",
     );
+    // A restore of the first backup leaves "later" on another line: off
+    // the line, and with --all-lines listed with its value, marked.
+    let ids: Vec<i64> = line["backups"]
+        .as_array()
+        .expect("backups")
+        .iter()
+        .map(|b| b["id"].as_i64().expect("id"))
+        .collect();
+    let first = ids[0].to_string();
+    ok_json(d, &["backups", "restore", &first, "--json"]);
+    let later = *ids.last().expect("later");
+    let now = ok_json(
+        d,
+        &[
+            "backups",
+            "metric",
+            "--metric",
+            "zap.plans_generated",
+            "--all-lines",
+            "--json",
+        ],
+    );
+    let on = |key: &str| -> Vec<i64> {
+        now[key]
+            .as_array()
+            .expect(key)
+            .iter()
+            .map(|b| b["id"].as_i64().expect("id"))
+            .collect()
+    };
+    assert!(!on("backups").contains(&later), "{now}");
+    assert!(on("backups").contains(&ids[0]), "{now}");
+    assert!(on("elsewhere").contains(&later), "{now}");
+    let kept = now["elsewhere"]
+        .as_array()
+        .expect("elsewhere")
+        .iter()
+        .find(|b| b["id"].as_i64() == Some(later))
+        .expect("later");
+    assert_eq!(kept["value"].as_f64(), values.last().copied());
+    let text = engram(
+        d,
+        &[
+            "backups",
+            "metric",
+            "--metric",
+            "zap.plans_generated",
+            "--all-lines",
+        ],
+    );
+    let text = String::from_utf8_lossy(&text.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{later} ")))
+        .expect("the later backup listed");
+    assert!(row.ends_with("(other line)"), "{row}");
+}
+
+/// `engram backups drill`: the drilled Q figure equals what Gymnasium
+/// itself measures for the exported state (bench/verify_in_gymnasium.py,
+/// within four standard errors), and the backup's bytes and the live state
+/// are the same after the drill.
+#[test]
+fn a_drill_measures_what_gymnasium_measures_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = &dir.path().join("data");
+    let exports = dir.path();
+    run_for(d, "3s");
+    let b = ok_json(d, &["backups", "create", "--label", "drill me", "--json"]);
+    let id = b["id"].as_i64().expect("id").to_string();
+    let export = |name: &str| {
+        let path = exports.join(name);
+        let out = engram(
+            d,
+            &[
+                "backups",
+                "export",
+                &id,
+                "--out",
+                path.to_str().expect("utf-8"),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: Value =
+            serde_json::from_slice(&std::fs::read(&path).expect("exported")).expect("json");
+        // When it was exported is the one thing allowed to differ.
+        v.as_object_mut().expect("object").remove("exported_at");
+        v
+    };
+    let before = export("before.json");
+    let status_before = ok_json(d, &["status", "--json"]);
+    let drilled = ok_json(d, &["backups", "drill", &id, "--json"]);
+    // (Not assert_eq: the states are large.)
+    assert!(
+        export("after.json") == before,
+        "the backup's states are unchanged"
+    );
+    let mut status_after = ok_json(d, &["status", "--json"]);
+    status_after["backups"] = status_before["backups"].clone();
+    assert_eq!(status_after, status_before, "the live state is unchanged");
+    let results = drilled["results"].as_array().expect("results");
+    let units: Vec<&str> = results
+        .iter()
+        .map(|r| r["unit"].as_str().expect("unit"))
+        .collect();
+    assert_eq!(units, ["mdp_es", "zap"], "{drilled}");
+    assert!(results.iter().all(|r| r["error"].is_null()), "{drilled}");
+    let greedy = results[0]["metrics"]["greedy_success"]
+        .as_f64()
+        .expect("greedy");
+    // Gymnasium's own Monte Carlo of the exported Q-table's greedy policy.
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/verify_in_gymnasium.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(exports.join("before.json"))
+        .args(["--episodes", "4000"])
+        .output()
+        .expect("python3");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let after = text.split("Gymnasium ").nth(1).expect("a Gymnasium figure");
+    let mut nums = after.split_whitespace();
+    let mean: f64 = nums.next().and_then(|m| m.parse().ok()).expect("mean");
+    nums.next(); // ±
+    let se: f64 = nums
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("standard error");
+    assert!(
+        (greedy - mean).abs() <= 4.0 * se + 1e-9,
+        "drilled {greedy}, Gymnasium {mean} ± {se}"
+    );
+    // Kept with the backup: listed again, newest first, the same figures.
+    let kept = ok_json(d, &["backups", "drills", &id, "--json"]);
+    let kept = kept["results"].as_array().expect("kept");
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[1]["metrics"], results[0]["metrics"]);
+    // Unknown backups and units are refused, with the store untouched.
+    fails(d, &["backups", "drill", "999999"], "not found");
+    fails(d, &["backups", "drill", &id, "--unit", "nosuch"], "nosuch");
+    assert_eq!(
+        ok_json(d, &["backups", "drills", &id, "--json"])["results"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
 }

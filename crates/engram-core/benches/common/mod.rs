@@ -57,3 +57,14 @@ pub fn percentile_ms(v: &[Duration], p: f64) -> f64 {
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
     v[i].as_secs_f64() * 1e3
 }
+
+/// The median of some figures.
+pub fn median(v: Vec<f64>) -> f64 {
+    pct(v, 0.5)
+}
+
+/// The `p` quantile (0–1) of some figures (nearest rank).
+pub fn pct(mut v: Vec<f64>, p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}

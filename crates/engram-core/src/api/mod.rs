@@ -17,6 +17,7 @@
 
 mod compare;
 mod convert;
+mod drill;
 mod first_run;
 mod fleet;
 mod learners;
@@ -204,7 +205,7 @@ impl Api {
     ) -> ApiResult<crate::wire::Comparison> {
         Ok(self
             .runtime()?
-            .read(move |s| compare::compare_backups(s, id, req.with))
+            .read(move |s| compare::compare_backups(s, id, req.target()))
             .await?)
     }
 
@@ -393,6 +394,8 @@ impl Api {
                     higher_is_better: said.higher_is_better,
                     card: false,
                     chart: true,
+                    measured_at: None,
+                    measured_when: None,
                 });
             }
         }

@@ -63,7 +63,7 @@ impl Offline {
         id: i64,
         req: crate::wire::CompareRequest,
     ) -> Result<crate::wire::Comparison> {
-        super::compare::compare_backups(&self.open_read()?, id, req.with)
+        super::compare::compare_backups(&self.open_read()?, id, req.target())
     }
 
     /// What each setting is, its range and help text.

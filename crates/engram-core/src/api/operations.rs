@@ -63,6 +63,12 @@ macro_rules! for_each_operation {
             metric_in_backups: GET "/backups/metric" [] query MetricLineRequest => MetricLine, anywhere;
             /// Where along the current line of history a metric first fell below a threshold: the last good backup and the first after it.
             find_fall: GET "/backups/find" [] query FindFall => FallFound, anywhere;
+            /// The same, drilling the backups that carry no value of the metric (bisecting); the drills are kept with them.
+            bisect_fall: POST "/backups/bisect" [] body FindFall => FallFound, stopped;
+            /// Re-evaluates a backup's states in a sandbox (engines' evaluations, learners' drill commands); the results are kept with it.
+            drill_backup: POST "/backups/{id}/drill" [id: i64] body DrillRequest => Drills, stopped;
+            /// A backup's drills, newest first.
+            backup_drills: GET "/backups/{id}/drills" [id: i64] => Drills, anywhere;
             /// Deletes a backup; protected ones are refused with the reason.
             delete_backup: DELETE "/backups/{id}" [id: i64] => Deleted, stopped;
             /// Restores a backup (all engines or one) after a `pre-restore` backup.
@@ -99,6 +105,10 @@ macro_rules! for_each_operation {
             remove_learner_command: DELETE "/learners/{name}/command" [name: String] => LearnerInfo, stopped;
             /// A milestone the learner reports: a `breakthrough` backup.
             report_learner_milestone: POST "/learners/{name}/milestones" [name: String] body ReportMilestone => Backup, running;
+            /// Sets a learner's drill command (an empty one removes it).
+            set_learner_drill: PUT "/learners/{name}/drill" [name: String] body SetLearnerDrill => LearnerDrill, stopped;
+            /// A learner's drill command.
+            learner_drill: GET "/learners/{name}/drill" [name: String] => LearnerDrill, anywhere;
             /// Sets a learner's milestone rules in Engram, or goes back to its own.
             set_learner_milestone_rules: PUT "/learners/{name}/milestone-rules" [name: String] body SetMilestoneRules => LearnerInfo, stopped;
             /// Describes a learner's metrics in Engram, or goes back to its own.

@@ -127,7 +127,13 @@ async fn two_backups_compare_by_metrics_and_state_online_and_offline() {
         .expect("first");
     // Compared with itself: every state unchanged, every change zero.
     let same = api
-        .compare_backups(first.id, crate::wire::CompareRequest { with: first.id })
+        .compare_backups(
+            first.id,
+            crate::wire::CompareRequest {
+                with: first.id,
+                live: false,
+            },
+        )
         .await
         .expect("compare");
     assert_eq!(same.engines.len(), 3, "{same:?}");
@@ -143,7 +149,13 @@ async fn two_backups_compare_by_metrics_and_state_online_and_offline() {
         .await
         .expect("later");
     let c = api
-        .compare_backups(first.id, crate::wire::CompareRequest { with: later.id })
+        .compare_backups(
+            first.id,
+            crate::wire::CompareRequest {
+                with: later.id,
+                live: false,
+            },
+        )
         .await
         .expect("compare");
     assert_eq!((c.from, c.to), (first.id, later.id));
@@ -159,9 +171,33 @@ async fn two_backups_compare_by_metrics_and_state_online_and_offline() {
     assert_eq!(to, later.metrics["zap"]["plans_generated"]);
     assert!(to > from, "{plans:?}");
     assert_eq!(plans.change, Some(to - from));
+    // Inside: read from the states themselves, agreeing with the metrics.
+    let inside = zap.inside.as_ref().expect("zap changed inside");
+    assert_eq!(inside.kind, "zap");
+    let plans_inside = inside
+        .figures
+        .iter()
+        .find(|f| f.key == "plans_generated")
+        .expect("plans inside");
+    assert_eq!((plans_inside.from, plans_inside.to), (Some(from), Some(to)));
+    let mdp = c
+        .engines
+        .iter()
+        .find(|e| e.name == "mdp_es")
+        .expect("mdp_es");
+    let q = mdp.inside.as_ref().expect("mdp_es inside");
+    assert_eq!(q.kind, "q_learning");
+    assert!(q.counted[0].n > 0, "the Q-table learned: {q:?}");
+    assert!(same.engines.iter().all(|e| e.inside.is_none()), "{same:?}");
     // An unknown backup is `not_found`, on either side.
     let e = api
-        .compare_backups(first.id, crate::wire::CompareRequest { with: 999_999 })
+        .compare_backups(
+            first.id,
+            crate::wire::CompareRequest {
+                with: 999_999,
+                live: false,
+            },
+        )
         .await
         .expect_err("unknown");
     assert_eq!(e.code, ErrorCode::NotFound);
@@ -170,7 +206,119 @@ async fn two_backups_compare_by_metrics_and_state_online_and_offline() {
     // Offline, the same answer from the data directory.
     let offline = Offline::new(dir.path());
     let again = offline
-        .compare_backups(first.id, crate::wire::CompareRequest { with: later.id })
+        .compare_backups(
+            first.id,
+            crate::wire::CompareRequest {
+                with: later.id,
+                live: false,
+            },
+        )
         .expect("offline compare");
     assert_eq!(again, c);
+    // A backup against the live state as last saved: its metrics are the
+    // saved ones, and what changed inside is read from the live states.
+    let live = offline
+        .compare_backups(
+            first.id,
+            crate::wire::CompareRequest {
+                with: 0,
+                live: true,
+            },
+        )
+        .expect("live");
+    assert!(live.to_live);
+    let saved = offline.status().expect("status");
+    let zap = live.engines.iter().find(|e| e.name == "zap").expect("zap");
+    let plans = zap
+        .metrics
+        .iter()
+        .find(|m| m.key == "plans_generated")
+        .expect("plans");
+    assert_eq!(
+        plans.to,
+        Some(saved.engines["zap"].metrics["plans_generated"])
+    );
+    assert_eq!(zap.changed, Some(true));
+    assert_eq!(zap.inside.as_ref().map(|i| i.kind.as_str()), Some("zap"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fall_with_no_stored_values_is_found_by_drilling_and_bisecting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut opts = RuntimeOptions::new(dir.path());
+    opts.pace = std::time::Duration::from_millis(5);
+    let api = Api::start(opts).await;
+    let rt = api.runtime().expect("running");
+    // A learner whose states carry no metric; its drill reads the number
+    // each state holds. The metric falls below 0.5 at the seventh backup.
+    let values = [
+        0.9, 0.9, 0.85, 0.8, 0.7, 0.6, 0.3, 0.2, 0.2, 0.1, 0.1, 0.05, 0.05,
+    ];
+    let mut ids = Vec::new();
+    for (step, v) in values.iter().enumerate() {
+        let text = v.to_string();
+        rt.with_store(move |s| {
+            let now = crate::now_ms();
+            s.attach_learner("q", None, now)?;
+            let object = s.objects().put(text.as_bytes())?;
+            let state = crate::store::NewLearnerState {
+                generation: None,
+                object: object.checksum,
+                size: object.size,
+                step: Some(step as u64),
+                metrics: Default::default(),
+            };
+            s.save_learner_live("q", &state, now, None)
+        })
+        .await
+        .expect("save");
+        ids.push(
+            api.create_backup(CreateBackup::default())
+                .await
+                .expect("backup")
+                .id,
+        );
+    }
+    let find = || crate::wire::FindFall {
+        engine: "q".into(),
+        key: "success".into(),
+        below: 0.5,
+    };
+    // Without drills: no value anywhere, no fall found, said so.
+    let plain = api.find_fall(find()).await.expect("plain");
+    assert_eq!(
+        (plain.fell_at.as_ref(), plain.checked, plain.without_value),
+        (None, 13, 13)
+    );
+    // A drill command is needed; without one the search says so.
+    let e = api.bisect_fall(find()).await.expect_err("no drill command");
+    assert!(e.message.contains("no drill command"), "{e:?}");
+    api.set_learner_drill(
+        "q".into(),
+        crate::wire::SetLearnerDrill {
+            argv: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                r#"x=$(cat); echo "{\"success\": $x}""#.into(),
+            ],
+            timeout_ms: Some(10_000),
+            cwd: None,
+        },
+    )
+    .await
+    .expect("drill command");
+    let found = api.bisect_fall(find()).await.expect("bisected");
+    let (good, fell) = (found.last_good.expect("good"), found.fell_at.expect("fell"));
+    assert_eq!((good.id, good.value), (ids[5], Some(0.6)));
+    assert_eq!((fell.id, fell.value), (ids[6], Some(0.3)));
+    assert!(
+        !found.drilled.is_empty() && found.drilled.len() <= 6,
+        "bisection, not a drill of each: {:?}",
+        found.drilled
+    );
+    // The drills are kept with their backups.
+    let kept = api.backup_drills(ids[6]).await.expect("kept");
+    assert_eq!(kept.results.len(), 1);
+    assert_eq!(kept.results[0].metrics["success"], 0.3);
+    api.stop().await.expect("stop");
 }

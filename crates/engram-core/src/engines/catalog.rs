@@ -3,6 +3,7 @@
 //! a chart. One description, used by the UI (generated TypeScript), the API
 //! and the CLI's printouts; a test checks it covers every metric emitted.
 
+use super::set::{EVALUATIONS, Evaluation};
 use crate::wire::{MetricFormat, MetricInfo};
 
 impl MetricInfo {
@@ -23,6 +24,7 @@ pub fn format_value(format: MetricFormat, v: f64) -> String {
         MetricFormat::Decimal => format!("{v:.3}"),
         MetricFormat::Milliseconds if v.abs() < 0.1 => format!("{:.1} µs", v * 1000.0),
         MetricFormat::Milliseconds => format!("{v:.2} ms"),
+        MetricFormat::Time => crate::rfc3339(v as i64),
     }
 }
 
@@ -52,16 +54,18 @@ type Row = (
 
 /// Every metric of every engine, in display order.
 pub fn metric_catalog() -> Vec<MetricInfo> {
-    use MetricFormat::{Decimal, Integer, Milliseconds, Percent};
+    use MetricFormat::{Decimal, Integer, Milliseconds, Percent, Time};
     const UP: Option<bool> = Some(true);
     const DOWN: Option<bool> = Some(false);
     const NEITHER: Option<bool> = None;
     #[rustfmt::skip]
-    let table: [Row; 34] = [
+    let table: [Row; 38] = [
         ("zap", "plans_generated", "Plans", "plans", Integer, NEITHER, true, false),
         ("zap", "heldout_vs_optimal", "Held-out success vs optimum", "", Percent, UP, true, true),
         ("zap", "heldout_success", "Held-out success", "", Percent, UP, true, false),
         ("zap", "heldout_optimal", "Held-out optimum", "", Percent, NEITHER, false, false),
+        ("zap", "heldout_at_plans", "Held-out evaluation at", "plans", Integer, NEITHER, false, false),
+        ("zap", "heldout_at_ms", "Held-out evaluation time", "", Time, NEITHER, false, false),
         ("zap", "success_rate_last_100", "Success (last 100 plans)", "", Percent, UP, true, true),
         ("zap", "success_rate", "Success (all plans)", "", Percent, UP, false, false),
         ("zap", "mean_planning_ms", "Planning time", "ms", Milliseconds, DOWN, true, false),
@@ -78,6 +82,8 @@ pub fn metric_catalog() -> Vec<MetricInfo> {
         ("mdp_es", "optimal_success", "Q optimal success", "", Percent, NEITHER, false, false),
         ("mdp_es", "greedy_return", "Q greedy return", "", Decimal, UP, true, false),
         ("mdp_es", "optimal_return", "Q optimal return", "", Decimal, NEITHER, false, false),
+        ("mdp_es", "q_evaluated_at_episode", "Q evaluation at", "episodes", Integer, NEITHER, false, false),
+        ("mdp_es", "q_evaluated_at_ms", "Q evaluation time", "", Time, NEITHER, false, false),
         ("mdp_es", "behaviour_success_last_100", "Q behaviour success (ε-greedy, last 100)", "", Percent, UP, false, false),
         ("mdp_es", "generation", "ES generation", "generations", Integer, NEITHER, true, false),
         ("mdp_es", "best_fitness", "ES best fitness (validated)", "", Decimal, UP, true, true),
@@ -105,9 +111,35 @@ pub fn metric_catalog() -> Vec<MetricInfo> {
                 higher_is_better,
                 card,
                 chart,
+                measured_at: evaluation_of(engine, key).map(|e| e.step.to_string()),
+                measured_when: evaluation_of(engine, key).map(|e| e.when.to_string()),
             },
         )
         .collect()
+}
+
+/// The evaluation that measures an evaluation's figure (the figure is
+/// absent until its first evaluation).
+fn evaluation_of(engine: &str, key: &str) -> Option<&'static Evaluation> {
+    let figure = match engine {
+        "zap" => matches!(
+            key,
+            "heldout_vs_optimal" | "heldout_success" | "heldout_optimal"
+        ),
+        "mdp_es" => matches!(
+            key,
+            "policy_quality"
+                | "greedy_success"
+                | "optimal_success"
+                | "greedy_return"
+                | "optimal_return"
+        ),
+        _ => false,
+    };
+    if !figure {
+        return None;
+    }
+    EVALUATIONS.iter().find(|e| e.engine == engine)
 }
 
 /// The description of `engine`'s `key`, if it has one.
@@ -163,7 +195,76 @@ mod tests {
         assert_eq!(format_value(MetricFormat::Milliseconds, 1.234), "1.23 ms");
         assert_eq!(format_value(MetricFormat::Milliseconds, 0.0032), "3.2 µs");
         assert_eq!(format_value(MetricFormat::Percent, f64::NAN), "—");
+        assert_eq!(
+            format_value(MetricFormat::Time, 1_796_660_607_204.0),
+            "2026-12-07T16:23:27.204Z"
+        );
         let calls = metric_info("orchestrator", "cross_system_calls").expect("described");
         assert_eq!(calls.format_value(1000.0), "1,000");
+    }
+
+    /// An evaluation carries the time it was stamped at (the running
+    /// Engram stamps after every tick), keeps it while it is the newest,
+    /// takes it back from the metrics it was saved with, and is never
+    /// given a time it was not made at (a state loaded without one).
+    #[test]
+    fn an_evaluation_carries_when_it_was_made_and_no_invented_time() {
+        let mut cfg = EnginesConfig::default();
+        cfg.zap.heldout_every_plans = 20;
+        cfg.zap.heldout_maps = 5;
+        let mut set = EngineSet::new(cfg.clone(), 3);
+        let mut clock = crate::engines::FakeClock {
+            now: 0,
+            step: 1_000,
+        };
+        set.stamp_evaluations(|| 1);
+        assert!(!set.metrics()["zap"].contains_key("heldout_at_ms"));
+        let mut ticks = 0;
+        while set.zap.heldout_at_plans().is_none() {
+            set.tick(&mut clock);
+            set.stamp_evaluations(|| 5_000);
+            ticks += 1;
+            assert!(ticks < 1_000, "no held-out evaluation");
+        }
+        let first = set.zap.heldout_at_plans();
+        let m = set.metrics();
+        assert_eq!(m["zap"]["heldout_at_ms"], 5_000.0);
+        // Every key now emitted is described, the time as a time.
+        for (engine, metrics) in &m {
+            for key in metrics.keys() {
+                assert!(metric_info(engine, key).is_some(), "{engine}/{key}");
+            }
+        }
+        let info = metric_info("zap", "heldout_success").expect("described");
+        assert_eq!(info.measured_when.as_deref(), Some("heldout_at_ms"));
+        assert_eq!(
+            metric_info("zap", "heldout_at_ms").map(|i| i.format),
+            Some(MetricFormat::Time)
+        );
+        // The same evaluation keeps its time; the next one gets its own.
+        set.stamp_evaluations(|| 9_000);
+        assert_eq!(set.metrics()["zap"]["heldout_at_ms"], 5_000.0);
+        while set.zap.heldout_at_plans() == first {
+            set.tick(&mut clock);
+            set.stamp_evaluations(|| 7_000);
+        }
+        assert_eq!(set.metrics()["zap"]["heldout_at_ms"], 7_000.0);
+        // Saved and loaded: unknown until taken from the saved metrics.
+        let saved = set.capture().expect("capture");
+        let zap = saved.iter().find(|s| s.engine == "zap").expect("zap");
+        let mut loaded = EngineSet::new(cfg, 3);
+        loaded.restore_engine("zap", &zap.state).expect("restore");
+        loaded.stamp_evaluations(|| 8_000);
+        assert!(
+            !loaded.metrics()["zap"].contains_key("heldout_at_ms"),
+            "a loaded evaluation is not given the time of loading"
+        );
+        loaded.take_evaluation_times("zap", &zap.metrics);
+        assert_eq!(loaded.metrics()["zap"]["heldout_at_ms"], 7_000.0);
+        // Saved metrics of another evaluation say nothing of this one.
+        let mut other = zap.metrics.clone();
+        other.insert("heldout_at_plans".into(), 1.0);
+        loaded.take_evaluation_times("zap", &other);
+        assert!(!loaded.metrics()["zap"].contains_key("heldout_at_ms"));
     }
 }

@@ -73,9 +73,49 @@ pub struct EngineSet {
     failed: BTreeMap<String, String>,
     /// Failures not yet taken by [`EngineSet::take_failures`].
     new_failures: Vec<(String, String)>,
+    /// When each evaluation was made, as the running Engram saw it.
+    evaluated: EvaluatedAt,
     /// Tests: the engine whose next tick panics.
     #[cfg(test)]
     pub(crate) panic_next: Option<&'static str>,
+}
+
+/// One of the engines' evaluations: its engine, the metric holding the
+/// step it was made at, and the metric holding when (unix ms; see
+/// [`EngineSet::stamp_evaluations`]).
+pub struct Evaluation {
+    pub engine: &'static str,
+    pub step: &'static str,
+    pub when: &'static str,
+}
+
+/// The engines' evaluations, in the order of
+/// [`EngineSet::evaluation_steps`].
+pub const EVALUATIONS: [Evaluation; 2] = [
+    Evaluation {
+        engine: zap::NAME,
+        step: "heldout_at_plans",
+        when: "heldout_at_ms",
+    },
+    Evaluation {
+        engine: mdp_es::NAME,
+        step: "q_evaluated_at_episode",
+        when: "q_evaluated_at_ms",
+    },
+];
+
+/// When each evaluation of [`EVALUATIONS`] was made, in its order: the
+/// step it was stamped for and the time (None: made before this run knew,
+/// so not known). Wall time is not part of an engine's state (the engines
+/// are deterministic given a seed and never read it), so it lives beside
+/// them: two sets equal in their engines are equal whatever these say.
+#[derive(Clone, Debug, Default)]
+struct EvaluatedAt([Option<(u64, Option<i64>)>; 2]);
+
+impl PartialEq for EvaluatedAt {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Runs one engine's part of a tick; a panic becomes its message.
@@ -123,8 +163,48 @@ impl EngineSet {
             orchestrator,
             failed: BTreeMap::new(),
             new_failures: Vec::new(),
+            evaluated: EvaluatedAt::default(),
             #[cfg(test)]
             panic_next: None,
+        }
+    }
+
+    /// The step each evaluation was last made at (None: not yet), in the
+    /// order of [`EVALUATIONS`].
+    fn evaluation_steps(&self) -> [Option<u64>; 2] {
+        [self.zap.heldout_at_plans(), self.mdp_es.q_eval.at_episode]
+    }
+
+    /// Notes `now_ms()` as the time of every evaluation made since the
+    /// last call (its step moved). Called by the running Engram after
+    /// each tick: the time is when the tick that made it ended.
+    pub fn stamp_evaluations(&mut self, now_ms: impl Fn() -> i64) {
+        let steps = self.evaluation_steps();
+        for (stamp, step) in self.evaluated.0.iter_mut().zip(steps) {
+            if let Some(step) = step
+                && stamp.is_none_or(|(s, _)| s != step)
+            {
+                *stamp = Some((step, Some(now_ms())));
+            }
+        }
+    }
+
+    /// Takes the evaluation times of `engine` from metrics it was saved
+    /// with (a live state or a backup being loaded), where they are of the
+    /// same evaluation as its state now holds. Without them an evaluation
+    /// already made has no time (it was made before times were kept): it
+    /// is not given the time of loading.
+    pub fn take_evaluation_times(&mut self, engine: &str, saved: &Metrics) {
+        let steps = self.evaluation_steps();
+        for ((e, stamp), step) in EVALUATIONS.iter().zip(&mut self.evaluated.0).zip(steps) {
+            if e.engine != engine {
+                continue;
+            }
+            *stamp = step.map(|step| {
+                let same = saved.get(e.step) == Some(&(step as f64));
+                let when = saved.get(e.when).filter(|t| same && t.is_finite());
+                (step, when.map(|t| *t as i64))
+            });
         }
     }
 
@@ -190,11 +270,25 @@ impl EngineSet {
 
     /// Metrics of each engine, by name.
     pub fn metrics(&self) -> BTreeMap<String, Metrics> {
-        BTreeMap::from([
+        let mut m = BTreeMap::from([
             (zap::NAME.to_string(), self.zap.metrics()),
             (mdp_es::NAME.to_string(), self.mdp_es.metrics()),
             (orchestrator::NAME.to_string(), self.orchestrator.metrics()),
-        ])
+        ]);
+        // Each evaluation's time, where it is known for the step held now.
+        let known = EVALUATIONS
+            .iter()
+            .zip(&self.evaluated.0)
+            .zip(self.evaluation_steps());
+        for ((e, stamp), step) in known {
+            if let (Some(step), Some((s, Some(t)))) = (step, stamp)
+                && *s == step
+                && let Some(metrics) = m.get_mut(e.engine)
+            {
+                metrics.insert(e.when.to_string(), *t as f64);
+            }
+        }
+        m
     }
 
     /// Every running engine's full state, encoded, with its metrics. A
@@ -236,6 +330,9 @@ impl EngineSet {
         }
         // A restored state runs again, even if the engine had failed.
         self.failed.remove(engine);
+        // Its evaluations were made before now, when is not known here
+        // (see `take_evaluation_times`).
+        self.take_evaluation_times(engine, &Metrics::new());
         Ok(())
     }
 }

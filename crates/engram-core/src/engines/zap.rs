@@ -597,7 +597,7 @@ impl Zap {
 
     pub fn metrics(&self) -> Metrics {
         let plans = self.plans_generated.max(1) as f64;
-        Metrics::from([
+        let mut m = Metrics::from([
             ("plans_generated".into(), self.plans_generated as f64),
             ("successful_plans".into(), self.successful_plans as f64),
             ("failed_plans".into(), self.failed_plans as f64),
@@ -619,10 +619,24 @@ impl Zap {
             ("episodes".into(), self.plans_generated as f64),
             ("total_reward".into(), self.total_reward),
             ("replay_size".into(), self.replay.len() as f64),
-            ("heldout_success".into(), self.heldout.success),
-            ("heldout_optimal".into(), self.heldout.optimal),
-            ("heldout_vs_optimal".into(), self.heldout.vs_optimal),
-        ])
+        ]);
+        // Before the first held-out evaluation there is no figure: left out
+        // ("not evaluated yet"), never a 0 that reads as measured.
+        if self.heldout.at_plans > 0 {
+            m.extend([
+                ("heldout_success".into(), self.heldout.success),
+                ("heldout_optimal".into(), self.heldout.optimal),
+                ("heldout_vs_optimal".into(), self.heldout.vs_optimal),
+                ("heldout_at_plans".into(), self.heldout.at_plans as f64),
+            ]);
+        }
+        m
+    }
+
+    /// The plans made when the held-out maps were last evaluated (None:
+    /// not yet).
+    pub fn heldout_at_plans(&self) -> Option<u64> {
+        (self.heldout.at_plans > 0).then_some(self.heldout.at_plans)
     }
 
     pub fn capture(&self) -> Result<crate::EncodedState> {

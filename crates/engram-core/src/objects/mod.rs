@@ -127,17 +127,7 @@ impl Objects {
 
     /// The object's bytes, checked against its checksum; at most `limit`.
     pub fn read(&self, c: &Checksum, limit: u64) -> Result<Vec<u8>> {
-        let path = self.path_of(c);
-        let mut f = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::corrupt(
-                    "state object",
-                    format!("{} is missing", path.display()),
-                ));
-            }
-            Err(e) => return Err(Error::io("open", &path, e)),
-        };
+        let (mut f, path) = self.open(c)?;
         let len = f.metadata().map_err(|e| Error::io("stat", &path, e))?.len();
         if len > limit {
             return Err(Error::TooLarge {
@@ -150,28 +140,42 @@ impl Objects {
         f.read_to_end(&mut bytes)
             .map_err(|e| Error::io("read", &path, e))?;
         if Checksum::of(&bytes) != *c {
-            return Err(Error::corrupt(
-                "state object",
-                format!("{} does not match its checksum", path.display()),
-            ));
+            return Err(mismatch(&path));
         }
         Ok(bytes)
+    }
+
+    /// The object opened for reading where one likes, after its whole
+    /// content was checked against its checksum through this very handle
+    /// (objects never change in place, so what is read later is what was
+    /// checked); with its length.
+    pub fn open_checked(&self, c: &Checksum) -> Result<(File, u64)> {
+        let (mut f, path) = self.open(c)?;
+        let (found, len) = files::hash_reader(&mut f).map_err(|e| Error::io("read", &path, e))?;
+        if found != *c {
+            return Err(mismatch(&path));
+        }
+        Ok((f, len))
+    }
+
+    /// The object's file, opened; a missing one is `corrupt_state`.
+    fn open(&self, c: &Checksum) -> Result<(File, PathBuf)> {
+        let path = self.path_of(c);
+        match File::open(&path) {
+            Ok(f) => Ok((f, path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(missing(&path)),
+            Err(e) => Err(Error::io("open", &path, e)),
+        }
     }
 
     /// Checks an object against its checksum without keeping its bytes.
     pub fn verify(&self, c: &Checksum) -> Result<()> {
         let path = self.path_of(c);
         let Some(found) = hash_file(&path)? else {
-            return Err(Error::corrupt(
-                "state object",
-                format!("{} is missing", path.display()),
-            ));
+            return Err(missing(&path));
         };
         if found != *c {
-            return Err(Error::corrupt(
-                "state object",
-                format!("{} does not match its checksum", path.display()),
-            ));
+            return Err(mismatch(&path));
         }
         Ok(())
     }
@@ -252,4 +256,17 @@ impl Objects {
         }
         Ok(removed)
     }
+}
+
+/// An object a row names that is not there.
+fn missing(path: &Path) -> Error {
+    Error::corrupt("state object", format!("{} is missing", path.display()))
+}
+
+/// An object whose bytes are not the ones its name promises.
+fn mismatch(path: &Path) -> Error {
+    Error::corrupt(
+        "state object",
+        format!("{} does not match its checksum", path.display()),
+    )
 }

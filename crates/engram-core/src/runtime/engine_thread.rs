@@ -3,9 +3,9 @@
 //! restores, and reports breakthroughs with the cut taken at that instant.
 
 use super::RuntimeOptions;
-use crate::EncodedState;
 use crate::engines::{EngineSet, SystemClock};
 use crate::error::Result;
+use crate::store::EngineState;
 use crate::wire::{Breakthrough, Metrics};
 use crate::wire::{Event, Settings};
 use std::collections::BTreeMap;
@@ -17,7 +17,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub(crate) enum EngineCmd {
     Capture(oneshot::Sender<EngineSet>),
-    Restore(Vec<(String, EncodedState)>, oneshot::Sender<Result<()>>),
+    /// States to run from now, each with the metrics it was saved with.
+    Restore(Vec<EngineState>, oneshot::Sender<Result<()>>),
     Stop(oneshot::Sender<EngineSet>),
     Configure(Settings),
     /// Tests: the next tick of this engine panics.
@@ -120,9 +121,11 @@ pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) 
                     Ok(EngineCmd::Restore(states, reply)) => {
                         // All or nothing: restore into a copy, then swap.
                         let mut next = engines.clone();
-                        let result = states
-                            .iter()
-                            .try_for_each(|(name, s)| next.restore_engine(name, s));
+                        let result = states.iter().try_for_each(|s| {
+                            next.restore_engine(&s.engine, &s.state)?;
+                            next.take_evaluation_times(&s.engine, &s.metrics);
+                            Ok(())
+                        });
                         if result.is_ok() {
                             // A backup carries the thresholds of its day; today's apply.
                             settings.apply_to_engines(&mut next);
@@ -161,6 +164,7 @@ pub(crate) fn spawn(mut engines: EngineSet, opts: RuntimeOptions, out: Outputs) 
                     std::thread::sleep(d);
                 }
                 let fired = engines.tick(&mut clock);
+                engines.stamp_evaluations(crate::now_ms);
                 busy_since.store(0, Ordering::SeqCst);
                 let failed = engines.take_failures();
                 if !failed.is_empty() {

@@ -148,6 +148,8 @@ pub struct Runtime {
     /// Read-only connections for reads (see [`readers`]); declared
     /// before the writer's store so they close first.
     readers: Arc<readers::Readers>,
+    /// Lines of one metric across the backups, kept between reads.
+    lines: Arc<crate::store::LineCache>,
     store: Arc<Mutex<Store>>,
     metrics: Arc<Mutex<BTreeMap<String, Metrics>>>,
     paused: Arc<Mutex<BTreeMap<String, String>>>,
@@ -283,6 +285,7 @@ impl Runtime {
             events,
             store,
             readers,
+            lines: Arc::default(),
             metrics,
             paused,
             startup,
@@ -348,6 +351,12 @@ impl Runtime {
         f: impl FnOnce(&Store) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         self.readers.read(f).await
+    }
+
+    /// The lines of one metric across the backups that reads keep
+    /// ([`Store::metric_along_line_cached`]).
+    pub fn line_cache(&self) -> Arc<crate::store::LineCache> {
+        self.lines.clone()
     }
 
     /// Runs `f` with the writer's store (changes, and the few reads that
@@ -563,6 +572,7 @@ fn restore_from_backups(
             if let Ok(state) = store.backup_state(b.id, engine)
                 && engines.restore_engine(engine, &state.state).is_ok()
             {
+                engines.take_evaluation_times(engine, &state.metrics);
                 return Ok(Some(b.id));
             }
         }
@@ -596,6 +606,7 @@ fn open_and_restore(db: &Path, opts: &RuntimeOptions) -> Result<(Store, Restored
     for (name, loaded) in &load.states {
         match engines.restore_engine(name, &loaded.state) {
             Ok(()) => {
+                engines.take_evaluation_times(name, &loaded.metrics);
                 report.restored_from.insert(
                     name.clone(),
                     match &loaded.source {

@@ -290,11 +290,7 @@ impl Scheduler {
     }
 
     /// Puts states into the running engines (not saved).
-    async fn restore_in_memory(
-        &self,
-        states: impl Iterator<Item = (String, crate::EncodedState)>,
-    ) -> Result<()> {
-        let payload: Vec<(String, crate::EncodedState)> = states.collect();
+    async fn restore_in_memory(&self, payload: Vec<crate::store::EngineState>) -> Result<()> {
         if payload.is_empty() {
             return Ok(());
         }
@@ -314,8 +310,7 @@ impl Scheduler {
                 Ok(states)
             })
             .await?;
-        self.restore_in_memory(states.into_iter().map(|s| (s.engine, s.state)))
-            .await
+        self.restore_in_memory(states).await
     }
 
     async fn with_store<T: Send + 'static>(
@@ -489,8 +484,7 @@ impl Scheduler {
         let engines: Vec<String> = states.iter().map(|s| s.engine.clone()).collect();
         // The engines take the states in memory first (a state that cannot
         // run fails here, before anything durable changes)...
-        self.restore_in_memory(states.iter().map(|s| (s.engine.clone(), s.state.clone())))
-            .await?;
+        self.restore_in_memory(states.clone()).await?;
         // ...then engines, learners and the new line of metric history
         // become live in one transaction: a crash leaves all of them
         // restored, or none.

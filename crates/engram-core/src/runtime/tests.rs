@@ -253,3 +253,67 @@ async fn learner_state_files_nobody_refers_to_are_collected_at_start_and_verify_
     assert_eq!(verify.problems[0].code, ErrorCode::CorruptState);
     rt.stop().await.expect("stop");
 }
+
+/// An evaluation's time is when the running Engram saw it made; a backup
+/// keeps it, a restore brings it back (not the restore's time), and the
+/// next launch reads it from the live state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evaluation_keeps_the_time_it_was_made_through_a_backup_a_restore_and_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut o = options(dir.path());
+    o.engines.zap.heldout_every_plans = 40;
+    o.engines.zap.heldout_maps = 5;
+    let started = crate::now_ms() as f64;
+    let rt = Runtime::start(o.clone()).await.expect("start");
+    wait_for("a held-out evaluation with its time", || {
+        rt.metrics()["zap"].contains_key("heldout_at_ms")
+    })
+    .await;
+    let at = metric(&rt, "zap", "heldout_at_ms");
+    assert!(at >= started && at <= crate::now_ms() as f64, "{at}");
+    let b = rt.backup_now(None).await.expect("backup");
+    let id = b.id;
+    let kept = rt
+        .with_store(move |s| s.backup_state(id, "zap"))
+        .await
+        .expect("the backup's zap");
+    let (step, when) = (
+        kept.metrics["heldout_at_plans"],
+        kept.metrics["heldout_at_ms"],
+    );
+    assert!(when >= started && when <= crate::now_ms() as f64);
+    wait_for("a later evaluation", || {
+        metric(&rt, "zap", "heldout_at_plans") > step
+    })
+    .await;
+    let restored_at = crate::now_ms() as f64;
+    rt.restore(id, None).await.expect("restore");
+    let now = rt.metrics()["zap"].clone();
+    if now["heldout_at_plans"] == step {
+        assert_eq!(
+            now["heldout_at_ms"], when,
+            "the backup's evaluation, its time"
+        );
+    } else {
+        // The engines ran on past the next evaluation already.
+        assert!(now["heldout_at_ms"] >= restored_at);
+    }
+    rt.stop().await.expect("stop");
+    drop(rt);
+    let saved = Store::open(dir.path().join(DB_FILE))
+        .expect("open")
+        .load_live(&ENGINE_NAMES)
+        .expect("live")
+        .states["zap"]
+        .metrics
+        .clone();
+    // Launched again, and not ticking yet: the saved evaluation, its time.
+    let mut slow = o;
+    slow.pace = Duration::from_secs(3600);
+    let rt = Runtime::start(slow).await.expect("start again");
+    let m = rt.metrics()["zap"].clone();
+    assert_eq!(m["heldout_at_plans"], saved["heldout_at_plans"]);
+    assert_eq!(m["heldout_at_ms"], saved["heldout_at_ms"]);
+    assert!(m["heldout_at_ms"] < crate::now_ms() as f64);
+    rt.stop().await.expect("stop");
+}

@@ -66,6 +66,21 @@ impl Store {
         }
     }
 
+    /// A learner state's bytes to read piece by piece (a large one stays
+    /// in its file), checked against their checksum first.
+    pub fn learner_bytes_at(&self, c: &Checksum) -> Result<StateBytes> {
+        match self.inline_bytes(c)? {
+            Some(bytes) => {
+                check_inline(c, &bytes)?;
+                Ok(StateBytes::Memory(bytes))
+            }
+            None => {
+                let (file, len) = self.objects().open_checked(c)?;
+                Ok(StateBytes::File(file, len))
+            }
+        }
+    }
+
     /// Checks a learner state's bytes against their checksum.
     pub fn verify_learner_bytes(&self, c: &Checksum) -> Result<()> {
         match self.inline_bytes(c)? {
@@ -184,4 +199,50 @@ fn check_inline(c: &Checksum, bytes: &[u8]) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A learner state's bytes, read at any offset: in memory (a small state,
+/// kept inline) or in its object file.
+#[derive(Debug)]
+pub enum StateBytes {
+    Memory(Vec<u8>),
+    File(std::fs::File, u64),
+}
+
+impl StateBytes {
+    pub fn len(&self) -> u64 {
+        match self {
+            StateBytes::Memory(b) => b.len() as u64,
+            StateBytes::File(_, len) => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Fills `buf` from `offset`; reading past the end is an error.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let end = offset.checked_add(buf.len() as u64);
+        if end.is_none_or(|e| e > self.len()) {
+            return Err(Error::corrupt(
+                "state object",
+                format!(
+                    "a read at {offset} runs past its end ({} bytes)",
+                    self.len()
+                ),
+            ));
+        }
+        match self {
+            StateBytes::Memory(b) => {
+                buf.copy_from_slice(&b[offset as usize..offset as usize + buf.len()]);
+                Ok(())
+            }
+            StateBytes::File(f, _) => {
+                use std::os::unix::fs::FileExt;
+                f.read_exact_at(buf, offset)
+                    .map_err(|e| Error::io("read", "a learner state object", e))
+            }
+        }
+    }
 }

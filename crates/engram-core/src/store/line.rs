@@ -12,18 +12,49 @@
 use super::Store;
 use crate::error::Result;
 use crate::wire::{BackupKind, BackupValue};
+use std::sync::{Arc, Mutex};
 
-/// The spans (from, to) of the current line of history, newest first.
-fn line_spans(store: &Store) -> Result<Vec<(i64, i64)>> {
+/// One stretch of the current line of history: the backups made from
+/// `from` to `to` (inclusive), but for the `pre-restore` backup made at
+/// `from` by the restore that started it (that one holds the line the
+/// restore left).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    from: i64,
+    to: i64,
+    /// `from` when a restore started this stretch; otherwise a time no
+    /// backup has.
+    pre_restore_at: i64,
+}
+
+impl Span {
+    /// Every backup, on any line.
+    const EVERYTHING: Span = Span {
+        from: i64::MIN,
+        to: i64::MAX,
+        pre_restore_at: i64::MIN,
+    };
+}
+
+/// The spans of the current line of history, newest first.
+fn line_spans(store: &Store) -> Result<Vec<Span>> {
     let branches = store.history_branches()?;
     let Some(mut b) = branches.last().cloned() else {
-        return Ok(vec![(i64::MIN, i64::MAX)]);
+        return Ok(vec![Span::EVERYTHING]);
     };
     let mut spans = Vec::new();
     let mut end = i64::MAX;
     // Each step goes to an earlier branch: at most one step per branch.
     for _ in 0..=branches.len() {
-        spans.push((b.started_at, end));
+        spans.push(Span {
+            from: b.started_at,
+            to: end,
+            pre_restore_at: if b.from_backup.is_some() {
+                b.started_at
+            } else {
+                i64::MIN
+            },
+        });
         let Some(from) = b.from_backup else { break };
         let Some(at) = store
             .conn
@@ -36,20 +67,25 @@ fn line_spans(store: &Store) -> Result<Vec<(i64, i64)>> {
             break;
         };
         end = at;
-        match branches
+        // The branch current when the restored backup was made; one made
+        // before the first branch started (the initial backup is cut a
+        // moment before the first start is recorded, and an older database
+        // has no branches) belongs to the first.
+        let then = branches
             .iter()
             .filter(|x| x.started_at <= at && x.id != b.id)
             .max_by_key(|x| (x.started_at, x.id))
-        {
+            .or_else(|| branches.first().filter(|f| f.id != b.id));
+        match then {
             Some(next) if next.started_at < b.started_at => b = next.clone(),
             _ => break,
         }
     }
     // Backups from before the first branch (an older database) belong to it.
     if let Some(last) = spans.last_mut()
-        && branches.first().is_some_and(|f| f.started_at == last.0)
+        && branches.first().is_some_and(|f| f.started_at == last.from)
     {
-        last.0 = i64::MIN;
+        last.from = i64::MIN;
     }
     Ok(spans)
 }
@@ -59,6 +95,86 @@ impl Store {
     /// holding its state along the current line of history, oldest first
     /// (`value` is null where that state carries no such metric).
     pub fn metric_along_line(&self, engine: &str, key: &str) -> Result<Vec<BackupValue>> {
+        self.line_after(engine, key, Along::Line, None)
+    }
+
+    /// The same, served from `cache` when the line is known: a line read
+    /// before is read again only if something other than new backups at
+    /// the end changed it since (`timeline_epoch`, kept by triggers);
+    /// otherwise only the backups after its newest are read. Call inside
+    /// one read transaction (the epoch and the rows from one commit).
+    pub fn metric_along_line_cached(
+        &self,
+        cache: &LineCache,
+        engine: &str,
+        key: &str,
+    ) -> Result<Vec<BackupValue>> {
+        self.metric_cached(cache, engine, key, Along::Line)
+    }
+
+    /// `key` of `engine` in every backup holding its state, on any line
+    /// of history, oldest first; through `cache` when given.
+    pub fn metric_in_every_backup(
+        &self,
+        cache: Option<&LineCache>,
+        engine: &str,
+        key: &str,
+    ) -> Result<Vec<BackupValue>> {
+        match cache {
+            Some(cache) => self.metric_cached(cache, engine, key, Along::Every),
+            None => self.line_after(engine, key, Along::Every, None),
+        }
+    }
+
+    fn metric_cached(
+        &self,
+        cache: &LineCache,
+        engine: &str,
+        key: &str,
+        along: Along,
+    ) -> Result<Vec<BackupValue>> {
+        let (rewritten, newest): (i64, i64) = self.conn.query_row(
+            "SELECT (SELECT rewritten FROM timeline_epoch),
+                    (SELECT coalesce(max(id), 0) FROM backups)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let known = cache
+            .get(engine, key, along)
+            .filter(|c| c.rewritten == rewritten);
+        let backups = match known {
+            Some(c) if c.newest == newest => return Ok(c.backups.to_vec()),
+            Some(c) => {
+                // Only new backups at the end since: their times are at
+                // or after every older backup's (or the epoch moved).
+                let since = c.backups.last().map_or(i64::MIN, |b| b.created_at_ms);
+                let after = (c.newest, since);
+                let mut all = c.backups.to_vec();
+                all.extend(self.line_after(engine, key, along, Some(after))?);
+                all
+            }
+            None => self.line_after(engine, key, along, None)?,
+        };
+        cache.put(CachedLine {
+            engine: engine.to_string(),
+            key: key.to_string(),
+            along,
+            rewritten,
+            newest,
+            backups: backups.clone().into(),
+        });
+        Ok(backups)
+    }
+
+    /// The line (or every backup), or only its backups with an id above
+    /// `after.0` and a time at or after `after.1`.
+    fn line_after(
+        &self,
+        engine: &str,
+        key: &str,
+        along: Along,
+        after: Option<(i64, i64)>,
+    ) -> Result<Vec<BackupValue>> {
         let path = format!("$.\"{}\"", key.replace('"', "\\\""));
         // A built-in engine's states are in `backup_states`, a learner's in
         // `backup_learner_states`: one table, probed by its primary key for
@@ -74,12 +190,23 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT b.id, b.created_at, b.kind, json_extract(s.metrics, ?2)
              FROM backups b INDEXED BY backups_by_time CROSS JOIN {table}
-             WHERE b.created_at >= ?3 AND b.created_at <= ?4
+             WHERE b.created_at >= ?3 AND b.created_at <= ?4 AND b.id > ?5
+               AND NOT (b.created_at = ?6 AND b.kind = 'pre-restore')
              ORDER BY b.created_at DESC, b.id DESC"
         ))?;
+        let (above, since) = after.unwrap_or((i64::MIN, i64::MIN));
         let mut out = Vec::new();
-        for (from, to) in line_spans(self)? {
-            let rows = stmt.query_map(rusqlite::params![engine, path, from, to], |r| {
+        let spans = match along {
+            Along::Line => line_spans(self)?,
+            Along::Every => vec![Span::EVERYTHING],
+        };
+        for span in spans {
+            if span.to < since {
+                continue;
+            }
+            let from = span.from.max(since);
+            let params = rusqlite::params![engine, path, from, span.to, above, span.pre_restore_at];
+            let rows = stmt.query_map(params, |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
@@ -100,6 +227,62 @@ impl Store {
         // Gathered newest first (span by span, newest span first).
         out.reverse();
         Ok(out)
+    }
+}
+
+/// Lines of one metric read before, kept between reads by the running
+/// Engram (a few, the most recently asked: a follow view asks the same
+/// line again after every backup).
+#[derive(Default)]
+pub struct LineCache {
+    lines: Mutex<Vec<CachedLine>>,
+}
+
+/// How many lines [`LineCache`] keeps (~40 bytes a backup each).
+const LINES_KEPT: usize = 4;
+
+/// Which backups a read follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Along {
+    /// The current line of history.
+    Line,
+    /// Every backup, on any line.
+    Every,
+}
+
+#[derive(Clone)]
+struct CachedLine {
+    engine: String,
+    key: String,
+    along: Along,
+    /// `timeline_epoch.rewritten` when it was read.
+    rewritten: i64,
+    /// The largest backup id then (whether or not on the line).
+    newest: i64,
+    backups: Arc<[BackupValue]>,
+}
+
+impl CachedLine {
+    fn is(&self, engine: &str, key: &str, along: Along) -> bool {
+        self.engine == engine && self.key == key && self.along == along
+    }
+}
+
+impl LineCache {
+    fn get(&self, engine: &str, key: &str, along: Along) -> Option<CachedLine> {
+        let lines = self.lines.lock().ok()?;
+        lines.iter().find(|c| c.is(engine, key, along)).cloned()
+    }
+
+    fn put(&self, line: CachedLine) {
+        let Ok(mut lines) = self.lines.lock() else {
+            return;
+        };
+        lines.retain(|c| !c.is(&line.engine, &line.key, line.along));
+        lines.push(line);
+        if lines.len() > LINES_KEPT {
+            lines.remove(0);
+        }
     }
 }
 

@@ -64,6 +64,34 @@ impl Store {
             .query_row("SELECT max(saved_at) FROM live_states", [], |r| r.get(0))?)
     }
 
+    /// Every engine's live state as last saved, checked as a launch checks
+    /// it (a damaged one is an error naming it), with its metrics.
+    pub fn live_states(&self) -> Result<Vec<EngineState>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT engine, checksum, raw_len, data, metrics FROM live_states ORDER BY engine",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                super::blob::blob_col(r, 1)?,
+                r.get::<_, i64>(2)?,
+                super::blob::blob_col(r, 3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (engine, sum, raw_len, data, metrics) = row?;
+            let state = super::blob::open_live(&engine, &sum, raw_len, &data)?;
+            out.push(EngineState {
+                engine,
+                state,
+                metrics: parse_metrics(&metrics),
+            });
+        }
+        Ok(out)
+    }
+
     /// Metrics of the live states, without decoding them.
     pub fn live_metrics(&self) -> Result<BTreeMap<String, (Metrics, i64)>> {
         let mut stmt = self

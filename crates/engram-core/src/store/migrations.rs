@@ -67,6 +67,14 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0015_fleet.sql",
         include_str!("../../migrations/0015_fleet.sql"),
     ),
+    (
+        "0016_drills.sql",
+        include_str!("../../migrations/0016_drills.sql"),
+    ),
+    (
+        "0017_timeline_epoch.sql",
+        include_str!("../../migrations/0017_timeline_epoch.sql"),
+    ),
 ];
 
 /// The schema version this build creates and understands.

@@ -35,6 +35,7 @@
 mod admin;
 mod backups;
 pub(crate) mod blob;
+mod drills;
 mod fleet;
 mod history;
 mod integrity;
@@ -50,15 +51,16 @@ pub(crate) mod timeline;
 mod types;
 
 pub use backups::deletion_refusal;
+pub use drills::DrillCommand;
 
 pub use fleet::{FleetBackupRow, FleetMember, FleetPoint, FleetUnitRow, OutboxEntry, PointMark};
 pub use integrity::{LiveLoad, LoadedState, StateSource};
-pub use learner_bytes::InlineState;
+pub use learner_bytes::{InlineState, StateBytes};
 pub use learners::{
     BUILT_IN, ImportedLearner, LearnerRecord, NewLearnerState, validate_learner_name,
     validate_metric_info, validate_milestone_rules,
 };
-pub use line::first_fall;
+pub use line::{LineCache, first_fall};
 pub use migrations::{SCHEMA_VERSION, schema_dump};
 pub use replicas::{CATALOG_TABLES, NewReplicaTarget, ReplicaCopy, ReplicaCounts, ReplicaTarget};
 pub use retention::{HOLD_FOR, KeepReason, Outlook, RetentionDecision, RetentionReport};

@@ -1932,6 +1932,20 @@ fn a_metric_is_followed_along_the_line_of_history_and_its_fall_found() {
         (ids[6], ids[7]),
         "along the line, not the abandoned branch"
     );
+    // Every backup holding zap's state, on any line, in time order: the
+    // three the restore left are there too, with their values.
+    let every = store
+        .metric_in_every_backup(None, "zap", "score")
+        .expect("every");
+    assert_eq!(every.iter().map(|b| b.id).collect::<Vec<_>>(), ids);
+    assert_eq!(every[4].value, Some(0.3));
+    let cache = LineCache::default();
+    for _ in 0..2 {
+        let kept = store
+            .metric_in_every_backup(Some(&cache), "zap", "score")
+            .expect("every, kept");
+        assert_eq!(kept, every);
+    }
     // A metric the states do not carry: every backup, no value.
     let none = store.metric_along_line("zap", "nope").expect("line");
     assert_eq!(none.len(), 5);
@@ -1943,5 +1957,125 @@ fn a_metric_is_followed_along_the_line_of_history_and_its_fall_found() {
             .expect("line")
             .iter()
             .all(|b| b.value.is_none())
+    );
+}
+
+#[test]
+fn a_kept_line_is_the_line_read_again_whatever_changed_the_timeline() {
+    // Every step that changes the timeline, then the line served through
+    // the cache equals the line read from scratch; plain appends do not
+    // move the epoch (they are read alone), everything else does.
+    let (_dir, mut store) = open_temp();
+    store.start_branch(0, None, "start").expect("branch");
+    let scored = |v: f64| EngineState {
+        metrics: Metrics::from([("score".to_string(), v)]),
+        ..state("zap", &[v])
+    };
+    let cache = LineCache::default();
+    let epoch = |s: &Store| -> i64 {
+        s.conn
+            .query_row("SELECT rewritten FROM timeline_epoch", [], |r| r.get(0))
+            .expect("epoch")
+    };
+    let same = |s: &Store, what: &str| {
+        let fresh = s.metric_along_line("zap", "score").expect("line");
+        let kept = s
+            .metric_along_line_cached(&cache, "zap", "score")
+            .expect("kept line");
+        assert_eq!(kept, fresh, "after {what}");
+        fresh
+    };
+    let mut ids = Vec::new();
+    for t in [10, 20, 30] {
+        ids.push(backup(
+            &mut store,
+            BackupKind::Periodic,
+            t,
+            &[scored(t as f64)],
+        ));
+    }
+    assert_eq!(same(&store, "the first read").len(), 3);
+    assert_eq!(same(&store, "nothing").len(), 3);
+    let e = epoch(&store);
+    // Appends, one at the newest time exactly, one of another engine only.
+    ids.push(backup(&mut store, BackupKind::Manual, 40, &[scored(0.4)]));
+    ids.push(backup(
+        &mut store,
+        BackupKind::Periodic,
+        40,
+        &[scored(0.41)],
+    ));
+    backup(
+        &mut store,
+        BackupKind::Manual,
+        45,
+        &[state("mdp_es", &[1.0])],
+    );
+    assert_eq!(epoch(&store), e, "appends leave the epoch");
+    let line = same(&store, "appends");
+    assert_eq!(
+        line.iter().map(|b| b.id).collect::<Vec<_>>(),
+        ids,
+        "both appends, in time then id order"
+    );
+    // A clock that went back: a backup behind the newest.
+    backup(&mut store, BackupKind::Periodic, 25, &[scored(0.25)]);
+    assert!(
+        epoch(&store) > e,
+        "a backup behind the newest moves the epoch"
+    );
+    assert_eq!(same(&store, "a backup behind").len(), 6);
+    // Pins and labels change nothing of the line.
+    let e = epoch(&store);
+    store.set_pinned(ids[0], true).expect("pin");
+    store.set_label(ids[1], Some("x")).expect("label");
+    assert_eq!(epoch(&store), e);
+    same(&store, "a pin and a label");
+    // A deletion.
+    store.delete_backup(ids[1]).expect("delete");
+    assert!(epoch(&store) > e);
+    assert_eq!(same(&store, "a deletion").len(), 5);
+    // A restore of the first backup starts a branch: the line turns there.
+    store
+        .start_branch(50, Some(ids[0]), "restore")
+        .expect("restore");
+    let line = same(&store, "a restore");
+    assert_eq!(line.iter().map(|b| b.id).collect::<Vec<_>>(), vec![ids[0]]);
+    ids.push(backup(&mut store, BackupKind::Periodic, 60, &[scored(0.6)]));
+    let line = same(&store, "an append on the new branch");
+    assert_eq!(line.len(), 2);
+    assert_eq!(line[1].value, Some(0.6));
+}
+
+#[test]
+fn a_restore_of_the_initial_backup_keeps_it_on_the_line_and_its_pre_restore_backup_off() {
+    // As a first start records it: the initial backup is cut a moment
+    // before the first branch starts. A restore of it then starts a
+    // branch at the instant of its pre-restore backup, which holds the
+    // line the restore left.
+    let (_dir, mut store) = open_temp();
+    let scored = |v: f64| EngineState {
+        metrics: Metrics::from([("score".to_string(), v)]),
+        ..state("zap", &[v])
+    };
+    let initial = backup(&mut store, BackupKind::Initial, 9, &[scored(0.0)]);
+    store.start_branch(10, None, "start").expect("branch");
+    let later = backup(&mut store, BackupKind::Manual, 20, &[scored(0.5)]);
+    let pre = backup(&mut store, BackupKind::PreRestore, 30, &[scored(0.6)]);
+    store
+        .start_branch(30, Some(initial), "restore")
+        .expect("restore");
+    let after = backup(&mut store, BackupKind::Periodic, 40, &[scored(0.1)]);
+    let line = store.metric_along_line("zap", "score").expect("line");
+    assert_eq!(
+        line.iter().map(|b| b.id).collect::<Vec<_>>(),
+        vec![initial, after]
+    );
+    let every = store
+        .metric_in_every_backup(None, "zap", "score")
+        .expect("every");
+    assert_eq!(
+        every.iter().map(|b| b.id).collect::<Vec<_>>(),
+        vec![initial, later, pre, after]
     );
 }

@@ -601,6 +601,9 @@ pub struct MetricLineRequest {
     /// A built-in engine or a learner.
     pub engine: String,
     pub key: String,
+    /// Also its value in the backups on other lines of history (those a
+    /// restore left), in `elsewhere`.
+    pub other_lines: bool,
 }
 
 /// A metric's value in every backup along the current line of history.
@@ -608,8 +611,11 @@ pub struct MetricLineRequest {
 pub struct MetricLine {
     pub engine: String,
     pub key: String,
-    /// Oldest first.
+    /// Along the current line of history, oldest first.
     pub backups: Vec<BackupValue>,
+    /// The backups holding its state on other lines of history, oldest
+    /// first (asked with `other_lines`; empty otherwise).
+    pub elsewhere: Vec<BackupValue>,
 }
 
 /// Where along the current line of history a metric first fell below a
@@ -635,4 +641,8 @@ pub struct FallFound {
     pub checked: u64,
     #[ts(type = "number")]
     pub without_value: u64,
+    /// Backups drilled to find it (`bisect_fall`), in the order they were.
+    #[serde(default)]
+    #[ts(type = "Array<number>")]
+    pub drilled: Vec<i64>,
 }

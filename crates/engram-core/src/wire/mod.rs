@@ -10,6 +10,7 @@
 
 mod backups;
 mod compare;
+mod drill;
 mod fleet;
 mod learners;
 mod replica;
@@ -23,7 +24,11 @@ pub use backups::{
     RetentionQuery, RetentionRequest, SkipNote, SnapshotFormat, StorageDay, StorageReport,
     TimelineMark, TimelineQuery, TimelineQueryForm, TimelineView, VerifyProblem,
 };
-pub use compare::{CompareRequest, ComparedMetric, ComparedState, Comparison, compare_metrics};
+pub use compare::{
+    ArrayChange, CompareRequest, ComparedMetric, ComparedState, Comparison, Counted, EntryChange,
+    Inside, PolicyMaps, compare_metrics,
+};
+pub use drill::{DrillRequest, DrillResult, Drills, LearnerDrill, SetLearnerDrill};
 pub use fleet::{
     FleetBackup, FleetBackupPage, FleetBackupsQuery, FleetCursor, FleetHost, FleetJoin, FleetLeft,
     FleetMark, FleetName, FleetProblem, FleetRestore, FleetRestoreReport, FleetSeries, FleetState,

@@ -247,6 +247,15 @@ pub struct MetricInfo {
     pub card: bool,
     /// Drawn as a learning curve.
     pub chart: bool,
+    /// An evaluation's figure: the metric holding the step it was measured
+    /// at (absent before the first evaluation: "not evaluated yet").
+    #[serde(default)]
+    pub measured_at: Option<String>,
+    /// An evaluation's figure: the metric holding when it was measured
+    /// (unix ms; absent where the time is not known — an evaluation made
+    /// before times were kept).
+    #[serde(default)]
+    pub measured_when: Option<String>,
 }
 
 /// How a metric's value is printed.
@@ -262,4 +271,6 @@ pub enum MetricFormat {
     Decimal,
     /// Milliseconds: `1.25 ms`; below 0.1 ms in microseconds, `3.2 µs`.
     Milliseconds,
+    /// A moment, in unix milliseconds: printed as a date and time (UTC).
+    Time,
 }

@@ -47,6 +47,8 @@ pub fn steps() -> Vec<Step> {
         step("release_backup", b(), none.clone()),
         step("restore_backup", b(), json!({"engine": "zap"})),
         step("compare_backups", b(), json!({"with": 1})),
+        step("drill_backup", b(), json!({"units": ["mdp_es"]})),
+        step("backup_drills", b(), none.clone()),
         step(
             "timeline",
             none.clone(),
@@ -58,6 +60,12 @@ pub fn steps() -> Vec<Step> {
         step("attach_learner", none.clone(), json!({"name": "walk"})),
         step("learners", none.clone(), none.clone()),
         step("learner", l(), none.clone()),
+        step(
+            "set_learner_drill",
+            l(),
+            json!({"argv": ["/bin/true"], "timeout_ms": 1000}),
+        ),
+        step("learner_drill", l(), none.clone()),
         step(
             "log_learner_metrics",
             l(),
@@ -148,6 +156,11 @@ pub fn steps() -> Vec<Step> {
         ),
         step(
             "find_fall",
+            none.clone(),
+            json!({"engine": "zap", "key": "plans_generated", "below": 1.0}),
+        ),
+        step(
+            "bisect_fall",
             none.clone(),
             json!({"engine": "zap", "key": "plans_generated", "below": 1.0}),
         ),

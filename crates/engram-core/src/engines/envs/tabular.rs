@@ -87,6 +87,52 @@ impl EnvSpec {
         }
     }
 
+    /// Gymnasium's id of the environment.
+    pub fn id(&self) -> &'static str {
+        match self {
+            EnvSpec::FrozenLake { .. } => "FrozenLake-v1",
+            EnvSpec::Taxi => "Taxi-v4",
+            EnvSpec::CliffWalking => "CliffWalking-v1",
+        }
+    }
+
+    /// Its actions' names, in its action order (Gymnasium's).
+    pub fn action_names(&self) -> &'static [&'static str] {
+        match self {
+            EnvSpec::FrozenLake { .. } => &["left", "down", "right", "up"],
+            EnvSpec::CliffWalking => &["up", "right", "down", "left"],
+            EnvSpec::Taxi => &["south", "north", "east", "west", "pickup", "dropoff"],
+        }
+    }
+
+    /// The grid it is played on: rows, columns and each cell's letter, row
+    /// by row (S start, F frozen or free, H hole, G goal, C cliff); `None`
+    /// for Taxi, whose states are not cells.
+    pub fn grid(&self) -> Option<(u32, u32, Vec<String>)> {
+        match self {
+            EnvSpec::FrozenLake { map, .. } => {
+                let cells = map
+                    .iter()
+                    .flat_map(|r| r.chars().map(String::from))
+                    .collect();
+                Some((map.len() as u32, map.first()?.len() as u32, cells))
+            }
+            EnvSpec::CliffWalking => {
+                let cells = (0..48)
+                    .map(|i| match i {
+                        36 => "S",
+                        37..=46 => "C",
+                        47 => "G",
+                        _ => "F",
+                    })
+                    .map(String::from)
+                    .collect();
+                Some((4, 12, cells))
+            }
+            EnvSpec::Taxi => None,
+        }
+    }
+
     /// Gymnasium's `max_episode_steps` for this environment (TimeLimit).
     pub fn max_episode_steps(&self) -> u32 {
         match self {

@@ -134,6 +134,17 @@ pub struct QEval {
     pub optimal: f64,
     /// 1 = optimal; toward 0 = far from it (see [`policy_quality`]).
     pub quality: f64,
+    /// Q episodes when it was measured (`None`: not yet, or a state written
+    /// before this was kept — then a measured optimum says it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_episode: Option<u64>,
+}
+
+impl QEval {
+    /// Whether the policy has been evaluated at all.
+    pub fn measured(&self) -> bool {
+        self.at_episode.is_some() || self.optimal != 0.0 || self.greedy != 0.0
+    }
 }
 
 /// How close a return is to the optimum, in [0, 1]: `greedy / optimal` for
@@ -474,7 +485,7 @@ impl MdpEs {
             EnvSpec::FrozenLake { .. } => ("greedy_success", "optimal_success"),
             _ => ("greedy_return", "optimal_return"),
         };
-        Metrics::from([
+        let mut m = Metrics::from([
             ("episodes".into(), self.episodes as f64),
             ("policy_updates".into(), self.policy_updates as f64),
             ("total_reward".into(), self.total_reward),
@@ -491,10 +502,19 @@ impl MdpEs {
             ("epsilon".into(), self.epsilon),
             ("alpha".into(), self.alpha),
             ("behaviour_success_last_100".into(), recent),
-            (greedy.into(), self.q_eval.greedy),
-            (optimal.into(), self.q_eval.optimal),
-            ("policy_quality".into(), self.q_eval.quality),
-        ])
+        ]);
+        // Before the first evaluation: left out ("not evaluated yet").
+        if self.q_eval.measured() {
+            m.extend([
+                (greedy.into(), self.q_eval.greedy),
+                (optimal.into(), self.q_eval.optimal),
+                ("policy_quality".into(), self.q_eval.quality),
+            ]);
+        }
+        if let Some(at) = self.q_eval.at_episode {
+            m.insert("q_evaluated_at_episode".into(), at as f64);
+        }
+        m
     }
 
     pub fn capture(&self) -> Result<crate::EncodedState> {

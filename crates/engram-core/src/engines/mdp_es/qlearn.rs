@@ -21,6 +21,7 @@ impl MdpEs {
             greedy,
             optimal,
             quality,
+            at_episode: Some(self.episodes),
         };
         let min = self.config.rule.min_policy_quality;
         let rule = format!("policy_quality >= {min}");

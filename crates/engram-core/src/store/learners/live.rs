@@ -84,6 +84,22 @@ impl Store {
         self.read_learner_bytes(c, limit)
     }
 
+    /// A learner's live state's bytes to read piece by piece. Held in a
+    /// slot, they are read whole first (checked): the learner may write
+    /// that slot again once it is no longer live, so a later read could see
+    /// other bytes. Else (an object or inline) they are read where they are.
+    pub fn live_learner_bytes_at(
+        &self,
+        name: &str,
+        c: &Checksum,
+    ) -> Result<crate::store::StateBytes> {
+        if self.live_slot_of(name, c)?.is_some() {
+            let bytes = self.read_live_learner_bytes(name, c, crate::limits::MAX_OBJECT_BYTES)?;
+            return Ok(crate::store::StateBytes::Memory(bytes));
+        }
+        self.learner_bytes_at(c)
+    }
+
     /// Checks a learner's live state's bytes: in its slot if it is held in
     /// one (and the slot still holds it), else by checksum.
     pub fn verify_live_learner_bytes(&self, name: &str, c: &Checksum) -> Result<()> {

@@ -214,6 +214,7 @@ impl Store {
             None => None,
         };
         tx.execute("DELETE FROM learner_commands WHERE learner = ?1", [name])?;
+        tx.execute("DELETE FROM learner_drills WHERE learner = ?1", [name])?;
         tx.execute("DELETE FROM metric_points WHERE engine = ?1", [name])?;
         tx.execute(
             "UPDATE learners SET removed_at = ?2, stop_requested_at = NULL,
