@@ -6,11 +6,9 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
-import { engram, startServe, stopServe } from "./serve.mjs";
+import { join } from "node:path";
+import { engram, startServe, stopServe, launchChromium, seriousA11yFindings } from "./serve.mjs";
 
-const root = resolve(import.meta.dirname, "../..");
 const dataDir = mkdtempSync(join(tmpdir(), "engram-e2e-"));
 let server;
 let browser;
@@ -27,10 +25,7 @@ async function startServer() {
 before(async () => {
   assert.ok(existsSync(engram), `${engram} is missing: run cargo build -p engram-cli`);
   url = await startServer();
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
   page = await (await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 1000 } })).newPage();
   await page.goto(url);
 });
@@ -265,15 +260,6 @@ test("small windows: at 800×560 and 420 px nothing overflows sideways and the p
   }
 });
 
-/** axe-core's serious and critical findings on the page as it is now. */
-async function seriousA11yFindings(p) {
-  // Evaluated through the DevTools protocol: the page's CSP would refuse a script tag.
-  await p.evaluate(readFileSync(join(root, "ui/node_modules/axe-core/axe.min.js"), "utf8"));
-  const found = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations);
-  return found
-    .filter((v) => v.impact === "serious" || v.impact === "critical")
-    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-}
 
 test("axe-core finds nothing serious on the page, the preview and the dialogs, light and dark", async () => {
   for (const colorScheme of ["light", "dark"]) {

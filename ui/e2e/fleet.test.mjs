@@ -8,14 +8,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
-import { engram, startServe, stopServe } from "./serve.mjs";
+import { join } from "node:path";
+import { engram, startServe, stopServe, launchChromium, seriousA11yFindings } from "./serve.mjs";
 import { startCluster } from "./pg.mjs";
 
-const root = resolve(import.meta.dirname, "../..");
 const tmp = mkdtempSync(join(tmpdir(), "engram-e2e-fleet-"));
 const dirA = join(tmp, "gpu-a");
 const dirB = join(tmp, "laptop-b");
@@ -42,10 +40,7 @@ before(async () => {
   cli(dirB, ["replicas", "add", "local", repo]);
   const started = await startServe(dirB);
   serverB = started.child;
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1280, height: 1000 } })).newPage();
   await page.goto(started.url);
 });
@@ -58,11 +53,6 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-async function seriousA11yFindings(p) {
-  await p.evaluate(readFileSync(join(root, "ui/node_modules/axe-core/axe.min.js"), "utf8"));
-  const found = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations);
-  return found.filter((v) => v.impact === "serious" || v.impact === "critical").map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
-}
 
 test("two hosts in one fleet: join, hosts, switcher, timeline by keyboard, restore across hosts, curves, stale", async () => {
   const panel = page.getByTestId("fleet-panel");

@@ -8,8 +8,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
-import { engram, startServe, stopServe } from "./serve.mjs";
+import { engram, startServe, stopServe, launchChromium } from "./serve.mjs";
 
 const seed = join(resolve(import.meta.dirname, "../.."), "target/debug/examples/seed");
 const dataDir = join(mkdtempSync(join(tmpdir(), "engram-scale-")), "data");
@@ -24,10 +23,7 @@ before(async () => {
   assert.ok(existsSync(seed), `${seed} is missing: run cargo build -p engram-core --example seed`);
   execFileSync(seed, [dataDir, "--backups", "10000", "--days", "7"], { stdio: "inherit" });
   ({ child: server, url } = await startServe(dataDir));
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  browser = await launchChromium();
   page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
   await page.goto(url);
   await page.locator("#timeline .bar").first().waitFor();
@@ -105,6 +101,9 @@ test("10,000 backups over a week: the whole week is on the axis, the initial bac
 });
 
 test("a brush across the timeline zooms it and the charts until each backup is a mark; double-click shows all again", async () => {
+  // In view first: the mouse drags only what the window shows (the cards
+  // above it grow when an evaluation says when it was made).
+  await page.locator("#timeline").scrollIntoViewIfNeeded();
   const box = await page.locator("#timeline").boundingBox();
   // Drag across ~1.5 % of the week (≈ 2.5 h, ≈ 150 backups).
   const x0 = box.x + box.width * 0.5;

@@ -16,7 +16,8 @@ import { api } from "./backend";
 import { BUCKETS, MARKS, POINTS } from "./firstload";
 import { buildCards, updateCards } from "./views/cards";
 import { buildCharts, charted, renderCharts, setLearnerCharts, zoomRange } from "./views/charts";
-import { buildFilters, filters, loadList, markRollsOff, markSelected as markRow } from "./views/list";
+import { buildFilters, filters, loadList, markRollsOff, markSelected as markRow, renderList } from "./views/list";
+import { buildFollow } from "./views/follow";
 import { renderPreview, updatePreview, updateRetentionNote } from "./views/preview";
 import { buildSettingsForm, openSettings } from "./views/settings";
 import { loadLearners } from "./views/learners";
@@ -187,6 +188,7 @@ async function start() {
   setRefresh(refreshAll);
   renderLegend();
   buildFilters(() => void loadTimeline());
+  buildFollow(renderList);
   buildTimeline();
   buildStorage();
   buildOffsite(refreshAll);

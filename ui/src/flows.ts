@@ -288,6 +288,7 @@ export async function metricsFlow(l: LearnerInfo) {
         ["percent", "percent: 73.5 %"],
         ["integer", "integer: 12,345"],
         ["milliseconds", "milliseconds: 1.25 ms"],
+        ["time", "time (unix ms): 2026-12-07 17:20:03"],
       ],
       row.format,
     );

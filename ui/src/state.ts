@@ -105,6 +105,24 @@ export const views = {
   storage: {
     plot: null as uPlot | null,
   },
+  follow: {
+    /** The metric followed (null: none), its value in each backup of the
+     * current line of history, and in those on other lines (a backup in
+     * neither holds no state of it). */
+    metric: null as { engine: string; key: string } | null,
+    values: new Map<number, number | null>(),
+    elsewhere: new Map<number, number | null>(),
+    /** The current line's backups, oldest first (drawn over the timeline). */
+    line: [] as { created_at_ms: number; value: number | null }[],
+    loads: 0,
+  },
+  compare: {
+    /** The two backups compared in the preview's place (null: none). */
+    shown: null as { from: number; to: number } | null,
+    /** Only the newest comparison and drill list are drawn. */
+    loads: 0,
+    drillLoads: 0,
+  },
   offsite: {
     /** Only the newest load is drawn (polls and changes overlap). */
     loads: 0,

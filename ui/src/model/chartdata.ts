@@ -6,8 +6,8 @@
 import type { MetricFormat } from "../generated/api";
 import type { ChartPoint } from "./timeline";
 
-/** The smallest step each format prints (0.1 %, 0.001, 1, 0.1 µs). */
-const RESOLUTION: Record<MetricFormat, number> = { percent: 0.001, decimal: 0.001, integer: 1, milliseconds: 0.0001 };
+/** The smallest step each format prints (0.1 %, 0.001, 1, 0.1 µs, 1 s). */
+const RESOLUTION: Record<MetricFormat, number> = { percent: 0.001, decimal: 0.001, integer: 1, milliseconds: 0.0001, time: 1000 };
 
 /** A value axis for data flatter than its format can print apart — a
  * metric at 0.0 % from the start, a fitness at 1.000 — spans twenty of its

@@ -4,7 +4,7 @@
 
 import { METRICS, type MetricFormat, type MetricInfo } from "../generated/api";
 import { state } from "../state";
-import { formatCount } from "./format";
+import { formatCount, formatDuration, formatTimestamp } from "./format";
 
 export const ENGINES = ["zap", "mdp_es", "orchestrator"] as const;
 export type EngineName = (typeof ENGINES)[number];
@@ -23,6 +23,8 @@ export function formatMetric(format: MetricFormat, v: number): string {
       return v.toFixed(3);
     case "milliseconds":
       return Math.abs(v) < 0.1 ? `${(v * 1000).toFixed(1)} µs` : `${v.toFixed(2)} ms`;
+    case "time":
+      return formatTimestamp(v);
   }
 }
 
@@ -61,6 +63,15 @@ export const CHARTS: MetricInfo[] = METRICS.filter((m) => m.chart);
 /** True when a change of `delta` prints as no change at all. */
 export function isNoChange(info: MetricInfo, delta: number): boolean {
   return formatMetric(info.format, Math.abs(delta)) === formatMetric(info.format, 0);
+}
+
+/** A change of `delta` as the metric prints: "±0" when it prints as none,
+ * else signed ("+1.2 %", "−3"). */
+export function changeText(info: MetricInfo, delta: number): string {
+  if (isNoChange(info, delta)) return "±0";
+  // A change of a moment is a length of time, not a moment.
+  const size = info.format === "time" ? formatDuration(Math.abs(delta)) : formatMetric(info.format, Math.abs(delta));
+  return `${delta > 0 ? "+" : "−"}${size}`;
 }
 
 /** "good", "bad" or "" for a change of `delta` in a metric. */

@@ -21,7 +21,7 @@ describe("formatTimestamp", () => {
   });
 });
 
-import { changeClass, formatMetric, formatValue, metricInfo, setLearnerMetrics } from "./engines";
+import { changeClass, changeText, formatMetric, formatValue, metricInfo, setLearnerMetrics } from "./engines";
 
 describe("metric formats from the core's catalog", () => {
   it("prints values in their own unit", () => {
@@ -46,10 +46,25 @@ describe("metric formats from the core's catalog", () => {
 describe("a learner's metrics", () => {
   it("print in the unit the learner described, once the catalog has them", () => {
     expect(formatValue("frozenlake-q", "success", 0.93)).toBe("0.93");
-    setLearnerMetrics([{ engine: "frozenlake-q", key: "success", label: "Success", unit: "", format: "percent", higher_is_better: true, card: false, chart: true }]);
+    setLearnerMetrics([{ engine: "frozenlake-q", key: "success", label: "Success", unit: "", format: "percent", higher_is_better: true, card: false, chart: true, measured_at: null, measured_when: null }]);
     expect(formatValue("frozenlake-q", "success", 0.93)).toBe("93.0 %");
     expect(formatValue("zap", "plans_generated", 22000)).toBe("22,000");
     setLearnerMetrics([]);
     expect(formatValue("frozenlake-q", "success", 0.93)).toBe("0.93");
+  });
+});
+
+describe("a change as it prints", () => {
+  it("is signed in the metric's own format, and ±0 when it prints as none", () => {
+    const quality = metricInfo("mdp_es", "policy_quality")!;
+    expect(changeText(quality, 0.0123)).toBe("+1.2 %");
+    expect(changeText(quality, -0.5)).toBe("−50.0 %");
+    // A moment prints as a date and time; its change as a length of time.
+    const when = metricInfo("zap", "heldout_at_ms")!;
+    expect(formatMetric("time", 1_796_660_607_204)).toBe("2026-12-07 16:23:27");
+    expect(changeText(when, 180_000)).toBe("+3 min");
+    expect(changeText(when, -7_200_000)).toBe("−2 h");
+    expect(changeText(quality, 0.00001)).toBe("±0");
+    expect(changeText(metricInfo("zap", "plans_generated")!, 1650)).toBe("+1,650");
   });
 });

@@ -30,6 +30,15 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(digits)} ${UNITS[u]}`;
 }
 
+/** A length of time in words: "12 s", "3 min", "2 h", "4 d" (rounded). */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  if (s < 86400) return `${Math.round(s / 3600)} h`;
+  return `${Math.round(s / 86400)} d`;
+}
+
 /** Unix milliseconds -> "2026-11-25 19:04:34" in UTC. */
 export function formatTimestamp(ms: number): string {
   if (!Number.isFinite(ms)) return "—";

@@ -83,7 +83,7 @@ describe("deleting a learner", () => {
 
 describe("ruleText", () => {
   it("reads a declared rule with its metric's label and format, else plainly", () => {
-    const info: MetricInfo = { engine: "q", key: "success", label: "Success rate", unit: "", format: "percent", higher_is_better: true, card: true, chart: true };
+    const info: MetricInfo = { engine: "q", key: "success", label: "Success rate", unit: "", format: "percent", higher_is_better: true, card: true, chart: true, measured_at: null, measured_when: null };
     expect(ruleText({ metric: "success", at_least: 0.9, at_most: null }, info)).toBe("Success rate ≥ 90.0 %");
     expect(ruleText({ metric: "loss", at_least: null, at_most: 0.05 }, undefined)).toBe("loss ≤ 0.05");
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { branchRuns, dayRange, densityBars, layoutMarks, linePath, ticks, timeScale, xOf } from "./timeline";
+import { branchRuns, dayRange, densityBars, layoutMarks, linePath, metricOverTime, ticks, timeScale, xOf } from "./timeline";
 import type { Backup, BackupKind } from "../generated/api";
 
 function backup(id: number, t: number, kind: BackupKind = "periodic"): Backup {
@@ -102,3 +102,34 @@ describe("dayRange", () => {
     expect(dayRange("")).toBeNull();
   });
 });
+
+describe("one metric over the timeline", () => {
+  const scale = { start: 0, end: 1000, width: 100 };
+  it("draws the values in view between top and bottom, broken where a backup holds none", () => {
+    const runs = metricOverTime(
+      [
+        { created_at_ms: -50, value: 99 },
+        { created_at_ms: 0, value: 0 },
+        { created_at_ms: 500, value: 1 },
+        { created_at_ms: 600, value: null },
+        { created_at_ms: 1000, value: 0.5 },
+      ],
+      scale,
+      10,
+      50,
+    );
+    // The one outside the range neither drawn nor scaling the rest.
+    expect(runs).toEqual(["0,50.0 50,10.0", "100,30.0"]);
+  });
+  it("keeps at most a pixel's lowest and highest, in their order", () => {
+    const many = Array.from({ length: 100_000 }, (_, i) => ({ created_at_ms: i / 100, value: i % 7 }));
+    const [run] = metricOverTime(many, scale, 0, 60);
+    const points = run!.split(" ");
+    expect(points.length).toBeLessThanOrEqual(2 * 101);
+    expect(points.slice(0, 2)).toEqual(["0,60.0", "0,0.0"]);
+  });
+  it("draws nothing without a value in view", () => {
+    expect(metricOverTime([{ created_at_ms: 5, value: null }], scale, 0, 60)).toEqual([]);
+  });
+});
+

@@ -145,6 +145,64 @@ export function densityBars(buckets: DensityBucket[], scale: TimeScale, base: nu
   });
 }
 
+/** The lowest and highest of the values that are not null (null: none).
+ * A loop, not Math.min(...values): 100,000 arguments overflow the stack. */
+export function valueRange(values: readonly { value: number | null }[]): [number, number] | null {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const { value } of values) {
+    if (value === null) continue;
+    if (value < lo) lo = value;
+    if (value > hi) hi = value;
+  }
+  return lo > hi ? null : [lo, hi];
+}
+
+/** One metric's values over the timeline's axis, as polylines (runs
+ * broken where a backup holds no value) between `top` and `bottom` px,
+ * scaled to the values in view. At most two points a pixel (that pixel's
+ * lowest and highest, in their order), so 100,000 backups stay a line of
+ * the axis' width. */
+export function metricOverTime(values: { created_at_ms: number; value: number | null }[], scale: TimeScale, top: number, bottom: number): string[] {
+  const inView = values.filter((v) => v.created_at_ms >= scale.start && v.created_at_ms <= scale.end);
+  const range = valueRange(inView);
+  if (!range) return [];
+  const [lo, hi] = range;
+  const span = hi - lo || 1;
+  const y = (v: number) => (bottom - ((v - lo) / span) * (bottom - top)).toFixed(1);
+  const runs: string[] = [];
+  let run: string[] = [];
+  // The pixel being gathered: its column, its lowest and highest value
+  // and the order they came in.
+  let col: { px: number; min: number; max: number; minAt: number; maxAt: number } | null = null;
+  const flush = () => {
+    if (!col) return;
+    const { px, min, max, minAt, maxAt } = col;
+    if (min === max) run.push(`${px},${y(min)}`);
+    else run.push(...(minAt < maxAt ? [min, max] : [max, min]).map((v) => `${px},${y(v)}`));
+    col = null;
+  };
+  inView.forEach((v, i) => {
+    if (v.value === null) {
+      flush();
+      if (run.length > 0) runs.push(run.join(" "));
+      run = [];
+      return;
+    }
+    const px = Math.round(xOf(scale, v.created_at_ms));
+    if (col && col.px === px) {
+      if (v.value < col.min) [col.min, col.minAt] = [v.value, i];
+      if (v.value > col.max) [col.max, col.maxAt] = [v.value, i];
+      return;
+    }
+    flush();
+    col = { px, min: v.value, max: v.value, minAt: i, maxAt: i };
+  });
+  flush();
+  if (run.length > 0) runs.push(run.join(" "));
+  return runs;
+}
+
 /** The UTC day holding `date` ("YYYY-MM-DD"), as a [start, end) range in ms; null if not a date. */
 export function dayRange(date: string): { min: number; max: number } | null {
   const t = Date.parse(`${date}T00:00:00Z`);

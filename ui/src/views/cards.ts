@@ -3,7 +3,8 @@
  * as FrozenLake's success on Taxi, stays hidden). */
 
 import { $, el } from "../dom";
-import { ENGINES, ENGINE_TITLES, cardMetrics, formatMetric } from "../model/engines";
+import { ENGINES, ENGINE_TITLES, cardMetrics } from "../model/engines";
+import { measuredText, metricText } from "../model/compare";
 import { state, views } from "../state";
 
 /** This module's state, in the one store. */
@@ -32,8 +33,16 @@ export function buildCards() {
 
 export function updateCards() {
   for (const { info, dt, dd } of my.cells) {
-    const v = state.now[info.engine]?.[info.key];
-    dt.hidden = dd.hidden = v === undefined;
-    dd.textContent = v === undefined ? "—" : formatMetric(info.format, v);
+    const m = state.now[info.engine];
+    const text = metricText(info, m);
+    // A metric the engine does not report (FrozenLake's success on Taxi)
+    // stays hidden; an evaluation not made yet says so.
+    dt.hidden = dd.hidden = text === "—";
+    // When it was measured, under the figure, small (beside it, it took
+    // the labels' room).
+    const at = measuredText(info, m, Date.now());
+    dd.replaceChildren(text);
+    if (at) dd.append(el("small", { class: "measured" }, at));
+    dd.classList.toggle("muted", text === "not evaluated yet");
   }
 }

@@ -21,7 +21,7 @@
 
 import uPlot from "uplot";
 import { chartData, spanAt, widenFlat, type Span } from "../model/chartdata";
-import { loneInstant, recordSpan, TIME_STAMPS, utc } from "./timeaxis";
+import { loneInstant, recordSpan, TIME_SPACE, TIME_STAMPS, utc } from "./timeaxis";
 import { $, el } from "../dom";
 import { CHARTS, ENGINE_TITLES, formatMetric, formatValue, setLearnerMetrics } from "../model/engines";
 import { formatTimestamp } from "../model/format";
@@ -181,12 +181,19 @@ function createPlots(host: HTMLElement) {
           x: { time: true, range: loneInstant(60) },
           // A flat line (0.0 % from the start) gets an axis its labels can
           // tell apart; otherwise uPlot's own padded range.
-          y: my.logScale ? { distr: 3 } : { distr: 1, range: (_u, min, max) => widenFlat(info.format, min, max) ?? uPlot.rangeNum(min, max, 0.1, true) },
+          // Nothing yet: 0 to 1 (uPlot's own 0–100 printed "10000.0 %").
+          y: my.logScale
+            ? { distr: 3 }
+            : {
+                distr: 1,
+                range: (_u, min, max) =>
+                  min === null || max === null || !Number.isFinite(min) || !Number.isFinite(max) ? [0, 1] : (widenFlat(info.format, min, max) ?? uPlot.rangeNum(min, max, 0.1, true)),
+              },
         },
         legend: { live: true },
         axes: [
           // UTC and 24-hour, as every other time in the UI.
-          { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,0.15)" }, values: TIME_STAMPS },
+          { stroke: "currentColor", grid: { stroke: "rgba(128,128,128,0.15)" }, values: TIME_STAMPS, space: TIME_SPACE },
           {
             stroke: "currentColor",
             grid: { stroke: "rgba(128,128,128,0.15)" },
@@ -305,6 +312,12 @@ export function renderCharts() {
     let latest = state.now[p.info.engine]?.[p.info.key];
     for (let i = points.length - 1; latest === undefined && i >= 0; i--) if (points[i]!.branch === current) latest = points[i]!.v;
     p.latest.textContent = latest === undefined ? "—" : formatMetric(p.info.format, latest);
+    // Nothing measured yet: said over the empty plot (an evaluation's
+    // chart draws only what was measured, never a 0 before it).
+    const empty = points.length === 0;
+    p.box.classList.toggle("no-data", empty);
+    p.box.dataset.empty = empty ? (p.info.measured_at ? "not evaluated yet" : "no values yet") : "";
+    if (empty && p.info.measured_at) p.latest.textContent = "not evaluated yet";
   }
   // Only the latest is kept (User Timing entries are never dropped otherwise).
   performance.clearMeasures("engram:charts-render");

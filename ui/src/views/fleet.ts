@@ -14,7 +14,7 @@ import { views } from "../state";
 import { api } from "../backend";
 import { formatCount, formatTimestamp } from "../model/format";
 import { alignCurves, densityBars, hostCells, joinRequest, restoreHint, statusLines } from "../model/fleet";
-import { TIME_STAMPS, utc } from "./timeaxis";
+import { TIME_SPACE, TIME_STAMPS, utc } from "./timeaxis";
 import type { FleetBackup, FleetStatus } from "../generated/api";
 
 const my = views.fleet;
@@ -272,7 +272,7 @@ async function loadCurves() {
         width: Math.max(240, Math.min(box.clientWidth || 600, 900)),
         height: 200,
         tzDate: utc,
-        axes: [{ stroke: "currentColor", values: TIME_STAMPS }, { stroke: "currentColor", size: 60 }],
+        axes: [{ stroke: "currentColor", values: TIME_STAMPS, space: TIME_SPACE }, { stroke: "currentColor", size: 60 }],
         series: [
           { label: "time (UTC)", value: (_u, t) => (t === null ? "—" : formatTimestamp(t * 1000)) },
           ...curves.map((c, i) => ({ label: c.host_name, stroke: HOST_COLORS[i % HOST_COLORS.length], width: 1.5, spanGaps: false })),

@@ -10,6 +10,9 @@ import { BACKUP_KINDS, type Backup, type BackupKind } from "../generated/api";
 import { select, state, views } from "../state";
 import { api } from "../backend";
 import { PAGE } from "../firstload";
+import { openCompare } from "./compare";
+import { followCell, followHeader } from "./follow";
+import { redrawPreview } from "./preview";
 
 /** This module's state, in the one store. */
 const my = views.list;
@@ -99,6 +102,7 @@ export function renderList() {
 }
 
 function renderRows() {
+  followHeader();
   $("rows").replaceChildren(
     ...state.list.map((b) => {
       const tr = el("tr", { "data-id": String(b.id), "data-kind": b.kind, "data-testid": "backup-row" });
@@ -109,16 +113,25 @@ function renderRows() {
       const when = el("td", { class: "when" });
       const [day, time] = formatTimestamp(b.created_at_ms).split(" ");
       when.append(el("span", {}, day ?? ""), document.createTextNode(" "), el("span", {}, time ?? ""));
-      tr.append(el("td", {}, String(b.id)), kind, when, el("td", { class: "what" }, describe(b)), pinCell(b));
+      tr.append(el("td", {}, String(b.id)), kind, when, el("td", { class: "what" }, describe(b)));
+      const followed = followCell(b.id);
+      if (followed) tr.append(followed);
+      tr.append(pinCell(b));
       // Reachable by keyboard: Tab to the list, arrows between rows,
       // Enter or Space to open one in the preview.
       tr.tabIndex = 0;
       tr.setAttribute("aria-selected", String(state.selected?.id === b.id));
-      tr.addEventListener("click", () => select(b));
+      // Shift+click or Shift+Enter: compare the selected backup with this one.
+      const pick = (shift: boolean) => {
+        const a = state.selected;
+        if (shift && a && a.id !== b.id) void openCompare(a, b, redrawPreview);
+        else select(b);
+      };
+      tr.addEventListener("click", (ev) => pick(ev.shiftKey));
       tr.addEventListener("keydown", (ev) => {
         if (ev.key === "Enter" || ev.key === " ") {
           ev.preventDefault();
-          select(b);
+          pick(ev.shiftKey);
         } else if (ev.key === "ArrowDown" || ev.key === "ArrowUp") {
           ev.preventDefault();
           const next = ev.key === "ArrowDown" ? tr.nextElementSibling : tr.previousElementSibling;

@@ -3,10 +3,12 @@
  * rewrites the "now" and "change" cells, so buttons and focus stay put. */
 
 import { $, el, kindLabel } from "../dom";
-import { ENGINE_TITLES, cardMetrics, changeClass, formatMetric, formatValue, isNoChange, learnerMetricKeys, metricInfo } from "../model/engines";
+import { ENGINE_TITLES, cardMetrics, changeClass, changeText, formatMetric, formatValue, learnerMetricKeys, metricInfo } from "../model/engines";
 import { formatBytes, formatTimestamp, formatCount } from "../model/format";
 import type { Backup, MetricInfo } from "../generated/api";
 import { select, state, views } from "../state";
+import { measuredText, metricText } from "../model/compare";
+import { closeCompare, comparing, drillSection, openCompare } from "./compare";
 
 /** This module's state, in the one store. */
 const my = views.preview;
@@ -22,12 +24,20 @@ export interface PreviewActions {
   delete(b: Backup): void;
 }
 
-export interface LiveCells {
+/** One metric's row: its value then and now. */
+type Row = {
   info: MetricInfo;
   then: number | undefined;
   /** Its value now (a built-in engine's live metrics, a learner's live
    * state's). */
   current: () => number | undefined;
+  /** A built-in engine's metrics then and now, where the row reads its
+   * value: an evaluation's figure says "not evaluated yet" before its first
+   * evaluation, and the step it was measured at is the cell's title. */
+  engine?: { then: Record<string, number> | undefined; now: () => Record<string, number> | undefined };
+};
+
+export interface LiveCells extends Row {
   now: HTMLElement;
   change: HTMLElement;
 }
@@ -35,23 +45,35 @@ export interface LiveCells {
 /** A table of metrics then, now and the change; its rows join `cells`.
  * With `all`, a row known neither then nor now is kept (its value may
  * come). */
-function metricsTable(testid: string, title: string, rows: { info: MetricInfo; then: number | undefined; current: () => number | undefined }[], all = false): HTMLElement {
+function metricsTable(testid: string, title: string, rows: Row[], all = false): HTMLElement {
   const t = el("table", { "data-testid": testid });
   const cap = el("tr");
   cap.append(el("th", {}, title), el("th", {}, "then"), el("th", {}, "now"), el("th", {}, "change"));
   t.append(cap);
   for (const r of rows) {
-    if (!all && r.then === undefined && r.current() === undefined) continue;
+    // A row known neither then nor now is left out, unless it says an
+    // evaluation was not made yet.
+    const said = r.engine !== undefined && (metricText(r.info, r.engine.then) !== "—" || metricText(r.info, r.engine.now()) !== "—");
+    if (!all && !said && r.then === undefined && r.current() === undefined) continue;
     const now = el("td");
     const change = el("td");
     const row = el("tr");
-    row.append(el("td", {}, r.info.label), el("td", {}, r.then === undefined ? "—" : formatMetric(r.info.format, r.then)), now, change);
+    const thenCell = el("td", {}, r.engine ? metricText(r.info, r.engine.then) : r.then === undefined ? "—" : formatMetric(r.info.format, r.then));
+    if (r.engine) stepTitle(thenCell, r.info, r.engine.then);
+    row.append(el("td", {}, r.info.label), thenCell, now, change);
     t.append(row);
     my.cells.push({ ...r, now, change });
   }
   return t;
 }
 
+
+/** The cell's title: when an evaluation's figure was measured. */
+function stepTitle(cell: HTMLElement, info: MetricInfo, metrics: Record<string, number> | undefined) {
+  const at = measuredText(info, metrics);
+  if (at) cell.title = `measured ${at}`;
+  else cell.removeAttribute("title");
+}
 
 /** A learner's metrics a preview of `b` shows: what it saved then, saves
  * now, or has logged (the catalog's). */
@@ -81,6 +103,13 @@ export function renderPreview(actions: PreviewActions): void {
   // Long by design: the preview top to bottom (header, actions, the
   // engines' and learners' then/now/change rows, the retention note).
   const b = state.selected;
+  // A comparison of the selected backup keeps the preview's place until
+  // it is closed or another backup is selected.
+  if (comparing(b?.id)) return;
+  if (views.compare.shown !== null) {
+    closeCompare();
+    my.shown = null;
+  }
   const same = b && my.shown && my.shown.id === b.id && my.shown.pinned === b.pinned && my.shown.label === b.label;
   if (same) {
     updateRetentionNote(b.id);
@@ -112,7 +141,12 @@ export function renderPreview(actions: PreviewActions): void {
     nodes.push(el("p", {}, `Milestone: ${bt.rule} — ${bt.metric} = ${formatValue(bt.engine, bt.metric, bt.value)} at step ${formatCount(bt.step)}`));
   }
   for (const engine of b.engines) {
-    const rows = cardMetrics(engine).map((info) => ({ info, then: b.metrics[engine]?.[info.key], current: () => state.now[engine]?.[info.key] }));
+    const rows = cardMetrics(engine).map((info) => ({
+      info,
+      then: b.metrics[engine]?.[info.key],
+      current: () => state.now[engine]?.[info.key],
+      engine: { then: b.metrics[engine], now: () => state.now[engine] },
+    }));
     nodes.push(metricsTable(`preview-${engine}`, ENGINE_TITLES[engine] ?? engine, rows));
   }
   if (b.learners.length > 0) {
@@ -143,7 +177,7 @@ export function renderPreview(actions: PreviewActions): void {
       const keys = shownMetricKeys(b, name);
       if (keys.length === 0) continue;
       const rows = keys.map((key) => ({
-        info: metricInfo(name, key) ?? { engine: name, key, label: key, unit: "", format: "decimal" as const, higher_is_better: null, card: false, chart: true },
+        info: metricInfo(name, key) ?? { engine: name, key, label: key, unit: "", format: "decimal" as const, higher_is_better: null, card: false, chart: true, measured_at: null, measured_when: null },
         then: then[key],
         current: () => live()?.[key],
       }));
@@ -165,8 +199,19 @@ export function renderPreview(actions: PreviewActions): void {
     button("Delete…", "delete", "danger", actions.delete),
   );
   nodes.push(buttons);
+  nodes.push(drillSection(b));
+  const live = el("button", { type: "button", class: "quiet", "data-testid": "compare-live" }, "Compare with the live state");
+  live.addEventListener("click", () => void openCompare(b, null, redrawPreview));
+  nodes.push(live);
+  nodes.push(el("p", { class: "muted hint", "data-testid": "compare-hint" }, `To compare #${b.id} with another backup: Shift+click its row, or Shift+Enter on it.`));
   p.replaceChildren(...nodes);
   updatePreview();
+}
+
+/** Draws the preview again from scratch (after a comparison closes). */
+export function redrawPreview(): void {
+  my.shown = null;
+  if (my.builtWith) renderPreview(my.builtWith);
 }
 
 /** Rewrites the "now" and "change" cells from the latest metrics. */
@@ -185,13 +230,14 @@ export function updatePreview(): void {
   }
   for (const c of my.cells) {
     const current = c.current();
-    c.now.textContent = current === undefined ? "—" : formatMetric(c.info.format, current);
+    c.now.textContent = c.engine ? metricText(c.info, c.engine.now()) : current === undefined ? "—" : formatMetric(c.info.format, current);
+    if (c.engine) stepTitle(c.now, c.info, c.engine.now());
     const delta = c.then !== undefined && current !== undefined ? current - c.then : undefined;
     if (delta === undefined) {
       c.change.textContent = "";
       c.change.className = "";
     } else {
-      c.change.textContent = isNoChange(c.info, delta) ? "±0" : `${delta > 0 ? "+" : "−"}${formatMetric(c.info.format, Math.abs(delta))}`;
+      c.change.textContent = changeText(c.info, delta);
       c.change.className = changeClass(c.info, delta);
     }
   }

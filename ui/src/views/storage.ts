@@ -5,7 +5,7 @@
  * each change while open. */
 
 import uPlot from "uplot";
-import { loneInstant, recordSpan, TIME_STAMPS, utc } from "./timeaxis";
+import { loneInstant, recordSpan, TIME_SPACE, TIME_STAMPS, utc } from "./timeaxis";
 import { $, el, kindLabel } from "../dom";
 import { formatBytes, formatTimestamp, formatCount } from "../model/format";
 import { explain } from "../notify";
@@ -58,7 +58,7 @@ export async function refreshStorage() {
           // One day alone (a new data directory): a day either side.
           scales: { x: { time: true, range: loneInstant(86_400) }, bytes: {}, count: {} },
           axes: [
-            { stroke: "currentColor", values: TIME_STAMPS },
+            { stroke: "currentColor", values: TIME_STAMPS, space: TIME_SPACE },
             { scale: "bytes", stroke: "currentColor", size: 64, values: (_u, s) => s.map((v) => formatBytes(v)) },
             { scale: "count", side: 1, stroke: "currentColor", grid: { show: false } },
           ],

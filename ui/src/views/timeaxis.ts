@@ -24,6 +24,13 @@ export const TIME_STAMPS: uPlot.Axis.TimeValuesConfig = [
   [0.001, ":{ss}.{fff}", "\n{MM}-{DD} {HH}:{mm}", null, "\n{MM}-{DD} {HH}:{mm}", null, "\n{HH}:{mm}", null, 1],
 ];
 
+/** The least room (px) between two time ticks. A tick's label is centred
+ * on it, and the longest pair side by side is the first tick's second line
+ * ("12-05 17:20", ~75 px in the axis font) beside the next one's ("17:21",
+ * ~34 px): (75 + 34) / 2 ≈ 55 px. uPlot's default of 50 ran them into each
+ * other on a narrow chart ("12-05 17:2017:21"); 64 leaves a gap. */
+export const TIME_SPACE = 64;
+
 /** A time scale's range that gives a chart with one instant `pad` seconds
  * either side — uPlot pads a lone timestamp to 1,000 days (86,400 / its
  * 0.001 s unit), which drew years of empty axis — and leaves every other

@@ -21,7 +21,7 @@ import { BACKUP_KINDS, type TimelineMark } from "../generated/api";
 import { explain, toast } from "../notify";
 import { select, state, views } from "../state";
 import { api } from "../backend";
-import { dayRange, densityBars, layoutMarks, ticks, type TimeScale } from "../model/timeline";
+import { dayRange, densityBars, layoutMarks, metricOverTime, ticks, type TimeScale } from "../model/timeline";
 import { sharedScale, zoomTo } from "./charts";
 
 /** This module's state, in the one store. */
@@ -182,6 +182,14 @@ export function renderTimeline() {
       asButton(g, label, bar.x, () => zoomTo({ min: bar.start, max: bar.end }), host);
       nodes.push(g);
     }
+  }
+  // A metric followed across the backups: its line over the strip, under
+  // the marks (the list's column says each value in words).
+  const followed = views.follow.metric ? metricOverTime(views.follow.line, scale, 4, BASE - 4) : [];
+  if (followed.length > 0) {
+    const g = svg("g", { class: "follow-line", "data-testid": "timeline-follow", "aria-hidden": "true" });
+    for (const points of followed) g.append(svg("polyline", { points, fill: "none", stroke: "currentColor", "stroke-width": 1.25 }));
+    nodes.push(g);
   }
   const byId = new Map(state.timeline.map((t) => [t.id, t]));
   for (const m of layoutMarks(state.timeline, scale)) {
