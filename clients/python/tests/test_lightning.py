@@ -134,3 +134,36 @@ def test_a_kill_between_the_epoch_checkpoint_and_last_resumes_from_the_newer_one
     io.save_checkpoint(second, older / "epoch=1-step=64.ckpt")
     with pytest.raises(ValueError, match="step 32 is not learner 'between''s live state any more"):
         io.load_checkpoint(older / "epoch=0-step=32.ckpt")
+
+
+def test_a_dangling_last_link_resumes_from_the_checkpoint_that_is_live(server: Server, tmp_path: Path) -> None:  # noqa: F811
+    import torch
+
+    # `save_last="link"`: `last.ckpt` links to the epoch's checkpoint; killed
+    # after the next epoch's checkpoint replaced that file and before the
+    # link was made anew, `last.ckpt` is a dangling link.
+    run = engram.attach("linked", format=engram.lightning.FORMAT, data_dir=server.data_dir)
+    io = engram.lightning.EngramCheckpointIO(run)
+    first = {"state_dict": {"w": torch.arange(4.0)}, "global_step": 32, "epoch": 0}
+    io.save_checkpoint(first, tmp_path / "epoch=0-step=32.ckpt")
+    (tmp_path / "last.ckpt").symlink_to("epoch=0-step=32.ckpt")
+    assert io.load_checkpoint(tmp_path / "last.ckpt")["global_step"] == 32, "a live link is followed"
+    second = {**first, "global_step": 64, "epoch": 1, "state_dict": {"w": torch.arange(4.0) * 5}}
+    io.save_checkpoint(second, tmp_path / "epoch=1-step=64.ckpt")
+    (tmp_path / "epoch=0-step=32.ckpt").unlink()
+    # -- killed here --
+    got = io.load_checkpoint(tmp_path / "last.ckpt")
+    assert got["global_step"] == 64 and torch.equal(got["state_dict"]["w"], torch.arange(4.0) * 5)
+    assert json.loads((tmp_path / "last.ckpt").read_text())["step"] == 64
+
+    # A dangling link with no pointer to the live state: refused, clearly.
+    (tmp_path / "epoch=1-step=64.ckpt").unlink()
+    (tmp_path / "last.ckpt").unlink()
+    (tmp_path / "last.ckpt").symlink_to("gone.ckpt")
+    with pytest.raises(ValueError, match="not a checkpoint pointer"):
+        io.load_checkpoint(tmp_path / "last.ckpt")
+    # Any other dangling name is not guessed at.
+    io.save_checkpoint(second, tmp_path / "epoch=1-step=64.ckpt")
+    (tmp_path / "other.ckpt").symlink_to("gone.ckpt")
+    with pytest.raises(ValueError, match="not a checkpoint pointer"):
+        io.load_checkpoint(tmp_path / "other.ckpt")

@@ -68,9 +68,10 @@ def _pointer_to_live(target: Path, learner: str, live: str, pointer: dict[str, A
     Lightning saves an epoch's checkpoint twice (`epoch=…-step=….ckpt`, then
     `last.ckpt`): a kill between the two leaves `last.ckpt` naming the
     previous epoch while the live state is the newer checkpoint its sibling
-    names. Asked for `last`, the newest checkpoint is meant: a sibling
-    pointer of a later step naming the live state is taken. A checkpoint
-    named by its own name is never swapped for another one."""
+    names (with `save_last="link"`, a dangling `last.ckpt` link). Asked for
+    `last`, the newest checkpoint is meant: a sibling pointer of a later
+    step (any step, for a dangling link) naming the live state is taken. A
+    checkpoint named by its own name is never swapped for another one."""
     candidates = sorted(target.parent.glob(f".{target.name}.*.tmp"))
     is_last = target.name.startswith("last")
     if is_last:
@@ -82,7 +83,10 @@ def _pointer_to_live(target: Path, learner: str, live: str, pointer: dict[str, A
         if newer is None or newer.get("learner") != learner or newer.get("sha256") != live:
             continue
         own_aside = candidate.name.startswith(f".{target.name}.")
-        if not own_aside and not (isinstance(step, int) and isinstance(newer.get("step"), int) and newer["step"] > step):
+        # Without a pointer of its own (a dangling link) any sibling naming
+        # the live state will do; otherwise only a later one.
+        later = step is None or (isinstance(step, int) and isinstance(newer.get("step"), int) and newer["step"] > step)
+        if not own_aside and not later:
             continue
         tmp = target.with_name(f".{target.name}.{os.getpid()}.load.tmp")
         tmp.write_text(json.dumps(newer))
@@ -131,6 +135,17 @@ class EngramCheckpointIO(_make_io_base()):  # type: ignore[misc]
         target = Path(os.fspath(path))
         try:
             pointer = json.loads(target.read_text())
+        except FileNotFoundError as e:
+            # `save_last="link"`: killed after the epoch's checkpoint
+            # replaced the one `last` links to, before the link was made anew.
+            dangling = target.is_symlink() and target.name.startswith("last")
+            state = self.run.resume() if dangling else None
+            found = None
+            if state is not None:
+                found = _pointer_to_live(target, self.run.name, hashlib.sha256(state).hexdigest(), {})
+            if found is None:
+                raise ValueError(f"{target}: not a checkpoint pointer engram.lightning wrote ({e})") from e
+            pointer = found
         except (OSError, UnicodeDecodeError, ValueError) as e:
             raise ValueError(f"{target}: not a checkpoint pointer engram.lightning wrote ({e})") from e
         if not isinstance(pointer, dict) or pointer.get(_POINTER) != 1:
