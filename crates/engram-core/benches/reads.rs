@@ -128,7 +128,7 @@ async fn run() {
         held = l.backups.len();
         let t = Instant::now();
         let fresh = rt
-            .read(|s| s.metric_along_line("zap", "success_rate"))
+            .read(|s| s.metric_along_line(None, "zap", "success_rate"))
             .await
             .expect("line from scratch");
         scratch.push(t.elapsed());

@@ -13,6 +13,7 @@ use crate::wire::{
     MetricLine, MetricLineRequest, Metrics, compare_metrics,
 };
 use crate::{BackupInfo, diff};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one side holds of one engine or learner.
@@ -99,11 +100,12 @@ impl Side {
             .collect()
     }
 
-    fn engine_states(&self, store: &Store) -> Result<Vec<EngineState>> {
-        match self.backup {
-            Some(id) => store.backup_states(id),
-            None => Ok(self.live.clone()),
-        }
+    /// The engine states (the live ones as read once, not copied).
+    fn engine_states(&self, store: &Store) -> Result<Cow<'_, [EngineState]>> {
+        Ok(match self.backup {
+            Some(id) => Cow::Owned(store.backup_states(id)?),
+            None => Cow::Borrowed(&self.live),
+        })
     }
 
     fn learner_bytes(&self, store: &Store, name: &str) -> Result<Option<StateBytes>> {
@@ -128,8 +130,9 @@ pub(crate) fn compare_backups(store: &Store, from: i64, to: Option<i64>) -> Resu
     if engines.iter().any(|e| e.changed == Some(true)) {
         let (sa, sb) = (a.engine_states(store)?, b.engine_states(store)?);
         for e in engines.iter_mut().filter(|e| e.changed == Some(true)) {
-            let state = |all: &[EngineState]| all.iter().find(|s| s.engine == e.name).cloned();
-            if let (Some(x), Some(y)) = (state(&sa), state(&sb)) {
+            let x = sa.iter().find(|s| s.engine == e.name);
+            let y = sb.iter().find(|s| s.engine == e.name);
+            if let (Some(x), Some(y)) = (x, y) {
                 e.inside = said(diff::compare_engine(&e.name, &x.state, &y.state));
             }
         }
@@ -203,10 +206,7 @@ fn metric_line(
             "name an engine or learner and one of its metrics".into(),
         ));
     }
-    let backups = match cache {
-        Some(cache) => store.metric_along_line_cached(cache, &req.engine, &req.key)?,
-        None => store.metric_along_line(&req.engine, &req.key)?,
-    };
+    let backups = store.metric_along_line(cache, &req.engine, &req.key)?;
     let elsewhere = if req.other_lines {
         let on: BTreeSet<i64> = backups.iter().map(|b| b.id).collect();
         let mut every = store.metric_in_every_backup(cache, &req.engine, &req.key)?;

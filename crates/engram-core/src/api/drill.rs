@@ -267,8 +267,10 @@ impl Api {
         let dir = rt.data_dir().to_path_buf();
         let (found, kept) =
             off_low(move || search_drilling(&Offline::new(dir).open_read()?, &req)).await??;
-        rt.with_store(move |s| kept.iter().try_for_each(|(id, r)| s.record_drills(*id, r)))
-            .await?;
+        if !kept.is_empty() {
+            rt.with_store(move |s| kept.iter().try_for_each(|(id, r)| s.record_drills(*id, r)))
+                .await?;
+        }
         Ok(found)
     }
 

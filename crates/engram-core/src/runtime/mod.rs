@@ -354,7 +354,7 @@ impl Runtime {
     }
 
     /// The lines of one metric across the backups that reads keep
-    /// ([`Store::metric_along_line_cached`]).
+    /// ([`Store::metric_along_line`]).
     pub fn line_cache(&self) -> Arc<crate::store::LineCache> {
         self.lines.clone()
     }

@@ -94,22 +94,19 @@ impl Store {
     /// `key` of `engine` (a built-in engine or a learner) in every backup
     /// holding its state along the current line of history, oldest first
     /// (`value` is null where that state carries no such metric).
-    pub fn metric_along_line(&self, engine: &str, key: &str) -> Result<Vec<BackupValue>> {
-        self.line_after(engine, key, Along::Line, None)
-    }
-
-    /// The same, served from `cache` when the line is known: a line read
-    /// before is read again only if something other than new backups at
-    /// the end changed it since (`timeline_epoch`, kept by triggers);
-    /// otherwise only the backups after its newest are read. Call inside
-    /// one read transaction (the epoch and the rows from one commit).
-    pub fn metric_along_line_cached(
+    ///
+    /// Through `cache` when given: a line read before is read again only
+    /// if something other than new backups at the end changed it since
+    /// (`timeline_epoch`, kept by triggers); otherwise only the backups
+    /// after its newest are read. Call inside one read transaction (the
+    /// epoch and the rows from one commit).
+    pub fn metric_along_line(
         &self,
-        cache: &LineCache,
+        cache: Option<&LineCache>,
         engine: &str,
         key: &str,
     ) -> Result<Vec<BackupValue>> {
-        self.metric_cached(cache, engine, key, Along::Line)
+        self.metric_read(cache, engine, key, Along::Line)
     }
 
     /// `key` of `engine` in every backup holding its state, on any line
@@ -120,9 +117,19 @@ impl Store {
         engine: &str,
         key: &str,
     ) -> Result<Vec<BackupValue>> {
+        self.metric_read(cache, engine, key, Along::Every)
+    }
+
+    fn metric_read(
+        &self,
+        cache: Option<&LineCache>,
+        engine: &str,
+        key: &str,
+        along: Along,
+    ) -> Result<Vec<BackupValue>> {
         match cache {
-            Some(cache) => self.metric_cached(cache, engine, key, Along::Every),
-            None => self.line_after(engine, key, Along::Every, None),
+            Some(cache) => self.metric_cached(cache, engine, key, along),
+            None => self.line_after(engine, key, along, None),
         }
     }
 

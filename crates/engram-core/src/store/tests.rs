@@ -1922,7 +1922,7 @@ fn a_metric_is_followed_along_the_line_of_history_and_its_fall_found() {
         95,
         &[state("mdp_es", &[1.0])],
     );
-    let line = store.metric_along_line("zap", "score").expect("line");
+    let line = store.metric_along_line(None, "zap", "score").expect("line");
     let got: Vec<i64> = line.iter().map(|b| b.id).collect();
     assert_eq!(got, vec![ids[0], ids[1], ids[2], ids[6], ids[7]]);
     assert_eq!(line[3].value, Some(0.75));
@@ -1947,13 +1947,13 @@ fn a_metric_is_followed_along_the_line_of_history_and_its_fall_found() {
         assert_eq!(kept, every);
     }
     // A metric the states do not carry: every backup, no value.
-    let none = store.metric_along_line("zap", "nope").expect("line");
+    let none = store.metric_along_line(None, "zap", "nope").expect("line");
     assert_eq!(none.len(), 5);
     assert!(none.iter().all(|b| b.value.is_none()));
     // A key with a quote cannot break out of the JSON path.
     assert!(
         store
-            .metric_along_line("zap", "a\"b")
+            .metric_along_line(None, "zap", "a\"b")
             .expect("line")
             .iter()
             .all(|b| b.value.is_none())
@@ -1978,9 +1978,9 @@ fn a_kept_line_is_the_line_read_again_whatever_changed_the_timeline() {
             .expect("epoch")
     };
     let same = |s: &Store, what: &str| {
-        let fresh = s.metric_along_line("zap", "score").expect("line");
+        let fresh = s.metric_along_line(None, "zap", "score").expect("line");
         let kept = s
-            .metric_along_line_cached(&cache, "zap", "score")
+            .metric_along_line(Some(&cache), "zap", "score")
             .expect("kept line");
         assert_eq!(kept, fresh, "after {what}");
         fresh
@@ -2066,7 +2066,7 @@ fn a_restore_of_the_initial_backup_keeps_it_on_the_line_and_its_pre_restore_back
         .start_branch(30, Some(initial), "restore")
         .expect("restore");
     let after = backup(&mut store, BackupKind::Periodic, 40, &[scored(0.1)]);
-    let line = store.metric_along_line("zap", "score").expect("line");
+    let line = store.metric_along_line(None, "zap", "score").expect("line");
     assert_eq!(
         line.iter().map(|b| b.id).collect::<Vec<_>>(),
         vec![initial, after]
