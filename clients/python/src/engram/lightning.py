@@ -133,31 +133,31 @@ class EngramCheckpointIO(_make_io_base()):  # type: ignore[misc]
         import torch
 
         target = Path(os.fspath(path))
+        gone: FileNotFoundError | None = None
         try:
-            pointer = json.loads(target.read_text())
+            pointer: Any = json.loads(target.read_text())
         except FileNotFoundError as e:
             # `save_last="link"`: killed after the epoch's checkpoint
-            # replaced the one `last` links to, before the link was made anew.
-            dangling = target.is_symlink() and target.name.startswith("last")
-            state = self.run.resume() if dangling else None
-            found = None
-            if state is not None:
-                found = _pointer_to_live(target, self.run.name, hashlib.sha256(state).hexdigest(), {})
-            if found is None:
+            # replaced the one `last` links to, before the link was made
+            # anew — taken below if a sibling names the live state.
+            if not (target.is_symlink() and target.name.startswith("last")):
                 raise ValueError(f"{target}: not a checkpoint pointer engram.lightning wrote ({e})") from e
-            pointer = found
+            pointer, gone = {}, e
         except (OSError, UnicodeDecodeError, ValueError) as e:
             raise ValueError(f"{target}: not a checkpoint pointer engram.lightning wrote ({e})") from e
-        if not isinstance(pointer, dict) or pointer.get(_POINTER) != 1:
-            raise ValueError(f"{target}: not a checkpoint pointer engram.lightning wrote")
-        if pointer.get("learner") != self.run.name:
-            raise ValueError(f"{target}: a checkpoint of learner {pointer.get('learner')!r}, not of {self.run.name!r}")
+        if gone is None:
+            if not isinstance(pointer, dict) or pointer.get(_POINTER) != 1:
+                raise ValueError(f"{target}: not a checkpoint pointer engram.lightning wrote")
+            if pointer.get("learner") != self.run.name:
+                raise ValueError(f"{target}: a checkpoint of learner {pointer.get('learner')!r}, not of {self.run.name!r}")
         state = self.run.resume()
         live = hashlib.sha256(state).hexdigest() if state is not None else None
         if live is not None and live != pointer.get("sha256"):
             newer = _pointer_to_live(target, self.run.name, live, pointer)
             if newer is not None:
                 pointer = newer
+        if gone is not None and not pointer:
+            raise ValueError(f"{target}: not a checkpoint pointer engram.lightning wrote ({gone})") from gone
         if state is None or live != pointer.get("sha256"):
             raise ValueError(
                 f"{target}: the checkpoint of step {pointer.get('step')} is not learner {self.run.name!r}'s live state any more; "
