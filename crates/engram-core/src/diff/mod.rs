@@ -26,6 +26,15 @@ pub fn compare_learner(format: &str, a: &StateBytes, b: &StateBytes) -> Result<I
     if pack::is_pack(format) {
         return pack::compare_pack(a, b);
     }
+    // A pack under another format's name (engram.torch, engram.lightning,
+    // engram.sb3) is compared as one; what does not read as a pack, byte
+    // by byte.
+    if pack::starts_as_pack(a)
+        && pack::starts_as_pack(b)
+        && let Ok(inside) = pack::compare_pack(a, b)
+    {
+        return Ok(inside);
+    }
     bytes(a, b)
 }
 
@@ -64,5 +73,29 @@ mod tests {
         assert_eq!(d.kind, "bytes");
         assert_eq!((d.counted[0].n, d.counted[0].of), (3, Some(13)));
         assert_eq!(d.figures[0].change, Some(2.0));
+    }
+
+    #[test]
+    fn packs_under_other_format_names_are_compared_array_by_array() {
+        let a = pack::tests::pack(serde_json::json!({}), &[("w", &[3], &[1.0, 2.0, 3.0])]);
+        let b = pack::tests::pack(serde_json::json!({}), &[("w", &[3], &[1.0, 2.5, 3.0])]);
+        let d = compare_learner(
+            "engram.torch/1",
+            &StateBytes::Memory(a),
+            &StateBytes::Memory(b),
+        )
+        .expect("compare");
+        assert_eq!(d.kind, "engram.pack");
+        assert_eq!(d.arrays[0].max_abs, Some(0.5));
+        // Starts like a pack but is not one: compared byte by byte.
+        let fake = |t: &[u8]| StateBytes::Memory([b"ENGRAMPK".as_slice(), t].concat());
+        let d = compare_learner(
+            "pickle",
+            &fake(b"\x01\x00garbage"),
+            &fake(b"\x01\x00garbagE"),
+        )
+        .expect("compare");
+        assert_eq!(d.kind, "bytes");
+        assert_eq!(d.counted[0].n, 1);
     }
 }

@@ -20,6 +20,14 @@ pub fn is_pack(format: &str) -> bool {
     format == "engram.pack" || format.starts_with("engram.pack/")
 }
 
+/// Whether `s` starts as an `engram.pack` buffer does (its magic bytes):
+/// `engram.torch`, `engram.lightning` and `engram.sb3` states are packs
+/// under format names of their own.
+pub fn starts_as_pack(s: &StateBytes) -> bool {
+    let mut magic = [0u8; 8];
+    s.len() >= HEAD && s.read_at(0, &mut magic).is_ok() && &magic == MAGIC
+}
+
 #[derive(Debug, Deserialize)]
 struct Header {
     #[serde(default)]
