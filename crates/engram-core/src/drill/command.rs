@@ -1,7 +1,8 @@
 //! A learner's drill command: a child process given one state's bytes on
 //! its standard input, expected to print one JSON object of metrics (name
 //! → number) as the last line of its standard output and exit 0 within its
-//! time limit. At the limit its whole process group is killed.
+//! time limit. At the limit its whole process group is killed — also when
+//! it exited but left a process behind that holds its output open.
 //!
 //! The child starts in a process group of its own, in the command's
 //! working directory, with `ENGRAM_LEARNER` and `ENGRAM_DRILL=1` set. It
@@ -13,6 +14,7 @@ use crate::wire::Metrics;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// What is kept of the child's standard output and error.
@@ -44,7 +46,7 @@ pub fn run(
         let _ = child.wait();
         return Err("the drill command's pipes could not be opened".into());
     };
-    let feeder = std::thread::spawn(move || -> Result<()> {
+    let feeder = in_thread(move || -> Result<()> {
         let mut buf = vec![0u8; 1 << 20];
         let mut at = 0u64;
         while at < state.len() {
@@ -59,7 +61,7 @@ pub fn run(
         Ok(())
     });
     let read_all = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
+        in_thread(move || {
             let mut out = Vec::new();
             let _ = (&mut r).take(KEEP).read_to_end(&mut out);
             // Drain the rest so the child never blocks on a full pipe.
@@ -78,21 +80,21 @@ pub fn run(
             Err(e) => return Err(format!("waiting for the drill command failed: {e}")),
         }
     };
+    // The whole group: a shell's children go too.
+    let group = rustix::process::Pid::from_child(&child);
+    let kill_group = || {
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+    };
     if status.is_none() {
-        // The whole group: a shell's children go too.
-        let _ = rustix::process::kill_process_group(
-            rustix::process::Pid::from_child(&child),
-            rustix::process::Signal::KILL,
-        );
+        kill_group();
         let _ = child.wait();
     }
-    let fed = feeder
-        .join()
-        .map_err(|_| "feeding the drill command failed")?;
-    let (out, err) = (
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
-    );
+    // A process the command left behind can hold its pipes open after it
+    // exited: waited for until the time limit, then its group is killed.
+    let deadline = t0 + limit;
+    let fed = collect(&feeder, deadline, &kill_group).unwrap_or(Ok(()));
+    let out = collect(&out, deadline, &kill_group).unwrap_or_default();
+    let err = collect(&err, deadline, &kill_group).unwrap_or_default();
     let said = tail(&err);
     let Some(status) = status else {
         return Err(format!(
@@ -105,6 +107,28 @@ pub fn run(
         return Err(format!("the drill command failed ({status}){said}"));
     }
     parse(&out).map_err(|why| format!("the drill command {why}{said}"))
+}
+
+/// Runs `f` on a thread of its own; its result comes on the receiver.
+fn in_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Receiver<T> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx
+}
+
+/// What `rx` brings by `deadline`; past it, `kill` (the command's process
+/// group, whose members hold the pipe) and a second more.
+fn collect<T>(rx: &Receiver<T>, deadline: Instant, kill: &dyn Fn()) -> Option<T> {
+    match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(v) => Some(v),
+        Err(RecvTimeoutError::Disconnected) => None,
+        Err(RecvTimeoutError::Timeout) => {
+            kill();
+            rx.recv_timeout(Duration::from_secs(1)).ok()
+        }
+    }
 }
 
 /// The last line of standard error, to quote.
@@ -183,6 +207,20 @@ mod tests {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "stopped at its limit, not at the sleep's end"
+        );
+        // Exited with its metrics printed, a process it left behind still
+        // holding its output: taken at the limit, that process stopped.
+        let t0 = Instant::now();
+        let m = run(
+            "l",
+            &sh("sleep 30 & echo '{\"ok\": 1}'", 500),
+            StateBytes::Memory(vec![]),
+        )
+        .expect("its metrics");
+        assert_eq!(m["ok"], 1.0);
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "not held until the left-behind process ends"
         );
         let e = run(
             "l",
